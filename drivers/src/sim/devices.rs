@@ -1,0 +1,258 @@
+//! Simulated devices: each answers from the shared [`SimLane`] world.
+
+use std::io::Cursor;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
+use tokio::sync::watch;
+use tokio::time::sleep;
+
+use super::{SimLane, Zone};
+use crate::{
+    AreaCamera, Barrier, BarrierState, DeviceError, EmptyBoxDetector, EmptyBoxResult, EmptyVerdict, Image,
+    ImageFormat, PresenceSensor, SealRead, SealReader, SimTruth, UnderVehicleCamera, UvssScan,
+};
+
+fn down(lane: &SimLane, name: &str) -> Result<(), DeviceError> {
+    if lane.is_down(name) {
+        Err(DeviceError::Disconnected(format!("simulated device {name} is unplugged")))
+    } else {
+        Ok(())
+    }
+}
+
+pub struct SimBarrier {
+    lane: SimLane,
+    name: String,
+}
+
+impl SimBarrier {
+    pub fn new(lane: SimLane, name: &str) -> Self {
+        SimBarrier { lane, name: name.to_string() }
+    }
+}
+
+#[async_trait]
+impl Barrier for SimBarrier {
+    async fn open(&mut self) -> Result<(), DeviceError> {
+        down(&self.lane, &self.name)?;
+        if self.lane.barrier_stuck() {
+            sleep(self.lane.timing.barrier_move * 3).await;
+            return Err(DeviceError::Fault("open limit not reached".into()));
+        }
+        self.lane.set_barrier(BarrierState::Between);
+        sleep(self.lane.timing.barrier_move).await;
+        self.lane.set_barrier(BarrierState::Opened);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), DeviceError> {
+        down(&self.lane, &self.name)?;
+        if self.lane.occupied(Zone::UnderArm) {
+            return Err(DeviceError::Refused("lane under the arm is occupied".into()));
+        }
+        if self.lane.barrier_stuck() {
+            sleep(self.lane.timing.barrier_move * 3).await;
+            return Err(DeviceError::Fault("closed limit not reached".into()));
+        }
+        self.lane.set_barrier(BarrierState::Between);
+        sleep(self.lane.timing.barrier_move).await;
+        if self.lane.occupied(Zone::UnderArm) {
+            // The drive's own photocell reverses the arm, as real drives do.
+            self.lane.set_barrier(BarrierState::Opened);
+            return Err(DeviceError::Refused("obstacle under the arm, arm reversed".into()));
+        }
+        self.lane.set_barrier(BarrierState::Closed);
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> Result<(), DeviceError> {
+        down(&self.lane, &self.name)
+    }
+
+    async fn state(&mut self) -> Result<BarrierState, DeviceError> {
+        down(&self.lane, &self.name)?;
+        Ok(self.lane.barrier())
+    }
+}
+
+pub struct SimPresence {
+    rx: watch::Receiver<bool>,
+}
+
+impl SimPresence {
+    pub(super) fn new(rx: watch::Receiver<bool>) -> Self {
+        SimPresence { rx }
+    }
+}
+
+#[async_trait]
+impl PresenceSensor for SimPresence {
+    async fn occupied(&mut self) -> Result<bool, DeviceError> {
+        Ok(*self.rx.borrow_and_update())
+    }
+
+    async fn changed(&mut self) -> Result<bool, DeviceError> {
+        self.rx
+            .changed()
+            .await
+            .map_err(|_| DeviceError::Disconnected("simulated lane stopped".into()))?;
+        Ok(*self.rx.borrow_and_update())
+    }
+}
+
+/// What a simulated camera is pointed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraView {
+    Plate,
+    Container,
+}
+
+pub struct SimCamera {
+    lane: SimLane,
+    name: String,
+    view: CameraView,
+}
+
+impl SimCamera {
+    pub fn new(lane: SimLane, name: &str, view: CameraView) -> Self {
+        SimCamera { lane, name: name.to_string(), view }
+    }
+}
+
+#[async_trait]
+impl AreaCamera for SimCamera {
+    async fn snapshot(&mut self) -> Result<Image, DeviceError> {
+        down(&self.lane, &self.name)?;
+        let vehicle = self.lane.vehicle_at_capture();
+        let truth = vehicle.as_ref().map(|v| SimTruth {
+            plate: (self.view == CameraView::Plate).then(|| v.plate.clone()),
+            containers: if self.view == CameraView::Container { v.containers.clone() } else { vec![] },
+            confidence: v.read_confidence,
+        });
+        let seed = vehicle.as_ref().map_or(0, |v| v.seq);
+        let mut image = jpeg_frame(seed, &self.name);
+        image.sim_truth = truth;
+        Ok(image)
+    }
+}
+
+/// A small RGB frame that differs per vehicle and camera, JPEG-encoded.
+fn jpeg_frame(seed: u64, name: &str) -> Image {
+    let tint = name.bytes().fold(seed as u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+    let (w, h) = (320, 180);
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        let band = ((x / 40 + y / 30) as u32 + tint) % 7;
+        Rgb([(band * 30) as u8, (x % 256) as u8, (y + tint % 97) as u8])
+    });
+    let mut buf = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 80)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .expect("encoding an in-memory RGB frame cannot fail");
+    Image {
+        bytes: Bytes::from(buf),
+        format: ImageFormat::Jpeg,
+        width: w,
+        height: h,
+        captured_at: Utc::now(),
+        sim_truth: None,
+    }
+}
+
+pub struct SimUvss {
+    lane: SimLane,
+    name: String,
+}
+
+impl SimUvss {
+    pub fn new(lane: SimLane, name: &str) -> Self {
+        SimUvss { lane, name: name.to_string() }
+    }
+}
+
+#[async_trait]
+impl UnderVehicleCamera for SimUvss {
+    async fn last_scan(&mut self) -> Result<UvssScan, DeviceError> {
+        down(&self.lane, &self.name)?;
+        let vehicle = self
+            .lane
+            .vehicle_at_capture()
+            .ok_or_else(|| DeviceError::Fault("no vehicle has passed over the scanner".into()))?;
+        let (w, h) = (256, 640);
+        let mut img = GrayImage::from_fn(w, h, |x, y| {
+            let chassis = if (40..216).contains(&x) { 60 + ((y / 16 + x / 32) % 3) * 30 } else { 20 };
+            Luma([chassis as u8])
+        });
+        if vehicle.uvss_anomaly {
+            for y in 300..360 {
+                for x in 100..150 {
+                    img.put_pixel(x, y, Luma([230]));
+                }
+            }
+        }
+        let mut buf = Vec::new();
+        image::codecs::png::PngEncoder::new(Cursor::new(&mut buf))
+            .write_image(img.as_raw(), w, h, image::ExtendedColorType::L8)
+            .expect("encoding an in-memory grey frame cannot fail");
+        let image = Image {
+            bytes: Bytes::from(buf),
+            format: ImageFormat::Png,
+            width: w,
+            height: h,
+            captured_at: Utc::now(),
+            sim_truth: None,
+        };
+        Ok(UvssScan { image, rows_per_metre: 40.0, speed_kmh: 8.0 })
+    }
+}
+
+pub struct SimSealReader {
+    lane: SimLane,
+    name: String,
+}
+
+impl SimSealReader {
+    pub fn new(lane: SimLane, name: &str) -> Self {
+        SimSealReader { lane, name: name.to_string() }
+    }
+}
+
+#[async_trait]
+impl SealReader for SimSealReader {
+    async fn interrogate(&mut self) -> Result<Vec<SealRead>, DeviceError> {
+        down(&self.lane, &self.name)?;
+        Ok(self.lane.vehicle_at_capture().map(|v| v.seals).unwrap_or_default())
+    }
+}
+
+pub struct SimEmptyBox {
+    lane: SimLane,
+    name: String,
+}
+
+impl SimEmptyBox {
+    pub fn new(lane: SimLane, name: &str) -> Self {
+        SimEmptyBox { lane, name: name.to_string() }
+    }
+}
+
+#[async_trait]
+impl EmptyBoxDetector for SimEmptyBox {
+    async fn scan(&mut self, container: Option<&str>) -> Result<EmptyBoxResult, DeviceError> {
+        down(&self.lane, &self.name)?;
+        let vehicle = self.lane.vehicle_at_capture();
+        let verdict = match vehicle.and_then(|v| v.empty) {
+            Some(v) => v,
+            None => EmptyVerdict::NotEmpty,
+        };
+        Ok(EmptyBoxResult {
+            container: container.map(str::to_string),
+            verdict,
+            confidence: 0.95,
+            depth_profile: vec![],
+            interior: None,
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! An in-process simulated lane: vehicles arrive, wait at the barrier, drive through
+//! or back out, and every simulated device answers from the same shared world.
+//!
+//! This is the lane the demo and the lane-core tests run on before real drivers and
+//! wire-level simulators exist; its timing runs on tokio time, so tests can pause it.
+
+mod devices;
+mod traffic;
+mod vehicle;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Notify};
+
+pub use devices::{CameraView, SimBarrier, SimCamera, SimEmptyBox, SimPresence, SimSealReader, SimUvss};
+pub use traffic::{SimPlan, SimTiming};
+pub use vehicle::SimVehicle;
+
+use crate::BarrierState;
+
+/// Which presence sensor a simulated vehicle trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Zone {
+    /// The capture zone in front of the barrier (arrival loop).
+    Arrival,
+    /// Under the barrier arm (safety loop or photocell).
+    UnderArm,
+    /// Beyond the barrier.
+    Exit,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    /// The vehicle standing in the capture zone, if any.
+    at_capture: Option<SimVehicle>,
+    barrier: Option<BarrierState>,
+    /// Devices (by name) that currently fail every request.
+    down: HashSet<String>,
+    /// The barrier drive ignores commands (a stuck arm).
+    barrier_stuck: bool,
+    finished: u64,
+}
+
+/// Handle to the shared simulated world. Cheap to clone.
+#[derive(Clone)]
+pub struct SimLane {
+    world: Arc<Mutex<World>>,
+    arrival: Arc<watch::Sender<bool>>,
+    under_arm: Arc<watch::Sender<bool>>,
+    exit: Arc<watch::Sender<bool>>,
+    barrier_moved: Arc<Notify>,
+    pub timing: SimTiming,
+}
+
+impl SimLane {
+    pub fn new(timing: SimTiming) -> Self {
+        let world = World { barrier: Some(BarrierState::Closed), ..World::default() };
+        SimLane {
+            world: Arc::new(Mutex::new(world)),
+            arrival: Arc::new(watch::channel(false).0),
+            under_arm: Arc::new(watch::channel(false).0),
+            exit: Arc::new(watch::channel(false).0),
+            barrier_moved: Arc::new(Notify::new()),
+            timing,
+        }
+    }
+
+    fn zone(&self, zone: Zone) -> &watch::Sender<bool> {
+        match zone {
+            Zone::Arrival => &self.arrival,
+            Zone::UnderArm => &self.under_arm,
+            Zone::Exit => &self.exit,
+        }
+    }
+
+    pub fn set_zone(&self, zone: Zone, occupied: bool) {
+        self.zone(zone).send_replace(occupied);
+    }
+
+    pub fn occupied(&self, zone: Zone) -> bool {
+        *self.zone(zone).borrow()
+    }
+
+    pub fn presence(&self, zone: Zone) -> SimPresence {
+        SimPresence::new(self.zone(zone).subscribe())
+    }
+
+    /// Makes a device fail (or recover) by name.
+    pub fn set_down(&self, device: &str, down: bool) {
+        let mut world = self.world.lock().unwrap();
+        if down {
+            world.down.insert(device.to_string());
+        } else {
+            world.down.remove(device);
+        }
+    }
+
+    pub fn is_down(&self, device: &str) -> bool {
+        self.world.lock().unwrap().down.contains(device)
+    }
+
+    pub fn set_barrier_stuck(&self, stuck: bool) {
+        self.world.lock().unwrap().barrier_stuck = stuck;
+    }
+
+    pub fn barrier(&self) -> BarrierState {
+        self.world.lock().unwrap().barrier.unwrap_or(BarrierState::Between)
+    }
+
+    fn set_barrier(&self, state: BarrierState) {
+        self.world.lock().unwrap().barrier = Some(state);
+        self.barrier_moved.notify_waiters();
+    }
+
+    fn barrier_stuck(&self) -> bool {
+        self.world.lock().unwrap().barrier_stuck
+    }
+
+    pub fn vehicle_at_capture(&self) -> Option<SimVehicle> {
+        self.world.lock().unwrap().at_capture.clone()
+    }
+
+    fn set_vehicle_at_capture(&self, vehicle: Option<SimVehicle>) {
+        self.world.lock().unwrap().at_capture = vehicle;
+    }
+
+    /// Vehicles that have left the lane (through the barrier or backing out).
+    pub fn finished(&self) -> u64 {
+        self.world.lock().unwrap().finished
+    }
+
+    fn count_finished(&self) {
+        self.world.lock().unwrap().finished += 1;
+    }
+
+    /// Waits until the barrier reports `state`.
+    async fn barrier_reaches(&self, state: BarrierState) {
+        loop {
+            let notified = self.barrier_moved.notified();
+            if self.barrier() == state {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

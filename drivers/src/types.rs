@@ -1,0 +1,105 @@
+//! What devices hand back. These cross into passage records, so they serialise.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An encoded image as a device produced it (JPEG from IP cameras, PNG from
+/// assembled line scans). Kept encoded: it is stored and sent as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub bytes: Bytes,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub captured_at: DateTime<Utc>,
+    /// Ground truth attached by simulated devices only, so that a simulated lane can
+    /// run end to end before recognition models are installed. Real drivers leave
+    /// it empty and the `sim-truth` engine refuses to run on real devices.
+    pub sim_truth: Option<SimTruth>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+        }
+    }
+}
+
+/// What a simulated camera "shows": the text a perfect reader would read, and the
+/// confidence the simulated reader should report for it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SimTruth {
+    pub plate: Option<String>,
+    pub containers: Vec<String>,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BarrierState {
+    Opened,
+    Closed,
+    /// Between the limits: moving, stopped half-way, or limit switches disagree.
+    Between,
+}
+
+/// ISO 18185 seal status as the reader reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SealStatus {
+    Sealed,
+    Opened,
+    Tampered,
+}
+
+/// One electronic seal heard by the reader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SealRead {
+    /// ISO 18185 id: manufacturer code and serial, written `MMMM-SSSSSSSS`.
+    pub id: String,
+    pub status: SealStatus,
+    pub sealed_at: Option<DateTime<Utc>>,
+    /// Battery charge, 0–100 %.
+    pub battery_pct: u8,
+    /// Received signal strength, dBm.
+    pub rssi_dbm: i16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyVerdict {
+    Empty,
+    NotEmpty,
+    Inconclusive,
+}
+
+/// The empty-box detector's own verdict on one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmptyBoxResult {
+    pub container: Option<String>,
+    pub verdict: EmptyVerdict,
+    pub confidence: f32,
+    /// Depth profile along the box, metres of free space per sample.
+    pub depth_profile: Vec<f32>,
+    pub interior: Option<Image>,
+}
+
+/// One under-vehicle pass, assembled from line-scan rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UvssScan {
+    pub image: Image,
+    /// Rows per metre of travel after speed normalisation.
+    pub rows_per_metre: f32,
+    pub speed_kmh: f32,
+}
