@@ -1,1 +1,5 @@
-//! edge-agent library.
+//! The inspection-lane edge controller.
+
+pub mod config;
+pub mod flow;
+pub mod record;

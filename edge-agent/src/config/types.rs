@@ -1,0 +1,214 @@
+//! The validated configuration: every value checked, defaults filled in, durations
+//! parsed. Building devices from it is a separate step (`lane::build`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneConfig {
+    pub site: String,
+    pub lane: String,
+    pub name: Option<String>,
+    pub mqtt: MqttConfig,
+    pub data_dir: PathBuf,
+    pub timeouts: Timeouts,
+    pub recognition: RecognitionConfig,
+    pub decision: DecisionConfig,
+    pub devices: Vec<DeviceConfig>,
+    pub sim: Option<SimConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Broker {
+    /// A broker run elsewhere (central, or a broker on the lane PC).
+    Remote { host: String, port: u16 },
+    /// No broker configured: the agent starts Mosquitto itself on this address.
+    Embedded { listen: String, port: u16 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    pub broker: Broker,
+    pub client_id: String,
+    pub topic_prefix: String,
+    pub keepalive: Duration,
+    pub max_packet_size: u32,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    pub capture: Duration,
+    pub recognition: Duration,
+    pub empty_check: Duration,
+    pub decision: Duration,
+    pub barrier: Duration,
+    pub exit: Duration,
+    pub review: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            capture: Duration::from_secs(5),
+            recognition: Duration::from_secs(5),
+            empty_check: Duration::from_secs(30),
+            decision: Duration::from_secs(2),
+            barrier: Duration::from_secs(8),
+            exit: Duration::from_secs(60),
+            review: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PP-OCR on ONNX Runtime.
+    PpOcr,
+    /// Reads the ground truth simulated cameras attach; only valid on a simulated lane.
+    SimTruth,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecognitionConfig {
+    pub engine: Engine,
+    pub models_dir: PathBuf,
+    pub runtime_library: Option<PathBuf>,
+    pub plate_min_confidence: f32,
+    pub container_min_confidence: f32,
+    pub workers: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionConfig {
+    pub auto_release: bool,
+    pub require_declaration: bool,
+    pub hold_when_device_down: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeviceKind {
+    Barrier,
+    Presence,
+    AreaCamera,
+    UnderVehicleCamera,
+    SealReader,
+    EmptyBoxDetector,
+}
+
+impl DeviceKind {
+    pub const ALL: [(&'static str, DeviceKind); 6] = [
+        ("barrier", DeviceKind::Barrier),
+        ("presence", DeviceKind::Presence),
+        ("area_camera", DeviceKind::AreaCamera),
+        ("under_vehicle_camera", DeviceKind::UnderVehicleCamera),
+        ("seal_reader", DeviceKind::SealReader),
+        ("empty_box_detector", DeviceKind::EmptyBoxDetector),
+    ];
+
+    pub fn name(self) -> &'static str {
+        DeviceKind::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// What a device is for on this lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Presence: the capture zone in front of the barrier.
+    Arrival,
+    /// Presence: under the barrier arm. Closing is refused while it is occupied.
+    UnderArm,
+    /// Presence: beyond the barrier.
+    Exit,
+    /// Camera: licence plate.
+    Plate,
+    /// Camera: a container face (front, rear, side, top).
+    Container,
+    /// Devices with a single purpose.
+    Main,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    Sim,
+    Gpio(GpioConfig),
+    Serial { port: String, baud: u32, address: Option<u8> },
+    Modbus(ModbusConfig),
+    Tcp { address: String },
+    Http { url: String, auth: HttpAuth, username: Option<String>, password: Option<String> },
+}
+
+impl Transport {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Sim => "sim",
+            Transport::Gpio(_) => "gpio",
+            Transport::Serial { .. } => "serial",
+            Transport::Modbus(_) => "modbus",
+            Transport::Tcp { .. } => "tcp",
+            Transport::Http { .. } => "http",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAuth {
+    None,
+    Basic,
+    Digest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpioConfig {
+    pub chip: String,
+    pub line: Option<u32>,
+    pub active_low: bool,
+    pub debounce: Duration,
+    pub open: Option<u32>,
+    pub close: Option<u32>,
+    pub stop: Option<u32>,
+    pub opened: Option<u32>,
+    pub closed: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModbusConfig {
+    pub port: String,
+    pub baud: u32,
+    pub unit: u8,
+    pub open_coil: Option<u16>,
+    pub close_coil: Option<u16>,
+    pub stop_coil: Option<u16>,
+    pub opened_input: Option<u16>,
+    pub closed_input: Option<u16>,
+    pub presence_input: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    pub name: String,
+    pub kind: DeviceKind,
+    pub role: Role,
+    pub timeout: Duration,
+    pub required: bool,
+    pub transport: Transport,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    pub plan: drivers::sim::SimPlan,
+    pub timing: drivers::sim::SimTiming,
+    pub targeted_every: u64,
+    pub undeclared_every: u64,
+}
+
+impl LaneConfig {
+    pub fn devices_of(&self, kind: DeviceKind) -> impl Iterator<Item = &DeviceConfig> {
+        self.devices.iter().filter(move |d| d.kind == kind)
+    }
+
+    pub fn device(&self, kind: DeviceKind, role: Role) -> Option<&DeviceConfig> {
+        self.devices.iter().find(|d| d.kind == kind && d.role == role)
+    }
+}

@@ -1,0 +1,289 @@
+//! Step two: check every value of the raw file, fill in defaults and report all
+//! problems at once, each with its position and a fix.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::diagnostic::Reporter;
+use super::raw::*;
+use super::types::*;
+
+const ID_HELP: &str = "use letters, digits, '-' and '_' only (it becomes part of MQTT topics)";
+
+pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<LaneConfig> {
+    let site = ident(&raw.lane.site, "lane.site", r);
+    let lane = ident(&raw.lane.id, "lane.id", r);
+    let devices = devices(&raw, r);
+    let all_sim = !devices.is_empty() && devices.iter().all(|d| d.transport == Transport::Sim);
+    let mqtt = mqtt(raw.mqtt.as_ref(), &site, &lane, r);
+    let recognition = recognition(raw.recognition.as_ref(), all_sim, base_dir, r);
+    let sim = sim(raw.sim.as_ref(), &devices, r);
+    let timeouts = timeouts(&raw.timeouts, r);
+    let data_dir = raw
+        .storage
+        .data_dir
+        .as_ref()
+        .map_or_else(|| PathBuf::from("/var/lib/edge-agent"), |d| base_dir.join(d.get_ref()));
+    let decision = DecisionConfig {
+        auto_release: raw.decision.auto_release.unwrap_or(true),
+        require_declaration: raw.decision.require_declaration.unwrap_or(true),
+        hold_when_device_down: raw.decision.hold_when_device_down.unwrap_or(true),
+    };
+    Some(LaneConfig {
+        site,
+        lane,
+        name: raw.lane.name,
+        mqtt,
+        data_dir,
+        timeouts,
+        recognition,
+        decision,
+        devices,
+        sim,
+    })
+}
+
+fn ident(value: &Spanned<String>, key: &str, r: &mut Reporter) -> String {
+    let v = value.get_ref();
+    if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        r.error(value.span(), format!("`{key}` = {v:?} is not a valid identifier"), ID_HELP);
+    }
+    v.clone()
+}
+
+/// A positive duration such as "5s", "250ms" or "10m".
+pub fn duration(value: &Spanned<String>, key: &str, r: &mut Reporter) -> Option<Duration> {
+    match humantime::parse_duration(value.get_ref()) {
+        Ok(d) if d.is_zero() => {
+            r.error(value.span(), format!("`{key}` must be longer than zero"), "a zero timeout would fire at once; give a positive duration such as \"5s\"");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            r.error(
+                value.span(),
+                format!("`{key}` = {:?} is not a duration ({e})", value.get_ref()),
+                "write a number with a unit, e.g. \"500ms\", \"5s\" or \"10m\"",
+            );
+            None
+        }
+    }
+}
+
+fn duration_or(value: &Option<Spanned<String>>, key: &str, default: Duration, r: &mut Reporter) -> Duration {
+    value.as_ref().and_then(|v| duration(v, key, r)).unwrap_or(default)
+}
+
+fn timeouts(raw: &RawTimeouts, r: &mut Reporter) -> Timeouts {
+    let d = Timeouts::default();
+    Timeouts {
+        capture: duration_or(&raw.capture, "timeouts.capture", d.capture, r),
+        recognition: duration_or(&raw.recognition, "timeouts.recognition", d.recognition, r),
+        empty_check: duration_or(&raw.empty_check, "timeouts.empty_check", d.empty_check, r),
+        decision: duration_or(&raw.decision, "timeouts.decision", d.decision, r),
+        barrier: duration_or(&raw.barrier, "timeouts.barrier", d.barrier, r),
+        exit: duration_or(&raw.exit, "timeouts.exit", d.exit, r),
+        review: duration_or(&raw.review, "timeouts.review", d.review, r),
+    }
+}
+
+fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, r: &mut Reporter) -> MqttConfig {
+    let empty = RawMqtt::default();
+    let m = raw.map_or(&empty, |m| m.get_ref());
+    let port = m.port.as_ref().map(|p| {
+        if *p.get_ref() == 0 {
+            r.error(p.span(), "`mqtt.port` must not be 0", "MQTT brokers listen on 1883 (plain) or 8883 (TLS)");
+        }
+        *p.get_ref()
+    });
+    let broker = match &m.host {
+        Some(host) if host.get_ref().trim().is_empty() => {
+            r.error(host.span(), "`mqtt.host` is empty", "name the broker's host or IP, or remove the key to use the embedded broker");
+            Broker::Remote { host: String::new(), port: 1883 }
+        }
+        Some(host) => {
+            if let Some(l) = &m.embedded_listen {
+                r.error(l.span(), "`mqtt.embedded_listen` has no effect when `mqtt.host` is set", "remove one of the two keys");
+            }
+            Broker::Remote { host: host.get_ref().clone(), port: port.unwrap_or(1883) }
+        }
+        None => {
+            let listen = m.embedded_listen.as_ref().map_or("127.0.0.1:1883".to_string(), |l| l.get_ref().clone());
+            match listen.parse::<SocketAddr>() {
+                Ok(addr) => Broker::Embedded { listen: addr.ip().to_string(), port: addr.port() },
+                Err(_) => {
+                    let span = m.embedded_listen.as_ref().map(|l| l.span()).unwrap_or(0..0);
+                    r.error(span, format!("`mqtt.embedded_listen` = {listen:?} is not an address"), "write IP:PORT, e.g. \"127.0.0.1:1883\"");
+                    Broker::Embedded { listen: "127.0.0.1".into(), port: 1883 }
+                }
+            }
+        }
+    };
+    let topic_prefix = m.topic_prefix.as_ref().map_or("lanectl".to_string(), |p| {
+        let v = p.get_ref();
+        if v.is_empty() || v.contains(['+', '#']) || v.starts_with('/') || v.ends_with('/') {
+            r.error(p.span(), format!("`mqtt.topic_prefix` = {v:?} cannot be used as a topic prefix"), "use plain topic levels without wildcards or leading/trailing '/', e.g. \"lanectl\"");
+        }
+        v.clone()
+    });
+    let keepalive = duration_or(&m.keepalive, "mqtt.keepalive", Duration::from_secs(30), r);
+    if keepalive < Duration::from_secs(5) {
+        if let Some(k) = &m.keepalive {
+            r.error(k.span(), "`mqtt.keepalive` must be at least 5s", "brokers drop clients that ping too often; use 15s to 60s");
+        }
+    }
+    let max_packet_size = m.max_packet_size.as_ref().map_or(1 << 20, |s| {
+        if *s.get_ref() < 64 * 1024 {
+            r.error(s.span(), "`mqtt.max_packet_size` is below 65536 bytes", "passage records with previews need room; use at least 65536 (default 1048576)");
+        }
+        *s.get_ref()
+    });
+    let client_id = m.client_id.as_ref().map_or(format!("edge-agent-{site}-{lane}"), |c| c.get_ref().clone());
+    MqttConfig {
+        broker,
+        client_id,
+        topic_prefix,
+        keepalive,
+        max_packet_size,
+        username: m.username.clone(),
+        password: m.password.clone(),
+    }
+}
+
+fn recognition(raw: Option<&Spanned<RawRecognition>>, all_sim: bool, base: &Path, r: &mut Reporter) -> RecognitionConfig {
+    let empty = RawRecognition::default();
+    let rc = raw.map_or(&empty, |x| x.get_ref());
+    let engine = match &rc.engine {
+        None => Engine::PpOcr,
+        Some(e) => match e.get_ref().as_str() {
+            "ppocr" => Engine::PpOcr,
+            "sim-truth" => {
+                if !all_sim {
+                    r.error(e.span(), "engine \"sim-truth\" only works on a fully simulated lane", "use engine = \"ppocr\" with real devices");
+                }
+                Engine::SimTruth
+            }
+            other => {
+                r.error(e.span(), format!("unknown recognition engine {other:?}"), "use \"ppocr\" (PP-OCR on ONNX Runtime) or \"sim-truth\" (simulated lane only)");
+                Engine::PpOcr
+            }
+        },
+    };
+    let mut confidence = |v: &Option<Spanned<f64>>, key: &str| -> f32 {
+        match v {
+            None => 0.8,
+            Some(c) => {
+                if !(*c.get_ref() > 0.0 && *c.get_ref() <= 1.0) {
+                    r.error(c.span(), format!("`recognition.{key}` must be in (0, 1]"), "confidences are fractions, e.g. 0.85");
+                }
+                *c.get_ref() as f32
+            }
+        }
+    };
+    let plate_min_confidence = confidence(&rc.plate_min_confidence, "plate_min_confidence");
+    let container_min_confidence = confidence(&rc.container_min_confidence, "container_min_confidence");
+    let workers = rc.workers.as_ref().map_or(1, |w| {
+        if !(1..=8).contains(w.get_ref()) {
+            r.error(w.span(), "`recognition.workers` must be between 1 and 8", "one worker per spare core; 1 on a 2-core lane PC");
+        }
+        *w.get_ref()
+    });
+    RecognitionConfig {
+        engine,
+        models_dir: rc.models_dir.as_ref().map_or_else(|| PathBuf::from("/usr/lib/edge-agent/models"), |d| base.join(d.get_ref())),
+        runtime_library: rc.runtime_library.as_ref().map(|d| base.join(d.get_ref())),
+        plate_min_confidence,
+        container_min_confidence,
+        workers,
+    }
+}
+
+fn sim(raw: Option<&Spanned<RawSim>>, devices: &[DeviceConfig], r: &mut Reporter) -> Option<SimConfig> {
+    let raw = raw?;
+    if !devices.iter().any(|d| d.transport == Transport::Sim) {
+        r.error(raw.span(), "a [sim] section needs at least one device with a `sim` transport", "remove [sim] on a lane with real devices");
+    }
+    let s = raw.get_ref();
+    let fast = drivers::sim::SimTiming::fast();
+    let timing = drivers::sim::SimTiming {
+        arrival_gap: duration_or(&s.arrival_gap, "sim.arrival_gap", fast.arrival_gap, r),
+        barrier_move: duration_or(&s.barrier_move, "sim.barrier_move", fast.barrier_move, r),
+        drive_in: duration_or(&s.drive_in, "sim.drive_in", fast.drive_in, r),
+        drive_clear: duration_or(&s.drive_clear, "sim.drive_clear", fast.drive_clear, r),
+        patience: duration_or(&s.patience, "sim.patience", fast.patience, r),
+    };
+    let plan = drivers::sim::SimPlan {
+        vehicles: s.vehicles.unwrap_or(0),
+        seed: s.seed.unwrap_or(1),
+        low_confidence_every: s.low_confidence_every.unwrap_or(0),
+        tampered_seal_every: s.tampered_seal_every.unwrap_or(0),
+        uvss_anomaly_every: s.uvss_anomaly_every.unwrap_or(0),
+        declared_empty_every: s.declared_empty_every.unwrap_or(0),
+        tailgate_every: s.tailgate_every.unwrap_or(0),
+    };
+    Some(SimConfig {
+        plan,
+        timing,
+        targeted_every: s.targeted_every.unwrap_or(0),
+        undeclared_every: s.undeclared_every.unwrap_or(0),
+    })
+}
+
+fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
+    let mut out = Vec::new();
+    let mut ports: HashMap<String, (String, Option<u8>)> = HashMap::new();
+    let mut lines: HashMap<(String, u32), String> = HashMap::new();
+    for (name, dev) in raw.devices.get_ref() {
+        if let Some(d) = super::device::device(name, dev, r) {
+            for (port, unit, span) in super::device::serial_ports(dev) {
+                match ports.get(&port) {
+                    Some((other, other_unit)) if unit.is_none() || other_unit.is_none() || unit == *other_unit => {
+                        r.error(span, format!("device `{}` uses serial port {port} which device `{other}` already uses", name.get_ref()), "a serial port opens exclusively; give each device its own port (Modbus devices may share a bus with different unit ids)");
+                    }
+                    _ => {
+                        ports.insert(port, (name.get_ref().clone(), unit));
+                    }
+                }
+            }
+            for (chip, line, span) in super::device::gpio_lines(dev) {
+                if let Some(other) = lines.insert((chip.clone(), line), name.get_ref().clone()) {
+                    r.error(span, format!("GPIO line {line} on {chip} is already used by device `{other}`"), "each GPIO line can be wired to one input or output; check the wiring plan");
+                }
+            }
+            out.push(d);
+        }
+    }
+    lane_roles(raw, &out, r);
+    out
+}
+
+/// The lane needs one barrier, one arrival sensor and one sensor under the arm.
+fn lane_roles(raw: &RawConfig, devices: &[DeviceConfig], r: &mut Reporter) {
+    let span = raw.devices.span();
+    let count = |kind: DeviceKind, role: Option<Role>| devices.iter().filter(|d| d.kind == kind && (role.is_none() || Some(d.role) == role)).count();
+    let checks = [
+        (DeviceKind::Barrier, None, "a barrier", "add one `kind = \"barrier\"` device"),
+        (DeviceKind::Presence, Some(Role::Arrival), "an arrival presence sensor", "add a `kind = \"presence\"` device with `role = \"arrival\"`"),
+        (DeviceKind::Presence, Some(Role::UnderArm), "a presence sensor under the arm", "add a `kind = \"presence\"` device with `role = \"under_arm\"`: the barrier may only close when it is clear"),
+    ];
+    for (kind, role, what, help) in checks {
+        match count(kind, role) {
+            1 => {}
+            0 => r.error(span.clone(), format!("the lane has no {what}"), help),
+            n => r.error(span.clone(), format!("the lane has {n} devices as {what}; exactly one is supported"), "remove the extra ones"),
+        }
+    }
+    if count(DeviceKind::Presence, Some(Role::Exit)) > 1 {
+        r.error(span.clone(), "the lane has more than one exit presence sensor", "keep one `role = \"exit\"` sensor");
+    }
+    for kind in [DeviceKind::UnderVehicleCamera, DeviceKind::SealReader, DeviceKind::EmptyBoxDetector] {
+        if count(kind, None) > 1 {
+            r.error(span.clone(), format!("the lane has more than one {}", kind.name()), "one per lane is supported");
+        }
+    }
+}
+

@@ -1,0 +1,479 @@
+//! The passage state machine. No I/O, no clock: `handle(now, event)` changes the
+//! state and returns the commands the runtime must carry out, and
+//! `next_deadline()` says when it wants to be woken with `Event::Tick`.
+//!
+//! Safety rule kept here (and again in the barrier driver): `CloseBarrier` is only
+//! emitted while the zone under the arm is clear.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+use crate::config::Timeouts;
+use crate::record::*;
+
+use super::event::*;
+use super::passage::Passage;
+
+/// What the machine needs to know about the lane; built from the configuration.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    pub site: String,
+    pub lane: String,
+    pub timeouts: Timeouts,
+    /// Capture devices and what each captures.
+    pub captures: Vec<(String, CaptureKind)>,
+    pub empty_box: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierPos {
+    Closed,
+    Opening,
+    Opened,
+    Closing,
+    /// After a fault, or before the first reading.
+    Unknown,
+}
+
+pub struct Flow {
+    cfg: FlowConfig,
+    arrival: bool,
+    under_arm: bool,
+    barrier: BarrierPos,
+    current: Option<Passage>,
+    /// Arrival times of vehicles waiting behind the current one.
+    queue: VecDeque<Time>,
+    seq: u64,
+}
+
+impl Flow {
+    pub fn new(cfg: FlowConfig) -> Self {
+        Flow { cfg, arrival: false, under_arm: false, barrier: BarrierPos::Unknown, current: None, queue: VecDeque::new(), seq: 0 }
+    }
+
+    pub fn barrier(&self) -> BarrierPos {
+        self.barrier
+    }
+
+    pub fn current(&self) -> Option<&Passage> {
+        self.current.as_ref()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn under_arm_occupied(&self) -> bool {
+        self.under_arm
+    }
+
+    /// When the machine next needs a `Tick`.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.current.as_ref().and_then(|p| p.deadline)
+    }
+
+    pub fn handle(&mut self, now: Time, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::Presence { zone, occupied } => self.presence(now, zone, occupied, &mut out),
+            Event::Captured(record, passage) => {
+                if let Some(p) = self.passage_in(&passage, Stage::Capture) {
+                    p.captured(record);
+                    if p.pending.is_empty() {
+                        self.after_capture(now, StageOutcome::Ok, &mut out);
+                    }
+                }
+            }
+            Event::Recognized { passage, result, empty_check } => {
+                if let Some(p) = self.passage_in(&passage, Stage::Recognition) {
+                    match result {
+                        Ok(reads) => p.record.reads = Some(reads),
+                        Err(e) => p.record.recognition_error = Some(e),
+                    }
+                    let outcome = if p.record.reads.is_some() { StageOutcome::Ok } else { StageOutcome::Failed };
+                    self.after_recognition(now, outcome, empty_check, &mut out);
+                }
+            }
+            Event::EmptyChecked { passage, record } => {
+                if let Some(p) = self.passage_in(&passage, Stage::EmptyCheck) {
+                    let outcome = if record.outcome == CaptureOutcome::Ok { StageOutcome::Ok } else { StageOutcome::Failed };
+                    p.record.empty_check = Some(record);
+                    self.to_decision(now, outcome, &mut out);
+                }
+            }
+            Event::Decided { passage, decision } => {
+                if self.passage_in(&passage, Stage::Decision).is_some() {
+                    self.decided(now, decision, StageOutcome::Ok, &mut out);
+                }
+            }
+            Event::Reviewed { passage, decision } => self.reviewed(now, &passage, decision, &mut out),
+            Event::BarrierDone { op, result } => self.barrier_done(now, op, result, &mut out),
+            Event::BarrierObserved { opened } => {
+                self.barrier = if opened { BarrierPos::Opened } else { BarrierPos::Closed };
+                if opened && self.current.is_none() && !self.under_arm && !self.arrival {
+                    // Found open at start-up with nobody around: close it.
+                    self.barrier = BarrierPos::Closing;
+                    out.push(Command::CloseBarrier);
+                }
+            }
+            Event::Tick => {}
+        }
+        self.check_deadline(now, &mut out);
+        out
+    }
+
+    fn passage_in(&mut self, id: &str, stage: Stage) -> Option<&mut Passage> {
+        self.current.as_mut().filter(|p| p.record.id == id && p.stage == stage)
+    }
+
+    fn presence(&mut self, now: Time, zone: Zone, occupied: bool, out: &mut Vec<Command>) {
+        match zone {
+            Zone::Arrival => {
+                if self.arrival == occupied {
+                    return;
+                }
+                self.arrival = occupied;
+                if occupied {
+                    self.vehicle_arrived(now, out);
+                } else {
+                    self.arrival_cleared(now, out);
+                }
+            }
+            Zone::UnderArm => {
+                if self.under_arm == occupied {
+                    return;
+                }
+                self.under_arm = occupied;
+                if let Some(p) = self.current.as_mut() {
+                    if occupied {
+                        p.under_arm_entries += 1;
+                        if p.under_arm_entries > 1 && matches!(p.stage, Stage::Exit | Stage::Closing) {
+                            self.tailgate(now, out);
+                        }
+                    } else {
+                        p.passed_arm = true;
+                    }
+                }
+                self.maybe_close(now, out);
+            }
+            Zone::Exit => {}
+        }
+    }
+
+    fn vehicle_arrived(&mut self, now: Time, out: &mut Vec<Command>) {
+        if self.current.is_some() {
+            self.queue.push_back(now);
+        } else {
+            self.start(now, now, out);
+        }
+    }
+
+    fn arrival_cleared(&mut self, now: Time, out: &mut Vec<Command>) {
+        let Some(p) = self.current.as_mut() else {
+            self.queue.pop_front();
+            return;
+        };
+        if p.on_arrival {
+            p.on_arrival = false;
+            if p.before_release() {
+                // Backed out or diverted before anyone let it through.
+                self.finish(now, StageOutcome::Abandoned, ExitKind::LeftUnreleased, out);
+            } else {
+                self.maybe_close(now, out);
+            }
+        } else if let Some(arrived) = self.queue.pop_front() {
+            if self.barrier != BarrierPos::Closed {
+                // A waiting vehicle left the capture zone while the arm was up:
+                // it drove through behind the current one.
+                self.tailgate(now, out);
+                self.tailgater_record(arrived, now, out);
+            }
+        }
+    }
+
+    fn start(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
+        self.seq += 1;
+        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
+        let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
+        p.enter(Stage::Capture, now, Some(self.cfg.timeouts.capture));
+        for (device, _) in &self.cfg.captures {
+            p.pending.insert(device.clone());
+            out.push(Command::Capture { passage: p.record.id.clone(), device: device.clone() });
+        }
+        let nothing_to_capture = p.pending.is_empty();
+        self.current = Some(p);
+        if nothing_to_capture {
+            self.after_capture(now, StageOutcome::Ok, out);
+        }
+    }
+
+    fn after_capture(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {
+        let p = self.current.as_mut().expect("capture stage has a passage");
+        let pending: BTreeSet<String> = std::mem::take(&mut p.pending);
+        for device in pending {
+            let kind = self.cfg.captures.iter().find(|(d, _)| *d == device).map_or(CaptureKind::PlateImage, |(_, k)| *k);
+            p.record.captures.push(CaptureRecord {
+                device,
+                kind,
+                outcome: CaptureOutcome::Timeout,
+                at: now.utc,
+                error: Some(format!("no answer within {:?}", self.cfg.timeouts.capture)),
+                image: None,
+                seals: vec![],
+                uvss: None,
+            });
+        }
+        p.end(now, outcome);
+        p.enter(Stage::Recognition, now, Some(self.cfg.timeouts.recognition));
+        out.push(Command::Recognize { passage: p.record.id.clone() });
+    }
+
+    fn after_recognition(&mut self, now: Time, outcome: StageOutcome, need: EmptyCheckNeed, out: &mut Vec<Command>) {
+        let p = self.current.as_mut().expect("recognition stage has a passage");
+        match (need, &self.cfg.empty_box) {
+            (EmptyCheckNeed::Yes { container }, Some(device)) => {
+                p.end(now, outcome);
+                p.enter(Stage::EmptyCheck, now, Some(self.cfg.timeouts.empty_check));
+                out.push(Command::CheckEmpty { passage: p.record.id.clone(), device: device.clone(), container });
+            }
+            _ => self.to_decision(now, outcome, out),
+        }
+    }
+
+    fn to_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {
+        let p = self.current.as_mut().expect("a passage is deciding");
+        p.end(now, outcome);
+        p.enter(Stage::Decision, now, Some(self.cfg.timeouts.decision));
+        out.push(Command::Decide { record: Box::new(p.record.clone()) });
+    }
+
+    fn decided(&mut self, now: Time, decision: DecisionRecord, outcome: StageOutcome, out: &mut Vec<Command>) {
+        let p = self.current.as_mut().expect("a passage is deciding");
+        p.end(now, outcome);
+        let release = decision.outcome == Outcome::Release;
+        p.record.decision = Some(decision);
+        out.push(Command::Announce { record: Box::new(p.record.clone()) });
+        if release {
+            self.open(now, out);
+        } else {
+            p.enter(Stage::Review, now, Some(self.cfg.timeouts.review));
+        }
+    }
+
+    fn reviewed(&mut self, now: Time, passage: &str, decision: DecisionRecord, out: &mut Vec<Command>) {
+        let Some(p) = self.current.as_mut().filter(|p| p.record.id == passage) else { return };
+        if p.stage != Stage::Review {
+            return;
+        }
+        let release = decision.outcome == Outcome::Release;
+        p.record.review = Some(decision);
+        if release {
+            self.open(now, out);
+        }
+    }
+
+    fn open(&mut self, now: Time, out: &mut Vec<Command>) {
+        let p = self.current.as_mut().expect("a passage is released");
+        if p.stage == Stage::Review {
+            p.end(now, StageOutcome::Ok);
+        }
+        if self.barrier == BarrierPos::Opened {
+            p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
+            return;
+        }
+        p.enter(Stage::Opening, now, Some(self.cfg.timeouts.barrier));
+        self.barrier = BarrierPos::Opening;
+        out.push(Command::OpenBarrier);
+    }
+
+    fn barrier_done(&mut self, now: Time, op: BarrierOp, result: Result<(), BarrierError>, out: &mut Vec<Command>) {
+        let stage = self.current.as_ref().map(|p| p.stage);
+        match (op, result) {
+            (BarrierOp::Open, Ok(())) => {
+                self.barrier = BarrierPos::Opened;
+                if stage == Some(Stage::Opening) {
+                    let p = self.current.as_mut().expect("opening has a passage");
+                    p.end(now, StageOutcome::Ok);
+                    p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
+                    self.maybe_close(now, out);
+                }
+            }
+            (BarrierOp::Open, Err(e)) => {
+                self.barrier = BarrierPos::Unknown;
+                if stage == Some(Stage::Opening) {
+                    self.open_failed(now, &e, out);
+                }
+            }
+            (BarrierOp::Close, Ok(())) => {
+                self.barrier = BarrierPos::Closed;
+                if stage == Some(Stage::Closing) {
+                    self.finish(now, StageOutcome::Ok, ExitKind::DroveThrough, out);
+                }
+            }
+            (BarrierOp::Close, Err(BarrierError::Refused(_))) => {
+                // The drive saw something under the arm and kept it up: wait for
+                // the zone to clear and try again.
+                self.barrier = BarrierPos::Opened;
+                if stage == Some(Stage::Closing) {
+                    let p = self.current.as_mut().expect("closing has a passage");
+                    p.end(now, StageOutcome::Failed);
+                    p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
+                    self.maybe_close(now, out);
+                }
+            }
+            (BarrierOp::Close, Err(BarrierError::Fault(e))) => {
+                self.barrier = BarrierPos::Unknown;
+                self.barrier_alarm(now, &e, out);
+                if stage == Some(Stage::Closing) {
+                    self.finish(now, StageOutcome::Failed, ExitKind::DroveThrough, out);
+                }
+            }
+        }
+    }
+
+    fn open_failed(&mut self, now: Time, error: &BarrierError, out: &mut Vec<Command>) {
+        let message = match error {
+            BarrierError::Refused(m) | BarrierError::Fault(m) => m.clone(),
+        };
+        self.barrier_alarm(now, &message, out);
+        // The vehicle cannot leave on its own now: a person must handle it.
+        let p = self.current.as_mut().expect("opening has a passage");
+        p.end(now, StageOutcome::Failed);
+        p.enter(Stage::Review, now, Some(self.cfg.timeouts.review));
+    }
+
+    fn barrier_alarm(&mut self, now: Time, message: &str, out: &mut Vec<Command>) {
+        let passage = self.current.as_mut().map(|p| {
+            p.flag(Flag::BarrierFault);
+            p.record.id.clone()
+        });
+        out.push(Command::Alarm(Alarm {
+            kind: AlarmKind::BarrierFault,
+            passage,
+            device: None,
+            message: format!("barrier: {message}"),
+            at: now.utc,
+        }));
+    }
+
+    /// Closes behind a vehicle that has cleared the arm, never onto one.
+    fn maybe_close(&mut self, now: Time, out: &mut Vec<Command>) {
+        let Some(p) = self.current.as_mut() else { return };
+        let cleared = (p.passed_arm || p.under_arm_entries == 0) && !p.on_arrival;
+        if p.stage != Stage::Exit || self.under_arm || !cleared {
+            return;
+        }
+        p.end(now, StageOutcome::Ok);
+        p.enter(Stage::Closing, now, Some(self.cfg.timeouts.barrier));
+        self.barrier = BarrierPos::Closing;
+        out.push(Command::CloseBarrier);
+    }
+
+    fn tailgate(&mut self, now: Time, out: &mut Vec<Command>) {
+        let Some(p) = self.current.as_mut() else { return };
+        if p.record.flags.contains(&Flag::Tailgate) {
+            return;
+        }
+        p.flag(Flag::Tailgate);
+        out.push(Command::Alarm(Alarm {
+            kind: AlarmKind::Tailgate,
+            passage: Some(p.record.id.clone()),
+            device: None,
+            message: "a second vehicle passed under the open barrier".into(),
+            at: now.utc,
+        }));
+    }
+
+    /// A record for a vehicle that slipped through without a passage of its own.
+    fn tailgater_record(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
+        self.seq += 1;
+        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
+        let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
+        p.flag(Flag::Tailgate);
+        p.record.exit = Some(ExitKind::Tailgated);
+        p.record.completed_at = Some(now.utc);
+        p.record.total_ms = Some(now.mono.saturating_sub(arrived.mono).as_millis() as u64);
+        out.push(Command::Complete { record: Box::new(p.record) });
+    }
+
+    fn finish(&mut self, now: Time, outcome: StageOutcome, exit: ExitKind, out: &mut Vec<Command>) {
+        let Some(mut p) = self.current.take() else { return };
+        p.end(now, outcome);
+        if p.record.decision.is_none() {
+            // Every passage ends with a decision; one that left before the lane
+            // decided was, in effect, held.
+            p.record.decision = Some(DecisionRecord {
+                outcome: Outcome::Hold,
+                reasons: vec!["vehicle_left".into()],
+                checks: vec![],
+                by: "policy".into(),
+                at: now.utc,
+            });
+        }
+        p.record.exit = Some(exit);
+        p.record.completed_at = Some(now.utc);
+        p.record.total_ms = Some(now.mono.saturating_sub(p.arrived.mono).as_millis() as u64);
+        let id = p.record.id.clone();
+        out.push(Command::Complete { record: Box::new(p.record) });
+        out.push(Command::Forget { passage: id });
+        if let Some(arrived) = self.queue.pop_front() {
+            self.start(arrived, now, out);
+        }
+    }
+
+    fn check_deadline(&mut self, now: Time, out: &mut Vec<Command>) {
+        let Some(p) = self.current.as_mut() else { return };
+        if p.deadline.is_none_or(|d| now.mono < d) {
+            return;
+        }
+        let stage = p.stage;
+        match stage {
+            Stage::Capture => self.after_capture(now, StageOutcome::Timeout, out),
+            Stage::Recognition => {
+                p.record.recognition_error = Some("recognition timed out".into());
+                self.after_recognition(now, StageOutcome::Timeout, EmptyCheckNeed::No, out);
+            }
+            Stage::EmptyCheck => {
+                let device = self.cfg.empty_box.clone().unwrap_or_default();
+                p.record.empty_check = Some(EmptyCheckRecord {
+                    device,
+                    container: None,
+                    outcome: CaptureOutcome::Timeout,
+                    verdict: None,
+                    confidence: None,
+                    error: Some("no result in time".into()),
+                    image: None,
+                });
+                self.to_decision(now, StageOutcome::Timeout, out);
+            }
+            Stage::Decision => {
+                let hold = DecisionRecord {
+                    outcome: Outcome::Hold,
+                    reasons: vec!["decision_timeout".into()],
+                    checks: vec![],
+                    by: "policy".into(),
+                    at: now.utc,
+                };
+                self.decided(now, hold, StageOutcome::Timeout, out);
+            }
+            Stage::Opening => self.open_failed(now, &BarrierError::Fault("open limit not reached in time".into()), out),
+            Stage::Closing => {
+                self.barrier = BarrierPos::Unknown;
+                self.barrier_alarm(now, "closed limit not reached in time", out);
+                self.finish(now, StageOutcome::Timeout, ExitKind::DroveThrough, out);
+            }
+            Stage::Review | Stage::Exit => {
+                // Waiting for a person, or for a vehicle to move: raise it once and
+                // keep waiting. The barrier never moves because a timer ran out.
+                let (flag, kind, message) = if stage == Stage::Review {
+                    (Flag::ReviewOverdue, AlarmKind::ReviewOverdue, "held vehicle still waiting for review")
+                } else {
+                    (Flag::ExitOverdue, AlarmKind::ExitOverdue, "released vehicle has not cleared the barrier")
+                };
+                p.flag(flag);
+                p.deadline = None;
+                out.push(Command::Alarm(Alarm { kind, passage: Some(p.record.id.clone()), device: None, message: message.into(), at: now.utc }));
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! One vehicle's state inside the machine: its record being filled in, the stage
+//! it is in and that stage's deadline.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::record::*;
+
+use super::event::Time;
+use super::machine::FlowConfig;
+
+#[derive(Debug, Clone)]
+pub struct Passage {
+    pub record: PassageRecord,
+    pub stage: Stage,
+    pub arrived: Time,
+    pub deadline: Option<Duration>,
+    pub(super) stage_started: Time,
+    pub(super) pending: BTreeSet<String>,
+    /// The vehicle still stands on the arrival loop.
+    pub(super) on_arrival: bool,
+    pub(super) under_arm_entries: u32,
+    pub(super) passed_arm: bool,
+}
+
+impl Passage {
+    pub(super) fn new(cfg: &FlowConfig, id: String, seq: u64, arrived: Time) -> Self {
+        let record = PassageRecord {
+            schema: PASSAGE_SCHEMA.into(),
+            id,
+            site: cfg.site.clone(),
+            lane: cfg.lane.clone(),
+            seq,
+            arrived_at: arrived.utc,
+            completed_at: None,
+            total_ms: None,
+            stages: vec![],
+            captures: vec![],
+            reads: None,
+            recognition_error: None,
+            empty_check: None,
+            decision: None,
+            review: None,
+            exit: None,
+            flags: vec![],
+        };
+        Passage {
+            record,
+            stage: Stage::Capture,
+            arrived,
+            deadline: None,
+            stage_started: arrived,
+            pending: BTreeSet::new(),
+            on_arrival: true,
+            under_arm_entries: 0,
+            passed_arm: false,
+        }
+    }
+
+    pub(super) fn enter(&mut self, stage: Stage, now: Time, timeout: Option<Duration>) {
+        self.stage = stage;
+        self.stage_started = now;
+        self.deadline = timeout.map(|t| now.mono + t);
+        self.record.stages.push(StageRecord { stage, started_at: now.utc, ended_at: None, duration_ms: None, outcome: None });
+    }
+
+    /// Closes the open stage record, if any.
+    pub(super) fn end(&mut self, now: Time, outcome: StageOutcome) {
+        let started = self.stage_started;
+        if let Some(s) = self.record.stages.last_mut().filter(|s| s.ended_at.is_none()) {
+            s.ended_at = Some(now.utc);
+            s.duration_ms = Some(now.mono.saturating_sub(started.mono).as_millis() as u64);
+            s.outcome = Some(outcome);
+        }
+        self.deadline = None;
+    }
+
+    pub(super) fn captured(&mut self, record: CaptureRecord) {
+        if self.pending.remove(&record.device) {
+            self.record.captures.push(record);
+        }
+    }
+
+    pub(super) fn flag(&mut self, flag: Flag) {
+        if !self.record.flags.contains(&flag) {
+            self.record.flags.push(flag);
+        }
+    }
+
+    /// Still in front of a closed barrier: nobody has let it through yet.
+    pub(super) fn before_release(&self) -> bool {
+        matches!(self.stage, Stage::Capture | Stage::Recognition | Stage::EmptyCheck | Stage::Decision | Stage::Review)
+    }
+}

@@ -1,0 +1,484 @@
+//! Every transition and timeout of the passage machine, on explicit time.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::config::Timeouts;
+use crate::record::*;
+
+struct Lane {
+    flow: Flow,
+    now: Time,
+}
+
+const T: Timeouts = Timeouts {
+    capture: Duration::from_secs(5),
+    recognition: Duration::from_secs(3),
+    empty_check: Duration::from_secs(20),
+    decision: Duration::from_secs(1),
+    barrier: Duration::from_secs(8),
+    exit: Duration::from_secs(60),
+    review: Duration::from_secs(600),
+};
+
+fn config(empty_box: bool) -> FlowConfig {
+    FlowConfig {
+        site: "CNSHA".into(),
+        lane: "G07".into(),
+        timeouts: T,
+        captures: vec![("plate".into(), CaptureKind::PlateImage), ("seals".into(), CaptureKind::Seals)],
+        empty_box: empty_box.then(|| "ebd".into()),
+    }
+}
+
+impl Lane {
+    fn new() -> Self {
+        Self::with(config(false))
+    }
+
+    fn with(cfg: FlowConfig) -> Self {
+        let now = Time { mono: Duration::from_secs(100), utc: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap() };
+        let mut lane = Lane { flow: Flow::new(cfg), now };
+        assert!(lane.send(Event::BarrierObserved { opened: false }).is_empty());
+        lane
+    }
+
+    fn send(&mut self, event: Event) -> Vec<Command> {
+        self.flow.handle(self.now, event)
+    }
+
+    fn advance(&mut self, ms: u64) -> Vec<Command> {
+        self.now = self.now.after(Duration::from_millis(ms));
+        self.send(Event::Tick)
+    }
+
+    fn zone(&mut self, zone: Zone, occupied: bool) -> Vec<Command> {
+        self.send(Event::Presence { zone, occupied })
+    }
+
+    fn id(&self) -> String {
+        self.flow.current().expect("a passage").record.id.clone()
+    }
+
+    fn stage(&self) -> Stage {
+        self.flow.current().expect("a passage").stage
+    }
+
+    fn capture(&mut self, device: &str, kind: CaptureKind) -> Vec<Command> {
+        let id = self.id();
+        let record = CaptureRecord { device: device.into(), kind, outcome: CaptureOutcome::Ok, at: self.now.utc, error: None, image: None, seals: vec![], uvss: None };
+        self.send(Event::captured(&id, record))
+    }
+
+    fn recognized(&mut self, need: EmptyCheckNeed) -> Vec<Command> {
+        let id = self.id();
+        self.send(Event::Recognized { passage: id, result: Ok(models::Reads::default()), empty_check: need })
+    }
+
+    fn decide(&mut self, outcome: Outcome) -> Vec<Command> {
+        let id = self.id();
+        self.send(Event::Decided { passage: id, decision: decision(outcome, "policy", self.now) })
+    }
+
+    /// Arrival through to the open barrier, every step asserted.
+    fn released(&mut self) {
+        let cmds = self.zone(Zone::Arrival, true);
+        assert_eq!(cmds.len(), 2, "{cmds:?}");
+        assert!(self.capture("plate", CaptureKind::PlateImage).is_empty());
+        let cmds = self.capture("seals", CaptureKind::Seals);
+        assert!(matches!(cmds[..], [Command::Recognize { .. }]), "{cmds:?}");
+        let cmds = self.recognized(EmptyCheckNeed::No);
+        assert!(matches!(cmds[..], [Command::Decide { .. }]), "{cmds:?}");
+        let cmds = self.decide(Outcome::Release);
+        assert!(matches!(cmds[..], [Command::Announce { .. }, Command::OpenBarrier]), "{cmds:?}");
+        assert_eq!(self.stage(), Stage::Opening);
+        assert!(self.send(Event::BarrierDone { op: BarrierOp::Open, result: Ok(()) }).is_empty());
+        assert_eq!(self.stage(), Stage::Exit);
+    }
+}
+
+fn decision(outcome: Outcome, by: &str, now: Time) -> DecisionRecord {
+    DecisionRecord { outcome, reasons: vec![], checks: vec![], by: by.into(), at: now.utc }
+}
+
+fn completed(cmds: &[Command]) -> &PassageRecord {
+    cmds.iter()
+        .find_map(|c| match c {
+            Command::Complete { record } => Some(record.as_ref()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Complete in {cmds:?}"))
+}
+
+fn has_close(cmds: &[Command]) -> bool {
+    cmds.iter().any(|c| matches!(c, Command::CloseBarrier))
+}
+
+fn alarm(cmds: &[Command]) -> Option<AlarmKind> {
+    cmds.iter().find_map(|c| match c {
+        Command::Alarm(a) => Some(a.kind),
+        _ => None,
+    })
+}
+
+#[test]
+fn released_vehicle_goes_through_every_stage_with_times() {
+    let mut lane = Lane::new();
+    lane.released();
+    lane.advance(1500);
+    assert!(lane.zone(Zone::UnderArm, true).is_empty());
+    assert!(lane.zone(Zone::Arrival, false).is_empty(), "never close onto the vehicle under the arm");
+    lane.advance(2000);
+    let cmds = lane.zone(Zone::UnderArm, false);
+    assert!(matches!(cmds[..], [Command::CloseBarrier]), "{cmds:?}");
+    lane.advance(3000);
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) });
+    let record = completed(&cmds);
+    assert_eq!(record.exit, Some(ExitKind::DroveThrough));
+    let stages: Vec<Stage> = record.stages.iter().map(|s| s.stage).collect();
+    assert_eq!(stages, [Stage::Capture, Stage::Recognition, Stage::Decision, Stage::Opening, Stage::Exit, Stage::Closing]);
+    assert!(record.stages.iter().all(|s| s.outcome == Some(StageOutcome::Ok) && s.ended_at.is_some()));
+    assert_eq!(record.stage(Stage::Exit).unwrap().duration_ms, Some(3500));
+    assert_eq!(record.stage(Stage::Closing).unwrap().duration_ms, Some(3000));
+    assert_eq!(record.total_ms, Some(6500));
+    assert_eq!(record.final_outcome(), Some(Outcome::Release));
+    assert!(lane.flow.current().is_none());
+}
+
+#[test]
+fn capture_timeout_records_missing_devices_and_moves_on() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    assert!(lane.advance(4999).is_empty());
+    let cmds = lane.advance(1);
+    assert!(matches!(cmds[..], [Command::Recognize { .. }]), "{cmds:?}");
+    let p = lane.flow.current().unwrap();
+    let seals = p.record.captures.iter().find(|c| c.device == "seals").unwrap();
+    assert_eq!(seals.outcome, CaptureOutcome::Timeout);
+    assert_eq!(p.record.stage(Stage::Capture).unwrap().outcome, Some(StageOutcome::Timeout));
+    // A late answer is ignored.
+    assert!(lane.capture("seals", CaptureKind::Seals).is_empty());
+}
+
+#[test]
+fn recognition_failure_and_timeout_still_reach_a_decision() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    let cmds = lane.advance(3000);
+    let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
+    assert_eq!(record.recognition_error.as_deref(), Some("recognition timed out"));
+
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    let id = lane.id();
+    let cmds = lane.send(Event::Recognized { passage: id, result: Err("model missing".into()), empty_check: EmptyCheckNeed::No });
+    assert!(matches!(cmds[..], [Command::Decide { .. }]));
+    assert_eq!(lane.flow.current().unwrap().record.stage(Stage::Recognition).unwrap().outcome, Some(StageOutcome::Failed));
+}
+
+#[test]
+fn declared_empty_vehicle_gets_the_empty_box_check_with_timeout() {
+    let mut lane = Lane::with(config(true));
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    let cmds = lane.recognized(EmptyCheckNeed::Yes { container: Some("CSQU3054383".into()) });
+    assert!(matches!(&cmds[..], [Command::CheckEmpty { device, container: Some(_), .. }] if device == "ebd"), "{cmds:?}");
+    assert_eq!(lane.stage(), Stage::EmptyCheck);
+    assert!(lane.advance(19_999).is_empty());
+    let cmds = lane.advance(1);
+    let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
+    assert_eq!(record.empty_check.as_ref().unwrap().outcome, CaptureOutcome::Timeout);
+}
+
+#[test]
+fn empty_box_result_is_recorded() {
+    let mut lane = Lane::with(config(true));
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    lane.recognized(EmptyCheckNeed::Yes { container: None });
+    let id = lane.id();
+    let record = EmptyCheckRecord { device: "ebd".into(), container: None, outcome: CaptureOutcome::Ok, verdict: Some(drivers::EmptyVerdict::Empty), confidence: Some(0.9), error: None, image: None };
+    let cmds = lane.send(Event::EmptyChecked { passage: id, record });
+    let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
+    assert_eq!(record.empty_check.as_ref().unwrap().verdict, Some(drivers::EmptyVerdict::Empty));
+}
+
+#[test]
+fn without_declared_empty_or_detector_there_is_no_empty_check() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    let cmds = lane.recognized(EmptyCheckNeed::Yes { container: None });
+    assert!(matches!(cmds[..], [Command::Decide { .. }]), "no detector configured: {cmds:?}");
+}
+
+#[test]
+fn decision_timeout_holds_for_review() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    lane.recognized(EmptyCheckNeed::No);
+    let cmds = lane.advance(1000);
+    let Command::Announce { record } = &cmds[0] else { panic!("{cmds:?}") };
+    let d = record.decision.as_ref().unwrap();
+    assert_eq!((d.outcome, d.reasons.clone()), (Outcome::Hold, vec!["decision_timeout".to_string()]));
+    assert_eq!(cmds.len(), 1, "no barrier movement: {cmds:?}");
+    assert_eq!(lane.stage(), Stage::Review);
+}
+
+fn held(lane: &mut Lane, outcome: Outcome) {
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    lane.recognized(EmptyCheckNeed::No);
+    let cmds = lane.decide(outcome);
+    assert!(matches!(cmds[..], [Command::Announce { .. }]), "{cmds:?}");
+    assert_eq!(lane.stage(), Stage::Review);
+}
+
+#[test]
+fn held_vehicle_is_released_by_review() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Hold);
+    let id = lane.id();
+    let cmds = lane.send(Event::Reviewed { passage: id.clone(), decision: decision(Outcome::Inspection, "central:li", lane.now) });
+    assert!(cmds.is_empty(), "inspection keeps the barrier down: {cmds:?}");
+    let cmds = lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "central:li", lane.now) });
+    assert!(matches!(cmds[..], [Command::OpenBarrier]), "{cmds:?}");
+    assert_eq!(lane.flow.current().unwrap().record.review.as_ref().unwrap().by, "central:li");
+}
+
+#[test]
+fn review_of_another_or_unheld_passage_is_ignored() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Hold);
+    let cmds = lane.send(Event::Reviewed { passage: "other".into(), decision: decision(Outcome::Release, "central:li", lane.now) });
+    assert!(cmds.is_empty());
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    let id = lane.id();
+    assert!(lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "x", lane.now) }).is_empty());
+    assert_eq!(lane.stage(), Stage::Capture);
+}
+
+#[test]
+fn review_overdue_alarms_once_and_never_opens() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Inspection);
+    let cmds = lane.advance(600_000);
+    assert_eq!(alarm(&cmds), Some(AlarmKind::ReviewOverdue));
+    assert_eq!(cmds.len(), 1);
+    assert!(lane.advance(600_000).is_empty(), "alarm raised once");
+    assert_eq!(lane.flow.next_deadline(), None);
+    let cmds = lane.zone(Zone::Arrival, false);
+    let record = completed(&cmds);
+    assert_eq!(record.exit, Some(ExitKind::LeftUnreleased));
+    assert_eq!(record.final_outcome(), Some(Outcome::Inspection));
+    assert!(record.flags.contains(&Flag::ReviewOverdue));
+}
+
+#[test]
+fn vehicle_leaving_during_capture_completes_held_and_late_results_are_ignored() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    let id = lane.id();
+    let cmds = lane.zone(Zone::Arrival, false);
+    let record = completed(&cmds);
+    assert_eq!(record.exit, Some(ExitKind::LeftUnreleased));
+    assert_eq!(record.decision.as_ref().unwrap().reasons, ["vehicle_left"]);
+    assert_eq!(record.stages[0].outcome, Some(StageOutcome::Abandoned));
+    let late = lane.send(Event::Decided { passage: id, decision: decision(Outcome::Release, "policy", lane.now) });
+    assert!(late.is_empty());
+}
+
+#[test]
+fn barrier_open_failure_alarms_and_holds() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Hold);
+    let id = lane.id();
+    lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "operator:wang", lane.now) });
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Open, result: Err(BarrierError::Fault("open limit not reached".into())) });
+    assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
+    assert_eq!(lane.stage(), Stage::Review);
+    assert_eq!(lane.flow.barrier(), BarrierPos::Unknown);
+    assert!(lane.flow.current().unwrap().record.flags.contains(&Flag::BarrierFault));
+}
+
+#[test]
+fn barrier_open_timeout_is_a_fault() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    lane.capture("plate", CaptureKind::PlateImage);
+    lane.capture("seals", CaptureKind::Seals);
+    lane.recognized(EmptyCheckNeed::No);
+    lane.decide(Outcome::Release);
+    assert!(lane.advance(7_999).is_empty());
+    let cmds = lane.advance(1);
+    assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
+    assert!(!has_close(&cmds));
+    assert_eq!(lane.stage(), Stage::Review);
+}
+
+#[test]
+fn exit_overdue_alarms_but_keeps_the_barrier_open() {
+    let mut lane = Lane::new();
+    lane.released();
+    lane.zone(Zone::UnderArm, true);
+    let cmds = lane.advance(60_000);
+    assert_eq!(alarm(&cmds), Some(AlarmKind::ExitOverdue));
+    assert!(!has_close(&cmds));
+    assert!(lane.advance(100_000).is_empty());
+}
+
+#[test]
+fn released_vehicle_that_backs_out_lets_the_barrier_close() {
+    let mut lane = Lane::new();
+    lane.released();
+    let cmds = lane.zone(Zone::Arrival, false);
+    assert!(has_close(&cmds), "{cmds:?}");
+}
+
+#[test]
+fn refused_close_waits_for_the_zone_to_clear_and_tries_again() {
+    let mut lane = Lane::new();
+    lane.released();
+    lane.zone(Zone::UnderArm, true);
+    lane.zone(Zone::Arrival, false);
+    assert!(has_close(&lane.zone(Zone::UnderArm, false)));
+    lane.zone(Zone::UnderArm, true);
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Refused("obstacle".into())) });
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(lane.stage(), Stage::Exit);
+    assert!(has_close(&lane.zone(Zone::UnderArm, false)));
+    let record = completed(&lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) })).clone();
+    assert_eq!(record.stages.iter().filter(|s| s.stage == Stage::Closing).count(), 2);
+}
+
+#[test]
+fn close_fault_and_timeout_alarm_and_complete() {
+    for fault in [true, false] {
+        let mut lane = Lane::new();
+        lane.released();
+        lane.zone(Zone::Arrival, false);
+        let cmds = if fault {
+            lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Fault("closed limit".into())) })
+        } else {
+            lane.advance(8_000)
+        };
+        assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
+        assert!(completed(&cmds).flags.contains(&Flag::BarrierFault));
+        assert_eq!(lane.flow.barrier(), BarrierPos::Unknown);
+    }
+}
+
+#[test]
+fn second_vehicle_is_queued_and_starts_when_the_lane_is_free() {
+    let mut lane = Lane::new();
+    lane.released();
+    lane.zone(Zone::UnderArm, true);
+    lane.zone(Zone::Arrival, false);
+    assert!(lane.zone(Zone::Arrival, true).is_empty(), "the next vehicle waits");
+    assert_eq!(lane.flow.queued(), 1);
+    lane.zone(Zone::UnderArm, false);
+    let first = lane.id();
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) });
+    assert_eq!(completed(&cmds).id, first);
+    let captures = cmds.iter().filter(|c| matches!(c, Command::Capture { .. })).count();
+    assert_eq!(captures, 2, "{cmds:?}");
+    assert_ne!(lane.id(), first);
+    assert_eq!(lane.flow.current().unwrap().record.seq, 2);
+}
+
+#[test]
+fn tailgater_is_flagged_and_gets_its_own_record() {
+    let mut lane = Lane::new();
+    lane.released();
+    lane.zone(Zone::UnderArm, true);
+    lane.zone(Zone::Arrival, false);
+    lane.zone(Zone::Arrival, true); // the follower
+    assert!(has_close(&lane.zone(Zone::UnderArm, false)));
+    let cmds = lane.zone(Zone::UnderArm, true);
+    assert_eq!(alarm(&cmds), Some(AlarmKind::Tailgate));
+    let cmds = lane.zone(Zone::Arrival, false);
+    let ghost = completed(&cmds);
+    assert_eq!(ghost.exit, Some(ExitKind::Tailgated));
+    assert_eq!(lane.flow.queued(), 0);
+    lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Refused("obstacle".into())) });
+    assert!(has_close(&lane.zone(Zone::UnderArm, false)));
+    let record = completed(&lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) })).clone();
+    assert!(record.flags.contains(&Flag::Tailgate));
+    assert!(lane.flow.current().is_none());
+}
+
+#[test]
+fn barrier_found_open_at_start_closes_only_when_clear() {
+    let now = Time { mono: Duration::ZERO, utc: Utc::now() };
+    let mut flow = Flow::new(config(false));
+    assert!(has_close(&flow.handle(now, Event::BarrierObserved { opened: true })));
+    let mut flow = Flow::new(config(false));
+    flow.handle(now, Event::Presence { zone: Zone::UnderArm, occupied: true });
+    assert!(!has_close(&flow.handle(now, Event::BarrierObserved { opened: true })));
+}
+
+#[test]
+fn repeated_presence_reports_change_nothing() {
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    assert!(lane.zone(Zone::Arrival, true).is_empty());
+    assert_eq!(lane.flow.queued(), 0);
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn event() -> impl Strategy<Value = (u64, u8, bool)> {
+        (0u64..20_000, 0u8..9, any::<bool>())
+    }
+
+    proptest! {
+        /// Whatever happens in whatever order, no close is commanded while the zone
+        /// under the arm is occupied, and the machine never panics.
+        #[test]
+        fn never_closes_onto_a_vehicle(events in proptest::collection::vec(event(), 1..200)) {
+            let mut lane = Lane::new();
+            for (ms, kind, flag) in events {
+                let cmds = match kind {
+                    0 => lane.zone(Zone::Arrival, flag),
+                    1 => lane.zone(Zone::UnderArm, flag),
+                    2 => lane.advance(ms),
+                    3 if lane.flow.current().is_some() => lane.capture(if flag { "plate" } else { "seals" }, CaptureKind::Seals),
+                    4 if lane.flow.current().is_some() => lane.recognized(EmptyCheckNeed::No),
+                    5 if lane.flow.current().is_some() => lane.decide(if flag { Outcome::Release } else { Outcome::Hold }),
+                    6 => lane.send(Event::BarrierDone { op: BarrierOp::Open, result: if flag { Ok(()) } else { Err(BarrierError::Fault("x".into())) } }),
+                    7 => lane.send(Event::BarrierDone { op: BarrierOp::Close, result: if flag { Ok(()) } else { Err(BarrierError::Refused("x".into())) } }),
+                    8 if lane.flow.current().is_some() => {
+                        let id = lane.id();
+                        lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "x", lane.now) })
+                    }
+                    _ => vec![],
+                };
+                if has_close(&cmds) {
+                    prop_assert!(!lane.flow.under_arm_occupied());
+                }
+                let opens = cmds.iter().any(|c| matches!(c, Command::OpenBarrier));
+                if opens {
+                    let p = lane.flow.current().expect("opening for a passage");
+                    prop_assert_eq!(p.record.final_outcome(), Some(Outcome::Release));
+                }
+            }
+        }
+    }
+}
