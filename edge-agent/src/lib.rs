@@ -1,5 +1,17 @@
 //! The inspection-lane edge controller.
+//!
+//! `config` reads a lane's file, `flow` is the passage state machine, `lane` runs
+//! it against the devices, `policy` decides, `mqtt` reports to central.
 
+pub mod agent;
+pub mod broker;
 pub mod config;
+pub mod declaration;
 pub mod flow;
+pub mod images;
+pub mod lane;
+pub mod mqtt;
+pub mod policy;
+pub mod recognize;
 pub mod record;
+pub mod schema;

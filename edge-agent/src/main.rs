@@ -1,1 +1,153 @@
-fn main() {}
+//! `edge-agent`: thin entry point; everything lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use edge_agent::config::{self, Broker};
+use edge_agent::mqtt::follow::{follow, FollowOptions};
+use edge_agent::mqtt::Topics;
+
+#[derive(Parser)]
+#[command(name = "edge-agent", version, about = "Inspection-lane edge controller")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the lane described by a configuration file.
+    Run {
+        #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file without touching the network or devices.
+    CheckConfig { file: PathBuf },
+    /// Print a lane's results live, in plain words.
+    Follow {
+        /// The lane's configuration: broker, prefix, site and lane come from it.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 1883)]
+        port: u16,
+        /// Topic filter when no config is given.
+        #[arg(long, default_value = "lanectl/#")]
+        topic: String,
+        /// Raw JSON payloads instead of sentences.
+        #[arg(long)]
+        json: bool,
+        /// Exit after this many passages.
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+    },
+    /// Write the JSON Schemas of every published message.
+    Schema {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    // A panic anywhere is a bug; exit so systemd restarts a clean process
+    // rather than limping on with a dead task.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::exit(101);
+    }));
+    match cli.command {
+        Cmd::CheckConfig { file } => match config::load(&file) {
+            Ok(cfg) => {
+                println!("{}: ok (site {}, lane {}, {} devices)", file.display(), cfg.site, cfg.lane, cfg.devices.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Schema { out } => {
+            for (name, schema) in edge_agent::schema::all() {
+                match &out {
+                    Some(dir) => {
+                        if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), schema)) {
+                            eprintln!("cannot write {}: {e}", dir.join(name).display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    None => println!("{schema}"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Run { config } => {
+            let cfg = match config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match rt.block_on(edge_agent::agent::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edge-agent: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Follow { config, host, port, topic, json, count } => {
+            let opts = match config {
+                Some(file) => match config::load(&file) {
+                    Ok(cfg) => {
+                        let (host, port) = match cfg.mqtt.broker {
+                            Broker::Remote { host, port } => (host, port),
+                            Broker::Embedded { listen, port } => (listen, port),
+                        };
+                        let filter = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).all();
+                        FollowOptions { host, port, filter, json, count }
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => FollowOptions { host, port, filter: topic, json, count },
+            };
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let mut stdout = std::io::stdout();
+            match rt.block_on(follow(opts, &mut stdout)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edge-agent follow: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -40,6 +40,8 @@ struct World {
     /// The barrier drive ignores commands (a stuck arm).
     barrier_stuck: bool,
     finished: u64,
+    /// Recent vehicles, newest last, so the lane can look up what each declared.
+    recent: std::collections::VecDeque<SimVehicle>,
 }
 
 /// Handle to the shared simulated world. Cheap to clone.
@@ -123,6 +125,20 @@ impl SimLane {
 
     fn set_vehicle_at_capture(&self, vehicle: Option<SimVehicle>) {
         self.world.lock().unwrap().at_capture = vehicle;
+    }
+
+    fn remember(&self, vehicle: SimVehicle) {
+        let mut world = self.world.lock().unwrap();
+        if world.recent.len() >= 64 {
+            world.recent.pop_front();
+        }
+        world.recent.push_back(vehicle);
+    }
+
+    /// A recent simulated vehicle with this plate: stands in for the
+    /// pre-declarations central would push for it.
+    pub fn recent_vehicle(&self, plate: &str) -> Option<SimVehicle> {
+        self.world.lock().unwrap().recent.iter().rev().find(|v| v.plate == plate).cloned()
     }
 
     /// Vehicles that have left the lane (through the barrier or backing out).

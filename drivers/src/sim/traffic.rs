@@ -49,6 +49,8 @@ pub struct SimPlan {
     pub uvss_anomaly_every: u64,
     pub declared_empty_every: u64,
     pub tailgate_every: u64,
+    pub targeted_every: u64,
+    pub undeclared_every: u64,
 }
 
 impl Default for SimPlan {
@@ -61,6 +63,8 @@ impl Default for SimPlan {
             uvss_anomaly_every: 0,
             declared_empty_every: 0,
             tailgate_every: 0,
+            targeted_every: 0,
+            undeclared_every: 0,
         }
     }
 }
@@ -86,6 +90,8 @@ impl SimPlan {
             v.seals.clear();
         }
         v.tailgates = every(self.tailgate_every, seq) && seq > 1;
+        v.targeted = every(self.targeted_every, seq);
+        v.declared = !every(self.undeclared_every, seq);
         v
     }
 }
@@ -110,6 +116,7 @@ impl SimLane {
                 sleep(self.timing.arrival_gap).await;
             }
             tracing::debug!(seq, plate = %vehicle.plate, "sim vehicle arrives");
+            self.remember(vehicle.clone());
             self.set_vehicle_at_capture(Some(vehicle.clone()));
             self.set_zone(Zone::Arrival, true);
             let lane = self.clone();

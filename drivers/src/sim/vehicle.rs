@@ -18,6 +18,10 @@ pub struct SimVehicle {
     pub uvss_anomaly: bool,
     /// Follows the vehicle in front through the open barrier.
     pub tailgates: bool,
+    /// Announced in advance to customs (a pre-declaration exists).
+    pub declared: bool,
+    /// Targeted for inspection (布控).
+    pub targeted: bool,
 }
 
 const PROVINCES: [&str; 8] = ["沪", "浙", "苏", "粤", "鲁", "京", "津", "闽"];
@@ -67,6 +71,8 @@ impl SimVehicle {
             read_confidence: 0.97,
             uvss_anomaly: false,
             tailgates: false,
+            declared: true,
+            targeted: false,
         }
     }
 }

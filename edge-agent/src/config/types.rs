@@ -199,8 +199,6 @@ pub struct DeviceConfig {
 pub struct SimConfig {
     pub plan: drivers::sim::SimPlan,
     pub timing: drivers::sim::SimTiming,
-    pub targeted_every: u64,
-    pub undeclared_every: u64,
 }
 
 impl LaneConfig {

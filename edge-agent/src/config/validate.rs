@@ -224,13 +224,10 @@ fn sim(raw: Option<&Spanned<RawSim>>, devices: &[DeviceConfig], r: &mut Reporter
         uvss_anomaly_every: s.uvss_anomaly_every.unwrap_or(0),
         declared_empty_every: s.declared_empty_every.unwrap_or(0),
         tailgate_every: s.tailgate_every.unwrap_or(0),
-    };
-    Some(SimConfig {
-        plan,
-        timing,
         targeted_every: s.targeted_every.unwrap_or(0),
         undeclared_every: s.undeclared_every.unwrap_or(0),
-    })
+    };
+    Some(SimConfig { plan, timing })
 }
 
 fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {

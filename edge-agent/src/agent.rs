@@ -1,0 +1,75 @@
+//! `edge-agent run`: everything one lane needs, started in order and stopped
+//! cleanly — embedded broker (when none is configured), simulated lane (when the
+//! configuration has one), uplink, and the lane itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use drivers::sim::SimLane;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::info;
+
+use crate::broker::{BrokerError, EmbeddedBroker};
+use crate::config::{Broker, LaneConfig, Transport};
+use crate::lane::{Lane, LaneError};
+use crate::mqtt::{self, Outgoing, Topics, Will};
+use crate::record::{LaneState, LaneStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Lane(#[from] LaneError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+fn status(cfg: &LaneConfig, state: LaneState) -> Vec<u8> {
+    let status = LaneStatus {
+        state,
+        site: cfg.site.clone(),
+        lane: cfg.lane.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        since: Utc::now(),
+    };
+    serde_json::to_vec(&status).expect("status serialises")
+}
+
+pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
+    let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
+
+    let (broker, host, port) = match &cfg.mqtt.broker {
+        Broker::Remote { host, port } => (None, host.clone(), *port),
+        Broker::Embedded { listen, port } => {
+            let b = EmbeddedBroker::start(listen, *port, &cfg.data_dir.join("broker")).await?;
+            (Some(b), listen.clone(), *port)
+        }
+    };
+    let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
+    let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online), offline: status(&cfg, LaneState::Offline) };
+    let uplink = mqtt::start(&cfg.mqtt, &host, port, will);
+
+    let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
+    let sim = simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)));
+    if let (Some(lane), Some(s)) = (&sim, &cfg.sim) {
+        info!(vehicles = s.plan.vehicles, "simulated traffic starts");
+        tokio::spawn(lane.clone().run_traffic(s.plan.clone()));
+    }
+    let offline = Outgoing { topic: topics.status(), payload: status(&cfg, LaneState::Offline), retain: true };
+    let lane = Lane::new(cfg, sim, Arc::new(uplink.clone()))?;
+    lane.run(async {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: stopping"),
+            _ = int.recv() => info!("SIGINT: stopping"),
+        }
+    })
+    .await;
+    uplink.close(Some(offline), Duration::from_secs(3)).await;
+    if let Some(b) = broker {
+        b.stop().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Carrying out the machine's commands: device operations in their own tasks,
+//! recognition on its worker, decisions and publishing in place.
+
+use std::time::Duration;
+
+use drivers::{DeviceError, Image};
+use tokio::time::timeout;
+use tracing::{info, warn};
+
+use super::devices::Capturer;
+use super::{Input, Lane, Publish};
+use crate::flow::{BarrierError, BarrierOp, Command, EmptyCheckNeed, Event, Time};
+use crate::images::ImageStore;
+use crate::policy::PolicyInput;
+use crate::recognize::{Job, Shot};
+use crate::record::*;
+
+pub(super) fn barrier_error(e: DeviceError) -> BarrierError {
+    match e {
+        DeviceError::Refused(m) => BarrierError::Refused(m),
+        other => BarrierError::Fault(other.to_string()),
+    }
+}
+
+async fn store(images: &ImageStore, image: &Image) -> Result<ImageRef, String> {
+    let images = images.clone();
+    let image = image.clone();
+    tokio::task::spawn_blocking(move || images.put(&image))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot store image: {e}"))
+}
+
+impl<P: Publish> Lane<P> {
+    pub(super) fn execute(&mut self, command: Command, now: Time) -> Option<Event> {
+        match command {
+            Command::Capture { passage, device } => self.capture(passage, device),
+            Command::Recognize { passage } => {
+                let shots = self.shots.remove(&passage).unwrap_or_default();
+                if let Err(e) = self.recognizer.try_send(Job { passage: passage.clone(), shots }) {
+                    warn!(cause = %e, "recognition queue full");
+                    return Some(Event::Recognized { passage, result: Err("recognition busy".into()), empty_check: EmptyCheckNeed::No });
+                }
+            }
+            Command::CheckEmpty { passage, container, .. } => self.check_empty(passage, container),
+            Command::Decide { record } => {
+                let declaration = self.declarations.lookup(record.plate(), &record.container_codes());
+                let health = self.health.for_policy();
+                let input = PolicyInput { record: &record, declaration: declaration.as_ref(), health: &health, now: now.utc };
+                let decision = self.policy.decide(&input);
+                return Some(Event::Decided { passage: record.id.clone(), decision });
+            }
+            Command::OpenBarrier => self.move_barrier(BarrierOp::Open),
+            Command::CloseBarrier => {
+                // The machine only asks while the zone is clear; checked again here
+                // because nothing is worth closing the arm on a vehicle.
+                if self.flow.under_arm_occupied() {
+                    warn!("close requested while occupied; refused");
+                    return Some(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Refused("occupied".into())) });
+                }
+                self.move_barrier(BarrierOp::Close);
+            }
+            Command::Announce { record } => {
+                let Some(decision) = record.decision.clone() else { return None };
+                let event = DecisionEvent {
+                    passage: record.id.clone(),
+                    site: record.site.clone(),
+                    lane: record.lane.clone(),
+                    plate: record.plate().map(str::to_string),
+                    containers: record.container_codes(),
+                    decision,
+                };
+                self.send(self.topics.decision(), &event, false);
+            }
+            Command::Complete { record } => {
+                self.completed += 1;
+                info!(
+                    passage = %record.id,
+                    plate = record.plate().unwrap_or("-"),
+                    outcome = ?record.final_outcome(),
+                    exit = ?record.exit,
+                    total_ms = record.total_ms,
+                    "passage complete"
+                );
+                self.send(self.topics.passage(), &*record, false);
+            }
+            Command::Alarm(alarm) => {
+                warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
+                self.send(self.topics.alarm(), &alarm, false);
+            }
+            Command::Forget { passage } => {
+                self.shots.remove(&passage);
+            }
+        }
+        None
+    }
+
+    fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
+        match serde_json::to_vec(value) {
+            Ok(payload) => {
+                self.publisher.publish(topic, payload, retain);
+            }
+            Err(e) => warn!(cause = %e, "cannot serialise a message"),
+        }
+    }
+
+    pub(super) fn publish_health(&self, event: &DeviceHealthEvent) {
+        self.send(self.topics.health(&event.device), event, true);
+    }
+
+    pub(super) fn empty_check_need(&self, result: &Result<models::Reads, String>) -> EmptyCheckNeed {
+        let Ok(reads) = result else { return EmptyCheckNeed::No };
+        let plate = reads.plates.first().map(|p| p.text.as_str());
+        let containers: Vec<String> = reads.containers.iter().map(|c| c.code.clone()).collect();
+        match self.declarations.lookup(plate, &containers) {
+            Some(d) if d.declared_empty => EmptyCheckNeed::Yes { container: containers.first().cloned().or(d.containers.first().cloned()) },
+            _ => EmptyCheckNeed::No,
+        }
+    }
+
+    fn capture(&mut self, passage: String, device: String) {
+        let Some((kind, handle)) = self.devices.capturers.get(&device).cloned() else { return };
+        let limit = self.cfg.devices.iter().find(|d| d.name == device).map_or(Duration::from_secs(3), |d| d.timeout);
+        let (tx, images, clock) = (self.tx.clone(), self.images.clone(), self.clock);
+        tokio::spawn(async move {
+            let mut dev = handle.lock().await;
+            let mut record = CaptureRecord { device: device.clone(), kind, outcome: CaptureOutcome::Ok, at: clock.now().utc, error: None, image: None, seals: vec![], uvss: None };
+            let result: Result<Option<Image>, DeviceError> = match &mut *dev {
+                Capturer::Camera(cam) => timeout(limit, cam.snapshot()).await.unwrap_or(Err(DeviceError::Timeout(limit))).map(Some),
+                Capturer::Uvss(uvss) => timeout(limit, uvss.last_scan()).await.unwrap_or(Err(DeviceError::Timeout(limit))).map(|scan| {
+                    record.uvss = Some(UvssMeta { rows_per_metre: scan.rows_per_metre, speed_kmh: scan.speed_kmh });
+                    Some(scan.image)
+                }),
+                Capturer::Seals(reader) => timeout(limit, reader.interrogate()).await.unwrap_or(Err(DeviceError::Timeout(limit))).map(|seals| {
+                    record.seals = seals;
+                    None
+                }),
+            };
+            drop(dev);
+            record.at = clock.now().utc;
+            let _ = tx.send(Input::DeviceResult { device: device.clone(), result: result.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            let mut shot = None;
+            match result {
+                Ok(Some(image)) => match store(&images, &image).await {
+                    Ok(r) => {
+                        record.image = Some(r);
+                        shot = Some(Shot { device, kind, image });
+                    }
+                    Err(e) => {
+                        record.outcome = CaptureOutcome::Failed;
+                        record.error = Some(e);
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    record.outcome = if matches!(e, DeviceError::Timeout(_)) { CaptureOutcome::Timeout } else { CaptureOutcome::Failed };
+                    record.error = Some(e.to_string());
+                }
+            }
+            let _ = tx.send(Input::Captured { passage, record, shot }).await;
+        });
+    }
+
+    fn check_empty(&mut self, passage: String, container: Option<String>) {
+        let Some((device, handle)) = self.devices.empty_box.clone() else { return };
+        let limit = self.cfg.timeouts.empty_check;
+        let (tx, images) = (self.tx.clone(), self.images.clone());
+        tokio::spawn(async move {
+            let result = timeout(limit, async { handle.lock().await.scan(container.as_deref()).await })
+                .await
+                .unwrap_or(Err(DeviceError::Timeout(limit)));
+            let _ = tx.send(Input::DeviceResult { device: device.clone(), result: result.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            let record = match result {
+                Ok(r) => {
+                    let image = match &r.interior {
+                        Some(i) => store(&images, i).await.ok(),
+                        None => None,
+                    };
+                    EmptyCheckRecord { device, container: r.container, outcome: CaptureOutcome::Ok, verdict: Some(r.verdict), confidence: Some(r.confidence), error: None, image }
+                }
+                Err(e) => EmptyCheckRecord { device, container, outcome: CaptureOutcome::Failed, verdict: None, confidence: None, error: Some(e.to_string()), image: None },
+            };
+            let _ = tx.send(Input::EmptyChecked { passage, record }).await;
+        });
+    }
+
+    fn move_barrier(&mut self, op: BarrierOp) {
+        let handle = self.devices.barrier.1.clone();
+        let limit = self.cfg.timeouts.barrier;
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let result = timeout(limit, async {
+                let mut barrier = handle.lock().await;
+                match op {
+                    BarrierOp::Open => barrier.open().await,
+                    BarrierOp::Close => barrier.close().await,
+                }
+            })
+            .await
+            .unwrap_or(Err(DeviceError::Timeout(limit)));
+            let _ = tx.send(Input::Barrier { op, result }).await;
+        });
+    }
+
+    /// Presence sensors report every debounced change; the barrier's position is
+    /// read once at start so the machine never assumes it.
+    pub(super) fn start_device_tasks(&mut self) {
+        for (name, zone, mut sensor) in std::mem::take(&mut self.devices.presence) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                // After an error the state is read afresh, not assumed.
+                let mut read_state = true;
+                loop {
+                    let result = if read_state { sensor.occupied().await } else { sensor.changed().await };
+                    read_state = result.is_err();
+                    if tx.send(Input::Presence { device: name.clone(), zone, result }).await.is_err() {
+                        return;
+                    }
+                    if read_state {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            });
+        }
+        let handle = self.devices.barrier.1.clone();
+        let (tx, name) = (self.tx.clone(), self.devices.barrier.0.clone());
+        tokio::spawn(async move {
+            let state = handle.lock().await.state().await;
+            match state {
+                Ok(s) => {
+                    let _ = tx.send(Input::DeviceResult { device: name, result: Ok(()) }).await;
+                    let _ = tx.send(Input::BarrierObserved(s)).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Input::DeviceResult { device: name, result: Err(e) }).await;
+                }
+            }
+        });
+    }
+}

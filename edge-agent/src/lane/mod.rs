@@ -1,0 +1,246 @@
+//! The lane runtime: connects the devices to the passage state machine and the
+//! state machine's commands back to the devices, recognition and the uplink.
+//!
+//! One loop over one bounded channel, a timer (the machine's next deadline) and
+//! a shutdown signal. Device operations run in their own tasks and report back
+//! through the channel, so a slow or hung device never blocks the loop.
+
+mod devices;
+mod exec;
+mod health;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use drivers::sim::SimLane;
+use drivers::DeviceError;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+pub use devices::{build as build_devices, BuildError, Capturer, Devices};
+pub use health::HealthBook;
+
+use crate::config::{Engine, LaneConfig};
+use crate::declaration::{Declarations, NoDeclarations, SimDeclarations};
+use crate::flow::{BarrierOp, Event, Flow, FlowConfig, Time, Zone};
+use crate::images::ImageStore;
+use crate::mqtt::Topics;
+use crate::policy::Policy;
+use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
+use crate::record::{CaptureRecord, EmptyCheckRecord};
+
+/// Where the lane's messages go: the MQTT uplink in the agent, a collector in tests.
+pub trait Publish: Send + Sync + 'static {
+    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool;
+}
+
+impl Publish for crate::mqtt::UplinkHandle {
+    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
+        crate::mqtt::UplinkHandle::publish(self, topic, payload, retain)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("recognition is not available: {0}")]
+    Recognition(String),
+}
+
+/// What device tasks and the recognition worker report back to the loop.
+pub(crate) enum Input {
+    Presence { device: String, zone: Zone, result: Result<bool, DeviceError> },
+    Captured { passage: String, record: CaptureRecord, shot: Option<Shot> },
+    Recognized { passage: String, result: Result<models::Reads, String> },
+    EmptyChecked { passage: String, record: EmptyCheckRecord },
+    Barrier { op: BarrierOp, result: Result<(), DeviceError> },
+    BarrierObserved(drivers::BarrierState),
+    DeviceResult { device: String, result: Result<(), DeviceError> },
+}
+
+/// Monotonic time for the machine, UTC derived from it so both stay consistent.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+    start_utc: DateTime<Utc>,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock { start: Instant::now(), start_utc: Utc::now() }
+    }
+
+    pub(crate) fn now(&self) -> Time {
+        let mono = self.start.elapsed();
+        Time { mono, utc: self.start_utc + chrono::Duration::from_std(mono).unwrap_or_default() }
+    }
+}
+
+pub struct Lane<P: Publish> {
+    cfg: Arc<LaneConfig>,
+    flow: Flow,
+    devices: Devices,
+    topics: Topics,
+    publisher: Arc<P>,
+    images: ImageStore,
+    recognizer: SyncSender<Job>,
+    declarations: Box<dyn Declarations>,
+    policy: Policy,
+    health: HealthBook,
+    shots: HashMap<String, Vec<Shot>>,
+    tx: mpsc::Sender<Input>,
+    rx: mpsc::Receiver<Input>,
+    clock: Clock,
+    pub(crate) completed: u64,
+}
+
+impl Recognizer for Box<dyn Recognizer> {
+    fn recognize(&mut self, shots: &[Shot]) -> Result<models::Reads, String> {
+        (**self).recognize(shots)
+    }
+}
+
+fn recognizer(cfg: &LaneConfig) -> Result<Box<dyn Recognizer>, LaneError> {
+    match cfg.recognition.engine {
+        Engine::SimTruth => Ok(Box::new(SimTruthReader)),
+        Engine::PpOcr => Err(LaneError::Recognition(
+            "the ppocr engine is not built into this version; use engine = \"sim-truth\" on a simulated lane".into(),
+        )),
+    }
+}
+
+impl<P: Publish> Lane<P> {
+    pub fn new(cfg: LaneConfig, sim: Option<SimLane>, publisher: Arc<P>) -> Result<Self, LaneError> {
+        let data_dir = |source| LaneError::DataDir { path: cfg.data_dir.display().to_string(), source };
+        let images = ImageStore::open(&cfg.data_dir.join("images")).map_err(data_dir)?;
+        let devices = build_devices(&cfg, sim.as_ref())?;
+        let (tx, rx) = mpsc::channel(1024);
+        let worker_tx = tx.clone();
+        let recognizer = recognize::spawn_worker(recognizer(&cfg)?, move |passage, result| {
+            let _ = worker_tx.blocking_send(Input::Recognized { passage, result });
+        });
+        let declarations: Box<dyn Declarations> = match &sim {
+            Some(lane) => Box::new(SimDeclarations(lane.clone())),
+            None => Box::new(NoDeclarations),
+        };
+        let flow = Flow::new(FlowConfig {
+            site: cfg.site.clone(),
+            lane: cfg.lane.clone(),
+            timeouts: cfg.timeouts,
+            captures: devices.capturers.iter().map(|(n, (k, _))| (n.clone(), *k)).collect(),
+            empty_box: devices.empty_box.as_ref().map(|(n, _)| n.clone()),
+        });
+        let clock = Clock::new();
+        Ok(Lane {
+            topics: Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane),
+            policy: Policy::new(cfg.decision, &cfg.recognition),
+            health: HealthBook::new(&cfg, clock.now().utc),
+            cfg: Arc::new(cfg),
+            flow,
+            devices,
+            publisher,
+            images,
+            recognizer,
+            declarations,
+            shots: HashMap::new(),
+            tx,
+            rx,
+            clock,
+            completed: 0,
+        })
+    }
+
+    /// Runs until `shutdown` resolves. The barrier is left as it is: stopping the
+    /// agent must not move it.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        info!(site = %self.cfg.site, lane = %self.cfg.lane, devices = self.cfg.devices.len(), "lane running");
+        for event in self.health.all() {
+            self.publish_health(&event);
+        }
+        self.start_device_tasks();
+        loop {
+            let deadline = self.flow.next_deadline().map(|d| self.clock.start + d);
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some(input) = self.rx.recv() => self.on_input(input),
+                _ = timer => self.feed(Event::Tick),
+            }
+        }
+        info!(completed = self.completed, "lane stopped");
+    }
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Presence { device, zone, result } => {
+                let now = self.clock.now().utc;
+                let status = result.as_ref().map(|_| ()).map_err(|e| e.clone());
+                self.device_result(&device, status, now);
+                if let Ok(occupied) = result {
+                    self.feed(Event::Presence { zone, occupied });
+                }
+            }
+            Input::Captured { passage, record, shot } => {
+                if let Some(shot) = shot {
+                    self.shots.entry(passage.clone()).or_default().push(shot);
+                }
+                self.feed(Event::captured(&passage, record));
+            }
+            Input::Recognized { passage, result } => {
+                let need = self.empty_check_need(&result);
+                self.feed(Event::Recognized { passage, result, empty_check: need });
+            }
+            Input::EmptyChecked { passage, record } => self.feed(Event::EmptyChecked { passage, record }),
+            Input::Barrier { op, result } => {
+                let now = self.clock.now().utc;
+                let name = self.devices.barrier.0.clone();
+                self.device_result(&name, result.as_ref().map(|_| ()).map_err(|e| e.clone()), now);
+                self.feed(Event::BarrierDone { op, result: result.map_err(exec::barrier_error) });
+            }
+            // Half-way counts as open: it is closed once the zone under it is clear.
+            Input::BarrierObserved(state) => self.feed(Event::BarrierObserved { opened: state != drivers::BarrierState::Closed }),
+            Input::DeviceResult { device, result } => {
+                let now = self.clock.now().utc;
+                self.device_result(&device, result, now);
+            }
+        }
+    }
+
+    fn device_result(&mut self, device: &str, result: Result<(), DeviceError>, now: DateTime<Utc>) {
+        if let Some(event) = self.health.update(device, result.as_ref().map(|_| ()), now) {
+            match &event.health.reason {
+                Some(reason) => warn!(device, state = ?event.health.state, %reason, "device health changed"),
+                None => info!(device, "device healthy again"),
+            }
+            self.publish_health(&event);
+        }
+    }
+
+    /// Hands an event to the machine and carries out what it asks for; decisions
+    /// are computed on the spot and fed straight back.
+    fn feed(&mut self, event: Event) {
+        let mut queue = std::collections::VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let now = self.clock.now();
+            for command in self.flow.handle(now, event) {
+                if let Some(follow_up) = self.execute(command, now) {
+                    queue.push_back(follow_up);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! MQTT: topics, the uplink to central, and the follower used by `edge-agent follow`.
+
+pub mod follow;
+pub mod topics;
+pub mod uplink;
+
+pub use topics::Topics;
+pub use uplink::{start, Outgoing, UplinkHandle, Will};

@@ -1,0 +1,215 @@
+//! The release decision: pure, table-tested, and explained check by check so a
+//! reviewer sees why a vehicle was held.
+//!
+//! Auto-release only when every check passes; a targeted vehicle goes to
+//! inspection; anything else is held for central review with machine-readable
+//! reasons.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use drivers::{EmptyVerdict, HealthState, SealStatus};
+
+use crate::config::{DecisionConfig, RecognitionConfig};
+use crate::declaration::Declaration;
+use crate::record::*;
+
+pub struct PolicyInput<'a> {
+    pub record: &'a PassageRecord,
+    pub declaration: Option<&'a Declaration>,
+    /// Health of each device that matters to the decision, by name.
+    pub health: &'a BTreeMap<String, (HealthState, bool)>,
+    pub now: DateTime<Utc>,
+}
+
+pub struct Policy {
+    pub decision: DecisionConfig,
+    pub plate_min_confidence: f32,
+    pub container_min_confidence: f32,
+}
+
+impl Policy {
+    pub fn new(decision: DecisionConfig, recognition: &RecognitionConfig) -> Self {
+        Policy {
+            decision,
+            plate_min_confidence: recognition.plate_min_confidence,
+            container_min_confidence: recognition.container_min_confidence,
+        }
+    }
+
+    pub fn decide(&self, input: &PolicyInput) -> DecisionRecord {
+        let mut c = Checks::default();
+        self.devices(input, &mut c);
+        self.reads(input, &mut c);
+        self.declaration(input, &mut c);
+        seals(input, &mut c);
+        empty(input, &mut c);
+        if !self.decision.auto_release {
+            c.fail("auto_release", "auto_release_off", "auto-release is switched off in the configuration");
+        }
+        let targeted = input.declaration.is_some_and(|d| d.targeted);
+        let outcome = if targeted {
+            Outcome::Inspection
+        } else if c.reasons.is_empty() {
+            Outcome::Release
+        } else {
+            Outcome::Hold
+        };
+        DecisionRecord { outcome, reasons: c.reasons, checks: c.checks, by: "policy".into(), at: input.now }
+    }
+
+    fn devices(&self, input: &PolicyInput, c: &mut Checks) {
+        for capture in &input.record.captures {
+            if capture.outcome != CaptureOutcome::Ok {
+                let word = if capture.outcome == CaptureOutcome::Timeout { "capture_timeout" } else { "capture_failed" };
+                let detail = capture.error.clone().unwrap_or_default();
+                c.unavailable(&format!("capture:{}", capture.device), &format!("{word}:{}", capture.device), &detail);
+            }
+        }
+        if !self.decision.hold_when_device_down {
+            return;
+        }
+        for (name, (state, required)) in input.health {
+            if *required && *state == HealthState::Down {
+                c.unavailable(&format!("device:{name}"), &format!("device_down:{name}"), "device is down");
+            }
+        }
+    }
+
+    fn reads(&self, input: &PolicyInput, c: &mut Checks) {
+        let record = input.record;
+        let Some(reads) = &record.reads else {
+            let why = record.recognition_error.clone().unwrap_or_else(|| "no reads".into());
+            c.unavailable("recognition", "recognition_failed", &why);
+            return;
+        };
+        match reads.plates.first() {
+            None => c.fail("plate_read", "plate_unread", "no plate was read"),
+            Some(p) if p.confidence < self.plate_min_confidence => c.fail(
+                "plate_read",
+                "low_confidence",
+                &format!("plate {} read with {:.2} < {:.2}", p.text, p.confidence, self.plate_min_confidence),
+            ),
+            Some(p) => c.pass("plate_read", &format!("{} ({:.2})", p.text, p.confidence)),
+        }
+        for k in &reads.containers {
+            let name = format!("container_read:{}", k.code);
+            if !k.check_digit_ok {
+                c.fail(&name, "check_digit_invalid", &format!("{} fails the ISO 6346 check digit", k.code));
+            } else if k.confidence < self.container_min_confidence {
+                c.fail(&name, "low_confidence", &format!("read with {:.2} < {:.2}", k.confidence, self.container_min_confidence));
+            } else {
+                c.pass(&name, &format!("{:.2}", k.confidence));
+            }
+        }
+    }
+
+    fn declaration(&self, input: &PolicyInput, c: &mut Checks) {
+        let Some(d) = input.declaration else {
+            if self.decision.require_declaration {
+                c.fail("declaration", "not_declared", "no valid pre-declaration matches this vehicle");
+            }
+            return;
+        };
+        let valid = d.valid_from.is_none_or(|f| f <= input.now) && d.valid_until.is_none_or(|u| input.now <= u);
+        if !valid {
+            c.fail("declaration", "declaration_expired", "the matching pre-declaration is outside its validity window");
+        }
+        if d.targeted {
+            c.fail("targeted", "targeted", "declared vehicle is targeted for inspection");
+        }
+        let plate = input.record.plate();
+        if plate.is_some_and(|p| !same_plate(p, &d.plate)) {
+            c.fail("plate_match", "plate_mismatch", &format!("read {} but declared {}", plate.unwrap_or("-"), d.plate));
+        } else if plate.is_some() {
+            c.pass("plate_match", &d.plate);
+        }
+        let mut read = input.record.container_codes();
+        let mut declared = d.containers.clone();
+        read.sort();
+        declared.sort();
+        if read != declared {
+            c.fail("container_match", "container_mismatch", &format!("read {read:?} but declared {declared:?}"));
+        } else {
+            c.pass("container_match", &format!("{declared:?}"));
+        }
+    }
+}
+
+/// Plates compare without spaces or separators.
+fn same_plate(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>();
+    norm(a) == norm(b)
+}
+
+fn seals(input: &PolicyInput, c: &mut Checks) {
+    let Some(capture) = input.record.captures.iter().find(|k| k.kind == CaptureKind::Seals) else { return };
+    if capture.outcome != CaptureOutcome::Ok {
+        return; // already reported as a capture problem
+    }
+    for seal in &capture.seals {
+        let name = format!("seal:{}", seal.id);
+        match seal.status {
+            SealStatus::Sealed => c.pass(&name, "sealed"),
+            SealStatus::Opened => c.fail(&name, "seal_opened", "seal reports opened"),
+            SealStatus::Tampered => c.fail(&name, "seal_tampered", "seal reports tampering"),
+        }
+    }
+    if let Some(d) = input.declaration {
+        let heard: Vec<&str> = capture.seals.iter().map(|s| s.id.as_str()).collect();
+        let missing: Vec<&String> = d.seals.iter().filter(|s| !heard.contains(&s.as_str())).collect();
+        if missing.is_empty() {
+            c.pass("seal_match", &format!("{} declared seal(s) present", d.seals.len()));
+        } else {
+            c.fail("seal_match", "seal_mismatch", &format!("declared seal(s) not heard: {missing:?}"));
+        }
+    }
+}
+
+fn empty(input: &PolicyInput, c: &mut Checks) {
+    if !input.declaration.is_some_and(|d| d.declared_empty) {
+        return;
+    }
+    match &input.record.empty_check {
+        None => c.unavailable("empty_check", "empty_check_unavailable", "declared empty but no empty-box check ran"),
+        Some(e) => match e.verdict {
+            Some(EmptyVerdict::Empty) => c.pass("empty_check", "detector: empty"),
+            Some(EmptyVerdict::NotEmpty) => c.fail("empty_check", "empty_mismatch", "declared empty, detector says not empty"),
+            Some(EmptyVerdict::Inconclusive) => c.fail("empty_check", "empty_inconclusive", "detector inconclusive"),
+            None => c.unavailable("empty_check", "empty_check_unavailable", e.error.as_deref().unwrap_or("no verdict")),
+        },
+    }
+}
+
+#[derive(Default)]
+struct Checks {
+    checks: Vec<Check>,
+    reasons: Vec<String>,
+}
+
+impl Checks {
+    fn push(&mut self, name: &str, result: CheckResult, reason: Option<&str>, detail: &str) {
+        self.checks.push(Check { name: name.into(), result, detail: detail.into() });
+        if let Some(r) = reason {
+            if !self.reasons.iter().any(|x| x == r) {
+                self.reasons.push(r.into());
+            }
+        }
+    }
+
+    fn pass(&mut self, name: &str, detail: &str) {
+        self.push(name, CheckResult::Pass, None, detail);
+    }
+
+    fn fail(&mut self, name: &str, reason: &str, detail: &str) {
+        self.push(name, CheckResult::Fail, Some(reason), detail);
+    }
+
+    fn unavailable(&mut self, name: &str, reason: &str, detail: &str) {
+        self.push(name, CheckResult::Unavailable, Some(reason), detail);
+    }
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

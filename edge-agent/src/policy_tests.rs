@@ -1,0 +1,193 @@
+//! Table-driven: one row per reason, each starting from a vehicle that would be
+//! released and changing exactly one thing.
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use drivers::{EmptyVerdict, HealthState, SealRead, SealStatus};
+use models::{ContainerRead, PlateRead, Reads};
+
+use super::*;
+use crate::config::{DecisionConfig, Engine, RecognitionConfig};
+
+fn policy() -> Policy {
+    let rc = RecognitionConfig {
+        engine: Engine::SimTruth,
+        models_dir: "m".into(),
+        runtime_library: None,
+        plate_min_confidence: 0.8,
+        container_min_confidence: 0.8,
+        workers: 1,
+    };
+    Policy::new(DecisionConfig { auto_release: true, require_declaration: true, hold_when_device_down: true }, &rc)
+}
+
+fn good_record() -> PassageRecord {
+    let at = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
+    let seal = SealRead { id: "1A2B-00000001".into(), status: SealStatus::Sealed, sealed_at: None, battery_pct: 80, rssi_dbm: -50 };
+    PassageRecord {
+        schema: PASSAGE_SCHEMA.into(),
+        id: "G07-1".into(),
+        site: "S".into(),
+        lane: "G07".into(),
+        seq: 1,
+        arrived_at: at,
+        completed_at: None,
+        total_ms: None,
+        stages: vec![],
+        captures: vec![CaptureRecord { device: "seal".into(), kind: CaptureKind::Seals, outcome: CaptureOutcome::Ok, at, error: None, image: None, seals: vec![seal], uvss: None }],
+        reads: Some(Reads {
+            plates: vec![PlateRead { text: "沪A12345".into(), confidence: 0.95, color: None, cameras: vec![] }],
+            containers: vec![ContainerRead { code: "CSQU3054383".into(), confidence: 0.95, check_digit_ok: true, corrected: vec![], size_type: None, cameras: vec![] }],
+            models: vec![],
+        }),
+        recognition_error: None,
+        empty_check: None,
+        decision: None,
+        review: None,
+        exit: None,
+        flags: vec![],
+    }
+}
+
+fn good_declaration() -> Declaration {
+    Declaration {
+        plate: "沪A12345".into(),
+        containers: vec!["CSQU3054383".into()],
+        seals: vec!["1A2B-00000001".into()],
+        declared_empty: false,
+        targeted: false,
+        valid_from: None,
+        valid_until: None,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut BTreeMap<String, (HealthState, bool)>),
+    outcome: Outcome,
+    reason: Option<&'static str>,
+}
+
+fn run(case: &Case) -> DecisionRecord {
+    let mut record = good_record();
+    let mut declaration = Some(good_declaration());
+    let mut health = BTreeMap::from([("plate-cam".to_string(), (HealthState::Ok, true))]);
+    (case.change)(&mut record, &mut declaration, &mut health);
+    let input = PolicyInput { record: &record, declaration: declaration.as_ref(), health: &health, now: record.arrived_at };
+    policy().decide(&input)
+}
+
+fn reads(r: &mut PassageRecord) -> &mut Reads {
+    r.reads.as_mut().unwrap()
+}
+
+const CASES: &[Case] = &[
+    Case { name: "all good", change: |_, _, _| {}, outcome: Outcome::Release, reason: None },
+    Case { name: "targeted", change: |_, d, _| d.as_mut().unwrap().targeted = true, outcome: Outcome::Inspection, reason: Some("targeted") },
+    Case { name: "no declaration", change: |_, d, _| *d = None, outcome: Outcome::Hold, reason: Some("not_declared") },
+    Case {
+        name: "expired declaration",
+        change: |r, d, _| d.as_mut().unwrap().valid_until = Some(r.arrived_at - chrono::Duration::hours(1)),
+        outcome: Outcome::Hold,
+        reason: Some("declaration_expired"),
+    },
+    Case { name: "plate mismatch", change: |_, d, _| d.as_mut().unwrap().plate = "沪A99999".into(), outcome: Outcome::Hold, reason: Some("plate_mismatch") },
+    Case { name: "container mismatch", change: |_, d, _| d.as_mut().unwrap().containers = vec!["MSKU9070323".into()], outcome: Outcome::Hold, reason: Some("container_mismatch") },
+    Case { name: "no plate read", change: |r, _, _| reads(r).plates.clear(), outcome: Outcome::Hold, reason: Some("plate_unread") },
+    Case { name: "low plate confidence", change: |r, _, _| reads(r).plates[0].confidence = 0.5, outcome: Outcome::Hold, reason: Some("low_confidence") },
+    Case { name: "low container confidence", change: |r, _, _| reads(r).containers[0].confidence = 0.5, outcome: Outcome::Hold, reason: Some("low_confidence") },
+    Case { name: "bad check digit", change: |r, _, _| reads(r).containers[0].check_digit_ok = false, outcome: Outcome::Hold, reason: Some("check_digit_invalid") },
+    Case {
+        name: "recognition failed",
+        change: |r, _, _| {
+            r.reads = None;
+            r.recognition_error = Some("model missing".into());
+        },
+        outcome: Outcome::Hold,
+        reason: Some("recognition_failed"),
+    },
+    Case { name: "seal tampered", change: |r, _, _| r.captures[0].seals[0].status = SealStatus::Tampered, outcome: Outcome::Hold, reason: Some("seal_tampered") },
+    Case { name: "seal opened", change: |r, _, _| r.captures[0].seals[0].status = SealStatus::Opened, outcome: Outcome::Hold, reason: Some("seal_opened") },
+    Case { name: "declared seal missing", change: |r, _, _| r.captures[0].seals.clear(), outcome: Outcome::Hold, reason: Some("seal_mismatch") },
+    Case {
+        name: "capture timeout",
+        change: |r, _, _| {
+            r.captures[0].outcome = CaptureOutcome::Timeout;
+        },
+        outcome: Outcome::Hold,
+        reason: Some("capture_timeout:seal"),
+    },
+    Case {
+        name: "capture failed",
+        change: |r, _, _| r.captures[0].outcome = CaptureOutcome::Failed,
+        outcome: Outcome::Hold,
+        reason: Some("capture_failed:seal"),
+    },
+    Case { name: "required device down", change: |_, _, h| *h.get_mut("plate-cam").unwrap() = (HealthState::Down, true), outcome: Outcome::Hold, reason: Some("device_down:plate-cam") },
+    Case { name: "optional device down", change: |_, _, h| *h.get_mut("plate-cam").unwrap() = (HealthState::Down, false), outcome: Outcome::Release, reason: None },
+    Case { name: "declared empty, no check", change: |_, d, _| d.as_mut().unwrap().declared_empty = true, outcome: Outcome::Hold, reason: Some("empty_check_unavailable") },
+    Case {
+        name: "declared empty, detector disagrees",
+        change: |r, d, _| {
+            d.as_mut().unwrap().declared_empty = true;
+            r.empty_check = Some(empty(Some(EmptyVerdict::NotEmpty)));
+        },
+        outcome: Outcome::Hold,
+        reason: Some("empty_mismatch"),
+    },
+    Case {
+        name: "declared empty, inconclusive",
+        change: |r, d, _| {
+            d.as_mut().unwrap().declared_empty = true;
+            r.empty_check = Some(empty(Some(EmptyVerdict::Inconclusive)));
+        },
+        outcome: Outcome::Hold,
+        reason: Some("empty_inconclusive"),
+    },
+    Case {
+        name: "declared empty, confirmed",
+        change: |r, d, _| {
+            d.as_mut().unwrap().declared_empty = true;
+            r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
+        },
+        outcome: Outcome::Release,
+        reason: None,
+    },
+];
+
+fn empty(verdict: Option<EmptyVerdict>) -> EmptyCheckRecord {
+    EmptyCheckRecord { device: "ebd".into(), container: None, outcome: CaptureOutcome::Ok, verdict, confidence: Some(0.9), error: None, image: None }
+}
+
+#[test]
+fn every_reason_from_the_table() {
+    for case in CASES {
+        let d = run(case);
+        assert_eq!(d.outcome, case.outcome, "{}: {:?}", case.name, d.reasons);
+        match case.reason {
+            Some(r) => assert!(d.reasons.iter().any(|x| x == r), "{}: wanted {r} in {:?}", case.name, d.reasons),
+            None => assert!(d.reasons.is_empty(), "{}: {:?}", case.name, d.reasons),
+        }
+        assert!(!d.checks.is_empty(), "{}: the record shows its checks", case.name);
+    }
+}
+
+#[test]
+fn a_failing_check_names_its_inputs() {
+    let d = run(&CASES[4]);
+    let check = d.checks.iter().find(|c| c.name == "plate_match").unwrap();
+    assert_eq!(check.result, CheckResult::Fail);
+    assert!(check.detail.contains("沪A12345") && check.detail.contains("沪A99999"), "{}", check.detail);
+}
+
+#[test]
+fn auto_release_off_holds_everything() {
+    let mut p = policy();
+    p.decision.auto_release = false;
+    let record = good_record();
+    let decl = good_declaration();
+    let health = BTreeMap::new();
+    let d = p.decide(&PolicyInput { record: &record, declaration: Some(&decl), health: &health, now: record.arrived_at });
+    assert_eq!((d.outcome, d.reasons), (Outcome::Hold, vec!["auto_release_off".to_string()]));
+}
