@@ -63,10 +63,10 @@ pub fn duration(value: &Spanned<String>, key: &str, r: &mut Reporter) -> Option<
             None
         }
         Ok(d) => Some(d),
-        Err(e) => {
+        Err(_) => {
             r.error(
                 value.span(),
-                format!("`{key}` = {:?} is not a duration ({e})", value.get_ref()),
+                format!("`{key}` = {:?} is not a duration", value.get_ref()),
                 "write a number with a unit, e.g. \"500ms\", \"5s\" or \"10m\"",
             );
             None
@@ -234,8 +234,14 @@ fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
     let mut out = Vec::new();
     let mut ports: HashMap<String, (String, Option<u8>)> = HashMap::new();
     let mut lines: HashMap<(String, u32), String> = HashMap::new();
-    for (name, dev) in raw.devices.get_ref() {
-        if let Some(d) = super::device::device(name, dev, r) {
+    // In file order, so a clash is reported at the second device, where it was made.
+    let mut in_order: Vec<_> = raw.devices.get_ref().iter().collect();
+    in_order.sort_by_key(|(name, _)| name.span().start);
+    let mut all_valid = true;
+    for (name, dev) in in_order {
+        let device = super::device::device(name, dev, r);
+        all_valid &= device.is_some();
+        if let Some(d) = device {
             for (port, unit, span) in super::device::serial_ports(dev) {
                 match ports.get(&port) {
                     Some((other, other_unit)) if unit.is_none() || other_unit.is_none() || unit == *other_unit => {
@@ -254,7 +260,10 @@ fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
             out.push(d);
         }
     }
-    lane_roles(raw, &out, r);
+    // A device that failed its own checks would only show up again here as missing.
+    if all_valid {
+        lane_roles(raw, &out, r);
+    }
     out
 }
 
@@ -263,15 +272,15 @@ fn lane_roles(raw: &RawConfig, devices: &[DeviceConfig], r: &mut Reporter) {
     let span = raw.devices.span();
     let count = |kind: DeviceKind, role: Option<Role>| devices.iter().filter(|d| d.kind == kind && (role.is_none() || Some(d.role) == role)).count();
     let checks = [
-        (DeviceKind::Barrier, None, "a barrier", "add one `kind = \"barrier\"` device"),
-        (DeviceKind::Presence, Some(Role::Arrival), "an arrival presence sensor", "add a `kind = \"presence\"` device with `role = \"arrival\"`"),
-        (DeviceKind::Presence, Some(Role::UnderArm), "a presence sensor under the arm", "add a `kind = \"presence\"` device with `role = \"under_arm\"`: the barrier may only close when it is clear"),
+        (DeviceKind::Barrier, None, "barrier", "add one `kind = \"barrier\"` device"),
+        (DeviceKind::Presence, Some(Role::Arrival), "arrival presence sensor", "add a `kind = \"presence\"` device with `role = \"arrival\"`"),
+        (DeviceKind::Presence, Some(Role::UnderArm), "presence sensor under the arm", "add a `kind = \"presence\"` device with `role = \"under_arm\"`: the barrier may only close when it is clear"),
     ];
     for (kind, role, what, help) in checks {
         match count(kind, role) {
             1 => {}
             0 => r.error(span.clone(), format!("the lane has no {what}"), help),
-            n => r.error(span.clone(), format!("the lane has {n} devices as {what}; exactly one is supported"), "remove the extra ones"),
+            n => r.error(span.clone(), format!("the lane has {n} devices as its {what}; exactly one is supported"), "remove the extra ones"),
         }
     }
     if count(DeviceKind::Presence, Some(Role::Exit)) > 1 {
