@@ -19,7 +19,7 @@ fn config(port: u16, data: &std::path::Path, vehicles: u64) -> String {
         .replace("review = \"20s\"", "review = \"10s\"");
     format!(
         "{lane}\n[sim]\nvehicles = {vehicles}\nseed = 42\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\n\
-         drive_clear = \"5ms\"\npatience = \"100ms\"\nlow_confidence_every = 7\ntampered_seal_every = 9\n\
+         drive_clear = \"5ms\"\npatience = \"500ms\"\nlow_confidence_every = 7\ntampered_seal_every = 9\n\
          declared_empty_every = 4\ntargeted_every = 11\nundeclared_every = 13\n"
     )
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::sleep;
 
 use super::{SimLane, Zone};
@@ -79,27 +79,30 @@ impl Barrier for SimBarrier {
 }
 
 pub struct SimPresence {
-    rx: watch::Receiver<bool>,
+    state: watch::Receiver<bool>,
+    edges: broadcast::Receiver<bool>,
 }
 
 impl SimPresence {
-    pub(super) fn new(rx: watch::Receiver<bool>) -> Self {
-        SimPresence { rx }
+    pub(super) fn new(state: watch::Receiver<bool>, edges: broadcast::Receiver<bool>) -> Self {
+        SimPresence { state, edges }
     }
 }
 
 #[async_trait]
 impl PresenceSensor for SimPresence {
     async fn occupied(&mut self) -> Result<bool, DeviceError> {
-        Ok(*self.rx.borrow_and_update())
+        // Edges up to now are reflected in the state just read.
+        self.edges = self.edges.resubscribe();
+        Ok(*self.state.borrow())
     }
 
     async fn changed(&mut self) -> Result<bool, DeviceError> {
-        self.rx
-            .changed()
-            .await
-            .map_err(|_| DeviceError::Disconnected("simulated lane stopped".into()))?;
-        Ok(*self.rx.borrow_and_update())
+        match self.edges.recv().await {
+            Ok(occupied) => Ok(occupied),
+            Err(broadcast::error::RecvError::Lagged(_)) => Err(DeviceError::Protocol("missed presence edges".into())),
+            Err(broadcast::error::RecvError::Closed) => Err(DeviceError::Disconnected("simulated lane stopped".into())),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ mod vehicle;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 pub use devices::{CameraView, SimBarrier, SimCamera, SimEmptyBox, SimPresence, SimSealReader, SimUvss};
 pub use traffic::{SimPlan, SimTiming};
@@ -44,13 +44,26 @@ struct World {
     recent: std::collections::VecDeque<SimVehicle>,
 }
 
+/// A zone's state, plus every edge in order: a watch alone would merge a
+/// vehicle leaving and the next arriving a moment later into no change at all.
+struct ZoneSignal {
+    state: watch::Sender<bool>,
+    edges: broadcast::Sender<bool>,
+}
+
+impl ZoneSignal {
+    fn new() -> Self {
+        ZoneSignal { state: watch::channel(false).0, edges: broadcast::channel(256).0 }
+    }
+}
+
 /// Handle to the shared simulated world. Cheap to clone.
 #[derive(Clone)]
 pub struct SimLane {
     world: Arc<Mutex<World>>,
-    arrival: Arc<watch::Sender<bool>>,
-    under_arm: Arc<watch::Sender<bool>>,
-    exit: Arc<watch::Sender<bool>>,
+    arrival: Arc<ZoneSignal>,
+    under_arm: Arc<ZoneSignal>,
+    exit: Arc<ZoneSignal>,
     barrier_moved: Arc<Notify>,
     pub timing: SimTiming,
 }
@@ -60,15 +73,15 @@ impl SimLane {
         let world = World { barrier: Some(BarrierState::Closed), ..World::default() };
         SimLane {
             world: Arc::new(Mutex::new(world)),
-            arrival: Arc::new(watch::channel(false).0),
-            under_arm: Arc::new(watch::channel(false).0),
-            exit: Arc::new(watch::channel(false).0),
+            arrival: Arc::new(ZoneSignal::new()),
+            under_arm: Arc::new(ZoneSignal::new()),
+            exit: Arc::new(ZoneSignal::new()),
             barrier_moved: Arc::new(Notify::new()),
             timing,
         }
     }
 
-    fn zone(&self, zone: Zone) -> &watch::Sender<bool> {
+    fn zone(&self, zone: Zone) -> &ZoneSignal {
         match zone {
             Zone::Arrival => &self.arrival,
             Zone::UnderArm => &self.under_arm,
@@ -77,15 +90,19 @@ impl SimLane {
     }
 
     pub fn set_zone(&self, zone: Zone, occupied: bool) {
-        self.zone(zone).send_replace(occupied);
+        let signal = self.zone(zone);
+        if signal.state.send_replace(occupied) != occupied {
+            let _ = signal.edges.send(occupied);
+        }
     }
 
     pub fn occupied(&self, zone: Zone) -> bool {
-        *self.zone(zone).borrow()
+        *self.zone(zone).state.borrow()
     }
 
     pub fn presence(&self, zone: Zone) -> SimPresence {
-        SimPresence::new(self.zone(zone).subscribe())
+        let signal = self.zone(zone);
+        SimPresence::new(signal.state.subscribe(), signal.edges.subscribe())
     }
 
     /// Makes a device fail (or recover) by name.

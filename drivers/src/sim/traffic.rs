@@ -130,7 +130,7 @@ impl SimLane {
     }
 
     async fn wait_zone(&self, zone: Zone, occupied: bool) {
-        let mut rx = self.zone(zone).subscribe();
+        let mut rx = self.zone(zone).state.subscribe();
         let _ = rx.wait_for(|&o| o == occupied).await;
     }
 
