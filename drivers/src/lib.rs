@@ -8,6 +8,7 @@
 pub mod device;
 pub mod error;
 pub mod health;
+pub mod protocol;
 pub mod sim;
 pub mod types;
 
