@@ -13,7 +13,8 @@ use tracing::info;
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::config::{Broker, LaneConfig, Transport};
 use crate::lane::{Lane, LaneError};
-use crate::mqtt::{self, Outgoing, Topics, Will};
+use crate::mqtt::{self, Topics, Will};
+use crate::outbox::OutboxHandle;
 use crate::record::{LaneState, LaneStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,10 @@ pub enum AgentError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Lane(#[from] LaneError),
+    #[error("cannot open the outbox: {0}")]
+    Outbox(#[from] crate::outbox::OutboxError),
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -50,7 +55,9 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     };
     let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
     let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online), offline: status(&cfg, LaneState::Offline) };
-    let uplink = mqtt::start(&cfg.mqtt, &host, port, will);
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
+    let outbox = OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)?;
+    let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox);
 
     let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
     let sim = simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)));
@@ -58,7 +65,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         info!(vehicles = s.plan.vehicles, "simulated traffic starts");
         tokio::spawn(lane.clone().run_traffic(s.plan.clone()));
     }
-    let offline = Outgoing { topic: topics.status(), payload: status(&cfg, LaneState::Offline), retain: true };
+    let offline = status(&cfg, LaneState::Offline);
     let lane = Lane::new(cfg, sim, Arc::new(uplink.clone()))?;
     lane.run(async {
         tokio::select! {
@@ -67,7 +74,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         }
     })
     .await;
-    uplink.close(Some(offline), Duration::from_secs(3)).await;
+    uplink.close(offline, topics.status(), Duration::from_secs(3)).await;
     if let Some(b) = broker {
         b.stop().await;
     }

@@ -11,6 +11,7 @@ pub mod flow;
 pub mod images;
 pub mod lane;
 pub mod mqtt;
+pub mod outbox;
 pub mod policy;
 pub mod recognize;
 pub mod record;

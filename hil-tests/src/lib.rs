@@ -12,7 +12,7 @@ use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
 pub struct Mosquitto {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub fn free_port() -> u16 {
@@ -37,14 +37,49 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
 
 impl Mosquitto {
     pub fn start() -> Self {
-        let binary = mosquitto_binary().expect("mosquitto is not installed: run scripts/test, which installs it");
+        Self::with_persistence(false)
+    }
+
+    /// A broker that keeps sessions and queued messages across a graceful restart.
+    pub fn start_persistent() -> Self {
+        Self::with_persistence(true)
+    }
+
+    fn with_persistence(persist: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-        let child = Command::new(binary).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto starts");
+        let persistence = if persist {
+            format!("persistence true\npersistence_location {}/\nautosave_interval 1\n", dir.path().display())
+        } else {
+            "persistence false\n".to_string()
+        };
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}")).unwrap();
+        let child = Self::spawn(&conf, port);
+        Mosquitto { child, port, dir }
+    }
+
+    fn spawn(conf: &Path, port: u16) -> Child {
+        let binary = mosquitto_binary().expect("mosquitto is not installed: run scripts/test, which installs it");
+        let child = Command::new(binary).arg("-c").arg(conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto starts");
         assert!(wait_for_port(port, Duration::from_secs(10)), "mosquitto did not come up on {port}");
-        Mosquitto { child, port, _dir: dir }
+        child
+    }
+
+    /// Stops the broker gracefully (SIGTERM, so it saves its state).
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port with the same state.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Self::spawn(&self.dir.path().join("mosquitto.conf"), self.port);
+    }
+
+    pub fn start_again(&mut self) {
+        self.child = Self::spawn(&self.dir.path().join("mosquitto.conf"), self.port);
     }
 }
 
@@ -63,14 +98,25 @@ pub struct Subscriber {
 impl Subscriber {
     /// Subscribes to `filter` and returns once the broker confirmed it.
     pub fn connect(port: u16, filter: &str) -> Self {
-        let mut options = MqttOptions::new(format!("test-sub-{}", free_port()), "127.0.0.1", port);
+        Self::with_session(port, filter, &format!("test-sub-{}", free_port()), true)
+    }
+
+    /// A subscriber whose session (and the QoS 1 messages queued for it) the
+    /// broker keeps while it is away; it reconnects and resubscribes by itself.
+    pub fn persistent(port: u16, filter: &str, id: &str) -> Self {
+        Self::with_session(port, filter, id, false)
+    }
+
+    fn with_session(port: u16, filter: &str, id: &str, clean: bool) -> Self {
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options.set_max_packet_size(16 << 20, 16 << 20);
         options.set_keep_alive(Duration::from_secs(30));
+        options.set_clean_session(clean);
         let (client, connection) = Client::new(options, 64);
-        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || pump(client, connection, tx, ready_tx));
+        let filter = filter.to_string();
+        std::thread::spawn(move || pump(client, connection, filter, tx, ready_tx));
         ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscription acknowledged");
         Subscriber { rx }
     }
@@ -81,9 +127,12 @@ impl Subscriber {
     }
 }
 
-fn pump(_client: Client, mut connection: Connection, tx: std::sync::mpsc::Sender<(String, Vec<u8>, bool)>, ready: std::sync::mpsc::Sender<()>) {
+fn pump(client: Client, mut connection: Connection, filter: String, tx: std::sync::mpsc::Sender<(String, Vec<u8>, bool)>, ready: std::sync::mpsc::Sender<()>) {
     for event in connection.iter() {
         match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+            }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 let _ = ready.send(());
             }

@@ -55,6 +55,7 @@ pub struct RawMqtt {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub data_dir: Option<Spanned<String>>,
+    pub outbox_quota_mb: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

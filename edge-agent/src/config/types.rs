@@ -11,6 +11,8 @@ pub struct LaneConfig {
     pub name: Option<String>,
     pub mqtt: MqttConfig,
     pub data_dir: PathBuf,
+    /// Bytes the outbox may hold; beyond it telemetry is dropped, evidence never.
+    pub outbox_quota: u64,
     pub timeouts: Timeouts,
     pub recognition: RecognitionConfig,
     pub decision: DecisionConfig,

@@ -28,6 +28,12 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         .data_dir
         .as_ref()
         .map_or_else(|| PathBuf::from("/var/lib/edge-agent"), |d| base_dir.join(d.get_ref()));
+    let outbox_quota = raw.storage.outbox_quota_mb.as_ref().map_or(2048, |q| {
+        if *q.get_ref() < 16 {
+            r.error(q.span(), "`storage.outbox_quota_mb` is below 16", "a day offline needs room for results and images; give at least 16 (default 2048)");
+        }
+        *q.get_ref()
+    }) << 20;
     let decision = DecisionConfig {
         auto_release: raw.decision.auto_release.unwrap_or(true),
         require_declaration: raw.decision.require_declaration.unwrap_or(true),
@@ -39,6 +45,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         name: raw.lane.name,
         mqtt,
         data_dir,
+        outbox_quota,
         timeouts,
         recognition,
         decision,

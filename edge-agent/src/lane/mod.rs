@@ -33,14 +33,16 @@ use crate::policy::Policy;
 use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
 use crate::record::{CaptureRecord, EmptyCheckRecord};
 
-/// Where the lane's messages go: the MQTT uplink in the agent, a collector in tests.
+/// Where the lane's messages go: the outbox and uplink in the agent, a
+/// collector in tests.
 pub trait Publish: Send + Sync + 'static {
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool;
 }
 
 impl Publish for crate::mqtt::UplinkHandle {
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
-        crate::mqtt::UplinkHandle::publish(self, topic, payload, retain)
+        let class = crate::mqtt::class_of(&topic);
+        crate::mqtt::UplinkHandle::publish(self, class, topic, payload, retain)
     }
 }
 

@@ -5,4 +5,4 @@ pub mod topics;
 pub mod uplink;
 
 pub use topics::Topics;
-pub use uplink::{start, Outgoing, UplinkHandle, Will};
+pub use uplink::{class_of, start, UplinkHandle, Will};

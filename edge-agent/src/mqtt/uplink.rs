@@ -1,40 +1,29 @@
-//! The MQTT connection to central: a bounded queue in front of rumqttc, so the
-//! lane loop never waits on the network.
+//! The MQTT connection to central, fed from the durable outbox.
 //!
-//! Two tasks: one drives rumqttc's event loop (connects, reconnects with backoff,
-//! publishes the retained `online` status after each connect), the other feeds
-//! it publishes from the queue. The broker publishes the retained `offline`
-//! status (the last will) when the connection drops without a goodbye.
+//! A message leaves the outbox only when the broker's PUBACK for it arrives.
+//! rumqttc does not say which packet id a `publish` call got; it emits
+//! `Outgoing::Publish(pkid)` for requests in the order they were made. So every
+//! publish is recorded in a FIFO under the same lock as the call itself, and the
+//! driver task pairs each `Outgoing::Publish` with the FIFO's head. On a lost
+//! connection the driver, under that lock, drops everything rumqttc still holds
+//! (`clean` + `pending.clear()`) and the FIFO: what was unacknowledged is simply
+//! sent again from the outbox after the reconnect. Consumers deduplicate.
 
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing as RumqttOutgoing, Packet, QoS};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
 use crate::config::MqttConfig;
+use crate::outbox::{Class, OutboxHandle};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outgoing {
-    pub topic: String,
-    pub payload: Vec<u8>,
-    pub retain: bool,
-}
-
-enum Msg {
-    Publish(Outgoing),
-    Close(Option<Outgoing>, oneshot::Sender<()>),
-}
-
-/// Cheap to clone; everything that publishes holds one.
-#[derive(Clone)]
-pub struct UplinkHandle {
-    tx: mpsc::Sender<Msg>,
-    connected: watch::Receiver<bool>,
-}
-
-/// Room for a long outage's worth of results before publishes are refused.
-const QUEUE: usize = 4096;
+/// Messages allowed in flight (published, not yet acknowledged).
+const WINDOW: usize = 64;
+/// Marks a FIFO entry that is not from the outbox (the online status).
+const NOT_STORED: i64 = 0;
 
 pub struct Will {
     pub topic: String,
@@ -42,96 +31,212 @@ pub struct Will {
     pub offline: Vec<u8>,
 }
 
+#[derive(Default)]
+struct Flight {
+    connected: bool,
+    fifo: VecDeque<i64>,
+    by_pkid: HashMap<u16, i64>,
+    in_flight: HashSet<i64>,
+}
+
+/// Cheap to clone; everything that publishes holds one.
+#[derive(Clone)]
+pub struct UplinkHandle {
+    outbox: OutboxHandle,
+    client: AsyncClient,
+    flight: Arc<Mutex<Flight>>,
+    connected: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
+}
+
 impl UplinkHandle {
-    /// Queues a QoS 1 publish. Returns false (and logs) if the queue is full.
-    pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
-        match self.tx.try_send(Msg::Publish(Outgoing { topic, payload, retain })) {
-            Ok(()) => true,
-            Err(e) => {
-                warn!(cause = %e, "uplink queue full or closed; message not sent");
-                false
-            }
-        }
+    /// Stores the message in the outbox; it is sent when the link allows.
+    pub fn publish(&self, class: Class, topic: String, payload: Vec<u8>, retain: bool) -> bool {
+        self.outbox.push(class, topic, payload, retain)
     }
 
     pub fn connected(&self) -> watch::Receiver<bool> {
         self.connected.clone()
     }
 
-    /// Sends `last` (e.g. an explicit offline status), disconnects cleanly and
-    /// waits up to `grace` for it to go out.
-    pub async fn close(&self, last: Option<Outgoing>, grace: Duration) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Close(last, done)).await.is_ok() {
-            let _ = tokio::time::timeout(grace, wait).await;
+    pub fn outbox(&self) -> &OutboxHandle {
+        &self.outbox
+    }
+
+    /// Says goodbye: publishes `offline` (retained), disconnects, and waits up
+    /// to `grace` for it to go out. What is still in the outbox stays there.
+    pub async fn close(&self, offline: Vec<u8>, topic: String, grace: Duration) {
+        {
+            let mut f = self.flight.lock().unwrap();
+            if f.connected && self.client.try_publish(topic, QoS::AtLeastOnce, true, offline).is_ok() {
+                f.fifo.push_back(NOT_STORED);
+            }
         }
+        let _ = self.client.try_disconnect();
+        let mut stopped = self.stopped.clone();
+        let _ = tokio::time::timeout(grace, stopped.wait_for(|s| *s)).await;
     }
 }
 
-pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will) -> UplinkHandle {
+pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: OutboxHandle) -> UplinkHandle {
     let mut options = MqttOptions::new(cfg.client_id.clone(), host, port);
     options.set_keep_alive(cfg.keepalive);
     options.set_max_packet_size(cfg.max_packet_size as usize, cfg.max_packet_size as usize);
     options.set_last_will(LastWill::new(will.topic.clone(), will.offline, QoS::AtLeastOnce, true));
+    options.set_inflight(WINDOW as u16);
     if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
         options.set_credentials(u.clone(), p.clone());
     }
-    let (client, eventloop) = AsyncClient::new(options, 64);
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let (client, eventloop) = AsyncClient::new(options, WINDOW);
+    let flight = Arc::new(Mutex::new(Flight::default()));
+    let wake = Arc::new(Notify::new());
     let (connected_tx, connected) = watch::channel(false);
-    let online = Outgoing { topic: will.topic, payload: will.online, retain: true };
-    tokio::spawn(drive(eventloop, client.clone(), online, connected_tx));
-    tokio::spawn(feed(client, rx));
-    UplinkHandle { tx, connected }
+    let (stopped_tx, stopped) = watch::channel(false);
+    let driver = Driver { client: client.clone(), flight: flight.clone(), wake: wake.clone(), outbox: outbox.clone(), connected: connected_tx, online: (will.topic, will.online) };
+    tokio::spawn(async move {
+        driver.run(eventloop).await;
+        stopped_tx.send_replace(true);
+    });
+    tokio::spawn(feed(client.clone(), flight.clone(), wake, outbox.clone()));
+    UplinkHandle { outbox, client, flight, connected, stopped }
 }
 
-async fn drive(mut eventloop: EventLoop, client: AsyncClient, online: Outgoing, connected: watch::Sender<bool>) {
-    let mut backoff = Duration::from_millis(250);
+struct Driver {
+    client: AsyncClient,
+    flight: Arc<Mutex<Flight>>,
+    wake: Arc<Notify>,
+    outbox: OutboxHandle,
+    connected: watch::Sender<bool>,
+    online: (String, Vec<u8>),
+}
+
+impl Driver {
+    async fn run(self, mut eventloop: EventLoop) {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    info!(code = ?ack.code, "connected to broker");
+                    backoff = Duration::from_millis(250);
+                    let mut f = self.flight.lock().unwrap();
+                    f.connected = true;
+                    let (topic, payload) = self.online.clone();
+                    if self.client.try_publish(topic, QoS::AtLeastOnce, true, payload).is_ok() {
+                        f.fifo.push_back(NOT_STORED);
+                    }
+                    drop(f);
+                    self.connected.send_replace(true);
+                    self.wake.notify_one();
+                }
+                Ok(Event::Outgoing(RumqttOutgoing::Publish(pkid))) => {
+                    let mut f = self.flight.lock().unwrap();
+                    match f.fifo.pop_front() {
+                        Some(NOT_STORED) => {}
+                        Some(id) => {
+                            f.by_pkid.insert(pkid, id);
+                        }
+                        None => warn!(pkid, "publish without a record of its request"),
+                    }
+                    drop(f);
+                    self.wake.notify_one();
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                    let mut f = self.flight.lock().unwrap();
+                    if let Some(id) = f.by_pkid.remove(&ack.pkid) {
+                        // Queue the delete before the id leaves `in_flight`, so the
+                        // sender cannot fetch it again in between.
+                        self.outbox.ack(vec![id]);
+                        f.in_flight.remove(&id);
+                    }
+                    drop(f);
+                    self.wake.notify_one();
+                }
+                Ok(Event::Outgoing(RumqttOutgoing::Disconnect)) => {
+                    debug!("disconnect sent");
+                    self.forget(&mut eventloop);
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if *self.connected.borrow() {
+                        warn!(cause = %e, "lost the broker; reconnecting");
+                    } else {
+                        debug!(cause = %e, ?backoff, "broker unreachable");
+                    }
+                    self.forget(&mut eventloop);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Drops every unacknowledged publish: the outbox still has them all.
+    fn forget(&self, eventloop: &mut EventLoop) {
+        let mut f = self.flight.lock().unwrap();
+        f.connected = false;
+        eventloop.clean(); // also takes requests that reached the channel late
+        eventloop.pending.clear();
+        f.fifo.clear();
+        f.by_pkid.clear();
+        f.in_flight.clear();
+        drop(f);
+        self.connected.send_replace(false);
+    }
+}
+
+/// Takes messages from the outbox, in priority order, as the window allows.
+async fn feed(client: AsyncClient, flight: Arc<Mutex<Flight>>, wake: Arc<Notify>, outbox: OutboxHandle) {
     loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                info!(code = ?ack.code, "connected to broker");
-                backoff = Duration::from_millis(250);
-                connected.send_replace(true);
-                if let Err(e) = client.try_publish(&online.topic, QoS::AtLeastOnce, true, online.payload.clone()) {
-                    warn!(cause = %e, "could not queue the online status");
+        let (connected, in_flight) = {
+            let f = flight.lock().unwrap();
+            (f.connected, f.in_flight.clone())
+        };
+        if !connected || in_flight.len() >= WINDOW {
+            wake.notified().await;
+            continue;
+        }
+        let room = WINDOW - in_flight.len();
+        let batch = outbox.next(in_flight, room).await;
+        if batch.is_empty() {
+            tokio::select! {
+                _ = outbox.pushed.notified() => {}
+                _ = wake.notified() => {}
+            }
+            continue;
+        }
+        let mut blocked = false;
+        for m in batch {
+            let mut f = flight.lock().unwrap();
+            if !f.connected || f.in_flight.contains(&m.id) {
+                break;
+            }
+            match client.try_publish(m.topic, QoS::AtLeastOnce, m.retain, m.payload) {
+                Ok(()) => {
+                    f.fifo.push_back(m.id);
+                    f.in_flight.insert(m.id);
+                }
+                Err(_) => {
+                    blocked = true; // request channel full
+                    break;
                 }
             }
-            Ok(Event::Outgoing(RumqttOutgoing::Disconnect)) => {
-                debug!("disconnect sent");
-                connected.send_replace(false);
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                if connected.send_replace(false) {
-                    warn!(cause = %e, "lost the broker; reconnecting");
-                } else {
-                    debug!(cause = %e, ?backoff, "broker unreachable");
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
+        }
+        if blocked {
+            wake.notified().await; // the driver took a request or got an ack
+        } else {
+            tokio::task::yield_now().await;
         }
     }
 }
 
-async fn feed(client: AsyncClient, mut rx: mpsc::Receiver<Msg>) {
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Publish(o) => {
-                if let Err(e) = client.publish(o.topic, QoS::AtLeastOnce, o.retain, o.payload).await {
-                    warn!(cause = %e, "publish failed");
-                }
-            }
-            Msg::Close(last, done) => {
-                if let Some(o) = last {
-                    let _ = client.publish(o.topic, QoS::AtLeastOnce, o.retain, o.payload).await;
-                }
-                let _ = client.disconnect().await;
-                let _ = done.send(());
-                return;
-            }
-        }
+/// Which outbox class a lane message belongs to.
+pub fn class_of(topic: &str) -> Class {
+    if topic.contains("/health/") || topic.ends_with("/status") || topic.ends_with("/stats") {
+        Class::Telemetry
+    } else if topic.contains("/image") {
+        Class::Image
+    } else {
+        Class::Result
     }
 }

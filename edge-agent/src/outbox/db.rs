@@ -1,0 +1,149 @@
+//! The outbox's own thread: SQLite calls block, so they never run on the async
+//! runtime. Pushes, acks (batched into one transaction) and fetches arrive as
+//! commands on one channel and are served in order.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+
+use tokio::sync::{oneshot, Notify};
+use tracing::{error, warn};
+
+use super::store::{Class, Depth, Outbox, OutboxError, Stored};
+
+enum Cmd {
+    Push { class: Class, topic: String, payload: Vec<u8>, retain: bool, now_ms: i64, done: Option<oneshot::Sender<Result<i64, String>>> },
+    Ack(Vec<i64>),
+    Next { in_flight: HashSet<i64>, limit: usize, reply: oneshot::Sender<Vec<Stored>> },
+    Depth(oneshot::Sender<Depth>),
+}
+
+/// Handle to the outbox thread. Cheap to clone.
+#[derive(Clone)]
+pub struct OutboxHandle {
+    tx: mpsc::Sender<Cmd>,
+    /// Woken after every push, so the sender looks for work.
+    pub pushed: Arc<Notify>,
+    /// Woken when undelivered evidence no longer fits the quota.
+    pub full: Arc<Notify>,
+}
+
+impl OutboxHandle {
+    pub fn open(path: &Path, quota: u64) -> Result<Self, OutboxError> {
+        let mut outbox = Outbox::open(path, quota)?;
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let pushed = Arc::new(Notify::new());
+        let full = Arc::new(Notify::new());
+        let (p, f) = (pushed.clone(), full.clone());
+        std::thread::Builder::new()
+            .name("outbox".into())
+            .spawn(move || serve(&mut outbox, rx, &p, &f))
+            .expect("spawning the outbox thread");
+        Ok(OutboxHandle { tx, pushed, full })
+    }
+
+    /// Queues a message for durable storage; false if the outbox thread is gone.
+    pub fn push(&self, class: Class, topic: String, payload: Vec<u8>, retain: bool) -> bool {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        match self.tx.send(Cmd::Push { class, topic, payload, retain, now_ms, done: None }) {
+            Ok(()) => true,
+            Err(_) => {
+                error!("outbox thread stopped; message not stored");
+                false
+            }
+        }
+    }
+
+    /// Stores a message and waits until it is on disk.
+    pub async fn push_durable(&self, class: Class, topic: String, payload: Vec<u8>, retain: bool) -> Result<i64, String> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Cmd::Push { class, topic, payload, retain, now_ms, done: Some(done) })
+            .map_err(|_| "outbox thread stopped".to_string())?;
+        wait.await.map_err(|_| "outbox thread stopped".to_string())?
+    }
+
+    pub fn ack(&self, ids: Vec<i64>) {
+        if !ids.is_empty() && self.tx.send(Cmd::Ack(ids)).is_err() {
+            warn!("outbox thread stopped; acks lost (messages will be sent again)");
+        }
+    }
+
+    pub async fn next(&self, in_flight: HashSet<i64>, limit: usize) -> Vec<Stored> {
+        let (reply, wait) = oneshot::channel();
+        if self.tx.send(Cmd::Next { in_flight, limit, reply }).is_err() {
+            return vec![];
+        }
+        wait.await.unwrap_or_default()
+    }
+
+    pub async fn depth(&self) -> Depth {
+        let (reply, wait) = oneshot::channel();
+        if self.tx.send(Cmd::Depth(reply)).is_err() {
+            return Depth::default();
+        }
+        wait.await.unwrap_or_default()
+    }
+}
+
+fn serve(outbox: &mut Outbox, rx: mpsc::Receiver<Cmd>, pushed: &Notify, full: &Notify) {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Cmd::Ack(mut ids) => {
+                // Take the acks queued behind this one too: one transaction, one
+                // fsync for all of them. The first other command waits its turn.
+                let mut next = None;
+                while let Ok(cmd) = rx.try_recv() {
+                    match cmd {
+                        Cmd::Ack(more) => ids.extend(more),
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
+                if let Err(e) = outbox.ack_all(&ids) {
+                    error!(cause = %e, "acks not recorded (messages will be sent again)");
+                }
+                if let Some(cmd) = next {
+                    handle(outbox, cmd, pushed, full);
+                }
+            }
+            other => handle(outbox, other, pushed, full),
+        }
+    }
+}
+
+fn handle(outbox: &mut Outbox, cmd: Cmd, pushed: &Notify, full: &Notify) {
+    match cmd {
+        Cmd::Push { class, topic, payload, retain, now_ms, done } => {
+            let result = outbox.push(class, &topic, &payload, retain, now_ms);
+            if let Err(e) = &result {
+                error!(cause = %e, topic, "message not stored");
+                if matches!(e, OutboxError::Full { .. }) {
+                    full.notify_waiters();
+                }
+            }
+            if let Some(done) = done {
+                let _ = done.send(result.map_err(|e| e.to_string()));
+            }
+            pushed.notify_one();
+        }
+        Cmd::Ack(ids) => {
+            if let Err(e) = outbox.ack_all(&ids) {
+                error!(cause = %e, "acks not recorded (messages will be sent again)");
+            }
+        }
+        Cmd::Next { in_flight, limit, reply } => {
+            let rows = outbox.next(&in_flight, limit).unwrap_or_else(|e| {
+                error!(cause = %e, "cannot read the outbox");
+                vec![]
+            });
+            let _ = reply.send(rows);
+        }
+        Cmd::Depth(reply) => {
+            let _ = reply.send(outbox.depth().unwrap_or_default());
+        }
+    }
+}
