@@ -39,8 +39,26 @@ impl ImageStore {
             tmp.1.sync_all()?;
             std::fs::rename(&tmp.0, &path)?;
         }
-        Ok(ImageRef { sha256, format: image.format, width: image.width, height: image.height, bytes: image.bytes.len() as u64 })
+        Ok(ImageRef {
+            sha256,
+            format: image.format,
+            width: image.width,
+            height: image.height,
+            bytes: image.bytes.len() as u64,
+            preview_jpeg: preview(&image.bytes),
+        })
     }
+}
+
+/// A JPEG thumbnail at most 160 pixels wide, base64, for the passage record.
+/// None if the image cannot be decoded (the full image is still kept and sent).
+pub fn preview(encoded: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let img = image::load_from_memory(encoded).ok()?;
+    let thumb = img.thumbnail(160, 160).to_rgb8();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 60).encode_image(&thumb).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(out))
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
@@ -69,5 +87,18 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(std::fs::read(store.path_of(&a.sha256, "jpg")).unwrap(), b"abc");
+        assert_eq!(a.preview_jpeg, None, "not an image: no preview, no error");
+    }
+
+    #[test]
+    fn preview_is_a_small_jpeg() {
+        use base64::Engine;
+        let img = image::RgbImage::from_pixel(640, 360, image::Rgb([200, 10, 10]));
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let b64 = preview(&png).unwrap();
+        let jpeg = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let back = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!((back.width(), back.height()), (160, 90));
     }
 }

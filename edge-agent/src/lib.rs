@@ -14,5 +14,6 @@ pub mod mqtt;
 pub mod outbox;
 pub mod policy;
 pub mod recognize;
+pub mod reassembly;
 pub mod record;
 pub mod schema;

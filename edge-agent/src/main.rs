@@ -52,6 +52,23 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         count: u64,
     },
+    /// Write the passages and images lanes publish into a folder (hashes checked).
+    Tail {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 1883)]
+        port: u16,
+        #[arg(long, default_value = "lanectl/#")]
+        topic: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep a session on the broker under this id, so nothing is missed while away.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Exit after this many passages.
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+    },
     /// What is waiting in the outbox for the uplink.
     Outbox {
         #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
@@ -96,6 +113,21 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Tail { host, port, topic, out, client_id, count } => {
+            let opts = edge_agent::mqtt::tail::TailOptions { host, port, filter: topic, out, client_id, count };
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let mut stdout = std::io::stdout();
+            match rt.block_on(edge_agent::mqtt::tail::tail(opts, &mut stdout)) {
+                Ok(stats) => {
+                    eprintln!("{} passages ({} duplicates ignored), {} images, {} bad images", stats.passages, stats.duplicates, stats.images, stats.bad_images);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("edge-agent tail: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Outbox { config, json } => {
             let cfg = match config::load(&config) {
                 Ok(cfg) => cfg,

@@ -93,7 +93,8 @@ pub enum CaptureOutcome {
     Timeout,
 }
 
-/// A stored image, referenced by content hash.
+/// A stored image, referenced by content hash. The full image follows on the
+/// `image/<sha256>` topics; a small preview travels inside the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageRef {
     pub sha256: String,
@@ -101,6 +102,28 @@ pub struct ImageRef {
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
+    /// A JPEG at most 160 pixels wide, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_jpeg: Option<String>,
+}
+
+pub const IMAGE_SCHEMA: &str = "lanectl.image/1";
+
+/// Sent on `image/<sha256>` before the image's chunks (`image/<sha256>/<index>`,
+/// raw bytes, `chunk_size` each but the last).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageManifest {
+    /// Always `lanectl.image/1` for this layout.
+    pub schema: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub camera: String,
+    pub passage: String,
+    pub chunks: u32,
+    pub chunk_size: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,7 @@
 
 use schemars::schema_for;
 
-use crate::record::{Alarm, DecisionEvent, DeviceHealthEvent, LaneStatus, PassageRecord};
+use crate::record::{Alarm, DecisionEvent, DeviceHealthEvent, ImageManifest, LaneStatus, PassageRecord};
 
 /// (file name, schema JSON) for each message type.
 pub fn all() -> Vec<(&'static str, String)> {
@@ -14,5 +14,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("alarm.schema.json", pretty(schema_for!(Alarm))),
         ("status.schema.json", pretty(schema_for!(LaneStatus))),
         ("health.schema.json", pretty(schema_for!(DeviceHealthEvent))),
+        ("image.schema.json", pretty(schema_for!(ImageManifest))),
     ]
 }

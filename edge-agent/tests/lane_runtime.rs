@@ -16,7 +16,10 @@ struct Collector(Mutex<mpsc::Sender<(String, Value)>>);
 
 impl Publish for Collector {
     fn publish(&self, topic: String, payload: Vec<u8>, _retain: bool) -> bool {
-        let value = serde_json::from_slice(&payload).expect("every message is JSON");
+        if topic.contains("/image/") && topic.rsplit('/').next().is_some_and(|i| i.parse::<u32>().is_ok()) {
+            return true; // an image chunk: raw bytes
+        }
+        let value = serde_json::from_slice(&payload).expect("every message but image chunks is JSON");
         self.0.lock().unwrap().send((topic, value)).is_ok()
     }
 }

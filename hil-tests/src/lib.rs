@@ -147,22 +147,6 @@ fn pump(client: Client, mut connection: Connection, filter: String, tx: std::syn
     }
 }
 
-/// The `edge-agent` binary of this workspace, built if it is not there yet.
-pub fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> -> target/<profile>/edge-agent
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir layout");
-    let agent = profile_dir.join("edge-agent");
-    if !agent.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "edge-agent", "--bin", "edge-agent"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building edge-agent failed");
-    }
-    agent
-}
-
 /// The repository root, for configs and fixtures.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

@@ -147,6 +147,12 @@ fn jpeg_frame(seed: u64, name: &str) -> Image {
     let tint = name.bytes().fold(seed as u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
     let (w, h) = (320, 180);
     let img = RgbImage::from_fn(w, h, |x, y| {
+        // The top rows carry the vehicle number as blocks, so no two vehicles'
+        // frames are alike (the rest is a pattern per camera).
+        if y < 8 && x < 256 {
+            let bit = (seed >> (x / 4)) & 1;
+            return Rgb([if bit == 1 { 255 } else { 0 }; 3]);
+        }
         let band = ((x / 40 + y / 30) as u32 + tint) % 7;
         Rgb([(band * 30) as u8, (x % 256) as u8, (y + tint % 97) as u8])
     });

@@ -47,6 +47,7 @@ pub struct RawMqtt {
     pub topic_prefix: Option<Spanned<String>>,
     pub keepalive: Option<Spanned<String>>,
     pub max_packet_size: Option<Spanned<u32>>,
+    pub chunk_size: Option<Spanned<u32>>,
     pub username: Option<String>,
     pub password: Option<String>,
 }

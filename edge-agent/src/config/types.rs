@@ -35,6 +35,8 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     pub keepalive: Duration,
     pub max_packet_size: u32,
+    /// Images are sent in pieces of this many bytes.
+    pub chunk_size: u32,
     pub username: Option<String>,
     pub password: Option<String>,
 }

@@ -149,6 +149,13 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, r: &mut Reporter
         }
         *s.get_ref()
     });
+    let chunk_size = m.chunk_size.as_ref().map_or(256 * 1024, |c| {
+        let v = *c.get_ref();
+        if v < 1024 || v > max_packet_size.saturating_sub(1024) {
+            r.error(c.span(), format!("`mqtt.chunk_size` = {v} does not fit"), "use at least 1024 bytes and at least 1 KiB less than `max_packet_size` (default 262144)");
+        }
+        v
+    });
     let client_id = m.client_id.as_ref().map_or(format!("edge-agent-{site}-{lane}"), |c| c.get_ref().clone());
     MqttConfig {
         broker,
@@ -156,6 +163,7 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, r: &mut Reporter
         topic_prefix,
         keepalive,
         max_packet_size,
+        chunk_size,
         username: m.username.clone(),
         password: m.password.clone(),
     }

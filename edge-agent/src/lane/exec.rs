@@ -104,6 +104,32 @@ impl<P: Publish> Lane<P> {
         }
     }
 
+    /// The manifest, then the chunks; the outbox keeps them in this order.
+    pub(super) fn publish_image(&self, passage: &str, camera: &str, image: &ImageRef) {
+        let chunk = self.cfg.mqtt.chunk_size as u64;
+        let chunks = image.bytes.div_ceil(chunk).max(1) as u32;
+        let manifest = ImageManifest {
+            schema: IMAGE_SCHEMA.into(),
+            sha256: image.sha256.clone(),
+            bytes: image.bytes,
+            format: image.format,
+            width: image.width,
+            height: image.height,
+            camera: camera.to_string(),
+            passage: passage.to_string(),
+            chunks,
+            chunk_size: chunk as u32,
+        };
+        let topic = self.topics.image(&image.sha256);
+        self.send(topic.clone(), &manifest, false);
+        let file = self.images.path_of(&image.sha256, image.format.extension());
+        for i in 0..chunks as u64 {
+            let offset = i * chunk;
+            let len = chunk.min(image.bytes - offset);
+            self.publisher.publish_file(format!("{topic}/{i}"), file.clone(), offset, len);
+        }
+    }
+
     pub(super) fn publish_health(&self, event: &DeviceHealthEvent) {
         self.send(self.topics.health(&event.device), event, true);
     }

@@ -37,12 +37,28 @@ use crate::record::{CaptureRecord, EmptyCheckRecord};
 /// collector in tests.
 pub trait Publish: Send + Sync + 'static {
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool;
+
+    /// Publishes `len` bytes of a stored file from `offset`. The uplink reads
+    /// them only when it sends, so images are never copied into the outbox.
+    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut buf = vec![0; len as usize];
+        let read = std::fs::File::open(&file).and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(&mut buf)
+        });
+        read.is_ok() && self.publish(topic, buf, false)
+    }
 }
 
 impl Publish for crate::mqtt::UplinkHandle {
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
         let class = crate::mqtt::class_of(&topic);
         crate::mqtt::UplinkHandle::publish(self, class, topic, payload, retain)
+    }
+
+    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
+        self.outbox().push_file(crate::outbox::Class::Image, topic, file, offset, len)
     }
 }
 
@@ -197,6 +213,9 @@ impl<P: Publish> Lane<P> {
                 }
             }
             Input::Captured { passage, record, shot } => {
+                if let Some(image) = &record.image {
+                    self.publish_image(&passage, &record.device, image);
+                }
                 if let Some(shot) = shot {
                     self.shots.entry(passage.clone()).or_default().push(shot);
                 }
@@ -206,7 +225,12 @@ impl<P: Publish> Lane<P> {
                 let need = self.empty_check_need(&result);
                 self.feed(Event::Recognized { passage, result, empty_check: need });
             }
-            Input::EmptyChecked { passage, record } => self.feed(Event::EmptyChecked { passage, record }),
+            Input::EmptyChecked { passage, record } => {
+                if let Some(image) = &record.image {
+                    self.publish_image(&passage, &record.device, image);
+                }
+                self.feed(Event::EmptyChecked { passage, record })
+            }
             Input::Barrier { op, result } => {
                 let now = self.clock.now().utc;
                 let name = self.devices.barrier.0.clone();

@@ -1,6 +1,7 @@
 //! MQTT: topics, the uplink to central, and the follower used by `edge-agent follow`.
 
 pub mod follow;
+pub mod tail;
 pub mod topics;
 pub mod uplink;
 

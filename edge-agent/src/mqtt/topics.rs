@@ -38,6 +38,11 @@ impl Topics {
         format!("{}/health/{device}", self.base)
     }
 
+    /// An image's manifest; its chunks are `<this>/<index>`.
+    pub fn image(&self, sha256: &str) -> String {
+        format!("{}/image/{sha256}", self.base)
+    }
+
     /// Everything of this lane, for followers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)

@@ -12,6 +12,7 @@ use tracing::{error, warn};
 use super::store::{Class, Depth, Outbox, OutboxError, Stored};
 
 enum Cmd {
+    PushFile { class: Class, topic: String, file: std::path::PathBuf, offset: u64, len: u64, now_ms: i64 },
     Push { class: Class, topic: String, payload: Vec<u8>, retain: bool, now_ms: i64, done: Option<oneshot::Sender<Result<i64, String>>> },
     Ack(Vec<i64>),
     Next { in_flight: HashSet<i64>, limit: usize, reply: oneshot::Sender<Vec<Stored>> },
@@ -62,6 +63,12 @@ impl OutboxHandle {
             .send(Cmd::Push { class, topic, payload, retain, now_ms, done: Some(done) })
             .map_err(|_| "outbox thread stopped".to_string())?;
         wait.await.map_err(|_| "outbox thread stopped".to_string())?
+    }
+
+    /// Queues a message whose payload is part of a stored file.
+    pub fn push_file(&self, class: Class, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        self.tx.send(Cmd::PushFile { class, topic, file, offset, len, now_ms }).is_ok()
     }
 
     pub fn ack(&self, ids: Vec<i64>) {
@@ -127,6 +134,12 @@ fn handle(outbox: &mut Outbox, cmd: Cmd, pushed: &Notify, full: &Notify) {
             }
             if let Some(done) = done {
                 let _ = done.send(result.map_err(|e| e.to_string()));
+            }
+            pushed.notify_one();
+        }
+        Cmd::PushFile { class, topic, file, offset, len, now_ms } => {
+            if let Err(e) = outbox.push_file(class, &topic, &file, offset, len, now_ms) {
+                error!(cause = %e, topic, "image chunk not stored");
             }
             pushed.notify_one();
         }

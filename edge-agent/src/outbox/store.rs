@@ -79,7 +79,12 @@ impl Outbox {
                 topic TEXT NOT NULL,
                 payload BLOB NOT NULL,
                 retain INTEGER NOT NULL,
-                created_ms INTEGER NOT NULL
+                created_ms INTEGER NOT NULL,
+                -- Image chunks are not copied in: the row points into the image
+                -- store, where each image is kept once under its hash.
+                file TEXT,
+                file_offset INTEGER,
+                file_len INTEGER
             );
             CREATE INDEX IF NOT EXISTS outbox_order ON outbox (class, id);",
         )?;
@@ -108,6 +113,16 @@ impl Outbox {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Stores a message whose payload is `len` bytes of `file` from `offset`,
+    /// read when it is sent.
+    pub fn push_file(&mut self, class: Class, topic: &str, file: &Path, offset: u64, len: u64, now_ms: i64) -> Result<i64, OutboxError> {
+        self.conn.execute(
+            "INSERT INTO outbox (class, topic, payload, retain, created_ms, file, file_offset, file_len) VALUES (?1, ?2, x'', 0, ?3, ?4, ?5, ?6)",
+            params![class as i64, topic, now_ms, file.to_string_lossy(), offset as i64, len as i64],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
     fn drop_telemetry(&mut self, mut bytes: u64) -> Result<(), OutboxError> {
         let mut stmt = self.conn.prepare("SELECT id, length(payload) FROM outbox WHERE class = 2 ORDER BY id")?;
         let rows: Vec<(i64, i64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
@@ -123,21 +138,44 @@ impl Outbox {
     }
 
     /// Up to `limit` messages to send next, skipping those already in flight.
-    pub fn next(&self, in_flight: &HashSet<i64>, limit: usize) -> Result<Vec<Stored>, OutboxError> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, class, topic, payload, retain FROM outbox ORDER BY class, id LIMIT ?1")?;
+    pub fn next(&mut self, in_flight: &HashSet<i64>, limit: usize) -> Result<Vec<Stored>, OutboxError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, class, topic, payload, retain, file, file_offset, file_len FROM outbox ORDER BY class, id LIMIT ?1",
+        )?;
         let take = (limit + in_flight.len()) as i64;
         let rows = stmt.query_map([take], |r| {
-            Ok(Stored { id: r.get(0)?, class: Class::from_i64(r.get(1)?), topic: r.get(2)?, payload: r.get(3)?, retain: r.get::<_, i64>(4)? != 0 })
+            let stored = Stored { id: r.get(0)?, class: Class::from_i64(r.get(1)?), topic: r.get(2)?, payload: r.get(3)?, retain: r.get::<_, i64>(4)? != 0 };
+            let file: Option<(String, i64, i64)> = match r.get::<_, Option<String>>(5)? {
+                Some(f) => Some((f, r.get(6)?, r.get(7)?)),
+                None => None,
+            };
+            Ok((stored, file))
         })?;
         let mut out = Vec::new();
+        let mut missing = Vec::new();
         for row in rows {
-            let row = row?;
-            if !in_flight.contains(&row.id) {
-                out.push(row);
-                if out.len() == limit {
-                    break;
+            let (mut row, file) = row?;
+            if in_flight.contains(&row.id) {
+                continue;
+            }
+            if let Some((path, offset, len)) = file {
+                match read_part(Path::new(&path), offset as u64, len as u64) {
+                    Ok(bytes) => row.payload = bytes,
+                    Err(e) => {
+                        tracing::error!(cause = %e, path, "image chunk unreadable; dropped");
+                        missing.push(row.id);
+                        continue;
+                    }
                 }
             }
+            out.push(row);
+            if out.len() == limit {
+                break;
+            }
+        }
+        drop(stmt);
+        for id in missing {
+            self.conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
         }
         Ok(out)
     }
@@ -187,6 +225,15 @@ impl Outbox {
     }
 }
 
+fn read_part(path: &Path, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0; len as usize];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,10 +265,24 @@ mod tests {
         let b = o.push(Class::Result, "b", b"y", true, 2).unwrap();
         o.ack(a).unwrap();
         drop(o);
-        let o = Outbox::open(&path, 1 << 20).unwrap();
+        let mut o = Outbox::open(&path, 1 << 20).unwrap();
         let left = o.next(&HashSet::new(), 10).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!((left[0].id, left[0].retain, left[0].payload.as_slice()), (b, true, &b"y"[..]));
+    }
+
+    #[test]
+    fn file_rows_are_read_when_sent_and_missing_files_are_dropped() {
+        let (dir, mut o) = open(1 << 20);
+        let file = dir.path().join("img.jpg");
+        std::fs::write(&file, b"0123456789").unwrap();
+        let a = o.push_file(Class::Image, "c/0", &file, 0, 4, 1).unwrap();
+        let b = o.push_file(Class::Image, "c/1", &file, 4, 6, 1).unwrap();
+        let gone = o.push_file(Class::Image, "c/x", &dir.path().join("nope"), 0, 1, 1).unwrap();
+        let rows = o.next(&HashSet::new(), 10).unwrap();
+        let got: Vec<(i64, &[u8])> = rows.iter().map(|r| (r.id, r.payload.as_slice())).collect();
+        assert_eq!(got, [(a, &b"0123"[..]), (b, &b"456789"[..])]);
+        assert!(!o.contains(gone).unwrap());
     }
 
     #[test]
