@@ -27,6 +27,8 @@ pub enum AgentError {
     Outbox(#[from] crate::outbox::OutboxError),
     #[error("cannot create data directory {0}: {1}")]
     DataDir(String, std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::mqtt::uplink::TlsFileError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -57,7 +59,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online), offline: status(&cfg, LaneState::Offline) };
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
     let outbox = OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)?;
-    let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox);
+    let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox)?;
 
     let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
     let sim = simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)));

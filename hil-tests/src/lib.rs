@@ -23,6 +23,17 @@ fn mosquitto_binary() -> Option<PathBuf> {
     ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"].iter().map(PathBuf::from).find(|p| p.exists())
 }
 
+/// Mosquitto started as root drops to the `mosquitto` user, which cannot read
+/// a test's private temp dir; tell it to stay who it is.
+pub fn mosquitto_user_line() -> &'static str {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        "user root\n"
+    } else {
+        ""
+    }
+}
+
 /// Waits until something accepts TCP connections on the port.
 pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     let start = Instant::now();
@@ -54,7 +65,7 @@ impl Mosquitto {
         } else {
             "persistence false\n".to_string()
         };
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}")).unwrap();
+        std::fs::write(&conf, format!("{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}", mosquitto_user_line())).unwrap();
         let child = Self::spawn(&conf, port);
         Mosquitto { child, port, dir }
     }

@@ -50,6 +50,17 @@ pub struct RawMqtt {
     pub chunk_size: Option<Spanned<u32>>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+/// TLS to the broker: the CA that signed the broker's certificate, and the
+/// lane's own certificate and key for mutual TLS. PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Spanned<String>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -39,6 +39,14 @@ pub struct MqttConfig {
     pub chunk_size: u32,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    pub ca: PathBuf,
+    /// Client certificate and key (mutual TLS).
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -19,7 +19,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
     let lane = ident(&raw.lane.id, "lane.id", r);
     let devices = devices(&raw, r);
     let all_sim = !devices.is_empty() && devices.iter().all(|d| d.transport == Transport::Sim);
-    let mqtt = mqtt(raw.mqtt.as_ref(), &site, &lane, r);
+    let mqtt = mqtt(raw.mqtt.as_ref(), &site, &lane, base_dir, r);
     let recognition = recognition(raw.recognition.as_ref(), all_sim, base_dir, r);
     let sim = sim(raw.sim.as_ref(), &devices, r);
     let timeouts = timeouts(&raw.timeouts, r);
@@ -98,7 +98,28 @@ fn timeouts(raw: &RawTimeouts, r: &mut Reporter) -> Timeouts {
     }
 }
 
-fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, r: &mut Reporter) -> MqttConfig {
+fn tls(raw: &Spanned<RawTls>, base: &Path, r: &mut Reporter) -> Option<TlsConfig> {
+    let t = raw.get_ref();
+    let mut file = |v: &Spanned<String>, what: &str| -> PathBuf {
+        let path = base.join(v.get_ref());
+        if !path.is_file() {
+            r.error(v.span(), format!("{what} file {} does not exist", path.display()), "give the path of a PEM file (relative paths are relative to this config file)");
+        }
+        path
+    };
+    let ca = file(&t.ca, "CA certificate");
+    let client = match (&t.cert, &t.key) {
+        (Some(c), Some(k)) => Some((file(c, "client certificate"), file(k, "client key"))),
+        (None, None) => None,
+        _ => {
+            r.error(raw.span(), "`cert` and `key` go together", "give both the lane's certificate and its key for mutual TLS, or neither");
+            None
+        }
+    };
+    Some(TlsConfig { ca, client })
+}
+
+fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: &mut Reporter) -> MqttConfig {
     let empty = RawMqtt::default();
     let m = raw.map_or(&empty, |m| m.get_ref());
     let port = m.port.as_ref().map(|p| {
@@ -116,9 +137,13 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, r: &mut Reporter
             if let Some(l) = &m.embedded_listen {
                 r.error(l.span(), "`mqtt.embedded_listen` has no effect when `mqtt.host` is set", "remove one of the two keys");
             }
-            Broker::Remote { host: host.get_ref().clone(), port: port.unwrap_or(1883) }
+            let default_port = if m.tls.is_some() { 8883 } else { 1883 };
+            Broker::Remote { host: host.get_ref().clone(), port: port.unwrap_or(default_port) }
         }
         None => {
+            if let Some(t) = &m.tls {
+                r.error(t.span(), "TLS needs a broker", "set `mqtt.host`; the embedded broker listens on loopback without TLS");
+            }
             let listen = m.embedded_listen.as_ref().map_or("127.0.0.1:1883".to_string(), |l| l.get_ref().clone());
             match listen.parse::<SocketAddr>() {
                 Ok(addr) => Broker::Embedded { listen: addr.ip().to_string(), port: addr.port() },
@@ -166,6 +191,7 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, r: &mut Reporter
         chunk_size,
         username: m.username.clone(),
         password: m.password.clone(),
+        tls: m.tls.as_ref().and_then(|t| tls(t, base, r)),
     }
 }
 

@@ -78,8 +78,30 @@ impl UplinkHandle {
     }
 }
 
-pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: OutboxHandle) -> UplinkHandle {
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {path}: {source}")]
+pub struct TlsFileError {
+    path: String,
+    source: std::io::Error,
+}
+
+/// rumqttc's TLS settings from the configured PEM files: the broker is verified
+/// against `ca`; with a client certificate the lane proves who it is (mutual TLS).
+pub fn tls_transport(tls: &crate::config::TlsConfig) -> Result<rumqttc::Transport, TlsFileError> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| TlsFileError { path: p.display().to_string(), source });
+    let ca = read(&tls.ca)?;
+    let client_auth = match &tls.client {
+        Some((cert, key)) => Some((read(cert)?, read(key)?)),
+        None => None,
+    };
+    Ok(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple { ca, alpn: None, client_auth }))
+}
+
+pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: OutboxHandle) -> Result<UplinkHandle, TlsFileError> {
     let mut options = MqttOptions::new(cfg.client_id.clone(), host, port);
+    if let Some(tls) = &cfg.tls {
+        options.set_transport(tls_transport(tls)?);
+    }
     options.set_keep_alive(cfg.keepalive);
     options.set_max_packet_size(cfg.max_packet_size as usize, cfg.max_packet_size as usize);
     options.set_last_will(LastWill::new(will.topic.clone(), will.offline, QoS::AtLeastOnce, true));
@@ -98,7 +120,7 @@ pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: Outbox
         stopped_tx.send_replace(true);
     });
     tokio::spawn(feed(client.clone(), flight.clone(), wake, outbox.clone()));
-    UplinkHandle { outbox, client, flight, connected, stopped }
+    Ok(UplinkHandle { outbox, client, flight, connected, stopped })
 }
 
 struct Driver {
@@ -113,10 +135,14 @@ struct Driver {
 impl Driver {
     async fn run(self, mut eventloop: EventLoop) {
         let mut backoff = Duration::from_millis(250);
+        // An installer must see why the link does not come up (TLS, auth,
+        // address), once per distinct cause rather than at every retry.
+        let mut last_error = String::new();
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     info!(code = ?ack.code, "connected to broker");
+                    last_error.clear();
                     backoff = Duration::from_millis(250);
                     let mut f = self.flight.lock().unwrap();
                     f.connected = true;
@@ -158,11 +184,15 @@ impl Driver {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    let cause = e.to_string();
                     if *self.connected.borrow() {
-                        warn!(cause = %e, "lost the broker; reconnecting");
+                        warn!(%cause, "lost the broker; reconnecting");
+                    } else if cause != last_error {
+                        warn!(%cause, "cannot reach the broker; retrying with backoff");
                     } else {
-                        debug!(cause = %e, ?backoff, "broker unreachable");
+                        debug!(%cause, ?backoff, "broker still unreachable");
                     }
+                    last_error = cause;
                     self.forget(&mut eventloop);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
