@@ -6,11 +6,18 @@
 //! own: they are handed a HAL, a stream or a client.
 
 pub mod device;
+pub mod emptybox;
 pub mod error;
+pub mod gpio;
 pub mod health;
+pub mod http_camera;
+pub mod modbus;
 pub mod protocol;
+pub mod seal_reader;
 pub mod sim;
+pub mod transport;
 pub mod types;
+pub mod uvss;
 
 pub use device::{AreaCamera, Barrier, EmptyBoxDetector, PresenceSensor, SealReader, UnderVehicleCamera};
 pub use error::DeviceError;

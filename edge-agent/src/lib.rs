@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod broker;
+pub mod command;
 pub mod config;
 pub mod declaration;
 pub mod flow;

@@ -1,6 +1,8 @@
 //! Harness for hardware-in-the-loop and end-to-end tests: a real Mosquitto on a
 //! free port, an MQTT subscriber that collects messages, and the agent binary.
 
+pub mod sim;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,10 +1,28 @@
 //! On-device recognition for the inspection lane.
 //!
-//! The lane hands a passage's images to a [`Recognizer`] and gets [`Reads`] back.
-//! What sits behind the trait (the PP-OCR pipeline on ONNX Runtime, or the
-//! simulated reader of the demo lane) is chosen by configuration.
+//! The lane hands a passage's images to an [`engine::Engine`] and gets [`Reads`] back.
+//! Pipeline: PP-OCRv4 detection and recognition on ONNX Runtime ([`runtime`], [`det`], [`rec`]),
+//! dedicated paths for tight line crops and vertically stacked container codes ([`pipeline`],
+//! [`vertical`]), then domain parsers: ISO 6346 container codes ([`iso6346`], [`container`]) and
+//! GA 36 Chinese plates ([`plate`]).
 
+pub mod error;
+pub mod imgops;
 pub mod iso6346;
+pub mod manifest;
 pub mod reads;
+pub mod det;
+pub mod rec;
+pub mod runtime;
 
+pub use error::{InputError, ModelError, OcrError};
 pub use reads::{ContainerRead, PlateColor, PlateRead, Reads};
+pub mod pipeline;
+pub mod vertical;
+pub mod plate;
+pub mod container;
+pub mod recognize;
+pub mod engine;
+pub mod cli;
+pub mod eval;
+pub mod checkdigit;

@@ -27,6 +27,17 @@ pub struct RawConfig {
     pub devices: Spanned<BTreeMap<Spanned<String>, Spanned<RawDevice>>>,
     #[serde(default)]
     pub sim: Option<Spanned<RawSim>>,
+    #[serde(default)]
+    pub commands: RawCommands,
+}
+
+/// Central's Ed25519 public keys (base64 of 32 bytes) by key id.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommands {
+    #[serde(default)]
+    pub keys: BTreeMap<String, Spanned<String>>,
+    pub max_validity: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,14 @@ pub struct LaneConfig {
     pub decision: DecisionConfig,
     pub devices: Vec<DeviceConfig>,
     pub sim: Option<SimConfig>,
+    pub commands: CommandsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandsConfig {
+    /// Central's public keys by key id; without any, every command is refused.
+    pub keys: Vec<(String, ed25519_dalek::VerifyingKey)>,
+    pub max_validity: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -39,6 +39,21 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         require_declaration: raw.decision.require_declaration.unwrap_or(true),
         hold_when_device_down: raw.decision.hold_when_device_down.unwrap_or(true),
     };
+    let commands = CommandsConfig {
+        keys: raw
+            .commands
+            .keys
+            .iter()
+            .filter_map(|(id, k)| match crate::command::public_key(k.get_ref()) {
+                Some(key) => Some((id.clone(), key)),
+                None => {
+                    r.error(k.span(), format!("command key {id:?} is not an Ed25519 public key"), "give the 32-byte public key in base64, as `edge-agent command keygen` prints it");
+                    None
+                }
+            })
+            .collect(),
+        max_validity: duration_or(&raw.commands.max_validity, "commands.max_validity", Duration::from_secs(600), r),
+    };
     Some(LaneConfig {
         site,
         lane,
@@ -51,6 +66,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         decision,
         devices,
         sim,
+        commands,
     })
 }
 

@@ -1,0 +1,10 @@
+//! RS-485 Modbus RTU: a small codec ([`rtu`]), a bus master that owns the
+//! serial link ([`ModbusBus`]), and the devices a lane puts on such a bus
+//! ([`ModbusBarrier`], [`ModbusPresence`]) configured by a register map.
+
+mod devices;
+mod master;
+pub mod rtu;
+
+pub use devices::{BarrierRegisters, ModbusBarrier, ModbusBarrierConfig, ModbusPresence};
+pub use master::{ModbusBus, ModbusConfig};

@@ -1,0 +1,172 @@
+//! The whole simulated lane at wire level, as the `lane-sim` binary runs it:
+//! every simulator started on its transport, one scenario for all of them, a
+//! vehicle over the UVSS camera every so often, and a JSON description of the
+//! endpoints for tests and the agent's config.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::camera::{snapshot_path, CameraSim, CameraSimConfig, SimAuth};
+use super::emptybox::{EmptyBoxSim, EmptyBoxSimConfig};
+use super::modbus::{self, ModbusGate};
+use super::uvss::{UvssSim, UvssSimConfig};
+use super::{seal, Scenario, ScenarioCtl};
+
+#[derive(Debug, Clone)]
+pub struct LaneSimOptions {
+    pub scenario: Scenario,
+    pub bind: String,
+    /// Where the symlink to the seal reader's PTY goes.
+    pub seal_link: PathBuf,
+    /// Where the symlink to the Modbus barrier controller's PTY goes.
+    pub modbus_link: PathBuf,
+    pub seal_address: u8,
+    pub emptybox_port: u16,
+    pub uvss_port: u16,
+    pub camera_port: u16,
+    pub cameras: Vec<String>,
+    pub camera: CameraSimConfig,
+    /// A vehicle drives over the UVSS camera this often (zero: never).
+    pub vehicle_every: Duration,
+    /// How long a dropped link stays away in the `disconnect` scenario.
+    pub comeback: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SerialEndpoint {
+    pub path: PathBuf,
+    pub baud: u32,
+    pub address: u8,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModbusEndpoint {
+    pub path: PathBuf,
+    pub baud: u32,
+    pub registers: drivers::modbus::BarrierRegisters,
+    pub under_arm_input: u16,
+    pub arrival_input: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraEndpoints {
+    pub addr: String,
+    pub auth: SimAuth,
+    pub user: String,
+    pub password: String,
+    /// Camera name -> snapshot path.
+    pub paths: BTreeMap<String, String>,
+}
+
+/// The machine-readable line `lane-sim` prints once everything listens.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoints {
+    pub event: &'static str,
+    pub scenario: Scenario,
+    pub seal: SerialEndpoint,
+    pub modbus: ModbusEndpoint,
+    pub emptybox: String,
+    pub uvss: String,
+    pub cameras: CameraEndpoints,
+}
+
+pub struct LaneSim {
+    pub endpoints: Endpoints,
+    pub ctl: ScenarioCtl,
+    pub uvss: Arc<UvssSim>,
+    pub seals: seal::SealsInRange,
+    pub gate: ModbusGate,
+}
+
+pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
+    let ctl = ScenarioCtl::new(opts.scenario);
+    let seals: seal::SealsInRange = Arc::new(Mutex::new(seal::sample_seals(2)));
+    for link in [&opts.seal_link, &opts.modbus_link] {
+        if let Some(dir) = link.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    tokio::spawn({
+        let (link, seals, ctl, comeback) = (opts.seal_link.clone(), seals.clone(), ctl.clone(), opts.comeback);
+        async move {
+            if let Err(e) = seal::run_on_pty(link, opts.seal_address, seals, ctl, comeback).await {
+                warn!(device = "seal", error = %e, "seal reader simulator stopped");
+            }
+        }
+    });
+    let gate = ModbusGate::spawn(ctl.clone(), Duration::from_secs(2));
+    tokio::spawn({
+        let (link, gate, ctl, comeback) = (opts.modbus_link.clone(), gate.clone(), ctl.clone(), opts.comeback);
+        async move {
+            let c = ctl.clone();
+            let served = super::pty::serve_on_pty(link, "modbus", ctl, comeback, move |m| {
+                modbus::serve(m, gate.clone(), c.clone())
+            });
+            if let Err(e) = served.await {
+                warn!(device = "modbus", error = %e, "barrier controller simulator stopped");
+            }
+        }
+    });
+    let eb =
+        EmptyBoxSim::start(&format!("{}:{}", opts.bind, opts.emptybox_port), ctl.clone(), EmptyBoxSimConfig::default())
+            .await?;
+    let uvss = Arc::new(
+        UvssSim::start(&format!("{}:{}", opts.bind, opts.uvss_port), ctl.clone(), UvssSimConfig::default()).await?,
+    );
+    let cam =
+        CameraSim::start(&format!("{}:{}", opts.bind, opts.camera_port), ctl.clone(), opts.camera.clone()).await?;
+    if !opts.vehicle_every.is_zero() {
+        let (uvss, gate) = (uvss.clone(), gate.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(opts.vehicle_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                // Arrival loop, then over the UVSS camera and under the arm, then gone.
+                gate.set_input(modbus::ARRIVAL_INPUT, true);
+                let scan_id = uvss.drive_over();
+                info!(scan_id, "simulated vehicle over the UVSS camera");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                gate.set_input(modbus::ARRIVAL_INPUT, false);
+                gate.set_input(modbus::UNDER_ARM_INPUT, true);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                gate.set_input(modbus::UNDER_ARM_INPUT, false);
+            }
+        });
+    }
+    // The seal link appears once the PTY task has run; wait for it explicitly.
+    for _ in 0..200 {
+        if opts.seal_link.exists() && opts.modbus_link.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let endpoints = Endpoints {
+        event: "listening",
+        scenario: opts.scenario,
+        seal: SerialEndpoint { path: opts.seal_link.clone(), baud: 115_200, address: opts.seal_address },
+        modbus: ModbusEndpoint {
+            path: opts.modbus_link.clone(),
+            baud: 9600,
+            registers: modbus::registers(),
+            under_arm_input: modbus::UNDER_ARM_INPUT,
+            arrival_input: modbus::ARRIVAL_INPUT,
+        },
+        emptybox: eb.addr.to_string(),
+        uvss: uvss.addr.to_string(),
+        cameras: CameraEndpoints {
+            addr: cam.addr.to_string(),
+            auth: opts.camera.auth,
+            user: opts.camera.user.clone(),
+            password: opts.camera.password.clone(),
+            paths: opts.cameras.iter().map(|n| (n.clone(), snapshot_path(n))).collect(),
+        },
+    };
+    Ok(LaneSim { endpoints, ctl, uvss, seals, gate })
+}

@@ -1,0 +1,71 @@
+//! PTY pairs standing in for serial ports. The simulator holds the master; the
+//! host opens the slave, either handed over directly (tests) or by path through
+//! a symlink the simulator keeps pointing at the current slave (the binary), the
+//! way the agent opens `/dev/ttyUSB0`. A simulated disconnect drops the pair
+//! and makes a new one: the host sees a hang-up and must reopen the path, which
+//! is what a USB-serial adapter being unplugged and plugged back looks like.
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_serial::SerialStream;
+use tracing::info;
+
+use super::{Scenario, ScenarioCtl};
+
+/// A PTY pair: the simulator's end and the host's end.
+pub fn pty_pair() -> io::Result<(SerialStream, SerialStream)> {
+    SerialStream::pair().map_err(io::Error::from)
+}
+
+/// The path of a PTY slave, e.g. `/dev/pts/7`.
+pub fn slave_path(slave: &SerialStream) -> io::Result<PathBuf> {
+    use tokio_serial::SerialPort;
+    slave.name().map(PathBuf::from).ok_or_else(|| io::Error::other("PTY slave has no name"))
+}
+
+/// A PTY whose host end is to be opened by path: the simulator's end, the
+/// slave's path, and a plain handle that keeps the slave alive without the
+/// lock `serialport` takes, so the host can open it.
+pub fn pty_for_path() -> io::Result<(SerialStream, PathBuf, std::fs::File)> {
+    let (master, slave) = pty_pair()?;
+    let path = slave_path(&slave)?;
+    let keeper = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+    drop(slave);
+    Ok((master, path, keeper))
+}
+
+/// Serves `serve(master)` on PTY pairs forever, keeping `link` pointing at the
+/// current slave. In the `disconnect` scenario each pair lives `3 × comeback`,
+/// then the link is dropped and comes back after `comeback`.
+pub async fn serve_on_pty<F, Fut>(
+    link: PathBuf,
+    device: &'static str,
+    ctl: ScenarioCtl,
+    comeback: Duration,
+    mut serve: F,
+) -> io::Result<()>
+where
+    F: FnMut(SerialStream) -> Fut,
+    Fut: Future<Output = io::Result<()>>,
+{
+    loop {
+        let (master, path, keeper) = pty_for_path()?;
+        let tmp = link.with_extension("new");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&path, &tmp)?;
+        std::fs::rename(&tmp, &link)?;
+        info!(device, link = %link.display(), pty = %path.display(), "serving on a PTY");
+        let served = serve(master);
+        if ctl.get() == Scenario::Disconnect {
+            let _ = tokio::time::timeout(comeback * 3, served).await;
+        } else {
+            served.await?;
+        }
+        drop(keeper);
+        info!(device, "link dropped; coming back");
+        tokio::time::sleep(comeback).await;
+    }
+}

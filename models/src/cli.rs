@@ -1,0 +1,41 @@
+//! Library side of `edge-agent ocr`: recognise files and format the results.
+
+use std::path::PathBuf;
+
+use crate::engine::{Engine, EngineOptions};
+use crate::error::{ModelError, OcrError};
+use crate::recognize::ImageResult;
+
+/// Recognise each file; an unusable file gives a result with `error` set, not a failure.
+/// Fails only when the models cannot be loaded.
+pub fn recognize_files(paths: &[PathBuf]) -> Result<Vec<ImageResult>, ModelError> {
+    let engine = Engine::start(EngineOptions::discover()?)?;
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        match engine.recognize_path(p) {
+            Ok(r) => out.push(r),
+            Err(OcrError::Model(e)) => return Err(e),
+            Err(OcrError::Input(e)) => {
+                out.push(ImageResult { file: p.display().to_string(), error: Some(e.to_string()), ..Default::default() })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `edge-agent ocr [--json] FILE...`: the output text (JSON lines, one object per file, or the
+/// plain-text summary). Returns the text and whether every file was readable.
+pub fn ocr_files(paths: &[PathBuf], json: bool) -> Result<(String, bool), ModelError> {
+    let results = recognize_files(paths)?;
+    let all_ok = results.iter().all(|r| r.error.is_none());
+    let mut s = String::new();
+    for r in &results {
+        if json {
+            s.push_str(&serde_json::to_string(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+            s.push('\n');
+        } else {
+            s.push_str(&r.to_text());
+        }
+    }
+    Ok((s, all_ok))
+}

@@ -1,0 +1,130 @@
+//! ONNX Runtime sessions for the three PP-OCR models.
+//!
+//! The runtime library is loaded dynamically (`load-dynamic`), once per process, from the path the
+//! manifest names; a missing or wrong library is a [`ModelError::Runtime`], never a panic.
+//! `Session::run` takes `&mut self`, so [`OcrSessions`] is owned by one worker thread (see
+//! [`crate::engine`]); on the 2-core lane PC one intra-op thread per session measured fastest.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::error::ModelError;
+use crate::manifest::{verify_file, Manifest, ModelPaths};
+
+static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, ModelError> {
+    let r = ENV.get_or_init(|| {
+        if !lib.exists() {
+            return Err(format!("{} does not exist", lib.display()));
+        }
+        let builder = ort::init_from(lib).map_err(|e| e.to_string())?;
+        builder.with_name("lanectl-models").build().map_err(|e| e.to_string())
+    });
+    r.as_ref().map_err(|reason| ModelError::Runtime { path: lib.to_path_buf(), reason: reason.clone() })
+}
+
+/// Loaded det / rec / cls sessions plus the recogniser's dictionary.
+pub struct OcrSessions {
+    det: Session,
+    rec: Session,
+    cls: Session,
+    /// Index 0 is the CTC blank, the last entry is a space, as in PaddleOCR.
+    pub dictionary: Vec<String>,
+    pub model_names: Vec<String>,
+    /// Dictionary index of each digit 0–9.
+    pub digit_class: [usize; 10],
+}
+
+impl OcrSessions {
+    /// Verify every file against the manifest, then create sessions.
+    pub fn load(paths: &ModelPaths, threads: usize) -> Result<OcrSessions, ModelError> {
+        let manifest = Manifest::builtin()?;
+        if !paths.models_dir.is_dir() {
+            return Err(ModelError::MissingDir { dir: paths.models_dir.clone() });
+        }
+        // Hash every file before handing anything to ONNX Runtime: a truncated model must be a
+        // checksum error, not a crash or an opaque protobuf error.
+        for key in ["det", "rec", "cls"] {
+            let entry = manifest.model(key);
+            verify_file(&paths.models_dir.join(&entry.file), &entry.sha256)?;
+        }
+        // The library's hash is checked only when it is the one the manifest names.
+        if paths.runtime_lib.file_name().and_then(|n| n.to_str()) == Some(manifest.runtime.file.as_str()) {
+            verify_file(&paths.runtime_lib, &manifest.runtime.sha256)?;
+        }
+        let env = environment(&paths.runtime_lib)?;
+        let mut sessions = Vec::new();
+        for key in ["det", "rec", "cls"] {
+            sessions.push(open(env, &paths.models_dir.join(&manifest.model(key).file), threads)?);
+        }
+        let cls = sessions.pop().expect("three sessions");
+        let rec = sessions.pop().expect("three sessions");
+        let det = sessions.pop().expect("three sessions");
+        let chars = rec
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom("character"))
+            .ok_or(ModelError::NoDictionary)?;
+        let mut dictionary = vec![String::new()];
+        dictionary.extend(chars.lines().map(str::to_string));
+        dictionary.push(" ".into());
+        let mut digit_class = [usize::MAX; 10];
+        for (k, s) in dictionary.iter().enumerate() {
+            if let Some(d) = s.parse::<usize>().ok().filter(|&d| d < 10 && s.len() == 1) {
+                digit_class[d] = k;
+            }
+        }
+        if digit_class.contains(&usize::MAX) {
+            return Err(ModelError::NoDictionary);
+        }
+        Ok(OcrSessions { det, rec, cls, dictionary, model_names: manifest.model_names(), digit_class })
+    }
+
+    /// Detection: input 1x3xHxW, returns the HxW probability map.
+    pub fn det(&mut self, input: &[f32], h: usize, w: usize) -> Result<Vec<f32>, ModelError> {
+        let (_, out) = run(&mut self.det, "det", input, [1, 3, h, w])?;
+        Ok(out)
+    }
+
+    /// Recognition: input Nx3x48xW, returns (T, C, N*T*C scores).
+    pub fn rec(&mut self, input: &[f32], n: usize, w: usize) -> Result<(usize, usize, Vec<f32>), ModelError> {
+        let (shape, out) = run(&mut self.rec, "rec", input, [n, 3, 48, w])?;
+        if shape.len() != 3 {
+            return Err(ModelError::Inference { stage: "rec", reason: format!("unexpected output shape {shape:?}") });
+        }
+        Ok((shape[1] as usize, shape[2] as usize, out))
+    }
+
+    /// Direction: input Nx3x48x192, returns per item the probability of 180°.
+    pub fn cls(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
+        let (_, out) = run(&mut self.cls, "cls", input, [n, 3, 48, 192])?;
+        Ok(out.chunks(2).map(|c| c.get(1).copied().unwrap_or(0.0)).collect())
+    }
+}
+
+fn open(env: &ort::environment::Environment, path: &Path, threads: usize) -> Result<Session, ModelError> {
+    let load = |reason: String| ModelError::Load { path: path.to_path_buf(), reason };
+    let builder = Session::builder(env).map_err(|e| load(e.to_string()))?;
+    let builder = builder.with_intra_threads(threads.max(1)).map_err(|e| load(e.to_string()))?;
+    // No busy-waiting between ops: the lane PC also runs the agent and its drivers, and spinning
+    // threads would steal their CPU (and ours, when they are busy).
+    let mut builder = builder.with_config_entry("session.intra_op.allow_spinning", "0").map_err(|e| load(e.to_string()))?;
+    builder.commit_from_file(path).map_err(|e| load(e.to_string()))
+}
+
+fn run(
+    session: &mut Session,
+    stage: &'static str,
+    input: &[f32],
+    shape: [usize; 4],
+) -> Result<(Vec<i64>, Vec<f32>), ModelError> {
+    let err = |e: ort::Error| ModelError::Inference { stage, reason: e.to_string() };
+    let tensor = TensorRef::from_array_view((shape, input)).map_err(err)?;
+    let outputs = session.run(ort::inputs![tensor]).map_err(err)?;
+    let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+    Ok((shape.to_vec(), data.to_vec()))
+}
