@@ -59,7 +59,9 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online), offline: status(&cfg, LaneState::Offline) };
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
     let outbox = OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)?;
-    let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox)?;
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(64);
+    let inbox = mqtt::Inbox { topic: topics.cmd(), tx: cmd_tx };
+    let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox, Some(inbox))?;
 
     let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
     let sim = simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)));
@@ -69,6 +71,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     }
     let offline = status(&cfg, LaneState::Offline);
     let lane = Lane::new(cfg, sim, Arc::new(uplink.clone()))?;
+    lane.accept_commands(cmd_rx);
     lane.run(async {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: stopping"),

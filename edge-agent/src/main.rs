@@ -76,6 +76,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Central's side of signed commands: make a key, sign a command.
+    #[command(subcommand)]
+    Command(edge_agent::command::cli::CommandCmd),
     /// Write the JSON Schemas of every published message.
     Schema {
         #[arg(long)]
@@ -168,6 +171,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Command(cmd) => match edge_agent::command::cli::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Schema { out } => {
             for (name, schema) in edge_agent::schema::all() {
                 match &out {

@@ -15,5 +15,8 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("status.schema.json", pretty(schema_for!(LaneStatus))),
         ("health.schema.json", pretty(schema_for!(DeviceHealthEvent))),
         ("image.schema.json", pretty(schema_for!(ImageManifest))),
+        ("command-envelope.schema.json", pretty(schema_for!(crate::command::Envelope))),
+        ("command.schema.json", pretty(schema_for!(crate::command::Command))),
+        ("ack.schema.json", pretty(schema_for!(crate::command::CommandAck))),
     ]
 }

@@ -10,13 +10,8 @@ use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 
 fn config(port: u16, data: &std::path::Path, vehicles: u64) -> String {
-    let base = std::fs::read_to_string(hil_tests::repo_root().join("config/demo.toml")).unwrap();
     // Same lane as the demo, at test speed, against the test's broker.
-    let lane = base.split("\n[sim]").next().unwrap();
-    let lane = lane
-        .replace("embedded_listen = \"127.0.0.1:18830\"", &format!("host = \"127.0.0.1\"\nport = {port}"))
-        .replace("data_dir = \"../.cache/demo-data\"   # relative to this file", &format!("data_dir = {:?}", data.display().to_string()))
-        .replace("review = \"20s\"", "review = \"10s\"");
+    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string()).replace("review = \"20s\"", "review = \"10s\"");
     format!(
         "{lane}\n[sim]\nvehicles = {vehicles}\nseed = 42\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\n\
          drive_clear = \"5ms\"\npatience = \"500ms\"\nlow_confidence_every = 7\ntampered_seal_every = 9\n\

@@ -12,11 +12,7 @@ use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 
 fn config(port: u16, data: &Path, vehicles: Option<u64>) -> String {
-    let base = std::fs::read_to_string(hil_tests::repo_root().join("config/demo.toml")).unwrap();
-    let lane = base.split("\n[sim]").next().unwrap();
-    let lane = lane
-        .replace("embedded_listen = \"127.0.0.1:18830\"", &format!("host = \"127.0.0.1\"\nport = {port}"))
-        .replace("data_dir = \"../.cache/demo-data\"   # relative to this file", &format!("data_dir = {:?}", data.display().to_string()));
+    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string());
     let sim = match vehicles {
         // Every vehicle declared and clean: each one is released and drives through.
         Some(n) => format!("\n[sim]\nvehicles = {n}\nseed = 11\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\ndrive_clear = \"5ms\"\npatience = \"2s\"\n"),

@@ -121,14 +121,8 @@ fn drive(mut conn: rumqttc::Connection, limit: Duration, mut stop: impl FnMut(&E
 }
 
 fn lane_config(dir: &Path, port: u16) -> PathBuf {
-    let base = std::fs::read_to_string(hil_tests::repo_root().join("config/demo.toml")).unwrap();
-    let lane = base.split("\n[sim]").next().unwrap();
-    let lane = lane
-        .replace(
-            "embedded_listen = \"127.0.0.1:18830\"",
-            &format!("host = \"127.0.0.1\"\nport = {port}\ntls = {{ ca = \"ca.pem\", cert = \"lane-DEMO-G01.pem\", key = \"lane-DEMO-G01.key\" }}"),
-        )
-        .replace("data_dir = \"../.cache/demo-data\"   # relative to this file", "data_dir = \"data\"");
+    let broker = format!("host = \"127.0.0.1\"\nport = {port}\ntls = {{ ca = \"ca.pem\", cert = \"lane-DEMO-G01.pem\", key = \"lane-DEMO-G01.key\" }}");
+    let lane = hil_tests::demo_lane(&broker, "data");
     let file = dir.join("lane.toml");
     std::fs::write(&file, format!("{lane}\n[sim]\nvehicles = 5\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\ndrive_clear = \"5ms\"\npatience = \"2s\"\n")).unwrap();
     file

@@ -164,3 +164,17 @@ fn pump(client: Client, mut connection: Connection, filter: String, tx: std::syn
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
+
+/// The demo lane's configuration (`config/demo.toml`) without its `[sim]`
+/// section, pointed at a test's broker (`broker`: the lines that replace the
+/// embedded-broker line, e.g. `host = "127.0.0.1"\nport = 1883`) and data dir.
+/// Tests append their own `[sim]` plan and sections.
+pub fn demo_lane(broker: &str, data_dir: &str) -> String {
+    let base = std::fs::read_to_string(repo_root().join("config/demo.toml")).expect("config/demo.toml");
+    let lane = base.split("\n[sim]").next().expect("split always yields one part");
+    let out = lane
+        .replace("embedded_listen = \"127.0.0.1:18830\"", broker)
+        .replace("data_dir = \"../.cache/demo-data\"   # relative to this file", &format!("data_dir = {data_dir:?}"));
+    assert!(!out.contains("embedded_listen") && !out.contains("demo-data"), "config/demo.toml changed: update hil_tests::demo_lane");
+    out
+}

@@ -95,7 +95,7 @@ impl<P: Publish> Lane<P> {
         None
     }
 
-    fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
+    pub(super) fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
         match serde_json::to_vec(value) {
             Ok(payload) => {
                 self.publisher.publish(topic, payload, retain);

@@ -5,6 +5,7 @@
 //! a shutdown signal. Device operations run in their own tasks and report back
 //! through the channel, so a slow or hung device never blocks the loop.
 
+mod commands;
 mod devices;
 mod exec;
 mod health;
@@ -25,7 +26,7 @@ pub use devices::{build as build_devices, BuildError, Capturer, Devices};
 pub use health::HealthBook;
 
 use crate::config::{Engine, LaneConfig};
-use crate::declaration::{Declarations, NoDeclarations, SimDeclarations};
+use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
 use crate::flow::{BarrierOp, Event, Flow, FlowConfig, Time, Zone};
 use crate::images::ImageStore;
 use crate::mqtt::Topics;
@@ -70,6 +71,8 @@ pub enum LaneError {
     DataDir { path: String, source: std::io::Error },
     #[error("recognition is not available: {0}")]
     Recognition(String),
+    #[error("cannot open {what}: {cause}")]
+    Store { what: &'static str, cause: String },
 }
 
 /// What device tasks and the recognition worker report back to the loop.
@@ -81,6 +84,8 @@ pub(crate) enum Input {
     Barrier { op: BarrierOp, result: Result<(), DeviceError> },
     BarrierObserved(drivers::BarrierState),
     DeviceResult { device: String, result: Result<(), DeviceError> },
+    /// A command from central, exactly as it arrived.
+    Command(Vec<u8>),
 }
 
 /// Monotonic time for the machine, UTC derived from it so both stay consistent.
@@ -110,6 +115,8 @@ pub struct Lane<P: Publish> {
     images: ImageStore,
     recognizer: SyncSender<Job>,
     declarations: Box<dyn Declarations>,
+    declaration_store: Arc<DeclarationStore>,
+    desk: commands::Desk,
     policy: Policy,
     health: HealthBook,
     shots: HashMap<String, Vec<Shot>>,
@@ -144,10 +151,11 @@ impl<P: Publish> Lane<P> {
         let recognizer = recognize::spawn_worker(recognizer(&cfg)?, move |passage, result| {
             let _ = worker_tx.blocking_send(Input::Recognized { passage, result });
         });
-        let declarations: Box<dyn Declarations> = match &sim {
-            Some(lane) => Box::new(SimDeclarations(lane.clone())),
-            None => Box::new(NoDeclarations),
-        };
+        let declaration_store = commands::store(&cfg).map_err(|e| LaneError::Store { what: "the declaration store", cause: e.to_string() })?;
+        let declarations: Box<dyn Declarations> =
+            Box::new(Layered { store: declaration_store.clone(), sim: sim.as_ref().map(|l| SimDeclarations(l.clone())) });
+        let desk = commands::Desk::open(&cfg, &cfg.data_dir.join("commands.db"))
+            .map_err(|e| LaneError::Store { what: "the command log", cause: e.to_string() })?;
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
@@ -167,12 +175,26 @@ impl<P: Publish> Lane<P> {
             images,
             recognizer,
             declarations,
+            declaration_store,
+            desk,
             shots: HashMap::new(),
             tx,
             rx,
             clock,
             completed: 0,
         })
+    }
+
+    /// Hands commands from central (as received on the command topic) to the lane.
+    pub fn accept_commands(&self, mut rx: mpsc::Receiver<Vec<u8>>) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                if tx.send(Input::Command(bytes)).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Runs until `shutdown` resolves. The barrier is left as it is: stopping the
@@ -243,6 +265,7 @@ impl<P: Publish> Lane<P> {
                 let now = self.clock.now().utc;
                 self.device_result(&device, result, now);
             }
+            Input::Command(bytes) => self.on_command(bytes),
         }
     }
 

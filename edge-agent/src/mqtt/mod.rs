@@ -6,4 +6,4 @@ pub mod topics;
 pub mod uplink;
 
 pub use topics::Topics;
-pub use uplink::{class_of, start, UplinkHandle, Will};
+pub use uplink::{class_of, start, Inbox, UplinkHandle, Will};

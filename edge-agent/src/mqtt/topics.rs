@@ -43,6 +43,17 @@ impl Topics {
         format!("{}/image/{sha256}", self.base)
     }
 
+    /// Signed commands from central (subscribed, QoS 1).
+    pub fn cmd(&self) -> String {
+        format!("{}/cmd", self.base)
+    }
+
+    /// One acknowledgement per command received: accepted with its outcome, or
+    /// rejected with the reason.
+    pub fn ack(&self) -> String {
+        format!("{}/ack", self.base)
+    }
+
     /// Everything of this lane, for followers.
     pub fn all(&self) -> String {
         format!("{}/#", self.base)

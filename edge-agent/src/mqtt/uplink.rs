@@ -25,6 +25,12 @@ const WINDOW: usize = 64;
 /// Marks a FIFO entry that is not from the outbox (the online status).
 const NOT_STORED: i64 = 0;
 
+/// Where commands from central arrive and where they are handed on.
+pub struct Inbox {
+    pub topic: String,
+    pub tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
 pub struct Will {
     pub topic: String,
     pub online: Vec<u8>,
@@ -97,8 +103,11 @@ pub fn tls_transport(tls: &crate::config::TlsConfig) -> Result<rumqttc::Transpor
     Ok(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple { ca, alpn: None, client_auth }))
 }
 
-pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: OutboxHandle) -> Result<UplinkHandle, TlsFileError> {
+pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: OutboxHandle, inbox: Option<Inbox>) -> Result<UplinkHandle, TlsFileError> {
     let mut options = MqttOptions::new(cfg.client_id.clone(), host, port);
+    // A persistent session: the broker keeps commands for the lane while the
+    // link is down. Our own messages do not rely on it; the outbox resends them.
+    options.set_clean_session(false);
     if let Some(tls) = &cfg.tls {
         options.set_transport(tls_transport(tls)?);
     }
@@ -114,7 +123,7 @@ pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: Outbox
     let wake = Arc::new(Notify::new());
     let (connected_tx, connected) = watch::channel(false);
     let (stopped_tx, stopped) = watch::channel(false);
-    let driver = Driver { client: client.clone(), flight: flight.clone(), wake: wake.clone(), outbox: outbox.clone(), connected: connected_tx, online: (will.topic, will.online) };
+    let driver = Driver { client: client.clone(), flight: flight.clone(), wake: wake.clone(), outbox: outbox.clone(), connected: connected_tx, online: (will.topic, will.online), inbox };
     tokio::spawn(async move {
         driver.run(eventloop).await;
         stopped_tx.send_replace(true);
@@ -130,6 +139,7 @@ struct Driver {
     outbox: OutboxHandle,
     connected: watch::Sender<bool>,
     online: (String, Vec<u8>),
+    inbox: Option<Inbox>,
 }
 
 impl Driver {
@@ -151,6 +161,13 @@ impl Driver {
                         f.fifo.push_back(NOT_STORED);
                     }
                     drop(f);
+                    if let Some(inbox) = &self.inbox {
+                        // Again on every connect: a broker that lost the session
+                        // (restart without persistence) must learn it anew.
+                        if let Err(e) = self.client.try_subscribe(inbox.topic.clone(), QoS::AtLeastOnce) {
+                            warn!(cause = %e, "cannot subscribe to commands");
+                        }
+                    }
                     self.connected.send_replace(true);
                     self.wake.notify_one();
                 }
@@ -177,6 +194,7 @@ impl Driver {
                     drop(f);
                     self.wake.notify_one();
                 }
+                Ok(Event::Incoming(Packet::Publish(p))) => self.deliver(p),
                 Ok(Event::Outgoing(RumqttOutgoing::Disconnect)) => {
                     debug!("disconnect sent");
                     self.forget(&mut eventloop);
@@ -198,6 +216,18 @@ impl Driver {
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
+        }
+    }
+
+    fn deliver(&self, p: rumqttc::Publish) {
+        let Some(inbox) = self.inbox.as_ref().filter(|i| i.topic == p.topic) else {
+            debug!(topic = %p.topic, "message on a topic the lane does not read");
+            return;
+        };
+        // The lane loop takes commands quickly; a full queue means a flood, and
+        // central sees no ack for what is dropped here.
+        if inbox.tx.try_send(p.payload.to_vec()).is_err() {
+            warn!(bytes = p.payload.len(), "command queue full or closed; command dropped");
         }
     }
 

@@ -1,0 +1,128 @@
+//! Commands from central, as the lane runs them: verified, recorded as seen
+//! (durably, before running, so a command runs at most once even across a
+//! crash), run, and answered on `<base>/ack` — accepted with what running it
+//! did, or rejected with the reason.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::command::{Action, Command, CommandAck, CommandVerifier, Rejection, Replay};
+use crate::config::LaneConfig;
+use crate::declaration::DeclarationStore;
+use crate::flow::Event;
+use crate::record::{DecisionRecord, Outcome, Stage};
+
+use super::{Lane, Publish};
+
+/// Tolerated clock difference between central and the lane.
+const SKEW: chrono::Duration = chrono::Duration::seconds(30);
+
+pub(crate) struct Desk {
+    verifier: CommandVerifier,
+    replay: Replay,
+}
+
+impl Desk {
+    pub(crate) fn open(cfg: &LaneConfig, path: &Path) -> rusqlite::Result<Self> {
+        let verifier = CommandVerifier {
+            keys: cfg.commands.keys.iter().cloned().collect::<BTreeMap<_, _>>(),
+            site: cfg.site.clone(),
+            lane: cfg.lane.clone(),
+            max_validity: chrono::Duration::from_std(cfg.commands.max_validity).unwrap_or(chrono::Duration::MAX),
+            skew: SKEW,
+        };
+        Ok(Desk { verifier, replay: Replay::open(path)? })
+    }
+
+    fn admit(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Result<Command, (Option<String>, Rejection)> {
+        let cmd = self.verifier.verify(bytes, now).map_err(|r| (id_of(bytes), r))?;
+        self.replay.first_time(&cmd.id, cmd.expires_at, now).map_err(|r| (Some(cmd.id.clone()), r))?;
+        Ok(cmd)
+    }
+}
+
+/// The id of a command that failed verification, when it can be read at all:
+/// central matches the rejection to what it sent. Never trusted for anything else.
+fn id_of(bytes: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let env: crate::command::Envelope = serde_json::from_slice(bytes).ok()?;
+    let payload = base64::engine::general_purpose::STANDARD.decode(env.payload).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    v.get("id")?.as_str().map(|s| s.chars().take(128).collect())
+}
+
+/// What running an accepted command did: a word for machines, a sentence for people.
+struct Done {
+    outcome: &'static str,
+    detail: String,
+}
+
+fn done(outcome: &'static str, detail: impl Into<String>) -> Done {
+    Done { outcome, detail: detail.into() }
+}
+
+impl<P: Publish> Lane<P> {
+    pub(super) fn on_command(&mut self, bytes: Vec<u8>) {
+        let now = self.clock.now().utc;
+        let ack = match self.desk.admit(&bytes, now) {
+            Err((id, rejection)) => {
+                warn!(id = id.as_deref().unwrap_or("-"), reason = rejection.word(), detail = %rejection, "command rejected");
+                CommandAck { id, accepted: false, reason: Some(rejection.word().into()), detail: rejection.to_string(), outcome: None, at: now }
+            }
+            Ok(cmd) => {
+                let result = self.run_command(&cmd, now);
+                info!(id = %cmd.id, by = %cmd.by, outcome = result.outcome, detail = %result.detail, "command run");
+                CommandAck { id: Some(cmd.id), accepted: true, reason: None, detail: result.detail, outcome: Some(result.outcome.into()), at: now }
+            }
+        };
+        self.send(self.topics.ack(), &ack, false);
+    }
+
+    fn run_command(&mut self, cmd: &Command, now: DateTime<Utc>) -> Done {
+        let by = format!("central:{}", cmd.by);
+        match &cmd.action {
+            Action::Release { passage } => self.review(passage, Outcome::Release, by, now),
+            Action::Hold { passage } => self.review(passage, Outcome::Hold, by, now),
+            Action::Inspection { passage } => self.review(passage, Outcome::Inspection, by, now),
+            Action::OpenBarrier { reason } => match self.held_passage() {
+                // A manual release is a release of the vehicle being held: the
+                // barrier never opens for nobody, and the record says who and why.
+                Some(id) => {
+                    let d = self.review(&id, Outcome::Release, format!("{by} ({reason})"), now);
+                    done(d.outcome, format!("manual release of {id}: {reason}"))
+                }
+                None => done("not_applicable", "no vehicle is held at the barrier; nothing opened"),
+            },
+            Action::Declare { declarations } => match self.declaration_store.put(declarations, now) {
+                Ok(stored) => done("declared", format!("{} declarations received; {stored} valid on this lane", declarations.len())),
+                Err(e) => done("not_applicable", e.to_string()),
+            },
+            Action::Resend { passage } => done("not_applicable", format!("re-sending {passage} is not available in this version")),
+        }
+    }
+
+    fn held_passage(&self) -> Option<String> {
+        self.flow.current().filter(|p| p.stage == Stage::Review).map(|p| p.record.id.clone())
+    }
+
+    fn review(&mut self, passage: &str, outcome: Outcome, by: String, now: DateTime<Utc>) -> Done {
+        if self.held_passage().as_deref() != Some(passage) {
+            return done("not_applicable", format!("passage {passage} is not waiting for review on this lane"));
+        }
+        let decision = DecisionRecord { outcome, reasons: vec![], checks: vec![], by, at: now };
+        self.feed(Event::Reviewed { passage: passage.into(), decision });
+        match outcome {
+            Outcome::Release => done("released", format!("{passage} released; the barrier opens")),
+            Outcome::Hold => done("held", format!("{passage} stays held")),
+            Outcome::Inspection => done("sent_to_inspection", format!("{passage} sent to inspection")),
+        }
+    }
+}
+
+pub(crate) fn store(cfg: &LaneConfig) -> Result<Arc<DeclarationStore>, crate::declaration::StoreError> {
+    Ok(Arc::new(DeclarationStore::open(&cfg.data_dir.join("declarations.db"))?))
+}
