@@ -15,7 +15,8 @@ use crate::config::{Broker, LaneConfig, Transport};
 use crate::lane::{Lane, LaneError};
 use crate::mqtt::{self, Topics, Will};
 use crate::outbox::OutboxHandle;
-use crate::record::{LaneState, LaneStatus};
+use crate::record::{LaneState, LaneStatus, SigningKeyInfo};
+use crate::signing::{ResultSigner, SigningError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -29,12 +30,15 @@ pub enum AgentError {
     DataDir(String, std::io::Error),
     #[error("TLS: {0}")]
     Tls(#[from] crate::mqtt::uplink::TlsFileError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
 
-fn status(cfg: &LaneConfig, state: LaneState) -> Vec<u8> {
+fn status(cfg: &LaneConfig, state: LaneState, signing_key: &SigningKeyInfo) -> Vec<u8> {
     let status = LaneStatus {
+        signing_key: Some(signing_key.clone()),
         state,
         site: cfg.site.clone(),
         lane: cfg.lane.clone(),
@@ -56,8 +60,10 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         }
     };
     let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
-    let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online), offline: status(&cfg, LaneState::Offline) };
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
+    let signer = ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
+    let key = SigningKeyInfo { key_id: signer.key_id.clone(), public_key: signer.public_b64() };
+    let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online, &key), offline: status(&cfg, LaneState::Offline, &key) };
     let outbox = OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)?;
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(64);
     let inbox = mqtt::Inbox { topic: topics.cmd(), tx: cmd_tx };
@@ -69,7 +75,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         info!(vehicles = s.plan.vehicles, "simulated traffic starts");
         tokio::spawn(lane.clone().run_traffic(s.plan.clone()));
     }
-    let offline = status(&cfg, LaneState::Offline);
+    let offline = status(&cfg, LaneState::Offline, &key);
     let lane = Lane::new(cfg, sim, Arc::new(uplink.clone()))?;
     lane.accept_commands(cmd_rx);
     lane.run(async {

@@ -4,6 +4,7 @@
 //! it against the devices, `policy` decides, `mqtt` reports to central.
 
 pub mod agent;
+pub mod archive;
 pub mod broker;
 pub mod command;
 pub mod config;
@@ -18,3 +19,4 @@ pub mod recognize;
 pub mod reassembly;
 pub mod record;
 pub mod schema;
+pub mod signing;

@@ -79,6 +79,14 @@ enum Cmd {
     /// Central's side of signed commands: make a key, sign a command.
     #[command(subcommand)]
     Command(edge_agent::command::cli::CommandCmd),
+    /// Check the lane signatures of saved passage records or decisions.
+    Verify {
+        /// A lane's key as ID=PUBLIC_KEY (repeat for several lanes).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Write the JSON Schemas of every published message.
     Schema {
         #[arg(long)]
@@ -173,6 +181,14 @@ fn main() -> ExitCode {
         }
         Cmd::Command(cmd) => match edge_agent::command::cli::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Verify { keys, files } => match edge_agent::signing::verify_files(&keys, &files) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)

@@ -261,6 +261,17 @@ pub struct LaneStatus {
     pub lane: String,
     pub agent_version: String,
     pub since: DateTime<Utc>,
+    /// The key this lane signs its results with, for verifiers that trust the
+    /// broker's retained status; others get it from the installer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SigningKeyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SigningKeyInfo {
+    pub key_id: String,
+    /// Ed25519 public key, base64 of 32 bytes.
+    pub public_key: String,
 }
 
 /// Retained on `<prefix>/<site>/<lane>/health/<device>`.

@@ -73,6 +73,8 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     let mut agent = agent(dir.path(), broker.port, &public);
     let _kill = scopeguard(&mut agent);
 
+    let status = wait(&sub, "/status", "online status", |v| v["state"] == "online");
+    let lane_key = status["signing_key"].clone();
     let held = wait(&sub, "/decision", "hold decision", |v| v["decision"]["outcome"] == "hold");
     let passage = held["passage"].as_str().unwrap().to_string();
     let release = ["--action", "release", "--passage", passage.as_str()];
@@ -111,10 +113,32 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     assert_eq!(record["review"]["by"], "central:reviewer.li");
     assert_eq!(record["exit"], "drove_through");
 
+    // The record is signed with the key the lane announced; altering it breaks that.
+    let lane_key = format!("{}={}", lane_key["key_id"].as_str().unwrap(), lane_key["public_key"].as_str().unwrap());
+    let saved = dir.path().join("record.json");
+    std::fs::write(&saved, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    let out = Command::new(BIN).args(["verify", "--key", &lane_key]).arg(&saved).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let mut forged = record.clone();
+    forged["review"]["by"] = "central:someone.else".into();
+    std::fs::write(&saved, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let out = Command::new(BIN).args(["verify", "--key", &lane_key]).arg(&saved).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stdout).contains("does not match"));
+
     // The very same bytes again: a replay, refused, and nothing runs twice.
     send(broker.port, &good);
     let ack = wait(&sub, "/ack", "replay rejection", |_| true);
     assert_eq!((ack["accepted"].as_bool(), ack["reason"].as_str()), (Some(false), Some("replayed")), "{ack}");
+
+    // Central asks for the record again: the same signed bytes come back.
+    let resend = sign(&key, "central-1", "G01", &["--action", "resend", "--passage", &passage]);
+    send(broker.port, &resend);
+    // Results go out in order: the record, then (after its images) the ack.
+    let again = wait(&sub, "/passage", "resent record", |v| v["id"] == passage.as_str());
+    assert_eq!(again, record);
+    let ack = wait(&sub, "/ack", "resend ack", |_| true);
+    assert_eq!((ack["accepted"].as_bool(), ack["outcome"].as_str()), (Some(true), Some("resent")), "{ack}");
+    assert!(ack["detail"].as_str().unwrap().contains("images queued again"), "{ack}");
 
     // A release for a passage that is gone does nothing, and says so.
     let late = sign(&key, "central-1", "G01", &["--action", "release", "--passage", &passage]);

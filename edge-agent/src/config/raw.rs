@@ -29,6 +29,16 @@ pub struct RawConfig {
     pub sim: Option<Spanned<RawSim>>,
     #[serde(default)]
     pub commands: RawCommands,
+    #[serde(default)]
+    pub signing: RawSigning,
+}
+
+/// The lane's own key for signing results.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigning {
+    pub key: Option<Spanned<String>>,
+    pub key_id: Option<Spanned<String>>,
 }
 
 /// Central's Ed25519 public keys (base64 of 32 bytes) by key id.

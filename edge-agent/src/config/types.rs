@@ -19,6 +19,15 @@ pub struct LaneConfig {
     pub devices: Vec<DeviceConfig>,
     pub sim: Option<SimConfig>,
     pub commands: CommandsConfig,
+    pub signing: SigningConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningConfig {
+    /// The lane's Ed25519 secret key; created on first start when missing.
+    pub key: PathBuf,
+    /// How verifiers know the key; default `<site>-<lane>`.
+    pub key_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

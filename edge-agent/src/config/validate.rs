@@ -54,6 +54,10 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
             .collect(),
         max_validity: duration_or(&raw.commands.max_validity, "commands.max_validity", Duration::from_secs(600), r),
     };
+    let signing = SigningConfig {
+        key: raw.signing.key.as_ref().map_or_else(|| data_dir.join("signing.key"), |k| base_dir.join(k.get_ref())),
+        key_id: raw.signing.key_id.as_ref().map_or_else(|| format!("{site}-{lane}"), |k| k.get_ref().clone()),
+    };
     Some(LaneConfig {
         site,
         lane,
@@ -67,6 +71,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         devices,
         sim,
         commands,
+        signing,
     })
 }
 

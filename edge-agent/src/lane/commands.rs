@@ -101,7 +101,28 @@ impl<P: Publish> Lane<P> {
                 Ok(stored) => done("declared", format!("{} declarations received; {stored} valid on this lane", declarations.len())),
                 Err(e) => done("not_applicable", e.to_string()),
             },
-            Action::Resend { passage } => done("not_applicable", format!("re-sending {passage} is not available in this version")),
+            Action::Resend { passage } => self.resend(passage),
+        }
+    }
+
+    /// The record exactly as first published (same signature), then its images.
+    fn resend(&mut self, passage: &str) -> Done {
+        let Some(payload) = self.archive.get(passage) else {
+            return done("not_applicable", format!("no record of {passage} is kept on this lane"));
+        };
+        let images = match serde_json::from_slice::<crate::record::PassageRecord>(&payload) {
+            Ok(record) => {
+                let captures = record.captures.iter().filter_map(|c| Some((c.device.clone(), c.image.clone()?)));
+                let empty = record.empty_check.iter().filter_map(|e| Some((e.device.clone(), e.image.clone()?)));
+                captures.chain(empty).collect::<Vec<_>>()
+            }
+            Err(_) => vec![],
+        };
+        self.publisher.publish(self.topics.passage(), payload, false);
+        let missing = images.iter().filter(|(device, image)| !self.republish_image(passage, device, image)).count();
+        match missing {
+            0 => done("resent", format!("{passage} and its {} images queued again", images.len())),
+            n => done("resent", format!("{passage} queued again; {n} of {} images are no longer stored", images.len())),
         }
     }
 

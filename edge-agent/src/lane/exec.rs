@@ -70,7 +70,7 @@ impl<P: Publish> Lane<P> {
                     containers: record.container_codes(),
                     decision,
                 };
-                self.send(self.topics.decision(), &event, false);
+                self.send_signed(self.topics.decision(), &event);
             }
             Command::Complete { record } => {
                 self.completed += 1;
@@ -82,7 +82,11 @@ impl<P: Publish> Lane<P> {
                     total_ms = record.total_ms,
                     "passage complete"
                 );
-                self.send(self.topics.passage(), &*record, false);
+                if let Some(payload) = self.send_signed(self.topics.passage(), &*record) {
+                    if let Err(e) = self.archive.put(&record.id, &payload) {
+                        warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
+                    }
+                }
             }
             Command::Alarm(alarm) => {
                 warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
@@ -95,6 +99,20 @@ impl<P: Publish> Lane<P> {
         None
     }
 
+    /// Results (decisions, passage records) carry the lane's signature.
+    fn send_signed<T: serde::Serialize>(&self, topic: String, value: &T) -> Option<Vec<u8>> {
+        match self.signer.sign_json(value) {
+            Ok(payload) => {
+                self.publisher.publish(topic, payload.clone(), false);
+                Some(payload)
+            }
+            Err(e) => {
+                warn!(cause = %e, "cannot serialise a result");
+                None
+            }
+        }
+    }
+
     pub(super) fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
         match serde_json::to_vec(value) {
             Ok(payload) => {
@@ -102,6 +120,15 @@ impl<P: Publish> Lane<P> {
             }
             Err(e) => warn!(cause = %e, "cannot serialise a message"),
         }
+    }
+
+    /// Sends a stored image again; false when the store no longer has it.
+    pub(super) fn republish_image(&self, passage: &str, camera: &str, image: &ImageRef) -> bool {
+        let stored = self.images.path_of(&image.sha256, image.format.extension()).exists();
+        if stored {
+            self.publish_image(passage, camera, image);
+        }
+        stored
     }
 
     /// The manifest, then the chunks; the outbox keeps them in this order.

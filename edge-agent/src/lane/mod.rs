@@ -34,6 +34,9 @@ use crate::policy::Policy;
 use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
 use crate::record::{CaptureRecord, EmptyCheckRecord};
 
+/// Completed passage records kept for resending (about a week of a busy lane).
+const ARCHIVE_KEEP: usize = 20_000;
+
 /// Where the lane's messages go: the outbox and uplink in the agent, a
 /// collector in tests.
 pub trait Publish: Send + Sync + 'static {
@@ -117,6 +120,8 @@ pub struct Lane<P: Publish> {
     declarations: Box<dyn Declarations>,
     declaration_store: Arc<DeclarationStore>,
     desk: commands::Desk,
+    signer: crate::signing::ResultSigner,
+    archive: crate::archive::Archive,
     policy: Policy,
     health: HealthBook,
     shots: HashMap<String, Vec<Shot>>,
@@ -156,6 +161,9 @@ impl<P: Publish> Lane<P> {
             Box::new(Layered { store: declaration_store.clone(), sim: sim.as_ref().map(|l| SimDeclarations(l.clone())) });
         let desk = commands::Desk::open(&cfg, &cfg.data_dir.join("commands.db"))
             .map_err(|e| LaneError::Store { what: "the command log", cause: e.to_string() })?;
+        let archive = crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
+        let signer = crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
+            .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })?;
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
@@ -177,6 +185,8 @@ impl<P: Publish> Lane<P> {
             declarations,
             declaration_store,
             desk,
+            signer,
+            archive,
             shots: HashMap::new(),
             tx,
             rx,

@@ -1,0 +1,99 @@
+//! Completed passage records kept on the lane PC, exactly as published
+//! (signed), one file per passage: for `resend` commands from central and for
+//! technicians. Bounded: the oldest files go once there are more than `keep`.
+
+use std::path::{Path, PathBuf};
+
+pub struct Archive {
+    dir: PathBuf,
+    keep: usize,
+    written: usize,
+}
+
+impl Archive {
+    pub fn open(dir: &Path, keep: usize) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut a = Archive { dir: dir.to_path_buf(), keep, written: 0 };
+        a.prune()?;
+        Ok(a)
+    }
+
+    /// Writes atomically (temp file, then rename): a crash leaves the old
+    /// state or the new, never half a record.
+    pub fn put(&mut self, id: &str, payload: &[u8]) -> std::io::Result<()> {
+        let path = self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, payload)?;
+        std::fs::rename(&tmp, &path)?;
+        self.written += 1;
+        if self.written % 256 == 0 {
+            self.prune()?;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(id)?).ok()
+    }
+
+    /// The newest first, at most `n`.
+    pub fn latest(&self, n: usize) -> Vec<PathBuf> {
+        let mut files = self.files();
+        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.into_iter().take(n).map(|(p, _)| p).collect()
+    }
+
+    fn path(&self, id: &str) -> Option<PathBuf> {
+        // Ids come from commands too: nothing that could leave the folder.
+        let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !id.starts_with('.');
+        ok.then(|| self.dir.join(format!("{id}.json")))
+    }
+
+    fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return vec![] };
+        entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+            .collect()
+    }
+
+    fn prune(&mut self) -> std::io::Result<()> {
+        let mut files = self.files();
+        if files.len() <= self.keep {
+            return Ok(());
+        }
+        files.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        for (path, _) in &files[..files.len() - self.keep] {
+            std::fs::remove_file(path)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_records_and_refuses_ids_that_leave_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Archive::open(dir.path(), 10).unwrap();
+        a.put("G07-1", b"{}").unwrap();
+        assert_eq!(a.get("G07-1").unwrap(), b"{}");
+        assert!(a.get("G07-2").is_none());
+        assert!(a.put("../escape", b"{}").is_err());
+        assert!(a.get("../../etc/passwd").is_none());
+    }
+
+    #[test]
+    fn the_oldest_go_beyond_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Archive::open(dir.path(), 3).unwrap();
+        for i in 0..300 {
+            a.put(&format!("p{i:03}"), b"{}").unwrap();
+        }
+        let a = Archive::open(dir.path(), 3).unwrap();
+        assert_eq!(a.files().len(), 3);
+    }
+}
