@@ -76,15 +76,25 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         tokio::spawn(lane.clone().run_traffic(s.plan.clone()));
     }
     let offline = status(&cfg, LaneState::Offline, &key);
-    let lane = Lane::new(cfg, sim, Arc::new(uplink.clone()))?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let web = crate::web::Setup::new(&cfg, &uplink, metrics.clone());
+    let lane = Lane::new(cfg, sim, Arc::new(crate::metrics::Observed::new(uplink.clone(), metrics, &topics)))?;
     lane.accept_commands(cmd_rx);
+    let web = web.start(lane.technician()).await;
+    crate::logs::reload_on_sighup().map_err(AgentError::Signals)?;
+    // Devices built, uplink and page started: systemd may call the service up.
+    crate::notify::ready("lane running");
     lane.run(async {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: stopping"),
             _ = int.recv() => info!("SIGINT: stopping"),
         }
+        crate::notify::stopping();
     })
     .await;
+    if let Some(w) = web {
+        w.stop().await;
+    }
     uplink.close(offline, topics.status(), Duration::from_secs(3)).await;
     if let Some(b) = broker {
         b.stop().await;

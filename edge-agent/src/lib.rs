@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod archive;
+pub mod audit;
 pub mod broker;
 pub mod command;
 pub mod config;
@@ -12,7 +13,11 @@ pub mod declaration;
 pub mod flow;
 pub mod images;
 pub mod lane;
+pub mod logs;
+pub mod metrics;
 pub mod mqtt;
+pub mod ocr_cli;
+pub mod notify;
 pub mod outbox;
 pub mod policy;
 pub mod recognize;
@@ -20,3 +25,6 @@ pub mod reassembly;
 pub mod record;
 pub mod schema;
 pub mod signing;
+pub mod stats;
+pub mod vision_cli;
+pub mod web;

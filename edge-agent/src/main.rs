@@ -26,6 +26,13 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Under-vehicle scan comparison against the vehicle's reference scan.
+    Uvss {
+        #[command(subcommand)]
+        cmd: edge_agent::vision_cli::UvssCmd,
+    },
+    /// Is the container in this interior image empty? (image check beside the detector)
+    EmptyCheck(edge_agent::vision_cli::EmptyCheckArgs),
     /// Run the lane described by a configuration file.
     Run {
         #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
@@ -79,6 +86,19 @@ enum Cmd {
     /// Central's side of signed commands: make a key, sign a command.
     #[command(subcommand)]
     Command(edge_agent::command::cli::CommandCmd),
+    /// Clearance statistics from the lane's archived passages (offline).
+    Stats {
+        #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
+        config: PathBuf,
+        /// Hours back from the newest passage.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tamper-evident audit trail: verify it, or show one vehicle's story.
+    #[command(subcommand)]
+    Audit(edge_agent::audit::cli::AuditCmd),
     /// Check the lane signatures of saved passage records or decisions.
     Verify {
         /// A lane's key as ID=PUBLIC_KEY (repeat for several lanes).
@@ -87,6 +107,9 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Recognition from the terminal: `ocr IMAGE... [--json]`, `ocr-eval DIR...`.
+    #[command(flatten)]
+    Ocr(edge_agent::ocr_cli::OcrCmd),
     /// Write the JSON Schemas of every published message.
     Schema {
         #[arg(long)]
@@ -94,16 +117,17 @@ enum Cmd {
     },
 }
 
+/// journald when systemd runs us, else the chosen format on stderr; see `edge_agent::logs`.
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    edge_agent::logs::init(match format {
+        LogFormat::Text => edge_agent::logs::Format::Text,
+        LogFormat::Json => edge_agent::logs::Format::Json,
+    });
 }
 
 fn main() -> ExitCode {
+    // First, while the process has one thread: takes NOTIFY_SOCKET out of the environment.
+    edge_agent::notify::init();
     let cli = Cli::parse();
     init_logs(cli.log_format);
     // A panic anywhere is a bug; exit so systemd restarts a clean process
@@ -114,6 +138,8 @@ fn main() -> ExitCode {
         std::process::exit(101);
     }));
     match cli.command {
+        Cmd::Uvss { cmd } => edge_agent::vision_cli::uvss(cmd),
+        Cmd::EmptyCheck(args) => edge_agent::vision_cli::empty_check(args),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 println!("{}: ok (site {}, lane {}, {} devices)", file.display(), cfg.site, cfg.lane, cfg.devices.len());
@@ -186,6 +212,37 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Stats { config, hours, json } => {
+            let cfg = match config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match edge_agent::stats::from_archive(&cfg.data_dir.join("records"), &cfg.site, &cfg.lane, chrono::Duration::hours(hours)) {
+                Ok(report) if json => {
+                    println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    print!("{}", edge_agent::stats::render(&report));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", cfg.data_dir.join("records").display());
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Audit(cmd) => match edge_agent::audit::cli::run(cmd) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Verify { keys, files } => match edge_agent::signing::verify_files(&keys, &files) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
@@ -194,6 +251,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Ocr(cmd) => edge_agent::ocr_cli::run(cmd),
         Cmd::Schema { out } => {
             for (name, schema) in edge_agent::schema::all() {
                 match &out {

@@ -1,11 +1,21 @@
 //! Recognition runs on its own worker thread: models are slow and hold large
 //! sessions, and must never stall the lane loop.
+//!
+//! [`PpOcrReader`] is the real engine: PP-OCR on ONNX Runtime from the `models` crate, whose
+//! sessions live on their own threads (one per configured worker). It never fails to start:
+//! missing or corrupt models become an error on every passage (and a retry now and then), so
+//! the lane keeps running and holds each vehicle for review with the reason.
 
+use std::path::PathBuf;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use drivers::Image;
-use models::{ContainerRead, PlateRead, Reads};
+use models::engine::{Engine, EngineOptions, ImageSource};
+use models::manifest::{Manifest, ModelPaths};
+use models::{ContainerRead, OcrError, PlateRead, Reads};
 
+use crate::config::RecognitionConfig;
 use crate::record::CaptureKind;
 
 /// One image to read, with the camera it came from.
@@ -52,6 +62,113 @@ impl Recognizer for SimTruthReader {
     }
 }
 
+/// How long after a failed model load the next passage tries again.
+const RELOAD_AFTER: Duration = Duration::from_secs(60);
+
+/// PP-OCR on ONNX Runtime (the `ppocr` engine).
+pub struct PpOcrReader {
+    opts: EngineOptions,
+    workers: usize,
+    engines: Result<Vec<Engine>, (String, Instant)>,
+}
+
+impl PpOcrReader {
+    /// Model files from `recognition.models_dir`; the runtime library from
+    /// `recognition.runtime_library`, else `onnxruntime/` beside the models directory (the layout
+    /// `scripts/setup-models` makes), else the default discovery (`ORT_DYLIB_PATH`, the cache).
+    pub fn from_config(cfg: &RecognitionConfig) -> PpOcrReader {
+        let workers = (cfg.workers as usize).max(1);
+        let mut opts = match EngineOptions::discover() {
+            Ok(o) => o,
+            Err(e) => return PpOcrReader::failed(e.to_string(), workers),
+        };
+        let manifest = Manifest::builtin().ok();
+        let beside = cfg.models_dir.parent().zip(manifest.as_ref()).map(|(p, m)| p.join("onnxruntime").join(&m.runtime.file));
+        let runtime_lib = cfg
+            .runtime_library
+            .clone()
+            .or_else(|| beside.filter(|p| p.exists()))
+            .unwrap_or_else(|| opts.paths.runtime_lib.clone());
+        opts.paths = ModelPaths { models_dir: cfg.models_dir.clone(), runtime_lib };
+        // The cores are shared among the workers' sessions.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        opts.threads = (cores / workers).max(1);
+        PpOcrReader::start(opts, workers)
+    }
+
+    /// Load the models on `workers` threads; a failure is kept and reported per passage.
+    pub fn start(opts: EngineOptions, workers: usize) -> PpOcrReader {
+        let mut reader = PpOcrReader { opts, workers: workers.max(1), engines: Err((String::new(), Instant::now())) };
+        reader.load();
+        reader
+    }
+
+    fn failed(reason: String, workers: usize) -> PpOcrReader {
+        let paths = ModelPaths { models_dir: PathBuf::new(), runtime_lib: PathBuf::new() };
+        let opts = EngineOptions { paths, threads: 1, queue: 1, ocr: Default::default() };
+        PpOcrReader { opts, workers, engines: Err((reason, Instant::now())) }
+    }
+
+    fn load(&mut self) {
+        let loaded: Result<Vec<Engine>, _> = (0..self.workers).map(|_| Engine::start(self.opts.clone())).collect();
+        self.engines = loaded.map_err(|e| {
+            tracing::error!(cause = %e, models_dir = %self.opts.paths.models_dir.display(), "recognition models unavailable");
+            (e.to_string(), Instant::now())
+        });
+    }
+
+    /// The loaded engines, retrying a failed load at most every [`RELOAD_AFTER`].
+    fn engines(&mut self) -> Result<&[Engine], String> {
+        if let Err((_, at)) = &self.engines {
+            if at.elapsed() >= RELOAD_AFTER && !self.opts.paths.models_dir.as_os_str().is_empty() {
+                self.load();
+            }
+        }
+        match &self.engines {
+            Ok(e) => Ok(e),
+            Err((reason, _)) => Err(format!("recognition models unavailable: {reason}")),
+        }
+    }
+}
+
+impl Recognizer for PpOcrReader {
+    /// Reads every plate and container image of the passage, spread over the workers. Any
+    /// unusable image fails the passage with the camera and the reason: a person should look
+    /// rather than the lane decide on part of the evidence.
+    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, String> {
+        let engines = self.engines()?.to_vec();
+        let ocr: Vec<&Shot> = shots.iter().filter(|s| matches!(s.kind, CaptureKind::PlateImage | CaptureKind::ContainerImage)).collect();
+        let outcomes: Vec<(String, Result<models::recognize::ImageResult, OcrError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ocr
+                .iter()
+                .enumerate()
+                .map(|(i, shot)| {
+                    let engine = &engines[i % engines.len()];
+                    let (device, bytes) = (shot.device.clone(), shot.image.bytes.to_vec());
+                    scope.spawn(move || {
+                        let r = engine.recognize(ImageSource::Bytes(bytes), &device);
+                        (device, r)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (String::new(), Err(OcrError::Model(models::ModelError::WorkerGone))))).collect()
+        });
+        let mut results = Vec::new();
+        let mut problems = Vec::new();
+        for (device, r) in outcomes {
+            match r {
+                Ok(r) => results.push(r),
+                Err(e) => problems.push(format!("{device}: {e}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(format!("unusable image(s): {}", problems.join("; ")));
+        }
+        let models = engines.first().map(|e| e.models().to_vec()).unwrap_or_default();
+        Ok(models::engine::fuse_results(&results, &models))
+    }
+}
+
 pub struct Job {
     pub passage: String,
     pub shots: Vec<Shot>,
@@ -76,4 +193,56 @@ where
         })
         .expect("spawning the recognition thread");
     tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Engine as EngineKind;
+
+    fn shot(kind: CaptureKind, bytes: &[u8]) -> Shot {
+        let image = Image {
+            bytes: bytes.to_vec().into(),
+            format: drivers::ImageFormat::Jpeg,
+            width: 0,
+            height: 0,
+            captured_at: chrono::Utc::now(),
+            sim_truth: None,
+        };
+        Shot { device: "cam1".into(), kind, image }
+    }
+
+    fn config(models_dir: PathBuf) -> RecognitionConfig {
+        RecognitionConfig {
+            engine: EngineKind::PpOcr,
+            models_dir,
+            runtime_library: None,
+            plate_min_confidence: 0.8,
+            container_min_confidence: 0.8,
+            workers: 1,
+        }
+    }
+
+    #[test]
+    fn missing_models_fail_each_passage_with_the_reason() {
+        let mut r = PpOcrReader::from_config(&config(PathBuf::from("/nonexistent/edge-agent-models")));
+        let err = r.recognize(&[shot(CaptureKind::PlateImage, b"x")]).unwrap_err();
+        assert!(err.contains("recognition models unavailable") && err.contains("/nonexistent/edge-agent-models"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_image_fails_the_passage_naming_the_camera() {
+        let Ok(opts) = EngineOptions::discover() else { return };
+        let dir = opts.paths.models_dir.clone();
+        if !dir.is_dir() {
+            eprintln!("skipping: models not installed in {} (run scripts/setup-models)", dir.display());
+            return;
+        }
+        let mut r = PpOcrReader::from_config(&config(dir));
+        let err = r.recognize(&[shot(CaptureKind::ContainerImage, b"\xff\xd8\xff\xe0 truncated")]).unwrap_err();
+        assert!(err.contains("cam1") && err.contains("unusable image"), "{err}");
+        // Seal and under-vehicle captures are not OCR input: nothing to read, no error.
+        let reads = r.recognize(&[shot(CaptureKind::UvssScan, b"not read")]).unwrap();
+        assert!(reads.plates.is_empty() && !reads.models.is_empty());
+    }
 }

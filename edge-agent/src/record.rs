@@ -222,6 +222,8 @@ pub enum AlarmKind {
     ExitOverdue,
     DeviceDown,
     UplinkBacklog,
+    /// The audit trail cannot be written (disk full or failing).
+    AuditFailing,
 }
 
 /// Something a person at the lane or in the review room should look at.

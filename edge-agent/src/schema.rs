@@ -18,5 +18,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("command-envelope.schema.json", pretty(schema_for!(crate::command::Envelope))),
         ("command.schema.json", pretty(schema_for!(crate::command::Command))),
         ("ack.schema.json", pretty(schema_for!(crate::command::CommandAck))),
+        ("stats.schema.json", pretty(schema_for!(crate::stats::StatsReport))),
     ]
 }

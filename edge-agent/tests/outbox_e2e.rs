@@ -61,6 +61,85 @@ impl Received {
     }
 }
 
+/// Every passage the lane completed (its record archive); each one was stored
+/// in the outbox before it was archived.
+fn archived(data: &Path) -> HashSet<String> {
+    let Ok(dir) = std::fs::read_dir(data.join("records")) else { return HashSet::new() };
+    dir.flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| e.path().file_stem()?.to_str().map(str::to_string))
+        .collect()
+}
+
+/// Polls a condition on files the agent writes; panics after `limit`.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "condition not reached in {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 1,000 passages with images through repeated kill -9 of the agent and
+/// restarts of the broker: every completed passage and every image it refers
+/// to arrives, hashes checked. Takes minutes: run by `scripts/soak`
+/// (SOAK_PASSAGES to change the count).
+#[test]
+#[ignore]
+fn soak_passages_through_kills_and_broker_restarts() {
+    let want: usize = std::env::var("SOAK_PASSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let mut broker = Mosquitto::start_persistent();
+    let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central-soak");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("lane.toml");
+    std::fs::write(&file, config(broker.port, &data, Some(0))).unwrap();
+    let mut lane = agent(&file);
+    let mut got = Received::default();
+    let (mut kills, mut restarts) = (0, 0);
+    let step = (want / 10).max(10);
+    while archived(&data).len() < want {
+        let target = archived(&data).len() + step;
+        wait_until(Duration::from_secs(300), || archived(&data).len() >= target);
+        if (kills + restarts) % 2 == 0 {
+            lane.kill().unwrap(); // SIGKILL, mid-traffic
+            lane.wait().unwrap();
+            kills += 1;
+            lane = agent(&file);
+        } else {
+            broker.stop();
+            let during = archived(&data).len() + step / 4;
+            wait_until(Duration::from_secs(300), || archived(&data).len() >= during);
+            broker.start_again();
+            restarts += 1;
+        }
+        got.take(&sub, 0, Duration::from_millis(10)); // keep the subscriber's queue short
+    }
+    // Traffic stops; whatever is in the outbox drains.
+    lane.kill().unwrap();
+    lane.wait().unwrap();
+    std::fs::write(&file, config(broker.port, &data, None)).unwrap();
+    let mut last = agent(&file);
+    let produced = archived(&data);
+    let start = Instant::now();
+    while !(produced.is_subset(&got.ids) && got.referenced.is_subset(&got.images)) && start.elapsed() < Duration::from_secs(600) {
+        got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
+    }
+    let _ = last.kill();
+    let lost: Vec<_> = produced.difference(&got.ids).collect();
+    let missing: Vec<_> = got.referenced.difference(&got.images).collect();
+    println!(
+        "soak: {} passages produced, {} received, {} images referenced, {} received whole; {kills} kills, {restarts} broker restarts",
+        produced.len(),
+        got.ids.len(),
+        got.referenced.len(),
+        got.images.len()
+    );
+    assert!(produced.len() >= want);
+    assert!(lost.is_empty(), "{} passages lost: {lost:?}", lost.len());
+    assert!(missing.is_empty(), "{} images never arrived whole: {missing:?}", missing.len());
+}
+
 fn passage_ids(sub: &Subscriber, want: usize, limit: Duration, ids: &mut HashSet<String>) {
     let start = Instant::now();
     while ids.len() < want && start.elapsed() < limit {
@@ -88,7 +167,8 @@ fn broker_restarts_during_traffic_lose_nothing() {
         broker.stop();
         // The lane keeps working while the broker is away: vehicles pass and
         // their records wait in the outbox.
-        std::thread::sleep(Duration::from_secs(2));
+        let before = archived(&dir.path().join("data")).len();
+        wait_until(Duration::from_secs(60), || archived(&dir.path().join("data")).len() >= (before + 5).min(60));
         broker.start_again();
     }
     got.take(&sub, 60, Duration::from_secs(120));

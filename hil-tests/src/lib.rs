@@ -50,17 +50,21 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
 
 impl Mosquitto {
     pub fn start() -> Self {
-        Self::with_persistence(false)
+        Self::with_persistence(false, free_port())
     }
 
     /// A broker that keeps sessions and queued messages across a graceful restart.
     pub fn start_persistent() -> Self {
-        Self::with_persistence(true)
+        Self::with_persistence(true, free_port())
     }
 
-    fn with_persistence(persist: bool) -> Self {
+    /// A broker on a given port, for a client configured before it started.
+    pub fn start_on(port: u16) -> Self {
+        Self::with_persistence(false, port)
+    }
+
+    fn with_persistence(persist: bool, port: u16) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         let persistence = if persist {
             format!("persistence true\npersistence_location {}/\nautosave_interval 1\n", dir.path().display())

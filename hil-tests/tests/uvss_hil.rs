@@ -21,7 +21,8 @@ async fn rig() -> (UvssSim, UvssDriver, ScenarioCtl) {
         silence: Duration::from_millis(800),
         stall: Duration::from_millis(200),
         scan_wait: Duration::from_secs(3),
-        trouble_hold: Duration::from_millis(1500),
+        // Long enough that a loaded machine still sees the transient state.
+        trouble_hold: Duration::from_secs(4),
         backoff: fast_backoff(),
         ..Default::default()
     };

@@ -110,32 +110,39 @@ impl Engine {
     /// Recognise a passage's images (camera name, encoded image) and fuse them into [`Reads`].
     /// Unusable images are skipped and returned alongside, so one bad frame does not lose a passage.
     pub fn recognize_passage(&self, images: Vec<(String, Vec<u8>)>) -> Result<(Reads, Vec<(String, OcrError)>), ModelError> {
-        let mut containers = Vec::new();
-        let mut plates: Vec<crate::PlateRead> = Vec::new();
+        let mut results = Vec::new();
         let mut failed = Vec::new();
         for (camera, bytes) in images {
             match self.recognize(ImageSource::Bytes(bytes), &camera) {
-                Ok(r) => {
-                    containers.extend(r.containers);
-                    for p in r.plates {
-                        match plates.iter_mut().find(|q| crate::plate::same_plate(&q.text, &p.text)) {
-                            Some(q) => {
-                                q.confidence = q.confidence.max(p.confidence);
-                                q.cameras.extend(p.cameras);
-                                q.color = q.color.or(p.color);
-                            }
-                            None => plates.push(p),
-                        }
-                    }
-                }
+                Ok(r) => results.push(r),
                 Err(OcrError::Model(e)) => return Err(e),
                 Err(e) => failed.push((camera, e)),
             }
         }
-        plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        let reads = Reads { plates, containers: container::fuse(&containers), models: self.models.clone() };
-        Ok((reads, failed))
+        Ok((fuse_results(&results, &self.models), failed))
     }
+}
+
+/// Fuse several images' results (one passage, several cameras) into [`Reads`]: container reads
+/// vote per code (see [`container::fuse`]), plates read by several cameras are merged.
+pub fn fuse_results(results: &[ImageResult], models: &[String]) -> Reads {
+    let mut containers = Vec::new();
+    let mut plates: Vec<crate::PlateRead> = Vec::new();
+    for r in results {
+        containers.extend(r.containers.iter().cloned());
+        for p in &r.plates {
+            match plates.iter_mut().find(|q| crate::plate::same_plate(&q.text, &p.text)) {
+                Some(q) => {
+                    q.confidence = q.confidence.max(p.confidence);
+                    q.cameras.extend(p.cameras.iter().cloned());
+                    q.color = q.color.or(p.color);
+                }
+                None => plates.push(p.clone()),
+            }
+        }
+    }
+    plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    Reads { plates, containers: container::fuse(&containers), models: models.to_vec() }
 }
 
 fn process(s: &mut OcrSessions, o: &OcrOptions, source: ImageSource, camera: &str) -> Result<ImageResult, OcrError> {
@@ -147,6 +154,7 @@ fn process(s: &mut OcrSessions, o: &OcrOptions, source: ImageSource, camera: &st
     let decode = t.elapsed().as_secs_f64() * 1e3;
     let mut r = recognize_image(s, &img, camera, o)?;
     r.file = file;
+    r.models = s.model_names.clone();
     r.timings_ms.decode = decode;
     r.timings_ms.total += decode;
     Ok(r)

@@ -47,6 +47,8 @@ pub enum LineSource {
     Column,
     /// A tall box rotated by 90°.
     Rotated,
+    /// A plate-coloured region (see [`crate::plate_find`]).
+    PlateRegion,
 }
 
 /// One recognised text line.

@@ -15,6 +15,8 @@ use crate::error::ModelError;
 use crate::iso6346;
 use crate::pipeline::{self, LineSource, OcrOptions, TextLine};
 use crate::plate;
+use crate::plate_find;
+use crate::plate_read;
 use crate::reads::{ContainerRead, PlateRead};
 use crate::rec::CharAlts;
 use crate::runtime::OcrSessions;
@@ -30,6 +32,9 @@ pub struct ImageResult {
     pub plates: Vec<PlateRead>,
     pub lines: Vec<LineResult>,
     pub timings_ms: Timings,
+    /// `name version` of every model that produced this result.
+    #[serde(default)]
+    pub models: Vec<String>,
     /// Set when the image could not be processed; the lists are then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -68,6 +73,7 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
     let dict = s.dictionary.clone();
     let mut out = pipeline::read_image(s, img, o, &|lines| enough(lines, &dict))?;
     let tp = Instant::now();
+    let rec_before_parse = out.rec_ms;
     let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
     let retry = plate_retries(img, &out.lines, &alts);
     if !retry.is_empty() {
@@ -97,65 +103,20 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
         })
         .collect();
 
-    // (size, read): size is the text box's long side, for ranking the main plate first.
-    let mut plates: Vec<(f32, PlateRead)> = Vec::new();
-    let mut found: Vec<(usize, plate::PlateText)> = Vec::new();
-    for (i, (l, a)) in out.lines.iter().zip(&alts).enumerate() {
-        if let Some(p) = plate::find_plate_with_lead(a, l.rec.lead_alternatives(&dict, ALTS).as_ref()) {
-            found.push((i, p));
-            continue;
-        }
-        // Two-row plate: this line (province + letter) above another.
-        let b = l.bbox();
-        for (j, m) in out.lines.iter().enumerate() {
-            let c = m.bbox();
-            let (h, below) = (b[3] - b[1], c[1] - b[3]);
-            let overlap = b[2].min(c[2]) - b[0].max(c[0]);
-            if j != i && below > -0.4 * h && below < 0.8 * h && overlap > 0.3 * (b[2] - b[0]) {
-                // A small top row often loses its province character: take it from the lead.
-                let mut top = a.clone();
-                if top.iter().filter(|c| c.best().0.is_ascii_alphanumeric()).count() == 1 {
-                    if let Some(lead) = l.rec.lead_alternatives(&dict, ALTS) {
-                        if let Some(p) = lead.best_where(|c| plate::PROVINCES.contains(c)).filter(|x| x.1 >= 0.02) {
-                            top.insert(0, CharAlts { cands: vec![p] });
-                        }
-                    }
-                }
-                if let Some(p) = plate::find_two_row(&top, &alts[j]) {
-                    found.push((i, p));
-                }
-            }
-        }
+    // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
+    let t = Instant::now();
+    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, &alts, &dict);
+    let cands = plate_read::region_candidates(img, &regions);
+    let mut region_found = Vec::new();
+    if !cands.is_empty() {
+        let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let mut lines = pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
+        region_found = plate_read::region_reads(&parts, &lines, &dict);
+        plate_read::as_region_lines(&mut lines);
+        out.lines.extend(lines);
+        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     }
-    // One entry per physical plate: reads whose boxes share a centre (the whole crop and the
-    // detected box, or an extended re-read) are the same plate; the more confident read wins.
-    let mut boxes: Vec<[f32; 4]> = Vec::new();
-    for (i, p) in found {
-        let l = &out.lines[i];
-        let b = l.bbox();
-        let size = (b[2] - b[0]).max(b[3] - b[1]);
-        let inside = |o: &[f32; 4], x: &[f32; 4]| {
-            let (cx, cy) = ((x[0] + x[2]) / 2.0, (x[1] + x[3]) / 2.0);
-            cx > o[0] && cx < o[2] && cy > o[1] && cy < o[3]
-        };
-        let same = (0..plates.len()).find(|&k| plate::same_plate(&plates[k].1.text, &p.text) || inside(&boxes[k], &b) || inside(&b, &boxes[k]));
-        if let Some(k) = same {
-            let e = &mut plates[k];
-            e.0 = e.0.max(size);
-            if p.confidence > e.1.confidence {
-                e.1.text = p.text;
-                e.1.confidence = p.confidence;
-            }
-            continue;
-        }
-        let color = plate::plate_color(img, &grow(&l.quad, 0.15, img));
-        plates.push((size, PlateRead { text: p.text, confidence: p.confidence, color, cameras: cameras.clone() }));
-        boxes.push(b);
-    }
-    // The main plate is the nearest vehicle's, i.e. the biggest; confidence breaks near-ties.
-    let max_size = plates.iter().map(|p| p.0).fold(1.0f32, f32::max);
-    let score = |p: &(f32, PlateRead)| 0.3 * p.1.confidence + p.0 / max_size;
-    plates.sort_by(|a, b| score(b).total_cmp(&score(a)));
+    let plates = plate_read::plates_in_lines(img, &out.lines, &alts, &dict, &cameras, region_found);
 
     let lines = out
         .lines
@@ -170,13 +131,15 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
             }
         })
         .collect();
-    let parse = tp.elapsed().as_secs_f64() * 1e3;
+    // Recognition done while parsing (re-reads, regions) counts as recognition.
+    let parse = tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse);
     Ok(ImageResult {
         file: String::new(),
         containers,
-        plates: plates.into_iter().map(|p| p.1).collect(),
+        plates,
         lines,
         timings_ms: Timings { decode: 0.0, det: out.det_ms, rec: out.rec_ms, parse, total: t0.elapsed().as_secs_f64() * 1e3 },
+        models: Vec::new(),
         error: None,
     })
 }
@@ -220,15 +183,6 @@ fn plate_retries(img: &RgbImage, lines: &[TextLine], alts: &[Vec<CharAlts>]) -> 
         }
     }
     out
-}
-
-/// Grow a text box about its centre (a plate's text box misses the plate's border colour).
-fn grow(q: &crate::imgops::Quad, by: f32, img: &RgbImage) -> crate::imgops::Quad {
-    let cx = q.iter().map(|p| p[0]).sum::<f32>() / 4.0;
-    let cy = q.iter().map(|p| p[1]).sum::<f32>() / 4.0;
-    q.map(|[x, y]| {
-        [(cx + (x - cx) * (1.0 + by)).clamp(0.0, img.width() as f32), (cy + (y - cy) * (1.0 + 2.0 * by)).clamp(0.0, img.height() as f32)]
-    })
 }
 
 impl ImageResult {

@@ -144,6 +144,28 @@ fn plate_in_a_scene() {
     assert_eq!(r.plates.first().map(|p| p.text.as_str()), Some("沪AGH092"), "lines: {:?}", r.lines);
 }
 
+/// A two-row (truck) plate: province and letter small on top, five characters below. The
+/// detector alone loses the small top row; the plate's colour region splits into its rows.
+#[test]
+fn two_row_yellow_plate_in_a_scene() {
+    let (Some(e), Some(f)) = (engine(), font(WQY)) else { return };
+    let (bg, fg) = (Rgb([225, 185, 25]), Rgb([15, 15, 15]));
+    let mut big = RgbImage::from_pixel(440, 220, bg);
+    let mut x = 130.0;
+    for ch in ["粤", "A"] {
+        x += draw(&mut big, &f, ch, x, 10.0, 72.0, fg) + 40.0;
+    }
+    let mut x = 20.0;
+    for ch in "B2893".chars() {
+        x += draw(&mut big, &f, &ch.to_string(), x, 88.0, 120.0, fg) * 1.1;
+    }
+    let mut img = RgbImage::from_fn(960, 720, |x, y| Rgb([(80 + x / 12) as u8, (90 + y / 16) as u8, 100]));
+    image::imageops::replace(&mut img, &models::imgops::resize(&big, 176, 88), 400, 420);
+    let r = run(e, &img);
+    assert_eq!(r.plates.first().map(|p| p.text.as_str()), Some("粤AB2893"), "lines: {:?}", r.lines);
+    assert_eq!(r.plates[0].color, Some(PlateColor::Yellow));
+}
+
 #[test]
 fn unusable_inputs_are_input_errors() {
     let Some(e) = engine() else { return };

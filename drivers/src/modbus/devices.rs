@@ -21,9 +21,8 @@ use tokio::time::{sleep, timeout, Instant};
 use tracing::warn;
 
 use super::ModbusBus;
-use crate::gpio::{Debouncer, PresenceConfig};
 use crate::transport::HealthReporter;
-use crate::{Barrier, BarrierState, DeviceError, Health, PresenceSensor};
+use crate::{Barrier, BarrierState, DeviceError, Health};
 
 /// Where a barrier controller keeps its commands and limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +49,8 @@ pub struct ModbusBarrier {
     cfg: ModbusBarrierConfig,
     occupied: watch::Receiver<bool>,
     health: HealthReporter,
+    /// Coils released and limits read since start; until then every operation does it first.
+    ready: bool,
 }
 
 impl ModbusBarrier {
@@ -60,15 +61,33 @@ impl ModbusBarrier {
         cfg: ModbusBarrierConfig,
         occupied: watch::Receiver<bool>,
     ) -> Result<Self, DeviceError> {
-        let mut b = ModbusBarrier { bus, cfg, occupied, health: HealthReporter::new(name) };
-        let r = b.cfg.registers.clone();
-        for coil in [r.open_coil, r.close_coil, r.stop_coil] {
-            b.coil(coil, false).await?;
-        }
-        let state = b.read_state().await?;
-        tracing::info!(device = name, state = ?state, "barrier state at power-up");
-        b.health.ok();
+        let mut b = Self::deferred(name, bus, cfg, occupied);
+        b.power_up().await?;
         Ok(b)
+    }
+
+    /// Without bus traffic yet, for building devices from config before the
+    /// controller answers (it may be unplugged at start): the power-up sequence
+    /// of [`ModbusBarrier::new`] runs before the first operation instead, and
+    /// again after any operation failed on the bus, so a controller that was
+    /// power-cycled meanwhile is never assumed to hold its old coil state.
+    pub fn deferred(name: &str, bus: ModbusBus, cfg: ModbusBarrierConfig, occupied: watch::Receiver<bool>) -> Self {
+        ModbusBarrier { bus, cfg, occupied, health: HealthReporter::new(name), ready: false }
+    }
+
+    async fn power_up(&mut self) -> Result<(), DeviceError> {
+        if self.ready {
+            return Ok(());
+        }
+        let r = self.cfg.registers.clone();
+        for coil in [r.open_coil, r.close_coil, r.stop_coil] {
+            self.coil(coil, false).await?;
+        }
+        let state = self.read_state().await?;
+        tracing::info!(device = self.health.device(), state = ?state, "barrier state at power-up");
+        self.health.ok();
+        self.ready = true;
+        Ok(())
     }
 
     pub fn health(&self) -> watch::Receiver<Health> {
@@ -77,7 +96,13 @@ impl ModbusBarrier {
 
     async fn coil(&mut self, addr: u16, on: bool) -> Result<(), DeviceError> {
         let r = self.bus.write_coil(self.cfg.registers.unit, addr, on).await;
-        r.inspect_err(|e| self.health.down(e.to_string()))
+        r.inspect_err(|e| self.lost(e))
+    }
+
+    /// A bus error: down, and the power-up sequence again before the next operation.
+    fn lost(&mut self, e: &DeviceError) {
+        self.health.down(e.to_string());
+        self.ready = false;
     }
 
     async fn read_state(&mut self) -> Result<BarrierState, DeviceError> {
@@ -88,7 +113,7 @@ impl ModbusBarrier {
         let (opened, closed) = match (opened, closed) {
             (Ok(o), Ok(c)) => (o[0], c[0]),
             (Err(e), _) | (_, Err(e)) => {
-                self.health.down(e.to_string());
+                self.lost(&e);
                 return Err(e);
             }
         };
@@ -100,9 +125,19 @@ impl ModbusBarrier {
     }
 
     async fn pulse(&mut self, coil: u16) -> Result<(), DeviceError> {
-        self.coil(coil, true).await?;
-        sleep(self.cfg.pulse).await;
-        self.coil(coil, false).await
+        let on = self.coil(coil, true).await;
+        if on.is_ok() {
+            sleep(self.cfg.pulse).await;
+        }
+        self.release(coil, on).await
+    }
+
+    /// Switches a command coil off after `on`, whatever `on` was: a write whose
+    /// reply was lost may still have switched the coil on.
+    async fn release(&mut self, coil: u16, on: Result<(), DeviceError>) -> Result<(), DeviceError> {
+        let off = self.coil(coil, false).await;
+        on?;
+        off.map_err(|e| DeviceError::Fault(format!("coil {coil} may still be on ({e}); check the barrier controller")))
     }
 
     async fn reach(&mut self, target: BarrierState, watch_presence: bool) -> Result<bool, DeviceError> {
@@ -138,6 +173,7 @@ impl ModbusBarrier {
 #[async_trait]
 impl Barrier for ModbusBarrier {
     async fn open(&mut self) -> Result<(), DeviceError> {
+        self.power_up().await?;
         self.pulse(self.cfg.registers.open_coil).await?;
         self.reach(BarrierState::Opened, false).await.map(|_| ())
     }
@@ -145,13 +181,15 @@ impl Barrier for ModbusBarrier {
     async fn close(&mut self) -> Result<(), DeviceError> {
         let refused = |m: &str| DeviceError::Refused(m.into());
         let coil = self.cfg.registers.close_coil;
+        self.power_up().await?;
+        // Checked after the power-up exchange, right before the close coil.
         if *self.occupied.borrow_and_update() {
             return Err(refused("the lane under the arm is occupied"));
         }
-        self.coil(coil, true).await?;
+        let on = self.coil(coil, true).await;
         let mut occ = self.occupied.clone();
-        let interrupted = timeout(self.cfg.pulse, occ.wait_for(|o| *o)).await.is_ok();
-        self.coil(coil, false).await?;
+        let interrupted = on.is_ok() && timeout(self.cfg.pulse, occ.wait_for(|o| *o)).await.is_ok();
+        self.release(coil, on).await?;
         if interrupted || !self.reach(BarrierState::Closed, true).await? {
             self.reverse().await?;
             return Err(refused("the lane under the arm became occupied while closing; reopened"));
@@ -160,83 +198,12 @@ impl Barrier for ModbusBarrier {
     }
 
     async fn stop(&mut self) -> Result<(), DeviceError> {
+        self.power_up().await?;
         self.pulse(self.cfg.registers.stop_coil).await
     }
 
     async fn state(&mut self) -> Result<BarrierState, DeviceError> {
+        self.power_up().await?;
         self.read_state().await
-    }
-}
-
-/// A loop detector or photocell read as one discrete input, polled, with the
-/// same debouncing and stuck/chatter detection as [`crate::gpio::GpioPresence`].
-pub struct ModbusPresence {
-    state: watch::Receiver<bool>,
-    health: watch::Receiver<Health>,
-}
-
-impl ModbusPresence {
-    pub fn spawn(name: &str, bus: ModbusBus, unit: u8, input: u16, cfg: PresenceConfig) -> Self {
-        let reporter = HealthReporter::new(name);
-        let (tx, state) = watch::channel(false);
-        let health = reporter.subscribe();
-        tokio::spawn(async move {
-            let mut deb: Option<Debouncer> = None;
-            let mut tick = tokio::time::interval(cfg.poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            while !tx.is_closed() {
-                tick.tick().await;
-                let raw = match bus.read_discrete_inputs(unit, input, 1).await {
-                    Ok(bits) => bits[0] == cfg.active_high,
-                    Err(e @ DeviceError::Protocol(_)) => {
-                        reporter.degraded(e.to_string());
-                        continue;
-                    }
-                    Err(e) => {
-                        reporter.down(e.to_string());
-                        continue;
-                    }
-                };
-                let now = Instant::now();
-                let d = deb.get_or_insert_with(|| {
-                    // The first reading is the state at power-up.
-                    tx.send_replace(raw);
-                    Debouncer::new(cfg.clone(), raw, now)
-                });
-                if let Some(s) = d.sample(raw, now) {
-                    tx.send_replace(s);
-                }
-                match d.condition(now) {
-                    crate::gpio::Condition::Fine => reporter.ok(),
-                    crate::gpio::Condition::Chattering { .. } => {
-                        reporter.degraded("sensor chattering: many edges per second")
-                    }
-                    crate::gpio::Condition::Stuck { .. } => {
-                        reporter.degraded(format!("sensor stuck occupied for longer than {:?}", cfg.max_occupied))
-                    }
-                }
-            }
-        });
-        ModbusPresence { state, health }
-    }
-
-    pub fn health(&self) -> watch::Receiver<Health> {
-        self.health.clone()
-    }
-
-    pub fn watch(&self) -> watch::Receiver<bool> {
-        self.state.clone()
-    }
-}
-
-#[async_trait]
-impl PresenceSensor for ModbusPresence {
-    async fn occupied(&mut self) -> Result<bool, DeviceError> {
-        Ok(*self.state.borrow_and_update())
-    }
-
-    async fn changed(&mut self) -> Result<bool, DeviceError> {
-        self.state.changed().await.map_err(|_| DeviceError::Disconnected("presence polling stopped".into()))?;
-        Ok(*self.state.borrow_and_update())
     }
 }

@@ -25,11 +25,15 @@ pub struct ModbusConfig {
     pub timeout: Duration,
     pub attempts: u8,
     pub backoff: Backoff,
+    /// The RS-485 adapter hears its own transmissions (two-wire, no echo
+    /// suppression). Must be configured, not guessed: the reply to a coil
+    /// write equals the request, so an echo and a reply look the same.
+    pub echo: bool,
 }
 
 impl Default for ModbusConfig {
     fn default() -> Self {
-        ModbusConfig { timeout: Duration::from_millis(300), attempts: 2, backoff: Backoff::default() }
+        ModbusConfig { timeout: Duration::from_millis(300), attempts: 2, backoff: Backoff::default(), echo: false }
     }
 }
 
@@ -96,6 +100,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     cfg: Arc<ModbusConfig>,
     health: HealthReporter,
 ) -> SessionOutcome<Call> {
+    io.set_echo(cfg.echo);
     // A serial port that opens is not yet a bus that answers: ok after the first reply.
     health.degraded("port open; no slave has answered yet");
     let mut worked = false;
@@ -185,3 +190,6 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
     Err(Ok(last))
 }
+
+#[cfg(test)]
+mod tests;

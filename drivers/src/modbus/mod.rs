@@ -4,7 +4,9 @@
 
 mod devices;
 mod master;
+mod presence;
 pub mod rtu;
 
-pub use devices::{BarrierRegisters, ModbusBarrier, ModbusBarrierConfig, ModbusPresence};
+pub use devices::{BarrierRegisters, ModbusBarrier, ModbusBarrierConfig};
+pub use presence::ModbusPresence;
 pub use master::{ModbusBus, ModbusConfig};

@@ -8,8 +8,12 @@
 //!
 //! Two-wire RS-485 adapters without echo suppression hear their own request.
 //! The bytes just sent are therefore remembered, and if the stream starts with
-//! exactly them they are dropped before decoding; a device's reply never equals
-//! its request, so on links without echo this costs nothing.
+//! exactly them they are dropped before decoding. For the seal reader, the
+//! detector and the UVSS camera a reply never equals its request, so on links
+//! without echo this costs nothing. Modbus is different: the reply to "write
+//! single coil" *is* the request, byte for byte, so guessing would swallow the
+//! reply and time out; the Modbus master therefore turns the guess off and
+//! takes the echo from its configuration ([`Framed::set_echo`]).
 
 use std::fmt::Display;
 use std::io;
@@ -32,18 +36,30 @@ pub struct Framed<S> {
     buf: BytesMut,
     /// The last request sent, until it is seen echoed or ruled out.
     echo: Option<Vec<u8>>,
+    /// Whether to look for our own request coming back at all.
+    expect_echo: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     pub fn new(stream: S) -> Self {
-        Framed { stream, buf: BytesMut::with_capacity(8 * 1024), echo: None }
+        Framed { stream, buf: BytesMut::with_capacity(8 * 1024), echo: None, expect_echo: true }
+    }
+
+    /// `false`: never drop bytes as an echo of our request (the default is to
+    /// drop them when they match). For protocols whose replies can equal their
+    /// requests, where only the installer knows whether the adapter echoes.
+    pub fn set_echo(&mut self, expect_echo: bool) {
+        self.expect_echo = expect_echo;
+        if !expect_echo {
+            self.echo = None;
+        }
     }
 
     /// Writes one encoded frame and flushes it.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         self.stream.write_all(bytes).await?;
         self.stream.flush().await?;
-        self.echo = Some(bytes.to_vec());
+        self.echo = self.expect_echo.then(|| bytes.to_vec());
         Ok(())
     }
 

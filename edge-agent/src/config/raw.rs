@@ -31,6 +31,17 @@ pub struct RawConfig {
     pub commands: RawCommands,
     #[serde(default)]
     pub signing: RawSigning,
+    #[serde(default)]
+    pub web: Option<Spanned<RawWeb>>,
+}
+
+/// The technician page (and `/metrics`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub enabled: Option<bool>,
+    pub listen: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
 }
 
 /// The lane's own key for signing results.

@@ -20,6 +20,15 @@ pub struct LaneConfig {
     pub sim: Option<SimConfig>,
     pub commands: CommandsConfig,
     pub signing: SigningConfig,
+    pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// Where the technician page listens; None when switched off.
+    pub listen: Option<std::net::SocketAddr>,
+    /// HTTP basic password (any user name); required off loopback.
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -72,7 +72,38 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         sim,
         commands,
         signing,
+        web: web(raw.web.as_ref(), r),
     })
+}
+
+fn web(raw: Option<&Spanned<RawWeb>>, r: &mut Reporter) -> WebConfig {
+    let empty = RawWeb::default();
+    let w = raw.map_or(&empty, |w| w.get_ref());
+    let password = w.password.as_ref().map(|p| {
+        if p.get_ref().len() < 8 {
+            r.error(p.span(), "`web.password` is shorter than 8 characters", "the page can move the barrier: choose a longer password");
+        }
+        p.get_ref().clone()
+    });
+    if w.enabled == Some(false) {
+        return WebConfig { listen: None, password };
+    }
+    let listen = match &w.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        Some(l) => match l.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => {
+                if !addr.ip().is_loopback() && password.is_none() {
+                    r.error(l.span(), format!("`web.listen` = {:?} is reachable from other machines but `web.password` is not set", l.get_ref()), "set `web.password`, or listen on 127.0.0.1 and reach the page through an SSH tunnel");
+                }
+                addr
+            }
+            Err(_) => {
+                r.error(l.span(), format!("`web.listen` = {:?} is not an address", l.get_ref()), "write IP:PORT, e.g. \"127.0.0.1:8080\"");
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        },
+    };
+    WebConfig { listen: Some(listen), password }
 }
 
 fn ident(value: &Spanned<String>, key: &str, r: &mut Reporter) -> String {

@@ -409,6 +409,7 @@ impl Flow {
                 by: "policy".into(),
                 at: now.utc,
             });
+            out.push(Command::Announce { record: Box::new(p.record.clone()) });
         }
         p.record.exit = Some(exit);
         p.record.completed_at = Some(now.utc);

@@ -79,6 +79,8 @@ impl<P: Publish> Lane<P> {
                 CommandAck { id: Some(cmd.id), accepted: true, reason: None, detail: result.detail, outcome: Some(result.outcome.into()), at: now }
             }
         };
+        let passage = self.flow.current().map(|p| p.record.id.clone());
+        self.audit("command", passage.as_deref(), serde_json::to_value(&ack).unwrap_or_default());
         self.send(self.topics.ack(), &ack, false);
     }
 

@@ -15,6 +15,9 @@ use crate::policy::PolicyInput;
 use crate::recognize::{Job, Shot};
 use crate::record::*;
 
+/// Statistics go out with a passage, at most this often.
+const STATS_EVERY: Duration = Duration::from_secs(60);
+
 pub(super) fn barrier_error(e: DeviceError) -> BarrierError {
     match e {
         DeviceError::Refused(m) => BarrierError::Refused(m),
@@ -62,6 +65,7 @@ impl<P: Publish> Lane<P> {
             }
             Command::Announce { record } => {
                 let Some(decision) = record.decision.clone() else { return None };
+                self.audit("decision", Some(&record.id), serde_json::to_value(&decision).unwrap_or_default());
                 let event = DecisionEvent {
                     passage: record.id.clone(),
                     site: record.site.clone(),
@@ -82,7 +86,25 @@ impl<P: Publish> Lane<P> {
                     total_ms = record.total_ms,
                     "passage complete"
                 );
-                if let Some(payload) = self.send_signed(self.topics.passage(), &*record) {
+                let signed = self.send_signed(self.topics.passage(), &*record);
+                let record_sha256 = signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
+                let summary = serde_json::json!({
+                    "outcome": record.final_outcome(),
+                    "by": record.review.as_ref().or(record.decision.as_ref()).map(|d| d.by.clone()),
+                    "exit": record.exit,
+                    "arrived_at": record.arrived_at,
+                    "total_ms": record.total_ms,
+                    "stages": record.stages.iter().map(|s| serde_json::json!({"stage": s.stage, "ms": s.duration_ms})).collect::<Vec<_>>(),
+                    "record_sha256": record_sha256,
+                });
+                self.audit("passage", Some(&record.id), summary);
+                self.stats.add(&record);
+                if self.stats_sent.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
+                    self.stats_sent = Some(tokio::time::Instant::now());
+                    let report = self.stats.report(&self.cfg.site, &self.cfg.lane);
+                    self.send(self.topics.stats(), &report, true);
+                }
+                if let Some(payload) = signed {
                     if let Err(e) = self.archive.put(&record.id, &payload) {
                         warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
                     }
@@ -103,7 +125,7 @@ impl<P: Publish> Lane<P> {
     fn send_signed<T: serde::Serialize>(&self, topic: String, value: &T) -> Option<Vec<u8>> {
         match self.signer.sign_json(value) {
             Ok(payload) => {
-                self.publisher.publish(topic, payload.clone(), false);
+                self.publisher.publish_result(topic, payload.clone());
                 Some(payload)
             }
             Err(e) => {
@@ -238,6 +260,8 @@ impl<P: Publish> Lane<P> {
     }
 
     fn move_barrier(&mut self, op: BarrierOp) {
+        let passage = self.flow.current().map(|p| p.record.id.clone());
+        self.audit("barrier", passage.as_deref(), serde_json::json!({"op": format!("{op:?}").to_lowercase()}));
         let handle = self.devices.barrier.1.clone();
         let limit = self.cfg.timeouts.barrier;
         let tx = self.tx.clone();

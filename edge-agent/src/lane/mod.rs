@@ -5,10 +5,13 @@
 //! a shutdown signal. Device operations run in their own tasks and report back
 //! through the channel, so a slow or hung device never blocks the loop.
 
+mod audit;
 mod commands;
 mod devices;
 mod exec;
 mod health;
+// Technician page and systemd watchdog: one select branch in `run`.
+mod observe;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +27,7 @@ use tracing::{info, warn};
 
 pub use devices::{build as build_devices, BuildError, Capturer, Devices};
 pub use health::HealthBook;
+pub use observe::{DiagError, LaneView, Technician};
 
 use crate::config::{Engine, LaneConfig};
 use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
@@ -42,6 +46,12 @@ const ARCHIVE_KEEP: usize = 20_000;
 pub trait Publish: Send + Sync + 'static {
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool;
 
+    /// Publishes a result and returns only once it is stored for good, with
+    /// everything published before it.
+    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
+        self.publish(topic, payload, false)
+    }
+
     /// Publishes `len` bytes of a stored file from `offset`. The uplink reads
     /// them only when it sends, so images are never copied into the outbox.
     fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
@@ -59,6 +69,10 @@ impl Publish for crate::mqtt::UplinkHandle {
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
         let class = crate::mqtt::class_of(&topic);
         crate::mqtt::UplinkHandle::publish(self, class, topic, payload, retain)
+    }
+
+    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
+        self.outbox().push_and_wait(crate::mqtt::class_of(&topic), topic, payload, false)
     }
 
     fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
@@ -122,12 +136,17 @@ pub struct Lane<P: Publish> {
     desk: commands::Desk,
     signer: crate::signing::ResultSigner,
     archive: crate::archive::Archive,
+    audit: crate::audit::AuditLog,
+    audit_failing: bool,
+    stats: crate::stats::Stats,
+    stats_sent: Option<Instant>,
     policy: Policy,
     health: HealthBook,
     shots: HashMap<String, Vec<Shot>>,
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
     clock: Clock,
+    hook: observe::Hook,
     pub(crate) completed: u64,
 }
 
@@ -161,6 +180,7 @@ impl<P: Publish> Lane<P> {
             Box::new(Layered { store: declaration_store.clone(), sim: sim.as_ref().map(|l| SimDeclarations(l.clone())) });
         let desk = commands::Desk::open(&cfg, &cfg.data_dir.join("commands.db"))
             .map_err(|e| LaneError::Store { what: "the command log", cause: e.to_string() })?;
+        let audit = crate::audit::AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
         let archive = crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
         let signer = crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
             .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })?;
@@ -187,10 +207,15 @@ impl<P: Publish> Lane<P> {
             desk,
             signer,
             archive,
+            audit,
+            audit_failing: false,
+            stats: crate::stats::Stats::new(chrono::Duration::hours(24)),
+            stats_sent: None,
             shots: HashMap::new(),
             tx,
             rx,
             clock,
+            hook: observe::Hook::new(),
             completed: 0,
         })
     }
@@ -212,9 +237,12 @@ impl<P: Publish> Lane<P> {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         info!(site = %self.cfg.site, lane = %self.cfg.lane, devices = self.cfg.devices.len(), "lane running");
+        let start = audit::start_entry(&self.cfg);
+        self.audit("start", None, start);
         for event in self.health.all() {
             self.publish_health(&event);
         }
+        devices::forward_health(std::mem::take(&mut self.devices.health), self.tx.clone());
         self.start_device_tasks();
         loop {
             let deadline = self.flow.next_deadline().map(|d| self.clock.start + d);
@@ -229,7 +257,14 @@ impl<P: Publish> Lane<P> {
                 _ = &mut shutdown => break,
                 Some(input) = self.rx.recv() => self.on_input(input),
                 _ = timer => self.feed(Event::Tick),
+                wake = self.hook.next() => self.on_wake(wake),
             }
+        }
+        self.audit("stop", None, serde_json::json!({"completed": self.completed}));
+        // A clean stop leaves a signed anchor for everything written so far.
+        match self.audit.checkpoint(&self.signer) {
+            Ok(c) => self.send(format!("{}/audit/checkpoint", self.topics.base()), &c, false),
+            Err(e) => warn!(cause = %e, "cannot write the closing audit checkpoint"),
         }
         info!(completed = self.completed, "lane stopped");
     }
@@ -267,6 +302,9 @@ impl<P: Publish> Lane<P> {
                 let now = self.clock.now().utc;
                 let name = self.devices.barrier.0.clone();
                 self.device_result(&name, result.as_ref().map(|_| ()).map_err(|e| e.clone()), now);
+                let passage = self.flow.current().map(|p| p.record.id.clone());
+                let error = result.as_ref().err().map(|e| e.to_string());
+                self.audit("barrier_done", passage.as_deref(), serde_json::json!({"op": format!("{op:?}").to_lowercase(), "ok": error.is_none(), "error": error}));
                 self.feed(Event::BarrierDone { op, result: result.map_err(exec::barrier_error) });
             }
             // Half-way counts as open: it is closed once the zone under it is clear.

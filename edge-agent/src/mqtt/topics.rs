@@ -43,6 +43,11 @@ impl Topics {
         format!("{}/image/{sha256}", self.base)
     }
 
+    /// Clearance statistics, retained, at most once a minute.
+    pub fn stats(&self) -> String {
+        format!("{}/stats", self.base)
+    }
+
     /// Signed commands from central (subscribed, QoS 1).
     pub fn cmd(&self) -> String {
         format!("{}/cmd", self.base)

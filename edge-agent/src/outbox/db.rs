@@ -17,6 +17,8 @@ enum Cmd {
     Ack(Vec<i64>),
     Next { in_flight: HashSet<i64>, limit: usize, reply: oneshot::Sender<Vec<Stored>> },
     Depth(oneshot::Sender<Depth>),
+    /// Answered once everything queued before it is on disk.
+    Flush(std::sync::mpsc::SyncSender<()>),
 }
 
 /// Handle to the outbox thread. Cheap to clone.
@@ -63,6 +65,24 @@ impl OutboxHandle {
             .send(Cmd::Push { class, topic, payload, retain, now_ms, done: Some(done) })
             .map_err(|_| "outbox thread stopped".to_string())?;
         wait.await.map_err(|_| "outbox thread stopped".to_string())?
+    }
+
+    /// Stores a message and blocks until it — and everything queued before it,
+    /// such as its images — is on disk. For results: once the lane has called
+    /// this, a kill -9 or power cut cannot lose the passage. Blocks a few
+    /// milliseconds (one fsync), from any thread, inside a runtime or not.
+    pub fn push_and_wait(&self, class: Class, topic: String, payload: Vec<u8>, retain: bool) -> bool {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if !self.push(class, topic, payload, retain) || self.tx.send(Cmd::Flush(done)).is_err() {
+            return false;
+        }
+        match wait.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(()) => true,
+            Err(_) => {
+                error!("outbox did not confirm a result within 30 s; the disk may be failing");
+                false
+            }
+        }
     }
 
     /// Queues a message whose payload is part of a stored file.
@@ -157,6 +177,9 @@ fn handle(outbox: &mut Outbox, cmd: Cmd, pushed: &Notify, full: &Notify) {
         }
         Cmd::Depth(reply) => {
             let _ = reply.send(outbox.depth().unwrap_or_default());
+        }
+        Cmd::Flush(done) => {
+            let _ = done.send(()); // every insert before it has committed
         }
     }
 }

@@ -52,6 +52,11 @@ pub struct ModbusEndpoint {
     pub registers: drivers::modbus::BarrierRegisters,
     pub under_arm_input: u16,
     pub arrival_input: u16,
+    /// The same loops as stand-alone detectors: unit ids, occupancy on input 0.
+    pub exit_input: u16,
+    pub under_arm_unit: u8,
+    pub arrival_unit: u8,
+    pub exit_unit: u8,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +133,7 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                // Arrival loop, then over the UVSS camera and under the arm, then gone.
+                // Arrival loop, then over the UVSS camera and under the arm, then the exit loop.
                 gate.set_input(modbus::ARRIVAL_INPUT, true);
                 let scan_id = uvss.drive_over();
                 info!(scan_id, "simulated vehicle over the UVSS camera");
@@ -137,6 +142,9 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
                 gate.set_input(modbus::UNDER_ARM_INPUT, true);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 gate.set_input(modbus::UNDER_ARM_INPUT, false);
+                gate.set_input(modbus::EXIT_INPUT, true);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                gate.set_input(modbus::EXIT_INPUT, false);
             }
         });
     }
@@ -157,6 +165,10 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
             registers: modbus::registers(),
             under_arm_input: modbus::UNDER_ARM_INPUT,
             arrival_input: modbus::ARRIVAL_INPUT,
+            exit_input: modbus::EXIT_INPUT,
+            under_arm_unit: modbus::UNDER_ARM_UNIT,
+            arrival_unit: modbus::ARRIVAL_UNIT,
+            exit_unit: modbus::EXIT_UNIT,
         },
         emptybox: eb.addr.to_string(),
         uvss: uvss.addr.to_string(),

@@ -5,7 +5,12 @@
 //! |---|---|---|
 //! | coil | 0 / 1 / 2 | open / close / stop command (pulsed by the host) |
 //! | discrete input | 0 / 1 | opened / closed limit switch |
-//! | discrete input | 2 / 3 | loop under the arm / arrival loop |
+//! | discrete input | 2 / 3 / 4 | loop under the arm / arrival loop / exit loop |
+//!
+//! The two loops are also played as stand-alone Modbus loop detectors, one unit
+//! each ([`UNDER_ARM_UNIT`], [`ARRIVAL_UNIT`], [`EXIT_UNIT`], occupancy on discrete input 0),
+//! which is how a lane file wires them when every device on a bus needs its own
+//! unit id; both views read the same loop.
 //!
 //! `stuck-barrier` makes the arm ignore its commands; `chattering-sensor` makes
 //! the under-arm loop flip every 40 ms; the wire scenarios mangle replies as for
@@ -29,6 +34,13 @@ use super::{faults, Scenario, ScenarioCtl};
 pub const UNIT: u8 = 1;
 pub const UNDER_ARM_INPUT: u16 = 2;
 pub const ARRIVAL_INPUT: u16 = 3;
+pub const EXIT_INPUT: u16 = 4;
+/// Stand-alone loop detectors on the same bus: unit -> the controller input it mirrors.
+pub const UNDER_ARM_UNIT: u8 = 2;
+pub const ARRIVAL_UNIT: u8 = 3;
+pub const EXIT_UNIT: u8 = 4;
+const LOOP_UNITS: [(u8, u16); 3] =
+    [(UNDER_ARM_UNIT, UNDER_ARM_INPUT), (ARRIVAL_UNIT, ARRIVAL_INPUT), (EXIT_UNIT, EXIT_INPUT)];
 
 /// The register map of the simulated controller, as an agent config names it.
 pub fn registers() -> BarrierRegisters {
@@ -38,8 +50,8 @@ pub fn registers() -> BarrierRegisters {
 #[derive(Debug, Default)]
 struct Gate {
     coils: [bool; 3],
-    /// Inputs: opened, closed, under arm, arrival.
-    inputs: [bool; 4],
+    /// Inputs: opened, closed, under arm, arrival, exit.
+    inputs: [bool; 5],
     /// Where the arm is heading and when it gets there.
     target: Option<(bool, tokio::time::Instant)>,
 }
@@ -103,8 +115,26 @@ impl ModbusGate {
         self.gate.lock().unwrap().inputs[usize::from(input)] = on;
     }
 
+    pub fn set_coil(&self, coil: u16, on: bool) {
+        self.gate.lock().unwrap().coils[usize::from(coil)] = on;
+    }
+
+    pub fn coil(&self, coil: u16) -> bool {
+        self.gate.lock().unwrap().coils[usize::from(coil)]
+    }
+
     pub fn input(&self, input: u16) -> bool {
         self.gate.lock().unwrap().inputs[usize::from(input)]
+    }
+
+    /// A loop detector unit: one discrete input (address 0), nothing else.
+    fn answer_loop(&self, input: u16, req: RtuRequest) -> RtuResponse {
+        match req {
+            RtuRequest::ReadDiscreteInputs { addr: 0, count: 1 } => {
+                RtuResponse::Bits { function: rtu::READ_DISCRETE_INPUTS, bits: vec![self.input(input)] }
+            }
+            req => RtuResponse::Exception { function: req.function(), code: 2 },
+        }
     }
 
     fn answer(&self, req: RtuRequest) -> RtuResponse {
@@ -144,14 +174,21 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         loop {
             match rtu::decode_request(&mut buf) {
-                Ok(Some((unit, req))) if unit == UNIT => {
+                Ok(Some((unit, req))) if unit == UNIT || LOOP_UNITS.iter().any(|(u, _)| *u == unit) => {
+                    let resp = match LOOP_UNITS.iter().find(|(u, _)| *u == unit) {
+                        Some((_, input)) => gate.answer_loop(*input, req),
+                        None => gate.answer(req),
+                    };
                     let mut out = BytesMut::new();
-                    rtu::encode_response(UNIT, &gate.answer(req), &mut out);
+                    rtu::encode_response(unit, &resp, &mut out);
                     // RTU has no sync byte; garbage leaves out the unit and function codes
                     // instead, so it cannot pose as a frame start (see `faults`).
-                    if let Some(bytes) =
-                        faults::mangle(ctl.get(), &out, &[UNIT, 0x02, 0x05, 0x81, 0x82, 0x85], &mut rng)
-                    {
+                    if let Some(bytes) = faults::mangle(
+                        ctl.get(),
+                        &out,
+                        &[UNIT, UNDER_ARM_UNIT, ARRIVAL_UNIT, EXIT_UNIT, 0x05, 0x81, 0x82, 0x85],
+                        &mut rng,
+                    ) {
                         stream.write_all(&bytes).await?;
                         stream.flush().await?;
                     }

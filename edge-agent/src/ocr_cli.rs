@@ -1,0 +1,88 @@
+//! `edge-agent ocr IMAGE... [--json]` and `edge-agent ocr-eval DIR...`: recognition from the
+//! terminal, for field technicians testing a camera and for measuring accuracy on a labelled
+//! folder. The work is in the `models` crate; this is argument handling and exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum OcrCmd {
+    /// Read container codes and plates in images (one JSON object per image and line with --json).
+    Ocr {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// One JSON object per image and line: file, containers, plates, lines, timings_ms.
+        #[arg(long)]
+        json: bool,
+        /// Also print every recognised text line (plain-text output).
+        #[arg(long)]
+        lines: bool,
+        /// Print the process's resident memory after the last image to stderr (`rss_kb=N`).
+        #[arg(long)]
+        rss: bool,
+    },
+    /// Accuracy and speed over labelled folders (`labels.tsv`: file, label, kind scene|crop).
+    OcrEval {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// List every image whose read did not match its label.
+        #[arg(long)]
+        misses: bool,
+    },
+}
+
+/// Exit codes: 0 all read, 1 some image unusable, 2 models unavailable or labels unreadable.
+pub fn run(cmd: OcrCmd) -> ExitCode {
+    match cmd {
+        OcrCmd::Ocr { images, json, lines, rss } => match models::cli::recognize_files(&images) {
+            Ok(results) => {
+                if rss {
+                    eprintln!("rss_kb={}", rss_kb().unwrap_or(0));
+                }
+                for r in &results {
+                    if json {
+                        match serde_json::to_string(r) {
+                            Ok(s) => println!("{s}"),
+                            Err(e) => eprintln!("error: {}: {e}", r.file),
+                        }
+                    } else {
+                        print!("{}", r.to_text());
+                        if lines {
+                            for l in &r.lines {
+                                println!("    {:?} {:.2} {} {:?}", l.text, l.confidence, l.source, l.bbox);
+                            }
+                        }
+                    }
+                }
+                if results.iter().all(|r| r.error.is_none()) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        OcrCmd::OcrEval { dirs, misses } => match models::eval::run(&dirs, misses) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Resident set size of this process, from `/proc/self/status` (Linux).
+fn rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

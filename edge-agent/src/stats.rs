@@ -1,0 +1,191 @@
+//! Clearance statistics over a rolling window of completed passages: counts,
+//! the direct-release ratio (released by the machine, no person involved),
+//! hold reasons, time in lane and per-stage durations (mean, p95). The lane
+//! publishes them on `<base>/stats`; `edge-agent stats` computes the same from
+//! the record archive, offline.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::record::{ExitKind, Outcome, PassageRecord, Stage};
+
+/// Published on `<prefix>/<site>/<lane>/stats` (retained).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatsReport {
+    pub schema: String,
+    pub site: String,
+    pub lane: String,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: Option<DateTime<Utc>>,
+    pub passages: u64,
+    /// Final outcome (after any review) -> count; tailgaters count as `tailgated`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Released by the machine's own decision, as a share of all passages.
+    pub direct_release_ratio: f64,
+    /// Reason word (before any `:`) -> how many held or inspected vehicles had it.
+    pub hold_reasons: BTreeMap<String, u64>,
+    pub time_in_lane_ms: Summary,
+    pub stages_ms: BTreeMap<String, Summary>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub count: u64,
+    pub mean: f64,
+    pub p95: u64,
+}
+
+impl Summary {
+    fn of(mut v: Vec<u64>) -> Self {
+        if v.is_empty() {
+            return Summary::default();
+        }
+        v.sort_unstable();
+        let p95 = v[((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1];
+        Summary { count: v.len() as u64, mean: v.iter().sum::<u64>() as f64 / v.len() as f64, p95 }
+    }
+}
+
+/// What one passage contributes, kept small so a day of them is cheap.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: DateTime<Utc>,
+    outcome: String,
+    direct: bool,
+    reasons: Vec<String>,
+    total_ms: Option<u64>,
+    stages: Vec<(Stage, u64)>,
+}
+
+pub struct Stats {
+    window: Duration,
+    samples: VecDeque<Sample>,
+}
+
+impl Stats {
+    pub fn new(window: Duration) -> Self {
+        Stats { window, samples: VecDeque::new() }
+    }
+
+    pub fn add(&mut self, r: &PassageRecord) {
+        let at = r.completed_at.unwrap_or(r.arrived_at);
+        let outcome = match (r.exit, r.final_outcome()) {
+            (Some(ExitKind::Tailgated), _) => "tailgated".to_string(),
+            (_, Some(o)) => word(o).to_string(),
+            (_, None) => "none".to_string(),
+        };
+        let direct = r.review.is_none() && r.decision.as_ref().is_some_and(|d| d.outcome == Outcome::Release);
+        let reasons = match r.final_outcome() {
+            Some(Outcome::Release) | None => vec![],
+            Some(_) => r.decision.iter().flat_map(|d| d.reasons.iter()).map(|w| w.split(':').next().unwrap_or(w).to_string()).collect(),
+        };
+        let stages = r.stages.iter().filter_map(|s| Some((s.stage, s.duration_ms?))).collect();
+        self.samples.push_back(Sample { at, outcome, direct, reasons, total_ms: r.total_ms, stages });
+        while self.samples.front().is_some_and(|s| at - s.at > self.window) {
+            self.samples.pop_front();
+        }
+    }
+
+    pub fn report(&self, site: &str, lane: &str) -> StatsReport {
+        let mut outcomes = BTreeMap::new();
+        let mut hold_reasons = BTreeMap::new();
+        let mut stage_samples: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for s in &self.samples {
+            *outcomes.entry(s.outcome.clone()).or_default() += 1;
+            for r in &s.reasons {
+                *hold_reasons.entry(r.clone()).or_default() += 1;
+            }
+            for (stage, ms) in &s.stages {
+                let name = serde_json::to_value(stage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                stage_samples.entry(name).or_default().push(*ms);
+            }
+        }
+        let n = self.samples.len() as u64;
+        let direct = self.samples.iter().filter(|s| s.direct).count() as f64;
+        StatsReport {
+            schema: "lanectl.stats/1".into(),
+            site: site.into(),
+            lane: lane.into(),
+            window_from: self.samples.front().map(|s| s.at),
+            window_to: self.samples.back().map(|s| s.at),
+            passages: n,
+            outcomes,
+            direct_release_ratio: if n == 0 { 0.0 } else { direct / n as f64 },
+            hold_reasons,
+            time_in_lane_ms: Summary::of(self.samples.iter().filter_map(|s| s.total_ms).collect()),
+            stages_ms: stage_samples.into_iter().map(|(k, v)| (k, Summary::of(v))).collect(),
+        }
+    }
+}
+
+fn word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Release => "release",
+        Outcome::Hold => "hold",
+        Outcome::Inspection => "inspection",
+    }
+}
+
+/// `edge-agent stats`: the same report from the archived records of a lane.
+pub fn from_archive(dir: &std::path::Path, site: &str, lane: &str, window: Duration) -> std::io::Result<StatsReport> {
+    let mut records: Vec<PassageRecord> = Vec::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        if entry.path().extension().is_some_and(|x| x == "json") {
+            // A file that does not parse (foreign, or from another version) is skipped.
+            if let Ok(r) = std::fs::read(entry.path()).map_err(|_| ()).and_then(|b| serde_json::from_slice(&b).map_err(|_| ())) {
+                records.push(r);
+            }
+        }
+    }
+    records.sort_by_key(|r| r.completed_at.unwrap_or(r.arrived_at));
+    let mut stats = Stats::new(window);
+    let newest = records.last().and_then(|r| r.completed_at);
+    for r in records.iter().filter(|r| newest.is_none_or(|n| n - r.completed_at.unwrap_or(r.arrived_at) <= window)) {
+        stats.add(r);
+    }
+    Ok(stats.report(site, lane))
+}
+
+/// The report in plain words, for `edge-agent stats`.
+pub fn render(r: &StatsReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let span = match (r.window_from, r.window_to) {
+        (Some(a), Some(b)) => format!("{} .. {}", a.format("%Y-%m-%d %H:%M"), b.format("%Y-%m-%d %H:%M")),
+        _ => "no passages".into(),
+    };
+    let _ = writeln!(out, "lane {}/{}: {} passages ({span})", r.site, r.lane, r.passages);
+    let _ = writeln!(out, "  direct release: {:.1} %", r.direct_release_ratio * 100.0);
+    for (o, n) in &r.outcomes {
+        let _ = writeln!(out, "  {o:<12} {n}");
+    }
+    if !r.hold_reasons.is_empty() {
+        let _ = writeln!(out, "  hold reasons:");
+        for (why, n) in &r.hold_reasons {
+            let _ = writeln!(out, "    {why:<24} {n}");
+        }
+    }
+    let t = &r.time_in_lane_ms;
+    let _ = writeln!(out, "  time in lane: mean {:.0} ms, p95 {} ms", t.mean, t.p95);
+    for (stage, s) in &r.stages_ms {
+        let _ = writeln!(out, "    {stage:<12} mean {:>8.0} ms  p95 {:>7} ms  ({})", s.mean, s.p95, s.count);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_mean_and_p95() {
+        let s = Summary::of((1..=100).collect());
+        assert_eq!((s.count, s.p95), (100, 95));
+        assert!((s.mean - 50.5).abs() < 1e-9);
+        assert_eq!(Summary::of(vec![]), Summary::default());
+        assert_eq!(Summary::of(vec![7]).p95, 7);
+    }
+}

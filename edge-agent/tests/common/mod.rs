@@ -1,0 +1,106 @@
+//! The lane in-process on the simulated lane, its messages collected at the
+//! publishing boundary: shared by the runtime tests and the simulated day.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use drivers::sim::{SimLane, SimPlan, SimTiming};
+use edge_agent::config;
+use edge_agent::lane::{Lane, Publish};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub struct Collector(Mutex<mpsc::Sender<(String, Value)>>);
+
+impl Publish for Collector {
+    fn publish(&self, topic: String, payload: Vec<u8>, _retain: bool) -> bool {
+        if topic.contains("/image/") && topic.rsplit('/').next().is_some_and(|i| i.parse::<u32>().is_ok()) {
+            return true; // an image chunk: raw bytes
+        }
+        let value = serde_json::from_slice(&payload).expect("every message but image chunks is JSON");
+        self.0.lock().unwrap().send((topic, value)).is_ok()
+    }
+}
+
+pub fn lane_config(data: &Path) -> config::LaneConfig {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap();
+    let text = text.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &data.display().to_string());
+    let text = text.replace("review = \"20s\"", "review = \"5s\"\nbarrier = \"500ms\"");
+    config::from_str(Path::new("test.toml"), &text).expect("valid config")
+}
+
+pub struct Running {
+    pub rx: mpsc::Receiver<(String, Value)>,
+    pub sim: SimLane,
+    stop: Option<oneshot::Sender<()>>,
+    pub dir: tempfile::TempDir,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn start(rt: &tokio::runtime::Runtime, plan: SimPlan, before: impl FnOnce(&SimLane)) -> Self {
+        Self::start_with(rt, plan, SimTiming { patience: Duration::from_millis(1000), ..SimTiming::fast() }, before)
+    }
+
+    pub fn start_with(rt: &tokio::runtime::Runtime, plan: SimPlan, timing: SimTiming, before: impl FnOnce(&SimLane)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = lane_config(dir.path());
+        let sim = SimLane::new(timing);
+        before(&sim);
+        let (tx, rx) = mpsc::channel();
+        let (stop, stopped) = oneshot::channel();
+        let _guard = rt.enter();
+        let lane = Lane::new(cfg, Some(sim.clone()), Arc::new(Collector(Mutex::new(tx)))).unwrap();
+        let handle = rt.spawn(lane.run(async { stopped.await.ok(); }));
+        rt.spawn(sim.clone().run_traffic(plan));
+        Running { rx, sim, stop: Some(stop), handle: Some(handle), dir }
+    }
+
+    /// Collects messages until `n` passage records have arrived.
+    pub fn passages(&self, n: usize) -> (Vec<Value>, Vec<(String, Value)>) {
+        let mut records: Vec<Value> = Vec::new();
+        let mut others = Vec::new();
+        while records.len() < n {
+            let Ok((topic, v)) = self.rx.recv_timeout(Duration::from_secs(20)) else {
+                let seen: Vec<String> = records.iter().map(|r| format!("{} {} {}", r["seq"], r["exit"], outcome(r))).collect();
+                panic!("only {} of {n} passages: {seen:?}; sim finished {}", records.len(), self.sim.finished());
+            };
+            if topic.ends_with("/passage") {
+                records.push(v);
+            } else {
+                others.push((topic, v));
+            }
+        }
+        (records, others)
+    }
+}
+
+impl Running {
+    /// Stops the lane and waits until it has finished (closing audit checkpoint written).
+    pub fn stop(&mut self, rt: &tokio::runtime::Runtime) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        if let Some(h) = self.handle.take() {
+            rt.block_on(h).unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+pub fn outcome(r: &Value) -> &str {
+    r["review"]["outcome"].as_str().or(r["decision"]["outcome"].as_str()).unwrap_or("none")
+}
+
+pub fn reasons(r: &Value) -> Vec<&str> {
+    r["decision"]["reasons"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+}

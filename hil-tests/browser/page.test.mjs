@@ -1,0 +1,76 @@
+// The technician page in headless Chromium against the agent binary on the
+// simulated lane (embedded Mosquitto). Skips with a message when Debian's
+// chromium or the agent binary is missing. Screenshots go to
+// hil-tests/browser/out/ to be looked at.
+//
+//   cargo build -p edge-agent && (cd hil-tests/browser && npm install && npm test)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const agentBin = process.env.EDGE_AGENT_BIN || join(root, "target/debug/edge-agent");
+const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find(existsSync);
+const out = join(import.meta.dirname, "out");
+
+const freePort = () => new Promise((ok) => {
+  const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); });
+});
+
+async function startAgent() {
+  const dir = mkdtempSync(join(tmpdir(), "edge-browser-"));
+  const [broker, web] = [await freePort(), await freePort()];
+  const demo = readFileSync(join(root, "config/demo.toml"), "utf8")
+    .replace("127.0.0.1:18830", `127.0.0.1:${broker}`)
+    .replace("../.cache/demo-data", join(dir, "data"))
+    .replace("[sim]", `[web]\nlisten = "127.0.0.1:${web}"\n\n[sim]`)
+    .replace("vehicles = 0 ", "vehicles = 4 ")
+    .replace(/arrival_gap = .*/, 'arrival_gap = "300ms"');
+  writeFileSync(join(dir, "lane.toml"), demo);
+  const child = spawn(agentBin, ["run", "--config", join(dir, "lane.toml")], { env: { ...process.env, RUST_LOG: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
+  const base = `http://127.0.0.1:${web}`;
+  // The page answers once the agent is up; bounded wait.
+  for (let i = 0; i < 300; i++) {
+    try { if ((await fetch(base + "/api/status")).ok) return { child, base }; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error("the agent's page did not come up");
+}
+
+test("technician page: lights, passages with images, actions", { timeout: 120_000 }, async (t) => {
+  if (!chromium) return t.skip("Debian chromium is not installed (apt-get install chromium)");
+  if (!existsSync(agentBin)) return t.skip(`no agent binary at ${agentBin}: cargo build -p edge-agent`);
+  const { chromium: pw } = await import("playwright-core");
+  mkdirSync(out, { recursive: true });
+  const { child, base } = await startAgent();
+  const browser = await pw.launch({ executablePath: chromium, args: ["--no-sandbox"] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(base + "/");
+    // Ten devices, all green.
+    await page.waitForSelector("#devices tr >> nth=9");
+    assert.equal(await page.locator("#devices .light.ok").count(), 10);
+    assert.equal(await page.locator("#uplink").textContent(), "connected");
+    // All four vehicles: passages with their camera images, loaded for real.
+    await page.waitForFunction(() => document.querySelectorAll(".passage").length >= 4, null, { timeout: 60_000 });
+    const loaded = await page.$$eval(".passage img", (imgs) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length);
+    assert.ok(loaded >= 4, `camera images shown: ${loaded}`);
+    await page.screenshot({ path: join(out, "page.png"), fullPage: true });
+
+    // Traffic over: the barrier cycle runs; then a snapshot appears.
+    await page.click("#cycle");
+    await page.waitForFunction(() => document.querySelector("#result").textContent.startsWith("opened and closed"), null, { timeout: 30_000 });
+    await page.selectOption("#camera", "plate-front");
+    await page.click("#snapshot");
+    await page.waitForFunction(() => { const i = document.querySelector("#snap img"); return i && i.complete && i.naturalWidth === 320; }, null, { timeout: 30_000 });
+    await page.screenshot({ path: join(out, "actions.png"), fullPage: true });
+  } finally {
+    await browser.close();
+    child.kill("SIGTERM");
+  }
+});

@@ -1,0 +1,100 @@
+//! Behaviour of the whole comparison on generated pairs (fast: a few small pairs; the 200-pair
+//! evaluation is `cargo run -p models --release --example uvss_eval -- synth 200`).
+
+use super::synth;
+use super::*;
+
+fn overlaps(r: &Region, b: (u32, u32, u32, u32)) -> bool {
+    r.x < b.0 + b.2 && b.0 < r.x + r.w && r.y < b.1 + b.3 && b.1 < r.y + r.h
+}
+
+#[test]
+fn identical_scans_are_clean() {
+    let pair = synth::pair(3, false, 200, 800);
+    let c = compare(&pair.reference, &pair.reference, &Params::default()).unwrap();
+    assert_eq!(c.verdict, Verdict::Clean, "{:?}", c.reason);
+    assert!(c.regions.is_empty());
+    assert!((c.scale - 1.0).abs() < 0.01 && c.quality > 0.9, "scale {} quality {}", c.scale, c.quality);
+}
+
+#[test]
+fn speed_change_is_recovered_as_scale() {
+    let pair = synth::pair(11, false, 200, 800);
+    let c = compare(&pair.reference, &pair.probe, &Params::default()).unwrap();
+    // True length ratio from the renderer: lines per vehicle millimetre in each pass.
+    let truth = pair.probe.width() as f32 / pair.reference.width() as f32;
+    // Loose: a straight line through a wobbling speed profile; the per-line check below is strict.
+    assert!((c.scale - truth).abs() < 0.08, "estimated {} true {}", c.scale, truth);
+    let reg = c.registration.as_ref().unwrap();
+    // Every 100th reference line lands within 3 lines of where the vehicle really was.
+    for x in (100..reg.map_x.len() - 100).step_by(100) {
+        let truth = pair.probe_mm.partition_point(|&v| v < pair.reference_mm[x]) as f32;
+        let (lx, _) = reg.locate(x as f32, 100.0);
+        assert!((lx - truth).abs() <= 3.0, "line {x}: located {lx}, true {truth}");
+    }
+}
+
+#[test]
+fn small_synthetic_batch_detects_objects_without_false_alarms() {
+    let p = Params::default();
+    let (mut hits, mut false_alarms) = (0, 0);
+    let n = 4;
+    for i in 0..n {
+        let with = synth::pair(100 + i, true, 300, 900);
+        let c = compare(&with.reference, &with.probe, &p).unwrap();
+        let b = with.object.unwrap();
+        hits += (c.verdict == Verdict::Anomaly && c.regions.iter().any(|r| overlaps(r, b))) as usize;
+        let without = synth::pair(200 + i, false, 300, 900);
+        let c = compare(&without.reference, &without.probe, &p).unwrap();
+        false_alarms += (c.verdict == Verdict::Anomaly) as usize;
+    }
+    assert!(hits >= 3, "detected {hits}/{n}");
+    assert!(false_alarms <= 1, "false alarms {false_alarms}/{n}");
+}
+
+#[test]
+fn unrelated_scan_is_not_called_clean() {
+    let a = synth::pair(21, false, 200, 800);
+    let b = synth::pair(22, false, 200, 800);
+    let c = compare(&a.reference, &b.probe, &Params::default()).unwrap();
+    assert_ne!(c.verdict, Verdict::Clean, "a different vehicle must not pass as clean (quality {}, residual {})", c.quality, c.residual);
+}
+
+#[test]
+fn tiny_or_mismatched_inputs_are_handled() {
+    let big = image::RgbImage::new(400, 200);
+    let tiny = image::RgbImage::new(20, 10);
+    assert!(matches!(compare(&big, &tiny, &Params::default()), Err(Error::TooSmall { .. })));
+    let narrow = image::RgbImage::new(400, 120);
+    let c = compare(&big, &narrow, &Params::default()).unwrap();
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    // Blank frames (scanner fault) have no structure to align: inconclusive, never a panic.
+    let c = compare(&big, &big.clone(), &Params::default()).unwrap();
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn unreadable_files_are_typed_errors() {
+    let dir = std::env::temp_dir().join(format!("uvss-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zero = dir.join("zero.jpg");
+    std::fs::write(&zero, b"").unwrap();
+    let text = dir.join("text.jpg");
+    std::fs::write(&text, b"not an image at all").unwrap();
+    let trunc = dir.join("trunc.jpg");
+    std::fs::write(&trunc, [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F']).unwrap();
+    assert!(matches!(load(&zero), Err(Error::Input(InputError::Empty))));
+    assert!(matches!(load(&text), Err(Error::Input(InputError::NotAnImage))));
+    assert!(matches!(load(&trunc), Err(Error::Input(_))));
+    assert!(matches!(load(&dir.join("missing.jpg")), Err(Error::Input(InputError::Io { .. }))));
+}
+
+#[test]
+fn store_without_reference_gives_no_reference() {
+    let dir = std::env::temp_dir().join(format!("uvss-noref-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = ReferenceStore::open(&dir, 1 << 20).unwrap();
+    let c = compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default()).unwrap();
+    assert_eq!(c.verdict, Verdict::NoReference);
+    assert_eq!(c.score, 0.0);
+}
