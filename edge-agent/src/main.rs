@@ -86,6 +86,16 @@ enum Cmd {
     /// Central's side of signed commands: make a key, sign a command.
     #[command(subcommand)]
     Command(edge_agent::command::cli::CommandCmd),
+    /// Load pre-declarations from a JSON file (a list) into the lane's store, or
+    /// list the valid ones. The running agent sees them at once.
+    Declare {
+        #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
+        config: PathBuf,
+        /// A JSON file with a list of declarations (see docs/mqtt.md, `declare`).
+        file: Option<PathBuf>,
+        #[arg(long)]
+        list: bool,
+    },
     /// Clearance statistics from the lane's archived passages (offline).
     Stats {
         #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
@@ -206,6 +216,13 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Command(cmd) => match edge_agent::command::cli::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Declare { config, file, list } => match edge_agent::declaration::cli(&config, file.as_deref(), list) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

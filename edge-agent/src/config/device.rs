@@ -202,6 +202,7 @@ fn modbus(kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<
         opened_input: get(&raw.opened_input),
         closed_input: get(&raw.closed_input),
         presence_input: get(&raw.presence_input),
+        echo: raw.echo.as_ref().is_some_and(|e| *e.get_ref()),
     };
     if !(1..=247).contains(&cfg.unit) {
         r.error(raw.unit.span(), format!("Modbus unit id {} is out of range", cfg.unit), "unit ids run from 1 to 247");

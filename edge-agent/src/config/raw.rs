@@ -189,6 +189,9 @@ pub struct RawModbus {
     pub opened_input: Option<Spanned<u16>>,
     pub closed_input: Option<Spanned<u16>>,
     pub presence_input: Option<Spanned<u16>>,
+    /// The RS-485 adapter echoes what the PC sends (two-wire adapters without
+    /// echo suppression); its own frames are then skipped.
+    pub echo: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -221,6 +221,7 @@ pub struct ModbusConfig {
     pub opened_input: Option<u16>,
     pub closed_input: Option<u16>,
     pub presence_input: Option<u16>,
+    pub echo: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -40,7 +40,7 @@ impl Wire {
         let name = format!("modbus:{}", m.port);
         let (bus, new) = match self.buses.get(&m.port) {
             Some(bus) => (bus.clone(), false),
-            None => (ModbusBus::spawn(&name, SerialConnector::new(&m.port, m.baud), ModbusConfig::default()), true),
+            None => (ModbusBus::spawn(&name, SerialConnector::new(&m.port, m.baud), ModbusConfig { echo: m.echo, ..ModbusConfig::default() }), true),
         };
         if new {
             self.buses.insert(m.port.clone(), bus.clone());
