@@ -85,6 +85,20 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
             let reason = h.health.reason.map(|r| format!(" ({r})")).unwrap_or_default();
             format!("{}  device {} ({}): {:?}{reason}", time(&h.health.since), h.device, h.kind, h.health.state)
         })
+    } else if topic.ends_with("/ack") {
+        serde_json::from_slice::<crate::command::CommandAck>(payload).map(|a| {
+            let id = a.id.as_deref().unwrap_or("?");
+            match (a.accepted, a.outcome.as_deref(), a.reason.as_deref()) {
+                (true, outcome, _) => format!("{}  command {id}: {} — {}", time(&a.at), outcome.unwrap_or("done"), a.detail),
+                (false, _, reason) => format!("{}  command {id} REJECTED ({}): {}", time(&a.at), reason.unwrap_or("?"), a.detail),
+            }
+        })
+    } else if topic.ends_with("/stats") {
+        serde_json::from_slice::<crate::stats::StatsReport>(payload).map(|r| {
+            format!("stats {}/{}: {} passages, direct release {:.1} %, p95 time in lane {} ms", r.site, r.lane, r.passages, r.direct_release_ratio * 100.0, r.time_in_lane_ms.p95)
+        })
+    } else if topic.contains("/image/") || topic.contains("/audit/") {
+        return String::new(); // images and audit checkpoints are for machines (`edge-agent tail`)
     } else {
         return format!("{topic}: {} bytes", payload.len());
     };
@@ -162,5 +176,21 @@ fn stage_name(s: Stage) -> &'static str {
         Stage::Opening => "opening",
         Stage::Exit => "exit",
         Stage::Closing => "closing",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn machine_topics_are_quiet_and_acks_are_sentences() {
+        assert_eq!(describe("lanectl/S/L/image/ab12", b"{}"), "");
+        assert_eq!(describe("lanectl/S/L/image/ab12/0", &[0xff, 0xd8]), "");
+        assert_eq!(describe("lanectl/S/L/audit/checkpoint", b"{}"), "");
+        let ack = br#"{"id":"c-1","accepted":false,"reason":"expired","detail":"expired at x","outcome":null,"at":"2026-11-23T09:00:00Z"}"#;
+        let line = describe("lanectl/S/L/ack", ack);
+        assert!(line.contains("command c-1 REJECTED (expired)"), "{line}");
+        assert!(describe("lanectl/S/L/ack", b"garbage").contains("unreadable"));
     }
 }
