@@ -140,6 +140,47 @@ fn soak_passages_through_kills_and_broker_restarts() {
     assert!(missing.is_empty(), "{} images never arrived whole: {missing:?}", missing.len());
 }
 
+/// The broker is away for minutes (OUTAGE_SECS, default 180) while vehicles
+/// keep passing; when it returns, the same agent process reconnects by itself
+/// (backoff at most 30 s) and everything produced meanwhile arrives. Run by
+/// `scripts/soak`.
+#[test]
+#[ignore]
+fn broker_unreachable_for_minutes_then_everything_arrives() {
+    let outage = Duration::from_secs(std::env::var("OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(180));
+    let mut broker = Mosquitto::start_persistent();
+    // Central's session exists before the outage, so nothing published later is missed.
+    let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central-outage");
+    broker.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("lane.toml");
+    std::fs::write(&file, config(broker.port, &data, Some(0))).unwrap();
+    let mut lane = agent(&file);
+    let start = Instant::now();
+    // The outage itself is the scenario: time passes while the lane works offline.
+    wait_until(outage + Duration::from_secs(60), || start.elapsed() >= outage);
+    let during = archived(&data);
+    assert!(!during.is_empty(), "the lane kept working during the outage");
+    broker.start_again();
+    let back = Instant::now();
+    let mut got = Received::default();
+    while !(during.is_subset(&got.ids) && got.referenced.is_subset(&got.images)) && back.elapsed() < Duration::from_secs(300) {
+        got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
+    }
+    let _ = lane.kill();
+    let lost: Vec<_> = during.difference(&got.ids).collect();
+    println!(
+        "outage: {:.0} s, {} passages produced offline, all received {:.1} s after the broker returned ({} images whole)",
+        outage.as_secs_f64(),
+        during.len(),
+        back.elapsed().as_secs_f64(),
+        got.images.len()
+    );
+    assert!(lost.is_empty(), "{} passages lost: {lost:?}", lost.len());
+    assert!(got.referenced.is_subset(&got.images), "images missing");
+}
+
 fn passage_ids(sub: &Subscriber, want: usize, limit: Duration, ids: &mut HashSet<String>) {
     let start = Instant::now();
     while ids.len() < want && start.elapsed() < limit {
