@@ -14,7 +14,7 @@ fn config(port: u16, data: &std::path::Path, vehicles: u64) -> String {
     let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string()).replace("review = \"20s\"", "review = \"10s\"");
     format!(
         "{lane}\n[sim]\nvehicles = {vehicles}\nseed = 42\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\n\
-         drive_clear = \"5ms\"\npatience = \"500ms\"\nlow_confidence_every = 7\ntampered_seal_every = 9\n\
+         drive_clear = \"5ms\"\npatience = \"1s\"\nlow_confidence_every = 7\ntampered_seal_every = 9\n\
          declared_empty_every = 4\ntargeted_every = 11\nundeclared_every = 13\n"
     )
 }
@@ -64,7 +64,9 @@ fn hundred_vehicles_reach_central_and_kill_flips_status_offline() {
         let decision = &r["decision"];
         assert!(decision["outcome"].is_string(), "a decision in {}", r["id"]);
         let stages = r["stages"].as_array().unwrap();
-        assert!(stages.len() >= 3, "stage timings in {}", r["id"]);
+        // A driver who gives up before the lane decided leaves after capture alone.
+        let left_early = decision["reasons"].as_array().is_some_and(|w| w.iter().any(|w| w == "vehicle_left"));
+        assert!(stages.len() >= if left_early { 1 } else { 3 }, "stage timings in {}", r["id"]);
         for s in stages {
             assert!(s["started_at"].is_string() && s["ended_at"].is_string() && s["duration_ms"].is_u64(), "{s}");
         }
