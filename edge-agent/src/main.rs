@@ -215,20 +215,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Command(cmd) => match edge_agent::command::cli::run(cmd) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Cmd::Declare { config, file, list } => match edge_agent::declaration::cli(&config, file.as_deref(), list) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Cmd::Command(cmd) => exit(edge_agent::command::cli::run(cmd).map(|()| true)),
+        Cmd::Declare { config, file, list } => exit(edge_agent::declaration::cli(&config, file.as_deref(), list).map(|()| true)),
         Cmd::Stats { config, hours, json } => {
             let cfg = match config::load(&config) {
                 Ok(cfg) => cfg,
@@ -252,22 +240,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Audit(cmd) => match edge_agent::audit::cli::run(cmd) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Cmd::Verify { keys, files } => match edge_agent::signing::verify_files(&keys, &files) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Cmd::Audit(cmd) => exit(edge_agent::audit::cli::run(cmd)),
+        Cmd::Verify { keys, files } => exit(edge_agent::signing::verify_files(&keys, &files)),
         Cmd::Ocr(cmd) => edge_agent::ocr_cli::run(cmd),
         Cmd::Schema { out } => {
             for (name, schema) in edge_agent::schema::all() {
@@ -328,6 +302,18 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// 0: done and all well; 1: done, and something checked was wrong; 2: could not do it.
+fn exit(result: Result<bool, String>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

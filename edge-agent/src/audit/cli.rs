@@ -76,11 +76,7 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
 }
 
 fn resolve(s: &Source) -> Result<(PathBuf, Vec<(String, ed25519_dalek::VerifyingKey)>), String> {
-    let parse_key = |k: &str| {
-        let (id, b64) = k.split_once('=').ok_or_else(|| format!("--key {k:?}: give ID=PUBLIC_KEY"))?;
-        let key = crate::command::public_key(b64).ok_or_else(|| format!("--key {id}: not an Ed25519 public key"))?;
-        Ok::<_, String>(vec![(id.to_string(), key)])
-    };
+    let parse_key = |k: &str| crate::signing::key_arg(k).map(|key| vec![key]);
     if let Some(log) = &s.log {
         let keys = s.key.as_deref().map(parse_key).transpose()?.unwrap_or_default();
         return Ok((log.clone(), keys));
