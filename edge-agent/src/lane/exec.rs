@@ -86,7 +86,15 @@ impl<P: Publish> Lane<P> {
                     total_ms = record.total_ms,
                     "passage complete"
                 );
-                let signed = self.send_signed(self.topics.passage(), &*record);
+                // Kept locally before it is sent, so what central has is always
+                // in the archive too (resend, technician page, statistics).
+                let signed = self.signed(&*record);
+                if let Some(payload) = &signed {
+                    if let Err(e) = self.archive.put(&record.id, payload) {
+                        warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
+                    }
+                    self.publisher.publish_result(self.topics.passage(), payload.clone());
+                }
                 let record_sha256 = signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
                 let summary = serde_json::json!({
                     "outcome": record.final_outcome(),
@@ -104,11 +112,6 @@ impl<P: Publish> Lane<P> {
                     let report = self.stats.report(&self.cfg.site, &self.cfg.lane);
                     self.send(self.topics.stats(), &report, true);
                 }
-                if let Some(payload) = signed {
-                    if let Err(e) = self.archive.put(&record.id, &payload) {
-                        warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
-                    }
-                }
             }
             Command::Alarm(alarm) => {
                 warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
@@ -122,17 +125,14 @@ impl<P: Publish> Lane<P> {
     }
 
     /// Results (decisions, passage records) carry the lane's signature.
-    fn send_signed<T: serde::Serialize>(&self, topic: String, value: &T) -> Option<Vec<u8>> {
-        match self.signer.sign_json(value) {
-            Ok(payload) => {
-                self.publisher.publish_result(topic, payload.clone());
-                Some(payload)
-            }
-            Err(e) => {
-                warn!(cause = %e, "cannot serialise a result");
-                None
-            }
+    fn send_signed<T: serde::Serialize>(&self, topic: String, value: &T) {
+        if let Some(payload) = self.signed(value) {
+            self.publisher.publish_result(topic, payload);
         }
+    }
+
+    fn signed<T: serde::Serialize>(&self, value: &T) -> Option<Vec<u8>> {
+        self.signer.sign_json(value).map_err(|e| warn!(cause = %e, "cannot serialise a result")).ok()
     }
 
     pub(super) fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
