@@ -19,7 +19,8 @@ pub enum OcrCmd {
         /// Also print every recognised text line (plain-text output).
         #[arg(long)]
         lines: bool,
-        /// Print the process's resident memory after the last image to stderr (`rss_kb=N`).
+        /// Print resident memory to stderr after the last image (`rss_kb_busy=N`) and once the
+        /// worker has released its buffers, models still loaded (`rss_kb=N`).
         #[arg(long)]
         rss: bool,
     },
@@ -36,11 +37,8 @@ pub enum OcrCmd {
 /// Exit codes: 0 all read, 1 some image unusable, 2 models unavailable or labels unreadable.
 pub fn run(cmd: OcrCmd) -> ExitCode {
     match cmd {
-        OcrCmd::Ocr { images, json, lines, rss } => match models::cli::recognize_files(&images) {
+        OcrCmd::Ocr { images, json, lines, rss } => match read_files(&images, rss) {
             Ok(results) => {
-                if rss {
-                    eprintln!("rss_kb={}", rss_kb().unwrap_or(0));
-                }
                 for r in &results {
                     if json {
                         match serde_json::to_string(r) {
@@ -78,6 +76,19 @@ pub fn run(cmd: OcrCmd) -> ExitCode {
             }
         },
     }
+}
+
+/// Recognise the files; with `rss`, report the resident memory afterwards with the models still
+/// loaded and the worker idle (what the lane PC holds between vehicles).
+fn read_files(images: &[PathBuf], rss: bool) -> Result<Vec<models::recognize::ImageResult>, models::ModelError> {
+    let engine = models::engine::Engine::start(models::engine::EngineOptions::discover()?)?;
+    let results = models::cli::recognize_with(&engine, images)?;
+    if rss {
+        eprintln!("rss_kb_busy={}", rss_kb().unwrap_or(0));
+        engine.release_memory()?;
+        eprintln!("rss_kb={}", rss_kb().unwrap_or(0));
+    }
+    Ok(results)
 }
 
 /// Resident set size of this process, from `/proc/self/status` (Linux).

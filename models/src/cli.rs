@@ -9,7 +9,11 @@ use crate::recognize::ImageResult;
 /// Recognise each file; an unusable file gives a result with `error` set, not a failure.
 /// Fails only when the models cannot be loaded.
 pub fn recognize_files(paths: &[PathBuf]) -> Result<Vec<ImageResult>, ModelError> {
-    let engine = Engine::start(EngineOptions::discover()?)?;
+    recognize_with(&Engine::start(EngineOptions::discover()?)?, paths)
+}
+
+/// [`recognize_files`] on an engine the caller keeps (to measure it afterwards, say).
+pub fn recognize_with(engine: &Engine, paths: &[PathBuf]) -> Result<Vec<ImageResult>, ModelError> {
     let mut out = Vec::with_capacity(paths.len());
     for p in paths {
         match engine.recognize_path(p) {

@@ -26,10 +26,9 @@ pub enum ImageSource {
     Bytes(Vec<u8>),
 }
 
-struct Job {
-    source: ImageSource,
-    camera: String,
-    reply: mpsc::Sender<Result<ImageResult, OcrError>>,
+enum Job {
+    Recognize { source: ImageSource, camera: String, reply: mpsc::Sender<Result<ImageResult, OcrError>> },
+    ReleaseMemory { reply: mpsc::Sender<Result<(), ModelError>> },
 }
 
 /// Engine settings.
@@ -54,6 +53,9 @@ impl EngineOptions {
         Ok(EngineOptions { paths: ModelPaths::discover(&manifest), threads, queue: 16, ocr: OcrOptions::default() })
     }
 }
+
+/// How long the worker waits without a job before it returns freed memory to the system.
+const IDLE_TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Handle to the recognition worker. Cloning is cheap; the worker stops when all handles drop.
 #[derive(Clone)]
@@ -80,8 +82,32 @@ impl Engine {
                         return;
                     }
                 };
-                while let Ok(job) = rx.recv() {
-                    let _ = job.reply.send(process(&mut sessions, &opts.ocr, job.source, &job.camera));
+                loop {
+                    let job = match rx.recv_timeout(IDLE_TRIM_AFTER) {
+                        Ok(job) => job,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            // Idle between vehicles: hand the inference buffers back to the
+                            // system, so the lane PC's resident memory is the models, not the
+                            // largest image seen. Not after every image: re-faulting the pages
+                            // costs tens of milliseconds, so a burst keeps them.
+                            if let Err(e) = sessions.release_memory() {
+                                tracing::warn!(error = %e, "could not release inference memory");
+                            }
+                            match rx.recv() {
+                                Ok(job) => job,
+                                Err(_) => break,
+                            }
+                        }
+                    };
+                    match job {
+                        Job::Recognize { source, camera, reply } => {
+                            let _ = reply.send(process(&mut sessions, &opts.ocr, source, &camera));
+                        }
+                        Job::ReleaseMemory { reply } => {
+                            let _ = reply.send(sessions.release_memory());
+                        }
+                    }
                 }
             })
             .map_err(|e| ModelError::Io { path: PathBuf::from("<ocr-worker thread>"), source: e })?;
@@ -98,8 +124,15 @@ impl Engine {
     pub fn recognize(&self, source: ImageSource, camera: &str) -> Result<ImageResult, OcrError> {
         let (reply, rx) = mpsc::channel();
         self.tx
-            .send(Job { source, camera: camera.to_string(), reply })
+            .send(Job::Recognize { source, camera: camera.to_string(), reply })
             .map_err(|_| ModelError::WorkerGone)?;
+        rx.recv().map_err(|_| ModelError::WorkerGone)?
+    }
+
+    /// Give past inferences' memory back now, as the worker does by itself when idle (blocking).
+    pub fn release_memory(&self) -> Result<(), ModelError> {
+        let (reply, rx) = mpsc::channel();
+        self.tx.send(Job::ReleaseMemory { reply }).map_err(|_| ModelError::WorkerGone)?;
         rx.recv().map_err(|_| ModelError::WorkerGone)?
     }
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::TensorRef;
 
 use crate::error::ModelError;
@@ -106,6 +106,29 @@ impl OcrSessions {
     }
 }
 
+impl OcrSessions {
+    /// Give the memory of past inferences back to the system (call when idle).
+    ///
+    /// Each session's arena keeps the buffers of the largest input it has seen, and glibc keeps
+    /// freed pages in its per-thread heaps: after a 1920x1080 frame that is 300+ MB held for
+    /// nothing while the lane waits for the next truck. A tiny run with arena shrinkage enabled
+    /// frees the arenas' unused chunks, then the heap is trimmed. Running without an arena
+    /// instead measured ~25 % slower per image (page faults on every large buffer).
+    pub fn release_memory(&mut self) -> Result<(), ModelError> {
+        let err = |e: ort::Error| ModelError::Inference { stage: "shrink", reason: e.to_string() };
+        let mut opts = RunOptions::new().map_err(err)?;
+        opts.set("memory.enable_memory_arena_shrinkage", "cpu:0").map_err(err)?;
+        let zeros = vec![0f32; 3 * 48 * 192];
+        for (session, shape) in [(&mut self.det, [1, 3, 32, 32]), (&mut self.rec, [1, 3, 48, 32]), (&mut self.cls, [1, 3, 48, 192])] {
+            let n = shape.iter().product::<usize>();
+            let tensor = TensorRef::from_array_view((shape, &zeros[..n])).map_err(err)?;
+            session.run_with_options(ort::inputs![tensor], &opts).map_err(err)?;
+        }
+        trim_heap();
+        Ok(())
+    }
+}
+
 fn open(env: &ort::environment::Environment, path: &Path, threads: usize) -> Result<Session, ModelError> {
     let load = |reason: String| ModelError::Load { path: path.to_path_buf(), reason };
     let builder = Session::builder(env).map_err(|e| load(e.to_string()))?;
@@ -114,6 +137,14 @@ fn open(env: &ort::environment::Environment, path: &Path, threads: usize) -> Res
     // threads would steal their CPU (and ours, when they are busy).
     let mut builder = builder.with_config_entry("session.intra_op.allow_spinning", "0").map_err(|e| load(e.to_string()))?;
     builder.commit_from_file(path).map_err(|e| load(e.to_string()))
+}
+
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn run(
