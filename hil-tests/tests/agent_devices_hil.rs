@@ -3,6 +3,7 @@
 //! the serial seal reader, the Modbus barrier and loops on one RS-485 bus (PTY),
 //! the empty-box detector and UVSS camera over TCP, an area camera over HTTP
 //! with digest auth. What the agent would do on a real lane, minus the lane loop.
+//! Also one Modbus unit serving the barrier and the loops on different registers.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -114,4 +115,49 @@ async fn the_barrier_driver_refuses_to_close_over_an_occupied_loop_as_the_lane_r
     assert!(!tokio::time::timeout(limit, arm_loop.changed()).await.unwrap().unwrap());
     barrier.close().await.unwrap();
     assert_eq!(barrier.state().await.unwrap(), BarrierState::Closed);
+}
+
+#[tokio::test]
+async fn one_modbus_unit_serves_the_barrier_and_the_loops_on_different_registers() {
+    // The simulated controller (unit 1) exposes the loops as its own discrete
+    // inputs too: the lane file wires every loop to unit 1, on one bus master.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(LaneSimOptions::quiet(dir.path())).await.unwrap();
+    let ep = serde_json::to_value(&sim.endpoints).unwrap();
+    let m = &ep["modbus"];
+    let mut text = lane_file(&ep, dir.path());
+    for (unit, input) in [("arrival_unit", "arrival_input"), ("under_arm_unit", "under_arm_input"), ("exit_unit", "exit_input")] {
+        let own = format!("unit = {}, presence_input = 0", m[unit]);
+        text = text.replace(&own, &format!("unit = {}, presence_input = {}", m["registers"]["unit"], m[input]));
+    }
+    assert_eq!(text.matches("unit = 1,").count(), 4, "{text}");
+    let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let mut devices = build_devices(&cfg, None).unwrap();
+    assert_eq!(devices.health.iter().filter(|(n, _)| n.starts_with("modbus:")).count(), 1, "one master for the bus");
+    let limit = Duration::from_secs(10);
+
+    for name in ["arrival-loop", "arm-loop", "exit-loop"] {
+        assert!(!first_reading(&mut devices, name).await, "{name} reads clear");
+    }
+    let (_, _, arrival) = devices.presence.iter_mut().find(|(n, _, _)| n == "arrival-loop").unwrap();
+    sim.gate.set_input(hil_tests::sim::modbus::ARRIVAL_INPUT, true);
+    assert!(tokio::time::timeout(limit, arrival.changed()).await.unwrap().unwrap(), "the arrival loop, read from unit 1");
+
+    // The barrier and the loops' polling share the bus: requests are serialised, none is lost.
+    let barrier = devices.barrier.1.clone();
+    let mut barrier = barrier.lock().await;
+    barrier.open().await.unwrap();
+    let (_, _, arm) = devices.presence.iter_mut().find(|(n, _, _)| n == "arm-loop").unwrap();
+    sim.gate.set_input(UNDER_ARM_INPUT, true);
+    assert!(tokio::time::timeout(limit, arm.changed()).await.unwrap().unwrap());
+    assert!(matches!(barrier.close().await, Err(DeviceError::Refused(_))), "occupied, as read from the same unit");
+    assert_eq!(sim.gate.closes_while_occupied.load(Ordering::SeqCst), 0);
+    sim.gate.set_input(UNDER_ARM_INPUT, false);
+    assert!(!tokio::time::timeout(limit, arm.changed()).await.unwrap().unwrap());
+    barrier.close().await.unwrap();
+    assert_eq!(barrier.state().await.unwrap(), BarrierState::Closed);
+    let on_bus = ["arrival-loop", "arm-loop", "exit-loop", "barrier"];
+    for (name, rx) in devices.health.iter().filter(|(n, _)| on_bus.contains(&n.as_str()) || n.starts_with("modbus:")) {
+        assert_eq!(rx.borrow().state, HealthState::Ok, "{name}: {:?}", *rx.borrow());
+    }
 }
