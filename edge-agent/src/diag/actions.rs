@@ -13,11 +13,11 @@ use drivers::DeviceError;
 use serde::Serialize;
 use tokio::time::{timeout, Instant};
 
-use super::probe::{self, describe_image, limit, presence_reading, seals_line, until_ok};
+use super::probe::{self, capture, describe_image, limit, presence_reading, seals_line, until_ok, Captured};
 use super::Outcome;
 use crate::config::{DeviceKind, LaneConfig};
 use crate::flow::Zone;
-use crate::lane::{Capturer, Devices};
+use crate::lane::Devices;
 
 #[derive(Serialize)]
 struct Action<'a, T: Serialize> {
@@ -102,14 +102,11 @@ pub async fn read_seals(cfg: &LaneConfig, devices: Devices) -> Result<Outcome, S
     let name = cfg.devices_of(DeviceKind::SealReader).next().map(|d| d.name.clone()).ok_or("the lane has no seal reader")?;
     let t = limit(cfg, &name);
     let handle = devices.capturers.get(&name).map(|(_, h)| h.clone()).ok_or("the seal reader was not built")?;
-    let read = timeout(t, async {
-        match &mut *handle.lock().await {
-            Capturer::Seals(r) => r.interrogate().await,
-            _ => Err(DeviceError::Fault("not a seal reader".into())),
-        }
-    })
-    .await
-    .unwrap_or(Err(DeviceError::Timeout(t)));
+    let read = match capture(&handle, t).await {
+        Ok(Captured::Seals(seals)) => Ok(seals),
+        Ok(_) => Err(DeviceError::Fault("not a seal reader".into())),
+        Err(e) => Err(e),
+    };
     #[derive(Serialize, Default)]
     struct Seals {
         seals: Vec<drivers::SealRead>,
@@ -142,16 +139,9 @@ pub async fn snapshot(cfg: &LaneConfig, devices: Devices, name: &str, out: &Path
     let device = probe::camera(cfg, name)?;
     let t = limit(cfg, &device.name);
     let handle = devices.capturers.get(name).map(|(_, h)| h.clone()).ok_or("the camera was not built")?;
-    let shot = timeout(t, async {
-        match &mut *handle.lock().await {
-            Capturer::Camera(c) => c.snapshot().await,
-            _ => Err(DeviceError::Fault("not an area camera".into())),
-        }
-    })
-    .await
-    .unwrap_or(Err(DeviceError::Timeout(t)));
-    let image = match shot {
-        Ok(i) => i,
+    let image = match capture(&handle, t).await {
+        Ok(Captured::Image(i)) => i,
+        Ok(_) => return Err(format!("{name} is not an area camera")),
         Err(e) => return Ok(outcome(name, "snapshot", Err(e.to_string()), Saved::default())),
     };
     let saved = save(&image, out)?;
@@ -170,14 +160,11 @@ pub async fn capture_uvss(cfg: &LaneConfig, devices: Devices, out: &Path, wait: 
     let deadline = Instant::now() + wait;
     let scan = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let r = timeout(left, async {
-            match &mut *handle.lock().await {
-                Capturer::Uvss(u) => u.last_scan().await,
-                _ => Err(DeviceError::Fault("not an under-vehicle camera".into())),
-            }
-        })
-        .await
-        .unwrap_or(Err(DeviceError::Timeout(wait)));
+        let r = match capture(&handle, left).await {
+            Ok(Captured::Scan(scan)) => Ok(scan),
+            Ok(_) => return Err(format!("{name} is not an under-vehicle camera")),
+            Err(e) => Err(e),
+        };
         // The driver gives up on one scan after its own wait; keep waiting until ours is over.
         match r {
             Err(DeviceError::Timeout(_)) if Instant::now() < deadline => continue,

@@ -155,6 +155,26 @@ pub async fn presence_reading(
     timeout(limit, sensor.occupied()).await.unwrap_or(Err(DeviceError::Timeout(limit)))
 }
 
+/// What a capturing device gave.
+pub enum Captured {
+    Image(drivers::Image),
+    Seals(Vec<drivers::SealRead>),
+    Scan(drivers::UvssScan),
+}
+
+/// One capture, whatever the device: a snapshot, the seals in range, or the
+/// next under-vehicle scan; bounded by `limit`.
+pub async fn capture(handle: &std::sync::Arc<tokio::sync::Mutex<Capturer>>, limit: Duration) -> Result<Captured, DeviceError> {
+    let r = timeout(limit, async {
+        match &mut *handle.lock().await {
+            Capturer::Camera(c) => c.snapshot().await.map(Captured::Image),
+            Capturer::Seals(s) => s.interrogate().await.map(Captured::Seals),
+            Capturer::Uvss(u) => u.last_scan().await.map(Captured::Scan),
+        }
+    });
+    r.await.unwrap_or(Err(DeviceError::Timeout(limit)))
+}
+
 fn bytes(n: usize) -> String {
     if n >= 10 * 1024 {
         format!("{} KiB", n / 1024)
@@ -189,15 +209,16 @@ pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> O
     for (name, (_, handle)) in capturers.into_iter().filter(|(n, _)| wanted(n)) {
         let (h, t) = (health.get(&name).cloned(), limit(cfg, &name));
         set.spawn(async move {
-            let r = timeout(t, async {
-                match &mut *handle.lock().await {
-                    Capturer::Camera(c) => c.snapshot().await.map(|i| format!("snapshot {}", describe_image(&i))),
-                    Capturer::Seals(s) => s.interrogate().await.map(|seals| seals_line(&seals)),
-                    Capturer::Uvss(_) => until_ok(h, t).await.map(|()| "connected, heartbeats arriving".to_string()),
-                }
-            })
-            .await
-            .unwrap_or(Err(DeviceError::Timeout(t)));
+            // A scan is not harmless (it waits for a vehicle): the UVSS camera is only watched.
+            let watch_only = matches!(&*handle.lock().await, Capturer::Uvss(_));
+            let r = match watch_only {
+                true => until_ok(h, t).await.map(|()| "connected, heartbeats arriving".to_string()),
+                false => capture(&handle, t).await.map(|c| match c {
+                    Captured::Image(i) => format!("snapshot {}", describe_image(&i)),
+                    Captured::Seals(seals) => seals_line(&seals),
+                    Captured::Scan(_) => "scan".to_string(),
+                }),
+            };
             (name, r)
         });
     }
