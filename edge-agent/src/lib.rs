@@ -10,6 +10,7 @@ pub mod broker;
 pub mod command;
 pub mod config;
 pub mod declaration;
+pub mod diag;
 pub mod flow;
 pub mod images;
 pub mod lane;

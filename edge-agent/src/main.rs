@@ -38,6 +38,9 @@ enum Cmd {
         #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
         config: PathBuf,
     },
+    /// Check the lane's devices: all at a glance, or one (`barrier --cycle`,
+    /// `seal --read`, `camera NAME --snapshot F`, `uvss --capture F`, `ports`).
+    Diag(edge_agent::diag::DiagArgs),
     /// Validate a configuration file without touching the network or devices.
     CheckConfig { file: PathBuf },
     /// Print a lane's results live, in plain words.
@@ -215,6 +218,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Diag(args) => exit(edge_agent::diag::run(args)),
         Cmd::Command(cmd) => exit(edge_agent::command::cli::run(cmd).map(|()| true)),
         Cmd::Declare { config, file, list } => exit(edge_agent::declaration::cli(&config, file.as_deref(), list).map(|()| true)),
         Cmd::Stats { config, hours, json } => {

@@ -3,20 +3,18 @@
 //! the serial seal reader, the Modbus barrier and loops on one RS-485 bus (PTY),
 //! the empty-box detector and UVSS camera over TCP, an area camera over HTTP
 //! with digest auth. What the agent would do on a real lane, minus the lane loop.
+//! Also one Modbus unit serving the barrier and the loops on different registers.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use drivers::{BarrierState, DeviceError, HealthState};
 use edge_agent::lane::{build_devices, Capturer};
-use hil_tests::sim::camera::CameraSimConfig;
-use hil_tests::sim::lane::{start, LaneSimOptions};
+use hil_tests::sim::lane::{agent_lane_file as lane_file, start, LaneSimOptions};
 use hil_tests::sim::modbus::UNDER_ARM_INPUT;
 use hil_tests::sim::testkit::wait_health;
-use hil_tests::sim::Scenario;
 use serde_json::Value;
 
 struct Sim(Child);
@@ -40,77 +38,6 @@ fn start_sim() -> (Sim, Value) {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("endpoint line");
     (Sim(child), serde_json::from_str(&line).expect("the first line is JSON"))
-}
-
-fn lane_file(ep: &Value, data_dir: &Path) -> String {
-    let m = &ep["modbus"];
-    let r = &m["registers"];
-    let port = format!("port = {:?}, baud = 9600", m["path"].as_str().unwrap());
-    let cams = &ep["cameras"];
-    format!(
-        r#"
-[lane]
-site = "HIL"
-id = "G09"
-
-[storage]
-data_dir = {data:?}
-
-[devices.arrival-loop]
-kind = "presence"
-role = "arrival"
-modbus = {{ {port}, unit = {arrival}, presence_input = 0 }}
-
-[devices.arm-loop]
-kind = "presence"
-role = "under_arm"
-modbus = {{ {port}, unit = {under}, presence_input = 0 }}
-
-[devices.exit-loop]
-kind = "presence"
-role = "exit"
-modbus = {{ {port}, unit = {exit}, presence_input = 0 }}
-
-[devices.barrier]
-kind = "barrier"
-modbus = {{ {port}, unit = {unit}, open_coil = {oc}, close_coil = {cc}, stop_coil = {sc}, opened_input = {oi}, closed_input = {ci} }}
-
-[devices.plate]
-kind = "area_camera"
-role = "plate"
-http = {{ url = "http://{cam}{path}", auth = "digest", username = {user}, password = {pass} }}
-
-[devices.uvss]
-kind = "under_vehicle_camera"
-tcp = {{ address = {uvss} }}
-
-[devices.seals]
-kind = "seal_reader"
-serial = {{ port = {seal:?}, baud = 115200 }}
-
-[devices.empty-box]
-kind = "empty_box_detector"
-tcp = {{ address = {eb} }}
-"#,
-        data = data_dir.display().to_string(),
-        // Each loop as its own detector unit: a lane file gives every Modbus device its own unit.
-        arrival = m["arrival_unit"],
-        under = m["under_arm_unit"],
-        exit = m["exit_unit"],
-        unit = r["unit"],
-        oc = r["open_coil"],
-        cc = r["close_coil"],
-        sc = r["stop_coil"],
-        oi = r["opened_input"],
-        ci = r["closed_input"],
-        cam = cams["addr"].as_str().unwrap(),
-        path = cams["paths"]["plate"].as_str().unwrap(),
-        user = cams["user"],
-        pass = cams["password"],
-        uvss = ep["uvss"],
-        seal = ep["seal"]["path"].as_str().unwrap(),
-        eb = ep["emptybox"],
-    )
 }
 
 /// Waits until `name` reports ok (its first reading is in), then reads it as the lane does.
@@ -167,22 +94,7 @@ async fn a_lane_file_of_real_transports_builds_working_devices() {
 async fn the_barrier_driver_refuses_to_close_over_an_occupied_loop_as_the_lane_reads_it() {
     // The simulators in-process this time, so the test can occupy the loop.
     let dir = tempfile::tempdir().unwrap();
-    let sim = start(LaneSimOptions {
-        scenario: Scenario::Normal,
-        bind: "127.0.0.1".into(),
-        seal_link: dir.path().join("seal"),
-        modbus_link: dir.path().join("modbus"),
-        seal_address: 1,
-        emptybox_port: 0,
-        uvss_port: 0,
-        camera_port: 0,
-        cameras: vec!["plate".into()],
-        camera: CameraSimConfig::default(),
-        vehicle_every: Duration::ZERO,
-        comeback: Duration::from_secs(1),
-    })
-    .await
-    .unwrap();
+    let sim = start(LaneSimOptions::quiet(dir.path())).await.unwrap();
     let ep = serde_json::to_value(&sim.endpoints).unwrap();
     let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &lane_file(&ep, dir.path())).unwrap();
     let mut devices = build_devices(&cfg, None).unwrap();
@@ -203,4 +115,49 @@ async fn the_barrier_driver_refuses_to_close_over_an_occupied_loop_as_the_lane_r
     assert!(!tokio::time::timeout(limit, arm_loop.changed()).await.unwrap().unwrap());
     barrier.close().await.unwrap();
     assert_eq!(barrier.state().await.unwrap(), BarrierState::Closed);
+}
+
+#[tokio::test]
+async fn one_modbus_unit_serves_the_barrier_and_the_loops_on_different_registers() {
+    // The simulated controller (unit 1) exposes the loops as its own discrete
+    // inputs too: the lane file wires every loop to unit 1, on one bus master.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start(LaneSimOptions::quiet(dir.path())).await.unwrap();
+    let ep = serde_json::to_value(&sim.endpoints).unwrap();
+    let m = &ep["modbus"];
+    let mut text = lane_file(&ep, dir.path());
+    for (unit, input) in [("arrival_unit", "arrival_input"), ("under_arm_unit", "under_arm_input"), ("exit_unit", "exit_input")] {
+        let own = format!("unit = {}, presence_input = 0", m[unit]);
+        text = text.replace(&own, &format!("unit = {}, presence_input = {}", m["registers"]["unit"], m[input]));
+    }
+    assert_eq!(text.matches("unit = 1,").count(), 4, "{text}");
+    let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let mut devices = build_devices(&cfg, None).unwrap();
+    assert_eq!(devices.health.iter().filter(|(n, _)| n.starts_with("modbus:")).count(), 1, "one master for the bus");
+    let limit = Duration::from_secs(10);
+
+    for name in ["arrival-loop", "arm-loop", "exit-loop"] {
+        assert!(!first_reading(&mut devices, name).await, "{name} reads clear");
+    }
+    let (_, _, arrival) = devices.presence.iter_mut().find(|(n, _, _)| n == "arrival-loop").unwrap();
+    sim.gate.set_input(hil_tests::sim::modbus::ARRIVAL_INPUT, true);
+    assert!(tokio::time::timeout(limit, arrival.changed()).await.unwrap().unwrap(), "the arrival loop, read from unit 1");
+
+    // The barrier and the loops' polling share the bus: requests are serialised, none is lost.
+    let barrier = devices.barrier.1.clone();
+    let mut barrier = barrier.lock().await;
+    barrier.open().await.unwrap();
+    let (_, _, arm) = devices.presence.iter_mut().find(|(n, _, _)| n == "arm-loop").unwrap();
+    sim.gate.set_input(UNDER_ARM_INPUT, true);
+    assert!(tokio::time::timeout(limit, arm.changed()).await.unwrap().unwrap());
+    assert!(matches!(barrier.close().await, Err(DeviceError::Refused(_))), "occupied, as read from the same unit");
+    assert_eq!(sim.gate.closes_while_occupied.load(Ordering::SeqCst), 0);
+    sim.gate.set_input(UNDER_ARM_INPUT, false);
+    assert!(!tokio::time::timeout(limit, arm.changed()).await.unwrap().unwrap());
+    barrier.close().await.unwrap();
+    assert_eq!(barrier.state().await.unwrap(), BarrierState::Closed);
+    let on_bus = ["arrival-loop", "arm-loop", "exit-loop", "barrier"];
+    for (name, rx) in devices.health.iter().filter(|(n, _)| on_bus.contains(&n.as_str()) || n.starts_with("modbus:")) {
+        assert_eq!(rx.borrow().state, HealthState::Ok, "{name}: {:?}", *rx.borrow());
+    }
 }

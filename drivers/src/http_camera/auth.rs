@@ -224,4 +224,27 @@ mod tests {
         assert_eq!(p[1], ("stale".into(), "TRUE".into()));
         assert_eq!(p[2], ("algorithm".into(), "MD5-sess".into()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_value_parses_without_panic(value in ".{0,200}") {
+            let _ = parse_challenge(&value);
+            let _ = parse_params(&value);
+        }
+
+        #[test]
+        fn quoted_values_come_back_unescaped(
+            realm in "[ -~]{0,40}",
+            nonce in "[ -~]{1,40}",
+            opaque in proptest::option::of("[A-Za-z0-9]{1,20}"),
+        ) {
+            let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+            let mut header = format!("Digest realm={}, nonce={}, qop=\"auth\"", q(&realm), q(&nonce));
+            if let Some(o) = &opaque {
+                header.push_str(&format!(", opaque={}", q(o)));
+            }
+            let Some(Challenge::Digest(c)) = parse_challenge(&header) else { panic!("{header}") };
+            proptest::prop_assert_eq!((c.realm, c.nonce, c.opaque, c.qop_auth), (realm, nonce, opaque, true));
+        }
+    }
 }

@@ -255,7 +255,38 @@ mod tests {
         );
     }
 
+    fn request() -> impl Strategy<Value = RtuRequest> {
+        prop_oneof![
+            (any::<u16>(), 1..=MAX_BITS).prop_map(|(addr, count)| RtuRequest::ReadCoils { addr, count }),
+            (any::<u16>(), 1..=MAX_BITS).prop_map(|(addr, count)| RtuRequest::ReadDiscreteInputs { addr, count }),
+            (any::<u16>(), any::<bool>()).prop_map(|(addr, on)| RtuRequest::WriteSingleCoil { addr, on }),
+        ]
+    }
+
+    fn response() -> impl Strategy<Value = RtuResponse> {
+        prop_oneof![
+            // Whole bytes of bits: the wire carries the padding, so that is what comes back.
+            (prop_oneof![Just(READ_COILS), Just(READ_DISCRETE_INPUTS)], 1..=250usize)
+                .prop_flat_map(|(f, n)| (Just(f), proptest::collection::vec(any::<bool>(), n * 8)))
+                .prop_map(|(function, bits)| RtuResponse::Bits { function, bits }),
+            (any::<u16>(), any::<bool>()).prop_map(|(addr, on)| RtuResponse::CoilWritten { addr, on }),
+            (prop_oneof![Just(READ_COILS), Just(READ_DISCRETE_INPUTS), Just(WRITE_SINGLE_COIL)], 1..=4u8)
+                .prop_map(|(function, code)| RtuResponse::Exception { function, code }),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn requests_and_responses_round_trip(unit in 1..=247u8, req in request(), resp in response()) {
+            let mut b = BytesMut::new();
+            encode_request(unit, &req, &mut b);
+            prop_assert_eq!(decode_request(&mut b).unwrap(), Some((unit, req)));
+            prop_assert!(b.is_empty());
+            encode_response(unit, &resp, &mut b);
+            prop_assert_eq!(decode_response(&mut b).unwrap(), Some((unit, resp)));
+            prop_assert!(b.is_empty());
+        }
+
         #[test]
         fn random_bytes_never_panic_and_always_progress(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             for decode in [|b: &mut BytesMut| decode_response(b).map(|_| ()), |b: &mut BytesMut| decode_request(b).map(|_| ())] {

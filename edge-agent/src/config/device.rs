@@ -246,17 +246,34 @@ fn http(h: &RawHttp, r: &mut Reporter) -> Option<Transport> {
     Some(Transport::Http { url: url.clone(), auth, username: h.username.clone(), password: h.password.clone() })
 }
 
-/// Serial ports a device opens, with its Modbus unit (shared RS-485 buses are fine).
-pub fn serial_ports(dev: &Spanned<RawDevice>) -> Vec<(String, Option<u8>, Range<usize>)> {
+/// The serial port a device opens, and whether it is a Modbus bus (which
+/// several devices may share).
+pub fn serial_port(dev: &Spanned<RawDevice>) -> Option<(String, bool, Range<usize>)> {
     let d = dev.get_ref();
-    let mut out = Vec::new();
     if let Some(s) = &d.serial {
-        out.push((s.get_ref().port.get_ref().clone(), None, s.get_ref().port.span()));
+        return Some((s.get_ref().port.get_ref().clone(), false, s.get_ref().port.span()));
     }
-    if let Some(m) = &d.modbus {
-        out.push((m.get_ref().port.get_ref().clone(), Some(*m.get_ref().unit.get_ref()), m.get_ref().port.span()));
-    }
-    out
+    d.modbus.as_ref().map(|m| (m.get_ref().port.get_ref().clone(), true, m.get_ref().port.span()))
+}
+
+/// A Modbus register a device uses: (space, address, key, span). Coils and
+/// discrete inputs are separate address spaces on the wire.
+pub type Register = (&'static str, u16, &'static str, Range<usize>);
+
+/// The registers of a Modbus device, for the overlap check between devices
+/// sharing one unit (a barrier controller that also reads the loops).
+pub fn modbus_registers(m: &RawModbus) -> Vec<Register> {
+    [
+        ("coil", &m.open_coil, "open_coil"),
+        ("coil", &m.close_coil, "close_coil"),
+        ("coil", &m.stop_coil, "stop_coil"),
+        ("discrete input", &m.opened_input, "opened_input"),
+        ("discrete input", &m.closed_input, "closed_input"),
+        ("discrete input", &m.presence_input, "presence_input"),
+    ]
+    .into_iter()
+    .filter_map(|(space, v, key)| v.as_ref().map(|v| (space, *v.get_ref(), key, v.span())))
+    .collect()
 }
 
 /// GPIO lines a device claims.

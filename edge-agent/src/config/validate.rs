@@ -325,7 +325,8 @@ fn sim(raw: Option<&Spanned<RawSim>>, devices: &[DeviceConfig], r: &mut Reporter
 
 fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
     let mut out = Vec::new();
-    let mut ports: HashMap<String, (String, Option<u8>)> = HashMap::new();
+    let mut ports: HashMap<String, (String, bool)> = HashMap::new();
+    let mut buses = Buses::default();
     let mut lines: HashMap<(String, u32), String> = HashMap::new();
     // In file order, so a clash is reported at the second device, where it was made.
     let mut in_order: Vec<_> = raw.devices.get_ref().iter().collect();
@@ -335,15 +336,18 @@ fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
         let device = super::device::device(name, dev, r);
         all_valid &= device.is_some();
         if let Some(d) = device {
-            for (port, unit, span) in super::device::serial_ports(dev) {
+            if let Some((port, modbus, span)) = super::device::serial_port(dev) {
                 match ports.get(&port) {
-                    Some((other, other_unit)) if unit.is_none() || other_unit.is_none() || unit == *other_unit => {
-                        r.error(span, format!("device `{}` uses serial port {port} which device `{other}` already uses", name.get_ref()), "a serial port opens exclusively; give each device its own port (Modbus devices may share a bus with different unit ids)");
+                    Some((other, other_modbus)) if !(modbus && *other_modbus) => {
+                        r.error(span, format!("device `{}` uses serial port {port} which device `{other}` already uses", name.get_ref()), "a serial port opens exclusively; give each device its own port (Modbus devices may share a bus, and a unit as long as their registers differ)");
                     }
                     _ => {
-                        ports.insert(port, (name.get_ref().clone(), unit));
+                        ports.entry(port).or_insert((name.get_ref().clone(), modbus));
                     }
                 }
+            }
+            if let Some(m) = &dev.get_ref().modbus {
+                buses.check(name.get_ref(), m.get_ref(), r);
             }
             for (chip, line, span) in super::device::gpio_lines(dev) {
                 if let Some(other) = lines.insert((chip.clone(), line), name.get_ref().clone()) {
@@ -358,6 +362,49 @@ fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
         lane_roles(raw, &out, r);
     }
     out
+}
+
+/// What the devices on each RS-485 bus have claimed so far: one master drives
+/// the bus (`lane::wire`), so its line settings are the bus's, and devices
+/// sharing a unit (a barrier controller that also reads the loops) must not
+/// share a register.
+#[derive(Default)]
+struct Buses {
+    /// Port -> (first device, baud, echo).
+    settings: HashMap<String, (String, u32, bool)>,
+    /// (port, unit, space, address) -> (device, key).
+    registers: HashMap<(String, u8, &'static str, u16), (String, &'static str)>,
+}
+
+impl Buses {
+    fn check(&mut self, device: &str, m: &RawModbus, r: &mut Reporter) {
+        let port = m.port.get_ref();
+        let (baud, echo) = (m.baud.as_ref().map_or(9600, |b| *b.get_ref()), m.echo.as_ref().is_some_and(|e| *e.get_ref()));
+        match self.settings.get(port) {
+            Some((first, b, _)) if *b != baud => {
+                let span = m.baud.as_ref().map_or(m.port.span(), |b| b.span());
+                r.error(span, format!("device `{device}` sets {port} to {baud} baud but device `{first}` to {b}"), "one RS-485 bus runs at one speed: give every device on it the same `baud`");
+            }
+            Some((first, _, e)) if *e != echo => {
+                let span = m.echo.as_ref().map_or(m.port.span(), |e| e.span());
+                r.error(span, format!("device `{device}` and device `{first}` disagree on `echo` for {port}"), "echo is a property of the RS-485 adapter: set the same `echo` on every device of the bus");
+            }
+            Some(_) => {}
+            None => {
+                self.settings.insert(port.clone(), (device.to_string(), baud, echo));
+            }
+        }
+        let unit = *m.unit.get_ref();
+        for (space, addr, key, span) in super::device::modbus_registers(m) {
+            let at = (port.clone(), unit, space, addr);
+            if let Some((other, other_key)) = self.registers.get(&at) {
+                let whose = if other == device { "its own".to_string() } else { format!("device `{other}`'s") };
+                r.error(span, format!("{space} {addr} of unit {unit} on {port} is already {whose} `{other_key}`"), "devices sharing a Modbus unit must use different registers: check the register map in the controller's manual");
+            } else {
+                self.registers.insert(at, (device.to_string(), key));
+            }
+        }
+    }
 }
 
 /// The lane needs one barrier, one arrival sensor and one sensor under the arm.

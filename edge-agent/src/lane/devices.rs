@@ -1,12 +1,15 @@
 //! Building the lane's devices from configuration: the third configuration step.
 //! Each device is opened here and nowhere else: simulated ones on the
-//! in-process lane, real ones (serial, Modbus, TCP, HTTP) in [`wire`].
+//! in-process lane, real ones (serial, Modbus, TCP, HTTP) in [`wire`], GPIO
+//! lines in [`gpio`].
 //!
 //! The barrier's driver keeps its own close interlock (a second line behind the
 //! lane's), so it is handed the under-arm presence as a watch fed by the same
 //! sensor the lane reads ([`Interlocked`]); until that sensor has answered, and
 //! whenever it fails, the zone counts as occupied.
 
+#[path = "gpio.rs"]
+mod gpio;
 #[path = "wire.rs"]
 mod wire;
 
@@ -36,6 +39,9 @@ pub enum BuildError {
     Missing { device: String, key: &'static str },
     #[error("device `{device}`: cannot use {url:?}; give an http:// URL with a host (no https to cameras yet)")]
     Url { device: String, url: String },
+    /// A GPIO chip or line that cannot be had; the message says which and why.
+    #[error("device `{device}`: {message}")]
+    Gpio { device: String, message: String },
     #[error("barrier `{0}` is real but the lane has no `under_arm` presence sensor to interlock its close with")]
     NoUnderArm(String),
 }

@@ -301,16 +301,27 @@ impl<P: Publish> Lane<P> {
         }
         let handle = self.devices.barrier.1.clone();
         let (tx, name) = (self.tx.clone(), self.devices.barrier.0.clone());
+        // Until the position is read the machine does not know it; a controller
+        // that is silent at start is asked again (1 s, doubling to 30 s), so the
+        // lane comes right by itself once it answers.
         tokio::spawn(async move {
-            let state = handle.lock().await.state().await;
-            match state {
-                Ok(s) => {
-                    let _ = tx.send(Input::DeviceResult { device: name, result: Ok(()) }).await;
-                    let _ = tx.send(Input::BarrierObserved(s)).await;
+            let mut wait = Duration::from_secs(1);
+            loop {
+                let state = handle.lock().await.state().await;
+                match state {
+                    Ok(s) => {
+                        let _ = tx.send(Input::DeviceResult { device: name, result: Ok(()) }).await;
+                        let _ = tx.send(Input::BarrierObserved(s)).await;
+                        return;
+                    }
+                    Err(e) => {
+                        if tx.send(Input::DeviceResult { device: name.clone(), result: Err(e) }).await.is_err() {
+                            return;
+                        }
+                    }
                 }
-                Err(e) => {
-                    let _ = tx.send(Input::DeviceResult { device: name, result: Err(e) }).await;
-                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
             }
         });
     }

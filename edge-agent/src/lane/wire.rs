@@ -1,5 +1,5 @@
 //! Building the real drivers from configuration: serial, Modbus RTU, TCP and
-//! HTTP devices. Opening a port or an address happens here and only here (the
+//! HTTP devices, and GPIO ones through [`super::gpio`]. Opening a port or an address happens here and only here (the
 //! drivers are handed connectors), and nothing here waits on a device: every
 //! driver connects in its own task, with backoff, so an unplugged device at
 //! start is a device reported `down`, not an agent that will not start.
@@ -58,6 +58,11 @@ impl Wire {
                 self.health.push((d.name.clone(), p.health()));
                 Ok(Box::new(p))
             }
+            Transport::Gpio(g) => {
+                let (p, health) = super::gpio::presence(d, g)?;
+                self.health.push((d.name.clone(), health));
+                Ok(p)
+            }
             _ => Err(unsupported(d)),
         }
     }
@@ -95,6 +100,11 @@ impl Wire {
                 let b = ModbusBarrier::deferred(&d.name, self.bus(m), cfg, occupied);
                 self.health.push((d.name.clone(), b.health()));
                 Ok(Box::new(b))
+            }
+            Transport::Gpio(g) => {
+                let (b, health) = super::gpio::barrier(d, g, occupied, limit)?;
+                self.health.push((d.name.clone(), health));
+                Ok(b)
             }
             _ => Err(unsupported(d)),
         }

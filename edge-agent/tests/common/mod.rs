@@ -12,7 +12,7 @@ use edge_agent::lane::{Lane, Publish};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub struct Collector(Mutex<mpsc::Sender<(String, Value)>>);
+pub struct Collector(pub Mutex<mpsc::Sender<(String, Value)>>);
 
 impl Publish for Collector {
     fn publish(&self, topic: String, payload: Vec<u8>, _retain: bool) -> bool {

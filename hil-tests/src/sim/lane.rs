@@ -38,6 +38,27 @@ pub struct LaneSimOptions {
     pub comeback: Duration,
 }
 
+impl LaneSimOptions {
+    /// For tests: links in `dir`, free ports on loopback, a plate camera, no
+    /// vehicles (the loops stay clear unless the test says otherwise).
+    pub fn quiet(dir: &std::path::Path) -> Self {
+        LaneSimOptions {
+            scenario: Scenario::Normal,
+            bind: "127.0.0.1".into(),
+            seal_link: dir.join("seal"),
+            modbus_link: dir.join("modbus"),
+            seal_address: 1,
+            emptybox_port: 0,
+            uvss_port: 0,
+            camera_port: 0,
+            cameras: vec!["plate".into()],
+            camera: CameraSimConfig::default(),
+            vehicle_every: Duration::ZERO,
+            comeback: Duration::from_secs(1),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SerialEndpoint {
     pub path: PathBuf,
@@ -181,4 +202,79 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
         },
     };
     Ok(LaneSim { endpoints, ctl, uvss, seals, gate })
+}
+
+/// A lane file whose devices are all real transports pointed at a running
+/// simulator (`ep`: the [`Endpoints`] line as JSON): the Modbus loops each as
+/// its own detector unit, the barrier controller, the plate camera with digest
+/// auth, UVSS and empty-box over TCP, the seal reader on its PTY.
+pub fn agent_lane_file(ep: &serde_json::Value, data_dir: &std::path::Path) -> String {
+    let m = &ep["modbus"];
+    let r = &m["registers"];
+    let port = format!("port = {:?}, baud = 9600", m["path"].as_str().unwrap());
+    let cams = &ep["cameras"];
+    format!(
+        r#"
+[lane]
+site = "HIL"
+id = "G09"
+
+[storage]
+data_dir = {data:?}
+
+[devices.arrival-loop]
+kind = "presence"
+role = "arrival"
+modbus = {{ {port}, unit = {arrival}, presence_input = 0 }}
+
+[devices.arm-loop]
+kind = "presence"
+role = "under_arm"
+modbus = {{ {port}, unit = {under}, presence_input = 0 }}
+
+[devices.exit-loop]
+kind = "presence"
+role = "exit"
+modbus = {{ {port}, unit = {exit}, presence_input = 0 }}
+
+[devices.barrier]
+kind = "barrier"
+modbus = {{ {port}, unit = {unit}, open_coil = {oc}, close_coil = {cc}, stop_coil = {sc}, opened_input = {oi}, closed_input = {ci} }}
+
+[devices.plate]
+kind = "area_camera"
+role = "plate"
+http = {{ url = "http://{cam}{path}", auth = "digest", username = {user}, password = {pass} }}
+
+[devices.uvss]
+kind = "under_vehicle_camera"
+tcp = {{ address = {uvss} }}
+
+[devices.seals]
+kind = "seal_reader"
+serial = {{ port = {seal:?}, baud = 115200 }}
+
+[devices.empty-box]
+kind = "empty_box_detector"
+tcp = {{ address = {eb} }}
+"#,
+        data = data_dir.display().to_string(),
+        // Each loop as its own detector unit: a lane file gives every Modbus device its own unit.
+        arrival = m["arrival_unit"],
+        under = m["under_arm_unit"],
+        exit = m["exit_unit"],
+        unit = r["unit"],
+        oc = r["open_coil"],
+        cc = r["close_coil"],
+        sc = r["stop_coil"],
+        oi = r["opened_input"],
+        ci = r["closed_input"],
+        cam = cams["addr"].as_str().unwrap(),
+        path = cams["paths"]["plate"].as_str().unwrap(),
+        user = cams["user"],
+        pass = cams["password"],
+        uvss = ep["uvss"],
+        seal = ep["seal"]["path"].as_str().unwrap(),
+        eb = ep["emptybox"],
+    )
 }

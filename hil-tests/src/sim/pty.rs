@@ -37,6 +37,13 @@ pub fn pty_for_path() -> io::Result<(SerialStream, PathBuf, std::fs::File)> {
     Ok((master, path, keeper))
 }
 
+/// Opens a serial port (or PTY) by path as a driver does: exclusively, so a
+/// second opener gets "Device or resource busy" — a running agent, in tests.
+pub fn open_exclusive(path: &std::path::Path, baud: u32) -> io::Result<SerialStream> {
+    use tokio_serial::SerialPortBuilderExt;
+    tokio_serial::new(path.to_string_lossy(), baud).open_native_async().map_err(io::Error::from)
+}
+
 /// Serves `serve(master)` on PTY pairs forever, keeping `link` pointing at the
 /// current slave. In the `disconnect` scenario each pair lives `3 × comeback`,
 /// then the link is dropped and comes back after `comeback`.
