@@ -18,9 +18,9 @@
 
 use super::plane::Plane;
 
-/// Median of the covered (positive) values; 0 when none.
-fn median_pos(v: &mut Vec<f32>) -> f32 {
-    v.retain(|x| *x > 0.0);
+/// Median of the covered values up to `cap` (candidate pixels say nothing about the noise); 0 when none.
+fn median_pos(v: &mut Vec<f32>, cap: f32) -> f32 {
+    v.retain(|x| *x > 0.0 && *x <= cap);
     if v.is_empty() {
         return 0.0;
     }
@@ -31,9 +31,9 @@ fn median_pos(v: &mut Vec<f32>) -> f32 {
 /// `d` divided by the local noise factor: max(1, median of the tile around each pixel / median
 /// of the pair). Tiles are `tile` pixels square at a stride of half a tile; the factor is
 /// interpolated bilinearly between tile centres so that no tile edge cuts an object.
-pub fn local_normalise(d: &Plane, tile: usize) -> Plane {
+pub fn local_normalise(d: &Plane, tile: usize, cap: f32) -> Plane {
     let tile = tile.clamp(8, d.w.max(8)).min(d.h.max(8));
-    let global = median_pos(&mut d.data.clone());
+    let global = median_pos(&mut d.data.clone(), cap);
     if global <= 0.0 {
         return d.clone();
     }
@@ -53,7 +53,7 @@ pub fn local_normalise(d: &Plane, tile: usize) -> Plane {
             }
             // Too little coverage says nothing about the neighbourhood.
             if buf.iter().filter(|v| **v > 0.0).count() * 4 >= buf.len().max(1) {
-                factor[gy * gw + gx] = (median_pos(&mut buf) / global).max(1.0);
+                factor[gy * gw + gx] = (median_pos(&mut buf, cap) / global).max(1.0);
             }
         }
     }
@@ -95,7 +95,7 @@ mod tests {
             }
         }
         d.data[25 * w + 175] = 4.0;
-        let n = local_normalise(&d, 40);
+        let n = local_normalise(&d, 40, 3.0);
         assert!(n.at(50, 50) > 3.9, "object {}", n.at(50, 50));
         assert!(n.at(175, 25) < 2.0, "noisy peak {}", n.at(175, 25));
         assert!((n.at(100, 80) - 0.5).abs() < 1e-3);
