@@ -170,6 +170,14 @@ fn jpeg_frame(seed: u64, name: &str) -> Image {
     }
 }
 
+/// What the simulated scanner sees of a vehicle: a chassis per plate (the same vehicle looks the
+/// same on every visit), a pass (speed, position, exposure) per `pass`, and a parcel under the
+/// floor pan when the plan marks the vehicle. Public so tests can prepare reference scans.
+pub fn uvss_image(plate: &str, pass: u64, parcel: bool) -> RgbImage {
+    let plate_seed = plate.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    models::uvss::synth::vehicle_scan(plate_seed, pass, parcel, 200, 900)
+}
+
 pub struct SimUvss {
     lane: SimLane,
     name: String,
@@ -189,10 +197,7 @@ impl UnderVehicleCamera for SimUvss {
             .lane
             .vehicle_at_capture()
             .ok_or_else(|| DeviceError::Fault("no vehicle has passed over the scanner".into()))?;
-        // A chassis per plate (the same vehicle looks the same on every visit), a pass per
-        // passage, and a parcel under the floor pan when the plan marks the vehicle.
-        let plate_seed = vehicle.plate.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-        let img = image::DynamicImage::ImageRgb8(models::uvss::synth::vehicle_scan(plate_seed, vehicle.seq, vehicle.uvss_anomaly, 200, 900)).to_luma8();
+        let img = image::DynamicImage::ImageRgb8(uvss_image(&vehicle.plate, vehicle.seq, vehicle.uvss_anomaly)).to_luma8();
         let (w, h) = img.dimensions();
         let mut buf = Vec::new();
         image::codecs::png::PngEncoder::new(Cursor::new(&mut buf))
