@@ -5,7 +5,7 @@
 //! and groups what remains into scored boxes ([`regions`]). [`overlay::render`] draws the
 //! heat map for the reviewer; [`reference::ReferenceStore`] keeps the last clean scan per plate.
 //! All of it runs on a reduced work grid (about 400 pixels across the lane), in pure Rust.
-//! The method and its limits are described in `docs/design/uvss-and-empty.md`.
+//! The method and its limits are described in `docs/design/uvss.md`.
 
 pub mod diff;
 pub mod noise;
@@ -79,7 +79,7 @@ pub struct Params {
     /// Neighbourhood whose median difference sets the local noise level (see [`noise`]), as a
     /// share of the scan's width across the lane (about 1 m on a 2.4 m lane at the default);
     /// 0 (the default) switches the local level off: at 0.47 it removes every false alarm on
-    /// the real pairs but costs 8 points of synthetic detection and fails on small scans,
+    /// the real pairs but costs 6 points of synthetic detection and fails on small scans,
     /// where an object is a large share of any neighbourhood (docs/design/uvss.md).
     pub noise_tile: f32,
     /// Share of the travel length at each end where no region is reported (bumpers, entry).
