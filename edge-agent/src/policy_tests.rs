@@ -203,6 +203,13 @@ fn empty_image(verdict: EmptyImageVerdict) -> Option<EmptyImageRecord> {
     Some(EmptyImageRecord { verdict, score: 0.5, reason: None })
 }
 
+/// Declared empty, the detector agrees, and the image check says `v`.
+fn declared_empty_image(r: &mut PassageRecord, d: &mut Option<Declaration>, v: EmptyImageVerdict) {
+    d.as_mut().unwrap().declared_empty = true;
+    r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
+    r.empty_image = empty_image(v);
+}
+
 /// The vision rows, under the default `[vision]` settings (see `VisionPolicy::default`).
 const VISION_CASES: &[Case] = &[
     Case { name: "uvss clean", change: |r, _, _| r.uvss = uvss(UvssVerdict::Clean), outcome: Outcome::Release, reason: None },
@@ -212,31 +219,19 @@ const VISION_CASES: &[Case] = &[
     Case { name: "uvss unavailable", change: |r, _, _| r.uvss = uvss(UvssVerdict::Unavailable), outcome: Outcome::Hold, reason: Some("uvss_unavailable") },
     Case {
         name: "declared empty, detector empty, image loaded",
-        change: |r, d, _| {
-            d.as_mut().unwrap().declared_empty = true;
-            r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
-            r.empty_image = empty_image(EmptyImageVerdict::NotEmpty);
-        },
+        change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::NotEmpty),
         outcome: Outcome::Hold,
         reason: Some("empty_check_disagrees"),
     },
     Case {
         name: "declared empty, both empty",
-        change: |r, d, _| {
-            d.as_mut().unwrap().declared_empty = true;
-            r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
-            r.empty_image = empty_image(EmptyImageVerdict::Empty);
-        },
+        change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::Empty),
         outcome: Outcome::Release,
         reason: None,
     },
     Case {
         name: "declared empty, image inconclusive",
-        change: |r, d, _| {
-            d.as_mut().unwrap().declared_empty = true;
-            r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
-            r.empty_image = empty_image(EmptyImageVerdict::Inconclusive);
-        },
+        change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::Inconclusive),
         outcome: Outcome::Release,
         reason: None,
     },
@@ -278,19 +273,11 @@ fn vision_settings_turn_unknowns_into_holds_or_not() {
     // An anomaly holds whatever the settings.
     assert_eq!(decide(&lenient, |r, _| r.uvss = uvss(UvssVerdict::Anomaly)), vec!["uvss_anomaly"]);
     assert_eq!(
-        decide(&strict, |r, d| {
-            d.as_mut().unwrap().declared_empty = true;
-            r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
-            r.empty_image = empty_image(EmptyImageVerdict::Unavailable);
-        }),
+        decide(&strict, |r, d| declared_empty_image(r, d, EmptyImageVerdict::Unavailable)),
         vec!["empty_image_unavailable"]
     );
     assert_eq!(
-        decide(&strict, |r, d| {
-            d.as_mut().unwrap().declared_empty = true;
-            r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
-            r.empty_image = empty_image(EmptyImageVerdict::Inconclusive);
-        }),
+        decide(&strict, |r, d| declared_empty_image(r, d, EmptyImageVerdict::Inconclusive)),
         vec!["empty_image_inconclusive"]
     );
 }
