@@ -23,6 +23,8 @@ fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
         reads: None,
         recognition_error: None,
         empty_check: None,
+            uvss: None,
+            empty_image: None,
         decision: Some(DecisionRecord { outcome, reasons: vec![], checks: vec![], by: "policy".into(), at }),
         review: None,
         exit: Some(ExitKind::DroveThrough),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use drivers::{EmptyVerdict, HealthState, SealStatus};
 
-use crate::config::{DecisionConfig, RecognitionConfig};
+use crate::config::{DecisionConfig, RecognitionConfig, VisionPolicy};
 use crate::declaration::Declaration;
 use crate::record::*;
 
@@ -26,6 +26,8 @@ pub struct Policy {
     pub decision: DecisionConfig,
     pub plate_min_confidence: f32,
     pub container_min_confidence: f32,
+    /// Which vision outcomes hold besides an anomaly or a disagreement (`[vision]`).
+    pub vision: VisionPolicy,
 }
 
 impl Policy {
@@ -34,7 +36,13 @@ impl Policy {
             decision,
             plate_min_confidence: recognition.plate_min_confidence,
             container_min_confidence: recognition.container_min_confidence,
+            vision: VisionPolicy::default(),
         }
+    }
+
+    pub fn with_vision(mut self, vision: VisionPolicy) -> Self {
+        self.vision = vision;
+        self
     }
 
     pub fn decide(&self, input: &PolicyInput) -> DecisionRecord {
@@ -44,6 +52,8 @@ impl Policy {
         self.declaration(input, &mut c);
         seals(input, &mut c);
         empty(input, &mut c);
+        crate::policy_vision::uvss(input, &self.vision, &mut c);
+        crate::policy_vision::empty_image(input, &self.vision, &mut c);
         if !self.decision.auto_release {
             c.fail("auto_release", "auto_release_off", "auto-release is switched off in the configuration");
         }
@@ -182,7 +192,7 @@ fn empty(input: &PolicyInput, c: &mut Checks) {
 }
 
 #[derive(Default)]
-struct Checks {
+pub(crate) struct Checks {
     checks: Vec<Check>,
     reasons: Vec<String>,
 }
@@ -197,15 +207,15 @@ impl Checks {
         }
     }
 
-    fn pass(&mut self, name: &str, detail: &str) {
+    pub(crate) fn pass(&mut self, name: &str, detail: &str) {
         self.push(name, CheckResult::Pass, None, detail);
     }
 
-    fn fail(&mut self, name: &str, reason: &str, detail: &str) {
+    pub(crate) fn fail(&mut self, name: &str, reason: &str, detail: &str) {
         self.push(name, CheckResult::Fail, Some(reason), detail);
     }
 
-    fn unavailable(&mut self, name: &str, reason: &str, detail: &str) {
+    pub(crate) fn unavailable(&mut self, name: &str, reason: &str, detail: &str) {
         self.push(name, CheckResult::Unavailable, Some(reason), detail);
     }
 }

@@ -8,7 +8,7 @@ use drivers::{EmptyVerdict, HealthState, SealRead, SealStatus};
 use models::{ContainerRead, PlateRead, Reads};
 
 use super::*;
-use crate::config::{DecisionConfig, Engine, RecognitionConfig};
+use crate::config::{DecisionConfig, Engine, RecognitionConfig, VisionPolicy};
 
 fn policy() -> Policy {
     let rc = RecognitionConfig {
@@ -43,6 +43,8 @@ fn good_record() -> PassageRecord {
         }),
         recognition_error: None,
         empty_check: None,
+            uvss: None,
+            empty_image: None,
         decision: None,
         review: None,
         exit: None,
@@ -190,4 +192,92 @@ fn auto_release_off_holds_everything() {
     let health = BTreeMap::new();
     let d = p.decide(&PolicyInput { record: &record, declaration: Some(&decl), health: &health, now: record.arrived_at });
     assert_eq!((d.outcome, d.reasons), (Outcome::Hold, vec!["auto_release_off".to_string()]));
+}
+
+fn uvss(verdict: UvssVerdict) -> Option<UvssCheckRecord> {
+    let regions = if verdict == UvssVerdict::Anomaly { vec![UvssRegion { x: 10, y: 20, w: 30, h: 40, score: 0.7 }] } else { vec![] };
+    Some(UvssCheckRecord { device: "uvss".into(), verdict, score: 0.7, regions, reason: Some("why".into()), overlay: None, duration_ms: 5 })
+}
+
+fn empty_image(verdict: EmptyImageVerdict) -> Option<EmptyImageRecord> {
+    Some(EmptyImageRecord { verdict, score: 0.5, reason: None })
+}
+
+/// Declared empty, the detector agrees, and the image check says `v`.
+fn declared_empty_image(r: &mut PassageRecord, d: &mut Option<Declaration>, v: EmptyImageVerdict) {
+    d.as_mut().unwrap().declared_empty = true;
+    r.empty_check = Some(empty(Some(EmptyVerdict::Empty)));
+    r.empty_image = empty_image(v);
+}
+
+/// The vision rows, under the default `[vision]` settings (see `VisionPolicy::default`).
+const VISION_CASES: &[Case] = &[
+    Case { name: "uvss clean", change: |r, _, _| r.uvss = uvss(UvssVerdict::Clean), outcome: Outcome::Release, reason: None },
+    Case { name: "uvss anomaly", change: |r, _, _| r.uvss = uvss(UvssVerdict::Anomaly), outcome: Outcome::Hold, reason: Some("uvss_anomaly") },
+    Case { name: "uvss no reference", change: |r, _, _| r.uvss = uvss(UvssVerdict::NoReference), outcome: Outcome::Release, reason: None },
+    Case { name: "uvss inconclusive", change: |r, _, _| r.uvss = uvss(UvssVerdict::Inconclusive), outcome: Outcome::Hold, reason: Some("uvss_inconclusive") },
+    Case { name: "uvss unavailable", change: |r, _, _| r.uvss = uvss(UvssVerdict::Unavailable), outcome: Outcome::Hold, reason: Some("uvss_unavailable") },
+    Case {
+        name: "declared empty, detector empty, image loaded",
+        change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::NotEmpty),
+        outcome: Outcome::Hold,
+        reason: Some("empty_check_disagrees"),
+    },
+    Case {
+        name: "declared empty, both empty",
+        change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::Empty),
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "declared empty, image inconclusive",
+        change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::Inconclusive),
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "not declared empty, image loaded",
+        change: |r, _, _| r.empty_image = empty_image(EmptyImageVerdict::NotEmpty),
+        outcome: Outcome::Release,
+        reason: None,
+    },
+];
+
+#[test]
+fn every_vision_reason_from_the_table() {
+    for case in VISION_CASES {
+        let d = run(case);
+        assert_eq!(d.outcome, case.outcome, "{}: {:?}", case.name, d.reasons);
+        match case.reason {
+            Some(r) => assert_eq!(d.reasons, vec![r.to_string()], "{}", case.name),
+            None => assert!(d.reasons.is_empty(), "{}: {:?}", case.name, d.reasons),
+        }
+    }
+}
+
+#[test]
+fn vision_settings_turn_unknowns_into_holds_or_not() {
+    let strict = VisionPolicy { hold_uvss_no_reference: true, hold_empty_image_inconclusive: true, hold_empty_image_unavailable: true, ..VisionPolicy::default() };
+    let lenient = VisionPolicy { hold_uvss_inconclusive: false, hold_uvss_unavailable: false, ..VisionPolicy::default() };
+    let decl = good_declaration();
+    let health = BTreeMap::new();
+    let decide = |p: &Policy, change: fn(&mut PassageRecord, &mut Option<Declaration>)| {
+        let (mut r, mut d) = (good_record(), Some(decl.clone()));
+        change(&mut r, &mut d);
+        p.decide(&PolicyInput { record: &r, declaration: d.as_ref(), health: &health, now: r.arrived_at }).reasons
+    };
+    let (strict, lenient) = (policy().with_vision(strict), policy().with_vision(lenient));
+    assert_eq!(decide(&strict, |r, _| r.uvss = uvss(UvssVerdict::NoReference)), vec!["uvss_no_reference"]);
+    assert!(decide(&lenient, |r, _| r.uvss = uvss(UvssVerdict::Inconclusive)).is_empty());
+    assert!(decide(&lenient, |r, _| r.uvss = uvss(UvssVerdict::Unavailable)).is_empty());
+    // An anomaly holds whatever the settings.
+    assert_eq!(decide(&lenient, |r, _| r.uvss = uvss(UvssVerdict::Anomaly)), vec!["uvss_anomaly"]);
+    assert_eq!(
+        decide(&strict, |r, d| declared_empty_image(r, d, EmptyImageVerdict::Unavailable)),
+        vec!["empty_image_unavailable"]
+    );
+    assert_eq!(
+        decide(&strict, |r, d| declared_empty_image(r, d, EmptyImageVerdict::Inconclusive)),
+        vec!["empty_image_inconclusive"]
+    );
 }

@@ -175,11 +175,12 @@ pub struct Job {
 }
 
 /// Starts a worker thread that owns the recognizer; results come back through
-/// `done` so the lane loop can await them like any other event.
+/// `done` (with the shots, for the checks that follow recognition on the same thread,
+/// see [`crate::vision`]) so the lane loop can await them like any other event.
 pub fn spawn_worker<R, F>(mut recognizer: R, mut done: F) -> mpsc::SyncSender<Job>
 where
     R: Recognizer + 'static,
-    F: FnMut(String, Result<Reads, String>) + Send + 'static,
+    F: FnMut(String, Result<Reads, String>, Vec<Shot>) + Send + 'static,
 {
     let (tx, rx) = mpsc::sync_channel::<Job>(16);
     std::thread::Builder::new()
@@ -188,7 +189,7 @@ where
             for job in rx {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recognizer.recognize(&job.shots)))
                     .unwrap_or_else(|_| Err("recognizer crashed on this input".into()));
-                done(job.passage, result);
+                done(job.passage, result, job.shots);
             }
         })
         .expect("spawning the recognition thread");

@@ -34,6 +34,12 @@ pub struct PassageRecord {
     /// Why recognition produced nothing, when it did not.
     pub recognition_error: Option<String>,
     pub empty_check: Option<EmptyCheckRecord>,
+    /// The under-vehicle scan compared with the vehicle's reference scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uvss: Option<UvssCheckRecord>,
+    /// The image-based empty check on the detector's interior image, beside its own verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_image: Option<EmptyImageRecord>,
     /// The lane's own decision.
     pub decision: Option<DecisionRecord>,
     /// A person's decision on a held vehicle (central reviewer or local operator).
@@ -143,6 +149,60 @@ pub struct CaptureRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seals: Vec<SealRead>,
     pub uvss: Option<UvssMeta>,
+}
+
+/// Outcome of the under-vehicle comparison. `unavailable`: no scan, no plate to find the
+/// reference by, or the comparison could not run (`reason` says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UvssVerdict {
+    Anomaly,
+    Clean,
+    NoReference,
+    Inconclusive,
+    Unavailable,
+}
+
+/// A changed region, in pixels of the new scan; score 0..1 (0.5 is the threshold).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UvssRegion {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UvssCheckRecord {
+    /// The under-vehicle camera.
+    pub device: String,
+    pub verdict: UvssVerdict,
+    /// 0..1; at or above 0.5 the verdict is `anomaly`.
+    pub score: f32,
+    pub regions: Vec<UvssRegion>,
+    pub reason: Option<String>,
+    /// The heat-map overlay for the reviewer (sent like the other images).
+    pub overlay: Option<ImageRef>,
+    pub duration_ms: u64,
+}
+
+/// Outcome of the image-based empty check (`unavailable`: no interior image, or unreadable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyImageVerdict {
+    Empty,
+    NotEmpty,
+    Inconclusive,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmptyImageRecord {
+    pub verdict: EmptyImageVerdict,
+    /// Loaded-ness 0..1 (0 empty).
+    pub score: f32,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -4,10 +4,20 @@
 //!   cargo run -p models --release --example uvss_eval -- synth [PAIRS=200] [CROSS=400] [LEN=2000] [OVERLAY_DIR]
 //! Real line-scan pairs (reads ../shared/testdata/uvss/labels.tsv):
 //!   cargo run -p models --release --example uvss_eval -- real DIR [OVERLAY_DIR]
+//! UVSS_NOISE_TILE=0.47 evaluates with the local noise level on (`Params::noise_tile`).
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use models::uvss::{self, synth, Params, Verdict};
+
+/// Default parameters, with `UVSS_NOISE_TILE` if set (the optional local noise level).
+fn params() -> Params {
+    let mut p = Params::default();
+    if let Some(t) = std::env::var("UVSS_NOISE_TILE").ok().and_then(|v| v.parse().ok()) {
+        p.noise_tile = t;
+    }
+    p
+}
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -44,7 +54,7 @@ fn overlaps(r: &uvss::Region, b: (u32, u32, u32, u32)) -> bool {
 }
 
 fn synthetic(n: usize, cross: usize, len: usize, dir: Option<PathBuf>) {
-    let p = Params::default();
+    let p = params();
     let (mut hits, mut found_anything, mut positives, mut fas, mut negatives, mut inconclusive) = (0, 0, 0, 0, 0, 0);
     let mut times = Vec::new();
     for i in 0..n {
@@ -98,7 +108,7 @@ fn synthetic(n: usize, cross: usize, len: usize, dir: Option<PathBuf>) {
 
 fn real(dir: &Path, out: Option<PathBuf>) {
     let labels = std::fs::read_to_string(dir.join("labels.tsv")).expect("labels.tsv");
-    let p = Params::default();
+    let p = params();
     let mut refs = Vec::new();
     let mut probes = Vec::new();
     for line in labels.lines().skip(1) {

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage};
+use image::{ImageEncoder, Rgb, RgbImage};
 use tokio::sync::{broadcast, watch};
 use tokio::time::sleep;
 
@@ -170,6 +170,14 @@ fn jpeg_frame(seed: u64, name: &str) -> Image {
     }
 }
 
+/// What the simulated scanner sees of a vehicle: a chassis per plate (the same vehicle looks the
+/// same on every visit), a pass (speed, position, exposure) per `pass`, and a parcel under the
+/// floor pan when the plan marks the vehicle. Public so tests can prepare reference scans.
+pub fn uvss_image(plate: &str, pass: u64, parcel: bool) -> RgbImage {
+    let plate_seed = plate.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    models::uvss::synth::vehicle_scan(plate_seed, pass, parcel, 200, 900)
+}
+
 pub struct SimUvss {
     lane: SimLane,
     name: String,
@@ -189,18 +197,8 @@ impl UnderVehicleCamera for SimUvss {
             .lane
             .vehicle_at_capture()
             .ok_or_else(|| DeviceError::Fault("no vehicle has passed over the scanner".into()))?;
-        let (w, h) = (256, 640);
-        let mut img = GrayImage::from_fn(w, h, |x, y| {
-            let chassis = if (40..216).contains(&x) { 60 + ((y / 16 + x / 32) % 3) * 30 } else { 20 };
-            Luma([chassis as u8])
-        });
-        if vehicle.uvss_anomaly {
-            for y in 300..360 {
-                for x in 100..150 {
-                    img.put_pixel(x, y, Luma([230]));
-                }
-            }
-        }
+        let img = image::DynamicImage::ImageRgb8(uvss_image(&vehicle.plate, vehicle.seq, vehicle.uvss_anomaly)).to_luma8();
+        let (w, h) = img.dimensions();
         let mut buf = Vec::new();
         image::codecs::png::PngEncoder::new(Cursor::new(&mut buf))
             .write_image(img.as_raw(), w, h, image::ExtendedColorType::L8)

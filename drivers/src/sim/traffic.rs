@@ -74,6 +74,12 @@ fn every(n: u64, seq: u64) -> bool {
 }
 
 impl SimPlan {
+    /// The first `n` vehicles `run_traffic` will send, in order (tests prepare for them).
+    pub fn vehicles(&self, n: u64) -> Vec<SimVehicle> {
+        let mut rng = SmallRng::seed_from_u64(self.seed);
+        (1..=n).map(|seq| self.vehicle(seq, &mut rng)).collect()
+    }
+
     pub fn vehicle(&self, seq: u64, rng: &mut SmallRng) -> SimVehicle {
         let mut v = SimVehicle::random(seq, rng);
         if every(self.low_confidence_every, seq) {

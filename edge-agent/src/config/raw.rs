@@ -33,6 +33,23 @@ pub struct RawConfig {
     pub signing: RawSigning,
     #[serde(default)]
     pub web: Option<Spanned<RawWeb>>,
+    #[serde(default)]
+    pub vision: RawVision,
+}
+
+/// The under-vehicle comparison and the image-based empty check (`[vision]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVision {
+    pub uvss_compare: Option<bool>,
+    pub uvss_reference_dir: Option<String>,
+    pub uvss_reference_cap_mb: Option<Spanned<u64>>,
+    pub hold_uvss_no_reference: Option<bool>,
+    pub hold_uvss_inconclusive: Option<bool>,
+    pub hold_uvss_unavailable: Option<bool>,
+    pub empty_image_check: Option<bool>,
+    pub hold_empty_image_inconclusive: Option<bool>,
+    pub hold_empty_image_unavailable: Option<bool>,
 }
 
 /// The technician page (and `/metrics`).

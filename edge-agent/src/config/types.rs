@@ -21,6 +21,43 @@ pub struct LaneConfig {
     pub commands: CommandsConfig,
     pub signing: SigningConfig,
     pub web: WebConfig,
+    pub vision: VisionConfig,
+}
+
+/// The under-vehicle comparison against the vehicle's reference scan, and the image-based empty
+/// check beside the empty-box detector (`[vision]` in the lane file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisionConfig {
+    /// Compare each UVSS scan with the plate's reference (when a UVSS device is configured).
+    pub uvss_compare: bool,
+    /// Last clean scan per plate; default `<data_dir>/uvss-references`.
+    pub uvss_reference_dir: PathBuf,
+    pub uvss_reference_cap: u64,
+    pub policy: VisionPolicy,
+    /// Run the classical empty check on the detector's interior image.
+    pub empty_image_check: bool,
+}
+
+/// Which vision outcomes hold a vehicle besides a found anomaly or a disagreement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisionPolicy {
+    pub hold_uvss_no_reference: bool,
+    pub hold_uvss_inconclusive: bool,
+    pub hold_uvss_unavailable: bool,
+    pub hold_empty_image_inconclusive: bool,
+    pub hold_empty_image_unavailable: bool,
+}
+
+impl Default for VisionPolicy {
+    fn default() -> Self {
+        VisionPolicy {
+            hold_uvss_no_reference: false,
+            hold_uvss_inconclusive: true,
+            hold_uvss_unavailable: true,
+            hold_empty_image_inconclusive: false,
+            hold_empty_image_unavailable: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

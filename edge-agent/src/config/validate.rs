@@ -58,7 +58,28 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         key: raw.signing.key.as_ref().map_or_else(|| data_dir.join("signing.key"), |k| base_dir.join(k.get_ref())),
         key_id: raw.signing.key_id.as_ref().map_or_else(|| format!("{site}-{lane}"), |k| k.get_ref().clone()),
     };
+    let v = &raw.vision;
+    let d = VisionPolicy::default();
+    let vision = VisionConfig {
+        uvss_compare: v.uvss_compare.unwrap_or(true),
+        uvss_reference_dir: v.uvss_reference_dir.as_ref().map_or_else(|| data_dir.join("uvss-references"), |p| data_dir.join(p)),
+        uvss_reference_cap: v.uvss_reference_cap_mb.as_ref().map_or(4096, |c| {
+            if *c.get_ref() < 16 {
+                r.error(c.span(), "`vision.uvss_reference_cap_mb` is below 16", "one reference scan takes a few MB; give at least 16 (default 4096)");
+            }
+            *c.get_ref()
+        }) << 20,
+        policy: VisionPolicy {
+            hold_uvss_no_reference: v.hold_uvss_no_reference.unwrap_or(d.hold_uvss_no_reference),
+            hold_uvss_inconclusive: v.hold_uvss_inconclusive.unwrap_or(d.hold_uvss_inconclusive),
+            hold_uvss_unavailable: v.hold_uvss_unavailable.unwrap_or(d.hold_uvss_unavailable),
+            hold_empty_image_inconclusive: v.hold_empty_image_inconclusive.unwrap_or(d.hold_empty_image_inconclusive),
+            hold_empty_image_unavailable: v.hold_empty_image_unavailable.unwrap_or(d.hold_empty_image_unavailable),
+        },
+        empty_image_check: v.empty_image_check.unwrap_or(true),
+    };
     Some(LaneConfig {
+        vision,
         site,
         lane,
         name: raw.lane.name,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use models::Reads;
 
-use crate::record::{Alarm, CaptureRecord, DecisionRecord, EmptyCheckRecord, Outcome, PassageRecord};
+use crate::record::{Alarm, CaptureRecord, DecisionRecord, EmptyCheckRecord, EmptyImageRecord, Outcome, PassageRecord, UvssCheckRecord};
 
 /// The machine's notion of now: monotonic time for deadlines, UTC for records.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,6 +56,9 @@ pub enum Event {
     Captured(CaptureRecord, String),
     Recognized { passage: String, result: Result<Reads, String>, empty_check: EmptyCheckNeed },
     EmptyChecked { passage: String, record: EmptyCheckRecord },
+    /// Vision results (UVSS comparison, image-based empty check) for the record; they change
+    /// no stage, and arrive before the event that moves the passage on.
+    Vision { passage: String, uvss: Option<Box<UvssCheckRecord>>, empty_image: Option<EmptyImageRecord> },
     Decided { passage: String, decision: DecisionRecord },
     /// A person's decision on a held vehicle.
     Reviewed { passage: String, decision: DecisionRecord },

@@ -101,6 +101,16 @@ impl Flow {
                     self.to_decision(now, outcome, &mut out);
                 }
             }
+            Event::Vision { passage, uvss, empty_image } => {
+                if let Some(p) = self.current.as_mut().filter(|p| p.record.id == passage && p.record.decision.is_none()) {
+                    if uvss.is_some() {
+                        p.record.uvss = uvss.map(|u| *u);
+                    }
+                    if empty_image.is_some() {
+                        p.record.empty_image = empty_image;
+                    }
+                }
+            }
             Event::Decided { passage, decision } => {
                 if self.passage_in(&passage, Stage::Decision).is_some() {
                     self.decided(now, decision, StageOutcome::Ok, &mut out);

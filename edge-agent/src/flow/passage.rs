@@ -39,6 +39,8 @@ impl Passage {
             reads: None,
             recognition_error: None,
             empty_check: None,
+            uvss: None,
+            empty_image: None,
             decision: None,
             review: None,
             exit: None,

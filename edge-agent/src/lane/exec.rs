@@ -106,6 +106,7 @@ impl<P: Publish> Lane<P> {
                     "record_sha256": record_sha256,
                 });
                 self.audit("passage", Some(&record.id), summary);
+                self.learn_reference(&record);
                 self.stats.add(&record);
                 if self.stats_sent.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
                     self.stats_sent = Some(tokio::time::Instant::now());
@@ -119,6 +120,7 @@ impl<P: Publish> Lane<P> {
             }
             Command::Forget { passage } => {
                 self.shots.remove(&passage);
+                self.uvss_scans.remove(&passage);
             }
         }
         None
@@ -240,11 +242,18 @@ impl<P: Publish> Lane<P> {
         let Some((device, handle)) = self.devices.empty_box.clone() else { return };
         let limit = self.cfg.timeouts.empty_check;
         let (tx, images) = (self.tx.clone(), self.images.clone());
+        let image_check = self.cfg.vision.empty_image_check;
         tokio::spawn(async move {
             let result = timeout(limit, async { handle.lock().await.scan(container.as_deref()).await })
                 .await
                 .unwrap_or(Err(DeviceError::Timeout(limit)));
             let _ = tx.send(Input::DeviceResult { device: device.clone(), result: result.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            // The image-based check beside the detector's verdict, off the lane loop.
+            let interior = result.as_ref().ok().and_then(|r| r.interior.clone());
+            let empty_image = match (image_check, &result) {
+                (true, Ok(_)) => tokio::task::spawn_blocking(move || crate::vision::empty_image(interior.as_ref())).await.ok(),
+                _ => None,
+            };
             let record = match result {
                 Ok(r) => {
                     let image = match &r.interior {
@@ -255,7 +264,7 @@ impl<P: Publish> Lane<P> {
                 }
                 Err(e) => EmptyCheckRecord { device, container, outcome: CaptureOutcome::Failed, verdict: None, confidence: None, error: Some(e.to_string()), image: None },
             };
-            let _ = tx.send(Input::EmptyChecked { passage, record }).await;
+            let _ = tx.send(Input::EmptyChecked { passage, record, empty_image }).await;
         });
     }
 

@@ -12,6 +12,7 @@ mod exec;
 mod health;
 // Technician page and systemd watchdog: one select branch in `run`.
 mod observe;
+mod vision;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -96,8 +97,8 @@ pub enum LaneError {
 pub(crate) enum Input {
     Presence { device: String, zone: Zone, result: Result<bool, DeviceError> },
     Captured { passage: String, record: CaptureRecord, shot: Option<Shot> },
-    Recognized { passage: String, result: Result<models::Reads, String> },
-    EmptyChecked { passage: String, record: EmptyCheckRecord },
+    Recognized { passage: String, result: Result<models::Reads, String>, uvss: Option<Box<crate::vision::UvssOutcome>> },
+    EmptyChecked { passage: String, record: EmptyCheckRecord, empty_image: Option<crate::record::EmptyImageRecord> },
     Barrier { op: BarrierOp, result: Result<(), DeviceError> },
     BarrierObserved(drivers::BarrierState),
     DeviceResult { device: String, result: Result<(), DeviceError> },
@@ -143,6 +144,10 @@ pub struct Lane<P: Publish> {
     policy: Policy,
     health: HealthBook,
     shots: HashMap<String, Vec<Shot>>,
+    /// The under-vehicle comparison (None: no UVSS device, or switched off) and each
+    /// passage's scan until it completes (a clean scan of a released vehicle becomes its reference).
+    uvss: Option<Arc<crate::vision::UvssChecker>>,
+    uvss_scans: HashMap<String, (String, drivers::Image)>,
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
     clock: Clock,
@@ -172,8 +177,12 @@ impl<P: Publish> Lane<P> {
         let devices = build_devices(&cfg, sim.as_ref())?;
         let (tx, rx) = mpsc::channel(1024);
         let worker_tx = tx.clone();
-        let recognizer = recognize::spawn_worker(recognizer(&cfg)?, move |passage, result| {
-            let _ = worker_tx.blocking_send(Input::Recognized { passage, result });
+        let uvss = vision::checker(&cfg, &devices, &images);
+        let worker_uvss = uvss.clone();
+        let recognizer = recognize::spawn_worker(recognizer(&cfg)?, move |passage, result, shots| {
+            // On the worker thread: the comparison needs the plate just read.
+            let uvss = worker_uvss.as_ref().map(|c| Box::new(c.check(&result, &shots)));
+            let _ = worker_tx.blocking_send(Input::Recognized { passage, result, uvss });
         });
         let declaration_store = commands::store(&cfg).map_err(|e| LaneError::Store { what: "the declaration store", cause: e.to_string() })?;
         let declarations: Box<dyn Declarations> =
@@ -194,7 +203,9 @@ impl<P: Publish> Lane<P> {
         let clock = Clock::new();
         Ok(Lane {
             topics: Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane),
-            policy: Policy::new(cfg.decision, &cfg.recognition),
+            policy: Policy::new(cfg.decision, &cfg.recognition).with_vision(cfg.vision.policy),
+            uvss,
+            uvss_scans: HashMap::new(),
             health: HealthBook::new(&cfg, clock.now().utc),
             cfg: Arc::new(cfg),
             flow,
@@ -288,13 +299,19 @@ impl<P: Publish> Lane<P> {
                 }
                 self.feed(Event::captured(&passage, record));
             }
-            Input::Recognized { passage, result } => {
+            Input::Recognized { passage, result, uvss } => {
+                if let Some(outcome) = uvss {
+                    self.uvss_compared(&passage, *outcome);
+                }
                 let need = self.empty_check_need(&result);
                 self.feed(Event::Recognized { passage, result, empty_check: need });
             }
-            Input::EmptyChecked { passage, record } => {
+            Input::EmptyChecked { passage, record, empty_image } => {
                 if let Some(image) = &record.image {
                     self.publish_image(&passage, &record.device, image);
+                }
+                if empty_image.is_some() {
+                    self.feed(Event::Vision { passage: passage.clone(), uvss: None, empty_image });
                 }
                 self.feed(Event::EmptyChecked { passage, record })
             }

@@ -92,6 +92,9 @@ fn strip_previews(mut r: PassageRecord) -> PassageRecord {
     if let Some(i) = r.empty_check.as_mut().and_then(|e| e.image.as_mut()) {
         i.preview_jpeg = None;
     }
+    if let Some(i) = r.uvss.as_mut().and_then(|u| u.overlay.as_mut()) {
+        i.preview_jpeg = None;
+    }
     r
 }
 

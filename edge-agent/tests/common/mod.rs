@@ -45,7 +45,11 @@ impl Running {
     }
 
     pub fn start_with(rt: &tokio::runtime::Runtime, plan: SimPlan, timing: SimTiming, before: impl FnOnce(&SimLane)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(rt, tempfile::tempdir().unwrap(), plan, timing, before)
+    }
+
+    /// Like [`Running::start_with`] in a data directory the test has prepared.
+    pub fn start_in(rt: &tokio::runtime::Runtime, dir: tempfile::TempDir, plan: SimPlan, timing: SimTiming, before: impl FnOnce(&SimLane)) -> Self {
         let cfg = lane_config(dir.path());
         let sim = SimLane::new(timing);
         before(&sim);

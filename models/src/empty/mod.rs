@@ -6,7 +6,7 @@
 //! Without one, the classical method of [`classical`] measures how much of the interior
 //! attenuates or breaks the box's row/column structure. The verdict is `empty` below
 //! `empty_below`, `not_empty` at or above `loaded_from`, `inconclusive` in between.
-//! See `docs/design/uvss-and-empty.md`.
+//! See `docs/design/uvss.md`.
 
 pub mod classical;
 

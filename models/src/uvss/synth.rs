@@ -267,3 +267,22 @@ pub fn pair(seed: u64, with_object: bool, cross: usize, nominal_len: usize) -> P
     let (l0, l1) = (*lines.first().unwrap_or(&0) as u32, *lines.last().unwrap_or(&0) as u32);
     Pair { reference, probe, object: Some((l0, y0, (l1 - l0).max(1), hh.max(1))), reference_mm, probe_mm: xs }
 }
+
+/// One pass of one vehicle for a simulated lane: the chassis follows from `vehicle_seed` (a
+/// vehicle looks the same every time it comes), the pass (speed, lateral position, exposure)
+/// from `pass_seed`. With `parcel`, a 400 x 300 mm box hangs under the middle of the floor pan:
+/// a planted object the comparison must find even on the small scans a simulation renders.
+pub fn vehicle_scan(vehicle_seed: u64, pass_seed: u64, parcel: bool, cross: usize, nominal_len: usize) -> RgbImage {
+    let mut rng = Rng::new(vehicle_seed);
+    let mut c = chassis(&mut rng);
+    if parcel {
+        let (w, h) = ((400.0 / MM_PER_TEXEL) as usize, (300.0 / MM_PER_TEXEL) as usize);
+        let (x, y) = (c.w / 2 - w / 2, c.h / 2 - h / 2);
+        let under = c.mean(x, y, x + w, y + h);
+        let level = if under > 128.0 { under - 90.0 } else { under + 90.0 };
+        add_object(&mut c, &Object { x, y, w, h, level });
+    }
+    let mut rng = Rng::new(pass_seed);
+    let speed = rng.range(0.9, 1.1);
+    render(&c, &Pass::random(&mut rng, speed), cross, nominal_len).0
+}

@@ -98,3 +98,19 @@ fn store_without_reference_gives_no_reference() {
     assert_eq!(c.verdict, Verdict::NoReference);
     assert_eq!(c.score, 0.0);
 }
+
+#[test]
+fn simulated_lane_scans_find_the_parcel_and_nothing_on_a_clean_pass() {
+    // The sizes the simulated lane renders (drivers::sim::SimUvss).
+    let reference = synth::vehicle_scan(42, 1, false, 200, 900);
+    for pass in 2..5 {
+        let clean = compare(&reference, &synth::vehicle_scan(42, pass, false, 200, 900), &Params::default()).unwrap();
+        assert_eq!(clean.verdict, Verdict::Clean, "pass {pass}: score {} {:?}", clean.score, clean.reason);
+        let dirty = compare(&reference, &synth::vehicle_scan(42, pass, true, 200, 900), &Params::default()).unwrap();
+        assert_eq!(dirty.verdict, Verdict::Anomaly, "pass {pass}: score {}", dirty.score);
+        // The parcel hangs under the middle of the vehicle.
+        let mid = dirty.regions[0].x + dirty.regions[0].w / 2;
+        let len = synth::vehicle_scan(42, pass, true, 200, 900).width();
+        assert!(mid > len / 3 && mid < len * 2 / 3, "region {:?} of {len}", dirty.regions[0]);
+    }
+}
