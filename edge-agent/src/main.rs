@@ -79,13 +79,8 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         count: u64,
     },
-    /// What is waiting in the outbox for the uplink.
-    Outbox {
-        #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
-        config: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+    /// What is waiting in the outbox for the uplink; `outbox status --watch` follows a drain.
+    Outbox(edge_agent::outbox::cli::OutboxArgs),
     /// Central's side of signed commands: make a key, sign a command.
     #[command(subcommand)]
     Command(edge_agent::command::cli::CommandCmd),
@@ -178,46 +173,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Outbox { config, json } => {
-            let cfg = match config::load(&config) {
-                Ok(cfg) => cfg,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match edge_agent::outbox::Outbox::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota).and_then(|o| o.depth()) {
-                Ok(d) if json => {
-                    println!(
-                        "{{\"messages\":{},\"bytes\":{},\"results\":{},\"images\":{},\"telemetry\":{},\"oldest_ms\":{}}}",
-                        d.messages,
-                        d.bytes,
-                        d.results,
-                        d.images,
-                        d.telemetry,
-                        d.oldest_ms.map_or("null".into(), |v| v.to_string())
-                    );
-                    ExitCode::SUCCESS
-                }
-                Ok(d) => {
-                    let age = d.oldest_ms.map(|t| (chrono::Utc::now().timestamp_millis() - t) / 1000);
-                    println!(
-                        "outbox: {} messages, {} bytes waiting ({} results, {} images, {} telemetry); oldest {}",
-                        d.messages,
-                        d.bytes,
-                        d.results,
-                        d.images,
-                        d.telemetry,
-                        age.map_or("-".into(), |s| format!("{s}s ago"))
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("edge-agent outbox: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Cmd::Outbox(args) => exit(edge_agent::outbox::cli::run(args)),
         Cmd::Diag(args) => exit(edge_agent::diag::run(args)),
         Cmd::Command(cmd) => exit(edge_agent::command::cli::run(cmd).map(|()| true)),
         Cmd::Declare { config, file, list } => exit(edge_agent::declaration::cli(&config, file.as_deref(), list).map(|()| true)),

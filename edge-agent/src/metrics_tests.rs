@@ -35,7 +35,7 @@ fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
 fn now() -> Now {
     let down = DeviceHealthEvent { device: "plate \"front\"".into(), kind: "area_camera".into(), health: Health::down(Utc::now(), String::from("unplugged")) };
     let ok = DeviceHealthEvent { device: "barrier".into(), kind: "barrier".into(), health: Health::ok(Utc::now()) };
-    Now { devices: vec![down, ok], outbox: Some(Depth { messages: 3, bytes: 300, results: 1, images: 2, telemetry: 0, oldest_ms: Some(1_000) }), now_ms: 6_000, uplink_connected: true, loop_beats: 7, completed: 1 }
+    Now { devices: vec![down, ok], outbox: Some(Depth { messages: 3, bytes: 300, results: 1, images: 2, telemetry: 0, file_bytes: 0, oldest_ms: Some(1_000) }), now_ms: 6_000, uplink_connected: true, loop_beats: 7, completed: 1 }
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct Depth {
     pub results: u64,
     pub images: u64,
     pub telemetry: u64,
+    /// Image-chunk bytes still to be read from the image store and sent (not in the database,
+    /// so not in `bytes` nor in the quota).
+    pub file_bytes: u64,
     /// Insertion time (unix ms) of the oldest message waiting.
     pub oldest_ms: Option<i64>,
 }
@@ -201,12 +204,17 @@ impl Outbox {
 
     pub fn depth(&self) -> Result<Depth, OutboxError> {
         let mut d = Depth::default();
-        let mut stmt = self.conn.prepare_cached("SELECT class, count(*), coalesce(sum(length(payload)), 0), min(created_ms) FROM outbox GROUP BY class")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?)))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT class, count(*), coalesce(sum(length(payload)), 0), min(created_ms), coalesce(sum(file_len), 0) FROM outbox GROUP BY class",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, i64>(4)?))
+        })?;
         for row in rows {
-            let (class, count, bytes, oldest) = row?;
+            let (class, count, bytes, oldest, file_bytes) = row?;
             d.messages += count as u64;
             d.bytes += bytes as u64;
+            d.file_bytes += file_bytes as u64;
             match Class::from_i64(class) {
                 Class::Result => d.results += count as u64,
                 Class::Image => d.images += count as u64,
