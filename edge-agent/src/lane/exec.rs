@@ -54,6 +54,7 @@ impl<P: Publish> Lane<P> {
                 return Some(Event::Decided { passage: record.id.clone(), decision });
             }
             Command::OpenBarrier => self.move_barrier(BarrierOp::Open),
+            Command::ObserveBarrier => self.observe_barrier(),
             Command::CloseBarrier => {
                 // The machine only asks while the zone is clear; checked again here
                 // because nothing is worth closing the arm on a vehicle.
@@ -276,6 +277,20 @@ impl<P: Publish> Lane<P> {
             .await
             .unwrap_or(Err(DeviceError::Timeout(limit)));
             let _ = tx.send(Input::Barrier { op, result }).await;
+        });
+    }
+
+    /// Reads the arm's position after a fault. A successful reading is not
+    /// counted as the barrier working again: only a movement shows that.
+    fn observe_barrier(&mut self) {
+        let (handle, name, limit, tx) = (self.devices.barrier.1.clone(), self.devices.barrier.0.clone(), self.cfg.timeouts.barrier, self.tx.clone());
+        tokio::spawn(async move {
+            let state = timeout(limit, async { handle.lock().await.state().await }).await.unwrap_or(Err(DeviceError::Timeout(limit)));
+            let input = match state {
+                Ok(s) => Input::BarrierObserved(s),
+                Err(e) => Input::DeviceResult { device: name, result: Err(e) },
+            };
+            let _ = tx.send(input).await;
         });
     }
 
