@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod ocr_cli;
 pub mod notify;
+pub mod operator;
 pub mod outbox;
 pub mod policy;
 pub mod recognize;

@@ -59,6 +59,7 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
             metrics: Arc::default(),
             data_dir: dir.path().to_path_buf(),
             action_limit: Duration::from_secs(10),
+            operators: Arc::default(),
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

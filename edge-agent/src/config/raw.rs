@@ -33,6 +33,16 @@ pub struct RawConfig {
     pub signing: RawSigning,
     #[serde(default)]
     pub web: Option<Spanned<RawWeb>>,
+    /// Local operators by name: who may release a held vehicle at the lane.
+    #[serde(default)]
+    pub operators: BTreeMap<String, RawOperator>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperator {
+    /// `edge-agent operator hash` output; never the password itself.
+    pub credential: Spanned<String>,
 }
 
 /// The technician page (and `/metrics`).
