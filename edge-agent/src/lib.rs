@@ -19,6 +19,7 @@ pub mod mqtt;
 pub mod ocr_cli;
 pub mod notify;
 pub mod operator;
+pub mod operator_cli;
 pub mod outbox;
 pub mod policy;
 pub mod recognize;

@@ -8,6 +8,7 @@
 #[path = "web_support/mod.rs"]
 mod web_support;
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -137,4 +138,25 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
     let signer = edge_agent::signing::ResultSigner::load_or_create(&dir.path().join("signing.key"), "DEMO-G01").unwrap();
     let keys = vec![(signer.key_id.clone(), edge_agent::command::public_key(&signer.public_b64()).unwrap())];
     edge_agent::audit::verify_file(&log, &keys).expect("the audit trail verifies");
+}
+
+/// `edge-agent operator hash` reads the password from stdin and prints a
+/// credential the lane config accepts and that verifies only that password.
+#[test]
+fn operator_hash_makes_a_credential_the_config_accepts() {
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["operator", "hash", "--iterations", "10000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cli.stdin.take().unwrap().write_all(b"a long passphrase\n").unwrap();
+    let out = cli.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!line.contains("passphrase"));
+    let c: Credential = line.parse().unwrap();
+    assert!(c.verify("a long passphrase") && !c.verify("a long passphrase "));
+    let weak = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["operator", "hash", "--iterations", "10"]).output().unwrap();
+    assert_eq!(weak.status.code(), Some(2), "too few iterations refused");
 }
