@@ -151,7 +151,8 @@ impl AreaCamera for SimCamera {
             confidence: v.read_confidence,
         });
         let seed = vehicle.as_ref().map_or(0, |v| v.seq);
-        let mut image = jpeg_frame(seed, &self.name);
+        let filmed = self.lane.footage.as_ref().zip(vehicle.as_ref()).and_then(|(f, v)| f.picture(v, self.view));
+        let mut image = filmed.unwrap_or_else(|| jpeg_frame(seed, &self.name));
         image.sim_truth = truth;
         Ok(image)
     }
