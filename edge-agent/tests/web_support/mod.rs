@@ -38,7 +38,7 @@ impl Agent {
             cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
         }
         let child = cmd.spawn().unwrap();
-        let mut agent = Agent { child, notify, web_port, dir };
+        let agent = Agent { child, notify, web_port, dir };
         let ready = agent.wait_for(|m| m.contains("READY=1"), Duration::from_secs(60));
         assert!(ready.is_some(), "no READY=1 from the agent within 60 s");
         agent
