@@ -11,7 +11,7 @@ mod web_support;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drivers::sim::{SimLane, SimPlan, SimTiming};
 use edge_agent::lane::{Lane, Publish};
@@ -33,19 +33,6 @@ impl Publish for Records {
 fn release(port: u16, passage: &str, operator: &str, password: &str) -> web_support::Response {
     let body = json!({ "passage": passage, "operator": operator, "password": password }).to_string();
     web_support::http(port, "POST", "/api/release", &[("X-Edge-Agent", "1"), ("Content-Type", "application/json")], body.as_bytes())
-}
-
-/// The page's view of the lane once `ok` holds (it refreshes every beat).
-fn until_status(port: u16, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = web_support::http(port, "GET", "/api/status", &[], b"").json();
-        if ok(&s["state"]) {
-            return s["state"].clone();
-        }
-        assert!(Instant::now() < end, "the page never showed {what}: {s}");
-        std::thread::yield_now();
-    }
 }
 
 #[test]
@@ -86,7 +73,7 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
         (server.addr.port(), (server, stop, run))
     });
 
-    let state = until_status(port, "a held vehicle", |s| s["stage"] == "review");
+    let state = web_support::until_status(port, "a held vehicle", |s| s["stage"] == "review");
     let passage = state["passage"].as_str().unwrap().to_string();
 
     let up = release(port, &passage, "li", "li-secret-22");
