@@ -266,7 +266,12 @@ impl<P: Publish> Lane<P> {
         let handle = self.devices.barrier.1.clone();
         let limit = self.cfg.timeouts.barrier;
         let tx = self.tx.clone();
+        // The release that opens the barrier is in the audit trail first.
+        let durable = (op == BarrierOp::Open).then(|| self.audit.flushed());
         tokio::spawn(async move {
+            if let Some(durable) = durable {
+                let _ = durable.await;
+            }
             let result = timeout(limit, async {
                 let mut barrier = handle.lock().await;
                 match op {
