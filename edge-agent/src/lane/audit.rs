@@ -132,3 +132,36 @@ pub(super) fn start_entry(cfg: &crate::config::LaneConfig) -> Value {
         "devices": cfg.devices.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nowhere;
+
+    impl Publish for Nowhere {
+        fn publish(&self, _: String, _: Vec<u8>, _: bool) -> bool {
+            true
+        }
+    }
+
+    /// What the barrier task relies on: once `flushed` resolves, everything
+    /// handed over before it is in the file (and the chain verifies).
+    #[tokio::test]
+    async fn flushed_resolves_after_earlier_entries_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let signer = || ResultSigner::load_or_create(&dir.path().join("key"), "T-1").unwrap();
+        let writer = AuditWriter::start(AuditLog::open(&path).unwrap(), signer(), Arc::new(Nowhere), Topics::new("lanectl", "T", "1")).unwrap();
+        for i in 0..250 {
+            writer.append("decision", Some(&format!("p{i}")), json!({"outcome": "release"}));
+        }
+        writer.flushed().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().filter(|l| l.contains("\"decision\"")).count() == 250, "every entry before the flush is written");
+        assert_eq!(text.lines().filter(|l| l.contains("\"checkpoint\"")).count(), 2, "signed every 100 entries");
+        writer.close().await;
+        let key = crate::command::public_key(&signer().public_b64()).unwrap();
+        crate::audit::verify_file(&path, &[("T-1".to_string(), key)]).expect("the chain verifies");
+    }
+}
