@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod mqtt;
 pub mod ocr_cli;
 pub mod notify;
+pub mod operator;
+pub mod operator_cli;
 pub mod outbox;
 pub mod policy;
 mod policy_vision;

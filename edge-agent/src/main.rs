@@ -118,6 +118,12 @@ enum Cmd {
     /// Recognition from the terminal: `ocr IMAGE... [--json]`, `ocr-eval DIR...`.
     #[command(flatten)]
     Ocr(edge_agent::ocr_cli::OcrCmd),
+    /// Local operators: `operator hash` makes a credential for the lane config.
+    #[command(subcommand)]
+    Operator(edge_agent::operator_cli::OperatorCmd),
+    /// A local operator releases a held vehicle while the uplink is down
+    /// (through the running agent's technician page; password on stdin).
+    Release(edge_agent::operator_cli::ReleaseArgs),
     /// Write the JSON Schemas of every published message.
     Schema {
         #[arg(long)]
@@ -203,6 +209,8 @@ fn main() -> ExitCode {
         Cmd::Audit(cmd) => exit(edge_agent::audit::cli::run(cmd)),
         Cmd::Verify { keys, files } => exit(edge_agent::signing::verify_files(&keys, &files)),
         Cmd::Ocr(cmd) => edge_agent::ocr_cli::run(cmd),
+        Cmd::Operator(cmd) => exit(edge_agent::operator_cli::hash(cmd).map(|()| true).map_err(|e| e.to_string())),
+        Cmd::Release(args) => exit(edge_agent::operator_cli::release(args).map(|()| true).map_err(|e| e.to_string())),
         Cmd::Schema { out } => {
             for (name, schema) in edge_agent::schema::all() {
                 match &out {

@@ -1,31 +1,79 @@
-//! A simulated day on one lane: 1,000 vehicles with declared and undeclared
-//! cargo, low-confidence reads, tampered seals,
-//! targeted vehicles, empty containers, tailgaters and a plate camera that
-//! drops out now and then. Every vehicle gets exactly one final decision, no
-//! barrier opens without a release (checked against the audit trail itself),
-//! the audit trail verifies, and tampering with it is found.
+//! A simulated day on one lane: declared and undeclared cargo, low-confidence
+//! reads, tampered seals, targeted vehicles, empty containers, tailgaters, a
+//! plate camera that drops out now and then, and the uplink's broker going
+//! away twice while traffic goes on. Central (a subscriber on a real
+//! Mosquitto) receives every record, and every vehicle gets exactly one final
+//! decision; no barrier opens without a release (checked against the audit
+//! trail itself), the audit trail verifies, and tampering with it is found.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use drivers::sim::{SimPlan, SimTiming};
 use edge_agent::audit::{verify_file, Entry};
+use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 
-const VEHICLES: usize = 1000;
+/// A morning: small enough for the default suite (about a minute on two
+/// loaded cores), with everything the day has, outages included.
+#[test]
+fn a_morning_of_traffic() {
+    day(120, 60);
+}
 
-/// Four minutes of traffic: run by `scripts/soak`. It stalled once (no passage
-/// for 30 s after 447 vehicles) in three runs on a loaded machine; until that
-/// is understood it stays out of the default suite rather than flake CI.
+/// A day of 1,000 vehicles, several minutes: run by `scripts/soak`.
 #[test]
 #[ignore]
 fn a_day_of_traffic() {
+    day(1000, 200);
+}
+
+/// Passage records in the lane's archive (kept before they are sent).
+fn archived(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("records")).map_or(0, |d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+}
+
+/// What central received: one payload per id, a repeat (QoS 1 redelivery
+/// after an outage) only ever byte-identical to the first.
+#[derive(Default)]
+struct Central {
+    records: HashMap<String, Vec<u8>>,
+    order: Vec<String>,
+    decisions: HashMap<String, Vec<u8>>,
+}
+
+impl Central {
+    fn take(&mut self, topic: &str, payload: Vec<u8>) {
+        let (map, key) = if topic.ends_with("/passage") {
+            (&mut self.records, "id")
+        } else if topic.ends_with("/decision") {
+            (&mut self.decisions, "passage")
+        } else {
+            return;
+        };
+        let v: Value = serde_json::from_slice(&payload).unwrap();
+        let id = v[key].as_str().unwrap().to_string();
+        match map.get(&id) {
+            Some(first) => assert_eq!(first, &payload, "{id} arrived twice with different contents"),
+            None => {
+                if topic.ends_with("/passage") {
+                    self.order.push(id.clone());
+                }
+                map.insert(id, payload);
+            }
+        }
+    }
+}
+
+fn day(vehicles: usize, camera_every: usize) {
     let rt = runtime();
+    let mut broker = Mosquitto::start_persistent();
+    let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central-day");
     let plan = SimPlan {
-        vehicles: VEHICLES as u64,
+        vehicles: vehicles as u64,
         seed: 2026,
         low_confidence_every: 7,
         tampered_seal_every: 11,
@@ -33,26 +81,69 @@ fn a_day_of_traffic() {
         declared_empty_every: 5,
         targeted_every: 17,
         undeclared_every: 19,
-        tailgate_every: 97,
+        tailgate_every: 97.min(vehicles as u64 / 2),
     };
-    // Drivers wait long enough for a decision; held ones then back out.
-    let timing = SimTiming { patience: Duration::from_millis(200), ..SimTiming::fast() };
-    let mut lane = Running::start_with(&rt, plan, timing, |_| {});
+    // Held drivers back out after their patience; long enough that a loaded
+    // machine still decides before a released driver gives up.
+    let timing = SimTiming { patience: Duration::from_millis(500), ..SimTiming::fast() };
+    let mut lane = Running::start_uplinked(&rt, plan, timing, broker.port);
+    let data = lane.dir.path().to_path_buf();
 
-    // Collect every record; the plate camera fails for a stretch every 200 vehicles.
-    let mut records: Vec<Value> = Vec::new();
-    while records.len() < VEHICLES {
-        let (topic, v) = lane.rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("stalled after {} records", records.len()));
-        if topic.ends_with("/passage") {
-            records.push(v);
-            match records.len() % 200 {
-                100 => lane.sim.set_down("plate-front", true),
-                110 => lane.sim.set_down("plate-front", false),
-                _ => {}
+    // The plate camera fails for a stretch every `camera_every` records; the
+    // broker goes away twice, while the lane keeps deciding.
+    let outages = [vehicles * 2 / 5, vehicles * 4 / 5];
+    let mut central = Central::default();
+    let mut last = Instant::now();
+    let mut outages_done = 0;
+    while central.records.len() < vehicles {
+        let n = central.records.len();
+        if outages.get(outages_done).is_some_and(|&at| n >= at) {
+            outages_done += 1;
+            broker.stop();
+            let before = archived(&data);
+            let until = Instant::now() + Duration::from_secs(60);
+            while archived(&data) < before + 10 && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50)); // polling the archive, an observable
             }
+            assert!(archived(&data) >= before + 10, "the lane kept deciding while the uplink was down");
+            broker.start_again();
+            last = Instant::now();
+        }
+        let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) else {
+            assert!(last.elapsed() < Duration::from_secs(30), "stalled after {n} records (archived {})", archived(&data));
+            continue;
+        };
+        last = Instant::now();
+        central.take(&topic, payload);
+        let n = central.records.len();
+        if n % camera_every == camera_every / 2 {
+            lane.sim.set_down("plate-front", true);
+        } else if n % camera_every == camera_every / 2 + 5 {
+            lane.sim.set_down("plate-front", false);
+        }
+    }
+    let records: Vec<Value> = central.order.iter().map(|id| serde_json::from_slice(&central.records[id]).unwrap()).collect();
+    let decided = records.iter().filter(|r| !r["decision"].is_null()).count();
+    // Decisions go out before their records; allow stragglers of the last outage.
+    let until = Instant::now() + Duration::from_secs(30);
+    while central.decisions.len() < decided && Instant::now() < until {
+        if let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) {
+            central.take(&topic, payload);
         }
     }
     lane.stop(&rt);
+    assert_eq!(archived(&data), vehicles, "central has exactly what the lane archived");
+    for r in &records {
+        let id = r["id"].as_str().unwrap();
+        match central.decisions.get(id) {
+            Some(d) => {
+                let d: Value = serde_json::from_slice(d).unwrap();
+                assert_eq!(d["decision"], r["decision"], "the announced decision is the recorded one");
+            }
+            None => assert!(r["decision"].is_null(), "{id}: decision never reached central"),
+        }
+    }
+    assert_eq!(central.decisions.len(), decided, "one decision per decided vehicle, no strays");
 
     // Exactly one final decision per vehicle (tailgaters, who never stopped, excepted and flagged).
     let mut outcomes = BTreeMap::<String, usize>::new();
@@ -60,6 +151,7 @@ fn a_day_of_traffic() {
     let mut ids = std::collections::HashSet::new();
     for r in &records {
         assert!(ids.insert(r["id"].as_str().unwrap().to_string()), "one record per vehicle");
+        let faulted = r["flags"].as_array().unwrap().iter().any(|f| f == "barrier_fault");
         if r["exit"] == "tailgated" {
             assert!(r["decision"].is_null() && r["flags"].as_array().unwrap().iter().any(|f| f == "tailgate"), "{r}");
             *outcomes.entry("tailgated".into()).or_default() += 1;
@@ -67,7 +159,13 @@ fn a_day_of_traffic() {
         }
         assert!(r["decision"]["outcome"].is_string(), "a decision: {r}");
         let o = outcome(r).to_string();
-        assert_eq!(r["exit"] == "drove_through", o == "release", "only released vehicles drive through: {r}");
+        if r["exit"] == "drove_through" {
+            assert_eq!(o, "release", "only released vehicles drive through: {r}");
+        } else if o == "release" {
+            // A drive that failed to open (on a badly loaded machine, a timeout)
+            // leaves a released vehicle waiting; it may back out.
+            assert!(faulted, "a released vehicle drives through unless the barrier failed: {r}");
+        }
         for why in reasons(r) {
             *reasons_seen.entry(why.split(':').next().unwrap().to_string()).or_default() += 1;
         }
@@ -77,26 +175,26 @@ fn a_day_of_traffic() {
     for expected in ["low_confidence", "seal_tampered", "not_declared", "targeted", "device_down", "capture_failed"] {
         assert!(reasons_seen.contains_key(expected), "the day had {expected}: {reasons_seen:?}");
     }
-    assert!(outcomes["release"] > VEHICLES / 3, "{outcomes:?}");
+    assert!(outcomes["release"] > vehicles / 3, "{outcomes:?}");
 
     // Statistics from the archive agree with what central received.
     let stats = edge_agent::stats::from_archive(&lane.dir.path().join("records"), "DEMO", "G01", chrono::Duration::hours(24)).unwrap();
-    assert_eq!(stats.passages as usize, VEHICLES);
+    assert_eq!(stats.passages as usize, vehicles);
     for (o, n) in &outcomes {
         assert_eq!(stats.outcomes.get(o), Some(&(*n as u64)), "{o}: {stats:?}");
     }
     let direct = records.iter().filter(|r| r["review"].is_null() && r["decision"]["outcome"] == "release").count();
-    assert!((stats.direct_release_ratio - direct as f64 / VEHICLES as f64).abs() < 1e-9);
+    assert!((stats.direct_release_ratio - direct as f64 / vehicles as f64).abs() < 1e-9);
     assert!(stats.time_in_lane_ms.p95 >= stats.time_in_lane_ms.mean as u64 && stats.stages_ms.contains_key("capture"));
     println!("{}", edge_agent::stats::render(&stats));
 
     // The audit trail: intact, and no barrier opening without a release before it.
-    let data = lane.dir.path();
+    let data = data.as_path();
     let log = data.join("audit.log");
     let signer = edge_agent::signing::ResultSigner::load_or_create(&data.join("signing.key"), "DEMO-G01").unwrap();
     let keys = vec![(signer.key_id.clone(), edge_agent::command::public_key(&signer.public_b64()).unwrap())];
     let verified = verify_file(&log, &keys).expect("the audit trail verifies");
-    assert!(verified.checkpoints >= 10, "{verified:?}");
+    assert!(verified.checkpoints as usize >= vehicles / 100, "{verified:?}");
     let entries: Vec<Entry> = std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut released = HashMap::<String, bool>::new();
     let mut decisions = HashMap::<String, usize>::new();

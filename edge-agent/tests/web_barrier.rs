@@ -7,7 +7,7 @@ mod web_support;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drivers::sim::{SimLane, SimTiming, Zone};
 use drivers::BarrierState;
@@ -24,19 +24,6 @@ impl Publish for Nowhere {
 
 fn post(port: u16, path: &str) -> web_support::Response {
     web_support::http(port, "POST", path, &[("X-Edge-Agent", "1")], b"")
-}
-
-/// Waits until the page shows the lane in the wanted state (it refreshes every beat).
-fn until_status(port: u16, what: &str, ok: impl Fn(&serde_json::Value) -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = web_support::http(port, "GET", "/api/status", &[], b"").json();
-        if ok(&s["state"]) {
-            return;
-        }
-        assert!(Instant::now() < end, "the page never showed {what}: {s}");
-        std::thread::yield_now();
-    }
 }
 
 #[test]
@@ -59,6 +46,7 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
             metrics: Arc::default(),
             data_dir: dir.path().to_path_buf(),
             action_limit: Duration::from_secs(10),
+            operators: Arc::default(),
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -66,16 +54,16 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
         (server.addr.port(), (server, stop))
     });
 
-    until_status(port, "the barrier closed", |s| s["barrier"] == "closed");
+    web_support::until_status(port, "the barrier closed", |s| s["barrier"] == "closed");
     sim.set_zone(Zone::UnderArm, true);
-    until_status(port, "the zone under the arm occupied", |s| s["under_arm_occupied"] == true);
+    web_support::until_status(port, "the zone under the arm occupied", |s| s["under_arm_occupied"] == true);
     let refused = post(port, "/api/barrier/cycle");
     assert_eq!(refused.status, 409, "{}", refused.text());
     assert!(refused.text().contains("occupied"), "{}", refused.text());
     assert_eq!(sim.barrier(), BarrierState::Closed, "the arm never moved");
 
     sim.set_zone(Zone::UnderArm, false);
-    until_status(port, "the zone clear again", |s| s["under_arm_occupied"] == false);
+    web_support::until_status(port, "the zone clear again", |s| s["under_arm_occupied"] == false);
     let done = post(port, "/api/barrier/cycle");
     assert_eq!(done.status, 200, "{}", done.text());
     assert_eq!(sim.barrier(), BarrierState::Closed, "opened and closed again");
@@ -84,6 +72,6 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
     sim.set_down("plate-front", true);
     let snap = post(port, "/api/snapshot?device=plate-front");
     assert_eq!(snap.status, 502, "{}", snap.text());
-    until_status(port, "plate-front down", |s| s["devices"].as_array().unwrap().iter().any(|d| d["device"] == "plate-front" && d["health"]["state"] == "down"));
+    web_support::until_status(port, "plate-front down", |s| s["devices"].as_array().unwrap().iter().any(|d| d["device"] == "plate-front" && d["health"]["state"] == "down"));
     drop(rt);
 }

@@ -42,10 +42,14 @@ impl Barrier for SimBarrier {
             sleep(self.lane.timing.barrier_move * 3).await;
             return Err(DeviceError::Fault("open limit not reached".into()));
         }
-        self.lane.set_barrier(BarrierState::Between);
-        sleep(self.lane.timing.barrier_move).await;
-        self.lane.set_barrier(BarrierState::Opened);
-        Ok(())
+        let lane = self.lane.clone();
+        travel(async move {
+            lane.set_barrier(BarrierState::Between);
+            sleep(lane.timing.barrier_move).await;
+            lane.set_barrier(BarrierState::Opened);
+            Ok(())
+        })
+        .await
     }
 
     async fn close(&mut self) -> Result<(), DeviceError> {
@@ -57,15 +61,19 @@ impl Barrier for SimBarrier {
             sleep(self.lane.timing.barrier_move * 3).await;
             return Err(DeviceError::Fault("closed limit not reached".into()));
         }
-        self.lane.set_barrier(BarrierState::Between);
-        sleep(self.lane.timing.barrier_move).await;
-        if self.lane.occupied(Zone::UnderArm) {
-            // The drive's own photocell reverses the arm, as real drives do.
-            self.lane.set_barrier(BarrierState::Opened);
-            return Err(DeviceError::Refused("obstacle under the arm, arm reversed".into()));
-        }
-        self.lane.set_barrier(BarrierState::Closed);
-        Ok(())
+        let lane = self.lane.clone();
+        travel(async move {
+            lane.set_barrier(BarrierState::Between);
+            sleep(lane.timing.barrier_move).await;
+            if lane.occupied(Zone::UnderArm) {
+                // The drive's own photocell reverses the arm, as real drives do.
+                lane.set_barrier(BarrierState::Opened);
+                return Err(DeviceError::Refused("obstacle under the arm, arm reversed".into()));
+            }
+            lane.set_barrier(BarrierState::Closed);
+            Ok(())
+        })
+        .await
     }
 
     async fn stop(&mut self) -> Result<(), DeviceError> {
@@ -76,6 +84,13 @@ impl Barrier for SimBarrier {
         down(&self.lane, &self.name)?;
         Ok(self.lane.barrier())
     }
+}
+
+/// A real drive finishes its travel whether or not anyone still waits for the
+/// answer: a caller that gives up (a timeout) must not leave the simulated
+/// arm frozen half-way, which no real barrier does.
+async fn travel(motion: impl std::future::Future<Output = Result<(), DeviceError>> + Send + 'static) -> Result<(), DeviceError> {
+    tokio::spawn(motion).await.unwrap_or_else(|e| Err(DeviceError::Fault(format!("simulated drive stopped: {e}"))))
 }
 
 pub struct SimPresence {
@@ -136,7 +151,8 @@ impl AreaCamera for SimCamera {
             confidence: v.read_confidence,
         });
         let seed = vehicle.as_ref().map_or(0, |v| v.seq);
-        let mut image = jpeg_frame(seed, &self.name);
+        let filmed = self.lane.footage.as_ref().zip(vehicle.as_ref()).and_then(|(f, v)| f.picture(v, self.view));
+        let mut image = filmed.unwrap_or_else(|| jpeg_frame(seed, &self.name));
         image.sim_truth = truth;
         Ok(image)
     }

@@ -57,9 +57,20 @@ impl ZoneSignal {
     }
 }
 
+/// Real footage for a simulated lane: who each vehicle is and what the
+/// cameras show of it, so real recognition has something to read (the
+/// latency benchmark). Without it, cameras show a pattern and carry the truth.
+pub trait Footage: Send + Sync {
+    /// Makes the generated vehicle the one in the footage (plate, containers).
+    fn stage(&self, vehicle: &mut SimVehicle);
+    /// The image a camera looking at `view` takes of `vehicle`, if any.
+    fn picture(&self, vehicle: &SimVehicle, view: CameraView) -> Option<crate::Image>;
+}
+
 /// Handle to the shared simulated world. Cheap to clone.
 #[derive(Clone)]
 pub struct SimLane {
+    footage: Option<Arc<dyn Footage>>,
     world: Arc<Mutex<World>>,
     arrival: Arc<ZoneSignal>,
     under_arm: Arc<ZoneSignal>,
@@ -72,6 +83,7 @@ impl SimLane {
     pub fn new(timing: SimTiming) -> Self {
         let world = World { barrier: Some(BarrierState::Closed), ..World::default() };
         SimLane {
+            footage: None,
             world: Arc::new(Mutex::new(world)),
             arrival: Arc::new(ZoneSignal::new()),
             under_arm: Arc::new(ZoneSignal::new()),
@@ -79,6 +91,12 @@ impl SimLane {
             barrier_moved: Arc::new(Notify::new()),
             timing,
         }
+    }
+
+    /// The lane with real footage; set before devices are built from it.
+    pub fn with_footage(mut self, footage: Arc<dyn Footage>) -> Self {
+        self.footage = Some(footage);
+        self
     }
 
     fn zone(&self, zone: Zone) -> &ZoneSignal {

@@ -113,7 +113,10 @@ impl SimLane {
             if plan.vehicles != 0 && seq > plan.vehicles {
                 break;
             }
-            let vehicle = plan.vehicle(seq, &mut rng);
+            let mut vehicle = plan.vehicle(seq, &mut rng);
+            if let Some(footage) = &self.footage {
+                footage.stage(&mut vehicle);
+            }
             if vehicle.tailgates {
                 // Close behind the one in front: arrive as soon as it leaves the loop.
                 self.wait_zone(Zone::Arrival, false).await;

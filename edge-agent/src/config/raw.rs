@@ -33,6 +33,9 @@ pub struct RawConfig {
     pub signing: RawSigning,
     #[serde(default)]
     pub web: Option<Spanned<RawWeb>>,
+    /// Local operators by name: who may release a held vehicle at the lane.
+    #[serde(default)]
+    pub operators: BTreeMap<String, RawOperator>,
     #[serde(default)]
     pub vision: RawVision,
 }
@@ -50,6 +53,13 @@ pub struct RawVision {
     pub empty_image_check: Option<bool>,
     pub hold_empty_image_inconclusive: Option<bool>,
     pub hold_empty_image_unavailable: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperator {
+    /// `edge-agent operator hash` output; never the password itself.
+    pub credential: Spanned<String>,
 }
 
 /// The technician page (and `/metrics`).

@@ -21,6 +21,9 @@ pub struct LaneConfig {
     pub commands: CommandsConfig,
     pub signing: SigningConfig,
     pub web: WebConfig,
+    /// Local operators (name, credential hash) who may release held vehicles
+    /// while the uplink is down.
+    pub operators: Vec<(String, crate::operator::Credential)>,
     pub vision: VisionConfig,
 }
 

@@ -94,7 +94,26 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         commands,
         signing,
         web: web(raw.web.as_ref(), r),
+        operators: operators(&raw.operators, r),
     })
+}
+
+fn operators(raw: &std::collections::BTreeMap<String, RawOperator>, r: &mut Reporter) -> Vec<(String, crate::operator::Credential)> {
+    raw.iter()
+        .filter_map(|(name, op)| {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+                r.error(op.credential.span(), format!("operator name {name:?} is not usable"), "use letters, digits, '.', '-' and '_' (it is written into records as local:<name>)");
+                return None;
+            }
+            match op.credential.get_ref().parse() {
+                Ok(c) => Some((name.clone(), c)),
+                Err(e) => {
+                    r.error(op.credential.span(), format!("`operators.{name}.credential`: {e}"), "run `edge-agent operator hash` and paste what it prints; never the password itself");
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 fn web(raw: Option<&Spanned<RawWeb>>, r: &mut Reporter) -> WebConfig {

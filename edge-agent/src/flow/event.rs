@@ -85,6 +85,8 @@ pub enum Command {
     OpenBarrier,
     /// Only ever emitted while the zone under the arm is clear.
     CloseBarrier,
+    /// Read the arm's position (answer with `BarrierObserved`).
+    ObserveBarrier,
     /// The lane decided; publish it now so reviewers see held vehicles at once.
     Announce { record: Box<PassageRecord> },
     /// The passage is over: publish and store the full record.

@@ -40,6 +40,12 @@ pub struct Flow {
     arrival: bool,
     under_arm: bool,
     barrier: BarrierPos,
+    /// After a barrier fault: when to read the arm's position again. Without
+    /// it an arm left up (or half-way) after a timed-out move stays that way
+    /// with nobody around, and the lane stops being a checkpoint.
+    recheck_at: Option<Duration>,
+    /// A fault alarm is out; repeats stay quiet until the arm works again.
+    fault_alarmed: bool,
     current: Option<Passage>,
     /// Arrival times of vehicles waiting behind the current one.
     queue: VecDeque<Time>,
@@ -48,7 +54,7 @@ pub struct Flow {
 
 impl Flow {
     pub fn new(cfg: FlowConfig) -> Self {
-        Flow { cfg, arrival: false, under_arm: false, barrier: BarrierPos::Unknown, current: None, queue: VecDeque::new(), seq: 0 }
+        Flow { cfg, arrival: false, under_arm: false, barrier: BarrierPos::Unknown, recheck_at: None, fault_alarmed: false, current: None, queue: VecDeque::new(), seq: 0 }
     }
 
     pub fn barrier(&self) -> BarrierPos {
@@ -69,7 +75,9 @@ impl Flow {
 
     /// When the machine next needs a `Tick`.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.current.as_ref().and_then(|p| p.deadline)
+        let passage = self.current.as_ref().and_then(|p| p.deadline);
+        let recheck = self.recheck_at.filter(|_| self.barrier == BarrierPos::Unknown);
+        passage.into_iter().chain(recheck).min()
     }
 
     pub fn handle(&mut self, now: Time, event: Event) -> Vec<Command> {
@@ -119,17 +127,62 @@ impl Flow {
             Event::Reviewed { passage, decision } => self.reviewed(now, &passage, decision, &mut out),
             Event::BarrierDone { op, result } => self.barrier_done(now, op, result, &mut out),
             Event::BarrierObserved { opened } => {
-                self.barrier = if opened { BarrierPos::Opened } else { BarrierPos::Closed };
-                if opened && self.current.is_none() && !self.under_arm && !self.arrival {
-                    // Found open at start-up with nobody around: close it.
-                    self.barrier = BarrierPos::Closing;
-                    out.push(Command::CloseBarrier);
+                // Only a position read while nothing moves it counts: a reading
+                // taken mid-move would be stale by the time it arrives.
+                if matches!(self.barrier, BarrierPos::Unknown | BarrierPos::Opened | BarrierPos::Closed) {
+                    self.barrier = if opened { BarrierPos::Opened } else { BarrierPos::Closed };
+                    if opened {
+                        self.released_through_late_arm(now, &mut out);
+                    } else {
+                        self.fault_alarmed = false;
+                    }
                 }
             }
             Event::Tick => {}
         }
         self.check_deadline(now, &mut out);
+        self.secure(now, &mut out);
         out
+    }
+
+    /// Keeps the arm down whenever no released vehicle needs it up: found open
+    /// at start-up, left up by a move that timed out, opened late for a
+    /// vehicle that has gone. Never closes onto the zone under the arm, and
+    /// after a fault reads the position again (every `timeouts.barrier`)
+    /// rather than assume it.
+    fn secure(&mut self, now: Time, out: &mut Vec<Command>) {
+        if !self.current.as_ref().is_none_or(|p| p.before_release()) {
+            return;
+        }
+        match self.barrier {
+            BarrierPos::Opened if !self.under_arm => {
+                self.barrier = BarrierPos::Closing;
+                out.push(Command::CloseBarrier);
+            }
+            BarrierPos::Unknown if self.recheck_at.is_some_and(|t| now.mono >= t) => {
+                self.recheck_at = Some(now.mono + self.cfg.timeouts.barrier);
+                out.push(Command::ObserveBarrier);
+            }
+            _ => {}
+        }
+    }
+
+    /// The arm came up after the machine gave up on opening it (a slow drive):
+    /// the vehicle waiting in review was released, so it may go now.
+    fn released_through_late_arm(&mut self, now: Time, out: &mut Vec<Command>) {
+        let Some(p) = self.current.as_mut() else { return };
+        if p.stage != Stage::Review || p.record.final_outcome() != Some(Outcome::Release) {
+            return;
+        }
+        p.end(now, StageOutcome::Ok);
+        p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
+        self.maybe_close(now, out);
+    }
+
+    /// The arm's position is no longer known (a failed or timed-out move).
+    fn lost_barrier(&mut self, now: Time) {
+        self.barrier = BarrierPos::Unknown;
+        self.recheck_at = Some(now.mono + self.cfg.timeouts.barrier);
     }
 
     fn passage_in(&mut self, id: &str, stage: Stage) -> Option<&mut Passage> {
@@ -186,8 +239,10 @@ impl Flow {
         if p.on_arrival {
             p.on_arrival = false;
             if p.before_release() {
-                // Backed out or diverted before anyone let it through.
-                self.finish(now, StageOutcome::Abandoned, ExitKind::LeftUnreleased, out);
+                // Backed out or diverted before anyone let it through; or went
+                // under an arm that came up after the machine gave up on it.
+                let exit = if p.under_arm_entries > 0 { ExitKind::DroveThrough } else { ExitKind::LeftUnreleased };
+                self.finish(now, StageOutcome::Abandoned, exit, out);
             } else {
                 self.maybe_close(now, out);
             }
@@ -301,21 +356,25 @@ impl Flow {
         match (op, result) {
             (BarrierOp::Open, Ok(())) => {
                 self.barrier = BarrierPos::Opened;
+                self.fault_alarmed = false;
                 if stage == Some(Stage::Opening) {
                     let p = self.current.as_mut().expect("opening has a passage");
                     p.end(now, StageOutcome::Ok);
                     p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
                     self.maybe_close(now, out);
+                } else {
+                    self.released_through_late_arm(now, out);
                 }
             }
             (BarrierOp::Open, Err(e)) => {
-                self.barrier = BarrierPos::Unknown;
+                self.lost_barrier(now);
                 if stage == Some(Stage::Opening) {
                     self.open_failed(now, &e, out);
                 }
             }
             (BarrierOp::Close, Ok(())) => {
                 self.barrier = BarrierPos::Closed;
+                self.fault_alarmed = false;
                 if stage == Some(Stage::Closing) {
                     self.finish(now, StageOutcome::Ok, ExitKind::DroveThrough, out);
                 }
@@ -332,7 +391,7 @@ impl Flow {
                 }
             }
             (BarrierOp::Close, Err(BarrierError::Fault(e))) => {
-                self.barrier = BarrierPos::Unknown;
+                self.lost_barrier(now);
                 self.barrier_alarm(now, &e, out);
                 if stage == Some(Stage::Closing) {
                     self.finish(now, StageOutcome::Failed, ExitKind::DroveThrough, out);
@@ -345,6 +404,7 @@ impl Flow {
         let message = match error {
             BarrierError::Refused(m) | BarrierError::Fault(m) => m.clone(),
         };
+        self.lost_barrier(now);
         self.barrier_alarm(now, &message, out);
         // The vehicle cannot leave on its own now: a person must handle it.
         let p = self.current.as_mut().expect("opening has a passage");
@@ -357,6 +417,9 @@ impl Flow {
             p.flag(Flag::BarrierFault);
             p.record.id.clone()
         });
+        if std::mem::replace(&mut self.fault_alarmed, true) {
+            return;
+        }
         out.push(Command::Alarm(Alarm {
             kind: AlarmKind::BarrierFault,
             passage,
@@ -469,7 +532,7 @@ impl Flow {
             }
             Stage::Opening => self.open_failed(now, &BarrierError::Fault("open limit not reached in time".into()), out),
             Stage::Closing => {
-                self.barrier = BarrierPos::Unknown;
+                self.lost_barrier(now);
                 self.barrier_alarm(now, "closed limit not reached in time", out);
                 self.finish(now, StageOutcome::Timeout, ExitKind::DroveThrough, out);
             }

@@ -237,12 +237,16 @@ fn decision_timeout_holds_for_review() {
     assert_eq!(lane.stage(), Stage::Review);
 }
 
-fn held(lane: &mut Lane, outcome: Outcome) {
+fn decided(lane: &mut Lane, outcome: Outcome) -> Vec<Command> {
     lane.zone(Zone::Arrival, true);
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
     lane.recognized(EmptyCheckNeed::No);
-    let cmds = lane.decide(outcome);
+    lane.decide(outcome)
+}
+
+fn held(lane: &mut Lane, outcome: Outcome) {
+    let cmds = decided(lane, outcome);
     assert!(matches!(cmds[..], [Command::Announce { .. }]), "{cmds:?}");
     assert_eq!(lane.stage(), Stage::Review);
 }
@@ -481,4 +485,77 @@ mod props {
             }
         }
     }
+}
+
+fn has(cmds: &[Command], want: &Command) -> bool {
+    cmds.iter().any(|c| c == want)
+}
+
+/// The simulated day's stall: an opening that timed out on a loaded machine
+/// (the arm went up anyway, or stopped half-way), the vehicle left, and with
+/// nobody around the machine never looked at the arm again. The next vehicle
+/// found it up; the simulated one, like a careful driver, waited for ever.
+#[test]
+fn arm_left_up_by_a_timed_out_opening_is_read_again_and_closed() {
+    let mut lane = Lane::new();
+    decided(&mut lane, Outcome::Release);
+    assert_eq!(lane.stage(), Stage::Opening);
+    lane.advance(8_000); // opening timed out: held for a person, position unknown
+    assert_eq!(lane.stage(), Stage::Review);
+    lane.zone(Zone::Arrival, false); // the driver gives up and backs out
+    assert!(lane.flow.current().is_none());
+    assert!(lane.flow.next_deadline().is_some(), "the machine still wants to look at the arm");
+    assert!(!has(&lane.advance(7_999), &Command::ObserveBarrier));
+    let cmds = lane.advance(1);
+    assert!(has(&cmds, &Command::ObserveBarrier), "{cmds:?}");
+    // Nothing read back (the drive is silent): asked again after the same pause.
+    assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
+    // Up, with something under it: wait for the zone to clear.
+    lane.zone(Zone::UnderArm, true);
+    assert!(!has_close(&lane.send(Event::BarrierObserved { opened: true })));
+    assert!(has_close(&lane.zone(Zone::UnderArm, false)));
+    assert_eq!(lane.flow.barrier(), BarrierPos::Closing);
+    assert!(lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) }).is_empty());
+    assert_eq!(lane.flow.barrier(), BarrierPos::Closed);
+    assert_eq!(lane.flow.next_deadline(), None, "nothing more to do");
+}
+
+#[test]
+fn a_failed_close_is_retried_after_a_pause_and_alarms_once() {
+    let mut lane = Lane::new();
+    lane.released();
+    lane.zone(Zone::Arrival, false);
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Fault("closed limit".into())) });
+    assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
+    assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
+    assert!(has_close(&lane.send(Event::BarrierObserved { opened: true })));
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Fault("closed limit".into())) });
+    assert_eq!(alarm(&cmds), None, "the fault is already raised");
+    assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
+    assert!(lane.send(Event::BarrierObserved { opened: false }).is_empty());
+    assert_eq!(lane.flow.barrier(), BarrierPos::Closed);
+}
+
+#[test]
+fn an_opening_that_arrives_late_lets_the_released_vehicle_go() {
+    let mut lane = Lane::new();
+    decided(&mut lane, Outcome::Release);
+    lane.advance(8_000);
+    assert_eq!(lane.stage(), Stage::Review);
+    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Open, result: Ok(()) });
+    assert!(!has_close(&cmds), "never closed onto a released vehicle: {cmds:?}");
+    assert_eq!(lane.stage(), Stage::Exit);
+    lane.zone(Zone::UnderArm, true);
+    lane.zone(Zone::Arrival, false);
+    assert!(has_close(&lane.zone(Zone::UnderArm, false)));
+    let record = completed(&lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) })).clone();
+    assert_eq!(record.exit, Some(ExitKind::DroveThrough));
+    assert!(record.flags.contains(&Flag::BarrierFault));
+}
+
+#[test]
+fn a_held_vehicle_never_finds_the_arm_up() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Hold);
+    assert!(has_close(&lane.send(Event::BarrierObserved { opened: true })), "up while a held vehicle waits: closed");
 }

@@ -1,37 +1,120 @@
 //! What the lane writes into the audit trail, and the checkpoints it sends to
-//! central. A failing audit disk never stops the lane: it raises an alarm
-//! once and keeps working, as clearance must not stop (the outbox still has
-//! every result).
+//! central.
+//!
+//! Every entry is fsynced, which on a busy disk can take a long time: so the
+//! writing happens on a thread of its own ([`AuditWriter`]), in order, and the
+//! lane loop only hands entries over. The one place the lane waits for the
+//! trail is before the barrier opens: the decision that opens it is on disk
+//! first ([`AuditWriter::flushed`], awaited by the barrier task, not the loop).
+//! A failing audit disk never stops the lane: it raises an alarm once and
+//! keeps working, as clearance must not stop (the outbox still has every
+//! result).
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
+use tokio::sync::oneshot;
 use tracing::error;
 
-use super::{Lane, Publish};
+use super::Publish;
+use crate::audit::AuditLog;
+use crate::mqtt::Topics;
 use crate::record::{Alarm, AlarmKind};
+use crate::signing::ResultSigner;
 
-impl<P: Publish> Lane<P> {
-    pub(super) fn audit(&mut self, kind: &str, passage: Option<&str>, data: Value) {
-        let result = self.audit.append(kind, passage, data).and_then(|_| self.audit.checkpoint_if_due(&self.signer));
+/// Entries the writer may be behind before the loop waits for it.
+const BACKLOG: usize = 10_000;
+
+enum Job {
+    Append { kind: String, passage: Option<String>, data: Value },
+    /// Answered once everything handed over before it is on disk.
+    Flush(oneshot::Sender<()>),
+    /// The closing checkpoint; answered once written, then the writer ends.
+    Close(oneshot::Sender<()>),
+}
+
+pub(super) struct AuditWriter {
+    tx: SyncSender<Job>,
+}
+
+impl AuditWriter {
+    pub(super) fn start<P: Publish>(log: AuditLog, signer: ResultSigner, publisher: Arc<P>, topics: Topics) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(BACKLOG);
+        std::thread::Builder::new().name("audit".into()).spawn(move || Writer { log, signer, publisher, topics, failing: false }.run(rx))?;
+        Ok(AuditWriter { tx })
+    }
+
+    pub(super) fn append(&self, kind: &str, passage: Option<&str>, data: Value) {
+        let _ = self.tx.send(Job::Append { kind: kind.into(), passage: passage.map(str::to_string), data });
+    }
+
+    /// Resolves once everything appended so far is durable (or the writer is gone).
+    pub(super) fn flushed(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(Job::Flush(tx));
+        rx
+    }
+
+    /// Writes and sends the closing checkpoint; the trail is complete when this returns.
+    pub(super) async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Writer<P> {
+    log: AuditLog,
+    signer: ResultSigner,
+    publisher: Arc<P>,
+    topics: Topics,
+    failing: bool,
+}
+
+impl<P: Publish> Writer<P> {
+    fn run(mut self, rx: Receiver<Job>) {
+        while let Ok(job) = rx.recv() {
+            match job {
+                Job::Append { kind, passage, data } => {
+                    let result = self.log.append(&kind, passage.as_deref(), data).and_then(|_| self.log.checkpoint_if_due(&self.signer));
+                    self.outcome(result, passage);
+                }
+                Job::Flush(done) => {
+                    let _ = done.send(());
+                }
+                Job::Close(done) => {
+                    let result = self.log.checkpoint(&self.signer).map(Some);
+                    self.outcome(result, None);
+                    let _ = done.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn outcome(&mut self, result: std::io::Result<Option<Value>>, passage: Option<String>) {
         match result {
             Ok(Some(checkpoint)) => {
                 let topic = format!("{}/audit/checkpoint", self.topics.base());
-                self.send(topic, &checkpoint, false);
-                self.audit_failing = false;
+                self.send(topic, &checkpoint);
+                self.failing = false;
             }
-            Ok(None) => self.audit_failing = false,
-            Err(e) if !self.audit_failing => {
-                self.audit_failing = true;
-                error!(cause = %e, path = %self.audit.path().display(), "cannot write the audit trail");
-                let alarm = Alarm {
-                    kind: AlarmKind::AuditFailing,
-                    passage: passage.map(str::to_string),
-                    device: None,
-                    message: format!("cannot write the audit trail: {e}"),
-                    at: self.clock.now().utc,
-                };
-                self.send(self.topics.alarm(), &alarm, false);
+            Ok(None) => self.failing = false,
+            Err(e) if !self.failing => {
+                self.failing = true;
+                error!(cause = %e, path = %self.log.path().display(), "cannot write the audit trail");
+                let alarm = Alarm { kind: AlarmKind::AuditFailing, passage, device: None, message: format!("cannot write the audit trail: {e}"), at: chrono::Utc::now() };
+                self.send(self.topics.alarm(), &alarm);
             }
             Err(_) => {}
+        }
+    }
+
+    fn send<T: serde::Serialize>(&self, topic: String, value: &T) {
+        if let Ok(payload) = serde_json::to_vec(value) {
+            self.publisher.publish(topic, payload, false);
         }
     }
 }
@@ -48,4 +131,37 @@ pub(super) fn start_entry(cfg: &crate::config::LaneConfig) -> Value {
         "config_sha256": fingerprint,
         "devices": cfg.devices.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nowhere;
+
+    impl Publish for Nowhere {
+        fn publish(&self, _: String, _: Vec<u8>, _: bool) -> bool {
+            true
+        }
+    }
+
+    /// What the barrier task relies on: once `flushed` resolves, everything
+    /// handed over before it is in the file (and the chain verifies).
+    #[tokio::test]
+    async fn flushed_resolves_after_earlier_entries_are_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let signer = || ResultSigner::load_or_create(&dir.path().join("key"), "T-1").unwrap();
+        let writer = AuditWriter::start(AuditLog::open(&path).unwrap(), signer(), Arc::new(Nowhere), Topics::new("lanectl", "T", "1")).unwrap();
+        for i in 0..250 {
+            writer.append("decision", Some(&format!("p{i}")), json!({"outcome": "release"}));
+        }
+        writer.flushed().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().filter(|l| l.contains("\"decision\"")).count() == 250, "every entry before the flush is written");
+        assert_eq!(text.lines().filter(|l| l.contains("\"checkpoint\"")).count(), 2, "signed every 100 entries");
+        writer.close().await;
+        let key = crate::command::public_key(&signer().public_b64()).unwrap();
+        crate::audit::verify_file(&path, &[("T-1".to_string(), key)]).expect("the chain verifies");
+    }
 }

@@ -128,6 +128,22 @@ impl<P: Publish> Lane<P> {
         }
     }
 
+    /// Degraded operation: a local operator releases the held vehicle. Only a
+    /// vehicle waiting for review; the barrier then opens (and closes) exactly
+    /// as for central's release, never onto an occupied zone.
+    pub(super) fn local_release(&mut self, passage: &str, operator: &str) -> Result<String, super::DiagError> {
+        let now = self.clock.now().utc;
+        let by = format!("local:{operator}");
+        let held = self.held_passage().as_deref() == Some(passage);
+        self.audit("operator_release", Some(passage), serde_json::json!({"operator": operator, "by": by, "accepted": held}));
+        if !held {
+            return Err(super::DiagError::Refused(format!("passage {passage} is not a held vehicle waiting at the barrier")));
+        }
+        info!(%passage, %operator, "local operator release");
+        let d = self.review(passage, Outcome::Release, by, now);
+        Ok(d.detail)
+    }
+
     fn held_passage(&self) -> Option<String> {
         self.flow.current().filter(|p| p.stage == Stage::Review).map(|p| p.record.id.clone())
     }

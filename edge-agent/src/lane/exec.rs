@@ -54,6 +54,7 @@ impl<P: Publish> Lane<P> {
                 return Some(Event::Decided { passage: record.id.clone(), decision });
             }
             Command::OpenBarrier => self.move_barrier(BarrierOp::Open),
+            Command::ObserveBarrier => self.observe_barrier(),
             Command::CloseBarrier => {
                 // The machine only asks while the zone is clear; checked again here
                 // because nothing is worth closing the arm on a vehicle.
@@ -274,7 +275,12 @@ impl<P: Publish> Lane<P> {
         let handle = self.devices.barrier.1.clone();
         let limit = self.cfg.timeouts.barrier;
         let tx = self.tx.clone();
+        // The release that opens the barrier is in the audit trail first.
+        let durable = (op == BarrierOp::Open).then(|| self.audit.flushed());
         tokio::spawn(async move {
+            if let Some(durable) = durable {
+                let _ = durable.await;
+            }
             let result = timeout(limit, async {
                 let mut barrier = handle.lock().await;
                 match op {
@@ -285,6 +291,20 @@ impl<P: Publish> Lane<P> {
             .await
             .unwrap_or(Err(DeviceError::Timeout(limit)));
             let _ = tx.send(Input::Barrier { op, result }).await;
+        });
+    }
+
+    /// Reads the arm's position after a fault. A successful reading is not
+    /// counted as the barrier working again: only a movement shows that.
+    fn observe_barrier(&mut self) {
+        let (handle, name, limit, tx) = (self.devices.barrier.1.clone(), self.devices.barrier.0.clone(), self.cfg.timeouts.barrier, self.tx.clone());
+        tokio::spawn(async move {
+            let state = timeout(limit, async { handle.lock().await.state().await }).await.unwrap_or(Err(DeviceError::Timeout(limit)));
+            let input = match state {
+                Ok(s) => Input::BarrierObserved(s),
+                Err(e) => Input::DeviceResult { device: name, result: Err(e) },
+            };
+            let _ = tx.send(input).await;
         });
     }
 

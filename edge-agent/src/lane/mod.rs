@@ -137,8 +137,7 @@ pub struct Lane<P: Publish> {
     desk: commands::Desk,
     signer: crate::signing::ResultSigner,
     archive: crate::archive::Archive,
-    audit: crate::audit::AuditLog,
-    audit_failing: bool,
+    audit: audit::AuditWriter,
     stats: crate::stats::Stats,
     stats_sent: Option<Instant>,
     policy: Policy,
@@ -189,10 +188,15 @@ impl<P: Publish> Lane<P> {
             Box::new(Layered { store: declaration_store.clone(), sim: sim.as_ref().map(|l| SimDeclarations(l.clone())) });
         let desk = commands::Desk::open(&cfg, &cfg.data_dir.join("commands.db"))
             .map_err(|e| LaneError::Store { what: "the command log", cause: e.to_string() })?;
-        let audit = crate::audit::AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
+        let audit_log = crate::audit::AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
         let archive = crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
-        let signer = crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
-            .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })?;
+        let signing_key = || {
+            crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
+                .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })
+        };
+        let signer = signing_key()?;
+        let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
+        let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone()).map_err(data_dir)?;
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
@@ -202,7 +206,7 @@ impl<P: Publish> Lane<P> {
         });
         let clock = Clock::new();
         Ok(Lane {
-            topics: Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane),
+            topics,
             policy: Policy::new(cfg.decision, &cfg.recognition).with_vision(cfg.vision.policy),
             uvss,
             uvss_scans: HashMap::new(),
@@ -219,7 +223,6 @@ impl<P: Publish> Lane<P> {
             signer,
             archive,
             audit,
-            audit_failing: false,
             stats: crate::stats::Stats::new(chrono::Duration::hours(24)),
             stats_sent: None,
             shots: HashMap::new(),
@@ -273,10 +276,7 @@ impl<P: Publish> Lane<P> {
         }
         self.audit("stop", None, serde_json::json!({"completed": self.completed}));
         // A clean stop leaves a signed anchor for everything written so far.
-        match self.audit.checkpoint(&self.signer) {
-            Ok(c) => self.send(format!("{}/audit/checkpoint", self.topics.base()), &c, false),
-            Err(e) => warn!(cause = %e, "cannot write the closing audit checkpoint"),
-        }
+        self.audit.close().await;
         info!(completed = self.completed, "lane stopped");
     }
 
@@ -332,6 +332,10 @@ impl<P: Publish> Lane<P> {
             }
             Input::Command(bytes) => self.on_command(bytes),
         }
+    }
+
+    pub(super) fn audit(&mut self, kind: &str, passage: Option<&str>, data: serde_json::Value) {
+        self.audit.append(kind, passage, data);
     }
 
     fn device_result(&mut self, device: &str, result: Result<(), DeviceError>, now: DateTime<Utc>) {

@@ -69,6 +69,10 @@ pub enum Request {
     /// From the cycle's own task: the open half is done.
     CycleOpened { result: Result<(), DeviceError>, started: Instant, reply: Reply<String> },
     CycleClosed { result: Result<(), DeviceError>, started: Instant, reply: Reply<String> },
+    /// A local operator, whose password the page has checked, releases a held vehicle.
+    LocalRelease { passage: String, operator: String, reply: Reply<String> },
+    /// A refused operator attempt, for the audit trail.
+    OperatorRefused { operator: String, passage: String, why: String },
 }
 
 pub(super) enum Wake {
@@ -132,6 +136,18 @@ impl Technician {
 
     pub async fn read_seals(&self, limit: Duration) -> Result<Vec<SealRead>, DiagError> {
         self.ask(Request::ReadSeals, limit).await
+    }
+
+    /// Releases the held vehicle `passage` on behalf of a local operator whose
+    /// credential the caller has already checked.
+    pub async fn local_release(&self, passage: &str, operator: &str, limit: Duration) -> Result<String, DiagError> {
+        self.ask(|reply| Request::LocalRelease { passage: passage.to_string(), operator: operator.to_string(), reply }, limit).await
+    }
+
+    /// Has a refused attempt written into the audit trail (best effort: a full
+    /// queue drops it rather than make the caller wait).
+    pub fn operator_refused(&self, operator: &str, passage: &str, why: &str) {
+        let _ = self.tx.try_send(Request::OperatorRefused { operator: operator.chars().take(64).collect(), passage: passage.chars().take(128).collect(), why: why.to_string() });
     }
 }
 
@@ -229,6 +245,14 @@ impl<P: Publish> Lane<P> {
                     }
                     Err(e) => refuse_device(reply, e),
                 }
+            }
+            Request::LocalRelease { passage, operator, reply } => {
+                let _ = reply.send(self.local_release(&passage, &operator));
+            }
+            Request::OperatorRefused { operator, passage, why } => {
+                tracing::warn!(%operator, %passage, %why, "local release refused");
+                let current = self.flow.current().map(|p| p.record.id.clone());
+                self.audit("operator_refused", current.as_deref(), serde_json::json!({"operator": operator, "passage": passage, "why": why}));
             }
             Request::Snapshot { device, reply } => self.snapshot(device, reply),
             Request::ReadSeals(reply) => self.read_seals(reply),

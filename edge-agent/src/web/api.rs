@@ -165,6 +165,43 @@ pub async fn read_seals(State(s): State<Sources>) -> Response {
     }
 }
 
+#[derive(Deserialize)]
+pub struct Release {
+    passage: String,
+    operator: String,
+    password: String,
+}
+
+/// Degraded operation: a local operator releases a held vehicle while the
+/// uplink is down. The password is checked here, off the lane loop (it is
+/// slow on purpose); wrong ones are audited and lock the operator out after a
+/// few tries; the lane then judges whether the vehicle is held.
+pub async fn local_release(State(s): State<Sources>, Json(r): Json<Release>) -> Response {
+    if s.operators.is_empty() {
+        return problem(StatusCode::FORBIDDEN, "no local operators are configured on this lane ([operators] in the lane config)");
+    }
+    if *s.uplink_connected.borrow() {
+        return problem(StatusCode::CONFLICT, "the uplink is up: central reviews held vehicles; local release is for when it is down");
+    }
+    let (ops, operator, password) = (s.operators.clone(), r.operator.clone(), r.password);
+    let checked = tokio::task::spawn_blocking(move || ops.check(&operator, &password, std::time::Instant::now())).await;
+    match checked {
+        Ok(Ok(())) => match s.technician.local_release(&r.passage, &r.operator, s.action_limit).await {
+            Ok(message) => Json(json!({ "ok": true, "released_by": format!("local:{}", r.operator), "message": message })).into_response(),
+            Err(e) => diag(e),
+        },
+        Ok(Err(denied)) => {
+            s.technician.operator_refused(&r.operator, &r.passage, &denied.to_string());
+            let status = match denied {
+                crate::operator::Denied::Wrong => StatusCode::UNAUTHORIZED,
+                crate::operator::Denied::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            };
+            problem(status, denied.to_string())
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 pub async fn log_filter() -> String {
     crate::logs::filter() + "\n"
 }

@@ -37,6 +37,8 @@ pub struct Sources {
     pub data_dir: PathBuf,
     /// How long an action may take before the page gives up waiting.
     pub action_limit: Duration,
+    /// Local operators who may release held vehicles while the uplink is down.
+    pub operators: Arc<crate::operator::Operators>,
 }
 
 pub struct WebServer {
@@ -63,6 +65,7 @@ pub fn router(sources: Sources, password: Option<String>, loopback: bool) -> Rou
         .route("/api/barrier/cycle", post(api::cycle_barrier))
         .route("/api/snapshot", post(api::snapshot))
         .route("/api/seals", post(api::read_seals))
+        .route("/api/release", post(api::local_release))
         .route("/api/log-filter", get(api::log_filter).post(api::set_log_filter))
         .with_state(sources)
         .layer(axum::middleware::from_fn_with_state(guard, auth::check))
@@ -97,6 +100,7 @@ pub struct Setup {
     metrics: Arc<Metrics>,
     data_dir: PathBuf,
     action_limit: Duration,
+    operators: Arc<crate::operator::Operators>,
 }
 
 impl Setup {
@@ -112,6 +116,7 @@ impl Setup {
             data_dir: cfg.data_dir.clone(),
             // A barrier cycle is two moves; give the lane's own timeouts room to fire first.
             action_limit: (cfg.timeouts.barrier * 2).max(slowest_device) + Duration::from_secs(5),
+            operators: Arc::new(crate::operator::Operators::new(&cfg.operators)),
         }
     }
 
@@ -128,6 +133,7 @@ impl Setup {
             metrics: self.metrics,
             data_dir: self.data_dir,
             action_limit: self.action_limit,
+            operators: self.operators,
         };
         match start(listen, self.cfg.password, sources).await {
             Ok(server) => Some(server),

@@ -50,13 +50,39 @@ impl Running {
 
     /// Like [`Running::start_with`] in a data directory the test has prepared.
     pub fn start_in(rt: &tokio::runtime::Runtime, dir: tempfile::TempDir, plan: SimPlan, timing: SimTiming, before: impl FnOnce(&SimLane)) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self::launch(rt, dir, plan, timing, before, rx, |_| Arc::new(Collector(Mutex::new(tx))))
+    }
+
+    /// The lane publishing through its real outbox and uplink to a broker on
+    /// `port`, as `edge-agent run` wires it (`rx` stays empty: subscribe to
+    /// the broker instead).
+    pub fn start_uplinked(rt: &tokio::runtime::Runtime, plan: SimPlan, timing: SimTiming, port: u16) -> Self {
+        let (_, rx) = mpsc::channel();
+        Self::launch(rt, tempfile::tempdir().unwrap(), plan, timing, |_| {}, rx, |cfg| {
+            let outbox = edge_agent::outbox::OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota).unwrap();
+            let topic = edge_agent::mqtt::Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).status();
+            let will = edge_agent::mqtt::Will { topic, online: b"{}".to_vec(), offline: b"{}".to_vec() };
+            Arc::new(edge_agent::mqtt::start(&cfg.mqtt, "127.0.0.1", port, will, outbox, None).unwrap())
+        })
+    }
+
+    fn launch<P: Publish>(
+        rt: &tokio::runtime::Runtime,
+        dir: tempfile::TempDir,
+        plan: SimPlan,
+        timing: SimTiming,
+        before: impl FnOnce(&SimLane),
+        rx: mpsc::Receiver<(String, Value)>,
+        publisher: impl FnOnce(&config::LaneConfig) -> Arc<P>,
+    ) -> Self {
         let cfg = lane_config(dir.path());
         let sim = SimLane::new(timing);
         before(&sim);
-        let (tx, rx) = mpsc::channel();
         let (stop, stopped) = oneshot::channel();
         let _guard = rt.enter();
-        let lane = Lane::new(cfg, Some(sim.clone()), Arc::new(Collector(Mutex::new(tx)))).unwrap();
+        let publisher = publisher(&cfg);
+        let lane = Lane::new(cfg, Some(sim.clone()), publisher).unwrap();
         let handle = rt.spawn(lane.run(async { stopped.await.ok(); }));
         rt.spawn(sim.clone().run_traffic(plan));
         Running { rx, sim, stop: Some(stop), handle: Some(handle), dir }

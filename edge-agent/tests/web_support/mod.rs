@@ -167,3 +167,17 @@ pub fn total(metrics: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// The lane's state as the page shows it, once `ok` holds (the page refreshes
+/// it every beat); fails the test after 20 s with what it showed last.
+pub fn until_status(port: u16, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = http(port, "GET", "/api/status", &[], b"").json();
+        if ok(&s["state"]) {
+            return s["state"].clone();
+        }
+        assert!(Instant::now() < end, "the page never showed {what}: {s}");
+        std::thread::yield_now();
+    }
+}
