@@ -27,6 +27,7 @@ pub mod recognize;
 pub mod engine;
 pub mod cli;
 pub mod eval;
+pub mod perturb;
 pub mod checkdigit;
 pub mod uvss;
 pub mod empty;
