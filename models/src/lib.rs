@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod reads;
 pub mod det;
 pub mod rec;
+pub mod ctc_layout;
 pub mod runtime;
 
 pub use error::{InputError, ModelError, OcrError};

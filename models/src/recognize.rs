@@ -86,6 +86,8 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
     let cameras = if camera.is_empty() { vec![] } else { vec![camera.to_string()] };
 
     let mut codes = container::codes_in_lines(&out.lines, &alts);
+    let decoded = container::decoded_codes(&out.lines, &dict);
+    container::merge(&out.lines, &mut codes, decoded);
     // Probe for a missed check digit unless a code was already read with fair confidence.
     if !codes.iter().any(|c| c.read.check_digit_ok && c.read.confidence >= 0.3) {
         let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
