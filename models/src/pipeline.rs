@@ -6,7 +6,8 @@
 //! (stacked upright characters). So besides detected boxes, every image yields extra candidates:
 //! the whole image when it is line-shaped, and re-assembled columns (see [`crate::vertical`]) for
 //! the whole image when it is column-shaped and for tall or stacked detections. All candidates are
-//! recognised in one batched pass; the domain parsers pick what fits.
+//! recognised in one batched pass; the domain parsers pick what fits. An image that yields neither
+//! a valid code nor a plate gets a [`second_look`]: detection again, contrast-stretched and larger.
 
 use std::time::Instant;
 
