@@ -31,6 +31,10 @@ pub enum OcrCmd {
         /// List every image whose read did not match its label.
         #[arg(long)]
         misses: bool,
+        /// Evaluate deterministic perturbed copies instead (scale 0.6–1.4, rotation ±5°,
+        /// brightness/contrast, JPEG quality 40–90), drawn from this seed and each file's name.
+        #[arg(long, value_name = "SEED")]
+        perturb: Option<u64>,
     },
 }
 
@@ -65,7 +69,7 @@ pub fn run(cmd: OcrCmd) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        OcrCmd::OcrEval { dirs, misses } => match models::eval::run(&dirs, misses) {
+        OcrCmd::OcrEval { dirs, misses, perturb } => match models::eval::run(&dirs, misses, perturb) {
             Ok(report) => {
                 print!("{report}");
                 ExitCode::SUCCESS

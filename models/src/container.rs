@@ -97,6 +97,42 @@ pub fn codes_in_lines(lines: &[TextLine], alts: &[Vec<CharAlts>]) -> Vec<ImageCo
     found
 }
 
+/// Weakest character probability a layout-decoded code may have.
+const MIN_DECODED_PROB: f32 = 0.02;
+
+/// Could this line be a whole code the greedy read garbled (a dropped or merged character, a
+/// framed check digit read as a letter, a look-alike from another script)? About code length,
+/// mostly code characters, with digits.
+fn code_like(text: &str) -> bool {
+    let n = text.chars().filter(|c| !c.is_whitespace()).count();
+    let alnum = text.chars().filter(|c| c.is_ascii_alphanumeric()).count();
+    let digits = text.chars().filter(|c| c.is_ascii_digit()).count();
+    (10..=13).contains(&n) && alnum + 2 >= n && digits >= 5
+}
+
+/// Codes read by decoding single code-like lines under the ISO 6346 layout (see
+/// [`crate::ctc_layout`]): kept only when the check digit the model read there is right, so the
+/// format picks among the model's own readings and the check digit confirms the pick.
+pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
+    let mut sets: Option<Vec<Vec<usize>>> = None;
+    let mut out: Vec<ImageCode> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if !code_like(&l.text) {
+            continue;
+        }
+        let sets = sets.get_or_insert_with(|| iso6346::layout_classes(dict));
+        let Some(r) = crate::ctc_layout::decode(&l.rec.probs, sets) else { continue };
+        let code: String = r.classes.iter().filter_map(|&k| dict.get(k)?.chars().next().map(crate::rec::normalize_char)).collect();
+        if r.min_prob() < MIN_DECODED_PROB || !iso6346::is_valid(&code) || out.iter().any(|c| c.read.code == code) {
+            continue;
+        }
+        let corrected = if code == l.text { vec![] } else { vec![format!("{}->{code}", l.text)] };
+        let read = CodeRead { code, confidence: r.min_prob(), check_digit_ok: true, corrected };
+        out.push(ImageCode { read, size_type: None, lines: vec![i] });
+    }
+    out
+}
+
 /// Merge codes found another way (e.g. [`crate::checkdigit`]) into `found`.
 pub fn merge(lines: &[TextLine], found: &mut Vec<ImageCode>, more: Vec<ImageCode>) {
     for m in more {
@@ -200,6 +236,15 @@ mod tests {
             size_type: None,
             cameras: vec![cam.into()],
         }
+    }
+
+    #[test]
+    fn code_like_lines() {
+        assert!(code_like("BEAU265693D"));
+        assert!(code_like("PC丨U274312g"));
+        assert!(code_like("CX.01604074"));
+        assert!(!code_like("MAERSK"));
+        assert!(!code_like("2013-04-10 12:02:31"));
     }
 
     #[test]

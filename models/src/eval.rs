@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use crate::engine::{Engine, EngineOptions};
 use crate::error::ModelError;
+use crate::engine::ImageSource;
 use crate::iso6346;
+use crate::perturb::Perturbation;
 use crate::plate;
 use crate::recognize::ImageResult;
 
@@ -114,8 +116,27 @@ impl EvalReport {
     }
 }
 
+/// The image as the engine gets it: the file itself, or (with a seed) its perturbed copy
+/// (see [`crate::perturb`]). A file that cannot be decoded here is passed on as is, so the
+/// engine reports it as it would any bad input.
+fn source(path: &Path, file: &str, seed: Option<u64>) -> ImageSource {
+    let Some(seed) = seed else { return ImageSource::Path(path.to_path_buf()) };
+    match crate::imgops::load_path(path) {
+        Ok(img) => match Perturbation::for_file(seed, file).apply(&img) {
+            Ok(bytes) => ImageSource::Bytes(bytes),
+            Err(_) => ImageSource::Path(path.to_path_buf()),
+        },
+        Err(_) => ImageSource::Path(path.to_path_buf()),
+    }
+}
+
 /// Evaluate one labelled folder with an existing engine.
 pub fn run_with(engine: &Engine, dir: &Path) -> Result<EvalReport, std::io::Error> {
+    run_perturbed(engine, dir, None)
+}
+
+/// [`run_with`] on perturbed copies when `seed` is given (the perturbing is not timed).
+pub fn run_perturbed(engine: &Engine, dir: &Path, seed: Option<u64>) -> Result<EvalReport, std::io::Error> {
     let tsv = std::fs::read_to_string(dir.join("labels.tsv"))?;
     let mut report = EvalReport::default();
     for line in tsv.lines().skip(1) {
@@ -125,8 +146,9 @@ pub fn run_with(engine: &Engine, dir: &Path) -> Result<EvalReport, std::io::Erro
         }
         let (file, label, kind) = (cols[0], cols[1], cols[2]);
         let path: PathBuf = dir.join(file);
+        let src = source(&path, file, seed);
         let (t, c) = (Instant::now(), cpu_ms());
-        let result = engine.recognize_path(&path);
+        let result = engine.recognize(src, "");
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let cpu = cpu_ms() - c;
         let (domain, exact, cd, got) = match &result {
@@ -147,13 +169,17 @@ pub enum EvalError {
     Labels(#[from] std::io::Error),
 }
 
-/// `edge-agent eval DIR...`: load the models, evaluate each folder, return the printable report.
-pub fn run(dirs: &[PathBuf], show_misses: bool) -> Result<String, EvalError> {
+/// `edge-agent ocr-eval DIR...`: load the models, evaluate each folder, return the printable
+/// report. With `perturb_seed`, every image is replaced by its perturbed copy.
+pub fn run(dirs: &[PathBuf], show_misses: bool, perturb_seed: Option<u64>) -> Result<String, EvalError> {
     let engine = Engine::start(EngineOptions::discover()?)?;
     let mut out = String::new();
     for d in dirs {
-        let report = run_with(&engine, d)?;
-        let _ = writeln!(out, "== {}", d.display());
+        let report = run_perturbed(&engine, d, perturb_seed)?;
+        match perturb_seed {
+            Some(seed) => _ = writeln!(out, "== {} (perturbed, seed {seed})", d.display()),
+            None => _ = writeln!(out, "== {}", d.display()),
+        }
         out.push_str(&report.to_text(show_misses));
     }
     Ok(out)

@@ -115,6 +115,24 @@ fn class_ok(i: usize, c: char) -> bool {
     }
 }
 
+/// Each position's allowed dictionary classes (single characters of the right class), for
+/// decoding a line as a code (see [`crate::ctc_layout`]).
+pub fn layout_classes(dict: &[String]) -> Vec<Vec<usize>> {
+    (0..11)
+        .map(|i| {
+            dict.iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, s)| {
+                    let mut it = s.chars();
+                    it.next().is_some_and(|c| class_ok(i, crate::rec::normalize_char(c))) && it.next().is_none()
+                })
+                .map(|x| x.0)
+                .collect()
+        })
+        .collect()
+}
+
 /// Choose a character for position `i`: best candidate of the right class, else a look-alike.
 fn choose(i: usize, alts: &CharAlts) -> Option<(char, f32, Option<String>)> {
     let (raw, raw_p) = alts.best();

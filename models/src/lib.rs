@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod reads;
 pub mod det;
 pub mod rec;
+pub mod ctc_layout;
 pub mod runtime;
 
 pub use error::{InputError, ModelError, OcrError};
@@ -27,6 +28,7 @@ pub mod recognize;
 pub mod engine;
 pub mod cli;
 pub mod eval;
+pub mod perturb;
 pub mod checkdigit;
 pub mod uvss;
 pub mod empty;

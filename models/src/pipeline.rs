@@ -6,7 +6,8 @@
 //! (stacked upright characters). So besides detected boxes, every image yields extra candidates:
 //! the whole image when it is line-shaped, and re-assembled columns (see [`crate::vertical`]) for
 //! the whole image when it is column-shaped and for tall or stacked detections. All candidates are
-//! recognised in one batched pass; the domain parsers pick what fits.
+//! recognised in one batched pass; the domain parsers pick what fits. An image that yields neither
+//! a valid code nor a plate gets a [`second_look`]: detection again, contrast-stretched and larger.
 
 use std::time::Instant;
 
@@ -239,4 +240,95 @@ pub fn read_image(
     out.lines.extend(recognize(s, cands)?);
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     Ok(out)
+}
+
+/// Scale of the second detector pass relative to the first.
+const SECOND_LOOK_SCALE: f32 = 1.5;
+
+/// Contrast stretch per channel between the 1st and 99th percentile: a plate at night behind
+/// headlight glare, or a code on a dim container side, sits in a narrow band of grey values the
+/// detector's features were not trained on.
+pub fn stretch_contrast(img: &RgbImage) -> RgbImage {
+    let mut lut = [[0u8; 256]; 3];
+    let n = (img.width() * img.height()) as usize;
+    for (k, l) in lut.iter_mut().enumerate() {
+        let mut hist = [0usize; 256];
+        for p in img.pixels() {
+            hist[p[k] as usize] += 1;
+        }
+        let (mut lo, mut hi, mut acc) = (0usize, 255usize, 0usize);
+        for (v, &c) in hist.iter().enumerate() {
+            acc += c;
+            if acc * 100 < n {
+                lo = v + 1;
+            }
+        }
+        acc = 0;
+        for (v, &c) in hist.iter().enumerate().rev() {
+            acc += c;
+            if acc * 100 < n {
+                hi = v.saturating_sub(1);
+            }
+        }
+        let span = (hi.max(lo + 1) - lo) as f32;
+        for (v, out) in l.iter_mut().enumerate() {
+            *out = ((v as f32 - lo as f32) * 255.0 / span).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        for k in 0..3 {
+            p[k] = lut[k][p[k] as usize];
+        }
+    }
+    out
+}
+
+/// For an image where the first pass found neither a code nor a plate: detect again on a
+/// contrast-stretched image at a larger scale (small or dim text the first pass missed) and
+/// read the boxes it adds, i.e. those whose centre no detected line of `out` holds. Only images
+/// that would otherwise give nothing pay for it.
+pub fn second_look(s: &mut OcrSessions, img: &RgbImage, o: &OcrOptions, out: &mut OcrOutput) -> Result<Vec<TextLine>, ModelError> {
+    let t = Instant::now();
+    let enhanced = stretch_contrast(img);
+    let big = OcrOptions {
+        det_min_side: (o.det_min_side as f32 * SECOND_LOOK_SCALE) as u32,
+        det_max_side: (o.det_max_side as f32 * SECOND_LOOK_SCALE) as u32,
+        ..o.clone()
+    };
+    let boxes = detect(s, &enhanced, &big)?;
+    out.det_ms += t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let first: Vec<[f32; 4]> = out.lines.iter().filter(|l| l.source == LineSource::Detected).map(TextLine::bbox).collect();
+    let fresh: Vec<DetBox> = boxes
+        .into_iter()
+        .filter(|b| {
+            let c = b.bbox();
+            let (cx, cy) = ((c[0] + c[2]) / 2.0, (c[1] + c[3]) / 2.0);
+            !first.iter().any(|f| cx > f[0] && cx < f[2] && cy > f[1] && cy < f[3])
+        })
+        .collect();
+    tracing::debug!(fresh = fresh.len(), "second look");
+    let lines = if fresh.is_empty() { Vec::new() } else { recognize(s, box_candidates(&enhanced, &fresh))? };
+    out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn contrast_stretch_spreads_a_dim_band_over_the_full_range() {
+        // A dim image: values 40..=71 only.
+        let img = RgbImage::from_fn(64, 64, |x, _| Rgb([40 + (x / 2) as u8, 40 + (x / 2) as u8, 50]));
+        let out = stretch_contrast(&img);
+        let (lo, hi) = (out.get_pixel(0, 0)[0], out.get_pixel(63, 0)[0]);
+        assert!(lo < 10 && hi > 245, "{lo}..{hi}");
+        // Order is kept.
+        assert!(out.get_pixel(20, 0)[0] < out.get_pixel(40, 0)[0]);
+        // A flat channel stays usable (no division by zero).
+        assert!(out.pixels().all(|p| p[2] == out.get_pixel(0, 0)[2]));
+    }
 }

@@ -11,9 +11,10 @@
 
 use image::RgbImage;
 
+use crate::ctc_layout;
 use crate::imgops::Quad;
 use crate::reads::PlateColor;
-use crate::rec::{certain_chars, CharAlts};
+use crate::rec::{certain_chars, normalize_char, CharAlts, RecLine};
 
 pub const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 pub const SUFFIXES: &str = "挂学警港澳使领";
@@ -25,6 +26,10 @@ pub struct PlateText {
     /// Weakest character's probability.
     pub confidence: f32,
     pub corrected: Vec<String>,
+    /// Read by decoding under the plate layouts ([`find_plate_decoded`]) rather than from the
+    /// greedy read: the format chose some character, so such a read only counts where no plain
+    /// read of the same plate exists.
+    pub forced: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -96,7 +101,7 @@ fn read_layout(chars: &[CharAlts], layout: &[Class]) -> Option<PlateText> {
         text.push(c);
         conf = conf.min(p);
     }
-    Some(PlateText { text, confidence: conf, corrected })
+    Some(PlateText { text, confidence: conf, corrected, forced: false })
 }
 
 fn is_separator(c: char) -> bool {
@@ -135,11 +140,53 @@ pub fn find_plate(chars: &[CharAlts]) -> Option<PlateText> {
     best.or_else(|| embassy(&chars))
 }
 
+/// Weakest character probability a format-decoded plate may have: below it the format, not the
+/// image, chose a character.
+pub const MIN_DECODED_PROB: f32 = 0.02;
+
+/// For each layout, each position's allowed dictionary classes.
+pub fn layout_classes(dict: &[String]) -> Vec<Vec<Vec<usize>>> {
+    let single: Vec<(usize, char)> = dict
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(k, s)| {
+            let mut it = s.chars();
+            let c = it.next()?;
+            it.next().is_none().then_some((k, normalize_char(c)))
+        })
+        .collect();
+    LAYOUTS
+        .iter()
+        .map(|layout| layout.iter().map(|&class| single.iter().filter(|(_, c)| fits(class, *c)).map(|x| x.0).collect()).collect())
+        .collect()
+}
+
+/// A plate read by decoding the whole line under each plate layout (see [`crate::ctc_layout`]):
+/// for lines known to show a plate (a tight crop, a plate-coloured region) whose greedy read is
+/// not one, e.g. a province read as a Latin letter or two characters merged. The most probable
+/// layout wins; its weakest character is the confidence and must reach [`MIN_DECODED_PROB`],
+/// except the province's, which must reach `min_province`: on a small plate the province is the
+/// least legible character, and where the region is known to be a plate the best province is
+/// still the best guess (reported with its low confidence).
+pub fn find_plate_decoded(rec: &RecLine, dict: &[String], layouts: &[Vec<Vec<usize>>], min_province: f32) -> Option<PlateText> {
+    let best = layouts
+        .iter()
+        .filter_map(|sets| ctc_layout::decode(&rec.probs, sets))
+        .max_by(|a, b| a.log_p.total_cmp(&b.log_p))?;
+    if best.probs[0] < min_province || best.probs[1..].iter().any(|&p| p < MIN_DECODED_PROB) {
+        return None;
+    }
+    let text: String = best.classes.iter().filter_map(|&k| dict.get(k)?.chars().next().map(normalize_char)).collect();
+    let corrected = if text == rec.text { vec![] } else { vec![format!("{}->{text}", rec.text)] };
+    Some(PlateText { text, confidence: best.min_prob(), corrected, forced: true })
+}
+
 fn embassy(chars: &[CharAlts]) -> Option<PlateText> {
     let s: String = chars.iter().map(|a| a.best().0).collect();
     let i = s.chars().position(|c| c == '使')?;
     let digits: String = s.chars().skip(i + 1).take_while(|c| c.is_ascii_digit()).collect();
-    (digits.len() == 6).then(|| PlateText { text: format!("使{digits}"), confidence: 0.5, corrected: vec![] })
+    (digits.len() == 6).then(|| PlateText { text: format!("使{digits}"), confidence: 0.5, corrected: vec![], forced: false })
 }
 
 /// A plate from a line whose province character the decoder dropped: `lead` holds the
@@ -282,6 +329,33 @@ mod tests {
         let lead = CharAlts { cands: vec![('1', 0.3), ('皖', 0.05)] };
         assert_eq!(find_plate_with_lead(&certain_chars("BBC666"), Some(&lead)).unwrap().text, "皖BBC666");
         assert!(find_plate_with_lead(&certain_chars("BBC666"), None).is_none());
+    }
+
+    #[test]
+    fn layout_decoding_recovers_a_province_read_as_a_letter() {
+        // Dictionary: blank, then 皖 A 7 Y 0 1 T O.
+        let dict: Vec<String> = ["", "皖", "A", "7", "Y", "0", "1", "T", "O"].iter().map(|s| s.to_string()).collect();
+        let layouts = layout_classes(&dict);
+        assert_eq!(layouts[0][0], vec![1], "only 皖 is a province");
+        assert!(!layouts[0][2].contains(&8), "no O after the second position");
+        // Greedy "TA7Y001" with a weak 皖 under the T and an O competing with each 0.
+        let seq = [(7, 1, 0.3), (0, 0, 0.0), (2, 0, 0.0), (3, 0, 0.0), (4, 0, 0.0), (5, 8, 0.4), (0, 0, 0.0), (5, 8, 0.4), (6, 0, 0.0)];
+        let c = dict.len();
+        let mut probs = Vec::new();
+        for (best, runner, p) in seq {
+            let mut row = vec![0.01f32; c];
+            row[best] = 0.9 - p;
+            if p > 0.0 {
+                row[runner] = p;
+            }
+            probs.extend(row);
+        }
+        let rec = RecLine { text: "TA7YO01".into(), chars: vec![], probs: crate::rec::LineProbs { t: seq.len(), c, probs } };
+        assert!(find_plate_decoded(&rec, &dict, &layouts, 0.5).is_none(), "province too weak");
+        let p = find_plate_decoded(&rec, &dict, &layouts, MIN_DECODED_PROB).unwrap();
+        assert_eq!(p.text, "皖A7Y001");
+        assert!((p.confidence - 0.3).abs() < 1e-6, "{p:?}");
+        assert!(parse_text("TA7YO01").is_none(), "greedy parsing alone cannot read it");
     }
 
     #[test]

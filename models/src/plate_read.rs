@@ -48,26 +48,62 @@ pub fn region_candidates(img: &RgbImage, regions: &[PlateRegion]) -> Vec<(usize,
     out
 }
 
+/// A plate in a line known to show one: greedy parsing first, then decoding under the plate
+/// layouts (see [`plate::find_plate_decoded`]).
+fn read_known_plate(l: &TextLine, alts: &[CharAlts], dict: &[String], layouts: &[Vec<Vec<usize>>]) -> Option<PlateText> {
+    plate::find_plate_with_lead(alts, l.rec.lead_alternatives(dict, ALTS).as_ref())
+        .or_else(|| plate::find_plate_decoded(&l.rec, dict, layouts, KNOWN_PLATE_MIN_PROVINCE))
+}
+
+/// Weakest province probability accepted from layout decoding where the line is known to show a
+/// plate (a tight crop, a plate-coloured region): enough that the model saw *some* province there.
+const KNOWN_PLATE_MIN_PROVINCE: f32 = 1e-4;
+
+/// Could this detected line be a plate the greedy read garbled? Plate length give or take one,
+/// nearly all of it plate characters. Other text (signs, timestamps) is not decoded as a plate.
+fn plate_like(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '·' | '.' | '-' | ':')).collect();
+    let ascii = chars.iter().filter(|c| c.is_ascii_alphanumeric()).count();
+    let province = chars.iter().filter(|c| plate::PROVINCES.contains(**c)).count();
+    (6..=9).contains(&chars.len()) && ascii >= 4 && ascii + province + 1 >= chars.len()
+}
+
 /// Plates read from the recognised region candidates (`lines[i]` is candidate `parts[i]`).
 pub fn region_reads(parts: &[(usize, Part)], lines: &[TextLine], dict: &[String]) -> Vec<(Quad, PlateText)> {
+    let layouts = plate::layout_classes(dict);
     let mut out = Vec::new();
     for (i, (k, part)) in parts.iter().enumerate() {
         let alts = lines[i].rec.alternatives(dict, ALTS);
-        match part {
-            Part::Whole => {
-                if let Some(p) = plate::find_plate_with_lead(&alts, lines[i].rec.lead_alternatives(dict, ALTS).as_ref()) {
-                    out.push((lines[i].quad, p));
-                }
+        // Every part may hold a whole single-row plate: a region of two-row shape is often a
+        // single-row plate with a bright frame or bumper above it.
+        // Such a part read is a fallback, like a forced one: it counts where no plain read of the
+        // whole region exists.
+        if let Some(mut p) = read_known_plate(&lines[i], &alts, dict, &layouts) {
+            p.forced |= *part != Part::Whole;
+            out.push((lines[i].quad, p));
+            if *part == Part::Whole {
+                continue;
             }
-            Part::Top => {
-                let Some(j) = parts.iter().position(|x| x.0 == *k && x.1 == Part::Bottom) else { continue };
-                let bottom = lines[j].rec.alternatives(dict, ALTS);
-                if let Some(p) = plate::find_two_row(&alts, &bottom) {
-                    let (a, b) = (lines[i].quad, lines[j].quad);
-                    out.push(([a[0], a[1], b[2], b[3]], p));
-                }
+        }
+        if *part == Part::Top {
+            let Some(j) = parts.iter().position(|x| x.0 == *k && x.1 == Part::Bottom) else { continue };
+            let bottom = lines[j].rec.alternatives(dict, ALTS);
+            // The small top row often loses its province: decode it as province + letter.
+            let two = plate::find_two_row(&alts, &bottom).or_else(|| {
+                let top = crate::ctc_layout::decode(&lines[i].rec.probs, &layouts[0][..2])?;
+                let top: Vec<CharAlts> = top
+                    .classes
+                    .iter()
+                    .zip(&top.probs)
+                    .filter_map(|(&c, &p)| Some(CharAlts { cands: vec![(crate::rec::normalize_char(dict.get(c)?.chars().next()?), p)] }))
+                    .collect();
+                let p = plate::find_two_row(&top, &bottom).filter(|p| p.confidence >= plate::MIN_DECODED_PROB)?;
+                Some(PlateText { forced: true, ..p })
+            });
+            if let Some(p) = two {
+                let (a, b) = (lines[i].quad, lines[j].quad);
+                out.push(([a[0], a[1], b[2], b[3]], p));
             }
-            Part::Bottom => {}
         }
     }
     out
@@ -85,9 +121,19 @@ pub fn plates_in_lines(
 ) -> Vec<PlateRead> {
     // Lines beyond `alts` were read for `extra` and are already parsed there.
     let lines = &lines[..alts.len().min(lines.len())];
+    let layouts = plate::layout_classes(dict);
     let mut found: Vec<(Quad, PlateText)> = Vec::new();
     for (i, (l, a)) in lines.iter().zip(alts).enumerate() {
         if let Some(p) = plate::find_plate_with_lead(a, l.rec.lead_alternatives(dict, ALTS).as_ref()) {
+            found.push((l.quad, p));
+            continue;
+        }
+        let decoded = match l.source {
+            LineSource::WholeImage => plate::find_plate_decoded(&l.rec, dict, &layouts, KNOWN_PLATE_MIN_PROVINCE),
+            LineSource::Detected if plate_like(&l.text) => plate::find_plate_decoded(&l.rec, dict, &layouts, plate::MIN_DECODED_PROB),
+            _ => None,
+        };
+        if let Some(p) = decoded {
             found.push((l.quad, p));
             continue;
         }
@@ -122,7 +168,8 @@ struct Group {
     bbox: [f32; 4],
     quad: Quad,
     size: f32,
-    votes: Vec<(String, f32, f32)>,
+    /// (text, summed confidence, best confidence, forced: see [`PlateText::forced`]).
+    votes: Vec<(String, f32, f32, bool)>,
 }
 
 fn bbox(q: &Quad) -> [f32; 4] {
@@ -155,14 +202,17 @@ fn group(img: &RgbImage, found: Vec<(Quad, PlateText)>, cameras: &[String]) -> V
             Some(v) => {
                 v.1 += p.confidence;
                 v.2 = v.2.max(p.confidence);
+                v.3 &= p.forced;
             }
-            None => g.votes.push((p.text, p.confidence, p.confidence)),
+            None => g.votes.push((p.text, p.confidence, p.confidence, p.forced)),
         }
     }
     let mut plates: Vec<(f32, PlateRead)> = groups
         .into_iter()
         .filter_map(|g| {
-            let (text, _, conf) = g.votes.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)))?.clone();
+            // Plain reads outvote forced ones; a forced read that a plain read agrees with is plain.
+            let (text, _, conf, _) =
+                g.votes.iter().max_by(|a, b| b.3.cmp(&a.3).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)))?.clone();
             let color = plate::plate_color(img, &grow(&g.quad, 0.15, img));
             Some((g.size, PlateRead { text, confidence: conf, color, cameras: cameras.to_vec() }))
         })
@@ -207,5 +257,20 @@ pub fn unread_regions(regions: Vec<PlateRegion>, lines: &[TextLine], alts: &[Vec
 pub fn as_region_lines(lines: &mut [TextLine]) {
     for l in lines {
         l.source = LineSource::PlateRegion;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plate_like_lines_are_near_plate_length_and_plate_characters() {
+        assert!(plate_like("MR35779"));
+        assert!(plate_like("皖12288"));
+        assert!(plate_like("川A·A662F"));
+        assert!(!plate_like("2013-04-10 12:02:31"), "timestamps are longer");
+        assert!(!plate_like("西门出口"));
+        assert!(!plate_like("B2893"), "too short: the two-row path reads these");
     }
 }

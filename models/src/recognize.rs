@@ -73,50 +73,20 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
     let dict = s.dictionary.clone();
     let mut out = pipeline::read_image(s, img, o, &|lines| enough(lines, &dict))?;
     let tp = Instant::now();
-    let rec_before_parse = out.rec_ms;
-    let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
-    let retry = plate_retries(img, &out.lines, &alts);
-    if !retry.is_empty() {
-        let t = Instant::now();
-        let more = pipeline::recognize(s, retry)?;
-        alts.extend(more.iter().map(|l| l.rec.alternatives(&dict, ALTS)));
-        out.lines.extend(more);
-        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
-    }
+    let (rec_before_parse, det_before_parse) = (out.rec_ms, out.det_ms);
     let cameras = if camera.is_empty() { vec![] } else { vec![camera.to_string()] };
-
-    let mut codes = container::codes_in_lines(&out.lines, &alts);
-    // Probe for a missed check digit unless a code was already read with fair confidence.
-    if !codes.iter().any(|c| c.read.check_digit_ok && c.read.confidence >= 0.3) {
-        let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
-        container::merge(&out.lines, &mut codes, more);
+    let first = out.lines.len();
+    let (mut containers, mut plates) = read_results(s, img, &mut out, &dict, &cameras)?;
+    // Nothing the lane is after: look again for small or dim text (see `pipeline::second_look`).
+    // Lines the parsing added are dropped first; it adds them again from all lines.
+    if !containers.iter().any(|c| c.check_digit_ok) && plates.is_empty() && !pipeline::is_line_shaped(img) && !pipeline::is_column_shaped(img) {
+        let more = pipeline::second_look(s, img, o, &mut out)?;
+        if !more.is_empty() {
+            out.lines.truncate(first);
+            out.lines.extend(more);
+            (containers, plates) = read_results(s, img, &mut out, &dict, &cameras)?;
+        }
     }
-    let containers = codes
-        .into_iter()
-        .map(|c| ContainerRead {
-            code: c.read.code,
-            confidence: c.read.confidence,
-            check_digit_ok: c.read.check_digit_ok,
-            corrected: c.read.corrected,
-            size_type: c.size_type,
-            cameras: cameras.clone(),
-        })
-        .collect();
-
-    // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
-    let t = Instant::now();
-    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, &alts, &dict);
-    let cands = plate_read::region_candidates(img, &regions);
-    let mut region_found = Vec::new();
-    if !cands.is_empty() {
-        let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let mut lines = pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
-        region_found = plate_read::region_reads(&parts, &lines, &dict);
-        plate_read::as_region_lines(&mut lines);
-        out.lines.extend(lines);
-        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
-    }
-    let plates = plate_read::plates_in_lines(img, &out.lines, &alts, &dict, &cameras, region_found);
 
     let lines = out
         .lines
@@ -131,8 +101,9 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
             }
         })
         .collect();
-    // Recognition done while parsing (re-reads, regions) counts as recognition.
-    let parse = tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse);
+    // Recognition and detection done while parsing (re-reads, regions, the second look) count
+    // as recognition and detection.
+    let parse = tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse) - (out.det_ms - det_before_parse);
     Ok(ImageResult {
         file: String::new(),
         containers,
@@ -142,6 +113,62 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
         models: Vec::new(),
         error: None,
     })
+}
+
+/// Container codes and plates from the pipeline's lines; re-reads and colour regions it does
+/// add lines to `out`.
+fn read_results(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    out: &mut pipeline::OcrOutput,
+    dict: &[String],
+    cameras: &[String],
+) -> Result<(Vec<ContainerRead>, Vec<PlateRead>), ModelError> {
+    let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(dict, ALTS)).collect();
+    let retry = plate_retries(img, &out.lines, &alts);
+    if !retry.is_empty() {
+        let t = Instant::now();
+        let more = pipeline::recognize(s, retry)?;
+        alts.extend(more.iter().map(|l| l.rec.alternatives(dict, ALTS)));
+        out.lines.extend(more);
+        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    }
+
+    let mut codes = container::codes_in_lines(&out.lines, &alts);
+    let decoded = container::decoded_codes(&out.lines, dict);
+    container::merge(&out.lines, &mut codes, decoded);
+    // Probe for a missed check digit unless a code was already read with fair confidence.
+    if !codes.iter().any(|c| c.read.check_digit_ok && c.read.confidence >= 0.3) {
+        let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
+        container::merge(&out.lines, &mut codes, more);
+    }
+    let containers = codes
+        .into_iter()
+        .map(|c| ContainerRead {
+            code: c.read.code,
+            confidence: c.read.confidence,
+            check_digit_ok: c.read.check_digit_ok,
+            corrected: c.read.corrected,
+            size_type: c.size_type,
+            cameras: cameras.to_vec(),
+        })
+        .collect();
+
+    // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
+    let t = Instant::now();
+    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, &alts, dict);
+    let cands = plate_read::region_candidates(img, &regions);
+    let mut region_found = Vec::new();
+    if !cands.is_empty() {
+        let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let mut lines = pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
+        region_found = plate_read::region_reads(&parts, &lines, dict);
+        plate_read::as_region_lines(&mut lines);
+        out.lines.extend(lines);
+        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    }
+    let plates = plate_read::plates_in_lines(img, &out.lines, &alts, dict, cameras, region_found);
+    Ok((containers, plates))
 }
 
 /// Lines that look like a plate missing its head (`BBC666`, `B2893`: the detector's box on a

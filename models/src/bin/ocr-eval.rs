@@ -1,18 +1,61 @@
 //! Development tool.
-//! `ocr-eval [--misses] DIR...` evaluates labelled folders (see `models::eval`);
+//! `ocr-eval [--misses] [--perturb=SEED] DIR...` evaluates labelled folders (see `models::eval`),
+//! on perturbed copies with `--perturb` (see `models::perturb`);
+//! `ocr-eval --write-perturbed=SEED SRC OUT` writes those copies (and `labels.tsv`) to `OUT`;
 //! `ocr-eval --json FILE...` / `ocr-eval --text FILE...` recognises files;
 //! `ocr-eval --lines FILE...` dumps every recognised line.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+fn write_perturbed(seed: u64, src: &Path, out: &Path) -> Result<usize, String> {
+    let tsv = std::fs::read_to_string(src.join("labels.tsv")).map_err(|e| format!("{}: {e}", src.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(out.join("labels.tsv"), &tsv).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for file in tsv.lines().skip(1).filter_map(|l| l.split('\t').next()) {
+        let img = models::imgops::load_path(&src.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        let bytes = models::perturb::Perturbation::for_file(seed, file).apply(&img).map_err(|e| format!("{file}: {e}"))?;
+        // Keep the name (the eval looks files up by it); the content is JPEG whatever the suffix.
+        std::fs::write(out.join(file), bytes).map_err(|e| format!("{file}: {e}"))?;
+        n += 1;
+    }
+    Ok(n)
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
+    let value = |f: &str| args.iter().find_map(|a| a.strip_prefix(f).and_then(|v| v.strip_prefix('=')).map(str::to_string));
+    let seed = |f: &str| {
+        value(f).map(|v| {
+            v.parse::<u64>().unwrap_or_else(|_| {
+                eprintln!("{f} needs a number");
+                std::process::exit(2)
+            })
+        })
+    };
     let rest: Vec<PathBuf> = args.iter().filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
     if rest.is_empty() {
-        eprintln!("usage: ocr-eval [--misses] DIR... | --json FILE... | --text FILE... | --lines FILE...");
+        eprintln!("usage: ocr-eval [--misses] [--perturb=SEED] DIR... | --write-perturbed=SEED SRC OUT | --json FILE... | --text FILE... | --lines FILE...");
         std::process::exit(2);
     }
-    let code = if flag("--json") || flag("--text") || flag("--lines") {
+    let code = if let Some(s) = seed("--write-perturbed") {
+        match (rest.first(), rest.get(1)) {
+            (Some(src), Some(out)) => match write_perturbed(s, src, out) {
+                Ok(n) => {
+                    println!("{n} images written to {}", out.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            },
+            _ => {
+                eprintln!("usage: ocr-eval --write-perturbed=SEED SRC OUT");
+                2
+            }
+        }
+    } else if flag("--json") || flag("--text") || flag("--lines") {
         match models::cli::recognize_files(&rest) {
             Ok(results) => {
                 for r in &results {
@@ -35,7 +78,7 @@ fn main() {
             }
         }
     } else {
-        match models::eval::run(&rest, flag("--misses")) {
+        match models::eval::run(&rest, flag("--misses"), seed("--perturb")) {
             Ok(s) => {
                 print!("{s}");
                 0
