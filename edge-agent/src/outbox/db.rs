@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 
 use tokio::sync::{oneshot, Notify};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::store::{Class, Depth, Outbox, OutboxError, Stored};
 
@@ -115,6 +115,7 @@ impl OutboxHandle {
 }
 
 fn serve(outbox: &mut Outbox, rx: mpsc::Receiver<Cmd>, pushed: &Notify, full: &Notify) {
+    let mut unrecorded = HashSet::new();
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Cmd::Ack(mut ids) => {
@@ -130,19 +131,38 @@ fn serve(outbox: &mut Outbox, rx: mpsc::Receiver<Cmd>, pushed: &Notify, full: &N
                         }
                     }
                 }
-                if let Err(e) = outbox.ack_all(&ids) {
-                    error!(cause = %e, "acks not recorded (messages will be sent again)");
-                }
+                record_acks(outbox, &mut unrecorded, ids);
                 if let Some(cmd) = next {
-                    handle(outbox, cmd, pushed, full);
+                    handle(outbox, &mut unrecorded, cmd, pushed, full);
                 }
             }
-            other => handle(outbox, other, pushed, full),
+            other => handle(outbox, &mut unrecorded, other, pushed, full),
         }
     }
 }
 
-fn handle(outbox: &mut Outbox, cmd: Cmd, pushed: &Notify, full: &Notify) {
+/// Deletes acknowledged messages. When the disk refuses the write (full, failing), the ids stay
+/// in memory and out of [`Cmd::Next`]: they were delivered, and sending them again at once would
+/// turn a full disk into a hot loop of resends and error lines. They are deleted with the next
+/// acks that go through; after a restart they are sent once more (at least once, as always).
+fn record_acks(outbox: &mut Outbox, unrecorded: &mut HashSet<i64>, mut ids: Vec<i64>) {
+    ids.extend(unrecorded.iter().copied());
+    match outbox.ack_all(&ids) {
+        Ok(()) if !unrecorded.is_empty() => {
+            info!(count = unrecorded.len(), "acks recorded again after a storage error");
+            unrecorded.clear();
+        }
+        Ok(()) => {}
+        Err(e) => {
+            if unrecorded.is_empty() {
+                error!(cause = %e, "acks not recorded; delivered messages are held back until the disk takes writes again");
+            }
+            unrecorded.extend(ids);
+        }
+    }
+}
+
+fn handle(outbox: &mut Outbox, unrecorded: &mut HashSet<i64>, cmd: Cmd, pushed: &Notify, full: &Notify) {
     match cmd {
         Cmd::Push { class, topic, payload, retain, now_ms, done } => {
             let result = outbox.push(class, &topic, &payload, retain, now_ms);
@@ -163,12 +183,9 @@ fn handle(outbox: &mut Outbox, cmd: Cmd, pushed: &Notify, full: &Notify) {
             }
             pushed.notify_one();
         }
-        Cmd::Ack(ids) => {
-            if let Err(e) = outbox.ack_all(&ids) {
-                error!(cause = %e, "acks not recorded (messages will be sent again)");
-            }
-        }
-        Cmd::Next { in_flight, limit, reply } => {
+        Cmd::Ack(ids) => record_acks(outbox, unrecorded, ids),
+        Cmd::Next { mut in_flight, limit, reply } => {
+            in_flight.extend(unrecorded.iter().copied());
             let rows = outbox.next(&in_flight, limit).unwrap_or_else(|e| {
                 error!(cause = %e, "cannot read the outbox");
                 vec![]
@@ -181,5 +198,34 @@ fn handle(outbox: &mut Outbox, cmd: Cmd, pushed: &Notify, full: &Notify) {
         Cmd::Flush(done) => {
             let _ = done.send(()); // every insert before it has committed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_the_disk_refuses_are_held_back_not_resent_then_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(&dir.path().join("outbox.db"), 1 << 20).unwrap();
+        let ids: Vec<i64> = (0..3).map(|k| outbox.push(Class::Result, "t", b"x", false, k).unwrap()).collect();
+        let mut unrecorded = HashSet::new();
+
+        outbox.refuse_writes(true);
+        record_acks(&mut outbox, &mut unrecorded, ids[..2].to_vec());
+        assert_eq!(unrecorded, ids[..2].iter().copied().collect(), "kept in memory");
+        assert_eq!(outbox.depth().unwrap().messages, 3, "nothing deleted while the disk refuses");
+        // What the uplink is given next: only the message never acknowledged.
+        let (reply, mut rows) = oneshot::channel();
+        let (pushed, full) = (Notify::new(), Notify::new());
+        handle(&mut outbox, &mut unrecorded, Cmd::Next { in_flight: HashSet::new(), limit: 10, reply }, &pushed, &full);
+        let next: Vec<i64> = rows.try_recv().unwrap().iter().map(|m| m.id).collect();
+        assert_eq!(next, vec![ids[2]]);
+
+        outbox.refuse_writes(false);
+        record_acks(&mut outbox, &mut unrecorded, vec![ids[2]]);
+        assert!(unrecorded.is_empty());
+        assert_eq!(outbox.depth().unwrap().messages, 0, "the held-back acks went with the next ones");
     }
 }

@@ -228,6 +228,12 @@ impl Outbox {
         Ok(d)
     }
 
+    /// Make every write fail, as a full or failing disk does (tests of the error paths).
+    #[cfg(test)]
+    pub(super) fn refuse_writes(&self, on: bool) {
+        self.conn.pragma_update(None, "query_only", on).unwrap();
+    }
+
     pub fn contains(&self, id: i64) -> Result<bool, OutboxError> {
         Ok(self.conn.query_row("SELECT 1 FROM outbox WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
     }
