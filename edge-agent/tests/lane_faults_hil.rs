@@ -13,18 +13,23 @@
 //! clears the device is `ok` again and the next vehicle is handled without
 //! any reason naming it.
 //!
+//! The stuck barrier needs a release to show: the held vehicle is released
+//! by a signed command, the arm does not move, the lane raises the barrier
+//! fault and keeps the vehicle for a person; once the arm moves again a second
+//! release lets it through and the arm closes behind it, never on it.
+//!
 //! The rows of a device class run concurrently, each on its own runtime; the
 //! recognition models are left out so every vehicle is held (the reason
 //! `recognition_failed`), which keeps the barrier's expected state simple.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::wire::{Watch, WireLane};
 use common::{reasons, runtime};
 use hil_tests::sim::lane::{LaneSim, LaneSimOptions, SimDevice};
-use hil_tests::sim::modbus::ARRIVAL_INPUT;
+use hil_tests::sim::modbus::{ARRIVAL_INPUT, EXIT_INPUT, UNDER_ARM_INPUT};
 use hil_tests::sim::Scenario;
 use serde_json::Value;
 
@@ -206,4 +211,86 @@ fn modbus_bus_faults_and_a_chattering_loop() {
         expect: Expect::StillWorks,
     });
     run_table(rows);
+}
+
+/// Central's key for the release commands.
+fn central_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+}
+
+/// Sends a signed release for `passage`, as central would, and waits for its ack.
+fn release(lane: &mut WireLane, passage: &str, n: u32) {
+    let now = chrono::Utc::now();
+    let cmd = edge_agent::command::Command {
+        id: format!("release-{n}"),
+        site: "HIL".into(),
+        lane: "G09".into(),
+        issued_at: now,
+        expires_at: now + chrono::Duration::seconds(60),
+        by: "hil".into(),
+        action: edge_agent::command::Action::Release { passage: passage.into() },
+    };
+    let envelope = edge_agent::command::sign(&cmd, "central-1", &central_key());
+    lane.commands.blocking_send(serde_json::to_vec(&envelope).unwrap()).unwrap();
+    let (_, ack) = lane.watch.until("the release acknowledged", |_, t, _| t.ends_with("/ack"));
+    assert_eq!(ack["accepted"], true, "{ack}");
+}
+
+/// Waits until `done` holds: for states nobody publishes (the simulated
+/// controller's inputs, the lane's own view, refreshed every beat).
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < end, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn stuck_barrier_raises_the_fault_and_a_second_release_lets_the_vehicle_through() {
+    use base64::Engine;
+    let rt = runtime();
+    let public = base64::engine::general_purpose::STANDARD.encode(central_key().verifying_key().to_bytes());
+    let extra = format!("{NO_MODELS}\n[commands]\nkeys = {{ central-1 = \"{public}\" }}\n\n[timeouts]\nbarrier = \"3s\"\n");
+    let mut lane = WireLane::start(
+        &rt,
+        |o| LaneSimOptions { scenario: Scenario::StuckBarrier, only: Some(SimDevice::Modbus), ..o },
+        &extra,
+        Duration::from_secs(45),
+    );
+
+    lane.sim.gate.set_input(ARRIVAL_INPUT, true);
+    lane.sim.uvss.drive_over();
+    let (_, decision) = lane.watch.until("a decision", |_, t, _| t.ends_with("/decision"));
+    assert_eq!(decision["decision"]["outcome"], "hold", "{decision}");
+    let passage = decision["passage"].as_str().expect("the decision names its passage").to_string();
+    barrier_untouched(&lane.sim, "held");
+
+    release(&mut lane, &passage, 1);
+    let (_, alarm) = lane.watch.until("the barrier fault alarm", |_, t, v| t.ends_with("/alarm") && v["kind"] == "barrier_fault");
+    assert_eq!(alarm["passage"], passage.as_str(), "{alarm}");
+    assert!(!lane.sim.gate.input(0), "the arm stuck closed");
+    assert!(!lane.watch.seen.iter().any(|(t, _)| t.ends_with("/passage")), "the vehicle is kept for a person, not let go");
+
+    // The arm moves again: a person releases once more, the vehicle drives through.
+    lane.sim.ctl.set(Scenario::Normal);
+    release(&mut lane, &passage, 2);
+    let (sim, tech) = (&lane.sim, &lane.technician);
+    wait_for("the arm open", || sim.gate.input(0));
+    // The vehicle moves under the arm and on, each step once the lane has seen it.
+    sim.gate.set_input(ARRIVAL_INPUT, false);
+    sim.gate.set_input(UNDER_ARM_INPUT, true);
+    wait_for("the lane sees the vehicle under the arm", || tech.view().under_arm_occupied);
+    assert!(sim.gate.input(0), "the arm stays open over the vehicle");
+    sim.gate.set_input(UNDER_ARM_INPUT, false);
+    sim.gate.set_input(EXIT_INPUT, true);
+    wait_for("the lane sees the arm clear", || !tech.view().under_arm_occupied);
+    sim.gate.set_input(EXIT_INPUT, false);
+    let (_, record) = lane.watch.until("the passage record", |_, t, _| t.ends_with("/passage"));
+    assert_eq!(record["exit"], "drove_through", "{record:#}");
+    assert!(record["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == "barrier_fault")), "{record:#}");
+    wait_for("the arm closed behind it", || lane.sim.gate.input(1));
+    assert_eq!(lane.sim.gate.closes_while_occupied.load(std::sync::atomic::Ordering::SeqCst), 0, "never closed on the vehicle");
+    lane.watch.until("the barrier ok again", |h, _, _| h.get("barrier").is_some_and(|(s, _)| s == "ok"));
+    lane.stop(&rt);
 }

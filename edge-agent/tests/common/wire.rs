@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use edge_agent::lane::Lane;
+use edge_agent::lane::{Lane, Technician};
 use hil_tests::sim::lane::{agent_lane_file, start, LaneSim, LaneSimOptions};
 use serde_json::Value;
 
@@ -18,6 +18,8 @@ pub struct WireLane {
     pub watch: Watch,
     /// Commands as they would arrive on the command topic.
     pub commands: tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// The lane's own view (what it believes of the loops and the barrier).
+    pub technician: Technician,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     pub dir: tempfile::TempDir,
@@ -36,14 +38,15 @@ impl WireLane {
         let (tx, rx) = mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (commands, command_rx) = tokio::sync::mpsc::channel(8);
-        let lane = {
+        let (lane, technician) = {
             let _rt = rt.enter();
             let lane = Lane::new(cfg, None, Arc::new(Collector(Mutex::new(tx)))).unwrap();
             lane.accept_commands(command_rx);
-            lane
+            let technician = lane.technician();
+            (lane, technician)
         };
         let running = rt.spawn(lane.run(async { stopped.await.ok(); }));
-        WireLane { sim, watch: Watch::new(rx, patience), commands, stop: Some(stop), running: Some(running), dir }
+        WireLane { sim, watch: Watch::new(rx, patience), commands, technician, stop: Some(stop), running: Some(running), dir }
     }
 
     /// Stops the lane and waits until it has finished.
