@@ -47,10 +47,10 @@ enum Expect {
     /// Degraded with a reason, yet its data still arrives: a vehicle during
     /// it is not held on the device's account.
     StillWorks,
-    /// Skipped by the driver without a trace at lane level (garbage around
-    /// good frames on the Modbus bus and from the UVSS camera is dropped and
-    /// the frames read): the lane carries on, the vehicle is not held on its
-    /// account.
+    /// Skipped by the driver, at most `degraded` (garbage around good frames
+    /// on the Modbus bus, from the UVSS camera and the seal reader is dropped
+    /// and the frames read; whether a retry shows depends on where the random
+    /// bytes fall): the lane carries on, the vehicle is not held on its account.
     Unseen,
     /// A link that comes and goes: noticed, then back; whether a vehicle in
     /// between catches it down depends on timing, so only the decision's
@@ -194,7 +194,7 @@ fn run_table(rows: Vec<Row>) {
 
 #[test]
 fn seal_reader_faults_over_the_pty() {
-    run_table(wire_rows(SimDevice::Seal, &["seals"], "seals", Expect::StillWorks));
+    run_table(wire_rows(SimDevice::Seal, &["seals"], "seals", Expect::Unseen));
 }
 
 #[test]
@@ -290,9 +290,10 @@ fn stuck_barrier_raises_the_fault_and_a_second_release_lets_the_vehicle_through(
     let (sim, tech) = (&lane.sim, &lane.technician);
     wait_for("the arm open", || sim.gate.input(0));
     // The vehicle moves under the arm and on, each step once the lane has seen it.
-    sim.gate.set_input(ARRIVAL_INPUT, false);
+    // A truck covers both loops for a while: under the arm before it leaves the arrival loop.
     sim.gate.set_input(UNDER_ARM_INPUT, true);
     wait_for("the lane sees the vehicle under the arm", || tech.view().under_arm_occupied);
+    sim.gate.set_input(ARRIVAL_INPUT, false);
     assert!(sim.gate.input(0), "the arm stays open over the vehicle");
     sim.gate.set_input(UNDER_ARM_INPUT, false);
     sim.gate.set_input(EXIT_INPUT, true);
