@@ -9,42 +9,13 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{outcome, reasons, runtime, Collector};
-use edge_agent::lane::Lane;
-use hil_tests::sim::lane::{agent_lane_file, start, LaneSimOptions};
+use common::wire::{Book, WireLane};
+use common::{outcome, reasons, runtime};
+use hil_tests::sim::lane::LaneSimOptions;
 use hil_tests::sim::modbus::ARRIVAL_INPUT;
 use hil_tests::sim::Scenario;
-use serde_json::Value;
-
-type Book = HashMap<String, (String, Option<String>)>;
-
-/// Messages from the lane, with the latest health state per device.
-struct Watch {
-    rx: mpsc::Receiver<(String, Value)>,
-    health: Book,
-}
-
-impl Watch {
-    /// Reads messages until `done` says so; returns the message that satisfied it.
-    fn until(&mut self, what: &str, done: impl Fn(&Book, &str, &Value) -> bool) -> (String, Value) {
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let (topic, v) = self.rx.recv_timeout(left).unwrap_or_else(|_| panic!("never: {what}; health {:?}", self.health));
-            if let Some(device) = topic.split("/health/").nth(1) {
-                let h = &v["health"];
-                self.health.insert(device.to_string(), (h["state"].as_str().unwrap().to_string(), h["reason"].as_str().map(str::to_string)));
-            }
-            if done(&self.health, &topic, &v) {
-                return (topic, v);
-            }
-        }
-    }
-}
 
 /// Devices whose drivers notice silence while the lane is idle (polled loops,
 /// heartbeats, status queries) and the barrier, read at start.
@@ -57,20 +28,10 @@ fn all(h: &Book, state: &str) -> bool {
 #[test]
 fn devices_silent_at_start_are_down_then_come_back_and_an_unreadable_vehicle_is_held() {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = rt.block_on(start(LaneSimOptions { scenario: Scenario::Silent, ..LaneSimOptions::quiet(dir.path()) })).unwrap();
-    let ep = serde_json::to_value(&sim.endpoints).unwrap();
     // No recognition models: every vehicle is held with that reason.
-    let text = agent_lane_file(&ep, dir.path()) + "\n[recognition]\nmodels_dir = \"/nonexistent/edge-agent-models\"\n";
-    let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
-    let (tx, rx) = mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let lane = {
-        let _rt = rt.enter();
-        Lane::new(cfg, None, Arc::new(Collector(Mutex::new(tx)))).unwrap()
-    };
-    let running = rt.spawn(lane.run(async { stopped.await.ok(); }));
-    let mut watch = Watch { rx, health: HashMap::new() };
+    let no_models = "\n[recognition]\nmodels_dir = \"/nonexistent/edge-agent-models\"\n";
+    let mut lane = WireLane::start(&rt, |o| LaneSimOptions { scenario: Scenario::Silent, ..o }, no_models, Duration::from_secs(20));
+    let (sim, watch) = (&lane.sim, &mut lane.watch);
 
     watch.until("every watched device down", |h, _, _| all(h, "down"));
     for d in WATCHED {
@@ -95,6 +56,5 @@ fn devices_silent_at_start_are_down_then_come_back_and_an_unreadable_vehicle_is_
     assert_eq!(captured("seals")["seals"].as_array().map(Vec::len), Some(2), "seals over the PTY: {}", captured("seals"));
     assert_eq!(sim.gate.input(1), true, "the barrier never opened for a held vehicle");
 
-    let _ = stop.send(());
-    rt.block_on(running).unwrap();
+    lane.stop(&rt);
 }

@@ -2,6 +2,8 @@
 //! publishing boundary: shared by the runtime tests and the simulated day.
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod wire;
+
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;

@@ -117,6 +117,7 @@ async fn main() -> ExitCode {
         camera,
         vehicle_every: args.vehicle_every,
         comeback: Duration::from_secs(1),
+        only: None,
     };
     let sim = match start(opts).await {
         Ok(s) => s,

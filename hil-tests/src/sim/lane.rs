@@ -36,6 +36,20 @@ pub struct LaneSimOptions {
     pub vehicle_every: Duration,
     /// How long a dropped link stays away in the `disconnect` scenario.
     pub comeback: Duration,
+    /// Only this simulator follows the scenario, the others stay normal
+    /// (`None`: all of them), so a test sees the lane's reaction to one device.
+    pub only: Option<SimDevice>,
+}
+
+/// One simulator of the lane, for [`LaneSimOptions::only`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimDevice {
+    Seal,
+    /// The barrier controller and the loops: one bus.
+    Modbus,
+    EmptyBox,
+    Uvss,
+    Camera,
 }
 
 impl LaneSimOptions {
@@ -55,6 +69,7 @@ impl LaneSimOptions {
             camera: CameraSimConfig::default(),
             vehicle_every: Duration::ZERO,
             comeback: Duration::from_secs(1),
+            only: None,
         }
     }
 }
@@ -112,6 +127,10 @@ pub struct LaneSim {
 
 pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
     let ctl = ScenarioCtl::new(opts.scenario);
+    let ctl_for = |d: SimDevice| match opts.only {
+        Some(only) if only != d => ScenarioCtl::new(Scenario::Normal),
+        _ => ctl.clone(),
+    };
     let seals: seal::SealsInRange = Arc::new(Mutex::new(seal::sample_seals(2)));
     for link in [&opts.seal_link, &opts.modbus_link] {
         if let Some(dir) = link.parent() {
@@ -119,16 +138,16 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
         }
     }
     tokio::spawn({
-        let (link, seals, ctl, comeback) = (opts.seal_link.clone(), seals.clone(), ctl.clone(), opts.comeback);
+        let (link, seals, ctl, comeback) = (opts.seal_link.clone(), seals.clone(), ctl_for(SimDevice::Seal), opts.comeback);
         async move {
             if let Err(e) = seal::run_on_pty(link, opts.seal_address, seals, ctl, comeback).await {
                 warn!(device = "seal", error = %e, "seal reader simulator stopped");
             }
         }
     });
-    let gate = ModbusGate::spawn(ctl.clone(), Duration::from_secs(2));
+    let gate = ModbusGate::spawn(ctl_for(SimDevice::Modbus), Duration::from_secs(2));
     tokio::spawn({
-        let (link, gate, ctl, comeback) = (opts.modbus_link.clone(), gate.clone(), ctl.clone(), opts.comeback);
+        let (link, gate, ctl, comeback) = (opts.modbus_link.clone(), gate.clone(), ctl_for(SimDevice::Modbus), opts.comeback);
         async move {
             let c = ctl.clone();
             let served = super::pty::serve_on_pty(link, "modbus", ctl, comeback, move |m| {
@@ -140,13 +159,13 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
         }
     });
     let eb =
-        EmptyBoxSim::start(&format!("{}:{}", opts.bind, opts.emptybox_port), ctl.clone(), EmptyBoxSimConfig::default())
+        EmptyBoxSim::start(&format!("{}:{}", opts.bind, opts.emptybox_port), ctl_for(SimDevice::EmptyBox), EmptyBoxSimConfig::default())
             .await?;
     let uvss = Arc::new(
-        UvssSim::start(&format!("{}:{}", opts.bind, opts.uvss_port), ctl.clone(), UvssSimConfig::default()).await?,
+        UvssSim::start(&format!("{}:{}", opts.bind, opts.uvss_port), ctl_for(SimDevice::Uvss), UvssSimConfig::default()).await?,
     );
     let cam =
-        CameraSim::start(&format!("{}:{}", opts.bind, opts.camera_port), ctl.clone(), opts.camera.clone()).await?;
+        CameraSim::start(&format!("{}:{}", opts.bind, opts.camera_port), ctl_for(SimDevice::Camera), opts.camera.clone()).await?;
     if !opts.vehicle_every.is_zero() {
         let (uvss, gate) = (uvss.clone(), gate.clone());
         tokio::spawn(async move {
