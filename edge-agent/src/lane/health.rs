@@ -17,6 +17,16 @@ struct Entry {
     kind: &'static str,
     required: bool,
     health: Health,
+    /// Has worked at least once since the start: only then is going down a loss worth an alarm
+    /// (connection-oriented drivers report "not connected yet" until their first connect).
+    worked: bool,
+}
+
+/// A change of a device's health.
+pub struct Change {
+    pub event: DeviceHealthEvent,
+    /// A device that had been working is now down: raise the `device_down` alarm.
+    pub lost: bool,
 }
 
 impl HealthBook {
@@ -24,13 +34,13 @@ impl HealthBook {
         let devices = cfg
             .devices
             .iter()
-            .map(|d| (d.name.clone(), Entry { kind: d.kind.name(), required: d.required, health: Health::ok(now) }))
+            .map(|d| (d.name.clone(), Entry { kind: d.kind.name(), required: d.required, health: Health::ok(now), worked: false }))
             .collect();
         HealthBook { devices }
     }
 
     /// Records an operation's result; returns an event when the health changed.
-    pub fn update(&mut self, device: &str, result: Result<(), &DeviceError>, now: DateTime<Utc>) -> Option<DeviceHealthEvent> {
+    pub fn update(&mut self, device: &str, result: Result<(), &DeviceError>, now: DateTime<Utc>) -> Option<Change> {
         let entry = self.devices.get_mut(device)?;
         let health = match result {
             Ok(()) => Health::ok(now),
@@ -39,11 +49,13 @@ impl HealthBook {
             Err(e @ DeviceError::Protocol(_)) => Health::degraded(now, e.to_string()),
             Err(e) => Health::down(now, e.to_string()),
         };
+        let lost = health.state == HealthState::Down && entry.worked && entry.health.state != HealthState::Down;
+        entry.worked |= health.state == HealthState::Ok;
         if entry.health.same_as(&health) {
             return None;
         }
         entry.health = health.clone();
-        Some(DeviceHealthEvent { device: device.to_string(), kind: entry.kind.to_string(), health })
+        Some(Change { event: DeviceHealthEvent { device: device.to_string(), kind: entry.kind.to_string(), health }, lost })
     }
 
     pub fn all(&self) -> Vec<DeviceHealthEvent> {
@@ -56,5 +68,35 @@ impl HealthBook {
     /// State and whether the policy needs the device, for the decision.
     pub fn for_policy(&self) -> BTreeMap<String, (HealthState, bool)> {
         self.devices.iter().map(|(n, e)| (n.clone(), (e.health.state, e.required))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> HealthBook {
+        let demo = include_str!("../../../config/demo.toml");
+        let cfg = crate::config::from_str(std::path::Path::new("demo.toml"), demo).unwrap();
+        HealthBook::new(&cfg, Utc::now())
+    }
+
+    #[test]
+    fn only_a_device_that_had_worked_is_lost() {
+        let mut book = book();
+        let gone = DeviceError::Disconnected("cable".into());
+        let now = Utc::now();
+        // Down before it ever worked (start-up, not connected yet): a health event, no alarm.
+        let c = book.update("barrier", Err(&gone), now).unwrap();
+        assert!(!c.lost && c.event.health.state == HealthState::Down);
+        assert!(book.update("barrier", Ok(()), now).is_some_and(|c| !c.lost));
+        // Working, then down: lost, once.
+        assert!(book.update("barrier", Err(&gone), now).is_some_and(|c| c.lost));
+        assert!(book.update("barrier", Err(&gone), now).is_none(), "no repeat while it stays down");
+        // Degraded is not lost; down after degraded is.
+        book.update("barrier", Ok(()), now);
+        let garbled = DeviceError::Protocol("bad CRC".into());
+        assert!(book.update("barrier", Err(&garbled), now).is_some_and(|c| !c.lost));
+        assert!(book.update("barrier", Err(&gone), now).is_some_and(|c| c.lost));
     }
 }

@@ -32,12 +32,12 @@ pub use observe::{DiagError, LaneView, Technician};
 
 use crate::config::{Engine, LaneConfig};
 use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
-use crate::flow::{BarrierOp, Event, Flow, FlowConfig, Time, Zone};
+use crate::flow::{BarrierOp, Command, Event, Flow, FlowConfig, Time, Zone};
 use crate::images::ImageStore;
 use crate::mqtt::Topics;
 use crate::policy::Policy;
 use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
-use crate::record::{CaptureRecord, EmptyCheckRecord};
+use crate::record::{Alarm, AlarmKind, CaptureRecord, EmptyCheckRecord};
 
 /// Completed passage records kept for resending (about a week of a busy lane).
 const ARCHIVE_KEEP: usize = 20_000;
@@ -339,12 +339,24 @@ impl<P: Publish> Lane<P> {
     }
 
     fn device_result(&mut self, device: &str, result: Result<(), DeviceError>, now: DateTime<Utc>) {
-        if let Some(event) = self.health.update(device, result.as_ref().map(|_| ()), now) {
+        if let Some(change) = self.health.update(device, result.as_ref().map(|_| ()), now) {
+            let event = &change.event;
             match &event.health.reason {
                 Some(reason) => warn!(device, state = ?event.health.state, %reason, "device health changed"),
                 None => info!(device, "device healthy again"),
             }
-            self.publish_health(&event);
+            self.publish_health(event);
+            if change.lost {
+                let reason = event.health.reason.as_deref().unwrap_or("no reason given");
+                let alarm = Alarm {
+                    kind: AlarmKind::DeviceDown,
+                    passage: self.flow.current().map(|p| p.record.id.clone()),
+                    device: Some(device.to_string()),
+                    message: format!("{device} is down: {reason}"),
+                    at: now,
+                };
+                self.execute(Command::Alarm(alarm), self.clock.now());
+            }
         }
     }
 
