@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use drivers::sim::SimLane;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
 
 use crate::broker::{BrokerError, EmbeddedBroker};
-use crate::config::{Broker, LaneConfig, Transport};
+use crate::config::{Broker, LaneConfig};
 use crate::lane::{Lane, LaneError};
 use crate::mqtt::{self, Topics, Will};
 use crate::outbox::OutboxHandle;
@@ -69,8 +68,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     let inbox = mqtt::Inbox { topic: topics.cmd(), tx: cmd_tx };
     let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox, Some(inbox))?;
 
-    let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
-    let sim = simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)));
+    let sim = crate::lane::sim_lane(&cfg);
     if let (Some(lane), Some(s)) = (&sim, &cfg.sim) {
         info!(vehicles = s.plan.vehicles, "simulated traffic starts");
         tokio::spawn(lane.clone().run_traffic(s.plan.clone()));

@@ -89,7 +89,7 @@ impl Credential {
     /// Deliberately slow (the iterations): call it off the lane loop.
     pub fn verify(&self, password: &str) -> bool {
         let given = derive(password, &self.salt, self.iterations);
-        given.iter().zip(&self.hash).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        crate::web::auth::constant_time_eq(&given, &self.hash)
     }
 }
 

@@ -103,7 +103,7 @@ impl UvssChecker {
     fn overlay(&self, new: &image::RgbImage, c: &uvss::Comparison, scan: &Image) -> Option<Image> {
         let img = uvss::overlay::render(new, c, &self.params, OVERLAY_MAX);
         let mut bytes = Vec::new();
-        image::DynamicImage::ImageRgb8(img.clone()).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).ok()?;
+        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).ok()?;
         Some(Image {
             bytes: bytes.into(),
             format: ImageFormat::Jpeg,

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use framed::{Framed, LinkError};
-pub use reporter::HealthReporter;
+pub use reporter::{HealthReporter, NOT_CONNECTED_YET};
 pub use supervise::{supervise, Request, SessionEnd, SessionOutcome};
 
 /// Opens a fresh byte stream to a device; called again after every hang-up.

@@ -11,6 +11,9 @@ use tracing::{info, warn};
 
 use crate::{Health, HealthState};
 
+/// The reason a reporter starts with, before its first connection.
+pub const NOT_CONNECTED_YET: &str = "not connected yet";
+
 #[derive(Clone)]
 pub struct HealthReporter {
     device: Arc<str>,
@@ -20,7 +23,7 @@ pub struct HealthReporter {
 impl HealthReporter {
     /// Starts `down` ("not connected yet"): nothing is assumed to work until it did.
     pub fn new(device: impl Into<String>) -> Self {
-        let (tx, _) = watch::channel(Health::down(Utc::now(), "not connected yet"));
+        let (tx, _) = watch::channel(Health::down(Utc::now(), NOT_CONNECTED_YET));
         HealthReporter { device: Arc::from(device.into()), tx: Arc::new(tx) }
     }
 

@@ -27,6 +27,13 @@ pub struct LaneConfig {
     pub vision: VisionConfig,
 }
 
+impl LaneConfig {
+    /// A device's `timeout` (3 s for a name the file does not have).
+    pub fn device_timeout(&self, device: &str) -> std::time::Duration {
+        self.devices.iter().find(|d| d.name == device).map_or(std::time::Duration::from_secs(3), |d| d.timeout)
+    }
+}
+
 /// The under-vehicle comparison against the vehicle's reference scan, and the image-based empty
 /// check beside the empty-box detector (`[vision]` in the lane file).
 #[derive(Debug, Clone, PartialEq)]

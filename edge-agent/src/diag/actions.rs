@@ -13,7 +13,8 @@ use drivers::DeviceError;
 use serde::Serialize;
 use tokio::time::{timeout, Instant};
 
-use super::probe::{self, capture, describe_image, limit, presence_reading, seals_line, until_ok, Captured};
+use super::probe::{self, capture, describe_image, limit, presence_reading, seals_line, until_ok};
+use crate::lane::Captured;
 use super::Outcome;
 use crate::config::{DeviceKind, LaneConfig};
 use crate::flow::Zone;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::config::{self, LaneConfig, Transport};
+use crate::config::{self, LaneConfig};
 use crate::lane::{build_devices, Devices};
 
 #[derive(Debug, Args)]
@@ -111,8 +111,7 @@ pub fn run(args: DiagArgs) -> Result<bool, String> {
 async fn on_lane(cfg: &LaneConfig, cmd: Option<&DiagCmd>) -> Result<Outcome, String> {
     // A simulated lane is built on an idle in-process simulation (no traffic),
     // so `diag` on the demo config shows what the agent would see.
-    let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
-    let sim = simulated.then(|| drivers::sim::SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)));
+    let sim = crate::lane::sim_lane(cfg);
     let devices: Devices = build_devices(cfg, sim.as_ref()).map_err(|e| e.to_string())?;
     match cmd {
         None => Ok(probe::glance(cfg, devices, None).await),

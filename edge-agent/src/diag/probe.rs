@@ -18,7 +18,8 @@ use tokio::time::timeout;
 
 use super::{DiagCmd, Outcome};
 use crate::config::{DeviceConfig, DeviceKind, LaneConfig, Transport};
-use crate::lane::{Capturer, Devices};
+use crate::lane::{Captured, Capturer, Devices};
+use crate::record::CaptureKind;
 
 /// One device's line in the at-a-glance report.
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +128,7 @@ pub fn camera<'a>(cfg: &'a LaneConfig, name: &str) -> Result<&'a DeviceConfig, S
 /// How long one device gets to answer: its own timeout, at least 3 s (a Modbus
 /// barrier's first reading is five bus exchanges).
 pub fn limit(cfg: &LaneConfig, device: &str) -> Duration {
-    cfg.devices.iter().find(|d| d.name == device).map_or(Duration::from_secs(3), |d| d.timeout.max(Duration::from_secs(3)))
+    cfg.device_timeout(device).max(Duration::from_secs(3))
 }
 
 /// Waits until the driver's own health is ok; else says why it is not.
@@ -140,7 +141,7 @@ pub async fn until_ok(health: Option<watch::Receiver<Health>>, limit: Duration) 
     let why = h.reason.unwrap_or_else(|| "no answer".into());
     Err(match h.state {
         HealthState::Degraded => DeviceError::Protocol(why),
-        _ if why == "not connected yet" => DeviceError::Timeout(limit),
+        _ if why == drivers::transport::NOT_CONNECTED_YET => DeviceError::Timeout(limit),
         _ => DeviceError::Disconnected(why),
     })
 }
@@ -156,35 +157,16 @@ pub async fn presence_reading(
 }
 
 /// What a capturing device gave.
-pub enum Captured {
-    Image(drivers::Image),
-    Seals(Vec<drivers::SealRead>),
-    Scan(drivers::UvssScan),
-}
 
-/// One capture, whatever the device: a snapshot, the seals in range, or the
-/// next under-vehicle scan; bounded by `limit`.
+/// One capture within `limit` (waiting for the device included).
 pub async fn capture(handle: &std::sync::Arc<tokio::sync::Mutex<Capturer>>, limit: Duration) -> Result<Captured, DeviceError> {
-    let r = timeout(limit, async {
-        match &mut *handle.lock().await {
-            Capturer::Camera(c) => c.snapshot().await.map(Captured::Image),
-            Capturer::Seals(s) => s.interrogate().await.map(Captured::Seals),
-            Capturer::Uvss(u) => u.last_scan().await.map(Captured::Scan),
-        }
-    });
-    r.await.unwrap_or(Err(DeviceError::Timeout(limit)))
+    timeout(limit, async { handle.lock().await.capture(limit).await }).await.unwrap_or(Err(DeviceError::Timeout(limit)))
 }
 
-fn bytes(n: usize) -> String {
-    if n >= 10 * 1024 {
-        format!("{} KiB", n / 1024)
-    } else {
-        format!("{n} B")
-    }
-}
 
 pub fn describe_image(i: &drivers::Image) -> String {
-    format!("{:?} {}×{}, {}", i.format, i.width, i.height, bytes(i.bytes.len())).to_uppercase().replace("KIB", "KiB")
+    let format = format!("{:?}", i.format).to_uppercase();
+    format!("{format} {}×{}, {}", i.width, i.height, crate::outbox::cli::human_bytes(i.bytes.len() as u64))
 }
 
 pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> Outcome {
@@ -206,11 +188,11 @@ pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> O
             (name, r.map(|s| format!("{s:?}").to_lowercase()))
         });
     }
-    for (name, (_, handle)) in capturers.into_iter().filter(|(n, _)| wanted(n)) {
+    for (name, (kind, handle)) in capturers.into_iter().filter(|(n, _)| wanted(n)) {
         let (h, t) = (health.get(&name).cloned(), limit(cfg, &name));
         set.spawn(async move {
             // A scan is not harmless (it waits for a vehicle): the UVSS camera is only watched.
-            let watch_only = matches!(&*handle.lock().await, Capturer::Uvss(_));
+            let watch_only = kind == CaptureKind::UvssScan;
             let r = match watch_only {
                 true => until_ok(h, t).await.map(|()| "connected, heartbeats arriving".to_string()),
                 false => capture(&handle, t).await.map(|c| match c {

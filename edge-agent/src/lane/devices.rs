@@ -29,6 +29,12 @@ use crate::config::{DeviceConfig, DeviceKind, LaneConfig, Role, Transport};
 use crate::flow::Zone;
 use crate::record::CaptureKind;
 
+/// The in-process simulation, when any device is simulated (idle: traffic is started apart).
+pub fn sim_lane(cfg: &LaneConfig) -> Option<SimLane> {
+    let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
+    simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("device `{device}`: the {transport} transport is not available in this build of edge-agent")]
@@ -51,6 +57,27 @@ pub enum Capturer {
     Camera(Box<dyn AreaCamera>),
     Uvss(Box<dyn UnderVehicleCamera>),
     Seals(Box<dyn SealReader>),
+}
+
+/// What one capture brought back.
+pub enum Captured {
+    Image(drivers::Image),
+    Seals(Vec<drivers::SealRead>),
+    Scan(drivers::UvssScan),
+}
+
+impl Capturer {
+    /// One capture within `limit`: a snapshot, the seals in range, or the last scan.
+    pub async fn capture(&mut self, limit: std::time::Duration) -> Result<Captured, DeviceError> {
+        let op = async {
+            match self {
+                Capturer::Camera(c) => c.snapshot().await.map(Captured::Image),
+                Capturer::Seals(s) => s.interrogate().await.map(Captured::Seals),
+                Capturer::Uvss(u) => u.last_scan().await.map(Captured::Scan),
+            }
+        };
+        tokio::time::timeout(limit, op).await.unwrap_or(Err(DeviceError::Timeout(limit)))
+    }
 }
 
 pub type Shared<T> = Arc<Mutex<T>>;

@@ -7,7 +7,7 @@ use drivers::{DeviceError, Image};
 use tokio::time::timeout;
 use tracing::{info, warn};
 
-use super::devices::Capturer;
+use super::devices::Captured;
 use super::{Input, Lane, Publish};
 use crate::flow::{BarrierError, BarrierOp, Command, EmptyCheckNeed, Event, Time};
 use crate::images::ImageStore;
@@ -198,22 +198,22 @@ impl<P: Publish> Lane<P> {
 
     fn capture(&mut self, passage: String, device: String) {
         let Some((kind, handle)) = self.devices.capturers.get(&device).cloned() else { return };
-        let limit = self.cfg.devices.iter().find(|d| d.name == device).map_or(Duration::from_secs(3), |d| d.timeout);
+        let limit = self.cfg.device_timeout(&device);
         let (tx, images, clock) = (self.tx.clone(), self.images.clone(), self.clock);
         tokio::spawn(async move {
             let mut dev = handle.lock().await;
             let mut record = CaptureRecord { device: device.clone(), kind, outcome: CaptureOutcome::Ok, at: clock.now().utc, error: None, image: None, seals: vec![], uvss: None };
-            let result: Result<Option<Image>, DeviceError> = match &mut *dev {
-                Capturer::Camera(cam) => timeout(limit, cam.snapshot()).await.unwrap_or(Err(DeviceError::Timeout(limit))).map(Some),
-                Capturer::Uvss(uvss) => timeout(limit, uvss.last_scan()).await.unwrap_or(Err(DeviceError::Timeout(limit))).map(|scan| {
+            let result: Result<Option<Image>, DeviceError> = dev.capture(limit).await.map(|c| match c {
+                Captured::Image(image) => Some(image),
+                Captured::Scan(scan) => {
                     record.uvss = Some(UvssMeta { rows_per_metre: scan.rows_per_metre, speed_kmh: scan.speed_kmh });
                     Some(scan.image)
-                }),
-                Capturer::Seals(reader) => timeout(limit, reader.interrogate()).await.unwrap_or(Err(DeviceError::Timeout(limit))).map(|seals| {
+                }
+                Captured::Seals(seals) => {
                     record.seals = seals;
                     None
-                }),
-            };
+                }
+            });
             drop(dev);
             record.at = clock.now().utc;
             let _ = tx.send(Input::DeviceResult { device: device.clone(), result: result.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-pub use devices::{build as build_devices, BuildError, Capturer, Devices};
+pub use devices::{build as build_devices, sim_lane, BuildError, Captured, Capturer, Devices};
 pub use health::HealthBook;
 pub use observe::{DiagError, LaneView, Technician};
 

@@ -264,7 +264,7 @@ impl<P: Publish> Lane<P> {
             let _ = reply.send(Err(DiagError::NoDevice(device)));
             return;
         };
-        let (tx, images, limit) = (self.tx.clone(), self.images.clone(), self.device_timeout(&device));
+        let (tx, images, limit) = (self.tx.clone(), self.images.clone(), self.cfg.device_timeout(&device));
         tokio::spawn(async move {
             let shot = timeout(limit, async {
                 match &mut *handle.lock().await {
@@ -296,7 +296,7 @@ impl<P: Publish> Lane<P> {
             let _ = reply.send(Err(DiagError::NoDevice("the lane has no seal reader".into())));
             return;
         };
-        let (tx, limit) = (self.tx.clone(), self.device_timeout(&device));
+        let (tx, limit) = (self.tx.clone(), self.cfg.device_timeout(&device));
         tokio::spawn(async move {
             let read = timeout(limit, async {
                 match &mut *handle.lock().await {
@@ -311,9 +311,6 @@ impl<P: Publish> Lane<P> {
         });
     }
 
-    fn device_timeout(&self, device: &str) -> Duration {
-        self.cfg.devices.iter().find(|d| d.name == device).map_or(Duration::from_secs(3), |d| d.timeout)
-    }
 }
 
 fn refuse_device<T>(reply: Reply<T>, e: DeviceError) {

@@ -61,7 +61,7 @@ fn password_matches(headers: &HeaderMap, password: &str) -> bool {
     constant_time_eq(pass.as_bytes(), password.as_bytes())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -9,7 +9,7 @@
 //! [`LaneView`]: crate::lane::LaneView
 
 mod api;
-mod auth;
+pub(crate) mod auth;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
