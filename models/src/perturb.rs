@@ -12,6 +12,8 @@
 
 use image::{Rgb, RgbImage};
 
+use crate::uvss::synth::Rng;
+
 /// One image's perturbation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Perturbation {
@@ -25,25 +27,6 @@ pub struct Perturbation {
     pub jpeg_quality: u8,
 }
 
-/// SplitMix64: a tiny, well-mixed generator (no crate needed for a handful of numbers).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi`.
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        let u = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        lo + (hi - lo) * u
-    }
-}
-
 impl Perturbation {
     /// The perturbation of file `name` under `seed` (FNV-1a of the name, mixed with the seed).
     pub fn for_file(seed: u64, name: &str) -> Perturbation {
@@ -51,7 +34,8 @@ impl Perturbation {
         for b in name.bytes() {
             h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
-        let mut r = SplitMix(h ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        // `Rng::new` mixes its own constant in; undone here so the copies stay as they were.
+        let mut r = Rng::new(h ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x9E37_79B9_7F4A_7C15);
         Perturbation {
             scale: r.range(0.6, 1.4),
             angle_deg: r.range(-5.0, 5.0),

@@ -104,7 +104,7 @@ fn read_layout(chars: &[CharAlts], layout: &[Class]) -> Option<PlateText> {
     Some(PlateText { text, confidence: conf, corrected, forced: false })
 }
 
-fn is_separator(c: char) -> bool {
+pub(crate) fn is_separator(c: char) -> bool {
     matches!(c, '·' | '•' | '.' | '-' | ' ' | '・' | ':' | '：' | '"' | '\'' | '“' | '”' | '。' | '_')
 }
 

@@ -62,7 +62,7 @@ const KNOWN_PLATE_MIN_PROVINCE: f32 = 1e-4;
 /// Could this detected line be a plate the greedy read garbled? Plate length give or take one,
 /// nearly all of it plate characters. Other text (signs, timestamps) is not decoded as a plate.
 fn plate_like(text: &str) -> bool {
-    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '·' | '.' | '-' | ':')).collect();
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace() && !plate::is_separator(*c)).collect();
     let ascii = chars.iter().filter(|c| c.is_ascii_alphanumeric()).count();
     let province = chars.iter().filter(|c| plate::PROVINCES.contains(**c)).count();
     (6..=9).contains(&chars.len()) && ascii >= 4 && ascii + province + 1 >= chars.len()
