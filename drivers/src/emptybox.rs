@@ -134,7 +134,10 @@ struct Session<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request<Query, Answer>>) -> SessionOutcome<Request<Query, Answer>> {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request<Query, Answer>>,
+    ) -> SessionOutcome<Request<Query, Answer>> {
         if let Err(TxError::Link(e)) = self.query(Query::Status).await {
             return (rx, SessionEnd::Link(e), self.worked);
         }
@@ -221,7 +224,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
                 Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(m)) if want(&m) => return Ok(Some(m)),
-                Ok(Ok(m)) => debug!(device = self.health.device(), seq = m.seq, "dropped an unexpected message"),
+                Ok(Ok(m)) => {
+                    debug!(device = self.health.device(), seq = m.seq, "dropped an unexpected message")
+                }
             }
         }
     }
@@ -240,7 +245,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match self.wait(Instant::now() + wait, |m| m.seq == seq).await? {
             Some(EbMsg { body: EbBody::Status { state, faults }, .. }) => {
                 if state == DetectorState::Fault {
-                    return Err(device(DeviceError::Fault(format!("detector reports a fault (bits {faults:#06x})"))));
+                    return Err(device(DeviceError::Fault(format!(
+                        "detector reports a fault (bits {faults:#06x})"
+                    ))));
                 }
                 Ok(Answer::Status(state, faults))
             }
@@ -256,7 +263,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let scan_id = match self.wait(Instant::now() + wait, |m| m.seq == seq).await? {
             Some(EbMsg { body: EbBody::ScanAccepted { scan_id }, .. }) => scan_id,
             Some(EbMsg { body: EbBody::Nak { code, .. }, .. }) => return Err(nak(code)),
-            Some(other) => return Err(device(DeviceError::Protocol(format!("unexpected reply {:?}", other.body)))),
+            Some(other) => {
+                return Err(device(DeviceError::Protocol(format!("unexpected reply {:?}", other.body))))
+            }
             None => return Err(self.no_reply(wait)),
         };
         let is_result = |m: &EbMsg| matches!(&m.body, EbBody::ScanResult(r) if r.scan_id == scan_id);
@@ -264,7 +273,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some(EbMsg { body: EbBody::ScanResult(r), .. }) => r,
             _ => return Err(self.no_reply(self.cfg.scan_timeout)),
         };
-        let mut asm = ResultAssembler::new(result).map_err(|e| device(DeviceError::Protocol(e.to_string())))?;
+        let mut asm =
+            ResultAssembler::new(result).map_err(|e| device(DeviceError::Protocol(e.to_string())))?;
         for round in 0..=self.cfg.chunk_rounds {
             while !asm.is_complete() {
                 let is_chunk = |m: &EbMsg| matches!(&m.body, EbBody::ImageChunk(c) if c.scan_id == scan_id);
@@ -295,7 +305,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let result = match asm.is_complete() {
             true => asm.finish().map_err(|e| device(DeviceError::Protocol(e.to_string())))?,
             false => {
-                self.corrupt.get_or_insert_with(|| "interior image incomplete; verdict delivered without it".into());
+                self.corrupt
+                    .get_or_insert_with(|| "interior image incomplete; verdict delivered without it".into());
                 asm.finish_without_image()
             }
         };
@@ -306,9 +317,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 fn nak(code: NakCode) -> TxError {
     device(match code {
         NakCode::Fault => DeviceError::Fault("detector reports a hardware fault".into()),
-        NakCode::NotReady => {
-            DeviceError::Refused("detector not ready (warming up, doors closed or interlock); retry later".into())
-        }
+        NakCode::NotReady => DeviceError::Refused(
+            "detector not ready (warming up, doors closed or interlock); retry later".into(),
+        ),
         NakCode::Busy => DeviceError::Refused("detector busy with another scan".into()),
         code => DeviceError::Protocol(format!("detector refused the request: {code:?}")),
     })

@@ -146,7 +146,10 @@ struct Session<S> {
 const IDLE_BUFFER_MAX: usize = 64 * 1024;
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request<Query, Answer>>) -> SessionOutcome<Request<Query, Answer>> {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request<Query, Answer>>,
+    ) -> SessionOutcome<Request<Query, Answer>> {
         if let Err(TxError::Link(e)) = self.query(Query::Ping).await {
             return (rx, SessionEnd::Link(e), self.worked);
         }
@@ -184,9 +187,9 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
         let r = self.answer(q).await;
         match &r {
             Ok(_) => {}
-            Err(TxError::Device(DeviceError::Timeout(t))) => {
-                self.health.down(format!("reader {} does not answer (no reply within {t:?})", self.cfg.address))
-            }
+            Err(TxError::Device(DeviceError::Timeout(t))) => self
+                .health
+                .down(format!("reader {} does not answer (no reply within {t:?})", self.cfg.address)),
             Err(TxError::Device(DeviceError::Fault(why))) => self.health.down(why.clone()),
             Err(TxError::Device(e)) => self.health.degraded(e.to_string()),
             Err(TxError::Link(_)) => {}
@@ -204,12 +207,14 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
                 }
                 other => Err(unexpected(&other)),
             },
-            Query::Interrogate => match self.exchange(SealBody::Interrogate { window_ms }, with_window).await? {
-                SealBody::InterrogateReply { seals } => {
-                    Ok(Answer::Seals(seals.into_iter().map(SealRead::from).collect()))
+            Query::Interrogate => {
+                match self.exchange(SealBody::Interrogate { window_ms }, with_window).await? {
+                    SealBody::InterrogateReply { seals } => {
+                        Ok(Answer::Seals(seals.into_iter().map(SealRead::from).collect()))
+                    }
+                    other => Err(unexpected(&other)),
                 }
-                other => Err(unexpected(&other)),
-            },
+            }
             Query::ReadLog(seal) => {
                 let mut events = Vec::new();
                 loop {
@@ -241,7 +246,8 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
             self.seq = self.seq.wrapping_add(1);
             let frame = SealFrame { addr: self.cfg.address, seq: self.seq, body: body.clone() };
             let mut out = BytesMut::new();
-            seal::encode(&frame, &mut out).map_err(|e| TxError::Device(DeviceError::Protocol(e.to_string())))?;
+            seal::encode(&frame, &mut out)
+                .map_err(|e| TxError::Device(DeviceError::Protocol(e.to_string())))?;
             self.io.send(&out).await.map_err(TxError::Link)?;
             let deadline = Instant::now() + wait;
             let mut corrupt: Option<String> = None;
@@ -259,14 +265,20 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
                     }
                     Ok(Err(e)) => return Err(TxError::Link(e)),
                     Ok(Ok(f)) if f.addr != self.cfg.address || f.seq != self.seq => {
-                        debug!(device = self.health.device(), seq = f.seq, "dropped a reply to an earlier request");
+                        debug!(
+                            device = self.health.device(),
+                            seq = f.seq,
+                            "dropped a reply to an earlier request"
+                        );
                     }
                     Ok(Ok(f)) => break Some(f.body),
                 }
             };
             match outcome {
                 Some(SealBody::Nak { code, .. }) => match code {
-                    NakCode::BadFrame => last = DeviceError::Protocol("reader received our request corrupted".into()),
+                    NakCode::BadFrame => {
+                        last = DeviceError::Protocol("reader received our request corrupted".into())
+                    }
                     NakCode::Busy => {
                         last = DeviceError::Protocol("reader stayed busy".into());
                         sleep(self.cfg.window).await;
@@ -281,7 +293,11 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
                             "reader does not know the command: firmware too old".into(),
                         )))
                     }
-                    code => return Err(TxError::Device(DeviceError::Protocol(format!("reader refused: {code:?}")))),
+                    code => {
+                        return Err(TxError::Device(DeviceError::Protocol(format!(
+                            "reader refused: {code:?}"
+                        ))))
+                    }
                 },
                 Some(reply) => {
                     self.worked = true;

@@ -25,7 +25,9 @@ use tokio::time::{timeout, Instant};
 use tracing::{info, warn};
 
 use crate::protocol::uvss::{self, AssembledScan, AssemblerConfig, CameraState, ScanAssembler, UvssMsg};
-use crate::transport::{supervise, Backoff, Connector, Framed, HealthReporter, Request, SessionEnd, SessionOutcome};
+use crate::transport::{
+    supervise, Backoff, Connector, Framed, HealthReporter, Request, SessionEnd, SessionOutcome,
+};
 use crate::{DeviceError, Health, UnderVehicleCamera, UvssScan};
 
 #[derive(Debug, Clone)]
@@ -198,7 +200,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                         last_trouble = Some(Instant::now());
                         health.degraded(t)
                     }
-                    (None, CameraState::Fault) => health.degraded("camera reports a fault (lens, lighting or sensor)"),
+                    (None, CameraState::Fault) => {
+                        health.degraded("camera reports a fault (lens, lighting or sensor)")
+                    }
                     (None, _) if held => {}
                     (None, _) => health.ok(),
                 }

@@ -57,7 +57,14 @@ impl Trucks {
 
 fn jpeg(bytes: &Bytes) -> Image {
     let (width, height) = image::load_from_memory(bytes).map(|i| (i.width(), i.height())).unwrap_or((0, 0));
-    Image { bytes: bytes.clone(), format: ImageFormat::Jpeg, width, height, captured_at: Utc::now(), sim_truth: None }
+    Image {
+        bytes: bytes.clone(),
+        format: ImageFormat::Jpeg,
+        width,
+        height,
+        captured_at: Utc::now(),
+        sim_truth: None,
+    }
 }
 
 impl Footage for Trucks {
@@ -80,7 +87,8 @@ fn labelled(dir: &Path, want: impl Fn(&str) -> bool) -> Vec<(String, Bytes)> {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (f.len() > 2 && f[2] == "crop" && want(f[1])).then(|| Some((f[1].to_string(), Bytes::from(std::fs::read(dir.join(f[0])).ok()?))))?
+            (f.len() > 2 && f[2] == "crop" && want(f[1]))
+                .then(|| Some((f[1].to_string(), Bytes::from(std::fs::read(dir.join(f[0])).ok()?))))?
         })
         .collect()
 }
@@ -95,17 +103,31 @@ fn ms(a: &Value) -> Option<DateTime<Utc>> {
 
 fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let data = std::env::var_os("TESTDATA").map_or_else(|| repo.join("../shared/testdata"), std::path::PathBuf::from);
+    let data = std::env::var_os("TESTDATA")
+        .map_or_else(|| repo.join("../shared/testdata"), std::path::PathBuf::from);
     let models = repo.join(".cache/models");
     let plates = labelled(&data.join("plates"), |l| l.chars().count() == 7);
     let containers = labelled(&data.join("containers"), |l| !l.contains('|'));
     if plates.is_empty() || containers.is_empty() || !models.join("ch_PP-OCRv4_rec_infer.onnx").exists() {
-        eprintln!("decision_latency: skipped, needs {} and models in {} (scripts/setup-models)", data.display(), models.display());
+        eprintln!(
+            "decision_latency: skipped, needs {} and models in {} (scripts/setup-models)",
+            data.display(),
+            models.display()
+        );
         return;
     }
     let vehicles: usize = std::env::var("VEHICLES").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let trucks = Arc::new(Trucks(
-        plates.iter().zip(containers.iter().cycle()).map(|((p, pj), (c, cj))| Truck { plate: p.clone(), container: c.clone(), plate_jpg: pj.clone(), container_jpg: cj.clone() }).collect(),
+        plates
+            .iter()
+            .zip(containers.iter().cycle())
+            .map(|((p, pj), (c, cj))| Truck {
+                plate: p.clone(),
+                container: c.clone(),
+                plate_jpg: pj.clone(),
+                container_jpg: cj.clone(),
+            })
+            .collect(),
     ));
 
     let dir = tempfile::tempdir().unwrap();
@@ -115,13 +137,20 @@ fn main() {
         .next()
         .unwrap()
         .replace("../.cache/demo-data", &dir.path().display().to_string())
-        .replace("engine = \"sim-truth\"", &format!("engine = \"ppocr\"\nmodels_dir = \"{}\"", models.display()));
+        .replace(
+            "engine = \"sim-truth\"",
+            &format!("engine = \"ppocr\"\nmodels_dir = \"{}\"", models.display()),
+        );
     let cfg = edge_agent::config::from_str(Path::new("bench.toml"), &text).expect("valid config");
     let recognition = cfg.recognition.clone();
 
     // Drivers wait long enough for any decision; arrivals far enough apart
     // that each vehicle meets an idle recognizer (latency, not throughput).
-    let timing = SimTiming { patience: Duration::from_secs(30), arrival_gap: Duration::from_millis(300), ..SimTiming::fast() };
+    let timing = SimTiming {
+        patience: Duration::from_secs(30),
+        arrival_gap: Duration::from_millis(300),
+        ..SimTiming::fast()
+    };
     let sim = SimLane::new(timing).with_footage(trucks.clone());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -129,8 +158,14 @@ fn main() {
     let run = {
         let _guard = rt.enter();
         let lane = Lane::new(cfg, Some(sim.clone()), Arc::new(Collector(Mutex::new(tx)))).unwrap();
-        let run = rt.spawn(lane.run(async { stopped.await.ok(); }));
-        rt.spawn(sim.clone().run_traffic(SimPlan { vehicles: vehicles as u64, seed: 9, ..SimPlan::default() }));
+        let run = rt.spawn(lane.run(async {
+            stopped.await.ok();
+        }));
+        rt.spawn(sim.clone().run_traffic(SimPlan {
+            vehicles: vehicles as u64,
+            seed: 9,
+            ..SimPlan::default()
+        }));
         run
     };
     let mut latency = Vec::new();
@@ -139,12 +174,19 @@ fn main() {
         let r = rx.recv_timeout(Duration::from_secs(120)).expect("a passage record");
         let released = r["decision"]["outcome"] == "release" && r["decision"]["by"] == "policy";
         let last_capture = r["captures"].as_array().unwrap().iter().filter_map(|c| ms(&c["at"])).max();
-        let opening = r["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "opening").and_then(|s| ms(&s["started_at"]));
+        let opening = r["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "opening")
+            .and_then(|s| ms(&s["started_at"]));
         let seq = r["seq"].as_u64().unwrap();
         match (released, last_capture, opening) {
             // The first vehicle after start also pays the models' warm-up.
             (true, Some(_), Some(_)) if seq == 1 => {}
-            (true, Some(c), Some(o)) => latency.push((seq, (o - c).num_microseconds().unwrap() as f64 / 1000.0)),
+            (true, Some(c), Some(o)) => {
+                latency.push((seq, (o - c).num_microseconds().unwrap() as f64 / 1000.0))
+            }
             _ => held.push(format!("{} {:?}", r["seq"], r["decision"]["reasons"])),
         }
     }
@@ -158,8 +200,16 @@ fn main() {
         let t = trucks.of(seq);
         vec![
             Shot { device: "plate-front".into(), kind: CaptureKind::PlateImage, image: jpeg(&t.plate_jpg) },
-            Shot { device: "container-left".into(), kind: CaptureKind::ContainerImage, image: jpeg(&t.container_jpg) },
-            Shot { device: "container-rear".into(), kind: CaptureKind::ContainerImage, image: jpeg(&t.container_jpg) },
+            Shot {
+                device: "container-left".into(),
+                kind: CaptureKind::ContainerImage,
+                image: jpeg(&t.container_jpg),
+            },
+            Shot {
+                device: "container-rear".into(),
+                kind: CaptureKind::ContainerImage,
+                image: jpeg(&t.container_jpg),
+            },
         ]
     };
     let _ = reader.recognize(&shots(1));
@@ -174,14 +224,28 @@ fn main() {
     let mut latency: Vec<f64> = latency.into_iter().map(|(_, ms)| ms).collect();
     latency.sort_by(f64::total_cmp);
     ocr.sort_by(f64::total_cmp);
-    println!("vehicles {vehicles}: auto-released and timed {} (the first, with warm-up, not), held {} {held:?}", latency.len(), held.len());
+    println!(
+        "vehicles {vehicles}: auto-released and timed {} (the first, with warm-up, not), held {} {held:?}",
+        latency.len(),
+        held.len()
+    );
     if latency.is_empty() {
         println!("no vehicle was auto-released: nothing to time");
         return;
     }
     let (p50, p95) = (percentile(&latency, 0.5), percentile(&latency, 0.95));
     let (o50, o95) = (percentile(&ocr, 0.5), percentile(&ocr, 0.95));
-    println!("last capture -> barrier open command: p50 {p50:.0} ms, p95 {p95:.0} ms, max {:.0} ms", latency[latency.len() - 1]);
-    println!("recognition alone (same images, same reader): p50 {o50:.0} ms, p95 {o95:.0} ms, max {:.0} ms", ocr[ocr.len() - 1]);
-    println!("decision latency = {:.2}x recognition alone at p50, {:.2}x at p95 (goal < 1000 ms)", p50 / o50, p95 / o95);
+    println!(
+        "last capture -> barrier open command: p50 {p50:.0} ms, p95 {p95:.0} ms, max {:.0} ms",
+        latency[latency.len() - 1]
+    );
+    println!(
+        "recognition alone (same images, same reader): p50 {o50:.0} ms, p95 {o95:.0} ms, max {:.0} ms",
+        ocr[ocr.len() - 1]
+    );
+    println!(
+        "decision latency = {:.2}x recognition alone at p50, {:.2}x at p95 (goal < 1000 ms)",
+        p50 / o50,
+        p95 / o95
+    );
 }

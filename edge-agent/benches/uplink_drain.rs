@@ -23,7 +23,8 @@ use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 
 fn config(port: u16, data: &Path, sim: &str) -> String {
-    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string());
+    let lane =
+        hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string());
     format!("{lane}\n[sim]\nseed = 5\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\ndrive_clear = \"5ms\"\npatience = \"2s\"\n{sim}")
 }
 
@@ -40,7 +41,10 @@ fn agent(file: &Path) -> Child {
 
 fn records(data: &Path) -> HashSet<String> {
     let Ok(dir) = std::fs::read_dir(data.join("records")) else { return HashSet::new() };
-    dir.flatten().filter_map(|e| e.path().file_stem()?.to_str().map(str::to_string)).filter(|s| !s.ends_with(".tmp")).collect()
+    dir.flatten()
+        .filter_map(|e| e.path().file_stem()?.to_str().map(str::to_string))
+        .filter(|s| !s.ends_with(".tmp"))
+        .collect()
 }
 
 fn main() {
@@ -64,7 +68,11 @@ fn main() {
     first.kill().unwrap();
     first.wait().unwrap();
     let stored = records(&data);
-    println!("backlog: {} passages stored while offline ({:.1} s)", stored.len(), fill.elapsed().as_secs_f64());
+    println!(
+        "backlog: {} passages stored while offline ({:.1} s)",
+        stored.len(),
+        fill.elapsed().as_secs_f64()
+    );
 
     // 2. The link returns; live traffic continues at a realistic pace.
     let broker = Mosquitto::start_on(port);
@@ -78,7 +86,9 @@ fn main() {
     let mut images_done = HashSet::new();
     let mut image_bytes: std::collections::HashMap<String, (u64, u64)> = Default::default();
     while !pending_records.is_empty() || !referenced.is_subset(&images_done) {
-        let Some((topic, payload, _)) = sub.next(Duration::from_secs(120)) else { panic!("the drain stalled") };
+        let Some((topic, payload, _)) = sub.next(Duration::from_secs(120)) else {
+            panic!("the drain stalled")
+        };
         first_at.get_or_insert_with(Instant::now);
         if topic.ends_with("/passage") {
             let v: Value = serde_json::from_slice(&payload).unwrap();
@@ -91,7 +101,8 @@ fn main() {
                     }
                 }
             } else if !stored.contains(&id) {
-                let done: chrono::DateTime<chrono::Utc> = v["completed_at"].as_str().unwrap().parse().unwrap();
+                let done: chrono::DateTime<chrono::Utc> =
+                    v["completed_at"].as_str().unwrap().parse().unwrap();
                 live_latency_ms.push((chrono::Utc::now() - done).num_milliseconds());
             }
         } else if let Some((_, rest)) = topic.split_once("/image/") {
@@ -141,10 +152,27 @@ fn main() {
 
     let mb = bytes as f64 / 1e6;
     live_latency_ms.sort();
-    let pct = |p: f64| live_latency_ms.get(((live_latency_ms.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
-    println!("drained: {} messages, {mb:.1} MB ({} records, {} images)", sizes.len(), stored.len(), images_done.len());
+    let pct = |p: f64| {
+        live_latency_ms.get(((live_latency_ms.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0)
+    };
+    println!(
+        "drained: {} messages, {mb:.1} MB ({} records, {} images)",
+        sizes.len(),
+        stored.len(),
+        images_done.len()
+    );
     println!("edge-agent:    {agent_secs:.2} s from first message ({:.1} MB/s, {:.0} msg/s); {total_secs:.2} s from process start", mb / agent_secs, sizes.len() as f64 / agent_secs);
-    println!("mosquitto_pub: {anchor_secs:.2} s ({:.1} MB/s, {:.0} msg/s)", mb / anchor_secs, sizes.len() as f64 / anchor_secs);
+    println!(
+        "mosquitto_pub: {anchor_secs:.2} s ({:.1} MB/s, {:.0} msg/s)",
+        mb / anchor_secs,
+        sizes.len() as f64 / anchor_secs
+    );
     println!("ratio edge-agent / mosquitto_pub throughput: {:.2}", anchor_secs / agent_secs);
-    println!("live results during the drain: {} records, latency p50 {} ms, p95 {} ms, max {} ms", live_latency_ms.len(), pct(0.5), pct(0.95), pct(1.0));
+    println!(
+        "live results during the drain: {} records, latency p50 {} ms, p95 {} ms, max {} ms",
+        live_latency_ms.len(),
+        pct(0.5),
+        pct(0.95),
+        pct(1.0)
+    );
 }

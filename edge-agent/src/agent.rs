@@ -59,10 +59,15 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         }
     };
     let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
     let signer = ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
     let key = SigningKeyInfo { key_id: signer.key_id.clone(), public_key: signer.public_b64() };
-    let will = Will { topic: topics.status(), online: status(&cfg, LaneState::Online, &key), offline: status(&cfg, LaneState::Offline, &key) };
+    let will = Will {
+        topic: topics.status(),
+        online: status(&cfg, LaneState::Online, &key),
+        offline: status(&cfg, LaneState::Offline, &key),
+    };
     let outbox = OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)?;
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(64);
     let inbox = mqtt::Inbox { topic: topics.cmd(), tx: cmd_tx };
@@ -76,7 +81,8 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     let offline = status(&cfg, LaneState::Offline, &key);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let web = crate::web::Setup::new(&cfg, &uplink, metrics.clone());
-    let lane = Lane::new(cfg, sim, Arc::new(crate::metrics::Observed::new(uplink.clone(), metrics, &topics)))?;
+    let lane =
+        Lane::new(cfg, sim, Arc::new(crate::metrics::Observed::new(uplink.clone(), metrics, &topics)))?;
     lane.accept_commands(cmd_rx);
     let web = web.start(lane.technician()).await;
     crate::logs::reload_on_sighup().map_err(AgentError::Signals)?;

@@ -21,7 +21,8 @@ impl Archive {
     /// Writes atomically (temp file, then rename): a crash leaves the old
     /// state or the new, never half a record.
     pub fn put(&mut self, id: &str, payload: &[u8]) -> std::io::Result<()> {
-        let path = self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
+        let path =
+            self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, payload)?;
         std::fs::rename(&tmp, &path)?;
@@ -45,7 +46,10 @@ impl Archive {
 
     fn path(&self, id: &str) -> Option<PathBuf> {
         // Ids come from commands too: nothing that could leave the folder.
-        let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !id.starts_with('.');
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !id.starts_with('.');
         ok.then(|| self.dir.join(format!("{id}.json")))
     }
 

@@ -27,7 +27,11 @@ fn find_mosquitto() -> Option<PathBuf> {
     if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.exists()) {
         return Some(p);
     }
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("mosquitto")).find(|p| p.exists())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join("mosquitto"))
+        .find(|p| p.exists())
 }
 
 impl EmbeddedBroker {
@@ -43,7 +47,12 @@ impl EmbeddedBroker {
         let log = dir.join("mosquitto.log");
         let log_file = std::fs::File::create(&log).map_err(BrokerError::Spawn)?;
         let mut cmd = Command::new(binary);
-        cmd.arg("-c").arg(&conf).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log_file).kill_on_drop(true);
+        cmd.arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true);
         // SAFETY: prctl is async-signal-safe; it makes the kernel stop the broker
         // when the agent dies, even by SIGKILL, so no orphan keeps the port.
         unsafe {

@@ -81,7 +81,14 @@ mod tests {
     fn stores_once_under_the_hash() {
         let dir = tempfile::tempdir().unwrap();
         let store = ImageStore::open(dir.path()).unwrap();
-        let image = Image { bytes: Bytes::from_static(b"abc"), format: ImageFormat::Jpeg, width: 1, height: 1, captured_at: Utc::now(), sim_truth: None };
+        let image = Image {
+            bytes: Bytes::from_static(b"abc"),
+            format: ImageFormat::Jpeg,
+            width: 1,
+            height: 1,
+            captured_at: Utc::now(),
+            sim_truth: None,
+        };
         let a = store.put(&image).unwrap();
         let b = store.put(&image).unwrap();
         assert_eq!(a, b);
@@ -95,7 +102,9 @@ mod tests {
         use base64::Engine;
         let img = image::RgbImage::from_pixel(640, 360, image::Rgb([200, 10, 10]));
         let mut png = Vec::new();
-        image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
         let b64 = preview(&png).unwrap();
         let jpeg = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
         let back = image::load_from_memory(&jpeg).unwrap();

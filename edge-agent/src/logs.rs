@@ -34,19 +34,25 @@ static CONTROL: OnceLock<Control> = OnceLock::new();
 
 /// The file SIGHUP re-reads the filter from (`RUST_LOG` syntax, one line).
 pub fn filter_file() -> std::path::PathBuf {
-    std::env::var_os("EDGE_AGENT_LOG_FILTER_FILE").map_or_else(|| "/etc/edge-agent/log-filter".into(), Into::into)
+    std::env::var_os("EDGE_AGENT_LOG_FILTER_FILE")
+        .map_or_else(|| "/etc/edge-agent/log-filter".into(), Into::into)
 }
 
 pub fn init(format: Format) -> Sink {
-    let text = std::env::var("RUST_LOG").ok().filter(|s| EnvFilter::try_new(s).is_ok()).unwrap_or_else(|| "info".into());
+    let text = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| EnvFilter::try_new(s).is_ok())
+        .unwrap_or_else(|| "info".into());
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&text));
     let journald = stderr_is_journal().then(|| tracing_journald::layer().ok()).flatten();
     let sink = match (&journald, format) {
         (Some(_), _) => Sink::Journald,
         (None, f) => Sink::Stderr(f),
     };
-    let plain = (sink == Sink::Stderr(Format::Text)).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-    let json = (sink == Sink::Stderr(Format::Json)).then(|| tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr));
+    let plain = (sink == Sink::Stderr(Format::Text))
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let json = (sink == Sink::Stderr(Format::Json))
+        .then(|| tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr));
     let _ = tracing_subscriber::registry().with(filter).with(journald).with(plain).with(json).try_init();
     let _ = CONTROL.set(Control { handle, current: std::sync::Mutex::new(text) });
     sink
@@ -80,7 +86,9 @@ pub fn reload_on_sighup() -> std::io::Result<()> {
                         tracing::warn!(file = %file.display(), cause = %e, "SIGHUP: log filter not changed");
                     }
                 }
-                Err(e) => tracing::warn!(file = %file.display(), cause = %e, "SIGHUP: cannot read the log filter"),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), cause = %e, "SIGHUP: cannot read the log filter")
+                }
             }
         }
     });

@@ -156,7 +156,13 @@ fn main() -> ExitCode {
         Cmd::EmptyCheck(args) => edge_agent::vision_cli::empty_check(args),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
-                println!("{}: ok (site {}, lane {}, {} devices)", file.display(), cfg.site, cfg.lane, cfg.devices.len());
+                println!(
+                    "{}: ok (site {}, lane {}, {} devices)",
+                    file.display(),
+                    cfg.site,
+                    cfg.lane,
+                    cfg.devices.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -165,12 +171,16 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Tail { host, port, topic, out, client_id, count } => {
-            let opts = edge_agent::mqtt::tail::TailOptions { host, port, filter: topic, out, client_id, count };
+            let opts =
+                edge_agent::mqtt::tail::TailOptions { host, port, filter: topic, out, client_id, count };
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
             let mut stdout = std::io::stdout();
             match rt.block_on(edge_agent::mqtt::tail::tail(opts, &mut stdout)) {
                 Ok(stats) => {
-                    eprintln!("{} passages ({} duplicates ignored), {} images, {} bad images", stats.passages, stats.duplicates, stats.images, stats.bad_images);
+                    eprintln!(
+                        "{} passages ({} duplicates ignored), {} images, {} bad images",
+                        stats.passages, stats.duplicates, stats.images, stats.bad_images
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -182,7 +192,9 @@ fn main() -> ExitCode {
         Cmd::Outbox(args) => exit(edge_agent::outbox::cli::run(args)),
         Cmd::Diag(args) => exit(edge_agent::diag::run(args)),
         Cmd::Command(cmd) => exit(edge_agent::command::cli::run(cmd).map(|()| true)),
-        Cmd::Declare { config, file, list } => exit(edge_agent::declaration::cli(&config, file.as_deref(), list).map(|()| true)),
+        Cmd::Declare { config, file, list } => {
+            exit(edge_agent::declaration::cli(&config, file.as_deref(), list).map(|()| true))
+        }
         Cmd::Stats { config, hours, json } => {
             let cfg = match config::load(&config) {
                 Ok(cfg) => cfg,
@@ -191,7 +203,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match edge_agent::stats::from_archive(&cfg.data_dir.join("records"), &cfg.site, &cfg.lane, chrono::Duration::hours(hours)) {
+            match edge_agent::stats::from_archive(
+                &cfg.data_dir.join("records"),
+                &cfg.site,
+                &cfg.lane,
+                chrono::Duration::hours(hours),
+            ) {
                 Ok(report) if json => {
                     println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
                     ExitCode::SUCCESS
@@ -209,13 +226,19 @@ fn main() -> ExitCode {
         Cmd::Audit(cmd) => exit(edge_agent::audit::cli::run(cmd)),
         Cmd::Verify { keys, files } => exit(edge_agent::signing::verify_files(&keys, &files)),
         Cmd::Ocr(cmd) => edge_agent::ocr_cli::run(cmd),
-        Cmd::Operator(cmd) => exit(edge_agent::operator_cli::hash(cmd).map(|()| true).map_err(|e| e.to_string())),
-        Cmd::Release(args) => exit(edge_agent::operator_cli::release(args).map(|()| true).map_err(|e| e.to_string())),
+        Cmd::Operator(cmd) => {
+            exit(edge_agent::operator_cli::hash(cmd).map(|()| true).map_err(|e| e.to_string()))
+        }
+        Cmd::Release(args) => {
+            exit(edge_agent::operator_cli::release(args).map(|()| true).map_err(|e| e.to_string()))
+        }
         Cmd::Schema { out } => {
             for (name, schema) in edge_agent::schema::all() {
                 match &out {
                     Some(dir) => {
-                        if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), schema)) {
+                        if let Err(e) =
+                            std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), schema))
+                        {
                             eprintln!("cannot write {}: {e}", dir.join(name).display());
                             return ExitCode::FAILURE;
                         }

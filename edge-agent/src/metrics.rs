@@ -22,7 +22,8 @@ use crate::outbox::Depth;
 use crate::record::{Alarm, DecisionEvent, DeviceHealthEvent, PassageRecord};
 
 /// Seconds; from a 1 ms capture to a 10-minute review.
-const STAGE_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
+const STAGE_BUCKETS: &[f64] =
+    &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
 /// Seconds; recognition on the lane PC's CPU.
 const INFERENCE_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -93,7 +94,10 @@ impl Default for Metrics {
 
 /// serde's name for an enum value (`release`, `drove_through`), as labels use.
 fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "unknown".into())
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn ms(v: u64) -> f64 {
@@ -111,7 +115,10 @@ impl Metrics {
         }
         for s in &r.stages {
             if let Some(d) = s.duration_ms {
-                m.stages.entry(word(&s.stage)).or_insert_with(|| Histogram::new(STAGE_BUCKETS)).observe(ms(d));
+                m.stages
+                    .entry(word(&s.stage))
+                    .or_insert_with(|| Histogram::new(STAGE_BUCKETS))
+                    .observe(ms(d));
                 if s.stage == crate::record::Stage::Recognition {
                     m.recognition.observe(ms(d));
                 }
@@ -126,7 +133,9 @@ impl Metrics {
             true => vec!["none".into()],
             // `device_down:plate-front` → `device_down`: device names would
             // make a series per device; the device metrics say which.
-            false => d.decision.reasons.iter().map(|r| r.split(':').next().unwrap_or(r).to_string()).collect(),
+            false => {
+                d.decision.reasons.iter().map(|r| r.split(':').next().unwrap_or(r).to_string()).collect()
+            }
         };
         for reason in reasons {
             *m.decisions.entry((outcome.clone(), reason)).or_default() += 1;
@@ -142,13 +151,33 @@ impl Metrics {
     pub fn render(&self, now: &Now) -> String {
         let m = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone_out();
         let mut out = String::with_capacity(8192);
-        head(&mut out, "edge_passages_total", "counter", "Completed passages by final outcome and how the vehicle left.");
+        head(
+            &mut out,
+            "edge_passages_total",
+            "counter",
+            "Completed passages by final outcome and how the vehicle left.",
+        );
         for ((outcome, exit), n) in &m.passages {
-            let _ = writeln!(out, "edge_passages_total{{outcome=\"{}\",exit=\"{}\"}} {n}", esc(outcome), esc(exit));
+            let _ = writeln!(
+                out,
+                "edge_passages_total{{outcome=\"{}\",exit=\"{}\"}} {n}",
+                esc(outcome),
+                esc(exit)
+            );
         }
-        head(&mut out, "edge_decisions_total", "counter", "Lane decisions by outcome and reason (one count per reason).");
+        head(
+            &mut out,
+            "edge_decisions_total",
+            "counter",
+            "Lane decisions by outcome and reason (one count per reason).",
+        );
         for ((outcome, reason), n) in &m.decisions {
-            let _ = writeln!(out, "edge_decisions_total{{outcome=\"{}\",reason=\"{}\"}} {n}", esc(outcome), esc(reason));
+            let _ = writeln!(
+                out,
+                "edge_decisions_total{{outcome=\"{}\",reason=\"{}\"}} {n}",
+                esc(outcome),
+                esc(reason)
+            );
         }
         head(&mut out, "edge_alarms_total", "counter", "Alarms raised, by kind.");
         for (kind, n) in &m.alarms {
@@ -160,7 +189,12 @@ impl Metrics {
         }
         head(&mut out, "edge_passage_duration_seconds", "histogram", "Arrival to completion of a passage.");
         m.total.render(&mut out, "edge_passage_duration_seconds", "");
-        head(&mut out, "edge_recognition_seconds", "histogram", "Recognition (model inference on the captured images) per passage.");
+        head(
+            &mut out,
+            "edge_recognition_seconds",
+            "histogram",
+            "Recognition (model inference on the captured images) per passage.",
+        );
         m.recognition.render(&mut out, "edge_recognition_seconds", "");
         now.render(&mut out);
         out
@@ -204,12 +238,22 @@ impl Now {
         head(out, "edge_device_up", "gauge", "1 when the device answers (ok or degraded), 0 when down.");
         for d in &self.devices {
             let up = u8::from(d.health.state != HealthState::Down);
-            let _ = writeln!(out, "edge_device_up{{device=\"{}\",kind=\"{}\"}} {up}", esc(&d.device), esc(&d.kind));
+            let _ = writeln!(
+                out,
+                "edge_device_up{{device=\"{}\",kind=\"{}\"}} {up}",
+                esc(&d.device),
+                esc(&d.kind)
+            );
         }
         head(out, "edge_device_degraded", "gauge", "1 when the device answers with errors.");
         for d in &self.devices {
             let degraded = u8::from(d.health.state == HealthState::Degraded);
-            let _ = writeln!(out, "edge_device_degraded{{device=\"{}\",kind=\"{}\"}} {degraded}", esc(&d.device), esc(&d.kind));
+            let _ = writeln!(
+                out,
+                "edge_device_degraded{{device=\"{}\",kind=\"{}\"}} {degraded}",
+                esc(&d.device),
+                esc(&d.kind)
+            );
         }
         if let Some(d) = &self.outbox {
             head(out, "edge_outbox_messages", "gauge", "Messages waiting in the outbox, by class.");
@@ -218,13 +262,23 @@ impl Now {
             }
             head(out, "edge_outbox_bytes", "gauge", "Bytes waiting in the outbox.");
             let _ = writeln!(out, "edge_outbox_bytes {}", d.bytes);
-            head(out, "edge_outbox_oldest_age_seconds", "gauge", "Age of the oldest message waiting; 0 when empty.");
+            head(
+                out,
+                "edge_outbox_oldest_age_seconds",
+                "gauge",
+                "Age of the oldest message waiting; 0 when empty.",
+            );
             let age = d.oldest_ms.map_or(0.0, |t| ((self.now_ms - t).max(0)) as f64 / 1000.0);
             let _ = writeln!(out, "edge_outbox_oldest_age_seconds {age}");
         }
         head(out, "edge_uplink_connected", "gauge", "1 while connected to the MQTT broker.");
         let _ = writeln!(out, "edge_uplink_connected {}", u8::from(self.uplink_connected));
-        head(out, "edge_lane_loop_beats_total", "counter", "Beats of the lane's main loop; stands still when the loop hangs.");
+        head(
+            out,
+            "edge_lane_loop_beats_total",
+            "counter",
+            "Beats of the lane's main loop; stands still when the loop hangs.",
+        );
         let _ = writeln!(out, "edge_lane_loop_beats_total {}", self.loop_beats);
         head(out, "edge_info", "gauge", "The agent's version.");
         let _ = writeln!(out, "edge_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
@@ -242,7 +296,13 @@ pub struct Observed<P> {
 
 impl<P> Observed<P> {
     pub fn new(inner: P, metrics: Arc<Metrics>, topics: &Topics) -> Self {
-        Observed { inner, metrics, passage: topics.passage(), decision: topics.decision(), alarm: topics.alarm() }
+        Observed {
+            inner,
+            metrics,
+            passage: topics.passage(),
+            decision: topics.decision(),
+            alarm: topics.alarm(),
+        }
     }
 
     /// `result`: published as a result (the first time). A record resent on

@@ -8,7 +8,13 @@ use crate::record::{DecisionRecord, ExitKind, Outcome, Stage, StageRecord, PASSA
 
 fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
     let at = Utc::now();
-    let stage = |stage, ms| StageRecord { stage, started_at: at, ended_at: Some(at), duration_ms: Some(ms), outcome: None };
+    let stage = |stage, ms| StageRecord {
+        stage,
+        started_at: at,
+        ended_at: Some(at),
+        duration_ms: Some(ms),
+        outcome: None,
+    };
     PassageRecord {
         schema: PASSAGE_SCHEMA.into(),
         id: "G01-1".into(),
@@ -23,8 +29,8 @@ fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
         reads: None,
         recognition_error: None,
         empty_check: None,
-            uvss: None,
-            empty_image: None,
+        uvss: None,
+        empty_image: None,
         decision: Some(DecisionRecord { outcome, reasons: vec![], checks: vec![], by: "policy".into(), at }),
         review: None,
         exit: Some(ExitKind::DroveThrough),
@@ -33,9 +39,32 @@ fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
 }
 
 fn now() -> Now {
-    let down = DeviceHealthEvent { device: "plate \"front\"".into(), kind: "area_camera".into(), health: Health::down(Utc::now(), String::from("unplugged")) };
-    let ok = DeviceHealthEvent { device: "barrier".into(), kind: "barrier".into(), health: Health::ok(Utc::now()) };
-    Now { devices: vec![down, ok], outbox: Some(Depth { messages: 3, bytes: 300, results: 1, images: 2, telemetry: 0, file_bytes: 0, oldest_ms: Some(1_000) }), now_ms: 6_000, uplink_connected: true, loop_beats: 7, completed: 1 }
+    let down = DeviceHealthEvent {
+        device: "plate \"front\"".into(),
+        kind: "area_camera".into(),
+        health: Health::down(Utc::now(), String::from("unplugged")),
+    };
+    let ok = DeviceHealthEvent {
+        device: "barrier".into(),
+        kind: "barrier".into(),
+        health: Health::ok(Utc::now()),
+    };
+    Now {
+        devices: vec![down, ok],
+        outbox: Some(Depth {
+            messages: 3,
+            bytes: 300,
+            results: 1,
+            images: 2,
+            telemetry: 0,
+            file_bytes: 0,
+            oldest_ms: Some(1_000),
+        }),
+        now_ms: 6_000,
+        uplink_connected: true,
+        loop_beats: 7,
+        completed: 1,
+    }
 }
 
 #[test]
@@ -51,7 +80,10 @@ fn counts_histograms_and_gauges_render_as_prometheus_text() {
     assert!(text.contains("edge_recognition_seconds_bucket{le=\"+Inf\"} 2\n"), "{text}");
     assert!(text.contains("edge_recognition_seconds_sum 0.74"), "{text}");
     assert!(text.contains("edge_stage_duration_seconds_count{stage=\"capture\"} 2\n"), "{text}");
-    assert!(text.contains("edge_device_up{device=\"plate \\\"front\\\"\",kind=\"area_camera\"} 0\n"), "label escaped: {text}");
+    assert!(
+        text.contains("edge_device_up{device=\"plate \\\"front\\\"\",kind=\"area_camera\"} 0\n"),
+        "label escaped: {text}"
+    );
     assert!(text.contains("edge_device_up{device=\"barrier\",kind=\"barrier\"} 1\n"), "{text}");
     assert!(text.contains("edge_outbox_oldest_age_seconds 5\n"), "{text}");
     assert!(text.contains("edge_outbox_messages{class=\"image\"} 2\n"), "{text}");
@@ -59,7 +91,10 @@ fn counts_histograms_and_gauges_render_as_prometheus_text() {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let name = line.split(['{', ' ']).next().unwrap();
         let base = name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count");
-        assert!(text.contains(&format!("# TYPE {base} ")) || text.contains(&format!("# TYPE {name} ")), "no TYPE for {name}");
+        assert!(
+            text.contains(&format!("# TYPE {base} ")) || text.contains(&format!("# TYPE {name} ")),
+            "no TYPE for {name}"
+        );
     }
 }
 
@@ -68,7 +103,14 @@ fn decisions_count_once_per_reason_without_device_names() {
     let m = Metrics::default();
     let mut d = record(Outcome::Hold, 1).decision.unwrap();
     d.reasons = vec!["low_confidence".into(), "device_down:plate-front".into()];
-    let event = DecisionEvent { passage: "p".into(), site: "S".into(), lane: "G01".into(), plate: None, containers: vec![], decision: d };
+    let event = DecisionEvent {
+        passage: "p".into(),
+        site: "S".into(),
+        lane: "G01".into(),
+        plate: None,
+        containers: vec![],
+        decision: d,
+    };
     m.decision(&event);
     let text = m.render(&now());
     assert!(text.contains("edge_decisions_total{outcome=\"hold\",reason=\"low_confidence\"} 1\n"), "{text}");

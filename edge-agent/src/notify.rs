@@ -30,7 +30,10 @@ pub fn init() {
         let usec = std::env::var("WATCHDOG_USEC").ok().and_then(|v| v.parse::<u64>().ok());
         // WATCHDOG_PID names the process the watchdog is meant for; a child
         // that inherited the variable must not heartbeat for its parent.
-        let for_us = std::env::var("WATCHDOG_PID").ok().and_then(|v| v.parse::<u32>().ok()).is_none_or(|pid| pid == std::process::id());
+        let for_us = std::env::var("WATCHDOG_PID")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_none_or(|pid| pid == std::process::id());
         for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             // Safe here: called before the runtime starts any thread.
             std::env::remove_var(var);

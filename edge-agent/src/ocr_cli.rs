@@ -84,7 +84,10 @@ pub fn run(cmd: OcrCmd) -> ExitCode {
 
 /// Recognise the files; with `rss`, report the resident memory afterwards with the models still
 /// loaded and the worker idle (what the lane PC holds between vehicles).
-fn read_files(images: &[PathBuf], rss: bool) -> Result<Vec<models::recognize::ImageResult>, models::ModelError> {
+fn read_files(
+    images: &[PathBuf],
+    rss: bool,
+) -> Result<Vec<models::recognize::ImageResult>, models::ModelError> {
     let engine = models::engine::Engine::start(models::engine::EngineOptions::discover()?)?;
     let results = models::cli::recognize_with(&engine, images)?;
     if rss {

@@ -127,7 +127,9 @@ impl Operators {
     /// Checks an operator's password, counting failures. An unknown name
     /// costs the same work as a known one, so names cannot be probed by time.
     pub fn check(&self, operator: &str, password: &str, now: Instant) -> Result<(), Denied> {
-        if let Some(until) = self.attempts.lock().unwrap().get(operator).and_then(|a| a.locked_until).filter(|u| *u > now) {
+        if let Some(until) =
+            self.attempts.lock().unwrap().get(operator).and_then(|a| a.locked_until).filter(|u| *u > now)
+        {
             let seconds = until.duration_since(now).as_secs().max(1);
             return Err(Denied::Locked { operator: operator.to_string(), seconds });
         }
@@ -186,7 +188,10 @@ mod tests {
         for _ in 0..MAX_FAILURES {
             assert_eq!(ops.check("wang", "wrong", t0), Err(Denied::Wrong));
         }
-        assert!(matches!(ops.check("wang", "right-pass", t0), Err(Denied::Locked { .. })), "locked even with the right password");
+        assert!(
+            matches!(ops.check("wang", "right-pass", t0), Err(Denied::Locked { .. })),
+            "locked even with the right password"
+        );
         assert_eq!(ops.check("wang", "right-pass", t0 + LOCKOUT), Ok(()));
         assert_eq!(ops.check("li", "right-pass", t0), Err(Denied::Wrong), "unknown operator");
     }

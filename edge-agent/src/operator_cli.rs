@@ -80,12 +80,20 @@ pub fn release(args: ReleaseArgs) -> Result<(), OperatorCliError> {
     let (addr, page_password) = match &args.url {
         Some(url) => (url.trim_start_matches("http://").trim_end_matches('/').to_string(), None),
         None => {
-            let cfg = crate::config::load(&args.config).map_err(|e| OperatorCliError::Config(e.to_string()))?;
+            let cfg =
+                crate::config::load(&args.config).map_err(|e| OperatorCliError::Config(e.to_string()))?;
             (cfg.web.listen.ok_or(OperatorCliError::NoPage)?.to_string(), cfg.web.password)
         }
     };
-    let body = serde_json::json!({ "passage": args.passage, "operator": args.operator, "password": password()? }).to_string();
-    let auth = page_password.map_or(String::new(), |p| format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(format!("edge-agent:{p}"))));
+    let body =
+        serde_json::json!({ "passage": args.passage, "operator": args.operator, "password": password()? })
+            .to_string();
+    let auth = page_password.map_or(String::new(), |p| {
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("edge-agent:{p}"))
+        )
+    });
     let connect = |source| OperatorCliError::Connect { addr: addr.clone(), source };
     let mut stream = TcpStream::connect(&addr).map_err(connect)?;
     // The lane answers once the barrier command is under way; give it room.

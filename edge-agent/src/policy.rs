@@ -71,9 +71,17 @@ impl Policy {
     fn devices(&self, input: &PolicyInput, c: &mut Checks) {
         for capture in &input.record.captures {
             if capture.outcome != CaptureOutcome::Ok {
-                let word = if capture.outcome == CaptureOutcome::Timeout { "capture_timeout" } else { "capture_failed" };
+                let word = if capture.outcome == CaptureOutcome::Timeout {
+                    "capture_timeout"
+                } else {
+                    "capture_failed"
+                };
                 let detail = capture.error.clone().unwrap_or_default();
-                c.unavailable(&format!("capture:{}", capture.device), &format!("{word}:{}", capture.device), &detail);
+                c.unavailable(
+                    &format!("capture:{}", capture.device),
+                    &format!("{word}:{}", capture.device),
+                    &detail,
+                );
             }
         }
         if !self.decision.hold_when_device_down {
@@ -107,7 +115,11 @@ impl Policy {
             if !k.check_digit_ok {
                 c.fail(&name, "check_digit_invalid", &format!("{} fails the ISO 6346 check digit", k.code));
             } else if k.confidence < self.container_min_confidence {
-                c.fail(&name, "low_confidence", &format!("read with {:.2} < {:.2}", k.confidence, self.container_min_confidence));
+                c.fail(
+                    &name,
+                    "low_confidence",
+                    &format!("read with {:.2} < {:.2}", k.confidence, self.container_min_confidence),
+                );
             } else {
                 c.pass(&name, &format!("{:.2}", k.confidence));
             }
@@ -121,16 +133,25 @@ impl Policy {
             }
             return;
         };
-        let valid = d.valid_from.is_none_or(|f| f <= input.now) && d.valid_until.is_none_or(|u| input.now <= u);
+        let valid =
+            d.valid_from.is_none_or(|f| f <= input.now) && d.valid_until.is_none_or(|u| input.now <= u);
         if !valid {
-            c.fail("declaration", "declaration_expired", "the matching pre-declaration is outside its validity window");
+            c.fail(
+                "declaration",
+                "declaration_expired",
+                "the matching pre-declaration is outside its validity window",
+            );
         }
         if d.targeted {
             c.fail("targeted", "targeted", "declared vehicle is targeted for inspection");
         }
         let plate = input.record.plate();
         if plate.is_some_and(|p| !same_plate(p, &d.plate)) {
-            c.fail("plate_match", "plate_mismatch", &format!("read {} but declared {}", plate.unwrap_or("-"), d.plate));
+            c.fail(
+                "plate_match",
+                "plate_mismatch",
+                &format!("read {} but declared {}", plate.unwrap_or("-"), d.plate),
+            );
         } else if plate.is_some() {
             c.pass("plate_match", &d.plate);
         }
@@ -139,7 +160,11 @@ impl Policy {
         read.sort();
         declared.sort();
         if read != declared {
-            c.fail("container_match", "container_mismatch", &format!("read {read:?} but declared {declared:?}"));
+            c.fail(
+                "container_match",
+                "container_mismatch",
+                &format!("read {read:?} but declared {declared:?}"),
+            );
         } else {
             c.pass("container_match", &format!("{declared:?}"));
         }
@@ -181,12 +206,24 @@ fn empty(input: &PolicyInput, c: &mut Checks) {
         return;
     }
     match &input.record.empty_check {
-        None => c.unavailable("empty_check", "empty_check_unavailable", "declared empty but no empty-box check ran"),
+        None => c.unavailable(
+            "empty_check",
+            "empty_check_unavailable",
+            "declared empty but no empty-box check ran",
+        ),
         Some(e) => match e.verdict {
             Some(EmptyVerdict::Empty) => c.pass("empty_check", "detector: empty"),
-            Some(EmptyVerdict::NotEmpty) => c.fail("empty_check", "empty_mismatch", "declared empty, detector says not empty"),
-            Some(EmptyVerdict::Inconclusive) => c.fail("empty_check", "empty_inconclusive", "detector inconclusive"),
-            None => c.unavailable("empty_check", "empty_check_unavailable", e.error.as_deref().unwrap_or("no verdict")),
+            Some(EmptyVerdict::NotEmpty) => {
+                c.fail("empty_check", "empty_mismatch", "declared empty, detector says not empty")
+            }
+            Some(EmptyVerdict::Inconclusive) => {
+                c.fail("empty_check", "empty_inconclusive", "detector inconclusive")
+            }
+            None => c.unavailable(
+                "empty_check",
+                "empty_check_unavailable",
+                e.error.as_deref().unwrap_or("no verdict"),
+            ),
         },
     }
 }

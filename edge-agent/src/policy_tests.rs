@@ -19,12 +19,21 @@ fn policy() -> Policy {
         container_min_confidence: 0.8,
         workers: 1,
     };
-    Policy::new(DecisionConfig { auto_release: true, require_declaration: true, hold_when_device_down: true }, &rc)
+    Policy::new(
+        DecisionConfig { auto_release: true, require_declaration: true, hold_when_device_down: true },
+        &rc,
+    )
 }
 
 fn good_record() -> PassageRecord {
     let at = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
-    let seal = SealRead { id: "1A2B-00000001".into(), status: SealStatus::Sealed, sealed_at: None, battery_pct: 80, rssi_dbm: -50 };
+    let seal = SealRead {
+        id: "1A2B-00000001".into(),
+        status: SealStatus::Sealed,
+        sealed_at: None,
+        battery_pct: 80,
+        rssi_dbm: -50,
+    };
     PassageRecord {
         schema: PASSAGE_SCHEMA.into(),
         id: "G07-1".into(),
@@ -35,16 +44,37 @@ fn good_record() -> PassageRecord {
         completed_at: None,
         total_ms: None,
         stages: vec![],
-        captures: vec![CaptureRecord { device: "seal".into(), kind: CaptureKind::Seals, outcome: CaptureOutcome::Ok, at, error: None, image: None, seals: vec![seal], uvss: None }],
+        captures: vec![CaptureRecord {
+            device: "seal".into(),
+            kind: CaptureKind::Seals,
+            outcome: CaptureOutcome::Ok,
+            at,
+            error: None,
+            image: None,
+            seals: vec![seal],
+            uvss: None,
+        }],
         reads: Some(Reads {
-            plates: vec![PlateRead { text: "沪A12345".into(), confidence: 0.95, color: None, cameras: vec![] }],
-            containers: vec![ContainerRead { code: "CSQU3054383".into(), confidence: 0.95, check_digit_ok: true, corrected: vec![], size_type: None, cameras: vec![] }],
+            plates: vec![PlateRead {
+                text: "沪A12345".into(),
+                confidence: 0.95,
+                color: None,
+                cameras: vec![],
+            }],
+            containers: vec![ContainerRead {
+                code: "CSQU3054383".into(),
+                confidence: 0.95,
+                check_digit_ok: true,
+                corrected: vec![],
+                size_type: None,
+                cameras: vec![],
+            }],
             models: vec![],
         }),
         recognition_error: None,
         empty_check: None,
-            uvss: None,
-            empty_image: None,
+        uvss: None,
+        empty_image: None,
         decision: None,
         review: None,
         exit: None,
@@ -76,7 +106,12 @@ fn run(case: &Case) -> DecisionRecord {
     let mut declaration = Some(good_declaration());
     let mut health = BTreeMap::from([("plate-cam".to_string(), (HealthState::Ok, true))]);
     (case.change)(&mut record, &mut declaration, &mut health);
-    let input = PolicyInput { record: &record, declaration: declaration.as_ref(), health: &health, now: record.arrived_at };
+    let input = PolicyInput {
+        record: &record,
+        declaration: declaration.as_ref(),
+        health: &health,
+        now: record.arrived_at,
+    };
     policy().decide(&input)
 }
 
@@ -86,20 +121,60 @@ fn reads(r: &mut PassageRecord) -> &mut Reads {
 
 const CASES: &[Case] = &[
     Case { name: "all good", change: |_, _, _| {}, outcome: Outcome::Release, reason: None },
-    Case { name: "targeted", change: |_, d, _| d.as_mut().unwrap().targeted = true, outcome: Outcome::Inspection, reason: Some("targeted") },
-    Case { name: "no declaration", change: |_, d, _| *d = None, outcome: Outcome::Hold, reason: Some("not_declared") },
+    Case {
+        name: "targeted",
+        change: |_, d, _| d.as_mut().unwrap().targeted = true,
+        outcome: Outcome::Inspection,
+        reason: Some("targeted"),
+    },
+    Case {
+        name: "no declaration",
+        change: |_, d, _| *d = None,
+        outcome: Outcome::Hold,
+        reason: Some("not_declared"),
+    },
     Case {
         name: "expired declaration",
         change: |r, d, _| d.as_mut().unwrap().valid_until = Some(r.arrived_at - chrono::Duration::hours(1)),
         outcome: Outcome::Hold,
         reason: Some("declaration_expired"),
     },
-    Case { name: "plate mismatch", change: |_, d, _| d.as_mut().unwrap().plate = "沪A99999".into(), outcome: Outcome::Hold, reason: Some("plate_mismatch") },
-    Case { name: "container mismatch", change: |_, d, _| d.as_mut().unwrap().containers = vec!["MSKU9070323".into()], outcome: Outcome::Hold, reason: Some("container_mismatch") },
-    Case { name: "no plate read", change: |r, _, _| reads(r).plates.clear(), outcome: Outcome::Hold, reason: Some("plate_unread") },
-    Case { name: "low plate confidence", change: |r, _, _| reads(r).plates[0].confidence = 0.5, outcome: Outcome::Hold, reason: Some("low_confidence") },
-    Case { name: "low container confidence", change: |r, _, _| reads(r).containers[0].confidence = 0.5, outcome: Outcome::Hold, reason: Some("low_confidence") },
-    Case { name: "bad check digit", change: |r, _, _| reads(r).containers[0].check_digit_ok = false, outcome: Outcome::Hold, reason: Some("check_digit_invalid") },
+    Case {
+        name: "plate mismatch",
+        change: |_, d, _| d.as_mut().unwrap().plate = "沪A99999".into(),
+        outcome: Outcome::Hold,
+        reason: Some("plate_mismatch"),
+    },
+    Case {
+        name: "container mismatch",
+        change: |_, d, _| d.as_mut().unwrap().containers = vec!["MSKU9070323".into()],
+        outcome: Outcome::Hold,
+        reason: Some("container_mismatch"),
+    },
+    Case {
+        name: "no plate read",
+        change: |r, _, _| reads(r).plates.clear(),
+        outcome: Outcome::Hold,
+        reason: Some("plate_unread"),
+    },
+    Case {
+        name: "low plate confidence",
+        change: |r, _, _| reads(r).plates[0].confidence = 0.5,
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "low container confidence",
+        change: |r, _, _| reads(r).containers[0].confidence = 0.5,
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "bad check digit",
+        change: |r, _, _| reads(r).containers[0].check_digit_ok = false,
+        outcome: Outcome::Hold,
+        reason: Some("check_digit_invalid"),
+    },
     Case {
         name: "recognition failed",
         change: |r, _, _| {
@@ -109,9 +184,24 @@ const CASES: &[Case] = &[
         outcome: Outcome::Hold,
         reason: Some("recognition_failed"),
     },
-    Case { name: "seal tampered", change: |r, _, _| r.captures[0].seals[0].status = SealStatus::Tampered, outcome: Outcome::Hold, reason: Some("seal_tampered") },
-    Case { name: "seal opened", change: |r, _, _| r.captures[0].seals[0].status = SealStatus::Opened, outcome: Outcome::Hold, reason: Some("seal_opened") },
-    Case { name: "declared seal missing", change: |r, _, _| r.captures[0].seals.clear(), outcome: Outcome::Hold, reason: Some("seal_mismatch") },
+    Case {
+        name: "seal tampered",
+        change: |r, _, _| r.captures[0].seals[0].status = SealStatus::Tampered,
+        outcome: Outcome::Hold,
+        reason: Some("seal_tampered"),
+    },
+    Case {
+        name: "seal opened",
+        change: |r, _, _| r.captures[0].seals[0].status = SealStatus::Opened,
+        outcome: Outcome::Hold,
+        reason: Some("seal_opened"),
+    },
+    Case {
+        name: "declared seal missing",
+        change: |r, _, _| r.captures[0].seals.clear(),
+        outcome: Outcome::Hold,
+        reason: Some("seal_mismatch"),
+    },
     Case {
         name: "capture timeout",
         change: |r, _, _| {
@@ -126,9 +216,24 @@ const CASES: &[Case] = &[
         outcome: Outcome::Hold,
         reason: Some("capture_failed:seal"),
     },
-    Case { name: "required device down", change: |_, _, h| *h.get_mut("plate-cam").unwrap() = (HealthState::Down, true), outcome: Outcome::Hold, reason: Some("device_down:plate-cam") },
-    Case { name: "optional device down", change: |_, _, h| *h.get_mut("plate-cam").unwrap() = (HealthState::Down, false), outcome: Outcome::Release, reason: None },
-    Case { name: "declared empty, no check", change: |_, d, _| d.as_mut().unwrap().declared_empty = true, outcome: Outcome::Hold, reason: Some("empty_check_unavailable") },
+    Case {
+        name: "required device down",
+        change: |_, _, h| *h.get_mut("plate-cam").unwrap() = (HealthState::Down, true),
+        outcome: Outcome::Hold,
+        reason: Some("device_down:plate-cam"),
+    },
+    Case {
+        name: "optional device down",
+        change: |_, _, h| *h.get_mut("plate-cam").unwrap() = (HealthState::Down, false),
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "declared empty, no check",
+        change: |_, d, _| d.as_mut().unwrap().declared_empty = true,
+        outcome: Outcome::Hold,
+        reason: Some("empty_check_unavailable"),
+    },
     Case {
         name: "declared empty, detector disagrees",
         change: |r, d, _| {
@@ -159,7 +264,15 @@ const CASES: &[Case] = &[
 ];
 
 fn empty(verdict: Option<EmptyVerdict>) -> EmptyCheckRecord {
-    EmptyCheckRecord { device: "ebd".into(), container: None, outcome: CaptureOutcome::Ok, verdict, confidence: Some(0.9), error: None, image: None }
+    EmptyCheckRecord {
+        device: "ebd".into(),
+        container: None,
+        outcome: CaptureOutcome::Ok,
+        verdict,
+        confidence: Some(0.9),
+        error: None,
+        image: None,
+    }
 }
 
 #[test]
@@ -168,7 +281,9 @@ fn every_reason_from_the_table() {
         let d = run(case);
         assert_eq!(d.outcome, case.outcome, "{}: {:?}", case.name, d.reasons);
         match case.reason {
-            Some(r) => assert!(d.reasons.iter().any(|x| x == r), "{}: wanted {r} in {:?}", case.name, d.reasons),
+            Some(r) => {
+                assert!(d.reasons.iter().any(|x| x == r), "{}: wanted {r} in {:?}", case.name, d.reasons)
+            }
             None => assert!(d.reasons.is_empty(), "{}: {:?}", case.name, d.reasons),
         }
         assert!(!d.checks.is_empty(), "{}: the record shows its checks", case.name);
@@ -190,13 +305,30 @@ fn auto_release_off_holds_everything() {
     let record = good_record();
     let decl = good_declaration();
     let health = BTreeMap::new();
-    let d = p.decide(&PolicyInput { record: &record, declaration: Some(&decl), health: &health, now: record.arrived_at });
+    let d = p.decide(&PolicyInput {
+        record: &record,
+        declaration: Some(&decl),
+        health: &health,
+        now: record.arrived_at,
+    });
     assert_eq!((d.outcome, d.reasons), (Outcome::Hold, vec!["auto_release_off".to_string()]));
 }
 
 fn uvss(verdict: UvssVerdict) -> Option<UvssCheckRecord> {
-    let regions = if verdict == UvssVerdict::Anomaly { vec![UvssRegion { x: 10, y: 20, w: 30, h: 40, score: 0.7 }] } else { vec![] };
-    Some(UvssCheckRecord { device: "uvss".into(), verdict, score: 0.7, regions, reason: Some("why".into()), overlay: None, duration_ms: 5 })
+    let regions = if verdict == UvssVerdict::Anomaly {
+        vec![UvssRegion { x: 10, y: 20, w: 30, h: 40, score: 0.7 }]
+    } else {
+        vec![]
+    };
+    Some(UvssCheckRecord {
+        device: "uvss".into(),
+        verdict,
+        score: 0.7,
+        regions,
+        reason: Some("why".into()),
+        overlay: None,
+        duration_ms: 5,
+    })
 }
 
 fn empty_image(verdict: EmptyImageVerdict) -> Option<EmptyImageRecord> {
@@ -212,11 +344,36 @@ fn declared_empty_image(r: &mut PassageRecord, d: &mut Option<Declaration>, v: E
 
 /// The vision rows, under the default `[vision]` settings (see `VisionPolicy::default`).
 const VISION_CASES: &[Case] = &[
-    Case { name: "uvss clean", change: |r, _, _| r.uvss = uvss(UvssVerdict::Clean), outcome: Outcome::Release, reason: None },
-    Case { name: "uvss anomaly", change: |r, _, _| r.uvss = uvss(UvssVerdict::Anomaly), outcome: Outcome::Hold, reason: Some("uvss_anomaly") },
-    Case { name: "uvss no reference", change: |r, _, _| r.uvss = uvss(UvssVerdict::NoReference), outcome: Outcome::Release, reason: None },
-    Case { name: "uvss inconclusive", change: |r, _, _| r.uvss = uvss(UvssVerdict::Inconclusive), outcome: Outcome::Hold, reason: Some("uvss_inconclusive") },
-    Case { name: "uvss unavailable", change: |r, _, _| r.uvss = uvss(UvssVerdict::Unavailable), outcome: Outcome::Hold, reason: Some("uvss_unavailable") },
+    Case {
+        name: "uvss clean",
+        change: |r, _, _| r.uvss = uvss(UvssVerdict::Clean),
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "uvss anomaly",
+        change: |r, _, _| r.uvss = uvss(UvssVerdict::Anomaly),
+        outcome: Outcome::Hold,
+        reason: Some("uvss_anomaly"),
+    },
+    Case {
+        name: "uvss no reference",
+        change: |r, _, _| r.uvss = uvss(UvssVerdict::NoReference),
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "uvss inconclusive",
+        change: |r, _, _| r.uvss = uvss(UvssVerdict::Inconclusive),
+        outcome: Outcome::Hold,
+        reason: Some("uvss_inconclusive"),
+    },
+    Case {
+        name: "uvss unavailable",
+        change: |r, _, _| r.uvss = uvss(UvssVerdict::Unavailable),
+        outcome: Outcome::Hold,
+        reason: Some("uvss_unavailable"),
+    },
     Case {
         name: "declared empty, detector empty, image loaded",
         change: |r, d, _| declared_empty_image(r, d, EmptyImageVerdict::NotEmpty),
@@ -257,14 +414,24 @@ fn every_vision_reason_from_the_table() {
 
 #[test]
 fn vision_settings_turn_unknowns_into_holds_or_not() {
-    let strict = VisionPolicy { hold_uvss_no_reference: true, hold_empty_image_inconclusive: true, hold_empty_image_unavailable: true, ..VisionPolicy::default() };
-    let lenient = VisionPolicy { hold_uvss_inconclusive: false, hold_uvss_unavailable: false, ..VisionPolicy::default() };
+    let strict = VisionPolicy {
+        hold_uvss_no_reference: true,
+        hold_empty_image_inconclusive: true,
+        hold_empty_image_unavailable: true,
+        ..VisionPolicy::default()
+    };
+    let lenient = VisionPolicy {
+        hold_uvss_inconclusive: false,
+        hold_uvss_unavailable: false,
+        ..VisionPolicy::default()
+    };
     let decl = good_declaration();
     let health = BTreeMap::new();
     let decide = |p: &Policy, change: fn(&mut PassageRecord, &mut Option<Declaration>)| {
         let (mut r, mut d) = (good_record(), Some(decl.clone()));
         change(&mut r, &mut d);
-        p.decide(&PolicyInput { record: &r, declaration: d.as_ref(), health: &health, now: r.arrived_at }).reasons
+        p.decide(&PolicyInput { record: &r, declaration: d.as_ref(), health: &health, now: r.arrived_at })
+            .reasons
     };
     let (strict, lenient) = (policy().with_vision(strict), policy().with_vision(lenient));
     assert_eq!(decide(&strict, |r, _| r.uvss = uvss(UvssVerdict::NoReference)), vec!["uvss_no_reference"]);

@@ -17,12 +17,24 @@ pub(crate) fn uvss(input: &PolicyInput, v: &VisionPolicy, c: &mut Checks) {
     let why = u.reason.clone().unwrap_or_default();
     match u.verdict {
         UvssVerdict::Clean => c.pass("uvss", &format!("matches the reference (score {:.2})", u.score)),
-        UvssVerdict::Anomaly => c.fail("uvss", "uvss_anomaly", &format!("{} changed region(s) against the reference, score {:.2}", u.regions.len(), u.score)),
-        UvssVerdict::NoReference if v.hold_uvss_no_reference => c.fail("uvss", "uvss_no_reference", "no reference scan for this vehicle"),
-        UvssVerdict::NoReference => c.pass("uvss", "no reference scan yet; this one becomes it if the vehicle is released"),
+        UvssVerdict::Anomaly => c.fail(
+            "uvss",
+            "uvss_anomaly",
+            &format!("{} changed region(s) against the reference, score {:.2}", u.regions.len(), u.score),
+        ),
+        UvssVerdict::NoReference if v.hold_uvss_no_reference => {
+            c.fail("uvss", "uvss_no_reference", "no reference scan for this vehicle")
+        }
+        UvssVerdict::NoReference => {
+            c.pass("uvss", "no reference scan yet; this one becomes it if the vehicle is released")
+        }
         UvssVerdict::Inconclusive if v.hold_uvss_inconclusive => c.fail("uvss", "uvss_inconclusive", &why),
-        UvssVerdict::Inconclusive => c.pass("uvss", &format!("inconclusive, not held by configuration: {why}")),
-        UvssVerdict::Unavailable if v.hold_uvss_unavailable => c.unavailable("uvss", "uvss_unavailable", &why),
+        UvssVerdict::Inconclusive => {
+            c.pass("uvss", &format!("inconclusive, not held by configuration: {why}"))
+        }
+        UvssVerdict::Unavailable if v.hold_uvss_unavailable => {
+            c.unavailable("uvss", "uvss_unavailable", &why)
+        }
         UvssVerdict::Unavailable => c.pass("uvss", &format!("unavailable, not held by configuration: {why}")),
     }
 }
@@ -39,14 +51,23 @@ pub(crate) fn empty_image(input: &PolicyInput, v: &VisionPolicy, c: &mut Checks)
         EmptyImageVerdict::Empty => c.pass("empty_image", &format!("image check: empty ({:.2})", e.score)),
         EmptyImageVerdict::NotEmpty => {
             let detail = match detector {
-                Some(EmptyVerdict::Empty) => format!("declared empty and the detector says empty, but the interior image looks loaded ({:.2})", e.score),
+                Some(EmptyVerdict::Empty) => format!(
+                    "declared empty and the detector says empty, but the interior image looks loaded ({:.2})",
+                    e.score
+                ),
                 _ => format!("declared empty, the interior image looks loaded ({:.2})", e.score),
             };
             c.fail("empty_image", "empty_check_disagrees", &detail);
         }
-        EmptyImageVerdict::Inconclusive if v.hold_empty_image_inconclusive => c.fail("empty_image", "empty_image_inconclusive", "the interior image check is inconclusive"),
+        EmptyImageVerdict::Inconclusive if v.hold_empty_image_inconclusive => {
+            c.fail("empty_image", "empty_image_inconclusive", "the interior image check is inconclusive")
+        }
         EmptyImageVerdict::Inconclusive => c.pass("empty_image", "inconclusive, not held by configuration"),
-        EmptyImageVerdict::Unavailable if v.hold_empty_image_unavailable => c.unavailable("empty_image", "empty_image_unavailable", &why),
-        EmptyImageVerdict::Unavailable => c.pass("empty_image", &format!("unavailable, not held by configuration: {why}")),
+        EmptyImageVerdict::Unavailable if v.hold_empty_image_unavailable => {
+            c.unavailable("empty_image", "empty_image_unavailable", &why)
+        }
+        EmptyImageVerdict::Unavailable => {
+            c.pass("empty_image", &format!("unavailable, not held by configuration: {why}"))
+        }
     }
 }

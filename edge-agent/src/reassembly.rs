@@ -37,7 +37,10 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    pub fn manifest(&mut self, m: ImageManifest) -> Result<Option<(ImageManifest, Vec<u8>)>, ReassemblyError> {
+    pub fn manifest(
+        &mut self,
+        m: ImageManifest,
+    ) -> Result<Option<(ImageManifest, Vec<u8>)>, ReassemblyError> {
         if self.done.contains(&m.sha256) {
             return Ok(None);
         }
@@ -49,7 +52,12 @@ impl Assembler {
         self.try_finish(&sha)
     }
 
-    pub fn chunk(&mut self, sha256: &str, index: u32, data: Vec<u8>) -> Result<Option<(ImageManifest, Vec<u8>)>, ReassemblyError> {
+    pub fn chunk(
+        &mut self,
+        sha256: &str,
+        index: u32,
+        data: Vec<u8>,
+    ) -> Result<Option<(ImageManifest, Vec<u8>)>, ReassemblyError> {
         if self.done.contains(sha256) {
             return Ok(None);
         }

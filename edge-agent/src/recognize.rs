@@ -41,7 +41,12 @@ impl Recognizer for SimTruthReader {
             if let Some(plate) = &truth.plate {
                 match reads.plates.iter_mut().find(|p| &p.text == plate) {
                     Some(p) => p.cameras.push(shot.device.clone()),
-                    None => reads.plates.push(PlateRead { text: plate.clone(), confidence: truth.confidence, color: None, cameras: vec![shot.device.clone()] }),
+                    None => reads.plates.push(PlateRead {
+                        text: plate.clone(),
+                        confidence: truth.confidence,
+                        color: None,
+                        cameras: vec![shot.device.clone()],
+                    }),
                 }
             }
             for code in &truth.containers {
@@ -83,7 +88,11 @@ impl PpOcrReader {
             Err(e) => return PpOcrReader::failed(e.to_string(), workers),
         };
         let manifest = Manifest::builtin().ok();
-        let beside = cfg.models_dir.parent().zip(manifest.as_ref()).map(|(p, m)| p.join("onnxruntime").join(&m.runtime.file));
+        let beside = cfg
+            .models_dir
+            .parent()
+            .zip(manifest.as_ref())
+            .map(|(p, m)| p.join("onnxruntime").join(&m.runtime.file));
         let runtime_lib = cfg
             .runtime_library
             .clone()
@@ -98,7 +107,8 @@ impl PpOcrReader {
 
     /// Load the models on `workers` threads; a failure is kept and reported per passage.
     pub fn start(opts: EngineOptions, workers: usize) -> PpOcrReader {
-        let mut reader = PpOcrReader { opts, workers: workers.max(1), engines: Err((String::new(), Instant::now())) };
+        let mut reader =
+            PpOcrReader { opts, workers: workers.max(1), engines: Err((String::new(), Instant::now())) };
         reader.load();
         reader
     }
@@ -110,7 +120,8 @@ impl PpOcrReader {
     }
 
     fn load(&mut self) {
-        let loaded: Result<Vec<Engine>, _> = (0..self.workers).map(|_| Engine::start(self.opts.clone())).collect();
+        let loaded: Result<Vec<Engine>, _> =
+            (0..self.workers).map(|_| Engine::start(self.opts.clone())).collect();
         self.engines = loaded.map_err(|e| {
             tracing::error!(cause = %e, models_dir = %self.opts.paths.models_dir.display(), "recognition models unavailable");
             (e.to_string(), Instant::now())
@@ -137,22 +148,33 @@ impl Recognizer for PpOcrReader {
     /// rather than the lane decide on part of the evidence.
     fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, String> {
         let engines = self.engines()?.to_vec();
-        let ocr: Vec<&Shot> = shots.iter().filter(|s| matches!(s.kind, CaptureKind::PlateImage | CaptureKind::ContainerImage)).collect();
-        let outcomes: Vec<(String, Result<models::recognize::ImageResult, OcrError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ocr
-                .iter()
-                .enumerate()
-                .map(|(i, shot)| {
-                    let engine = &engines[i % engines.len()];
-                    let (device, bytes) = (shot.device.clone(), shot.image.bytes.to_vec());
-                    scope.spawn(move || {
-                        let r = engine.recognize(ImageSource::Bytes(bytes), &device);
-                        (device, r)
+        let ocr: Vec<&Shot> = shots
+            .iter()
+            .filter(|s| matches!(s.kind, CaptureKind::PlateImage | CaptureKind::ContainerImage))
+            .collect();
+        let outcomes: Vec<(String, Result<models::recognize::ImageResult, OcrError>)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ocr
+                    .iter()
+                    .enumerate()
+                    .map(|(i, shot)| {
+                        let engine = &engines[i % engines.len()];
+                        let (device, bytes) = (shot.device.clone(), shot.image.bytes.to_vec());
+                        scope.spawn(move || {
+                            let r = engine.recognize(ImageSource::Bytes(bytes), &device);
+                            (device, r)
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (String::new(), Err(OcrError::Model(models::ModelError::WorkerGone))))).collect()
-        });
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            (String::new(), Err(OcrError::Model(models::ModelError::WorkerGone)))
+                        })
+                    })
+                    .collect()
+            });
         let mut results = Vec::new();
         let mut problems = Vec::new();
         for (device, r) in outcomes {
@@ -187,8 +209,10 @@ where
         .name("recognition".into())
         .spawn(move || {
             for job in rx {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recognizer.recognize(&job.shots)))
-                    .unwrap_or_else(|_| Err("recognizer crashed on this input".into()));
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    recognizer.recognize(&job.shots)
+                }))
+                .unwrap_or_else(|_| Err("recognizer crashed on this input".into()));
                 done(job.passage, result, job.shots);
             }
         })
@@ -228,7 +252,10 @@ mod tests {
     fn missing_models_fail_each_passage_with_the_reason() {
         let mut r = PpOcrReader::from_config(&config(PathBuf::from("/nonexistent/edge-agent-models")));
         let err = r.recognize(&[shot(CaptureKind::PlateImage, b"x")]).unwrap_err();
-        assert!(err.contains("recognition models unavailable") && err.contains("/nonexistent/edge-agent-models"), "{err}");
+        assert!(
+            err.contains("recognition models unavailable") && err.contains("/nonexistent/edge-agent-models"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -240,7 +267,8 @@ mod tests {
             return;
         }
         let mut r = PpOcrReader::from_config(&config(dir));
-        let err = r.recognize(&[shot(CaptureKind::ContainerImage, b"\xff\xd8\xff\xe0 truncated")]).unwrap_err();
+        let err =
+            r.recognize(&[shot(CaptureKind::ContainerImage, b"\xff\xd8\xff\xe0 truncated")]).unwrap_err();
         assert!(err.contains("cam1") && err.contains("unusable image"), "{err}");
         // Seal and under-vehicle captures are not OCR input: nothing to read, no error.
         let reads = r.recognize(&[shot(CaptureKind::UvssScan, b"not read")]).unwrap();

@@ -88,7 +88,8 @@ pub fn verify(record: &Value, keys: &[(String, VerifyingKey)]) -> Result<String,
     let value = sig["value"].as_str().ok_or_else(|| SigningError::Malformed("no value".into()))?;
     let bytes = B64.decode(value).map_err(|e| SigningError::Malformed(e.to_string()))?;
     let sig = Signature::from_slice(&bytes).map_err(|e| SigningError::Malformed(e.to_string()))?;
-    let (_, key) = keys.iter().find(|(id, _)| id == key_id).ok_or_else(|| SigningError::UnknownKey(key_id.into()))?;
+    let (_, key) =
+        keys.iter().find(|(id, _)| id == key_id).ok_or_else(|| SigningError::UnknownKey(key_id.into()))?;
     let mut unsigned = map.clone();
     unsigned.remove("signature");
     key.verify(&canonical(&Value::Object(unsigned)), &sig).map_err(|_| SigningError::Mismatch)?;
@@ -156,7 +157,8 @@ pub fn verify_files(keys: &[String], files: &[std::path::PathBuf]) -> Result<boo
 /// A lane key given on the command line as `ID=BASE64`.
 pub fn key_arg(k: &str) -> Result<(String, VerifyingKey), String> {
     let (id, b64) = k.split_once('=').ok_or_else(|| format!("--key {k:?}: give ID=PUBLIC_KEY"))?;
-    let key = crate::command::public_key(b64).ok_or_else(|| format!("--key {id}: not an Ed25519 public key"))?;
+    let key =
+        crate::command::public_key(b64).ok_or_else(|| format!("--key {id}: not an Ed25519 public key"))?;
     Ok((id.to_string(), key))
 }
 
@@ -185,7 +187,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = signer(dir.path());
         let keys = vec![(s.key_id.clone(), s.key.verifying_key())];
-        let record = json!({"id": "G07-1", "confidence": 0.95f32, "reads": {"plate": "沪A12345", "b": [1, 2.5]}});
+        let record =
+            json!({"id": "G07-1", "confidence": 0.95f32, "reads": {"plate": "沪A12345", "b": [1, 2.5]}});
         let bytes = s.sign_json(&record).unwrap();
         let received: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(verify(&received, &keys).unwrap(), "CNSHA-G07");
@@ -197,7 +200,10 @@ mod tests {
         unsigned.as_object_mut().unwrap().remove("signature");
         assert!(matches!(verify(&unsigned, &keys), Err(SigningError::Unsigned)));
         let other = ResultSigner::load_or_create(&dir.path().join("k2"), "CNSHA-G07").unwrap();
-        assert!(matches!(verify(&received, &[(other.key_id.clone(), other.key.verifying_key())]), Err(SigningError::Mismatch)));
+        assert!(matches!(
+            verify(&received, &[(other.key_id.clone(), other.key.verifying_key())]),
+            Err(SigningError::Mismatch)
+        ));
     }
 
     #[test]

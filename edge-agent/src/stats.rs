@@ -80,7 +80,12 @@ impl Stats {
         let direct = r.review.is_none() && r.decision.as_ref().is_some_and(|d| d.outcome == Outcome::Release);
         let reasons = match r.final_outcome() {
             Some(Outcome::Release) | None => vec![],
-            Some(_) => r.decision.iter().flat_map(|d| d.reasons.iter()).map(|w| w.split(':').next().unwrap_or(w).to_string()).collect(),
+            Some(_) => r
+                .decision
+                .iter()
+                .flat_map(|d| d.reasons.iter())
+                .map(|w| w.split(':').next().unwrap_or(w).to_string())
+                .collect(),
         };
         let stages = r.stages.iter().filter_map(|s| Some((s.stage, s.duration_ms?))).collect();
         self.samples.push_back(Sample { at, outcome, direct, reasons, total_ms: r.total_ms, stages });
@@ -99,7 +104,10 @@ impl Stats {
                 *hold_reasons.entry(r.clone()).or_default() += 1;
             }
             for (stage, ms) in &s.stages {
-                let name = serde_json::to_value(stage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let name = serde_json::to_value(stage)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
                 stage_samples.entry(name).or_default().push(*ms);
             }
         }
@@ -130,12 +138,20 @@ fn word(o: Outcome) -> &'static str {
 }
 
 /// `edge-agent stats`: the same report from the archived records of a lane.
-pub fn from_archive(dir: &std::path::Path, site: &str, lane: &str, window: Duration) -> std::io::Result<StatsReport> {
+pub fn from_archive(
+    dir: &std::path::Path,
+    site: &str,
+    lane: &str,
+    window: Duration,
+) -> std::io::Result<StatsReport> {
     let mut records: Vec<PassageRecord> = Vec::new();
     for entry in std::fs::read_dir(dir)?.flatten() {
         if entry.path().extension().is_some_and(|x| x == "json") {
             // A file that does not parse (foreign, or from another version) is skipped.
-            if let Ok(r) = std::fs::read(entry.path()).map_err(|_| ()).and_then(|b| serde_json::from_slice(&b).map_err(|_| ())) {
+            if let Ok(r) = std::fs::read(entry.path())
+                .map_err(|_| ())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
+            {
                 records.push(r);
             }
         }
@@ -143,7 +159,9 @@ pub fn from_archive(dir: &std::path::Path, site: &str, lane: &str, window: Durat
     records.sort_by_key(|r| r.completed_at.unwrap_or(r.arrived_at));
     let mut stats = Stats::new(window);
     let newest = records.last().and_then(|r| r.completed_at);
-    for r in records.iter().filter(|r| newest.is_none_or(|n| n - r.completed_at.unwrap_or(r.arrived_at) <= window)) {
+    for r in
+        records.iter().filter(|r| newest.is_none_or(|n| n - r.completed_at.unwrap_or(r.arrived_at) <= window))
+    {
         stats.add(r);
     }
     Ok(stats.report(site, lane))

@@ -70,7 +70,11 @@ impl UvssChecker {
         let result = image::load_from_memory(&shot.image.bytes)
             .map_err(|e| format!("unreadable scan: {e}"))
             .map(|i| i.to_rgb8())
-            .and_then(|new| uvss::compare_to_reference(store, &plate, &new, &self.params).map(|c| (c, new)).map_err(|e| e.to_string()));
+            .and_then(|new| {
+                uvss::compare_to_reference(store, &plate, &new, &self.params)
+                    .map(|c| (c, new))
+                    .map_err(|e| e.to_string())
+            });
         let (c, new) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -86,10 +90,13 @@ impl UvssChecker {
         };
         out.record = self.record(verdict, c.reason.clone());
         out.record.score = c.score;
-        out.record.regions = c.regions.iter().map(|r| UvssRegion { x: r.x, y: r.y, w: r.w, h: r.h, score: r.score }).collect();
+        out.record.regions =
+            c.regions.iter().map(|r| UvssRegion { x: r.x, y: r.y, w: r.w, h: r.h, score: r.score }).collect();
         if c.heat.is_some() {
             let overlay = self.overlay(&new, &c, &shot.image);
-            out.record.overlay = overlay.and_then(|o| self.images.put(&o).map_err(|e| warn!(cause = %e, "cannot store the UVSS overlay")).ok());
+            out.record.overlay = overlay.and_then(|o| {
+                self.images.put(&o).map_err(|e| warn!(cause = %e, "cannot store the UVSS overlay")).ok()
+            });
         }
         out.record.duration_ms = t.elapsed().as_millis() as u64;
         info!(plate, verdict = ?verdict, score = c.score, regions = c.regions.len(), ms = out.record.duration_ms, "UVSS comparison");
@@ -97,7 +104,15 @@ impl UvssChecker {
     }
 
     fn record(&self, verdict: UvssVerdict, reason: Option<String>) -> UvssCheckRecord {
-        UvssCheckRecord { device: self.device.clone(), verdict, score: 0.0, regions: vec![], reason, overlay: None, duration_ms: 0 }
+        UvssCheckRecord {
+            device: self.device.clone(),
+            verdict,
+            score: 0.0,
+            regions: vec![],
+            reason,
+            overlay: None,
+            duration_ms: 0,
+        }
     }
 
     fn overlay(&self, new: &image::RgbImage, c: &uvss::Comparison, scan: &Image) -> Option<Image> {
@@ -129,12 +144,19 @@ impl UvssChecker {
 /// Whether a completed passage's scan should become the plate's reference.
 pub fn should_learn(record: &PassageRecord) -> bool {
     record.final_outcome() == Some(Outcome::Release)
-        && record.uvss.as_ref().is_some_and(|u| matches!(u.verdict, UvssVerdict::Clean | UvssVerdict::NoReference))
+        && record
+            .uvss
+            .as_ref()
+            .is_some_and(|u| matches!(u.verdict, UvssVerdict::Clean | UvssVerdict::NoReference))
 }
 
 /// The classical (or configured ONNX) empty check on the detector's interior image.
 pub fn empty_image(interior: Option<&Image>) -> EmptyImageRecord {
-    let unavailable = |reason: String| EmptyImageRecord { verdict: EmptyImageVerdict::Unavailable, score: 0.0, reason: Some(reason) };
+    let unavailable = |reason: String| EmptyImageRecord {
+        verdict: EmptyImageVerdict::Unavailable,
+        score: 0.0,
+        reason: Some(reason),
+    };
     let Some(img) = interior else { return unavailable("the detector sent no interior image".into()) };
     let img = match image::load_from_memory(&img.bytes) {
         Ok(i) => i.to_rgb8(),
@@ -164,8 +186,22 @@ mod tests {
             "stages": [], "captures": [], "flags": []
         }))
         .unwrap();
-        r.decision = Some(DecisionRecord { outcome, reasons: vec![], checks: vec![], by: "policy".into(), at: r.arrived_at });
-        r.uvss = verdict.map(|v| UvssCheckRecord { device: "uvss".into(), verdict: v, score: 0.0, regions: vec![], reason: None, overlay: None, duration_ms: 0 });
+        r.decision = Some(DecisionRecord {
+            outcome,
+            reasons: vec![],
+            checks: vec![],
+            by: "policy".into(),
+            at: r.arrived_at,
+        });
+        r.uvss = verdict.map(|v| UvssCheckRecord {
+            device: "uvss".into(),
+            verdict: v,
+            score: 0.0,
+            regions: vec![],
+            reason: None,
+            overlay: None,
+            duration_ms: 0,
+        });
         r
     }
 
@@ -182,7 +218,14 @@ mod tests {
     #[test]
     fn missing_or_broken_interior_image_is_unavailable() {
         assert_eq!(empty_image(None).verdict, EmptyImageVerdict::Unavailable);
-        let junk = Image { bytes: bytes::Bytes::from_static(b"nope"), format: ImageFormat::Jpeg, width: 1, height: 1, captured_at: chrono::Utc::now(), sim_truth: None };
+        let junk = Image {
+            bytes: bytes::Bytes::from_static(b"nope"),
+            format: ImageFormat::Jpeg,
+            width: 1,
+            height: 1,
+            captured_at: chrono::Utc::now(),
+            sim_truth: None,
+        };
         let r = empty_image(Some(&junk));
         assert_eq!(r.verdict, EmptyImageVerdict::Unavailable);
         assert!(r.reason.unwrap().contains("unreadable"));

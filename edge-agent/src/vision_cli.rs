@@ -72,14 +72,21 @@ pub fn uvss(cmd: UvssCmd) -> ExitCode {
     }
     let mut stdout = std::io::stdout();
     let text = if json {
-        let report = UvssReport { verdict: c.verdict, score: c.score, regions: &c.regions, timings_ms: &c.timings_ms };
+        let report =
+            UvssReport { verdict: c.verdict, score: c.score, regions: &c.regions, timings_ms: &c.timings_ms };
         serde_json::to_string(&report).expect("report serialises")
     } else {
-        let mut s = format!("{:?}: score {:.2}, {} regions", c.verdict, c.score, c.regions.len()).to_lowercase();
+        let mut s =
+            format!("{:?}: score {:.2}, {} regions", c.verdict, c.score, c.regions.len()).to_lowercase();
         if let Some(r) = &c.reason {
             s += &format!(" ({r})");
         }
-        s += &format!("; match {:.2}, coverage {:.0}%, speed ratio {:.3}", c.quality, c.coverage * 100.0, c.scale);
+        s += &format!(
+            "; match {:.2}, coverage {:.0}%, speed ratio {:.3}",
+            c.quality,
+            c.coverage * 100.0,
+            c.scale
+        );
         for r in &c.regions {
             s += &format!("\n  x={} y={} w={} h={} score={:.2}", r.x, r.y, r.w, r.h, r.score);
         }
@@ -90,7 +97,11 @@ pub fn uvss(cmd: UvssCmd) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn compare_files(reference: &Path, new: &Path, p: &uvss::Params) -> Result<(uvss::Comparison, Option<image::RgbImage>), uvss::Error> {
+fn compare_files(
+    reference: &Path,
+    new: &Path,
+    p: &uvss::Params,
+) -> Result<(uvss::Comparison, Option<image::RgbImage>), uvss::Error> {
     let new_img = uvss::load(new)?;
     if !reference.exists() {
         eprintln!("{}: no such reference scan", reference.display());
@@ -115,8 +126,17 @@ pub fn empty_check(args: EmptyCheckArgs) -> ExitCode {
     let text = if args.json {
         serde_json::to_string(&v).expect("verdict serialises")
     } else {
-        let m = v.measures.as_ref().map_or(String::new(), |m| format!(" (occupied {:.3}, structure residual {:.3})", m.occupied, m.residual));
-        format!("{}: loaded-ness {:.2}{m}", serde_json::to_value(v.verdict).ok().and_then(|j| j.as_str().map(String::from)).unwrap_or_default(), v.score)
+        let m = v.measures.as_ref().map_or(String::new(), |m| {
+            format!(" (occupied {:.3}, structure residual {:.3})", m.occupied, m.residual)
+        });
+        format!(
+            "{}: loaded-ness {:.2}{m}",
+            serde_json::to_value(v.verdict)
+                .ok()
+                .and_then(|j| j.as_str().map(String::from))
+                .unwrap_or_default(),
+            v.score
+        )
     };
     let _ = writeln!(std::io::stdout(), "{text}");
     ExitCode::SUCCESS

@@ -25,7 +25,20 @@ fn keygen(file: &Path) -> String {
 }
 
 fn sign(key: &Path, key_id: &str, lane: &str, extra: &[&str]) -> String {
-    let mut args = vec!["command", "sign", "--key", key.to_str().unwrap(), "--key-id", key_id, "--site", "DEMO", "--lane", lane, "--by", "reviewer.li"];
+    let mut args = vec![
+        "command",
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "--key-id",
+        key_id,
+        "--site",
+        "DEMO",
+        "--lane",
+        lane,
+        "--by",
+        "reviewer.li",
+    ];
     args.extend_from_slice(extra);
     cli(&args)
 }
@@ -52,14 +65,28 @@ fn wait(sub: &Subscriber, leaf: &str, what: &str, want: impl Fn(&Value) -> bool)
 }
 
 fn agent(dir: &Path, port: u16, public: &str) -> Child {
-    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &dir.join("data").display().to_string())
-        .replace("review = \"20s\"", "review = \"120s\"");
+    let lane = hil_tests::demo_lane(
+        &format!("host = \"127.0.0.1\"\nport = {port}"),
+        &dir.join("data").display().to_string(),
+    )
+    .replace("review = \"20s\"", "review = \"120s\"");
     // One vehicle, undeclared: held for review; its driver waits as long as it takes.
     let sim = "[sim]\nvehicles = 1\nseed = 3\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\ndrive_clear = \"5ms\"\n\
                patience = \"300s\"\nundeclared_every = 1\n";
     let file = dir.join("lane.toml");
-    std::fs::write(&file, format!("{lane}\n[commands]\nkeys = {{ central-1 = \"{public}\" }}\nmax_validity = \"10m\"\n\n{sim}")).unwrap();
-    Command::new(BIN).args(["run", "--config"]).arg(&file).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    std::fs::write(
+        &file,
+        format!("{lane}\n[commands]\nkeys = {{ central-1 = \"{public}\" }}\nmax_validity = \"10m\"\n\n{sim}"),
+    )
+    .unwrap();
+    Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -98,7 +125,8 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     }
 
     // Still held after all that: no barrier opened.
-    let not_yet = sign(&key, "central-1", "G01", &["--action", "hold", "--passage", &passage, "--id", "keep-holding"]);
+    let not_yet =
+        sign(&key, "central-1", "G01", &["--action", "hold", "--passage", &passage, "--id", "keep-holding"]);
     send(broker.port, &not_yet);
     let ack = wait(&sub, "/ack", "hold ack", |_| true);
     assert_eq!((ack["accepted"].as_bool(), ack["outcome"].as_str()), (Some(true), Some("held")), "{ack}");
@@ -114,7 +142,8 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     assert_eq!(record["exit"], "drove_through");
 
     // The record is signed with the key the lane announced; altering it breaks that.
-    let lane_key = format!("{}={}", lane_key["key_id"].as_str().unwrap(), lane_key["public_key"].as_str().unwrap());
+    let lane_key =
+        format!("{}={}", lane_key["key_id"].as_str().unwrap(), lane_key["public_key"].as_str().unwrap());
     let saved = dir.path().join("record.json");
     std::fs::write(&saved, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     let out = Command::new(BIN).args(["verify", "--key", &lane_key]).arg(&saved).output().unwrap();
@@ -144,7 +173,11 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     let late = sign(&key, "central-1", "G01", &["--action", "release", "--passage", &passage]);
     send(broker.port, &late);
     let ack = wait(&sub, "/ack", "late release ack", |_| true);
-    assert_eq!((ack["accepted"].as_bool(), ack["outcome"].as_str()), (Some(true), Some("not_applicable")), "{ack}");
+    assert_eq!(
+        (ack["accepted"].as_bool(), ack["outcome"].as_str()),
+        (Some(true), Some("not_applicable")),
+        "{ack}"
+    );
 }
 
 /// Kills the agent however the test ends.

@@ -40,7 +40,10 @@ async fn diag(config: &Path, args: &[&str]) -> Run {
 }
 
 /// The simulators and a lane file pointing at them (edited by `edit`).
-async fn lane(opts: impl FnOnce(&Path) -> LaneSimOptions, edit: impl FnOnce(String) -> String) -> (LaneSim, PathBuf, tempfile::TempDir) {
+async fn lane(
+    opts: impl FnOnce(&Path) -> LaneSimOptions,
+    edit: impl FnOnce(String) -> String,
+) -> (LaneSim, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let sim = start(opts(dir.path())).await.unwrap();
     let ep = serde_json::to_value(&sim.endpoints).unwrap();
@@ -50,12 +53,19 @@ async fn lane(opts: impl FnOnce(&Path) -> LaneSimOptions, edit: impl FnOnce(Stri
 }
 
 fn device<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["devices"].as_array().unwrap().iter().find(|d| d["device"] == name).unwrap_or_else(|| panic!("{name} in {report}"))
+    report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"] == name)
+        .unwrap_or_else(|| panic!("{name} in {report}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_device_at_a_glance_then_seals_snapshot_and_scan() {
-    let (_sim, file, dir) = lane(|d| LaneSimOptions { vehicle_every: Duration::from_secs(1), ..LaneSimOptions::quiet(d) }, |s| s).await;
+    let (_sim, file, dir) =
+        lane(|d| LaneSimOptions { vehicle_every: Duration::from_secs(1), ..LaneSimOptions::quiet(d) }, |s| s)
+            .await;
 
     let run = diag(&file, &["--json"]).await;
     let report = run.json();
@@ -76,7 +86,10 @@ async fn every_device_at_a_glance_then_seals_snapshot_and_scan() {
     assert_eq!(seals.code, 0, "{}", seals.stdout);
     let list = seals.json()["seals"].as_array().unwrap().clone();
     assert_eq!(list.len(), 2);
-    assert!(list.iter().all(|s| s["id"].as_str().unwrap().contains('-') && s["status"].is_string()), "{list:?}");
+    assert!(
+        list.iter().all(|s| s["id"].as_str().unwrap().contains('-') && s["status"].is_string()),
+        "{list:?}"
+    );
 
     let jpg = dir.path().join("out.jpg");
     let snap = diag(&file, &["camera", "plate", "--snapshot", jpg.to_str().unwrap()]).await;
@@ -91,7 +104,10 @@ async fn every_device_at_a_glance_then_seals_snapshot_and_scan() {
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(image::guess_format(&bytes).unwrap(), image::ImageFormat::Png);
     let decoded = image::load_from_memory(&bytes).unwrap();
-    assert_eq!((decoded.width(), decoded.height()), (scan.json()["width"].as_u64().unwrap() as u32, scan.json()["height"].as_u64().unwrap() as u32));
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (scan.json()["width"].as_u64().unwrap() as u32, scan.json()["height"].as_u64().unwrap() as u32)
+    );
 
     let unknown = diag(&file, &["camera", "nope", "--snapshot", jpg.to_str().unwrap()]).await;
     assert_eq!(unknown.code, 2, "a camera the lane does not have: could not run");
@@ -102,7 +118,11 @@ async fn absent_and_silent_devices_are_down_with_the_reason() {
     let (sim, file, _dir) = lane(LaneSimOptions::quiet, |s| {
         let absent = replace_value(&s, "seal_reader\"\nserial = { port = ", "\"/nonexistent/ttyUSB9\"");
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        replace_value(&absent, "under_vehicle_camera\"\ntcp = { address = ", &format!("{:?}", closed.to_string()))
+        replace_value(
+            &absent,
+            "under_vehicle_camera\"\ntcp = { address = ",
+            &format!("{:?}", closed.to_string()),
+        )
     })
     .await;
 
@@ -115,7 +135,10 @@ async fn absent_and_silent_devices_are_down_with_the_reason() {
     assert!(why.contains("/nonexistent/ttyUSB9") && why.contains("No such file or directory"), "{seals}");
     assert!(seals["hint"].as_str().unwrap().contains("diag ports"), "{seals}");
     let uvss = device(&report, "uvss");
-    assert!(uvss["reachable"] == false && uvss["last_error"].as_str().unwrap().contains("Connection refused"), "{uvss}");
+    assert!(
+        uvss["reachable"] == false && uvss["last_error"].as_str().unwrap().contains("Connection refused"),
+        "{uvss}"
+    );
     assert_eq!(device(&report, "barrier")["ok"], true, "the others are unaffected");
 
     // Every device stops answering, the links stay up.
@@ -146,7 +169,12 @@ async fn a_port_held_by_another_process_is_named_busy() {
     let run = diag(&file, &["seal", "--read"]).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("cannot open serial://"), "{}", run.stdout);
-    assert!(run.stdout.contains("port busy: another process holds it; a running edge-agent keeps its serial ports"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("port busy: another process holds it; a running edge-agent keeps its serial ports"),
+        "{}",
+        run.stdout
+    );
 }
 
 async fn until(what: &str, ok: impl Fn() -> bool) {

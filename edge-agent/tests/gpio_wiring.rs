@@ -47,15 +47,22 @@ kind = "barrier"
 
 const MODBUS_ARM: &str = r#"modbus = { port = "/nonexistent/ttyRS485", unit = 2, presence_input = 0 }"#;
 const GPIO_ARM: &str = r#"gpio = { chip = "gpiochip99", line = 27, active_low = true }"#;
-const GPIO_BARRIER: &str = r#"gpio = { chip = "/dev/gpiochip99", open = 5, close = 6, opened = 19, closed = 26 }"#;
+const GPIO_BARRIER: &str =
+    r#"gpio = { chip = "/dev/gpiochip99", open = 5, close = 6, opened = 19, closed = 26 }"#;
 
 #[tokio::test]
 async fn a_missing_chip_fails_the_build_with_what_to_check() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lane.toml");
-    for (arm, barrier, device) in [(GPIO_ARM, GPIO_BARRIER, "arm-loop"), (MODBUS_ARM, GPIO_BARRIER, "barrier")] {
-        let cfg = edge_agent::config::from_str(&file, &lane(dir.path(), arm, barrier)).unwrap_or_else(|e| panic!("{e}"));
-        let err = edge_agent::lane::build_devices(&cfg, None).err().expect("no devices without their chip").to_string();
+    for (arm, barrier, device) in
+        [(GPIO_ARM, GPIO_BARRIER, "arm-loop"), (MODBUS_ARM, GPIO_BARRIER, "barrier")]
+    {
+        let cfg = edge_agent::config::from_str(&file, &lane(dir.path(), arm, barrier))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = edge_agent::lane::build_devices(&cfg, None)
+            .err()
+            .expect("no devices without their chip")
+            .to_string();
         assert_eq!(err, format!("device `{device}`: {CHIP_MESSAGE}"));
     }
 }
@@ -67,11 +74,15 @@ fn the_agent_does_not_start_half_wired() {
     // The loops (Modbus) would build; the barrier's chip is missing.
     std::fs::write(&file, lane(dir.path(), MODBUS_ARM, GPIO_BARRIER)).unwrap();
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["run", "--config"]).arg(&file).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["run", "--config"]).arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("edge-agent: device `barrier`: {CHIP_MESSAGE}")), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(30), "it stops at once, it does not run on without a barrier");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "it stops at once, it does not run on without a barrier"
+    );
     let audit = std::fs::read_to_string(dir.path().join("data/audit.log")).unwrap_or_default();
     assert!(!audit.contains("\"start\""), "the lane never started: {audit}");
 }

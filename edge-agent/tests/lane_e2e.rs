@@ -11,7 +11,9 @@ use serde_json::Value;
 
 fn config(port: u16, data: &std::path::Path, vehicles: u64) -> String {
     // Same lane as the demo, at test speed, against the test's broker.
-    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string()).replace("review = \"20s\"", "review = \"10s\"");
+    let lane =
+        hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string())
+            .replace("review = \"20s\"", "review = \"10s\"");
     format!(
         "{lane}\n[sim]\nvehicles = {vehicles}\nseed = 42\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\n\
          drive_clear = \"5ms\"\npatience = \"1s\"\nlow_confidence_every = 7\ntampered_seal_every = 9\n\
@@ -65,10 +67,14 @@ fn hundred_vehicles_reach_central_and_kill_flips_status_offline() {
         assert!(decision["outcome"].is_string(), "a decision in {}", r["id"]);
         let stages = r["stages"].as_array().unwrap();
         // A driver who gives up before the lane decided leaves after capture alone.
-        let left_early = decision["reasons"].as_array().is_some_and(|w| w.iter().any(|w| w == "vehicle_left"));
+        let left_early =
+            decision["reasons"].as_array().is_some_and(|w| w.iter().any(|w| w == "vehicle_left"));
         assert!(stages.len() >= if left_early { 1 } else { 3 }, "stage timings in {}", r["id"]);
         for s in stages {
-            assert!(s["started_at"].is_string() && s["ended_at"].is_string() && s["duration_ms"].is_u64(), "{s}");
+            assert!(
+                s["started_at"].is_string() && s["ended_at"].is_string() && s["duration_ms"].is_u64(),
+                "{s}"
+            );
         }
         let outcome = r["review"]["outcome"].as_str().or(decision["outcome"].as_str()).unwrap().to_string();
         let exit = r["exit"].as_str().unwrap();

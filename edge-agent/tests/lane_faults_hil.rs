@@ -80,7 +80,12 @@ fn watched_when_idle(row: &Row) -> bool {
 }
 
 /// The five wire faults for one simulator.
-fn wire_rows(device: SimDevice, names: &'static [&'static str], shows: &'static str, garbage: Expect) -> Vec<Row> {
+fn wire_rows(
+    device: SimDevice,
+    names: &'static [&'static str],
+    shows: &'static str,
+    garbage: Expect,
+) -> Vec<Row> {
     [
         (Scenario::Garbage, garbage),
         (Scenario::Truncated, Expect::Unusable),
@@ -106,14 +111,21 @@ fn vehicle(sim: &LaneSim, watch: &mut Watch) -> (Value, Value) {
 
 /// Reasons in `decision` that name one of `names` (`device_down:x`, `capture_failed:x`, ...).
 fn naming<'a>(decision: &'a Value, names: &[&str]) -> Vec<&'a str> {
-    reasons(decision).into_iter().filter(|r| r.split_once(':').is_some_and(|(_, d)| names.contains(&d))).collect()
+    reasons(decision)
+        .into_iter()
+        .filter(|r| r.split_once(':').is_some_and(|(_, d)| names.contains(&d)))
+        .collect()
 }
 
 /// The barrier as the simulator has it: never opened (nothing was released),
 /// never closed on an occupied loop.
 fn barrier_untouched(sim: &LaneSim, when: &str) {
     assert!(!sim.gate.input(0), "{when}: the barrier opened without a release");
-    assert_eq!(sim.gate.closes_while_occupied.load(std::sync::atomic::Ordering::SeqCst), 0, "{when}: a close while occupied");
+    assert_eq!(
+        sim.gate.closes_while_occupied.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "{when}: a close while occupied"
+    );
 }
 
 fn run_row(row: &Row) {
@@ -142,16 +154,22 @@ fn run_row(row: &Row) {
         let named = naming(decision, row.names);
         let down = watch.state(shows) == "down";
         if down {
-            assert!(named.contains(&format!("device_down:{shows}").as_str()), "{shows} is down: held for it, {named:?}");
+            assert!(
+                named.contains(&format!("device_down:{shows}").as_str()),
+                "{shows} is down: held for it, {named:?}"
+            );
         }
         match row.expect {
             Expect::Unusable => assert!(!named.is_empty(), "held for {shows}: {:?}", reasons(decision)),
-            Expect::StillWorks | Expect::Unseen => assert!(named.is_empty(), "its data still arrives: {named:?}"),
+            Expect::StillWorks | Expect::Unseen => {
+                assert!(named.is_empty(), "its data still arrives: {named:?}")
+            }
             Expect::Flapping => {}
         }
     }
     if !matches!(row.expect, Expect::Flapping | Expect::Unseen) {
-        let (state, reason) = watch.health.get(shows).cloned().unwrap_or_else(|| panic!("no health for {shows}"));
+        let (state, reason) =
+            watch.health.get(shows).cloned().unwrap_or_else(|| panic!("no health for {shows}"));
         assert_ne!(state, "ok", "{shows} under {}", row.scenario);
         assert!(reason.is_some_and(|r| r.len() > 10), "{shows} is {state} with a reason");
     }
@@ -162,7 +180,9 @@ fn run_row(row: &Row) {
     sim.ctl.set(Scenario::Normal);
     // Polled devices (and UVSS, whose heartbeats resume) come back by themselves.
     if !matches!(row.device, SimDevice::Seal | SimDevice::Camera) {
-        watch.until("back to ok by itself", |h, _, _| row.names.iter().all(|d| h.get(*d).is_none_or(|(s, _)| s == "ok")));
+        watch.until("back to ok by itself", |h, _, _| {
+            row.names.iter().all(|d| h.get(*d).is_none_or(|(s, _)| s == "ok"))
+        });
     }
     let (decision, record) = vehicle(sim, watch);
     assert_eq!(naming(&decision, row.names), Vec::<&str>::new(), "after recovery: {:?}", reasons(&decision));
@@ -183,7 +203,10 @@ fn run_table(rows: Vec<Row>) {
             .into_iter()
             .filter_map(|(row, h)| {
                 h.join().err().map(|e| {
-                    let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                    let msg = e
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
                     format!("{:?} {}: {}", row.device, row.scenario, msg.unwrap_or_default())
                 })
             })
@@ -263,7 +286,9 @@ fn stuck_barrier_raises_the_fault_and_a_second_release_lets_the_vehicle_through(
     use base64::Engine;
     let rt = runtime();
     let public = base64::engine::general_purpose::STANDARD.encode(central_key().verifying_key().to_bytes());
-    let extra = format!("{NO_MODELS}\n[commands]\nkeys = {{ central-1 = \"{public}\" }}\n\n[timeouts]\nbarrier = \"3s\"\n");
+    let extra = format!(
+        "{NO_MODELS}\n[commands]\nkeys = {{ central-1 = \"{public}\" }}\n\n[timeouts]\nbarrier = \"3s\"\n"
+    );
     let mut lane = WireLane::start(
         &rt,
         |o| LaneSimOptions { scenario: Scenario::StuckBarrier, only: Some(SimDevice::Modbus), ..o },
@@ -279,10 +304,15 @@ fn stuck_barrier_raises_the_fault_and_a_second_release_lets_the_vehicle_through(
     barrier_untouched(&lane.sim, "held");
 
     release(&mut lane, &passage, 1);
-    let (_, alarm) = lane.watch.until("the barrier fault alarm", |_, t, v| t.ends_with("/alarm") && v["kind"] == "barrier_fault");
+    let (_, alarm) = lane
+        .watch
+        .until("the barrier fault alarm", |_, t, v| t.ends_with("/alarm") && v["kind"] == "barrier_fault");
     assert_eq!(alarm["passage"], passage.as_str(), "{alarm}");
     assert!(!lane.sim.gate.input(0), "the arm stuck closed");
-    assert!(!lane.watch.seen.iter().any(|(t, _)| t.ends_with("/passage")), "the vehicle is kept for a person, not let go");
+    assert!(
+        !lane.watch.seen.iter().any(|(t, _)| t.ends_with("/passage")),
+        "the vehicle is kept for a person, not let go"
+    );
 
     // The arm moves again: a person releases once more, the vehicle drives through.
     lane.sim.ctl.set(Scenario::Normal);
@@ -303,7 +333,11 @@ fn stuck_barrier_raises_the_fault_and_a_second_release_lets_the_vehicle_through(
     assert_eq!(record["exit"], "drove_through", "{record:#}");
     assert!(record["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == "barrier_fault")), "{record:#}");
     wait_for("the arm closed behind it", || lane.sim.gate.input(1));
-    assert_eq!(lane.sim.gate.closes_while_occupied.load(std::sync::atomic::Ordering::SeqCst), 0, "never closed on the vehicle");
+    assert_eq!(
+        lane.sim.gate.closes_while_occupied.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "never closed on the vehicle"
+    );
     lane.watch.until("the barrier ok again", |h, _, _| h.get("barrier").is_some_and(|(s, _)| s == "ok"));
     lane.stop(&rt);
 }

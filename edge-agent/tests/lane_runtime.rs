@@ -10,11 +10,18 @@ use std::time::Duration;
 use drivers::sim::{SimPlan, SimTiming};
 use serde_json::Value;
 
-
 #[test]
 fn every_vehicle_gets_one_record_and_only_released_ones_drive_through() {
     let rt = runtime();
-    let plan = SimPlan { vehicles: 30, seed: 5, low_confidence_every: 4, tampered_seal_every: 5, targeted_every: 7, tailgate_every: 9, ..SimPlan::default() };
+    let plan = SimPlan {
+        vehicles: 30,
+        seed: 5,
+        low_confidence_every: 4,
+        tampered_seal_every: 5,
+        targeted_every: 7,
+        tailgate_every: 9,
+        ..SimPlan::default()
+    };
     let lane = Running::start(&rt, plan, |_| {});
     let (records, others) = lane.passages(30);
     let mut ids = std::collections::HashSet::new();
@@ -30,7 +37,8 @@ fn every_vehicle_gets_one_record_and_only_released_ones_drive_through() {
     }
     // Vehicles 9, 18 and 27 follow closely; they can only slip through behind a
     // released vehicle (8 is held with this seed, so 9 waits its turn).
-    let tailgated: Vec<u64> = records.iter().filter(|r| r["exit"] == "tailgated").map(|r| r["seq"].as_u64().unwrap()).collect();
+    let tailgated: Vec<u64> =
+        records.iter().filter(|r| r["exit"] == "tailgated").map(|r| r["seq"].as_u64().unwrap()).collect();
     assert_eq!(tailgated.len(), 2, "{tailgated:?}");
     for seq in &tailgated {
         let front = records.iter().find(|r| r["seq"] == seq - 1).unwrap();
@@ -58,7 +66,8 @@ fn a_camera_that_drops_out_holds_vehicles_until_it_returns() {
         assert!(why.contains(&"device_down:plate-front"), "{why:?}");
         assert_eq!(r["exit"], "left_unreleased");
     }
-    let down = others.iter().any(|(t, v)| t.ends_with("/health/plate-front") && v["health"]["state"] == "down");
+    let down =
+        others.iter().any(|(t, v)| t.ends_with("/health/plate-front") && v["health"]["state"] == "down");
     assert!(down, "health event for the camera");
 
     lane.sim.set_down("plate-front", false);
@@ -66,7 +75,8 @@ fn a_camera_that_drops_out_holds_vehicles_until_it_returns() {
     let mut released = false;
     for _ in 0..6 {
         let (records, others) = lane.passages(1);
-        healed |= others.iter().any(|(t, v)| t.ends_with("/health/plate-front") && v["health"]["state"] == "ok");
+        healed |=
+            others.iter().any(|(t, v)| t.ends_with("/health/plate-front") && v["health"]["state"] == "ok");
         released |= outcome(&records[0]) == "release";
         if healed && released {
             break;
@@ -85,8 +95,13 @@ fn a_stuck_barrier_raises_a_fault_and_the_vehicle_is_held() {
     assert_eq!(first["exit"], "left_unreleased", "{first}");
     let flags: Vec<&str> = first["flags"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(flags, ["barrier_fault"]);
-    let stages: Vec<&str> = first["stages"].as_array().unwrap().iter().filter_map(|s| s["stage"].as_str()).collect();
-    assert_eq!(stages, ["capture", "recognition", "decision", "opening", "review"], "held after the failed opening");
+    let stages: Vec<&str> =
+        first["stages"].as_array().unwrap().iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert_eq!(
+        stages,
+        ["capture", "recognition", "decision", "opening", "review"],
+        "held after the failed opening"
+    );
     // From then on the barrier counts as down: vehicles wait for a person, whose
     // release is the next attempt to move it.
     assert_eq!(outcome(&records[1]), "hold");
@@ -103,7 +118,11 @@ fn a_stuck_barrier_raises_a_fault_and_the_vehicle_is_held() {
 fn a_barrier_slower_than_its_timeout_never_stops_the_lane() {
     let rt = runtime();
     let plan = SimPlan { vehicles: 3, seed: 5, ..SimPlan::default() };
-    let timing = SimTiming { barrier_move: Duration::from_millis(700), patience: Duration::from_millis(1500), ..SimTiming::fast() };
+    let timing = SimTiming {
+        barrier_move: Duration::from_millis(700),
+        patience: Duration::from_millis(1500),
+        ..SimTiming::fast()
+    };
     let lane = Running::start_with(&rt, plan, timing, |_| {});
     let (records, others) = lane.passages(3);
     let first = &records[0];

@@ -30,7 +30,12 @@ fn devices_silent_at_start_are_down_then_come_back_and_an_unreadable_vehicle_is_
     let rt = runtime();
     // No recognition models: every vehicle is held with that reason.
     let no_models = "\n[recognition]\nmodels_dir = \"/nonexistent/edge-agent-models\"\n";
-    let mut lane = WireLane::start(&rt, |o| LaneSimOptions { scenario: Scenario::Silent, ..o }, no_models, Duration::from_secs(20));
+    let mut lane = WireLane::start(
+        &rt,
+        |o| LaneSimOptions { scenario: Scenario::Silent, ..o },
+        no_models,
+        Duration::from_secs(20),
+    );
     let (sim, watch) = (&lane.sim, &mut lane.watch);
 
     watch.until("every watched device down", |h, _, _| all(h, "down"));
@@ -51,9 +56,26 @@ fn devices_silent_at_start_are_down_then_come_back_and_an_unreadable_vehicle_is_
     assert_eq!(outcome(&record), "hold", "{record:#}");
     assert!(reasons(&record).contains(&"recognition_failed"), "{:?}", reasons(&record));
     assert_eq!(record["exit"], "left_unreleased");
-    let captured = |device: &str| record["captures"].as_array().unwrap().iter().find(|c| c["device"] == device).cloned().unwrap_or_default();
-    assert!(captured("plate")["image"].is_object(), "the plate camera's snapshot over HTTP: {}", captured("plate"));
-    assert_eq!(captured("seals")["seals"].as_array().map(Vec::len), Some(2), "seals over the PTY: {}", captured("seals"));
+    let captured = |device: &str| {
+        record["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["device"] == device)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        captured("plate")["image"].is_object(),
+        "the plate camera's snapshot over HTTP: {}",
+        captured("plate")
+    );
+    assert_eq!(
+        captured("seals")["seals"].as_array().map(Vec::len),
+        Some(2),
+        "seals over the PTY: {}",
+        captured("seals")
+    );
     assert_eq!(sim.gate.input(1), true, "the barrier never opened for a held vehicle");
 
     lane.stop(&rt);

@@ -8,7 +8,11 @@ use edge_agent::outbox::{Class, Outbox};
 
 fn lane(dir: &std::path::Path) -> std::path::PathBuf {
     let cfg = dir.join("lane.toml");
-    std::fs::write(&cfg, hil_tests::demo_lane("host = \"127.0.0.1\"\nport = 1", &dir.join("data").display().to_string())).unwrap();
+    std::fs::write(
+        &cfg,
+        hil_tests::demo_lane("host = \"127.0.0.1\"\nport = 1", &dir.join("data").display().to_string()),
+    )
+    .unwrap();
     cfg
 }
 
@@ -36,7 +40,10 @@ fn shows_the_depth_and_follows_a_drain_to_the_end() {
     let out = agent(&["outbox", "--config", cfg.to_str().unwrap(), "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["messages"].as_u64(), v["results"].as_u64(), v["images"].as_u64()), (Some(31), Some(30), Some(1)));
+    assert_eq!(
+        (v["messages"].as_u64(), v["results"].as_u64(), v["images"].as_u64()),
+        (Some(31), Some(30), Some(1))
+    );
     assert_eq!((v["bytes"].as_u64(), v["file_bytes"].as_u64()), (Some(3000), Some(5000)), "{v}");
 
     let out = agent(&["outbox", "status", "--config", cfg.to_str().unwrap()]).output().unwrap();
@@ -45,10 +52,19 @@ fn shows_the_depth_and_follows_a_drain_to_the_end() {
 
     // Follow a drain: the watcher's first sample is the full backlog; acknowledge half, then the
     // rest, each time after the watcher has reported the previous state.
-    let mut watch = agent(&["outbox", "status", "--watch", "--json", "--interval", "20ms", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = agent(&[
+        "outbox",
+        "status",
+        "--watch",
+        "--json",
+        "--interval",
+        "20ms",
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
     let mut next = || serde_json::from_str::<serde_json::Value>(&lines.next().unwrap().unwrap()).unwrap();
     let first = next();

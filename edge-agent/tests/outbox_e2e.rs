@@ -12,7 +12,8 @@ use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 
 fn config(port: u16, data: &Path, vehicles: Option<u64>) -> String {
-    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string());
+    let lane =
+        hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {port}"), &data.display().to_string());
     let sim = match vehicles {
         // Every vehicle declared and clean: each one is released and drives through.
         Some(n) => format!("\n[sim]\nvehicles = {n}\nseed = 11\narrival_gap = \"5ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\ndrive_clear = \"5ms\"\npatience = \"2s\"\n"),
@@ -22,7 +23,14 @@ fn config(port: u16, data: &Path, vehicles: Option<u64>) -> String {
 }
 
 fn agent(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["run", "--config"]).arg(config).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// What central has received: passage ids, the images the records refer to,
@@ -122,7 +130,9 @@ fn soak_passages_through_kills_and_broker_restarts() {
     let mut last = agent(&file);
     let produced = archived(&data);
     let start = Instant::now();
-    while !(produced.is_subset(&got.ids) && got.referenced.is_subset(&got.images)) && start.elapsed() < Duration::from_secs(600) {
+    while !(produced.is_subset(&got.ids) && got.referenced.is_subset(&got.images))
+        && start.elapsed() < Duration::from_secs(600)
+    {
         got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
     }
     let _ = last.kill();
@@ -147,7 +157,8 @@ fn soak_passages_through_kills_and_broker_restarts() {
 #[test]
 #[ignore]
 fn broker_unreachable_for_minutes_then_everything_arrives() {
-    let outage = Duration::from_secs(std::env::var("OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(180));
+    let outage =
+        Duration::from_secs(std::env::var("OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(180));
     let mut broker = Mosquitto::start_persistent();
     // Central's session exists before the outage, so nothing published later is missed.
     let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central-outage");
@@ -165,7 +176,9 @@ fn broker_unreachable_for_minutes_then_everything_arrives() {
     broker.start_again();
     let back = Instant::now();
     let mut got = Received::default();
-    while !(during.is_subset(&got.ids) && got.referenced.is_subset(&got.images)) && back.elapsed() < Duration::from_secs(300) {
+    while !(during.is_subset(&got.ids) && got.referenced.is_subset(&got.images))
+        && back.elapsed() < Duration::from_secs(300)
+    {
         got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
     }
     let _ = lane.kill();
@@ -209,7 +222,9 @@ fn broker_restarts_during_traffic_lose_nothing() {
         // The lane keeps working while the broker is away: vehicles pass and
         // their records wait in the outbox.
         let before = archived(&dir.path().join("data")).len();
-        wait_until(Duration::from_secs(60), || archived(&dir.path().join("data")).len() >= (before + 5).min(60));
+        wait_until(Duration::from_secs(60), || {
+            archived(&dir.path().join("data")).len() >= (before + 5).min(60)
+        });
         broker.start_again();
     }
     got.take(&sub, 60, Duration::from_secs(120));
@@ -252,9 +267,12 @@ fn records_stored_before_kill_9_are_delivered_after_restart() {
 fn stored_passages(db: &Path) -> HashSet<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
     // The agent may not have created its table yet.
-    let Ok(mut stmt) = conn.prepare("SELECT payload FROM outbox WHERE topic LIKE '%/passage'") else { return HashSet::new() };
+    let Ok(mut stmt) = conn.prepare("SELECT payload FROM outbox WHERE topic LIKE '%/passage'") else {
+        return HashSet::new();
+    };
     let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
-    rows.map(|p| serde_json::from_slice::<Value>(&p.unwrap()).unwrap()["id"].as_str().unwrap().to_string()).collect()
+    rows.map(|p| serde_json::from_slice::<Value>(&p.unwrap()).unwrap()["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn wait_for_results(db: &Path, n: usize, limit: Duration) -> HashSet<String> {

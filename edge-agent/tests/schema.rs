@@ -8,6 +8,9 @@ fn committed_schemas_match_the_code() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema");
     for (name, schema) in edge_agent::schema::all() {
         let committed = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        assert!(committed == schema, "docs/schema/{name} is out of date: run `cargo run -p edge-agent -- schema --out docs/schema`");
+        assert!(
+            committed == schema,
+            "docs/schema/{name} is out of date: run `cargo run -p edge-agent -- schema --out docs/schema`"
+        );
     }
 }

@@ -33,7 +33,9 @@ fn a_day_of_traffic() {
 
 /// Passage records in the lane's archive (kept before they are sent).
 fn archived(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("records")).map_or(0, |d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+    std::fs::read_dir(dir.join("records")).map_or(0, |d| {
+        d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()
+    })
 }
 
 /// What central received: one payload per id, a repeat (QoS 1 redelivery
@@ -110,7 +112,11 @@ fn day(vehicles: usize, camera_every: usize) {
             last = Instant::now();
         }
         let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) else {
-            assert!(last.elapsed() < Duration::from_secs(30), "stalled after {n} records (archived {})", archived(&data));
+            assert!(
+                last.elapsed() < Duration::from_secs(30),
+                "stalled after {n} records (archived {})",
+                archived(&data)
+            );
             continue;
         };
         last = Instant::now();
@@ -122,7 +128,8 @@ fn day(vehicles: usize, camera_every: usize) {
             lane.sim.set_down("plate-front", false);
         }
     }
-    let records: Vec<Value> = central.order.iter().map(|id| serde_json::from_slice(&central.records[id]).unwrap()).collect();
+    let records: Vec<Value> =
+        central.order.iter().map(|id| serde_json::from_slice(&central.records[id]).unwrap()).collect();
     let decided = records.iter().filter(|r| !r["decision"].is_null()).count();
     // Decisions go out before their records; allow stragglers of the last outage.
     let until = Instant::now() + Duration::from_secs(30);
@@ -153,7 +160,10 @@ fn day(vehicles: usize, camera_every: usize) {
         assert!(ids.insert(r["id"].as_str().unwrap().to_string()), "one record per vehicle");
         let faulted = r["flags"].as_array().unwrap().iter().any(|f| f == "barrier_fault");
         if r["exit"] == "tailgated" {
-            assert!(r["decision"].is_null() && r["flags"].as_array().unwrap().iter().any(|f| f == "tailgate"), "{r}");
+            assert!(
+                r["decision"].is_null() && r["flags"].as_array().unwrap().iter().any(|f| f == "tailgate"),
+                "{r}"
+            );
             *outcomes.entry("tailgated".into()).or_default() += 1;
             continue;
         }
@@ -172,30 +182,44 @@ fn day(vehicles: usize, camera_every: usize) {
         *outcomes.entry(o).or_default() += 1;
     }
     println!("outcomes {outcomes:?}\nreasons {reasons_seen:?}");
-    for expected in ["low_confidence", "seal_tampered", "not_declared", "targeted", "device_down", "capture_failed"] {
+    for expected in
+        ["low_confidence", "seal_tampered", "not_declared", "targeted", "device_down", "capture_failed"]
+    {
         assert!(reasons_seen.contains_key(expected), "the day had {expected}: {reasons_seen:?}");
     }
     assert!(outcomes["release"] > vehicles / 3, "{outcomes:?}");
 
     // Statistics from the archive agree with what central received.
-    let stats = edge_agent::stats::from_archive(&lane.dir.path().join("records"), "DEMO", "G01", chrono::Duration::hours(24)).unwrap();
+    let stats = edge_agent::stats::from_archive(
+        &lane.dir.path().join("records"),
+        "DEMO",
+        "G01",
+        chrono::Duration::hours(24),
+    )
+    .unwrap();
     assert_eq!(stats.passages as usize, vehicles);
     for (o, n) in &outcomes {
         assert_eq!(stats.outcomes.get(o), Some(&(*n as u64)), "{o}: {stats:?}");
     }
-    let direct = records.iter().filter(|r| r["review"].is_null() && r["decision"]["outcome"] == "release").count();
+    let direct =
+        records.iter().filter(|r| r["review"].is_null() && r["decision"]["outcome"] == "release").count();
     assert!((stats.direct_release_ratio - direct as f64 / vehicles as f64).abs() < 1e-9);
-    assert!(stats.time_in_lane_ms.p95 >= stats.time_in_lane_ms.mean as u64 && stats.stages_ms.contains_key("capture"));
+    assert!(
+        stats.time_in_lane_ms.p95 >= stats.time_in_lane_ms.mean as u64
+            && stats.stages_ms.contains_key("capture")
+    );
     println!("{}", edge_agent::stats::render(&stats));
 
     // The audit trail: intact, and no barrier opening without a release before it.
     let data = data.as_path();
     let log = data.join("audit.log");
-    let signer = edge_agent::signing::ResultSigner::load_or_create(&data.join("signing.key"), "DEMO-G01").unwrap();
+    let signer =
+        edge_agent::signing::ResultSigner::load_or_create(&data.join("signing.key"), "DEMO-G01").unwrap();
     let keys = vec![(signer.key_id.clone(), edge_agent::command::public_key(&signer.public_b64()).unwrap())];
     let verified = verify_file(&log, &keys).expect("the audit trail verifies");
     assert!(verified.checkpoints as usize >= vehicles / 100, "{verified:?}");
-    let entries: Vec<Entry> = std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<Entry> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut released = HashMap::<String, bool>::new();
     let mut decisions = HashMap::<String, usize>::new();
     for e in &entries {
@@ -205,7 +229,9 @@ fn day(vehicles: usize, camera_every: usize) {
                 *decisions.entry(p.clone()).or_default() += 1;
                 released.insert(p.clone(), e.data["outcome"] == "release");
             }
-            "barrier" if e.data["op"] == "open" => assert_eq!(released.get(p), Some(&true), "barrier opened for {p} without a release"),
+            "barrier" if e.data["op"] == "open" => {
+                assert_eq!(released.get(p), Some(&true), "barrier opened for {p} without a release")
+            }
             _ => {}
         }
     }
@@ -218,7 +244,17 @@ fn day(vehicles: usize, camera_every: usize) {
     let lines: Vec<&str> = original.lines().collect();
     let mid = lines.len() / 2;
     let attempts: [Vec<String>; 3] = [
-        lines.iter().enumerate().map(|(i, l)| if i == mid { l.replacen("\"hold\"", "\"release\"", 1).replacen("\"release\"", "\"hold\"", 1) } else { l.to_string() }).collect(),
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == mid {
+                    l.replacen("\"hold\"", "\"release\"", 1).replacen("\"release\"", "\"hold\"", 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect(),
         lines.iter().enumerate().filter(|(i, _)| *i != mid).map(|(_, l)| l.to_string()).collect(),
         {
             let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();

@@ -18,7 +18,12 @@ fn ready_then_watchdog_heartbeats_then_stopping() {
     let broker_port = hil_tests::free_port();
     let dir = tempfile::tempdir().unwrap();
     let demo = std::fs::read_to_string(hil_tests::repo_root().join("config/demo.toml")).unwrap();
-    let lane = demo.split("\n[sim]").next().unwrap().replace("127.0.0.1:18830", &format!("127.0.0.1:{broker_port}")).replace("../.cache/demo-data", &dir.path().join("data").display().to_string());
+    let lane = demo
+        .split("\n[sim]")
+        .next()
+        .unwrap()
+        .replace("127.0.0.1:18830", &format!("127.0.0.1:{broker_port}"))
+        .replace("../.cache/demo-data", &dir.path().join("data").display().to_string());
     let web_port = hil_tests::free_port();
     let file = dir.path().join("lane.toml");
     std::fs::write(&file, format!("{lane}\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n")).unwrap();
@@ -35,7 +40,8 @@ fn ready_then_watchdog_heartbeats_then_stopping() {
     let mut agent = Agent { child, notify, web_port, dir: tempfile::tempdir().unwrap() };
     let pid = agent.child.id();
 
-    let ready = agent.wait_for(|m| m.contains("READY=1"), Duration::from_secs(60)).expect("READY=1 within 60 s");
+    let ready =
+        agent.wait_for(|m| m.contains("READY=1"), Duration::from_secs(60)).expect("READY=1 within 60 s");
     assert!(ready.contains(&format!("MAINPID={pid}")), "READY=1 comes from the agent itself: {ready:?}");
     // The page is up when READY=1 is sent.
     assert_eq!(agent.get("/api/status").status, 200);
@@ -44,14 +50,19 @@ fn ready_then_watchdog_heartbeats_then_stopping() {
     // well within the watchdog period.
     let mut last = Instant::now();
     for i in 0..5 {
-        let m = agent.wait_for(|m| m.contains("WATCHDOG=1") || m.contains("READY=1"), Duration::from_millis(400)).unwrap_or_else(|| panic!("heartbeat {i} missing"));
+        let m = agent
+            .wait_for(|m| m.contains("WATCHDOG=1") || m.contains("READY=1"), Duration::from_millis(400))
+            .unwrap_or_else(|| panic!("heartbeat {i} missing"));
         assert_eq!(m, "WATCHDOG=1", "only the agent's heartbeats, nobody else's READY=1");
         assert!(last.elapsed() < Duration::from_millis(400), "heartbeats at half the watchdog period");
         last = Instant::now();
     }
 
     agent.terminate();
-    assert!(agent.wait_for(|m| m.contains("STOPPING=1"), Duration::from_secs(10)).is_some(), "STOPPING=1 on SIGTERM");
+    assert!(
+        agent.wait_for(|m| m.contains("STOPPING=1"), Duration::from_secs(10)).is_some(),
+        "STOPPING=1 on SIGTERM"
+    );
     let status = agent.child.wait().unwrap();
     assert!(status.success(), "clean exit after SIGTERM: {status}");
 }

@@ -52,19 +52,37 @@ fn the_package_holds_the_service_and_its_parts() {
     let out = Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control).output().unwrap();
     assert!(out.status.success());
     let read = |name: &str| std::fs::read_to_string(control.join(name)).unwrap_or_default();
-    assert!(read("conffiles").lines().any(|l| l == "/etc/edge-agent/lane.toml"), "the lane file is a conffile");
+    assert!(
+        read("conffiles").lines().any(|l| l == "/etc/edge-agent/lane.toml"),
+        "the lane file is a conffile"
+    );
     let postinst = read("postinst");
-    assert!(postinst.contains("adduser --system") && postinst.contains("dialout") && postinst.contains("gpio"), "{postinst}");
-    assert!(postinst.contains("systemctl") || postinst.contains("deb-systemd-helper"), "the unit is enabled: {postinst}");
+    assert!(
+        postinst.contains("adduser --system") && postinst.contains("dialout") && postinst.contains("gpio"),
+        "{postinst}"
+    );
+    assert!(
+        postinst.contains("systemctl") || postinst.contains("deb-systemd-helper"),
+        "the unit is enabled: {postinst}"
+    );
     let postrm = read("postrm");
-    assert!(postrm.contains("purge") && postrm.contains("rm -rf /var/lib/edge-agent /etc/edge-agent"), "purge removes data: {postrm}");
+    assert!(
+        postrm.contains("purge") && postrm.contains("rm -rf /var/lib/edge-agent /etc/edge-agent"),
+        "purge removes data: {postrm}"
+    );
 
     // The packaged unit, as installed, still passes systemd-analyze verify.
     let unit = dir.path().join("edge-agent.service");
     let extracted = dir.path().join("root");
     assert!(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&extracted).status().unwrap().success());
-    let found = ["lib/systemd/system", "usr/lib/systemd/system"].iter().map(|d| extracted.join(d).join("edge-agent.service")).find(|p| p.exists()).expect("unit in the package");
-    let text = std::fs::read_to_string(found).unwrap().replace("/usr/bin/edge-agent", &extracted.join("usr/bin/edge-agent").display().to_string());
+    let found = ["lib/systemd/system", "usr/lib/systemd/system"]
+        .iter()
+        .map(|d| extracted.join(d).join("edge-agent.service"))
+        .find(|p| p.exists())
+        .expect("unit in the package");
+    let text = std::fs::read_to_string(found)
+        .unwrap()
+        .replace("/usr/bin/edge-agent", &extracted.join("usr/bin/edge-agent").display().to_string());
     std::fs::write(&unit, text).unwrap();
     if Command::new("systemd-analyze").arg("--version").output().is_ok() {
         let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output().unwrap();

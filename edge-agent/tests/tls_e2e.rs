@@ -17,15 +17,71 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// common names become the MQTT usernames the ACL speaks of.
 fn pki(dir: &Path) {
     for ca in ["ca", "rogue-ca"] {
-        openssl(dir, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", &format!("/CN={ca}"), "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem")]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ],
+        );
     }
     // X.509 v3 leaves with the usual extensions; webpki refuses v1 certificates.
-    std::fs::write(dir.join("server.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+        .unwrap();
     let leaf = |name: &str, ca: &str, ext: &str| {
-        openssl(dir, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", &format!("/CN={name}"), "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")]);
-        let mut args = vec!["x509", "-req", "-in", &*format!("{name}.csr")].into_iter().map(String::from).collect::<Vec<_>>();
-        args.extend(["-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-days", "2", "-out", &format!("{name}.pem")].map(String::from));
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        let mut args = vec!["x509", "-req", "-in", &*format!("{name}.csr")]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(
+            [
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &format!("{name}.pem"),
+            ]
+            .map(String::from),
+        );
         args.extend(["-extfile".to_string(), ext.to_string()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         openssl(dir, &args);
@@ -66,11 +122,7 @@ impl Drop for Broker {
 
 fn broker(dir: &Path) -> Broker {
     let port = hil_tests::free_port();
-    std::fs::write(
-        dir.join("acl"),
-        ACL,
-    )
-    .unwrap();
+    std::fs::write(dir.join("acl"), ACL).unwrap();
     let conf = format!(
         "{}listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/broker.pem\nkeyfile {d}/broker.key\nrequire_certificate true\nuse_identity_as_username true\nacl_file {d}/acl\npersistence false\n",
         hil_tests::mosquitto_user_line(),
@@ -78,7 +130,13 @@ fn broker(dir: &Path) -> Broker {
     );
     std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
     let log = std::fs::File::create(dir.join("mosquitto.log")).unwrap();
-    let child = Command::new("/usr/sbin/mosquitto").arg("-c").arg(dir.join("mosquitto.conf")).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let child = Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(dir.join("mosquitto.conf"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
     let up = hil_tests::wait_for_port(port, Duration::from_secs(10));
     assert!(up, "mosquitto: {}", std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default());
     Broker { child, port }
@@ -148,7 +206,13 @@ fn lane_over_mutual_tls_with_acl() {
 
     let config = lane_config(dir.path(), broker.port);
     let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["run", "--config"]).arg(&config).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
     let mut passages = 0;
     let start = Instant::now();
     while passages < 5 && start.elapsed() < Duration::from_secs(60) {
@@ -159,7 +223,10 @@ fn lane_over_mutual_tls_with_acl() {
     let _ = agent.kill();
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     let broker_log = std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default();
-    assert_eq!(passages, 5, "the lane's records reached central over mutual TLS; agent log:\n{log}\nbroker log:\n{broker_log}");
+    assert_eq!(
+        passages, 5,
+        "the lane's records reached central over mutual TLS; agent log:\n{log}\nbroker log:\n{broker_log}"
+    );
 
     // The lane's certificate may not publish outside its prefix, nor commands.
     let (lane, conn) = client(dir.path(), broker.port, "lane-DEMO-G01");
@@ -181,5 +248,8 @@ fn lane_over_mutual_tls_with_acl() {
     // A certificate from another CA is refused at the handshake.
     let (_intruder, conn) = client(dir.path(), broker.port, "intruder");
     let events = drive(conn, Duration::from_secs(3), |e| matches!(e, Event::Incoming(Packet::ConnAck(_))));
-    assert!(!events.iter().any(|e| matches!(e, Event::Incoming(Packet::ConnAck(_)))), "no session for an unknown certificate");
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Incoming(Packet::ConnAck(_)))),
+        "no session for an unknown certificate"
+    );
 }

@@ -42,9 +42,13 @@ fn a_planted_object_holds_the_vehicle_and_a_clean_scan_does_not() {
                 assert_eq!(outcome(r), "hold");
                 assert_eq!(reasons(r), vec!["uvss_anomaly"]);
                 assert!(!uvss["regions"].as_array().unwrap().is_empty());
-                let overlay = uvss["overlay"]["sha256"].as_str().expect("the overlay is stored and referenced");
+                let overlay =
+                    uvss["overlay"]["sha256"].as_str().expect("the overlay is stored and referenced");
                 assert!(
-                    others.iter().any(|(t, m)| t.ends_with(&format!("image/{overlay}")) && m["camera"] == "uvss-overlay"),
+                    others
+                        .iter()
+                        .any(|(t, m)| t.ends_with(&format!("image/{overlay}"))
+                            && m["camera"] == "uvss-overlay"),
                     "the overlay goes out like any other image"
                 );
             }

@@ -30,7 +30,11 @@ fn post(port: u16, path: &str) -> web_support::Response {
 fn cycle_is_refused_while_occupied_and_runs_when_clear() {
     let dir = tempfile::tempdir().unwrap();
     let demo = std::fs::read_to_string(web_support::repo().join("config/demo.toml")).unwrap();
-    let text = demo.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &dir.path().display().to_string());
+    let text = demo
+        .split("\n[sim]")
+        .next()
+        .unwrap()
+        .replace("../.cache/demo-data", &dir.path().display().to_string());
     let cfg = config::from_str(Path::new("test.toml"), &text).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = SimLane::new(SimTiming::fast());
@@ -50,7 +54,9 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(lane.run(async { stopped.await.ok(); }));
+        tokio::spawn(lane.run(async {
+            stopped.await.ok();
+        }));
         (server.addr.port(), (server, stop))
     });
 
@@ -72,6 +78,12 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
     sim.set_down("plate-front", true);
     let snap = post(port, "/api/snapshot?device=plate-front");
     assert_eq!(snap.status, 502, "{}", snap.text());
-    web_support::until_status(port, "plate-front down", |s| s["devices"].as_array().unwrap().iter().any(|d| d["device"] == "plate-front" && d["health"]["state"] == "down"));
+    web_support::until_status(port, "plate-front down", |s| {
+        s["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["device"] == "plate-front" && d["health"]["state"] == "down")
+    });
     drop(rt);
 }

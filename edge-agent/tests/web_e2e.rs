@@ -47,9 +47,15 @@ fn page_status_passages_images_and_metrics() {
     assert_eq!(series(&m, "edge_passage_duration_seconds_count"), Some(3.0), "{m}");
     assert!(total(&m, "edge_decisions_total") >= 3.0, "one decision per passage at least: {m}");
     assert_eq!(series(&m, "edge_device_up{device=\"barrier\",kind=\"barrier\"}"), Some(1.0), "{m}");
-    assert_eq!(m.lines().filter(|l| l.starts_with("edge_device_up{")).count(), 10, "every device of the demo lane");
+    assert_eq!(
+        m.lines().filter(|l| l.starts_with("edge_device_up{")).count(),
+        10,
+        "every device of the demo lane"
+    );
     assert_eq!(series(&m, "edge_uplink_connected"), Some(1.0));
-    assert!(series(&m, "edge_outbox_bytes").is_some() && series(&m, "edge_outbox_oldest_age_seconds").is_some());
+    assert!(
+        series(&m, "edge_outbox_bytes").is_some() && series(&m, "edge_outbox_oldest_age_seconds").is_some()
+    );
     assert!(series(&m, "edge_lane_loop_beats_total").unwrap() >= 1.0);
 
     let s = agent.get("/api/status").json();
@@ -60,9 +66,15 @@ fn page_status_passages_images_and_metrics() {
 
     // The archive's newest passages are the ones central received.
     let list = agent.get("/api/passages?n=3").json();
-    let listed: BTreeSet<String> = list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
+    let listed: BTreeSet<String> =
+        list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(listed, ids);
-    let image = list[0]["captures"].as_array().unwrap().iter().find_map(|c| c["image"].as_object().cloned()).expect("a captured image");
+    let image = list[0]["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|c| c["image"].as_object().cloned())
+        .expect("a captured image");
     assert!(image.get("preview_jpeg").is_none(), "previews are left out of the list");
     let sha = image["sha256"].as_str().unwrap();
     let ext = if image["format"] == "png" { "png" } else { "jpg" };
@@ -101,7 +113,10 @@ fn actions_and_bad_requests() {
     let forged = web_support::http(agent.web_port, "POST", "/api/barrier/cycle", &[], b"");
     assert_eq!(forged.status, 403);
     // DNS rebinding: a foreign Host on the loopback page.
-    let foreign = web_support::parse(&web_support::raw(agent.web_port, b"GET /api/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"));
+    let foreign = web_support::parse(&web_support::raw(
+        agent.web_port,
+        b"GET /api/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    ));
     assert_eq!(foreign.status, 403);
 
     // Log filter at run time; a bad one is refused and the old one stays.
@@ -110,12 +125,22 @@ fn actions_and_bad_requests() {
     assert_eq!(agent.post("/api/log-filter", b"edge_agent=[[[").status, 400);
     assert_eq!(agent.get("/api/status").json()["log_filter"], "info,edge_agent::lane=debug");
 
-    for path in ["/images/..%2F..%2Fetc%2Fpasswd", "/images/abc.jpg", &format!("/images/{}.exe", "a".repeat(64)), &format!("/images/{}.jpg", "0".repeat(64)), "/nope"] {
+    for path in [
+        "/images/..%2F..%2Fetc%2Fpasswd",
+        "/images/abc.jpg",
+        &format!("/images/{}.exe", "a".repeat(64)),
+        &format!("/images/{}.jpg", "0".repeat(64)),
+        "/nope",
+    ] {
         assert_eq!(agent.get(path).status, 404, "{path}");
     }
     assert_eq!(agent.get("/api/passages?n=lots").status, 400);
     let garbage = web_support::raw(agent.web_port, b"\x00\x01 not http at all\r\n\r\n");
-    assert!(garbage.is_empty() || garbage.starts_with(b"HTTP/1.1 400"), "{:?}", String::from_utf8_lossy(&garbage));
+    assert!(
+        garbage.is_empty() || garbage.starts_with(b"HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&garbage)
+    );
     // And the agent is still there.
     assert_eq!(agent.get("/api/status").status, 200);
 }
@@ -127,16 +152,32 @@ fn image_is_jpeg(b: &[u8]) -> bool {
 #[test]
 fn a_password_is_required_off_loopback() {
     let broker = Mosquitto::start();
-    let agent = Agent::start(broker.port, "[web]\nlisten = \"0.0.0.0:{web_port}\"\npassword = \"lane-g01-secret\"\n", None);
+    let agent = Agent::start(
+        broker.port,
+        "[web]\nlisten = \"0.0.0.0:{web_port}\"\npassword = \"lane-g01-secret\"\n",
+        None,
+    );
     let basic = |cred: &str| format!("Basic {}", base64_encode(cred));
     let none = agent.get("/api/status");
     assert_eq!(none.status, 401);
     assert!(none.header("www-authenticate").unwrap().starts_with("Basic"));
-    let wrong = web_support::http(agent.web_port, "GET", "/api/status", &[("Authorization", &basic("tech:lane-g01-secreT"))], b"");
+    let wrong = web_support::http(
+        agent.web_port,
+        "GET",
+        "/api/status",
+        &[("Authorization", &basic("tech:lane-g01-secreT"))],
+        b"",
+    );
     assert_eq!(wrong.status, 401);
     let junk = web_support::http(agent.web_port, "GET", "/metrics", &[("Authorization", "Basic %%%")], b"");
     assert_eq!(junk.status, 401);
-    let right = web_support::http(agent.web_port, "GET", "/api/status", &[("Authorization", &basic("tech:lane-g01-secret"))], b"");
+    let right = web_support::http(
+        agent.web_port,
+        "GET",
+        "/api/status",
+        &[("Authorization", &basic("tech:lane-g01-secret"))],
+        b"",
+    );
     assert_eq!(right.status, 200);
     assert_eq!(right.json()["lane"], "G01");
 }
@@ -145,11 +186,20 @@ fn a_password_is_required_off_loopback() {
 fn check_config_refuses_an_exposed_page_without_password() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lane.toml");
-    std::fs::write(&file, web_support::config(1883, dir.path(), "[web]\nlisten = \"0.0.0.0:8080\"\n")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent")).arg("check-config").arg(&file).output().unwrap();
+    std::fs::write(&file, web_support::config(1883, dir.path(), "[web]\nlisten = \"0.0.0.0:8080\"\n"))
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(err.contains("`web.listen` = \"0.0.0.0:8080\" is reachable from other machines") && err.contains("set `web.password`"), "{err}");
+    assert!(
+        err.contains("`web.listen` = \"0.0.0.0:8080\" is reachable from other machines")
+            && err.contains("set `web.password`"),
+        "{err}"
+    );
 }
 
 fn base64_encode(s: &str) -> String {

@@ -32,7 +32,13 @@ impl Publish for Records {
 
 fn release(port: u16, passage: &str, operator: &str, password: &str) -> web_support::Response {
     let body = json!({ "passage": passage, "operator": operator, "password": password }).to_string();
-    web_support::http(port, "POST", "/api/release", &[("X-Edge-Agent", "1"), ("Content-Type", "application/json")], body.as_bytes())
+    web_support::http(
+        port,
+        "POST",
+        "/api/release",
+        &[("X-Edge-Agent", "1"), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
 }
 
 #[test]
@@ -41,7 +47,11 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
     let demo = std::fs::read_to_string(web_support::repo().join("config/demo.toml")).unwrap();
     let wang = Credential::new("wang-secret-1", MIN_ITERATIONS);
     let li = Credential::new("li-secret-22", MIN_ITERATIONS);
-    let text = demo.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &dir.path().display().to_string())
+    let text = demo
+        .split("\n[sim]")
+        .next()
+        .unwrap()
+        .replace("../.cache/demo-data", &dir.path().display().to_string())
         + &format!("\n[operators.wang]\ncredential = \"{wang}\"\n\n[operators.li]\ncredential = \"{li}\"\n");
     let cfg = config::from_str(Path::new("test.toml"), &text).unwrap();
     assert_eq!(cfg.operators.len(), 2);
@@ -68,7 +78,9 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(lane.run(async { stopped.await.ok(); }));
+        let run = tokio::spawn(lane.run(async {
+            stopped.await.ok();
+        }));
         tokio::spawn(sim.clone().run_traffic(plan));
         (server.addr.port(), (server, stop, run))
     });
@@ -114,15 +126,20 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
     });
     // The audit trail has every attempt, and still verifies.
     let log = dir.path().join("audit.log");
-    let entries: Vec<Value> = std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let refused: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "operator_refused").collect();
     assert_eq!(refused.len(), MAX_FAILURES as usize + 2, "wrong, locked and unknown attempts: {refused:?}");
-    assert!(refused.iter().any(|e| e["data"]["operator"] == "wang" && e["data"]["why"].as_str().unwrap().contains("too many")));
+    assert!(refused
+        .iter()
+        .any(|e| e["data"]["operator"] == "wang" && e["data"]["why"].as_str().unwrap().contains("too many")));
     let releases: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "operator_release").collect();
     assert_eq!(releases.len(), 2, "{releases:?}");
     assert_eq!(releases[1]["data"], json!({"operator": "li", "by": "local:li", "accepted": true}));
     assert_eq!(releases[1]["passage"], passage.as_str());
-    let signer = edge_agent::signing::ResultSigner::load_or_create(&dir.path().join("signing.key"), "DEMO-G01").unwrap();
+    let signer =
+        edge_agent::signing::ResultSigner::load_or_create(&dir.path().join("signing.key"), "DEMO-G01")
+            .unwrap();
     let keys = vec![(signer.key_id.clone(), edge_agent::command::public_key(&signer.public_b64()).unwrap())];
     edge_agent::audit::verify_file(&log, &keys).expect("the audit trail verifies");
 }
@@ -144,6 +161,9 @@ fn operator_hash_makes_a_credential_the_config_accepts() {
     assert!(!line.contains("passphrase"));
     let c: Credential = line.parse().unwrap();
     assert!(c.verify("a long passphrase") && !c.verify("a long passphrase "));
-    let weak = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["operator", "hash", "--iterations", "10"]).output().unwrap();
+    let weak = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["operator", "hash", "--iterations", "10"])
+        .output()
+        .unwrap();
     assert_eq!(weak.status.code(), Some(2), "too few iterations refused");
 }

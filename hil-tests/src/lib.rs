@@ -22,7 +22,10 @@ pub fn free_port() -> u16 {
 }
 
 fn mosquitto_binary() -> Option<PathBuf> {
-    ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 /// Mosquitto started as root drops to the `mosquitto` user, which cannot read
@@ -71,14 +74,28 @@ impl Mosquitto {
         } else {
             "persistence false\n".to_string()
         };
-        std::fs::write(&conf, format!("{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}", mosquitto_user_line())).unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}",
+                mosquitto_user_line()
+            ),
+        )
+        .unwrap();
         let child = Self::spawn(&conf, port);
         Mosquitto { child, port, dir }
     }
 
     fn spawn(conf: &Path, port: u16) -> Child {
-        let binary = mosquitto_binary().expect("mosquitto is not installed: run scripts/test, which installs it");
-        let child = Command::new(binary).arg("-c").arg(conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto starts");
+        let binary =
+            mosquitto_binary().expect("mosquitto is not installed: run scripts/test, which installs it");
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto starts");
         assert!(wait_for_port(port, Duration::from_secs(10)), "mosquitto did not come up on {port}");
         child
     }
@@ -144,7 +161,13 @@ impl Subscriber {
     }
 }
 
-fn pump(client: Client, mut connection: Connection, filter: String, tx: std::sync::mpsc::Sender<(String, Vec<u8>, bool)>, ready: std::sync::mpsc::Sender<()>) {
+fn pump(
+    client: Client,
+    mut connection: Connection,
+    filter: String,
+    tx: std::sync::mpsc::Sender<(String, Vec<u8>, bool)>,
+    ready: std::sync::mpsc::Sender<()>,
+) {
     for event in connection.iter() {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -176,9 +199,13 @@ pub fn repo_root() -> PathBuf {
 pub fn demo_lane(broker: &str, data_dir: &str) -> String {
     let base = std::fs::read_to_string(repo_root().join("config/demo.toml")).expect("config/demo.toml");
     let lane = base.split("\n[sim]").next().expect("split always yields one part");
-    let out = lane
-        .replace("embedded_listen = \"127.0.0.1:18830\"", broker)
-        .replace("data_dir = \"../.cache/demo-data\"   # relative to this file", &format!("data_dir = {data_dir:?}"));
-    assert!(!out.contains("embedded_listen") && !out.contains("demo-data"), "config/demo.toml changed: update hil_tests::demo_lane");
+    let out = lane.replace("embedded_listen = \"127.0.0.1:18830\"", broker).replace(
+        "data_dir = \"../.cache/demo-data\"   # relative to this file",
+        &format!("data_dir = {data_dir:?}"),
+    );
+    assert!(
+        !out.contains("embedded_listen") && !out.contains("demo-data"),
+        "config/demo.toml changed: update hil_tests::demo_lane"
+    );
     out
 }

@@ -53,12 +53,14 @@ async fn a_lane_file_of_real_transports_builds_working_devices() {
     let (_sim, ep) = start_sim();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lane.toml");
-    let cfg = edge_agent::config::from_str(&file, &lane_file(&ep, dir.path())).unwrap_or_else(|e| panic!("{e}"));
+    let cfg =
+        edge_agent::config::from_str(&file, &lane_file(&ep, dir.path())).unwrap_or_else(|e| panic!("{e}"));
     let mut devices = build_devices(&cfg, None).unwrap_or_else(|e| panic!("{e}"));
     let limit = Duration::from_secs(10);
 
     let names: Vec<_> = devices.health.iter().map(|(n, _)| n.as_str()).collect();
-    for device in ["arrival-loop", "arm-loop", "exit-loop", "barrier", "plate", "uvss", "seals", "empty-box"] {
+    for device in ["arrival-loop", "arm-loop", "exit-loop", "barrier", "plate", "uvss", "seals", "empty-box"]
+    {
         assert!(names.contains(&device), "{device} reports its own health: {names:?}");
     }
     assert_eq!(names.iter().filter(|n| n.starts_with("modbus:")).count(), 1, "four devices, one bus");
@@ -67,7 +69,10 @@ async fn a_lane_file_of_real_transports_builds_working_devices() {
     let barrier = devices.barrier.1.clone();
     let mut barrier = barrier.lock().await;
     assert_eq!(tokio::time::timeout(limit, barrier.state()).await.unwrap().unwrap(), BarrierState::Closed);
-    assert!(matches!(barrier.close().await, Err(DeviceError::Refused(_))), "unknown under-arm state is occupied");
+    assert!(
+        matches!(barrier.close().await, Err(DeviceError::Refused(_))),
+        "unknown under-arm state is occupied"
+    );
     assert!(!first_reading(&mut devices, "arm-loop").await);
     barrier.close().await.expect("closing with the loop read clear");
 
@@ -96,7 +101,8 @@ async fn the_barrier_driver_refuses_to_close_over_an_occupied_loop_as_the_lane_r
     let dir = tempfile::tempdir().unwrap();
     let sim = start(LaneSimOptions::quiet(dir.path())).await.unwrap();
     let ep = serde_json::to_value(&sim.endpoints).unwrap();
-    let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &lane_file(&ep, dir.path())).unwrap();
+    let cfg =
+        edge_agent::config::from_str(&dir.path().join("lane.toml"), &lane_file(&ep, dir.path())).unwrap();
     let mut devices = build_devices(&cfg, None).unwrap();
     let limit = Duration::from_secs(10);
     let barrier = devices.barrier.1.clone();
@@ -106,9 +112,16 @@ async fn the_barrier_driver_refuses_to_close_over_an_occupied_loop_as_the_lane_r
     let (_, _, arm_loop) = devices.presence.iter_mut().find(|(n, _, _)| n == "arm-loop").unwrap();
 
     sim.gate.set_input(UNDER_ARM_INPUT, true);
-    assert!(tokio::time::timeout(limit, arm_loop.changed()).await.unwrap().unwrap(), "the lane sees it occupied");
+    assert!(
+        tokio::time::timeout(limit, arm_loop.changed()).await.unwrap().unwrap(),
+        "the lane sees it occupied"
+    );
     assert!(matches!(barrier.close().await, Err(DeviceError::Refused(_))));
-    assert_eq!(sim.gate.closes_while_occupied.load(Ordering::SeqCst), 0, "no close command reached the controller");
+    assert_eq!(
+        sim.gate.closes_while_occupied.load(Ordering::SeqCst),
+        0,
+        "no close command reached the controller"
+    );
     assert_eq!(barrier.state().await.unwrap(), BarrierState::Opened);
 
     sim.gate.set_input(UNDER_ARM_INPUT, false);
@@ -126,14 +139,24 @@ async fn one_modbus_unit_serves_the_barrier_and_the_loops_on_different_registers
     let ep = serde_json::to_value(&sim.endpoints).unwrap();
     let m = &ep["modbus"];
     let mut text = lane_file(&ep, dir.path());
-    for (unit, input) in [("arrival_unit", "arrival_input"), ("under_arm_unit", "under_arm_input"), ("exit_unit", "exit_input")] {
+    for (unit, input) in [
+        ("arrival_unit", "arrival_input"),
+        ("under_arm_unit", "under_arm_input"),
+        ("exit_unit", "exit_input"),
+    ] {
         let own = format!("unit = {}, presence_input = 0", m[unit]);
-        text = text.replace(&own, &format!("unit = {}, presence_input = {}", m["registers"]["unit"], m[input]));
+        text =
+            text.replace(&own, &format!("unit = {}, presence_input = {}", m["registers"]["unit"], m[input]));
     }
     assert_eq!(text.matches("unit = 1,").count(), 4, "{text}");
-    let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let cfg =
+        edge_agent::config::from_str(&dir.path().join("lane.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
     let mut devices = build_devices(&cfg, None).unwrap();
-    assert_eq!(devices.health.iter().filter(|(n, _)| n.starts_with("modbus:")).count(), 1, "one master for the bus");
+    assert_eq!(
+        devices.health.iter().filter(|(n, _)| n.starts_with("modbus:")).count(),
+        1,
+        "one master for the bus"
+    );
     let limit = Duration::from_secs(10);
 
     for name in ["arrival-loop", "arm-loop", "exit-loop"] {
@@ -141,7 +164,10 @@ async fn one_modbus_unit_serves_the_barrier_and_the_loops_on_different_registers
     }
     let (_, _, arrival) = devices.presence.iter_mut().find(|(n, _, _)| n == "arrival-loop").unwrap();
     sim.gate.set_input(hil_tests::sim::modbus::ARRIVAL_INPUT, true);
-    assert!(tokio::time::timeout(limit, arrival.changed()).await.unwrap().unwrap(), "the arrival loop, read from unit 1");
+    assert!(
+        tokio::time::timeout(limit, arrival.changed()).await.unwrap().unwrap(),
+        "the arrival loop, read from unit 1"
+    );
 
     // The barrier and the loops' polling share the bus: requests are serialised, none is lost.
     let barrier = devices.barrier.1.clone();
@@ -150,14 +176,19 @@ async fn one_modbus_unit_serves_the_barrier_and_the_loops_on_different_registers
     let (_, _, arm) = devices.presence.iter_mut().find(|(n, _, _)| n == "arm-loop").unwrap();
     sim.gate.set_input(UNDER_ARM_INPUT, true);
     assert!(tokio::time::timeout(limit, arm.changed()).await.unwrap().unwrap());
-    assert!(matches!(barrier.close().await, Err(DeviceError::Refused(_))), "occupied, as read from the same unit");
+    assert!(
+        matches!(barrier.close().await, Err(DeviceError::Refused(_))),
+        "occupied, as read from the same unit"
+    );
     assert_eq!(sim.gate.closes_while_occupied.load(Ordering::SeqCst), 0);
     sim.gate.set_input(UNDER_ARM_INPUT, false);
     assert!(!tokio::time::timeout(limit, arm.changed()).await.unwrap().unwrap());
     barrier.close().await.unwrap();
     assert_eq!(barrier.state().await.unwrap(), BarrierState::Closed);
     let on_bus = ["arrival-loop", "arm-loop", "exit-loop", "barrier"];
-    for (name, rx) in devices.health.iter().filter(|(n, _)| on_bus.contains(&n.as_str()) || n.starts_with("modbus:")) {
+    for (name, rx) in
+        devices.health.iter().filter(|(n, _)| on_bus.contains(&n.as_str()) || n.starts_with("modbus:"))
+    {
         assert_eq!(rx.borrow().state, HealthState::Ok, "{name}: {:?}", *rx.borrow());
     }
 }

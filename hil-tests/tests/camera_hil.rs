@@ -13,8 +13,9 @@ use hil_tests::sim::{Scenario, ScenarioCtl};
 
 async fn rig(auth: SimAuth, password: &str) -> (HttpCamera, ScenarioCtl) {
     let ctl = ScenarioCtl::new(Scenario::Normal);
-    let sim =
-        CameraSim::start("127.0.0.1:0", ctl.clone(), CameraSimConfig { auth, ..Default::default() }).await.unwrap();
+    let sim = CameraSim::start("127.0.0.1:0", ctl.clone(), CameraSimConfig { auth, ..Default::default() })
+        .await
+        .unwrap();
     let addr = sim.addr.to_string();
     let mut cfg = HttpCameraConfig::new(&addr, snapshot_path("plate"));
     cfg.credentials = Some(Credentials { user: "admin".into(), password: password.into() });
@@ -123,13 +124,15 @@ async fn camera_that_is_not_there_is_down() {
 async fn real_camera_from_environment() {
     // HIL_CAMERA_ADDR=192.168.1.64:80 HIL_CAMERA_PATH=/ISAPI/Streaming/channels/101/picture
     // HIL_CAMERA_USER=admin HIL_CAMERA_PASSWORD=...
-    let Some(addr) = real_device("HIL_CAMERA_ADDR", "IP camera (host:port, with HIL_CAMERA_PATH, _USER, _PASSWORD)")
+    let Some(addr) =
+        real_device("HIL_CAMERA_ADDR", "IP camera (host:port, with HIL_CAMERA_PATH, _USER, _PASSWORD)")
     else {
         return;
     };
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     let mut cfg = HttpCameraConfig::new(addr.split(':').next().unwrap_or(&addr), var("HIL_CAMERA_PATH"));
-    cfg.credentials = Some(Credentials { user: var("HIL_CAMERA_USER"), password: var("HIL_CAMERA_PASSWORD") });
+    cfg.credentials =
+        Some(Credentials { user: var("HIL_CAMERA_USER"), password: var("HIL_CAMERA_PASSWORD") });
     let mut cam = HttpCamera::new("camera", &addr, cfg);
     let img = cam.snapshot().await.expect("a snapshot");
     eprintln!("real camera: {}x{} JPEG, {} bytes", img.width, img.height, img.bytes.len());

@@ -139,7 +139,8 @@ async fn works_over_a_serial_line_too() {
 
 #[tokio::test]
 async fn real_detector_from_environment() {
-    let Some(addr) = real_device("HIL_EMPTYBOX_ADDR", "empty-box detector (host:port) with a container in position")
+    let Some(addr) =
+        real_device("HIL_EMPTYBOX_ADDR", "empty-box detector (host:port) with a container in position")
     else {
         return;
     };

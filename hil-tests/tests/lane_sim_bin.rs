@@ -50,13 +50,17 @@ async fn every_device_of_the_simulated_lane_works_through_the_real_drivers() {
 
     let seal_cfg =
         SealReaderConfig { backoff: fast_backoff(), window: Duration::from_millis(50), ..Default::default() };
-    let mut seal =
-        SealReaderDriver::spawn("seal", SerialConnector::new(ep["seal"]["path"].as_str().unwrap(), 115_200), seal_cfg);
+    let mut seal = SealReaderDriver::spawn(
+        "seal",
+        SerialConnector::new(ep["seal"]["path"].as_str().unwrap(), 115_200),
+        seal_cfg,
+    );
     wait_health(&mut seal.health(), HealthState::Ok, limit).await;
     assert_eq!(seal.interrogate().await.unwrap().len(), 2);
 
     let eb_cfg = EmptyBoxConfig { backoff: fast_backoff(), ..Default::default() };
-    let mut eb = EmptyBoxDriver::spawn("emptybox", TcpConnector::new(ep["emptybox"].as_str().unwrap()), eb_cfg);
+    let mut eb =
+        EmptyBoxDriver::spawn("emptybox", TcpConnector::new(ep["emptybox"].as_str().unwrap()), eb_cfg);
     wait_health(&mut eb.health(), HealthState::Ok, limit).await;
     assert!(eb.scan(Some("CSQU3054384")).await.unwrap().interior.is_some());
 
@@ -80,9 +84,16 @@ async fn every_device_of_the_simulated_lane_works_through_the_real_drivers() {
 #[tokio::test]
 async fn disconnect_scenario_drops_the_serial_link_and_the_driver_reopens_the_path() {
     let (_sim, ep) = start("disconnect");
-    let cfg = SealReaderConfig { backoff: fast_backoff(), keepalive: Duration::from_millis(200), ..Default::default() };
-    let seal =
-        SealReaderDriver::spawn("seal", SerialConnector::new(ep["seal"]["path"].as_str().unwrap(), 115_200), cfg);
+    let cfg = SealReaderConfig {
+        backoff: fast_backoff(),
+        keepalive: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let seal = SealReaderDriver::spawn(
+        "seal",
+        SerialConnector::new(ep["seal"]["path"].as_str().unwrap(), 115_200),
+        cfg,
+    );
     let mut h = seal.health();
     // Up, dropped (a USB unplug as the agent sees it), and up again on a new PTY.
     wait_health(&mut h, HealthState::Ok, Duration::from_secs(10)).await;

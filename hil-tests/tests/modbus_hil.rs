@@ -56,13 +56,18 @@ async fn rig() -> Rig {
     let (connector, feed) = feed_connector::<SerialStream>("pty");
     // Generous per-reply timeout: a loaded 2-core machine must not turn a slow
     // PTY round trip into a "does not answer".
-    let bus_cfg =
-        ModbusConfig { timeout: Duration::from_millis(400), attempts: 2, backoff: fast_backoff(), echo: false };
+    let bus_cfg = ModbusConfig {
+        timeout: Duration::from_millis(400),
+        attempts: 2,
+        backoff: fast_backoff(),
+        echo: false,
+    };
     let bus = ModbusBus::spawn("rs485", connector, bus_cfg);
     let (master, slave) = pty_pair().unwrap();
     tokio::spawn(serve(master, gate.clone(), ctl.clone()));
     feed.send(slave).unwrap();
-    let presence = ModbusPresence::spawn("loop.under_arm", bus.clone(), UNIT, UNDER_ARM_INPUT, presence_cfg());
+    let presence =
+        ModbusPresence::spawn("loop.under_arm", bus.clone(), UNIT, UNDER_ARM_INPUT, presence_cfg());
     let cfg = ModbusBarrierConfig {
         registers: registers(),
         pulse: Duration::from_millis(100),
@@ -93,7 +98,11 @@ async fn close_is_refused_while_the_loop_under_the_arm_is_occupied() {
     r.barrier.open().await.unwrap();
     r.under_arm(true).await;
     assert!(matches!(r.barrier.close().await, Err(DeviceError::Refused(_))));
-    assert_eq!(r.gate.closes_while_occupied.load(Ordering::SeqCst), 0, "no close command reached the controller");
+    assert_eq!(
+        r.gate.closes_while_occupied.load(Ordering::SeqCst),
+        0,
+        "no close command reached the controller"
+    );
     r.under_arm(false).await;
     r.barrier.close().await.unwrap();
 }
@@ -173,7 +182,8 @@ async fn barrier_built_before_the_controller_answers_reads_its_state_once_it_doe
     let ctl = ScenarioCtl::new(Scenario::Normal);
     let gate = ModbusGate::spawn(ctl.clone(), Duration::from_millis(300));
     let (connector, feed) = feed_connector::<SerialStream>("pty");
-    let cfg = ModbusConfig { timeout: Duration::from_millis(400), backoff: fast_backoff(), ..Default::default() };
+    let cfg =
+        ModbusConfig { timeout: Duration::from_millis(400), backoff: fast_backoff(), ..Default::default() };
     let bus = ModbusBus::spawn("rs485", connector, cfg);
     let (_tx, occupied) = tokio::sync::watch::channel(false);
     let cfg = ModbusBarrierConfig {
@@ -199,18 +209,21 @@ async fn barrier_built_before_the_controller_answers_reads_its_state_once_it_doe
 #[tokio::test]
 async fn real_controller_from_environment() {
     // HIL_MODBUS_PORT=/dev/ttyUSB1, register map as in `sim::modbus::registers()`.
-    let Some(port) = real_device("HIL_MODBUS_PORT", "Modbus RTU barrier controller (register map of sim::modbus)")
+    let Some(port) =
+        real_device("HIL_MODBUS_PORT", "Modbus RTU barrier controller (register map of sim::modbus)")
     else {
         return;
     };
     let bus = ModbusBus::spawn("rs485", SerialConnector::new(port, 9600), ModbusConfig::default());
-    let presence = ModbusPresence::spawn("loop", bus.clone(), UNIT, UNDER_ARM_INPUT, PresenceConfig::default());
+    let presence =
+        ModbusPresence::spawn("loop", bus.clone(), UNIT, UNDER_ARM_INPUT, PresenceConfig::default());
     let cfg = ModbusBarrierConfig {
         registers: registers(),
         pulse: Duration::from_millis(500),
         move_timeout: Duration::from_secs(8),
         poll: Duration::from_millis(50),
     };
-    let mut barrier = ModbusBarrier::new("barrier", bus, cfg, presence.watch()).await.expect("controller answers");
+    let mut barrier =
+        ModbusBarrier::new("barrier", bus, cfg, presence.watch()).await.expect("controller answers");
     eprintln!("real barrier state: {:?}", barrier.state().await);
 }

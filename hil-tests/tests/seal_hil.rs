@@ -141,7 +141,8 @@ async fn path_connector_reopens_a_pty_by_path() {
     let (master, path, keeper) = hil_tests::sim::seal::pty_for_path().unwrap();
     let ctl = ScenarioCtl::new(Scenario::Normal);
     tokio::spawn(serve(master, 1, std::sync::Arc::new(std::sync::Mutex::new(sample_seals(2))), ctl));
-    let mut driver = SealReaderDriver::spawn("seal", SerialConnector::new(path.to_string_lossy(), 115_200), cfg());
+    let mut driver =
+        SealReaderDriver::spawn("seal", SerialConnector::new(path.to_string_lossy(), 115_200), cfg());
     wait_health(&mut driver.health(), HealthState::Ok, LIMIT).await;
     assert_eq!(driver.interrogate().await.unwrap().len(), 2);
     drop(keeper);
@@ -149,7 +150,8 @@ async fn path_connector_reopens_a_pty_by_path() {
 
 #[tokio::test]
 async fn real_reader_from_environment() {
-    let Some(port) = real_device("HIL_SEAL_PORT", "seal reader (e.g. /dev/ttyUSB0; HIL_SEAL_BAUD defaults to 115200)")
+    let Some(port) =
+        real_device("HIL_SEAL_PORT", "seal reader (e.g. /dev/ttyUSB0; HIL_SEAL_BAUD defaults to 115200)")
     else {
         return;
     };

@@ -116,7 +116,8 @@ async fn tcp_drop_goes_down_and_reconnects_by_itself() {
 
 #[tokio::test]
 async fn real_camera_from_environment() {
-    let Some(addr) = real_device("HIL_UVSS_ADDR", "UVSS camera (host:port); drive a vehicle over it within 60 s")
+    let Some(addr) =
+        real_device("HIL_UVSS_ADDR", "UVSS camera (host:port); drive a vehicle over it within 60 s")
     else {
         return;
     };

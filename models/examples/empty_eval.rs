@@ -16,13 +16,17 @@ fn main() {
         };
         let v = models::empty::check(&img, &p).expect("classical check");
         let m = v.measures.clone().unwrap();
-        let expect = if f[1] == "empty" { models::empty::Verdict::Empty } else { models::empty::Verdict::NotEmpty };
+        let expect =
+            if f[1] == "empty" { models::empty::Verdict::Empty } else { models::empty::Verdict::NotEmpty };
         match v.verdict {
             models::empty::Verdict::Inconclusive => unsure += 1,
             x if x == expect => right += 1,
             _ => wrong += 1,
         }
-        println!("{:45} label={:6} verdict={:?} score={:.2} occupied={:.3} residual={:.3}", f[0], f[1], v.verdict, v.score, m.occupied, m.residual);
+        println!(
+            "{:45} label={:6} verdict={:?} score={:.2} occupied={:.3} residual={:.3}",
+            f[0], f[1], v.verdict, v.score, m.occupied, m.residual
+        );
     }
     println!("interiors: right {right}, wrong {wrong}, inconclusive {unsure}");
 }

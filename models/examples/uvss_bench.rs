@@ -21,7 +21,13 @@ fn main() {
         r
     };
     let (reference, probe) = (rot(&pair.reference), rot(&pair.probe));
-    println!("reference {}x{}, probe {}x{}", reference.width(), reference.height(), probe.width(), probe.height());
+    println!(
+        "reference {}x{}, probe {}x{}",
+        reference.width(),
+        reference.height(),
+        probe.width(),
+        probe.height()
+    );
     let p = Params::default();
     let mut anchor = Vec::new();
     let mut cmp = Vec::new();
@@ -40,6 +46,15 @@ fn main() {
     let c = last.expect("at least one run");
     let (a, m) = (median(anchor), median(cmp));
     println!("stages (last run, ms): {:?}", c.timings_ms);
-    println!("verdict {:?} score {:.2} regions {} (planted object at {:?} before rotation)", c.verdict, c.score, c.regions.len(), pair.object);
-    println!("compare 2048x12000: median {m:.0} ms over {runs} runs; anchor (grey + copy) {a:.1} ms; ratio {:.1}x", m / a);
+    println!(
+        "verdict {:?} score {:.2} regions {} (planted object at {:?} before rotation)",
+        c.verdict,
+        c.score,
+        c.regions.len(),
+        pair.object
+    );
+    println!(
+        "compare 2048x12000: median {m:.0} ms over {runs} runs; anchor (grey + copy) {a:.1} ms; ratio {:.1}x",
+        m / a
+    );
 }

@@ -38,7 +38,10 @@ fn main() {
                 let mm = pair.reference_mm[x];
                 let truth = pair.probe_mm.partition_point(|&v| v < mm);
                 let (lx, ly) = reg.locate(x as f32, 200.0);
-                println!("x {x:5} map {:8.1} located {lx:8.1} truth {truth:6} lat {:.1} {ly:.1}", reg.map_x[x], reg.map_y[x]);
+                println!(
+                    "x {x:5} map {:8.1} located {lx:8.1} truth {truth:6} lat {:.1} {ly:.1}",
+                    reg.map_x[x], reg.map_y[x]
+                );
             }
         }
         Some("real") if a.len() >= 2 => real(Path::new(&a[1]), a.get(2).map(PathBuf::from)),
@@ -55,7 +58,8 @@ fn overlaps(r: &uvss::Region, b: (u32, u32, u32, u32)) -> bool {
 
 fn synthetic(n: usize, cross: usize, len: usize, dir: Option<PathBuf>) {
     let p = params();
-    let (mut hits, mut found_anything, mut positives, mut fas, mut negatives, mut inconclusive) = (0, 0, 0, 0, 0, 0);
+    let (mut hits, mut found_anything, mut positives, mut fas, mut negatives, mut inconclusive) =
+        (0, 0, 0, 0, 0, 0);
     let mut times = Vec::new();
     for i in 0..n {
         let with = i % 2 == 0;
@@ -93,7 +97,9 @@ fn synthetic(n: usize, cross: usize, len: usize, dir: Option<PathBuf>) {
             if ok { "ok" } else { "MISS/FA" }
         );
         if let (Some(d), false) = (&dir, ok) {
-            uvss::overlay::render(&pair.probe, &c, &p, 2000).save(d.join(format!("synth_{i:03}.png"))).expect("write overlay");
+            uvss::overlay::render(&pair.probe, &c, &p, 2000)
+                .save(d.join(format!("synth_{i:03}.png")))
+                .expect("write overlay");
             pair.reference.save(d.join(format!("synth_{i:03}_ref.png"))).expect("write ref");
         }
     }
@@ -117,7 +123,8 @@ fn real(dir: &Path, out: Option<PathBuf>) {
             continue;
         }
         if f[1].starts_with("probe") {
-            let r = f[1].split(';').find_map(|k| k.strip_prefix("reference=")).unwrap_or_default().to_string();
+            let r =
+                f[1].split(';').find_map(|k| k.strip_prefix("reference=")).unwrap_or_default().to_string();
             let n = f[1].split(';').find_map(|k| k.strip_prefix("anomalies=")).unwrap_or("0").to_string();
             probes.push((f[0].to_string(), r, n));
         } else {
@@ -157,5 +164,8 @@ fn real(dir: &Path, out: Option<PathBuf>) {
             }
         }
     }
-    println!("real: probes flagged {flagged}/{}; clean reference pairs flagged {fa}/{clean_pairs}", probes.len());
+    println!(
+        "real: probes flagged {flagged}/{}; clean reference pairs flagged {fa}/{clean_pairs}",
+        probes.len()
+    );
 }

@@ -61,7 +61,8 @@ fn probe_region(l: &TextLine, n_chars: usize, img: &RgbImage) -> Quad {
 /// Owner+serial prefixes ending a line or a two-line chain.
 fn prefixes(lines: &[TextLine], alts: &[Vec<CharAlts>], img: &RgbImage) -> Vec<Prefix> {
     let mut out: Vec<Prefix> = Vec::new();
-    let alnum = |a: &[CharAlts]| a.iter().filter(|c| c.best().0.is_ascii_alphanumeric()).cloned().collect::<Vec<_>>();
+    let alnum =
+        |a: &[CharAlts]| a.iter().filter(|c| c.best().0.is_ascii_alphanumeric()).cloned().collect::<Vec<_>>();
     let mut consider = |seq: Vec<CharAlts>, last: usize, idx: Vec<usize>| {
         // Exactly owner + serial: a longer line already holds its own check digit (or is not a
         // code), and a window inside it would start mid-word.
@@ -73,7 +74,13 @@ fn prefixes(lines: &[TextLine], alts: &[Vec<CharAlts>], img: &RgbImage) -> Vec<P
         if out.iter().any(|p| p.code10 == code10) {
             return;
         }
-        out.push(Prefix { code10, confidence, corrected, probe: probe_region(&lines[last], n_last, img), lines: idx });
+        out.push(Prefix {
+            code10,
+            confidence,
+            corrected,
+            probe: probe_region(&lines[last], n_last, img),
+            lines: idx,
+        });
     };
     for i in 0..lines.len() {
         let a = alnum(&alts[i]);
@@ -104,7 +111,9 @@ fn read_digit(s: &mut OcrSessions, img: &RgbImage, q: &Quad) -> Result<Vec<(char
     for inset in [0.0f32, 0.12, 0.22] {
         let (w, h) = (crop.width() as f32, crop.height() as f32);
         let (dx, dy) = ((w * inset) as u32, (h * inset) as u32);
-        let c = image::imageops::crop_imm(&crop, dx, dy, (w as u32 - 2 * dx).max(2), (h as u32 - 2 * dy).max(2)).to_image();
+        let c =
+            image::imageops::crop_imm(&crop, dx, dy, (w as u32 - 2 * dx).max(2), (h as u32 - 2 * dy).max(2))
+                .to_image();
         let bg = *c.get_pixel(0, 0);
         let mut padded = RgbImage::from_pixel(c.width() + c.height(), c.height(), bg);
         image::imageops::replace(&mut padded, &c, (c.height() / 2) as i64, 0);
@@ -130,7 +139,12 @@ fn read_digit(s: &mut OcrSessions, img: &RgbImage, q: &Quad) -> Result<Vec<(char
 }
 
 /// Complete codes whose check digit the detector missed; returns codes found this way.
-pub fn probe_missing(s: &mut OcrSessions, img: &RgbImage, lines: &[TextLine], alts: &[Vec<CharAlts>]) -> Result<Vec<ImageCode>, ModelError> {
+pub fn probe_missing(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    lines: &[TextLine],
+    alts: &[Vec<CharAlts>],
+) -> Result<Vec<ImageCode>, ModelError> {
     let mut out = Vec::new();
     for p in prefixes(lines, alts, img).into_iter().take(4) {
         let Some(expected) = iso6346::check_digit(&p.code10) else { continue };
@@ -139,14 +153,20 @@ pub fn probe_missing(s: &mut OcrSessions, img: &RgbImage, lines: &[TextLine], al
         let exp_char = char::from_digit(expected, 10).unwrap_or('?');
         let exp_p = digits.iter().find(|d| d.0 == exp_char).map_or(0.0, |d| d.1);
         // The expected digit must really be there: the best read, or a close runner-up.
-        let (digit, p_digit, ok) = if exp_p >= 0.3 && exp_p >= 0.5 * top_p { (exp_char, exp_p, true) } else { (top, top_p, false) };
+        let (digit, p_digit, ok) =
+            if exp_p >= 0.3 && exp_p >= 0.5 * top_p { (exp_char, exp_p, true) } else { (top, top_p, false) };
         if top_p < 0.2 {
             continue;
         }
         let code = format!("{}{digit}", p.code10);
         let confidence = p.confidence.min(p_digit) * if ok { 0.9 } else { 0.4 };
         out.push(ImageCode {
-            read: CodeRead { code, confidence, check_digit_ok: ok && iso6346::is_valid(&format!("{}{digit}", p.code10)), corrected: p.corrected },
+            read: CodeRead {
+                code,
+                confidence,
+                check_digit_ok: ok && iso6346::is_valid(&format!("{}{digit}", p.code10)),
+                corrected: p.corrected,
+            },
             size_type: None,
             lines: p.lines,
         });

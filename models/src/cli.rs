@@ -19,9 +19,11 @@ pub fn recognize_with(engine: &Engine, paths: &[PathBuf]) -> Result<Vec<ImageRes
         match engine.recognize_path(p) {
             Ok(r) => out.push(r),
             Err(OcrError::Model(e)) => return Err(e),
-            Err(OcrError::Input(e)) => {
-                out.push(ImageResult { file: p.display().to_string(), error: Some(e.to_string()), ..Default::default() })
-            }
+            Err(OcrError::Input(e)) => out.push(ImageResult {
+                file: p.display().to_string(),
+                error: Some(e.to_string()),
+                ..Default::default()
+            }),
         }
     }
     Ok(out)

@@ -34,7 +34,9 @@ fn char_height(l: &TextLine) -> f32 {
 
 /// May `b` follow `a` in one code?
 pub fn follows(a: &TextLine, b: &TextLine) -> bool {
-    if matches!(a.source, LineSource::Column | LineSource::Rotated) != matches!(b.source, LineSource::Column | LineSource::Rotated) {
+    if matches!(a.source, LineSource::Column | LineSource::Rotated)
+        != matches!(b.source, LineSource::Column | LineSource::Rotated)
+    {
         return false;
     }
     let (ha, hb) = (char_height(a), char_height(b));
@@ -48,11 +50,14 @@ pub fn follows(a: &TextLine, b: &TextLine) -> bool {
     let vertical = matches!(a.source, LineSource::Column | LineSource::Rotated);
     if vertical {
         // Columns continue below (or in a neighbouring column to the right).
-        let below = h_overlap > 0.3 * (ba[2] - ba[0]).min(bb[2] - bb[0]) && bb[1] > ba[1] && bb[1] - ba[3] < 2.0 * h;
+        let below =
+            h_overlap > 0.3 * (ba[2] - ba[0]).min(bb[2] - bb[0]) && bb[1] > ba[1] && bb[1] - ba[3] < 2.0 * h;
         let right = v_overlap > 0.0 && bb[0] > ba[0] && bb[0] - ba[2] < 2.0 * h;
         below || right
     } else {
-        let right = v_overlap > 0.5 * (ba[3] - ba[1]).min(bb[3] - bb[1]) && bb[0] > ba[0] + 0.3 * h && bb[0] - ba[2] < 3.0 * h;
+        let right = v_overlap > 0.5 * (ba[3] - ba[1]).min(bb[3] - bb[1])
+            && bb[0] > ba[0] + 0.3 * h
+            && bb[0] - ba[2] < 3.0 * h;
         let below = h_overlap > -0.5 * h && bb[1] > ba[1] + 0.5 * h && bb[1] - ba[3] < 1.2 * h;
         right || below
     }
@@ -122,8 +127,15 @@ pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
         }
         let sets = sets.get_or_insert_with(|| iso6346::layout_classes(dict));
         let Some(r) = crate::ctc_layout::decode(&l.rec.probs, sets) else { continue };
-        let code: String = r.classes.iter().filter_map(|&k| dict.get(k)?.chars().next().map(crate::rec::normalize_char)).collect();
-        if r.min_prob() < MIN_DECODED_PROB || !iso6346::is_valid(&code) || out.iter().any(|c| c.read.code == code) {
+        let code: String = r
+            .classes
+            .iter()
+            .filter_map(|&k| dict.get(k)?.chars().next().map(crate::rec::normalize_char))
+            .collect();
+        if r.min_prob() < MIN_DECODED_PROB
+            || !iso6346::is_valid(&code)
+            || out.iter().any(|c| c.read.code == code)
+        {
             continue;
         }
         let corrected = if code == l.text { vec![] } else { vec![format!("{}->{code}", l.text)] };
@@ -147,7 +159,12 @@ pub fn merge(lines: &[TextLine], found: &mut Vec<ImageCode>, more: Vec<ImageCode
 
 fn finish(lines: &[TextLine], found: &mut Vec<ImageCode>) {
     // Keep invalid reads only when nothing valid was found.
-    found.sort_by(|a, b| b.read.check_digit_ok.cmp(&a.read.check_digit_ok).then(b.read.confidence.total_cmp(&a.read.confidence)));
+    found.sort_by(|a, b| {
+        b.read
+            .check_digit_ok
+            .cmp(&a.read.check_digit_ok)
+            .then(b.read.confidence.total_cmp(&a.read.confidence))
+    });
     if found.iter().any(|f| f.read.check_digit_ok) {
         found.retain(|f| f.read.check_digit_ok);
     } else {
@@ -194,13 +211,21 @@ pub fn fuse(reads: &[ContainerRead]) -> Vec<ContainerRead> {
     let mut out: Vec<ContainerRead> = groups
         .into_iter()
         .map(|(code, rs)| {
-            let valid: Vec<&&ContainerRead> = rs.iter().filter(|r| r.check_digit_ok && r.code == code).collect();
-            let miss: f32 = rs.iter().map(|r| 1.0 - r.confidence.clamp(0.0, 1.0) * if r.code == code { 1.0 } else { 0.5 }).product();
+            let valid: Vec<&&ContainerRead> =
+                rs.iter().filter(|r| r.check_digit_ok && r.code == code).collect();
+            let miss: f32 = rs
+                .iter()
+                .map(|r| 1.0 - r.confidence.clamp(0.0, 1.0) * if r.code == code { 1.0 } else { 0.5 })
+                .product();
             let mut cameras: Vec<String> = rs.iter().flat_map(|r| r.cameras.iter().cloned()).collect();
             cameras.sort();
             cameras.dedup();
             let size_type = rs.iter().filter_map(|r| r.size_type.clone()).next();
-            let mut corrected: Vec<String> = valid.iter().min_by_key(|r| r.corrected.len()).map(|r| r.corrected.clone()).unwrap_or_default();
+            let mut corrected: Vec<String> = valid
+                .iter()
+                .min_by_key(|r| r.corrected.len())
+                .map(|r| r.corrected.clone())
+                .unwrap_or_default();
             corrected.dedup();
             ContainerRead {
                 check_digit_ok: !valid.is_empty() || iso6346::is_valid(&code),

@@ -37,7 +37,12 @@ impl DetBox {
         let xs = self.quad.map(|p| p[0]);
         let ys = self.quad.map(|p| p[1]);
         let f = |v: [f32; 4], m: fn(f32, f32) -> f32, init: f32| v.iter().copied().fold(init, m);
-        [f(xs, f32::min, f32::MAX), f(ys, f32::min, f32::MAX), f(xs, f32::max, f32::MIN), f(ys, f32::max, f32::MIN)]
+        [
+            f(xs, f32::min, f32::MAX),
+            f(ys, f32::min, f32::MAX),
+            f(xs, f32::max, f32::MIN),
+            f(ys, f32::max, f32::MIN),
+        ]
     }
 }
 
@@ -67,7 +72,9 @@ pub fn boxes_from_map(prob: &[f32], w: usize, h: usize, src_w: u32, src_h: u32, 
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
-            if !bin[i] && ((x > 0 && bin[i - 1]) || (y > 0 && bin[i - w]) || (x > 0 && y > 0 && bin[i - w - 1])) {
+            if !bin[i]
+                && ((x > 0 && bin[i - 1]) || (y > 0 && bin[i - w]) || (x > 0 && y > 0 && bin[i - w - 1]))
+            {
                 mask[i] = true;
             }
         }
@@ -134,7 +141,9 @@ pub fn boxes_from_map(prob: &[f32], w: usize, h: usize, src_w: u32, src_h: u32, 
         if grown.w.min(grown.h) < 5.0 {
             continue;
         }
-        let corners = grown.corners().map(|[x, y]| [(x * sx).clamp(0.0, src_w as f32), (y * sy).clamp(0.0, src_h as f32)]);
+        let corners = grown
+            .corners()
+            .map(|[x, y]| [(x * sx).clamp(0.0, src_w as f32), (y * sy).clamp(0.0, src_h as f32)]);
         out.push(DetBox { quad: order_points(corners), score });
     }
     out
@@ -147,11 +156,13 @@ fn convex_hull(mut pts: Vec<[f32; 2]>) -> Vec<[f32; 2]> {
     if pts.len() < 3 {
         return pts;
     }
-    let cross = |o: [f32; 2], a: [f32; 2], b: [f32; 2]| (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+    let cross =
+        |o: [f32; 2], a: [f32; 2], b: [f32; 2]| (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
     let mut hull: Vec<[f32; 2]> = Vec::with_capacity(pts.len() * 2);
     for pass in 0..2 {
         let start = hull.len();
-        let iter: Box<dyn Iterator<Item = &[f32; 2]>> = if pass == 0 { Box::new(pts.iter()) } else { Box::new(pts.iter().rev()) };
+        let iter: Box<dyn Iterator<Item = &[f32; 2]>> =
+            if pass == 0 { Box::new(pts.iter()) } else { Box::new(pts.iter().rev()) };
         for &p in iter {
             while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
                 hull.pop();
@@ -212,13 +223,19 @@ fn mean_in_rect(prob: &[f32], w: usize, h: usize, r: &MinRect) -> f32 {
     for y in y0..=y1 {
         for x in x0..=x1 {
             let (dx, dy) = (x as f32 - r.c[0], y as f32 - r.c[1]);
-            if (dx * r.u[0] + dy * r.u[1]).abs() <= r.w / 2.0 + 0.5 && (dx * v[0] + dy * v[1]).abs() <= r.h / 2.0 + 0.5 {
+            if (dx * r.u[0] + dy * r.u[1]).abs() <= r.w / 2.0 + 0.5
+                && (dx * v[0] + dy * v[1]).abs() <= r.h / 2.0 + 0.5
+            {
                 sum += prob[y * w + x];
                 n += 1;
             }
         }
     }
-    if n == 0 { 0.0 } else { sum / n as f32 }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f32
+    }
 }
 
 /// Clockwise from the top-left corner (the one with the smallest x + y). Unlike PaddleOCR's
@@ -227,7 +244,8 @@ fn order_points(p: [[f32; 2]; 4]) -> Quad {
     let cross = (p[1][0] - p[0][0]) * (p[2][1] - p[1][1]) - (p[1][1] - p[0][1]) * (p[2][0] - p[1][0]);
     // In image coordinates (y down) a positive cross product is clockwise.
     let cyc = if cross >= 0.0 { p } else { [p[0], p[3], p[2], p[1]] };
-    let start = (0..4).min_by(|&a, &b| (cyc[a][0] + cyc[a][1]).total_cmp(&(cyc[b][0] + cyc[b][1]))).unwrap_or(0);
+    let start =
+        (0..4).min_by(|&a, &b| (cyc[a][0] + cyc[a][1]).total_cmp(&(cyc[b][0] + cyc[b][1]))).unwrap_or(0);
     [cyc[start], cyc[(start + 1) % 4], cyc[(start + 2) % 4], cyc[(start + 3) % 4]]
 }
 

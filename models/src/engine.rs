@@ -50,7 +50,12 @@ impl EngineOptions {
         // small models stop scaling). LANECTL_OCR_THREADS overrides.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         let threads = std::env::var("LANECTL_OCR_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(cores);
-        Ok(EngineOptions { paths: ModelPaths::discover(&manifest), threads, queue: 16, ocr: OcrOptions::default() })
+        Ok(EngineOptions {
+            paths: ModelPaths::discover(&manifest),
+            threads,
+            queue: 16,
+            ocr: OcrOptions::default(),
+        })
     }
 }
 
@@ -142,7 +147,10 @@ impl Engine {
 
     /// Recognise a passage's images (camera name, encoded image) and fuse them into [`Reads`].
     /// Unusable images are skipped and returned alongside, so one bad frame does not lose a passage.
-    pub fn recognize_passage(&self, images: Vec<(String, Vec<u8>)>) -> Result<(Reads, Vec<(String, OcrError)>), ModelError> {
+    pub fn recognize_passage(
+        &self,
+        images: Vec<(String, Vec<u8>)>,
+    ) -> Result<(Reads, Vec<(String, OcrError)>), ModelError> {
         let mut results = Vec::new();
         let mut failed = Vec::new();
         for (camera, bytes) in images {
@@ -178,7 +186,12 @@ pub fn fuse_results(results: &[ImageResult], models: &[String]) -> Reads {
     Reads { plates, containers: container::fuse(&containers), models: models.to_vec() }
 }
 
-fn process(s: &mut OcrSessions, o: &OcrOptions, source: ImageSource, camera: &str) -> Result<ImageResult, OcrError> {
+fn process(
+    s: &mut OcrSessions,
+    o: &OcrOptions,
+    source: ImageSource,
+    camera: &str,
+) -> Result<ImageResult, OcrError> {
     let t = Instant::now();
     let (img, file) = match source {
         ImageSource::Path(p) => (imgops::load_path(&p)?, p.display().to_string()),

@@ -10,9 +10,9 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::engine::ImageSource;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::ModelError;
-use crate::engine::ImageSource;
 use crate::iso6346;
 use crate::perturb::Perturbation;
 use crate::plate;
@@ -58,7 +58,11 @@ fn judge(label: &str, r: &ImageResult) -> (&'static str, bool, bool, String) {
     if is_container_label(label) {
         let want: Vec<&str> = label.split('|').collect();
         let got: Vec<&str> = r.containers.iter().map(|c| c.code.as_str()).collect();
-        let exact = if want.len() == 1 { got.first() == Some(&want[0]) } else { want.iter().all(|w| got.contains(w)) };
+        let exact = if want.len() == 1 {
+            got.first() == Some(&want[0])
+        } else {
+            want.iter().all(|w| got.contains(w))
+        };
         let cd = r.containers.first().is_some_and(|c| c.check_digit_ok);
         ("containers", exact, cd, got.join("|"))
     } else {
@@ -85,7 +89,11 @@ impl EvalReport {
             groups.entry((r.domain, r.kind.as_str())).or_default().push(r);
             groups.entry((r.domain, "all")).or_default().push(r);
         }
-        let _ = writeln!(s, "{:<11} {:<6} {:>5} {:>14} {:>10} {:>10} {:>10} {:>11}", "domain", "kind", "n", "exact", "cd-valid", "median ms", "max ms", "median cpu");
+        let _ = writeln!(
+            s,
+            "{:<11} {:<6} {:>5} {:>14} {:>10} {:>10} {:>10} {:>11}",
+            "domain", "kind", "n", "exact", "cd-valid", "median ms", "max ms", "median cpu"
+        );
         for ((domain, kind), rows) in &groups {
             let n = rows.len();
             let exact = rows.iter().filter(|r| r.exact).count();
@@ -153,9 +161,24 @@ pub fn run_perturbed(engine: &Engine, dir: &Path, seed: Option<u64>) -> Result<E
         let cpu = cpu_ms() - c;
         let (domain, exact, cd, got) = match &result {
             Ok(r) => judge(label, r),
-            Err(e) => (if is_container_label(label) { "containers" } else { "plates" }, false, false, format!("error: {e}")),
+            Err(e) => (
+                if is_container_label(label) { "containers" } else { "plates" },
+                false,
+                false,
+                format!("error: {e}"),
+            ),
         };
-        report.rows.push(EvalRow { file: file.into(), label: label.into(), kind: kind.into(), domain, exact, check_digit_ok: cd, got, ms, cpu_ms: cpu });
+        report.rows.push(EvalRow {
+            file: file.into(),
+            label: label.into(),
+            kind: kind.into(),
+            domain,
+            exact,
+            check_digit_ok: cd,
+            got,
+            ms,
+            cpu_ms: cpu,
+        });
     }
     Ok(report)
 }

@@ -55,7 +55,9 @@ pub fn is_valid(code: &str) -> bool {
     let Some(last) = code.chars().nth(10).and_then(|c| c.to_digit(10)) else {
         return false;
     };
-    code.len() == 11 && matches!(code.as_bytes()[3], b'U' | b'J' | b'Z') && check_digit(&code[..10]) == Some(last)
+    code.len() == 11
+        && matches!(code.as_bytes()[3], b'U' | b'J' | b'Z')
+        && check_digit(&code[..10]) == Some(last)
 }
 
 /// A container code read from text, after class-guided and check-digit-guided correction.
@@ -103,8 +105,24 @@ fn digit_for(c: char) -> Option<char> {
 
 /// Same-class look-alikes tried when the check digit fails and the recogniser gave no runner-up.
 const SWAPS: &[(char, char)] = &[
-    ('0', '8'), ('3', '8'), ('6', '8'), ('9', '8'), ('5', '6'), ('1', '7'), ('0', '6'), ('0', '9'), ('6', '9'),
-    ('O', 'D'), ('O', 'Q'), ('C', 'G'), ('E', 'F'), ('M', 'N'), ('U', 'V'), ('I', 'L'), ('K', 'X'), ('H', 'M'),
+    ('0', '8'),
+    ('3', '8'),
+    ('6', '8'),
+    ('9', '8'),
+    ('5', '6'),
+    ('1', '7'),
+    ('0', '6'),
+    ('0', '9'),
+    ('6', '9'),
+    ('O', 'D'),
+    ('O', 'Q'),
+    ('C', 'G'),
+    ('E', 'F'),
+    ('M', 'N'),
+    ('U', 'V'),
+    ('I', 'L'),
+    ('K', 'X'),
+    ('H', 'M'),
 ];
 
 fn class_ok(i: usize, c: char) -> bool {
@@ -125,7 +143,8 @@ pub fn layout_classes(dict: &[String]) -> Vec<Vec<usize>> {
                 .skip(1)
                 .filter(|(_, s)| {
                     let mut it = s.chars();
-                    it.next().is_some_and(|c| class_ok(i, crate::rec::normalize_char(c))) && it.next().is_none()
+                    it.next().is_some_and(|c| class_ok(i, crate::rec::normalize_char(c)))
+                        && it.next().is_none()
                 })
                 .map(|x| x.0)
                 .collect()
@@ -200,9 +219,16 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
     // One substitution, scored by how plausible the recogniser found it relative to its choice.
     let mut best: Option<(f32, usize, char, f32)> = None;
     for i in 0..11 {
-        let mut options: Vec<(char, f32)> = chars[i].cands.iter().copied().filter(|&(c, _)| c != code[i] && class_ok(i, c)).collect();
+        let mut options: Vec<(char, f32)> =
+            chars[i].cands.iter().copied().filter(|&(c, _)| c != code[i] && class_ok(i, c)).collect();
         for &(a, b) in SWAPS {
-            let other = if a == code[i] { b } else if b == code[i] { a } else { continue };
+            let other = if a == code[i] {
+                b
+            } else if b == code[i] {
+                a
+            } else {
+                continue;
+            };
             if !options.iter().any(|o| o.0 == other) {
                 // A look-alike is as plausible as the recogniser was unsure of its choice.
                 options.push((other, (1.0 - probs[i]).max(0.02) * 0.5));
@@ -225,9 +251,16 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
             code[i] = c;
             // A guess the check digit made: halve the confidence on top of the runner-up's own.
             probs[i] = p.max(0.05).min(probs[i]) * 0.5;
-            Some(CodeRead { code: as_string(&code), confidence: confidence(&probs), check_digit_ok: true, corrected })
+            Some(CodeRead {
+                code: as_string(&code),
+                confidence: confidence(&probs),
+                check_digit_ok: true,
+                corrected,
+            })
         }
-        _ => Some(CodeRead { code: s, confidence: confidence(&probs) * 0.5, check_digit_ok: false, corrected }),
+        _ => {
+            Some(CodeRead { code: s, confidence: confidence(&probs) * 0.5, check_digit_ok: false, corrected })
+        }
     }
 }
 

@@ -117,7 +117,11 @@ pub fn verify_file(path: &Path, expected: &str) -> Result<(), ModelError> {
     }
     let actual = hex::encode(h.finalize());
     if !actual.eq_ignore_ascii_case(expected) {
-        return Err(ModelError::Checksum { path: path.to_path_buf(), expected: expected.to_string(), actual });
+        return Err(ModelError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            actual,
+        });
     }
     Ok(())
 }

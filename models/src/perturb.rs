@@ -56,7 +56,9 @@ impl Perturbation {
         let (ocx, ocy, icx, icy) = (ow / 2.0, oh / 2.0, w / 2.0, h / 2.0);
         let raw = img.as_raw();
         let (iw, ih) = (img.width() as i32, img.height() as i32);
-        let px = |x: i32, y: i32, k: usize| raw[((y.clamp(0, ih - 1) * iw + x.clamp(0, iw - 1)) * 3) as usize + k] as f32;
+        let px = |x: i32, y: i32, k: usize| {
+            raw[((y.clamp(0, ih - 1) * iw + x.clamp(0, iw - 1)) * 3) as usize + k] as f32
+        };
         RgbImage::from_fn(ow as u32, oh as u32, |x, y| {
             // Inverse map: output pixel centre -> source position (y down, so a counter-clockwise
             // turn on screen uses the transposed rotation).
@@ -80,7 +82,8 @@ impl Perturbation {
     pub fn apply(&self, img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
         let warped = self.warp(img);
         let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, self.jpeg_quality).encode_image(&warped)?;
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, self.jpeg_quality)
+            .encode_image(&warped)?;
         Ok(bytes)
     }
 }
@@ -104,15 +107,22 @@ mod tests {
 
     #[test]
     fn warp_scales_and_grows_the_canvas_for_rotation() {
-        let img = RgbImage::from_fn(100, 40, |x, _| if x < 50 { Rgb([0, 0, 0]) } else { Rgb([200, 200, 200]) });
-        let plain = Perturbation { scale: 0.5, angle_deg: 0.0, brightness: 0.0, contrast: 1.0, jpeg_quality: 90 };
+        let img =
+            RgbImage::from_fn(100, 40, |x, _| if x < 50 { Rgb([0, 0, 0]) } else { Rgb([200, 200, 200]) });
+        let plain =
+            Perturbation { scale: 0.5, angle_deg: 0.0, brightness: 0.0, contrast: 1.0, jpeg_quality: 90 };
         let s = plain.warp(&img);
         assert_eq!((s.width(), s.height()), (50, 20));
         assert_eq!(s.get_pixel(5, 10)[0], 0);
         assert_eq!(s.get_pixel(45, 10)[0], 200);
         // 90° would swap the sides; 5° grows both a little.
         let r = Perturbation { angle_deg: 5.0, scale: 1.0, ..plain }.warp(&img);
-        assert!(r.width() > 100 && r.height() > 40 && r.width() < 105 && r.height() < 52, "{}x{}", r.width(), r.height());
+        assert!(
+            r.width() > 100 && r.height() > 40 && r.width() < 105 && r.height() < 52,
+            "{}x{}",
+            r.width(),
+            r.height()
+        );
         let lit = Perturbation { brightness: 20.0, contrast: 0.5, ..plain }.warp(&img);
         assert_eq!(lit.get_pixel(5, 10)[0], 84); // (0-128)*0.5+128+20
         let bytes = plain.apply(&img).unwrap();

@@ -169,7 +169,12 @@ pub fn box_candidates(img: &RgbImage, boxes: &[DetBox]) -> Vec<(RgbImage, Quad, 
             continue;
         }
         let pad = 0.1 * (col[2] - col[0]);
-        let c = [(col[0] - pad).max(0.0), (col[1] - pad).max(0.0), (col[2] + pad).min(iw), (col[3] + pad).min(ih)];
+        let c = [
+            (col[0] - pad).max(0.0),
+            (col[1] - pad).max(0.0),
+            (col[2] + pad).min(iw),
+            (col[3] + pad).min(ih),
+        ];
         let crop = imgops::crop_quad(img, &rect_quad(c));
         if let Some(line) = vertical::column_to_line(&crop) {
             out.push((line, rect_quad(c), LineSource::Column));
@@ -202,13 +207,22 @@ fn pad_char(crop: &RgbImage) -> RgbImage {
 }
 
 /// Recognise candidates in one batched pass.
-pub fn recognize(s: &mut OcrSessions, cands: Vec<(RgbImage, Quad, LineSource)>) -> Result<Vec<TextLine>, ModelError> {
+pub fn recognize(
+    s: &mut OcrSessions,
+    cands: Vec<(RgbImage, Quad, LineSource)>,
+) -> Result<Vec<TextLine>, ModelError> {
     let images: Vec<RgbImage> = cands.iter().map(|c| c.0.clone()).collect();
     let recs = rec::recognize(s, &images)?;
     Ok(cands
         .into_iter()
         .zip(recs)
-        .map(|((_, quad, source), rec)| TextLine { text: rec.text.clone(), confidence: rec.confidence(), quad, source, rec })
+        .map(|((_, quad, source), rec)| TextLine {
+            text: rec.text.clone(),
+            confidence: rec.confidence(),
+            quad,
+            source,
+            rec,
+        })
         .collect())
 }
 
@@ -236,7 +250,12 @@ pub fn read_image(
     out.det_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let cands = box_candidates(img, &boxes);
-    tracing::debug!(boxes = boxes.len(), candidates = cands.len(), prep_ms = t.elapsed().as_secs_f64() * 1e3, "line candidates");
+    tracing::debug!(
+        boxes = boxes.len(),
+        candidates = cands.len(),
+        prep_ms = t.elapsed().as_secs_f64() * 1e3,
+        "line candidates"
+    );
     out.lines.extend(recognize(s, cands)?);
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     Ok(out)
@@ -288,7 +307,12 @@ pub fn stretch_contrast(img: &RgbImage) -> RgbImage {
 /// contrast-stretched image at a larger scale (small or dim text the first pass missed) and
 /// read the boxes it adds, i.e. those whose centre no detected line of `out` holds. Only images
 /// that would otherwise give nothing pay for it.
-pub fn second_look(s: &mut OcrSessions, img: &RgbImage, o: &OcrOptions, out: &mut OcrOutput) -> Result<Vec<TextLine>, ModelError> {
+pub fn second_look(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    o: &OcrOptions,
+    out: &mut OcrOutput,
+) -> Result<Vec<TextLine>, ModelError> {
     let t = Instant::now();
     let enhanced = stretch_contrast(img);
     let big = OcrOptions {
@@ -299,7 +323,8 @@ pub fn second_look(s: &mut OcrSessions, img: &RgbImage, o: &OcrOptions, out: &mu
     let boxes = detect(s, &enhanced, &big)?;
     out.det_ms += t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    let first: Vec<[f32; 4]> = out.lines.iter().filter(|l| l.source == LineSource::Detected).map(TextLine::bbox).collect();
+    let first: Vec<[f32; 4]> =
+        out.lines.iter().filter(|l| l.source == LineSource::Detected).map(TextLine::bbox).collect();
     let fresh: Vec<DetBox> = boxes
         .into_iter()
         .filter(|b| {

@@ -67,7 +67,9 @@ fn look_alike(class: Class, c: char) -> Option<char> {
         (Class::Letter, '0') => 'O',
         (Class::Letter, '8') => 'B',
         (Class::Letter, '1') => 'I',
-        (Class::Letter | Class::Alnum | Class::AlnumOrSuffix, c) if c.is_ascii_lowercase() => c.to_ascii_uppercase(),
+        (Class::Letter | Class::Alnum | Class::AlnumOrSuffix, c) if c.is_ascii_lowercase() => {
+            c.to_ascii_uppercase()
+        }
         _ => return None,
     };
     fits(class, m).then_some(m)
@@ -116,7 +118,8 @@ pub fn find_plate(chars: &[CharAlts]) -> Option<PlateText> {
     for start in 0..chars.len() {
         let head = &chars[start];
         let province_like = fits(Class::Province, head.best().0)
-            || (!head.best().0.is_ascii() && head.best_where(|c| fits(Class::Province, c)).is_some_and(|x| x.1 >= 0.01));
+            || (!head.best().0.is_ascii()
+                && head.best_where(|c| fits(Class::Province, c)).is_some_and(|x| x.1 >= 0.01));
         if !province_like {
             continue;
         }
@@ -130,7 +133,11 @@ pub fn find_plate(chars: &[CharAlts]) -> Option<PlateText> {
                 continue;
             }
             if let Some(p) = read_layout(&chars[start..end], layout) {
-                let better = best.as_ref().is_none_or(|b| (p.text.chars().count(), p.confidence) > (b.text.chars().count(), b.confidence) && p.confidence > 0.3 || p.confidence > b.confidence + 0.3);
+                let better = best.as_ref().is_none_or(|b| {
+                    (p.text.chars().count(), p.confidence) > (b.text.chars().count(), b.confidence)
+                        && p.confidence > 0.3
+                        || p.confidence > b.confidence + 0.3
+                });
                 if better {
                     best = Some(p);
                 }
@@ -158,7 +165,12 @@ pub fn layout_classes(dict: &[String]) -> Vec<Vec<Vec<usize>>> {
         .collect();
     LAYOUTS
         .iter()
-        .map(|layout| layout.iter().map(|&class| single.iter().filter(|(_, c)| fits(class, *c)).map(|x| x.0).collect()).collect())
+        .map(|layout| {
+            layout
+                .iter()
+                .map(|&class| single.iter().filter(|(_, c)| fits(class, *c)).map(|x| x.0).collect())
+                .collect()
+        })
         .collect()
 }
 
@@ -169,7 +181,12 @@ pub fn layout_classes(dict: &[String]) -> Vec<Vec<Vec<usize>>> {
 /// except the province's, which must reach `min_province`: on a small plate the province is the
 /// least legible character, and where the region is known to be a plate the best province is
 /// still the best guess (reported with its low confidence).
-pub fn find_plate_decoded(rec: &RecLine, dict: &[String], layouts: &[Vec<Vec<usize>>], min_province: f32) -> Option<PlateText> {
+pub fn find_plate_decoded(
+    rec: &RecLine,
+    dict: &[String],
+    layouts: &[Vec<Vec<usize>>],
+    min_province: f32,
+) -> Option<PlateText> {
     let best = layouts
         .iter()
         .filter_map(|sets| ctc_layout::decode(&rec.probs, sets))
@@ -177,7 +194,8 @@ pub fn find_plate_decoded(rec: &RecLine, dict: &[String], layouts: &[Vec<Vec<usi
     if best.probs[0] < min_province || best.probs[1..].iter().any(|&p| p < MIN_DECODED_PROB) {
         return None;
     }
-    let text: String = best.classes.iter().filter_map(|&k| dict.get(k)?.chars().next().map(normalize_char)).collect();
+    let text: String =
+        best.classes.iter().filter_map(|&k| dict.get(k)?.chars().next().map(normalize_char)).collect();
     let corrected = if text == rec.text { vec![] } else { vec![format!("{}->{text}", rec.text)] };
     Some(PlateText { text, confidence: best.min_prob(), corrected, forced: true })
 }
@@ -186,7 +204,12 @@ fn embassy(chars: &[CharAlts]) -> Option<PlateText> {
     let s: String = chars.iter().map(|a| a.best().0).collect();
     let i = s.chars().position(|c| c == '使')?;
     let digits: String = s.chars().skip(i + 1).take_while(|c| c.is_ascii_digit()).collect();
-    (digits.len() == 6).then(|| PlateText { text: format!("使{digits}"), confidence: 0.5, corrected: vec![], forced: false })
+    (digits.len() == 6).then(|| PlateText {
+        text: format!("使{digits}"),
+        confidence: 0.5,
+        corrected: vec![],
+        forced: false,
+    })
 }
 
 /// A plate from a line whose province character the decoder dropped: `lead` holds the
@@ -228,7 +251,9 @@ pub fn is_valid(text: &str) -> bool {
 
 /// Compare plates as the data set defines equality: `粤O` and `粤0` are the same plate.
 pub fn same_plate(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.chars().enumerate().map(|(i, c)| if i == 1 && c == '0' { 'O' } else { c }).collect::<String>();
+    let norm = |s: &str| {
+        s.chars().enumerate().map(|(i, c)| if i == 1 && c == '0' { 'O' } else { c }).collect::<String>()
+    };
     norm(a) == norm(b)
 }
 
@@ -271,7 +296,8 @@ pub fn plate_color(img: &RgbImage, quad: &Quad) -> Option<PlateColor> {
     if total == 0 {
         return None;
     }
-    let colors = [PlateColor::Blue, PlateColor::Yellow, PlateColor::Green, PlateColor::White, PlateColor::Black];
+    let colors =
+        [PlateColor::Blue, PlateColor::Yellow, PlateColor::Green, PlateColor::White, PlateColor::Black];
     // Coloured backgrounds win over white/black when they hold a fair share: white characters on
     // blue, and the white half of a green new-energy plate, would otherwise outvote them.
     let (ci, &cn) = n[..3].iter().enumerate().max_by_key(|x| x.1)?;
@@ -294,7 +320,11 @@ fn hue(r: f32, g: f32, b: f32, max: f32, min: f32) -> f32 {
     } else {
         60.0 * ((r - g) / d + 4.0)
     };
-    if h < 0.0 { h + 360.0 } else { h }
+    if h < 0.0 {
+        h + 360.0
+    } else {
+        h
+    }
 }
 
 #[cfg(test)]
@@ -334,12 +364,23 @@ mod tests {
     #[test]
     fn layout_decoding_recovers_a_province_read_as_a_letter() {
         // Dictionary: blank, then 皖 A 7 Y 0 1 T O.
-        let dict: Vec<String> = ["", "皖", "A", "7", "Y", "0", "1", "T", "O"].iter().map(|s| s.to_string()).collect();
+        let dict: Vec<String> =
+            ["", "皖", "A", "7", "Y", "0", "1", "T", "O"].iter().map(|s| s.to_string()).collect();
         let layouts = layout_classes(&dict);
         assert_eq!(layouts[0][0], vec![1], "only 皖 is a province");
         assert!(!layouts[0][2].contains(&8), "no O after the second position");
         // Greedy "TA7Y001" with a weak 皖 under the T and an O competing with each 0.
-        let seq = [(7, 1, 0.3), (0, 0, 0.0), (2, 0, 0.0), (3, 0, 0.0), (4, 0, 0.0), (5, 8, 0.4), (0, 0, 0.0), (5, 8, 0.4), (6, 0, 0.0)];
+        let seq = [
+            (7, 1, 0.3),
+            (0, 0, 0.0),
+            (2, 0, 0.0),
+            (3, 0, 0.0),
+            (4, 0, 0.0),
+            (5, 8, 0.4),
+            (0, 0, 0.0),
+            (5, 8, 0.4),
+            (6, 0, 0.0),
+        ];
         let c = dict.len();
         let mut probs = Vec::new();
         for (best, runner, p) in seq {
@@ -350,7 +391,11 @@ mod tests {
             }
             probs.extend(row);
         }
-        let rec = RecLine { text: "TA7YO01".into(), chars: vec![], probs: crate::rec::LineProbs { t: seq.len(), c, probs } };
+        let rec = RecLine {
+            text: "TA7YO01".into(),
+            chars: vec![],
+            probs: crate::rec::LineProbs { t: seq.len(), c, probs },
+        };
         assert!(find_plate_decoded(&rec, &dict, &layouts, 0.5).is_none(), "province too weak");
         let p = find_plate_decoded(&rec, &dict, &layouts, MIN_DECODED_PROB).unwrap();
         assert_eq!(p.text, "皖A7Y001");

@@ -77,7 +77,8 @@ fn classify(p: &image::Rgb<u8>) -> Option<RegionColor> {
 pub fn find_regions(img: &RgbImage) -> Vec<PlateRegion> {
     let (iw, ih) = (img.width(), img.height());
     let scale = (WORK_SIDE as f32 / iw.max(ih) as f32).min(1.0);
-    let (w, h) = (((iw as f32 * scale).round() as usize).max(1), ((ih as f32 * scale).round() as usize).max(1));
+    let (w, h) =
+        (((iw as f32 * scale).round() as usize).max(1), ((ih as f32 * scale).round() as usize).max(1));
     let small = if scale < 1.0 { imgops::resize(img, w as u32, h as u32) } else { img.clone() };
     let class: Vec<Option<RegionColor>> = small.pixels().map(classify).collect();
     let mut out = Vec::new();
@@ -215,12 +216,23 @@ mod tests {
         assert_eq!(r.len(), 1, "{r:?}");
         assert_eq!(r[0].color, RegionColor::Blue);
         let [x0, y0, x1, y1] = r[0].bbox;
-        assert!((x0 - 100.0).abs() < 4.0 && (x1 - 200.0).abs() < 4.0 && (y0 - 150.0).abs() < 4.0 && (y1 - 180.0).abs() < 4.0, "{r:?}");
+        assert!(
+            (x0 - 100.0).abs() < 4.0
+                && (x1 - 200.0).abs() < 4.0
+                && (y0 - 150.0).abs() < 4.0
+                && (y1 - 180.0).abs() < 4.0,
+            "{r:?}"
+        );
     }
 
     #[test]
     fn a_large_blue_wall_is_not_a_plate() {
-        let img = RgbImage::from_fn(400, 300, |x, _| if x < 300 { Rgb([20, 60, 190]) } else { Rgb([200, 200, 200]) });
+        let img =
+            RgbImage::from_fn(
+                400,
+                300,
+                |x, _| if x < 300 { Rgb([20, 60, 190]) } else { Rgb([200, 200, 200]) },
+            );
         assert!(find_regions(&img).is_empty());
     }
 }

@@ -39,7 +39,12 @@ pub fn region_candidates(img: &RgbImage, regions: &[PlateRegion]) -> Vec<(usize,
         let (w, h) = (x1 - x0, y1 - y0);
         if w < 2.4 * h {
             // Rows of a two-row plate: the top row (province, letter) is about 2/5 of the height.
-            let top: Quad = [[x0 + 0.1 * w, y0], [x1 - 0.1 * w, y0], [x1 - 0.1 * w, y0 + 0.42 * h], [x0 + 0.1 * w, y0 + 0.42 * h]];
+            let top: Quad = [
+                [x0 + 0.1 * w, y0],
+                [x1 - 0.1 * w, y0],
+                [x1 - 0.1 * w, y0 + 0.42 * h],
+                [x0 + 0.1 * w, y0 + 0.42 * h],
+            ];
             let bottom: Quad = [[x0, y0 + 0.36 * h], [x1, y0 + 0.36 * h], [x1, y1], [x0, y1]];
             out.push((k, Part::Top, imgops::crop_quad(img, &top), top));
             out.push((k, Part::Bottom, imgops::crop_quad(img, &bottom), bottom));
@@ -50,7 +55,12 @@ pub fn region_candidates(img: &RgbImage, regions: &[PlateRegion]) -> Vec<(usize,
 
 /// A plate in a line known to show one: greedy parsing first, then decoding under the plate
 /// layouts (see [`plate::find_plate_decoded`]).
-fn read_known_plate(l: &TextLine, alts: &[CharAlts], dict: &[String], layouts: &[Vec<Vec<usize>>]) -> Option<PlateText> {
+fn read_known_plate(
+    l: &TextLine,
+    alts: &[CharAlts],
+    dict: &[String],
+    layouts: &[Vec<Vec<usize>>],
+) -> Option<PlateText> {
     plate::find_plate_with_lead(alts, l.rec.lead_alternatives(dict, ALTS).as_ref())
         .or_else(|| plate::find_plate_decoded(&l.rec, dict, layouts, KNOWN_PLATE_MIN_PROVINCE))
 }
@@ -95,9 +105,14 @@ pub fn region_reads(parts: &[(usize, Part)], lines: &[TextLine], dict: &[String]
                     .classes
                     .iter()
                     .zip(&top.probs)
-                    .filter_map(|(&c, &p)| Some(CharAlts { cands: vec![(crate::rec::normalize_char(dict.get(c)?.chars().next()?), p)] }))
+                    .filter_map(|(&c, &p)| {
+                        Some(CharAlts {
+                            cands: vec![(crate::rec::normalize_char(dict.get(c)?.chars().next()?), p)],
+                        })
+                    })
                     .collect();
-                let p = plate::find_two_row(&top, &bottom).filter(|p| p.confidence >= plate::MIN_DECODED_PROB)?;
+                let p =
+                    plate::find_two_row(&top, &bottom).filter(|p| p.confidence >= plate::MIN_DECODED_PROB)?;
                 Some(PlateText { forced: true, ..p })
             });
             if let Some(p) = two {
@@ -129,8 +144,12 @@ pub fn plates_in_lines(
             continue;
         }
         let decoded = match l.source {
-            LineSource::WholeImage => plate::find_plate_decoded(&l.rec, dict, &layouts, KNOWN_PLATE_MIN_PROVINCE),
-            LineSource::Detected if plate_like(&l.text) => plate::find_plate_decoded(&l.rec, dict, &layouts, plate::MIN_DECODED_PROB),
+            LineSource::WholeImage => {
+                plate::find_plate_decoded(&l.rec, dict, &layouts, KNOWN_PLATE_MIN_PROVINCE)
+            }
+            LineSource::Detected if plate_like(&l.text) => {
+                plate::find_plate_decoded(&l.rec, dict, &layouts, plate::MIN_DECODED_PROB)
+            }
             _ => None,
         };
         if let Some(p) = decoded {
@@ -148,7 +167,9 @@ pub fn plates_in_lines(
                 let mut top = a.clone();
                 if top.iter().filter(|c| c.best().0.is_ascii_alphanumeric()).count() == 1 {
                     if let Some(lead) = l.rec.lead_alternatives(dict, ALTS) {
-                        if let Some(p) = lead.best_where(|c| plate::PROVINCES.contains(c)).filter(|x| x.1 >= 0.02) {
+                        if let Some(p) =
+                            lead.best_where(|c| plate::PROVINCES.contains(c)).filter(|x| x.1 >= 0.02)
+                        {
                             top.insert(0, CharAlts { cands: vec![p] });
                         }
                     }
@@ -189,7 +210,11 @@ fn group(img: &RgbImage, found: Vec<(Quad, PlateText)>, cameras: &[String]) -> V
     for (q, p) in found {
         let b = bbox(&q);
         let size = (b[2] - b[0]).max(b[3] - b[1]);
-        let same = groups.iter().position(|g| g.votes.iter().any(|v| plate::same_plate(&v.0, &p.text)) || inside(&g.bbox, &b) || inside(&b, &g.bbox));
+        let same = groups.iter().position(|g| {
+            g.votes.iter().any(|v| plate::same_plate(&v.0, &p.text))
+                || inside(&g.bbox, &b)
+                || inside(&b, &g.bbox)
+        });
         let g = match same {
             Some(k) => &mut groups[k],
             None => {
@@ -211,8 +236,11 @@ fn group(img: &RgbImage, found: Vec<(Quad, PlateText)>, cameras: &[String]) -> V
         .into_iter()
         .filter_map(|g| {
             // Plain reads outvote forced ones; a forced read that a plain read agrees with is plain.
-            let (text, _, conf, _) =
-                g.votes.iter().max_by(|a, b| b.3.cmp(&a.3).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)))?.clone();
+            let (text, _, conf, _) = g
+                .votes
+                .iter()
+                .max_by(|a, b| b.3.cmp(&a.3).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)))?
+                .clone();
             let color = plate::plate_color(img, &grow(&g.quad, 0.15, img));
             Some((g.size, PlateRead { text, confidence: conf, color, cameras: cameras.to_vec() }))
         })
@@ -229,19 +257,30 @@ fn grow(q: &Quad, by: f32, img: &RgbImage) -> Quad {
     let cx = q.iter().map(|p| p[0]).sum::<f32>() / 4.0;
     let cy = q.iter().map(|p| p[1]).sum::<f32>() / 4.0;
     q.map(|[x, y]| {
-        [(cx + (x - cx) * (1.0 + by)).clamp(0.0, img.width() as f32), (cy + (y - cy) * (1.0 + 2.0 * by)).clamp(0.0, img.height() as f32)]
+        [
+            (cx + (x - cx) * (1.0 + by)).clamp(0.0, img.width() as f32),
+            (cy + (y - cy) * (1.0 + 2.0 * by)).clamp(0.0, img.height() as f32),
+        ]
     })
 }
 
 /// Drop regions that the whole (tight-crop) image already read as a plate with every character
 /// sure (>= 0.9): a re-read would only cost time. In scenes every region is read: a detector box
 /// read with confidence can still have lost a character the region read keeps.
-pub fn unread_regions(regions: Vec<PlateRegion>, lines: &[TextLine], alts: &[Vec<CharAlts>], dict: &[String]) -> Vec<PlateRegion> {
+pub fn unread_regions(
+    regions: Vec<PlateRegion>,
+    lines: &[TextLine],
+    alts: &[Vec<CharAlts>],
+    dict: &[String],
+) -> Vec<PlateRegion> {
     let sure: Vec<[f32; 4]> = lines
         .iter()
         .zip(alts)
         .filter(|(l, _)| l.source == LineSource::WholeImage)
-        .filter(|(l, a)| plate::find_plate_with_lead(a, l.rec.lead_alternatives(dict, ALTS).as_ref()).is_some_and(|p| p.confidence >= 0.9))
+        .filter(|(l, a)| {
+            plate::find_plate_with_lead(a, l.rec.lead_alternatives(dict, ALTS).as_ref())
+                .is_some_and(|p| p.confidence >= 0.9)
+        })
         .map(|(l, _)| l.bbox())
         .collect();
     regions

@@ -181,7 +181,11 @@ impl LineProbs {
     }
 
     /// Best class among `allowed` over the steps `span` (inclusive), with its max probability.
-    pub fn best_allowed(&self, span: (usize, usize), allowed: &dyn Fn(usize) -> bool) -> Option<(usize, f32)> {
+    pub fn best_allowed(
+        &self,
+        span: (usize, usize),
+        allowed: &dyn Fn(usize) -> bool,
+    ) -> Option<(usize, f32)> {
         let mut best: Option<(usize, f32)> = None;
         for s in span.0..=span.1.min(self.t.saturating_sub(1)) {
             for (k, &p) in self.row(s).iter().enumerate() {
@@ -222,10 +226,20 @@ pub fn ctc_decode(probs: &LineProbs, dict: &[String], allowed: Option<&dyn Fn(us
     // Let each character's span reach into neighbouring blanks, for constrained re-decoding.
     for i in 0..chars.len() {
         let lo = if i == 0 { 0 } else { chars[i - 1].span.1 + 1 };
-        let hi = if i + 1 == chars.len() { probs.t.saturating_sub(1) } else { chars[i + 1].span.0.saturating_sub(1) };
-        chars[i].span = (chars[i].span.0.min(lo.max(chars[i].span.0.saturating_sub(1))), chars[i].span.1.max(hi.min(chars[i].span.1 + 1)));
+        let hi = if i + 1 == chars.len() {
+            probs.t.saturating_sub(1)
+        } else {
+            chars[i + 1].span.0.saturating_sub(1)
+        };
+        chars[i].span = (
+            chars[i].span.0.min(lo.max(chars[i].span.0.saturating_sub(1))),
+            chars[i].span.1.max(hi.min(chars[i].span.1 + 1)),
+        );
     }
-    let text = chars.iter().flat_map(|c| dict.get(c.class).map(String::as_str).unwrap_or("").chars().map(normalize_char)).collect();
+    let text = chars
+        .iter()
+        .flat_map(|c| dict.get(c.class).map(String::as_str).unwrap_or("").chars().map(normalize_char))
+        .collect();
     RecLine { text, chars, probs: probs.clone() }
 }
 
@@ -235,7 +249,11 @@ pub fn recognize(sessions: &mut OcrSessions, lines: &[RgbImage]) -> Result<Vec<R
 }
 
 /// [`recognize`] with short lines padded (with zeros, i.e. mid-grey) to at least `min_w` pixels.
-pub fn recognize_min_width(sessions: &mut OcrSessions, lines: &[RgbImage], min_w: usize) -> Result<Vec<RecLine>, ModelError> {
+pub fn recognize_min_width(
+    sessions: &mut OcrSessions,
+    lines: &[RgbImage],
+    min_w: usize,
+) -> Result<Vec<RecLine>, ModelError> {
     let mut order: Vec<usize> = (0..lines.len()).collect();
     let ratio = |i: usize| lines[i].width() as f32 / lines[i].height().max(1) as f32;
     order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));

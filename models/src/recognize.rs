@@ -63,12 +63,18 @@ fn enough(lines: &[TextLine], dict: &[String]) -> bool {
     lines.iter().any(|l| {
         let alts = l.rec.alternatives(dict, ALTS);
         iso6346::find_codes(&alts).first().is_some_and(|c| c.check_digit_ok && c.confidence > 0.5)
-            || (l.source == LineSource::WholeImage && plate::find_plate(&alts).is_some_and(|p| p.confidence > 0.5))
+            || (l.source == LineSource::WholeImage
+                && plate::find_plate(&alts).is_some_and(|p| p.confidence > 0.5))
     })
 }
 
 /// Recognise one decoded image. `camera` is recorded in the reads.
-pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &OcrOptions) -> Result<ImageResult, ModelError> {
+pub fn recognize_image(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    camera: &str,
+    o: &OcrOptions,
+) -> Result<ImageResult, ModelError> {
     let t0 = Instant::now();
     let dict = s.dictionary.clone();
     let mut out = pipeline::read_image(s, img, o, &|lines| enough(lines, &dict))?;
@@ -79,7 +85,11 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
     let (mut containers, mut plates) = read_results(s, img, &mut out, &dict, &cameras)?;
     // Nothing the lane is after: look again for small or dim text (see `pipeline::second_look`).
     // Lines the parsing added are dropped first; it adds them again from all lines.
-    if !containers.iter().any(|c| c.check_digit_ok) && plates.is_empty() && !pipeline::is_line_shaped(img) && !pipeline::is_column_shaped(img) {
+    if !containers.iter().any(|c| c.check_digit_ok)
+        && plates.is_empty()
+        && !pipeline::is_line_shaped(img)
+        && !pipeline::is_column_shaped(img)
+    {
         let more = pipeline::second_look(s, img, o, &mut out)?;
         if !more.is_empty() {
             out.lines.truncate(first);
@@ -103,13 +113,20 @@ pub fn recognize_image(s: &mut OcrSessions, img: &RgbImage, camera: &str, o: &Oc
         .collect();
     // Recognition and detection done while parsing (re-reads, regions, the second look) count
     // as recognition and detection.
-    let parse = tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse) - (out.det_ms - det_before_parse);
+    let parse =
+        tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse) - (out.det_ms - det_before_parse);
     Ok(ImageResult {
         file: String::new(),
         containers,
         plates,
         lines,
-        timings_ms: Timings { decode: 0.0, det: out.det_ms, rec: out.rec_ms, parse, total: t0.elapsed().as_secs_f64() * 1e3 },
+        timings_ms: Timings {
+            decode: 0.0,
+            det: out.det_ms,
+            rec: out.rec_ms,
+            parse,
+            total: t0.elapsed().as_secs_f64() * 1e3,
+        },
         models: Vec::new(),
         error: None,
     })
@@ -161,7 +178,8 @@ fn read_results(
     let mut region_found = Vec::new();
     if !cands.is_empty() {
         let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let mut lines = pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
+        let mut lines =
+            pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
         region_found = plate_read::region_reads(&parts, &lines, dict);
         plate_read::as_region_lines(&mut lines);
         out.lines.extend(lines);
@@ -174,14 +192,21 @@ fn read_results(
 /// Lines that look like a plate missing its head (`BBC666`, `B2893`: the detector's box on a
 /// small plate often starts after the province character). They are cropped again extended to
 /// the left by two character widths, along the line's direction, and read once more.
-fn plate_retries(img: &RgbImage, lines: &[TextLine], alts: &[Vec<CharAlts>]) -> Vec<(RgbImage, crate::imgops::Quad, LineSource)> {
+fn plate_retries(
+    img: &RgbImage,
+    lines: &[TextLine],
+    alts: &[Vec<CharAlts>],
+) -> Vec<(RgbImage, crate::imgops::Quad, LineSource)> {
     let mut out = Vec::new();
     for (l, a) in lines.iter().zip(alts) {
         if l.source != LineSource::Detected || out.len() >= 4 {
             continue;
         }
         let text: Vec<char> = a.iter().map(|c| c.best().0).filter(|c| c.is_ascii_alphanumeric()).collect();
-        if !(4..=7).contains(&text.len()) || a.iter().any(|c| !c.best().0.is_ascii()) || plate::find_plate(a).is_some() {
+        if !(4..=7).contains(&text.len())
+            || a.iter().any(|c| !c.best().0.is_ascii())
+            || plate::find_plate(a).is_some()
+        {
             continue;
         }
         let q = l.quad;

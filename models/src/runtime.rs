@@ -64,11 +64,8 @@ impl OcrSessions {
         let cls = sessions.pop().expect("three sessions");
         let rec = sessions.pop().expect("three sessions");
         let det = sessions.pop().expect("three sessions");
-        let chars = rec
-            .metadata()
-            .ok()
-            .and_then(|m| m.custom("character"))
-            .ok_or(ModelError::NoDictionary)?;
+        let chars =
+            rec.metadata().ok().and_then(|m| m.custom("character")).ok_or(ModelError::NoDictionary)?;
         let mut dictionary = vec![String::new()];
         dictionary.extend(chars.lines().map(str::to_string));
         dictionary.push(" ".into());
@@ -94,7 +91,10 @@ impl OcrSessions {
     pub fn rec(&mut self, input: &[f32], n: usize, w: usize) -> Result<(usize, usize, Vec<f32>), ModelError> {
         let (shape, out) = run(&mut self.rec, "rec", input, [n, 3, 48, w])?;
         if shape.len() != 3 {
-            return Err(ModelError::Inference { stage: "rec", reason: format!("unexpected output shape {shape:?}") });
+            return Err(ModelError::Inference {
+                stage: "rec",
+                reason: format!("unexpected output shape {shape:?}"),
+            });
         }
         Ok((shape[1] as usize, shape[2] as usize, out))
     }
@@ -119,7 +119,11 @@ impl OcrSessions {
         let mut opts = RunOptions::new().map_err(err)?;
         opts.set("memory.enable_memory_arena_shrinkage", "cpu:0").map_err(err)?;
         let zeros = vec![0f32; 3 * 48 * 192];
-        for (session, shape) in [(&mut self.det, [1, 3, 32, 32]), (&mut self.rec, [1, 3, 48, 32]), (&mut self.cls, [1, 3, 48, 192])] {
+        for (session, shape) in [
+            (&mut self.det, [1, 3, 32, 32]),
+            (&mut self.rec, [1, 3, 48, 32]),
+            (&mut self.cls, [1, 3, 48, 192]),
+        ] {
             let n = shape.iter().product::<usize>();
             let tensor = TensorRef::from_array_view((shape, &zeros[..n])).map_err(err)?;
             session.run_with_options(ort::inputs![tensor], &opts).map_err(err)?;
@@ -135,7 +139,8 @@ fn open(env: &ort::environment::Environment, path: &Path, threads: usize) -> Res
     let builder = builder.with_intra_threads(threads.max(1)).map_err(|e| load(e.to_string()))?;
     // No busy-waiting between ops: the lane PC also runs the agent and its drivers, and spinning
     // threads would steal their CPU (and ours, when they are busy).
-    let mut builder = builder.with_config_entry("session.intra_op.allow_spinning", "0").map_err(|e| load(e.to_string()))?;
+    let mut builder =
+        builder.with_config_entry("session.intra_op.allow_spinning", "0").map_err(|e| load(e.to_string()))?;
     builder.commit_from_file(path).map_err(|e| load(e.to_string()))
 }
 

@@ -64,13 +64,18 @@ fn background(img: &RgbImage, mask: &[bool], x0: usize, x1: usize) -> Rgb<u8> {
             n += 1;
         }
     }
-    if n == 0 { Rgb([128, 128, 128]) } else { Rgb([(acc[0] / n) as u8, (acc[1] / n) as u8, (acc[2] / n) as u8]) }
+    if n == 0 {
+        Rgb([128, 128, 128])
+    } else {
+        Rgb([(acc[0] / n) as u8, (acc[1] / n) as u8, (acc[2] / n) as u8])
+    }
 }
 
 /// The text band: the widest run of columns that hold some ink but are not ink everywhere
 /// (a crop's border, a door bar or a gradient edge is). Returns `[x0, x1)`.
 fn text_band(mask: &[bool], w: usize, h: usize) -> (usize, usize) {
-    let frac: Vec<f32> = (0..w).map(|x| (0..h).filter(|&y| mask[y * w + x]).count() as f32 / h as f32).collect();
+    let frac: Vec<f32> =
+        (0..w).map(|x| (0..h).filter(|&y| mask[y * w + x]).count() as f32 / h as f32).collect();
     let good: Vec<bool> = frac.iter().map(|&f| (0.04..0.75).contains(&f)).collect();
     let (mut best, mut cur) = ((0, w), None::<usize>);
     let mut best_len = 0;
@@ -97,7 +102,11 @@ fn text_band(mask: &[bool], w: usize, h: usize) -> (usize, usize) {
             _ => {}
         }
     }
-    if best_len < w / 6 { (0, w) } else { best }
+    if best_len < w / 6 {
+        (0, w)
+    } else {
+        best
+    }
 }
 
 /// Row ranges `[y0, y1)` holding one character each, from a mask restricted to the text band.
@@ -143,9 +152,20 @@ fn segment_rows(mask: &[bool], w: usize, h: usize) -> Vec<(usize, usize)> {
 
 /// A check digit is painted inside a rectangle; the recogniser reads the frame as `D`, `0` or
 /// nothing. When all four sides of a cell are (nearly) solid ink, shrink it to the inside.
-fn unframe(mask: &[bool], w: usize, x0: usize, x1: usize, y0: usize, y1: usize) -> (usize, usize, usize, usize) {
-    let row_ink = |y: usize, a: usize, b: usize| (a..b).filter(|&x| mask[y * w + x]).count() as f32 / (b - a).max(1) as f32;
-    let col_ink = |x: usize, a: usize, b: usize| (a..b).filter(|&y| mask[y * w + x]).count() as f32 / (b - a).max(1) as f32;
+fn unframe(
+    mask: &[bool],
+    w: usize,
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+) -> (usize, usize, usize, usize) {
+    let row_ink = |y: usize, a: usize, b: usize| {
+        (a..b).filter(|&x| mask[y * w + x]).count() as f32 / (b - a).max(1) as f32
+    };
+    let col_ink = |x: usize, a: usize, b: usize| {
+        (a..b).filter(|&y| mask[y * w + x]).count() as f32 / (b - a).max(1) as f32
+    };
     if x1 <= x0 + 4 || y1 <= y0 + 4 {
         return (x0, x1, y0, y1);
     }
@@ -164,15 +184,20 @@ fn unframe(mask: &[bool], w: usize, x0: usize, x1: usize, y0: usize, y1: usize) 
     // Frames are drawn slightly askew: step a little further in than where the ink stops.
     let e = ((x1 - x0).min(y1 - y0) / 10).max(1);
     let mut t = top.map_or(y0, |y| (y..y1).find(|&yy| row_ink(yy, x0, x1) < 0.3).unwrap_or(y) + e);
-    let mut b = bottom.map_or(y1, |y| (y0..=y).rev().find(|&yy| row_ink(yy, x0, x1) < 0.3).unwrap_or(y)).saturating_sub(e - 1);
+    let mut b = bottom
+        .map_or(y1, |y| (y0..=y).rev().find(|&yy| row_ink(yy, x0, x1) < 0.3).unwrap_or(y))
+        .saturating_sub(e - 1);
     let mut l = left.map_or(x0, |x| (x..x1).find(|&xx| col_ink(xx, y0, y1) < 0.3).unwrap_or(x) + e);
-    let mut r = right.map_or(x1, |x| (x0..=x).rev().find(|&xx| col_ink(xx, y0, y1) < 0.3).unwrap_or(x)).saturating_sub(e - 1);
+    let mut r = right
+        .map_or(x1, |x| (x0..=x).rev().find(|&xx| col_ink(xx, y0, y1) < 0.3).unwrap_or(x))
+        .saturating_sub(e - 1);
     if b <= t + 4 || r <= l + 2 {
         return (x0, x1, y0, y1);
     }
     // Tighten to the ink inside, keeping a small margin.
     let inner_rows: Vec<usize> = (t..b).filter(|&y| (l..r).any(|x| mask[y * w + x])).collect();
-    let inner_ink = (t..b).flat_map(|y| (l..r).map(move |x| (x, y))).filter(|&(x, y)| mask[y * w + x]).count();
+    let inner_ink =
+        (t..b).flat_map(|y| (l..r).map(move |x| (x, y))).filter(|&(x, y)| mask[y * w + x]).count();
     if inner_ink * 20 < (b - t) * (r - l) {
         // Nothing inside: an O or a 0, not a frame.
         return (x0, x1, y0, y1);
@@ -233,7 +258,9 @@ pub fn column_to_cells_line(img: &RgbImage) -> Option<(RgbImage, usize)> {
         let pad = if framed { 0 } else { ((y1 - y0) / 8).max(1) };
         let (cx0, cx1) = (x0.saturating_sub(pad), (x1 + pad).min(w));
         let (cy0, cy1) = (y0.saturating_sub(pad), (y1 + pad).min(h));
-        let cell = image::imageops::crop_imm(img, cx0 as u32, cy0 as u32, (cx1 - cx0) as u32, (cy1 - cy0) as u32).to_image();
+        let cell =
+            image::imageops::crop_imm(img, cx0 as u32, cy0 as u32, (cx1 - cx0) as u32, (cy1 - cy0) as u32)
+                .to_image();
         let scale = CHAR_H as f32 / cell.height() as f32;
         let cw = ((cell.width() as f32 * scale).round() as u32).clamp(4, CHAR_H * 2);
         cells.push(imgops::resize(&cell, cw, CHAR_H));
@@ -271,7 +298,11 @@ pub fn group_columns(boxes: &[DetBox]) -> Vec<[f32; 4]> {
                 let b = bbs[j];
                 let (bw, bcx) = (b[2] - b[0], (b[0] + b[2]) / 2.0);
                 let gap = b[1] - col[3];
-                (bcx - cx).abs() < 0.4 * w.max(bw) && bw < 2.0 * w && w < 2.0 * bw && gap > -0.3 * w && gap < 0.9 * w.max(bw)
+                (bcx - cx).abs() < 0.4 * w.max(bw)
+                    && bw < 2.0 * w
+                    && w < 2.0 * bw
+                    && gap > -0.3 * w
+                    && gap < 0.9 * w.max(bw)
             });
             let Some(j) = next else { break };
             used[j] = true;
@@ -296,7 +327,11 @@ mod tests {
         // Five dark 10x12 "characters" stacked with 6-pixel gaps on a light background.
         let img = RgbImage::from_fn(20, 100, |x, y| {
             let ink = (5..15).contains(&x) && (y % 18) >= 4 && (y % 18) < 16 && y < 90;
-            if ink { Rgb([20, 20, 20]) } else { Rgb([220, 220, 220]) }
+            if ink {
+                Rgb([20, 20, 20])
+            } else {
+                Rgb([220, 220, 220])
+            }
         });
         let line = column_to_line(&img).expect("a column");
         assert_eq!(line.height(), LINE_H);

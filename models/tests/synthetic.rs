@@ -29,7 +29,9 @@ fn engine() -> Option<&'static Engine> {
 }
 
 fn font(path: &str) -> Option<FontVec> {
-    let data = std::fs::read(path).map_err(|_| eprintln!("skipping: font {path} missing (install its Debian package)")).ok()?;
+    let data = std::fs::read(path)
+        .map_err(|_| eprintln!("skipping: font {path} missing (install its Debian package)"))
+        .ok()?;
     FontVec::try_from_vec_and_index(data, 0).ok()
 }
 
@@ -86,7 +88,9 @@ fn horizontal_container_code_with_size_type() {
 #[test]
 fn vertical_container_code_in_a_scene() {
     let (Some(e), Some(f)) = (engine(), font(DEJAVU_COND)) else { return };
-    let mut img = RgbImage::from_fn(1280, 1000, |x, y| Rgb([20, 60 + (x / 40 % 2) as u8 * 15, 140 + (y / 200) as u8 * 5]));
+    let mut img = RgbImage::from_fn(1280, 1000, |x, y| {
+        Rgb([20, 60 + (x / 40 % 2) as u8 * 15, 140 + (y / 200) as u8 * 5])
+    });
     for (i, ch) in "TRHU1700369".chars().enumerate() {
         draw(&mut img, &f, &ch.to_string(), 600.0, 60.0 + i as f32 * 78.0, 66.0, Rgb([235, 235, 235]));
     }
@@ -138,7 +142,11 @@ fn tight_plate_crop_and_colour() {
 fn plate_in_a_scene() {
     let (Some(e), Some(f)) = (engine(), font(WQY)) else { return };
     let mut img = RgbImage::from_fn(1024, 768, |x, y| Rgb([(90 + x / 16) as u8, (100 + y / 16) as u8, 110]));
-    let plate = models::imgops::resize(&plate_image(&f, "沪AGH092", Rgb([20, 60, 190]), Rgb([245, 245, 245])), 188, 48);
+    let plate = models::imgops::resize(
+        &plate_image(&f, "沪AGH092", Rgb([20, 60, 190]), Rgb([245, 245, 245])),
+        188,
+        48,
+    );
     image::imageops::replace(&mut img, &plate, 420, 500);
     let r = run(e, &img);
     assert_eq!(r.plates.first().map(|p| p.text.as_str()), Some("沪AGH092"), "lines: {:?}", r.lines);
@@ -176,7 +184,9 @@ fn unusable_inputs_are_input_errors() {
     assert!(matches!(bad(vec![]), InputError::Empty));
     assert!(matches!(bad(b"%PDF-1.4 not an image".to_vec()), InputError::NotAnImage));
     let mut jpeg = Vec::new();
-    RgbImage::from_pixel(64, 64, Rgb([1, 2, 3])).write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+    RgbImage::from_pixel(64, 64, Rgb([1, 2, 3]))
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+        .unwrap();
     jpeg.truncate(jpeg.len() / 3);
     assert!(matches!(bad(jpeg), InputError::Corrupt(_)));
     assert!(matches!(bad(png(&RgbImage::new(13_000, 9))), InputError::BadDimensions { .. }));

@@ -221,7 +221,9 @@ where
         }
         if !self.reach(BarrierState::Closed, true).await? {
             self.reverse().await?;
-            return Err(DeviceError::Refused("the lane under the arm became occupied while closing; reopened".into()));
+            return Err(DeviceError::Refused(
+                "the lane under the arm became occupied while closing; reopened".into(),
+            ));
         }
         Ok(())
     }

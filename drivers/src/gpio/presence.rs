@@ -72,7 +72,14 @@ pub struct Debouncer {
 
 impl Debouncer {
     pub fn new(cfg: PresenceConfig, initial: bool, now: Instant) -> Self {
-        Debouncer { cfg, stable: initial, raw: initial, raw_since: now, stable_since: now, edges: VecDeque::new() }
+        Debouncer {
+            cfg,
+            stable: initial,
+            raw: initial,
+            raw_since: now,
+            stable_since: now,
+            edges: VecDeque::new(),
+        }
     }
 
     pub fn state(&self) -> bool {
@@ -151,10 +158,11 @@ impl GpioPresence {
                 }
                 match deb.condition(now) {
                     Condition::Fine => reporter.ok(),
-                    Condition::Chattering { .. } => reporter.degraded("sensor chattering: many edges per second"),
-                    Condition::Stuck { .. } => {
-                        reporter.degraded(format!("sensor stuck occupied for longer than {:?}", cfg.max_occupied))
+                    Condition::Chattering { .. } => {
+                        reporter.degraded("sensor chattering: many edges per second")
                     }
+                    Condition::Stuck { .. } => reporter
+                        .degraded(format!("sensor stuck occupied for longer than {:?}", cfg.max_occupied)),
                 }
             }
         });
@@ -178,7 +186,10 @@ impl PresenceSensor for GpioPresence {
     }
 
     async fn changed(&mut self) -> Result<bool, DeviceError> {
-        self.state.changed().await.map_err(|_| DeviceError::Disconnected("presence polling stopped".into()))?;
+        self.state
+            .changed()
+            .await
+            .map_err(|_| DeviceError::Disconnected("presence polling stopped".into()))?;
         Ok(*self.state.borrow_and_update())
     }
 }

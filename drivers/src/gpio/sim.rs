@@ -91,7 +91,11 @@ pub struct SimGatePins {
 /// A barrier drive: a pulse on open/close starts a travel of `travel`, after
 /// which the matching limit switch closes; stop halts it between the limits.
 /// While `stuck` is true the arm ignores commands.
-pub fn spawn_gate(pins: SimGatePins, travel: Duration, stuck: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_gate(
+    pins: SimGatePins,
+    travel: Duration,
+    stuck: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     pins.closed.set(true);
     tokio::spawn(async move {
         let tick = Duration::from_millis(5);

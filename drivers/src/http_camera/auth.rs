@@ -170,8 +170,9 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -202,7 +203,10 @@ mod tests {
         assert_eq!(r, "6629fae49393a05397450978507c4ef1");
         let mut st = DigestState::new(c);
         let h = st.authorization(&creds, "GET", "/dir/index.html", "0a4f113b");
-        assert!(h.contains("response=\"6629fae49393a05397450978507c4ef1\"") && h.contains("nc=00000001"), "{h}");
+        assert!(
+            h.contains("response=\"6629fae49393a05397450978507c4ef1\"") && h.contains("nc=00000001"),
+            "{h}"
+        );
         assert!(st.authorization(&creds, "GET", "/dir/index.html", "0a4f113b").contains("nc=00000002"));
     }
 

@@ -68,7 +68,8 @@ pub async fn get<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let head = buf.split_to(head_end + 4);
-    let head = std::str::from_utf8(&head[..head_end]).map_err(|_| HttpError::Malformed("header is not UTF-8"))?;
+    let head =
+        std::str::from_utf8(&head[..head_end]).map_err(|_| HttpError::Malformed("header is not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let mut parts = status_line.splitn(3, ' ');
@@ -76,10 +77,13 @@ pub async fn get<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(HttpError::Malformed("not an HTTP/1.x status line"));
     }
     let status = parts.next().and_then(|c| c.parse().ok()).ok_or(HttpError::Malformed("bad status code"))?;
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
     let mut resp = Response { status, headers, body: Bytes::new() };
-    let chunked = resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked =
+        resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     resp.body = if chunked {
         read_chunked(&mut s, buf, max_body).await?
     } else if let Some(len) = resp.header("content-length") {
@@ -107,7 +111,11 @@ pub async fn get<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(resp)
 }
 
-async fn read_chunked<S: AsyncRead + Unpin>(s: &mut S, mut buf: BytesMut, max_body: usize) -> Result<Bytes, HttpError> {
+async fn read_chunked<S: AsyncRead + Unpin>(
+    s: &mut S,
+    mut buf: BytesMut,
+    max_body: usize,
+) -> Result<Bytes, HttpError> {
     let mut body = BytesMut::new();
     loop {
         let line_end = loop {
@@ -160,9 +168,11 @@ mod tests {
     async fn content_length_chunked_and_eof_bodies() {
         let r = roundtrip(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef").await.unwrap();
         assert_eq!((r.status, &r.body[..]), (200, &b"abc"[..]));
-        let r = roundtrip(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3;x=y\r\ncde\r\n0\r\n\r\n")
-            .await
-            .unwrap();
+        let r = roundtrip(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3;x=y\r\ncde\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
         assert_eq!(&r.body[..], b"abcde");
         let r = roundtrip(b"HTTP/1.0 200 OK\r\n\r\nxyz").await.unwrap();
         assert_eq!(&r.body[..], b"xyz");

@@ -93,18 +93,16 @@ impl<C: Connector> HttpCamera<C> {
     }
 
     async fn request(&mut self) -> Result<http::Response, DeviceError> {
-        let stream = self
-            .connector
-            .connect()
-            .await
-            .map_err(|e| DeviceError::Disconnected(format!("cannot connect to {}: {e}", self.connector.peer())))?;
+        let stream = self.connector.connect().await.map_err(|e| {
+            DeviceError::Disconnected(format!("cannot connect to {}: {e}", self.connector.peer()))
+        })?;
         let authz = self.authorization();
-        http::get(stream, &self.cfg.host, &self.cfg.path, authz.as_deref(), self.cfg.max_bytes).await.map_err(|e| {
-            match e {
+        http::get(stream, &self.cfg.host, &self.cfg.path, authz.as_deref(), self.cfg.max_bytes).await.map_err(
+            |e| match e {
                 HttpError::Io(e) => DeviceError::Disconnected(format!("{}: {e}", self.connector.peer())),
                 e => DeviceError::Protocol(e.to_string()),
-            }
-        })
+            },
+        )
     }
 
     async fn fetch(&mut self) -> Result<Image, DeviceError> {
@@ -113,7 +111,9 @@ impl<C: Connector> HttpCamera<C> {
             // No login yet, an expired nonce, or a wrong password: answer the fresh
             // challenge once; a second 401 means the credentials are wrong.
             if self.cfg.credentials.is_none() {
-                return Err(DeviceError::Fault("camera requires a login: set user and password in the config".into()));
+                return Err(DeviceError::Fault(
+                    "camera requires a login: set user and password in the config".into(),
+                ));
             }
             let challenges: Vec<Challenge> =
                 resp.headers_named("www-authenticate").filter_map(auth::parse_challenge).collect();
@@ -134,7 +134,9 @@ impl<C: Connector> HttpCamera<C> {
             resp = self.request().await?;
             if resp.status == 401 {
                 self.auth = AuthState::None;
-                return Err(DeviceError::Fault("camera rejected the user name or password in the config".into()));
+                return Err(DeviceError::Fault(
+                    "camera rejected the user name or password in the config".into(),
+                ));
             }
         }
         if resp.status != 200 {

@@ -71,7 +71,12 @@ impl ModbusBarrier {
     /// of [`ModbusBarrier::new`] runs before the first operation instead, and
     /// again after any operation failed on the bus, so a controller that was
     /// power-cycled meanwhile is never assumed to hold its old coil state.
-    pub fn deferred(name: &str, bus: ModbusBus, cfg: ModbusBarrierConfig, occupied: watch::Receiver<bool>) -> Self {
+    pub fn deferred(
+        name: &str,
+        bus: ModbusBus,
+        cfg: ModbusBarrierConfig,
+        occupied: watch::Receiver<bool>,
+    ) -> Self {
         ModbusBarrier { bus, cfg, occupied, health: HealthReporter::new(name), ready: false }
     }
 
@@ -137,7 +142,9 @@ impl ModbusBarrier {
     async fn release(&mut self, coil: u16, on: Result<(), DeviceError>) -> Result<(), DeviceError> {
         let off = self.coil(coil, false).await;
         on?;
-        off.map_err(|e| DeviceError::Fault(format!("coil {coil} may still be on ({e}); check the barrier controller")))
+        off.map_err(|e| {
+            DeviceError::Fault(format!("coil {coil} may still be on ({e}); check the barrier controller"))
+        })
     }
 
     async fn reach(&mut self, target: BarrierState, watch_presence: bool) -> Result<bool, DeviceError> {

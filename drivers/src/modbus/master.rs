@@ -33,7 +33,12 @@ pub struct ModbusConfig {
 
 impl Default for ModbusConfig {
     fn default() -> Self {
-        ModbusConfig { timeout: Duration::from_millis(300), attempts: 2, backoff: Backoff::default(), echo: false }
+        ModbusConfig {
+            timeout: Duration::from_millis(300),
+            attempts: 2,
+            backoff: Backoff::default(),
+            echo: false,
+        }
     }
 }
 
@@ -68,7 +73,12 @@ impl ModbusBus {
         Request::call(&self.tx, (unit, req)).await
     }
 
-    pub async fn read_discrete_inputs(&self, unit: u8, addr: u16, count: u16) -> Result<Vec<bool>, DeviceError> {
+    pub async fn read_discrete_inputs(
+        &self,
+        unit: u8,
+        addr: u16,
+        count: u16,
+    ) -> Result<Vec<bool>, DeviceError> {
         self.read_bits(unit, RtuRequest::ReadDiscreteInputs { addr, count }, count).await
     }
 

@@ -8,5 +8,5 @@ mod presence;
 pub mod rtu;
 
 pub use devices::{BarrierRegisters, ModbusBarrier, ModbusBarrierConfig};
-pub use presence::ModbusPresence;
 pub use master::{ModbusBus, ModbusConfig};
+pub use presence::ModbusPresence;

@@ -79,9 +79,8 @@ impl ModbusPresence {
                     crate::gpio::Condition::Chattering { .. } => {
                         reporter.degraded("sensor chattering: many edges per second")
                     }
-                    crate::gpio::Condition::Stuck { .. } => {
-                        reporter.degraded(format!("sensor stuck occupied for longer than {:?}", cfg.max_occupied))
-                    }
+                    crate::gpio::Condition::Stuck { .. } => reporter
+                        .degraded(format!("sensor stuck occupied for longer than {:?}", cfg.max_occupied)),
                 }
             }
         });
@@ -108,7 +107,10 @@ impl PresenceSensor for ModbusPresence {
     }
 
     async fn changed(&mut self) -> Result<bool, DeviceError> {
-        self.state.changed().await.map_err(|_| DeviceError::Disconnected("presence polling stopped".into()))?;
+        self.state
+            .changed()
+            .await
+            .map_err(|_| DeviceError::Disconnected("presence polling stopped".into()))?;
         Ok(*self.state.borrow_and_update())
     }
 }

@@ -156,7 +156,9 @@ pub fn decode_request(src: &mut BytesMut) -> Result<Option<(u8, RtuRequest)>, Rt
     fr.advance(1);
     let (addr, v) = (fr.get_u16(), fr.get_u16());
     let req = match f {
-        READ_COILS | READ_DISCRETE_INPUTS if v == 0 || v > MAX_BITS => return Err(RtuError::Invalid("count")),
+        READ_COILS | READ_DISCRETE_INPUTS if v == 0 || v > MAX_BITS => {
+            return Err(RtuError::Invalid("count"))
+        }
         READ_COILS => RtuRequest::ReadCoils { addr, count: v },
         READ_DISCRETE_INPUTS => RtuRequest::ReadDiscreteInputs { addr, count: v },
         _ => match v {
@@ -185,7 +187,9 @@ pub fn decode_response(src: &mut BytesMut) -> Result<Option<(u8, RtuResponse)>, 
             }
         }
         WRITE_SINGLE_COIL => 8,
-        f if f & 0x80 != 0 && [READ_COILS, READ_DISCRETE_INPUTS, WRITE_SINGLE_COIL].contains(&(f & 0x7F)) => 5,
+        f if f & 0x80 != 0 && [READ_COILS, READ_DISCRETE_INPUTS, WRITE_SINGLE_COIL].contains(&(f & 0x7F)) => {
+            5
+        }
         f => return skip(src, RtuError::UnknownFunction(f)),
     };
     let Some(mut fr) = take(src, len)? else { return Ok(None) };
@@ -221,7 +225,10 @@ mod tests {
         let mut b = BytesMut::new();
         encode_request(0x11, &RtuRequest::ReadCoils { addr: 0x13, count: 0x25 }, &mut b);
         assert_eq!(&b[..6], &[0x11, 0x01, 0x00, 0x13, 0x00, 0x25]);
-        assert_eq!(decode_request(&mut b).unwrap(), Some((0x11, RtuRequest::ReadCoils { addr: 0x13, count: 0x25 })));
+        assert_eq!(
+            decode_request(&mut b).unwrap(),
+            Some((0x11, RtuRequest::ReadCoils { addr: 0x13, count: 0x25 }))
+        );
         // Write coil 0x00AC on, slave 0x11: 11 05 00 AC FF 00 | CRC 4E 8B.
         let mut b = BytesMut::new();
         encode_request(0x11, &RtuRequest::WriteSingleCoil { addr: 0xAC, on: true }, &mut b);
@@ -232,7 +239,8 @@ mod tests {
     fn responses_round_trip_and_resync_after_garbage() {
         let mut b = BytesMut::from(&[0x42, 0x99, 0x07][..]);
         let bits = vec![
-            true, false, true, true, false, false, false, false, true, false, false, false, false, false, false, false,
+            true, false, true, true, false, false, false, false, true, false, false, false, false, false,
+            false, false,
         ];
         encode_response(3, &RtuResponse::Bits { function: READ_DISCRETE_INPUTS, bits: bits.clone() }, &mut b);
         encode_response(3, &RtuResponse::Exception { function: WRITE_SINGLE_COIL, code: 4 }, &mut b);
@@ -258,7 +266,8 @@ mod tests {
     fn request() -> impl Strategy<Value = RtuRequest> {
         prop_oneof![
             (any::<u16>(), 1..=MAX_BITS).prop_map(|(addr, count)| RtuRequest::ReadCoils { addr, count }),
-            (any::<u16>(), 1..=MAX_BITS).prop_map(|(addr, count)| RtuRequest::ReadDiscreteInputs { addr, count }),
+            (any::<u16>(), 1..=MAX_BITS)
+                .prop_map(|(addr, count)| RtuRequest::ReadDiscreteInputs { addr, count }),
             (any::<u16>(), any::<bool>()).prop_map(|(addr, on)| RtuRequest::WriteSingleCoil { addr, on }),
         ]
     }

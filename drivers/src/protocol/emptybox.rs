@@ -344,7 +344,9 @@ fn parse_body(k: u8, mut r: Rd) -> Result<EbBody, PayloadError> {
         kind::ABORT => EbBody::Abort { scan_id: r.u32("scan_id")? },
         kind::GET_CHUNK => EbBody::GetChunk { scan_id: r.u32("scan_id")?, index: r.u16("index")? },
         kind::SCAN_ACCEPTED => EbBody::ScanAccepted { scan_id: r.u32("scan_id")? },
-        kind::STATUS => EbBody::Status { state: DetectorState::from_code(r.u8("state")?), faults: r.u16("faults")? },
+        kind::STATUS => {
+            EbBody::Status { state: DetectorState::from_code(r.u8("state")?), faults: r.u16("faults")? }
+        }
         kind::SCAN_RESULT => EbBody::ScanResult(parse_result(&mut r)?),
         kind::IMAGE_CHUNK => {
             let (scan_id, index) = (r.u32("scan_id")?, r.u16("index")?);
@@ -392,5 +394,14 @@ fn parse_result(r: &mut Rd) -> Result<ScanResult, PayloadError> {
     }
     let (width, height, chunks) = (r.u16("width")?, r.u16("height")?, r.u16("chunks")?);
     let image = (total_len > 0).then_some(ImageInfo { total_len, width, height, chunks });
-    Ok(ScanResult { scan_id, container, scanned_at, verdict, confidence_permille, sample_spacing_mm, depth_mm, image })
+    Ok(ScanResult {
+        scan_id,
+        container,
+        scanned_at,
+        verdict,
+        confidence_permille,
+        sample_spacing_mm,
+        depth_mm,
+        image,
+    })
 }

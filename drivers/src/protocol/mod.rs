@@ -146,7 +146,8 @@ impl Framing {
             return Err(FrameError::HeaderCheck);
         }
         let mut len_bytes = [0u8; 4];
-        len_bytes[..self.len_width].copy_from_slice(&fields[self.len_offset..self.len_offset + self.len_width]);
+        len_bytes[..self.len_width]
+            .copy_from_slice(&fields[self.len_offset..self.len_offset + self.len_width]);
         let len = u32::from_le_bytes(len_bytes) as usize;
         if len > self.max_payload {
             src.advance(1);

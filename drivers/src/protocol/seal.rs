@@ -378,8 +378,8 @@ fn parse_body(cmd: u8, mut r: Rd) -> Result<SealBody, PayloadError> {
             let mut events = Vec::with_capacity(n);
             for _ in 0..n {
                 let kind = EventKind::from_code(r.u8("event kind")?);
-                let at =
-                    get_time(&mut r, "event time")?.ok_or(PayloadError::Invalid { field: "event time", value: 0 })?;
+                let at = get_time(&mut r, "event time")?
+                    .ok_or(PayloadError::Invalid { field: "event time", value: 0 })?;
                 events.push(LogEvent { kind, at });
             }
             SealBody::LogReply { seal, total, first, events }

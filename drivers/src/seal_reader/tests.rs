@@ -75,9 +75,16 @@ async fn tricky_reader(mut s: DuplexStream) {
                 SealBody::Ping => SealBody::PingReply { fw_major: 1, fw_minor: 0, reader_serial: 7 },
                 _ => SealBody::InterrogateReply { seals: vec![record(u32::from(req.seq))] },
             };
-            let mut out =
-                frame(req.addr, req.seq.wrapping_sub(1), SealBody::InterrogateReply { seals: vec![record(0xBAD)] });
-            out.extend_from_slice(&frame(9, req.seq, SealBody::InterrogateReply { seals: vec![record(0xBAD)] }));
+            let mut out = frame(
+                req.addr,
+                req.seq.wrapping_sub(1),
+                SealBody::InterrogateReply { seals: vec![record(0xBAD)] },
+            );
+            out.extend_from_slice(&frame(
+                9,
+                req.seq,
+                SealBody::InterrogateReply { seals: vec![record(0xBAD)] },
+            ));
             out.extend_from_slice(&frame(req.addr, req.seq, reply));
             s.write_all(&out).await.unwrap();
         }

@@ -89,8 +89,12 @@ impl Barrier for SimBarrier {
 /// A real drive finishes its travel whether or not anyone still waits for the
 /// answer: a caller that gives up (a timeout) must not leave the simulated
 /// arm frozen half-way, which no real barrier does.
-async fn travel(motion: impl std::future::Future<Output = Result<(), DeviceError>> + Send + 'static) -> Result<(), DeviceError> {
-    tokio::spawn(motion).await.unwrap_or_else(|e| Err(DeviceError::Fault(format!("simulated drive stopped: {e}"))))
+async fn travel(
+    motion: impl std::future::Future<Output = Result<(), DeviceError>> + Send + 'static,
+) -> Result<(), DeviceError> {
+    tokio::spawn(motion)
+        .await
+        .unwrap_or_else(|e| Err(DeviceError::Fault(format!("simulated drive stopped: {e}"))))
 }
 
 pub struct SimPresence {
@@ -115,8 +119,12 @@ impl PresenceSensor for SimPresence {
     async fn changed(&mut self) -> Result<bool, DeviceError> {
         match self.edges.recv().await {
             Ok(occupied) => Ok(occupied),
-            Err(broadcast::error::RecvError::Lagged(_)) => Err(DeviceError::Protocol("missed presence edges".into())),
-            Err(broadcast::error::RecvError::Closed) => Err(DeviceError::Disconnected("simulated lane stopped".into())),
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                Err(DeviceError::Protocol("missed presence edges".into()))
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                Err(DeviceError::Disconnected("simulated lane stopped".into()))
+            }
         }
     }
 }
@@ -151,7 +159,8 @@ impl AreaCamera for SimCamera {
             confidence: v.read_confidence,
         });
         let seed = vehicle.as_ref().map_or(0, |v| v.seq);
-        let filmed = self.lane.footage.as_ref().zip(vehicle.as_ref()).and_then(|(f, v)| f.picture(v, self.view));
+        let filmed =
+            self.lane.footage.as_ref().zip(vehicle.as_ref()).and_then(|(f, v)| f.picture(v, self.view));
         let mut image = filmed.unwrap_or_else(|| jpeg_frame(seed, &self.name));
         image.sim_truth = truth;
         Ok(image)
@@ -190,7 +199,8 @@ fn jpeg_frame(seed: u64, name: &str) -> Image {
 /// same on every visit), a pass (speed, position, exposure) per `pass`, and a parcel under the
 /// floor pan when the plan marks the vehicle. Public so tests can prepare reference scans.
 pub fn uvss_image(plate: &str, pass: u64, parcel: bool) -> RgbImage {
-    let plate_seed = plate.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let plate_seed =
+        plate.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
     models::uvss::synth::vehicle_scan(plate_seed, pass, parcel, 200, 900)
 }
 
@@ -213,7 +223,9 @@ impl UnderVehicleCamera for SimUvss {
             .lane
             .vehicle_at_capture()
             .ok_or_else(|| DeviceError::Fault("no vehicle has passed over the scanner".into()))?;
-        let img = image::DynamicImage::ImageRgb8(uvss_image(&vehicle.plate, vehicle.seq, vehicle.uvss_anomaly)).to_luma8();
+        let img =
+            image::DynamicImage::ImageRgb8(uvss_image(&vehicle.plate, vehicle.seq, vehicle.uvss_anomaly))
+                .to_luma8();
         let (w, h) = img.dimensions();
         let mut buf = Vec::new();
         image::codecs::png::PngEncoder::new(Cursor::new(&mut buf))

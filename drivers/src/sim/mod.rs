@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, watch, Notify};
 
-pub use devices::{uvss_image, CameraView, SimBarrier, SimCamera, SimEmptyBox, SimPresence, SimSealReader, SimUvss};
+pub use devices::{
+    uvss_image, CameraView, SimBarrier, SimCamera, SimEmptyBox, SimPresence, SimSealReader, SimUvss,
+};
 pub use traffic::{SimPlan, SimTiming};
 pub use vehicle::SimVehicle;
 

@@ -67,7 +67,9 @@ impl HealthReporter {
                 HealthState::Degraded => {
                     warn!(device = %self.device, state = "degraded", reason, "device health changed")
                 }
-                HealthState::Down => warn!(device = %self.device, state = "down", reason, "device health changed"),
+                HealthState::Down => {
+                    warn!(device = %self.device, state = "down", reason, "device health changed")
+                }
             }
         }
     }

@@ -42,7 +42,13 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
             match verify_file(&log, &keys) {
                 Ok(v) => {
                     let signed = if keys.is_empty() { "not checked (no key)" } else { "signatures valid" };
-                    println!("{}: ok, {} entries, {} checkpoints ({signed}), last hash {}", log.display(), v.entries, v.checkpoints, v.last_hash);
+                    println!(
+                        "{}: ok, {} entries, {} checkpoints ({signed}), last hash {}",
+                        log.display(),
+                        v.entries,
+                        v.checkpoints,
+                        v.last_hash
+                    );
                     Ok(true)
                 }
                 Err(e) => {
@@ -53,7 +59,8 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
         }
         AuditCmd::Show { source, passage, json } => {
             let (log, _) = resolve(&source)?;
-            let text = std::fs::read_to_string(&log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
+            let text =
+                std::fs::read_to_string(&log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
             let mut found = 0;
             for line in text.lines() {
                 let Ok(e) = serde_json::from_str::<Entry>(line) else { continue };
@@ -64,7 +71,13 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
                 if json {
                     println!("{line}");
                 } else {
-                    println!("{}  #{:<6} {:<12} {}", e.at.format("%Y-%m-%d %H:%M:%S%.3f"), e.seq, e.kind, e.data);
+                    println!(
+                        "{}  #{:<6} {:<12} {}",
+                        e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                        e.seq,
+                        e.kind,
+                        e.data
+                    );
                 }
             }
             if found == 0 {
@@ -85,7 +98,8 @@ fn resolve(s: &Source) -> Result<(PathBuf, Vec<(String, ed25519_dalek::Verifying
     let keys = match &s.key {
         Some(k) => parse_key(k)?,
         None => {
-            let signer = crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id).map_err(|e| e.to_string())?;
+            let signer = crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
+                .map_err(|e| e.to_string())?;
             parse_key(&format!("{}={}", signer.key_id, signer.public_b64()))?
         }
     };

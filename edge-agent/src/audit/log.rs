@@ -52,7 +52,11 @@ impl AuditLog {
         }
         let mut log = AuditLog { path: path.to_path_buf(), file, seq, last };
         if torn > 0 {
-            log.append("recovered", None, json!({"dropped_bytes": torn, "why": "incomplete last entry after a crash"}))?;
+            log.append(
+                "recovered",
+                None,
+                json!({"dropped_bytes": torn, "why": "incomplete last entry after a crash"}),
+            )?;
         }
         Ok(log)
     }
@@ -63,7 +67,15 @@ impl AuditLog {
 
     /// Appends one entry, durably; returns it.
     pub fn append(&mut self, kind: &str, passage: Option<&str>, data: Value) -> std::io::Result<Entry> {
-        let mut e = Entry { seq: self.seq + 1, at: Utc::now(), kind: kind.into(), passage: passage.map(str::to_string), data, prev: self.last.clone(), hash: String::new() };
+        let mut e = Entry {
+            seq: self.seq + 1,
+            at: Utc::now(),
+            kind: kind.into(),
+            passage: passage.map(str::to_string),
+            data,
+            prev: self.last.clone(),
+            hash: String::new(),
+        };
         e.hash = e.compute_hash();
         let mut line = serde_json::to_vec(&e).expect("entries serialise");
         line.push(b'\n');
@@ -85,7 +97,8 @@ impl AuditLog {
 
     pub fn checkpoint(&mut self, signer: &ResultSigner) -> std::io::Result<Value> {
         let body = json!({"schema": "lanectl.audit-checkpoint/1", "seq": self.seq, "hash": self.last, "at": Utc::now()});
-        let signed: Value = serde_json::from_slice(&signer.sign_json(&body).map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+        let signed: Value = serde_json::from_slice(&signer.sign_json(&body).map_err(std::io::Error::other)?)
+            .map_err(std::io::Error::other)?;
         self.append("checkpoint", None, signed.clone())?;
         Ok(signed)
     }

@@ -18,7 +18,9 @@ pub struct Verified {
 pub enum Broken {
     #[error("line {line}: not an audit entry ({why})")]
     Unreadable { line: u64, why: String },
-    #[error("line {line}: sequence {found} where {expected} was due (an entry was deleted, inserted or moved)")]
+    #[error(
+        "line {line}: sequence {found} where {expected} was due (an entry was deleted, inserted or moved)"
+    )]
     Sequence { line: u64, expected: u64, found: u64 },
     #[error("entry {seq}: does not follow the entry before it (deleted, inserted or moved)")]
     Link { seq: u64 },
@@ -37,7 +39,8 @@ pub fn verify_file(path: &Path, keys: &[(String, VerifyingKey)]) -> Result<Verif
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line_no = i as u64 + 1;
         let line = line.map_err(|e| Broken::Io(e.to_string()))?;
-        let e: Entry = serde_json::from_str(&line).map_err(|err| Broken::Unreadable { line: line_no, why: err.to_string() })?;
+        let e: Entry = serde_json::from_str(&line)
+            .map_err(|err| Broken::Unreadable { line: line_no, why: err.to_string() })?;
         if e.hash != e.compute_hash() {
             return Err(Broken::Modified { seq: e.seq });
         }

@@ -74,20 +74,25 @@ pub fn run(cmd: CommandCmd) -> Result<(), String> {
 
 fn command(a: &SignArgs) -> Result<Command, String> {
     let passage = || a.passage.clone().ok_or_else(|| format!("--action {} needs --passage", a.action));
-    let action = match a.action.as_str() {
-        "release" => Action::Release { passage: passage()? },
-        "hold" => Action::Hold { passage: passage()? },
-        "inspection" => Action::Inspection { passage: passage()? },
-        "resend" => Action::Resend { passage: passage()? },
-        "open-barrier" => Action::OpenBarrier { reason: a.reason.clone() },
-        "declare" => {
-            let file = a.declarations.as_ref().ok_or("--action declare needs --declarations FILE")?;
-            let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let declarations: Vec<Declaration> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-            Action::Declare { declarations }
-        }
-        other => return Err(format!("unknown action {other:?}: use release, hold, inspection, open-barrier, declare or resend")),
-    };
+    let action =
+        match a.action.as_str() {
+            "release" => Action::Release { passage: passage()? },
+            "hold" => Action::Hold { passage: passage()? },
+            "inspection" => Action::Inspection { passage: passage()? },
+            "resend" => Action::Resend { passage: passage()? },
+            "open-barrier" => Action::OpenBarrier { reason: a.reason.clone() },
+            "declare" => {
+                let file = a.declarations.as_ref().ok_or("--action declare needs --declarations FILE")?;
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let declarations: Vec<Declaration> =
+                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+                Action::Declare { declarations }
+            }
+            other => return Err(format!(
+                "unknown action {other:?}: use release, hold, inspection, open-barrier, declare or resend"
+            )),
+        };
     let now = Utc::now();
     let id = a.id.clone().unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
     Ok(Command {
@@ -113,11 +118,9 @@ fn read_key(path: &Path) -> Result<SigningKey, String> {
 fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e} (an existing key is never overwritten)", path.display()))?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+            format!("cannot create {}: {e} (an existing key is never overwritten)", path.display())
+        })?;
     writeln!(f, "{text}").map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -125,14 +125,19 @@ pub struct CommandVerifier {
 impl CommandVerifier {
     /// Everything but the replay check: signature, target, validity window.
     pub fn verify(&self, bytes: &[u8], now: DateTime<Utc>) -> Result<Command, Rejection> {
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        let envelope: Envelope =
+            serde_json::from_slice(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let payload = b64.decode(&envelope.payload).map_err(|e| Rejection::Malformed(format!("payload: {e}")))?;
-        let sig = b64.decode(&envelope.signature).map_err(|e| Rejection::Malformed(format!("signature: {e}")))?;
-        let key = self.keys.get(&envelope.key_id).ok_or_else(|| Rejection::UnknownKey(envelope.key_id.clone()))?;
+        let payload =
+            b64.decode(&envelope.payload).map_err(|e| Rejection::Malformed(format!("payload: {e}")))?;
+        let sig =
+            b64.decode(&envelope.signature).map_err(|e| Rejection::Malformed(format!("signature: {e}")))?;
+        let key =
+            self.keys.get(&envelope.key_id).ok_or_else(|| Rejection::UnknownKey(envelope.key_id.clone()))?;
         let sig = Signature::from_slice(&sig).map_err(|_| Rejection::BadSignature)?;
         key.verify(&payload, &sig).map_err(|_| Rejection::BadSignature)?;
-        let cmd: Command = serde_json::from_slice(&payload).map_err(|e| Rejection::Malformed(e.to_string()))?;
+        let cmd: Command =
+            serde_json::from_slice(&payload).map_err(|e| Rejection::Malformed(e.to_string()))?;
         if cmd.site != self.site || cmd.lane != self.lane {
             return Err(Rejection::WrongTarget(format!("{}/{}", cmd.site, cmd.lane)));
         }
@@ -155,7 +160,11 @@ pub fn sign(cmd: &Command, key_id: &str, key: &SigningKey) -> Envelope {
     let payload = serde_json::to_vec(cmd).expect("commands serialise");
     let signature = key.sign(&payload);
     let b64 = base64::engine::general_purpose::STANDARD;
-    Envelope { key_id: key_id.into(), payload: b64.encode(&payload), signature: b64.encode(signature.to_bytes()) }
+    Envelope {
+        key_id: key_id.into(),
+        payload: b64.encode(&payload),
+        signature: b64.encode(signature.to_bytes()),
+    }
 }
 
 /// Reads a public key given as base64 of its 32 bytes.

@@ -93,14 +93,24 @@ fn wrongly_targeted_commands_are_rejected() {
 #[test]
 fn malformed_commands_are_rejected() {
     let v = verifier();
-    for bad in [&b""[..], b"{", b"null", b"{\"key_id\":\"central-1\"}", b"{\"key_id\":\"central-1\",\"payload\":\"***\",\"signature\":\"\"}"] {
+    for bad in [
+        &b""[..],
+        b"{",
+        b"null",
+        b"{\"key_id\":\"central-1\"}",
+        b"{\"key_id\":\"central-1\",\"payload\":\"***\",\"signature\":\"\"}",
+    ] {
         assert_eq!(v.verify(bad, now()).unwrap_err().word(), "malformed", "{}", String::from_utf8_lossy(bad));
     }
     // Properly signed, but not a command.
     let b64 = base64::engine::general_purpose::STANDARD;
     let junk = b"{\"id\":1}";
     let sig = key(1).sign(junk);
-    let env = Envelope { key_id: "central-1".into(), payload: b64.encode(junk), signature: b64.encode(sig.to_bytes()) };
+    let env = Envelope {
+        key_id: "central-1".into(),
+        payload: b64.encode(junk),
+        signature: b64.encode(sig.to_bytes()),
+    };
     assert_eq!(v.verify(&bytes(&env), now()).unwrap_err().word(), "malformed");
 }
 

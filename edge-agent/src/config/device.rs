@@ -28,7 +28,9 @@ fn allowed(kind: DeviceKind) -> &'static [&'static str] {
 
 fn roles(kind: DeviceKind) -> &'static [(&'static str, Role)] {
     match kind {
-        DeviceKind::Presence => &[("arrival", Role::Arrival), ("under_arm", Role::UnderArm), ("exit", Role::Exit)],
+        DeviceKind::Presence => {
+            &[("arrival", Role::Arrival), ("under_arm", Role::UnderArm), ("exit", Role::Exit)]
+        }
         DeviceKind::AreaCamera => &[("plate", Role::Plate), ("container", Role::Container)],
         _ => &[],
     }
@@ -37,11 +39,19 @@ fn roles(kind: DeviceKind) -> &'static [(&'static str, Role)] {
 pub fn device(name: &Spanned<String>, dev: &Spanned<RawDevice>, r: &mut Reporter) -> Option<DeviceConfig> {
     let n = name.get_ref();
     if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        r.error(name.span(), format!("device name {n:?} is not a valid identifier"), "use letters, digits, '-' and '_' only");
+        r.error(
+            name.span(),
+            format!("device name {n:?} is not a valid identifier"),
+            "use letters, digits, '-' and '_' only",
+        );
     }
     let d = dev.get_ref();
     let Some(kind) = DeviceKind::ALL.iter().find(|(k, _)| k == d.kind.get_ref()).map(|(_, k)| *k) else {
-        r.error(d.kind.span(), format!("unknown device kind {:?}", d.kind.get_ref()), format!("use one of {}", kinds_list()));
+        r.error(
+            d.kind.span(),
+            format!("unknown device kind {:?}", d.kind.get_ref()),
+            format!("use one of {}", kinds_list()),
+        );
         return None;
     };
     let role = role(kind, d, dev.span(), r)?;
@@ -50,7 +60,14 @@ pub fn device(name: &Spanned<String>, dev: &Spanned<RawDevice>, r: &mut Reporter
         Some(t) => duration(t, &format!("devices.{n}.timeout"), r)?,
         None => Duration::from_secs(3),
     };
-    Some(DeviceConfig { name: n.clone(), kind, role, timeout, required: d.required.unwrap_or(true), transport })
+    Some(DeviceConfig {
+        name: n.clone(),
+        kind,
+        role,
+        timeout,
+        required: d.required.unwrap_or(true),
+        transport,
+    })
 }
 
 fn role(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Reporter) -> Option<Role> {
@@ -63,14 +80,22 @@ fn role(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Reporter) -
         }
         (None, false) => {
             let list: Vec<_> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-            r.error(span, format!("this {} has no `role`", kind.name()), format!("add `role = ` one of {}", list.join(", ")));
+            r.error(
+                span,
+                format!("this {} has no `role`", kind.name()),
+                format!("add `role = ` one of {}", list.join(", ")),
+            );
             None
         }
         (Some(role), false) => match options.iter().find(|(n, _)| n == role.get_ref()) {
             Some((_, role)) => Some(*role),
             None => {
                 let list: Vec<_> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-                r.error(role.span(), format!("{:?} is not a role of a {}", role.get_ref(), kind.name()), format!("use one of {}", list.join(", ")));
+                r.error(
+                    role.span(),
+                    format!("{:?} is not a role of a {}", role.get_ref(), kind.name()),
+                    format!("use one of {}", list.join(", ")),
+                );
                 None
             }
         },
@@ -97,11 +122,19 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
             return None;
         }
         [_, (_, second), ..] => {
-            r.error(second.clone(), "a device has exactly one transport; this is a second one", "keep the transport the device is wired to and remove the others");
+            r.error(
+                second.clone(),
+                "a device has exactly one transport; this is a second one",
+                "keep the transport the device is wired to and remove the others",
+            );
             return None;
         }
         [(name, span)] if !ok.contains(name) => {
-            r.error(span.clone(), format!("a {} cannot be driven over `{name}`", kind.name()), format!("use one of {list}"));
+            r.error(
+                span.clone(),
+                format!("a {} cannot be driven over `{name}`", kind.name()),
+                format!("use one of {list}"),
+            );
             return None;
         }
         _ => {}
@@ -125,9 +158,15 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
     }
     if let Some(t) = &d.tcp {
         let addr = t.get_ref().address.get_ref();
-        let valid = addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+        let valid = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
         if !valid {
-            r.error(t.get_ref().address.span(), format!("{addr:?} is not HOST:PORT"), "write the device's address and TCP port, e.g. \"10.20.1.31:7000\"");
+            r.error(
+                t.get_ref().address.span(),
+                format!("{addr:?} is not HOST:PORT"),
+                "write the device's address and TCP port, e.g. \"10.20.1.31:7000\"",
+            );
             return None;
         }
         return Some(Transport::Tcp { address: addr.clone() });
@@ -144,7 +183,11 @@ fn baud(b: Option<&Spanned<u32>>, r: &mut Reporter) -> u32 {
         Some(b) => {
             const RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
             if !RATES.contains(b.get_ref()) {
-                r.error(b.span(), format!("{} is not a standard baud rate", b.get_ref()), "use the rate set on the device: 1200 … 115200 (9600 is the usual default)");
+                r.error(
+                    b.span(),
+                    format!("{} is not a standard baud rate", b.get_ref()),
+                    "use the rate set on the device: 1200 … 115200 (9600 is the usual default)",
+                );
             }
             *b.get_ref()
         }
@@ -170,18 +213,23 @@ fn gpio(kind: DeviceKind, g: &Spanned<RawGpio>, r: &mut Reporter) -> Option<Gpio
     };
     match kind {
         DeviceKind::Barrier => {
-            let missing: Vec<&str> = [("open", cfg.open), ("close", cfg.close), ("opened", cfg.opened), ("closed", cfg.closed)]
-                .into_iter()
-                .filter(|(_, v)| v.is_none())
-                .map(|(n, _)| n)
-                .collect();
+            let missing: Vec<&str> =
+                [("open", cfg.open), ("close", cfg.close), ("opened", cfg.opened), ("closed", cfg.closed)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(n, _)| n)
+                    .collect();
             if !missing.is_empty() {
                 r.error(g.span(), format!("barrier GPIO lines missing: {}", missing.join(", ")), "a dry-contact barrier needs `open` and `close` outputs and `opened` and `closed` limit inputs (`stop` is optional)");
                 return None;
             }
         }
         _ if cfg.line.is_none() => {
-            r.error(g.span(), "GPIO presence sensor without `line`", "add `line = N`, the line offset on the gpiochip");
+            r.error(
+                g.span(),
+                "GPIO presence sensor without `line`",
+                "add `line = N`, the line offset on the gpiochip",
+            );
             return None;
         }
         _ => {}
@@ -205,11 +253,20 @@ fn modbus(kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<
         echo: raw.echo.as_ref().is_some_and(|e| *e.get_ref()),
     };
     if !(1..=247).contains(&cfg.unit) {
-        r.error(raw.unit.span(), format!("Modbus unit id {} is out of range", cfg.unit), "unit ids run from 1 to 247");
+        r.error(
+            raw.unit.span(),
+            format!("Modbus unit id {} is out of range", cfg.unit),
+            "unit ids run from 1 to 247",
+        );
         return None;
     }
     let complete = match kind {
-        DeviceKind::Barrier => cfg.open_coil.is_some() && cfg.close_coil.is_some() && cfg.opened_input.is_some() && cfg.closed_input.is_some(),
+        DeviceKind::Barrier => {
+            cfg.open_coil.is_some()
+                && cfg.close_coil.is_some()
+                && cfg.opened_input.is_some()
+                && cfg.closed_input.is_some()
+        }
         _ => cfg.presence_input.is_some(),
     };
     if !complete {
@@ -227,7 +284,11 @@ fn modbus(kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<
 fn http(h: &RawHttp, r: &mut Reporter) -> Option<Transport> {
     let url = h.url.get_ref();
     if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-        r.error(h.url.span(), format!("{url:?} is not an http:// or https:// URL"), "give the camera's snapshot URL, e.g. \"http://10.20.1.21/ISAPI/Streaming/channels/1/picture\"");
+        r.error(
+            h.url.span(),
+            format!("{url:?} is not an http:// or https:// URL"),
+            "give the camera's snapshot URL, e.g. \"http://10.20.1.21/ISAPI/Streaming/channels/1/picture\"",
+        );
         return None;
     }
     let auth = match h.auth.as_ref().map(|a| a.get_ref().as_str()) {
@@ -235,15 +296,28 @@ fn http(h: &RawHttp, r: &mut Reporter) -> Option<Transport> {
         Some("basic") => HttpAuth::Basic,
         Some("digest") => HttpAuth::Digest,
         Some(other) => {
-            r.error(h.auth.as_ref().unwrap().span(), format!("unknown HTTP auth {other:?}"), "use \"none\", \"basic\" or \"digest\"");
+            r.error(
+                h.auth.as_ref().unwrap().span(),
+                format!("unknown HTTP auth {other:?}"),
+                "use \"none\", \"basic\" or \"digest\"",
+            );
             return None;
         }
     };
     if auth != HttpAuth::None && h.username.is_none() {
-        r.error(h.url.span(), "HTTP auth is set but `username` is missing", "add `username` and `password` for the camera");
+        r.error(
+            h.url.span(),
+            "HTTP auth is set but `username` is missing",
+            "add `username` and `password` for the camera",
+        );
         return None;
     }
-    Some(Transport::Http { url: url.clone(), auth, username: h.username.clone(), password: h.password.clone() })
+    Some(Transport::Http {
+        url: url.clone(),
+        auth,
+        username: h.username.clone(),
+        password: h.password.clone(),
+    })
 }
 
 /// The serial port a device opens, and whether it is a Modbus bus (which

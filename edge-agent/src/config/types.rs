@@ -30,7 +30,10 @@ pub struct LaneConfig {
 impl LaneConfig {
     /// A device's `timeout` (3 s for a name the file does not have).
     pub fn device_timeout(&self, device: &str) -> std::time::Duration {
-        self.devices.iter().find(|d| d.name == device).map_or(std::time::Duration::from_secs(3), |d| d.timeout)
+        self.devices
+            .iter()
+            .find(|d| d.name == device)
+            .map_or(std::time::Duration::from_secs(3), |d| d.timeout)
     }
 }
 

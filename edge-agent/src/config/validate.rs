@@ -30,7 +30,11 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         .map_or_else(|| PathBuf::from("/var/lib/edge-agent"), |d| base_dir.join(d.get_ref()));
     let outbox_quota = raw.storage.outbox_quota_mb.as_ref().map_or(2048, |q| {
         if *q.get_ref() < 16 {
-            r.error(q.span(), "`storage.outbox_quota_mb` is below 16", "a day offline needs room for results and images; give at least 16 (default 2048)");
+            r.error(
+                q.span(),
+                "`storage.outbox_quota_mb` is below 16",
+                "a day offline needs room for results and images; give at least 16 (default 2048)",
+            );
         }
         *q.get_ref()
     }) << 20;
@@ -47,25 +51,45 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
             .filter_map(|(id, k)| match crate::command::public_key(k.get_ref()) {
                 Some(key) => Some((id.clone(), key)),
                 None => {
-                    r.error(k.span(), format!("command key {id:?} is not an Ed25519 public key"), "give the 32-byte public key in base64, as `edge-agent command keygen` prints it");
+                    r.error(
+                        k.span(),
+                        format!("command key {id:?} is not an Ed25519 public key"),
+                        "give the 32-byte public key in base64, as `edge-agent command keygen` prints it",
+                    );
                     None
                 }
             })
             .collect(),
-        max_validity: duration_or(&raw.commands.max_validity, "commands.max_validity", Duration::from_secs(600), r),
+        max_validity: duration_or(
+            &raw.commands.max_validity,
+            "commands.max_validity",
+            Duration::from_secs(600),
+            r,
+        ),
     };
     let signing = SigningConfig {
-        key: raw.signing.key.as_ref().map_or_else(|| data_dir.join("signing.key"), |k| base_dir.join(k.get_ref())),
+        key: raw
+            .signing
+            .key
+            .as_ref()
+            .map_or_else(|| data_dir.join("signing.key"), |k| base_dir.join(k.get_ref())),
         key_id: raw.signing.key_id.as_ref().map_or_else(|| format!("{site}-{lane}"), |k| k.get_ref().clone()),
     };
     let v = &raw.vision;
     let d = VisionPolicy::default();
     let vision = VisionConfig {
         uvss_compare: v.uvss_compare.unwrap_or(true),
-        uvss_reference_dir: v.uvss_reference_dir.as_ref().map_or_else(|| data_dir.join("uvss-references"), |p| data_dir.join(p)),
+        uvss_reference_dir: v
+            .uvss_reference_dir
+            .as_ref()
+            .map_or_else(|| data_dir.join("uvss-references"), |p| data_dir.join(p)),
         uvss_reference_cap: v.uvss_reference_cap_mb.as_ref().map_or(4096, |c| {
             if *c.get_ref() < 16 {
-                r.error(c.span(), "`vision.uvss_reference_cap_mb` is below 16", "one reference scan takes a few MB; give at least 16 (default 4096)");
+                r.error(
+                    c.span(),
+                    "`vision.uvss_reference_cap_mb` is below 16",
+                    "one reference scan takes a few MB; give at least 16 (default 4096)",
+                );
             }
             *c.get_ref()
         }) << 20,
@@ -73,8 +97,12 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
             hold_uvss_no_reference: v.hold_uvss_no_reference.unwrap_or(d.hold_uvss_no_reference),
             hold_uvss_inconclusive: v.hold_uvss_inconclusive.unwrap_or(d.hold_uvss_inconclusive),
             hold_uvss_unavailable: v.hold_uvss_unavailable.unwrap_or(d.hold_uvss_unavailable),
-            hold_empty_image_inconclusive: v.hold_empty_image_inconclusive.unwrap_or(d.hold_empty_image_inconclusive),
-            hold_empty_image_unavailable: v.hold_empty_image_unavailable.unwrap_or(d.hold_empty_image_unavailable),
+            hold_empty_image_inconclusive: v
+                .hold_empty_image_inconclusive
+                .unwrap_or(d.hold_empty_image_inconclusive),
+            hold_empty_image_unavailable: v
+                .hold_empty_image_unavailable
+                .unwrap_or(d.hold_empty_image_unavailable),
         },
         empty_image_check: v.empty_image_check.unwrap_or(true),
     };
@@ -98,17 +126,30 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
     })
 }
 
-fn operators(raw: &std::collections::BTreeMap<String, RawOperator>, r: &mut Reporter) -> Vec<(String, crate::operator::Credential)> {
+fn operators(
+    raw: &std::collections::BTreeMap<String, RawOperator>,
+    r: &mut Reporter,
+) -> Vec<(String, crate::operator::Credential)> {
     raw.iter()
         .filter_map(|(name, op)| {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-                r.error(op.credential.span(), format!("operator name {name:?} is not usable"), "use letters, digits, '.', '-' and '_' (it is written into records as local:<name>)");
+            if name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                r.error(
+                    op.credential.span(),
+                    format!("operator name {name:?} is not usable"),
+                    "use letters, digits, '.', '-' and '_' (it is written into records as local:<name>)",
+                );
                 return None;
             }
             match op.credential.get_ref().parse() {
                 Ok(c) => Some((name.clone(), c)),
                 Err(e) => {
-                    r.error(op.credential.span(), format!("`operators.{name}.credential`: {e}"), "run `edge-agent operator hash` and paste what it prints; never the password itself");
+                    r.error(
+                        op.credential.span(),
+                        format!("`operators.{name}.credential`: {e}"),
+                        "run `edge-agent operator hash` and paste what it prints; never the password itself",
+                    );
                     None
                 }
             }
@@ -121,7 +162,11 @@ fn web(raw: Option<&Spanned<RawWeb>>, r: &mut Reporter) -> WebConfig {
     let w = raw.map_or(&empty, |w| w.get_ref());
     let password = w.password.as_ref().map(|p| {
         if p.get_ref().len() < 8 {
-            r.error(p.span(), "`web.password` is shorter than 8 characters", "the page can move the barrier: choose a longer password");
+            r.error(
+                p.span(),
+                "`web.password` is shorter than 8 characters",
+                "the page can move the barrier: choose a longer password",
+            );
         }
         p.get_ref().clone()
     });
@@ -138,7 +183,11 @@ fn web(raw: Option<&Spanned<RawWeb>>, r: &mut Reporter) -> WebConfig {
                 addr
             }
             Err(_) => {
-                r.error(l.span(), format!("`web.listen` = {:?} is not an address", l.get_ref()), "write IP:PORT, e.g. \"127.0.0.1:8080\"");
+                r.error(
+                    l.span(),
+                    format!("`web.listen` = {:?} is not an address", l.get_ref()),
+                    "write IP:PORT, e.g. \"127.0.0.1:8080\"",
+                );
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         },
@@ -158,7 +207,11 @@ fn ident(value: &Spanned<String>, key: &str, r: &mut Reporter) -> String {
 pub fn duration(value: &Spanned<String>, key: &str, r: &mut Reporter) -> Option<Duration> {
     match humantime::parse_duration(value.get_ref()) {
         Ok(d) if d.is_zero() => {
-            r.error(value.span(), format!("`{key}` must be longer than zero"), "a zero timeout would fire at once; give a positive duration such as \"5s\"");
+            r.error(
+                value.span(),
+                format!("`{key}` must be longer than zero"),
+                "a zero timeout would fire at once; give a positive duration such as \"5s\"",
+            );
             None
         }
         Ok(d) => Some(d),
@@ -195,7 +248,11 @@ fn tls(raw: &Spanned<RawTls>, base: &Path, r: &mut Reporter) -> Option<TlsConfig
     let mut file = |v: &Spanned<String>, what: &str| -> PathBuf {
         let path = base.join(v.get_ref());
         if !path.is_file() {
-            r.error(v.span(), format!("{what} file {} does not exist", path.display()), "give the path of a PEM file (relative paths are relative to this config file)");
+            r.error(
+                v.span(),
+                format!("{what} file {} does not exist", path.display()),
+                "give the path of a PEM file (relative paths are relative to this config file)",
+            );
         }
         path
     };
@@ -204,7 +261,11 @@ fn tls(raw: &Spanned<RawTls>, base: &Path, r: &mut Reporter) -> Option<TlsConfig
         (Some(c), Some(k)) => Some((file(c, "client certificate"), file(k, "client key"))),
         (None, None) => None,
         _ => {
-            r.error(raw.span(), "`cert` and `key` go together", "give both the lane's certificate and its key for mutual TLS, or neither");
+            r.error(
+                raw.span(),
+                "`cert` and `key` go together",
+                "give both the lane's certificate and its key for mutual TLS, or neither",
+            );
             None
         }
     };
@@ -216,32 +277,53 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
     let m = raw.map_or(&empty, |m| m.get_ref());
     let port = m.port.as_ref().map(|p| {
         if *p.get_ref() == 0 {
-            r.error(p.span(), "`mqtt.port` must not be 0", "MQTT brokers listen on 1883 (plain) or 8883 (TLS)");
+            r.error(
+                p.span(),
+                "`mqtt.port` must not be 0",
+                "MQTT brokers listen on 1883 (plain) or 8883 (TLS)",
+            );
         }
         *p.get_ref()
     });
     let broker = match &m.host {
         Some(host) if host.get_ref().trim().is_empty() => {
-            r.error(host.span(), "`mqtt.host` is empty", "name the broker's host or IP, or remove the key to use the embedded broker");
+            r.error(
+                host.span(),
+                "`mqtt.host` is empty",
+                "name the broker's host or IP, or remove the key to use the embedded broker",
+            );
             Broker::Remote { host: String::new(), port: 1883 }
         }
         Some(host) => {
             if let Some(l) = &m.embedded_listen {
-                r.error(l.span(), "`mqtt.embedded_listen` has no effect when `mqtt.host` is set", "remove one of the two keys");
+                r.error(
+                    l.span(),
+                    "`mqtt.embedded_listen` has no effect when `mqtt.host` is set",
+                    "remove one of the two keys",
+                );
             }
             let default_port = if m.tls.is_some() { 8883 } else { 1883 };
             Broker::Remote { host: host.get_ref().clone(), port: port.unwrap_or(default_port) }
         }
         None => {
             if let Some(t) = &m.tls {
-                r.error(t.span(), "TLS needs a broker", "set `mqtt.host`; the embedded broker listens on loopback without TLS");
+                r.error(
+                    t.span(),
+                    "TLS needs a broker",
+                    "set `mqtt.host`; the embedded broker listens on loopback without TLS",
+                );
             }
-            let listen = m.embedded_listen.as_ref().map_or("127.0.0.1:1883".to_string(), |l| l.get_ref().clone());
+            let listen =
+                m.embedded_listen.as_ref().map_or("127.0.0.1:1883".to_string(), |l| l.get_ref().clone());
             match listen.parse::<SocketAddr>() {
                 Ok(addr) => Broker::Embedded { listen: addr.ip().to_string(), port: addr.port() },
                 Err(_) => {
                     let span = m.embedded_listen.as_ref().map(|l| l.span()).unwrap_or(0..0);
-                    r.error(span, format!("`mqtt.embedded_listen` = {listen:?} is not an address"), "write IP:PORT, e.g. \"127.0.0.1:1883\"");
+                    r.error(
+                        span,
+                        format!("`mqtt.embedded_listen` = {listen:?} is not an address"),
+                        "write IP:PORT, e.g. \"127.0.0.1:1883\"",
+                    );
                     Broker::Embedded { listen: "127.0.0.1".into(), port: 1883 }
                 }
             }
@@ -250,26 +332,42 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
     let topic_prefix = m.topic_prefix.as_ref().map_or("lanectl".to_string(), |p| {
         let v = p.get_ref();
         if v.is_empty() || v.contains(['+', '#']) || v.starts_with('/') || v.ends_with('/') {
-            r.error(p.span(), format!("`mqtt.topic_prefix` = {v:?} cannot be used as a topic prefix"), "use plain topic levels without wildcards or leading/trailing '/', e.g. \"lanectl\"");
+            r.error(
+                p.span(),
+                format!("`mqtt.topic_prefix` = {v:?} cannot be used as a topic prefix"),
+                "use plain topic levels without wildcards or leading/trailing '/', e.g. \"lanectl\"",
+            );
         }
         v.clone()
     });
     let keepalive = duration_or(&m.keepalive, "mqtt.keepalive", Duration::from_secs(30), r);
     if keepalive < Duration::from_secs(5) {
         if let Some(k) = &m.keepalive {
-            r.error(k.span(), "`mqtt.keepalive` must be at least 5s", "brokers drop clients that ping too often; use 15s to 60s");
+            r.error(
+                k.span(),
+                "`mqtt.keepalive` must be at least 5s",
+                "brokers drop clients that ping too often; use 15s to 60s",
+            );
         }
     }
     let max_packet_size = m.max_packet_size.as_ref().map_or(1 << 20, |s| {
         if *s.get_ref() < 64 * 1024 {
-            r.error(s.span(), "`mqtt.max_packet_size` is below 65536 bytes", "passage records with previews need room; use at least 65536 (default 1048576)");
+            r.error(
+                s.span(),
+                "`mqtt.max_packet_size` is below 65536 bytes",
+                "passage records with previews need room; use at least 65536 (default 1048576)",
+            );
         }
         *s.get_ref()
     });
     let chunk_size = m.chunk_size.as_ref().map_or(256 * 1024, |c| {
         let v = *c.get_ref();
         if v < 1024 || v > max_packet_size.saturating_sub(1024) {
-            r.error(c.span(), format!("`mqtt.chunk_size` = {v} does not fit"), "use at least 1024 bytes and at least 1 KiB less than `max_packet_size` (default 262144)");
+            r.error(
+                c.span(),
+                format!("`mqtt.chunk_size` = {v} does not fit"),
+                "use at least 1024 bytes and at least 1 KiB less than `max_packet_size` (default 262144)",
+            );
         }
         v
     });
@@ -287,7 +385,12 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
     }
 }
 
-fn recognition(raw: Option<&Spanned<RawRecognition>>, all_sim: bool, base: &Path, r: &mut Reporter) -> RecognitionConfig {
+fn recognition(
+    raw: Option<&Spanned<RawRecognition>>,
+    all_sim: bool,
+    base: &Path,
+    r: &mut Reporter,
+) -> RecognitionConfig {
     let empty = RawRecognition::default();
     let rc = raw.map_or(&empty, |x| x.get_ref());
     let engine = match &rc.engine {
@@ -296,12 +399,20 @@ fn recognition(raw: Option<&Spanned<RawRecognition>>, all_sim: bool, base: &Path
             "ppocr" => Engine::PpOcr,
             "sim-truth" => {
                 if !all_sim {
-                    r.error(e.span(), "engine \"sim-truth\" only works on a fully simulated lane", "use engine = \"ppocr\" with real devices");
+                    r.error(
+                        e.span(),
+                        "engine \"sim-truth\" only works on a fully simulated lane",
+                        "use engine = \"ppocr\" with real devices",
+                    );
                 }
                 Engine::SimTruth
             }
             other => {
-                r.error(e.span(), format!("unknown recognition engine {other:?}"), "use \"ppocr\" (PP-OCR on ONNX Runtime) or \"sim-truth\" (simulated lane only)");
+                r.error(
+                    e.span(),
+                    format!("unknown recognition engine {other:?}"),
+                    "use \"ppocr\" (PP-OCR on ONNX Runtime) or \"sim-truth\" (simulated lane only)",
+                );
                 Engine::PpOcr
             }
         },
@@ -311,7 +422,11 @@ fn recognition(raw: Option<&Spanned<RawRecognition>>, all_sim: bool, base: &Path
             None => 0.8,
             Some(c) => {
                 if !(*c.get_ref() > 0.0 && *c.get_ref() <= 1.0) {
-                    r.error(c.span(), format!("`recognition.{key}` must be in (0, 1]"), "confidences are fractions, e.g. 0.85");
+                    r.error(
+                        c.span(),
+                        format!("`recognition.{key}` must be in (0, 1]"),
+                        "confidences are fractions, e.g. 0.85",
+                    );
                 }
                 *c.get_ref() as f32
             }
@@ -321,13 +436,20 @@ fn recognition(raw: Option<&Spanned<RawRecognition>>, all_sim: bool, base: &Path
     let container_min_confidence = confidence(&rc.container_min_confidence, "container_min_confidence");
     let workers = rc.workers.as_ref().map_or(1, |w| {
         if !(1..=8).contains(w.get_ref()) {
-            r.error(w.span(), "`recognition.workers` must be between 1 and 8", "one worker per spare core; 1 on a 2-core lane PC");
+            r.error(
+                w.span(),
+                "`recognition.workers` must be between 1 and 8",
+                "one worker per spare core; 1 on a 2-core lane PC",
+            );
         }
         *w.get_ref()
     });
     RecognitionConfig {
         engine,
-        models_dir: rc.models_dir.as_ref().map_or_else(|| PathBuf::from("/usr/lib/edge-agent/models"), |d| base.join(d.get_ref())),
+        models_dir: rc
+            .models_dir
+            .as_ref()
+            .map_or_else(|| PathBuf::from("/usr/lib/edge-agent/models"), |d| base.join(d.get_ref())),
         runtime_library: rc.runtime_library.as_ref().map(|d| base.join(d.get_ref())),
         plate_min_confidence,
         container_min_confidence,
@@ -338,7 +460,11 @@ fn recognition(raw: Option<&Spanned<RawRecognition>>, all_sim: bool, base: &Path
 fn sim(raw: Option<&Spanned<RawSim>>, devices: &[DeviceConfig], r: &mut Reporter) -> Option<SimConfig> {
     let raw = raw?;
     if !devices.iter().any(|d| d.transport == Transport::Sim) {
-        r.error(raw.span(), "a [sim] section needs at least one device with a `sim` transport", "remove [sim] on a lane with real devices");
+        r.error(
+            raw.span(),
+            "a [sim] section needs at least one device with a `sim` transport",
+            "remove [sim] on a lane with real devices",
+        );
     }
     let s = raw.get_ref();
     let fast = drivers::sim::SimTiming::fast();
@@ -391,7 +517,11 @@ fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
             }
             for (chip, line, span) in super::device::gpio_lines(dev) {
                 if let Some(other) = lines.insert((chip.clone(), line), name.get_ref().clone()) {
-                    r.error(span, format!("GPIO line {line} on {chip} is already used by device `{other}`"), "each GPIO line can be wired to one input or output; check the wiring plan");
+                    r.error(
+                        span,
+                        format!("GPIO line {line} on {chip} is already used by device `{other}`"),
+                        "each GPIO line can be wired to one input or output; check the wiring plan",
+                    );
                 }
             }
             out.push(d);
@@ -419,11 +549,16 @@ struct Buses {
 impl Buses {
     fn check(&mut self, device: &str, m: &RawModbus, r: &mut Reporter) {
         let port = m.port.get_ref();
-        let (baud, echo) = (m.baud.as_ref().map_or(9600, |b| *b.get_ref()), m.echo.as_ref().is_some_and(|e| *e.get_ref()));
+        let (baud, echo) =
+            (m.baud.as_ref().map_or(9600, |b| *b.get_ref()), m.echo.as_ref().is_some_and(|e| *e.get_ref()));
         match self.settings.get(port) {
             Some((first, b, _)) if *b != baud => {
                 let span = m.baud.as_ref().map_or(m.port.span(), |b| b.span());
-                r.error(span, format!("device `{device}` sets {port} to {baud} baud but device `{first}` to {b}"), "one RS-485 bus runs at one speed: give every device on it the same `baud`");
+                r.error(
+                    span,
+                    format!("device `{device}` sets {port} to {baud} baud but device `{first}` to {b}"),
+                    "one RS-485 bus runs at one speed: give every device on it the same `baud`",
+                );
             }
             Some((first, _, e)) if *e != echo => {
                 let span = m.echo.as_ref().map_or(m.port.span(), |e| e.span());
@@ -438,7 +573,8 @@ impl Buses {
         for (space, addr, key, span) in super::device::modbus_registers(m) {
             let at = (port.clone(), unit, space, addr);
             if let Some((other, other_key)) = self.registers.get(&at) {
-                let whose = if other == device { "its own".to_string() } else { format!("device `{other}`'s") };
+                let whose =
+                    if other == device { "its own".to_string() } else { format!("device `{other}`'s") };
                 r.error(span, format!("{space} {addr} of unit {unit} on {port} is already {whose} `{other_key}`"), "devices sharing a Modbus unit must use different registers: check the register map in the controller's manual");
             } else {
                 self.registers.insert(at, (device.to_string(), key));
@@ -450,7 +586,9 @@ impl Buses {
 /// The lane needs one barrier, one arrival sensor and one sensor under the arm.
 fn lane_roles(raw: &RawConfig, devices: &[DeviceConfig], r: &mut Reporter) {
     let span = raw.devices.span();
-    let count = |kind: DeviceKind, role: Option<Role>| devices.iter().filter(|d| d.kind == kind && (role.is_none() || Some(d.role) == role)).count();
+    let count = |kind: DeviceKind, role: Option<Role>| {
+        devices.iter().filter(|d| d.kind == kind && (role.is_none() || Some(d.role) == role)).count()
+    };
     let checks = [
         (DeviceKind::Barrier, None, "barrier", "add one `kind = \"barrier\"` device"),
         (DeviceKind::Presence, Some(Role::Arrival), "arrival presence sensor", "add a `kind = \"presence\"` device with `role = \"arrival\"`"),
@@ -460,16 +598,27 @@ fn lane_roles(raw: &RawConfig, devices: &[DeviceConfig], r: &mut Reporter) {
         match count(kind, role) {
             1 => {}
             0 => r.error(span.clone(), format!("the lane has no {what}"), help),
-            n => r.error(span.clone(), format!("the lane has {n} devices as its {what}; exactly one is supported"), "remove the extra ones"),
+            n => r.error(
+                span.clone(),
+                format!("the lane has {n} devices as its {what}; exactly one is supported"),
+                "remove the extra ones",
+            ),
         }
     }
     if count(DeviceKind::Presence, Some(Role::Exit)) > 1 {
-        r.error(span.clone(), "the lane has more than one exit presence sensor", "keep one `role = \"exit\"` sensor");
+        r.error(
+            span.clone(),
+            "the lane has more than one exit presence sensor",
+            "keep one `role = \"exit\"` sensor",
+        );
     }
     for kind in [DeviceKind::UnderVehicleCamera, DeviceKind::SealReader, DeviceKind::EmptyBoxDetector] {
         if count(kind, None) > 1 {
-            r.error(span.clone(), format!("the lane has more than one {}", kind.name()), "one per lane is supported");
+            r.error(
+                span.clone(),
+                format!("the lane has more than one {}", kind.name()),
+                "one per lane is supported",
+            );
         }
     }
 }
-

@@ -62,7 +62,12 @@ impl DeclarationStore {
     /// The declaration valid now for this plate, or else for one of these
     /// containers. A store that cannot be read answers "nothing declared",
     /// which holds the vehicle for review rather than releasing it.
-    pub fn lookup(&self, plate: Option<&str>, containers: &[String], now: DateTime<Utc>) -> Option<Declaration> {
+    pub fn lookup(
+        &self,
+        plate: Option<&str>,
+        containers: &[String],
+        now: DateTime<Utc>,
+    ) -> Option<Declaration> {
         let all = match self.valid(now) {
             Ok(all) => all,
             Err(e) => {
@@ -102,7 +107,10 @@ fn check(d: &Declaration) -> Result<(), StoreError> {
         }
     }
     if let Some(bad) = d.containers.iter().find(|c| !models::iso6346::is_valid(c)) {
-        return Err(StoreError::Invalid { plate: d.plate.clone(), why: format!("container {bad:?} is not a valid ISO 6346 number") });
+        return Err(StoreError::Invalid {
+            plate: d.plate.clone(),
+            why: format!("container {bad:?} is not a valid ISO 6346 number"),
+        });
     }
     Ok(())
 }
@@ -157,7 +165,8 @@ mod tests {
     fn a_bad_declaration_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = DeclarationStore::open(&dir.path().join("d.db")).unwrap();
-        let err = store.put(&[decl("A", "MSCU1234566", None), decl("B", "MSCU1234561", None)], now()).unwrap_err();
+        let err =
+            store.put(&[decl("A", "MSCU1234566", None), decl("B", "MSCU1234561", None)], now()).unwrap_err();
         assert!(err.to_string().contains("MSCU1234561"), "{err}");
         assert!(store.lookup(Some("A"), &[], now()).is_none(), "all or nothing");
     }

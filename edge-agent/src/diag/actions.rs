@@ -14,10 +14,10 @@ use serde::Serialize;
 use tokio::time::{timeout, Instant};
 
 use super::probe::{self, capture, describe_image, limit, presence_reading, seals_line, until_ok};
-use crate::lane::Captured;
 use super::Outcome;
 use crate::config::{DeviceKind, LaneConfig};
 use crate::flow::Zone;
+use crate::lane::Captured;
 use crate::lane::Devices;
 
 #[derive(Serialize)]
@@ -31,7 +31,12 @@ struct Action<'a, T: Serialize> {
     detail: T,
 }
 
-fn outcome<T: Serialize>(device: &str, action: &'static str, result: Result<(String, T), String>, empty: T) -> Outcome {
+fn outcome<T: Serialize>(
+    device: &str,
+    action: &'static str,
+    result: Result<(String, T), String>,
+    empty: T,
+) -> Outcome {
     let (ok, human, error, detail) = match result {
         Ok((line, detail)) => (true, format!("{device}: {line}\n"), None, detail),
         Err(e) => (false, format!("{device}: {e}\n"), Some(e), empty),
@@ -57,14 +62,24 @@ pub async fn cycle_barrier(cfg: &LaneConfig, devices: Devices) -> Outcome {
 }
 
 async fn cycle(cfg: &LaneConfig, mut devices: Devices) -> Result<(String, Cycle), String> {
-    let i = devices.presence.iter().position(|(_, z, _)| *z == Zone::UnderArm).ok_or("the lane has no sensor under the arm")?;
+    let i = devices
+        .presence
+        .iter()
+        .position(|(_, z, _)| *z == Zone::UnderArm)
+        .ok_or("the lane has no sensor under the arm")?;
     let (sensor_name, _, mut sensor) = devices.presence.swap_remove(i);
     let health = devices.health.iter().find(|(n, _)| *n == sensor_name).map(|(_, h)| h.clone());
     // Nothing moves unless the zone under the arm is known to be clear.
     match presence_reading(&mut sensor, health, limit(cfg, &sensor_name)).await {
         Ok(false) => {}
-        Ok(true) => return Err(format!("refused: the zone under the arm is occupied ({sensor_name}); nothing was moved")),
-        Err(e) => return Err(format!("refused: cannot read {sensor_name} under the arm ({e}); nothing was moved")),
+        Ok(true) => {
+            return Err(format!(
+                "refused: the zone under the arm is occupied ({sensor_name}); nothing was moved"
+            ))
+        }
+        Err(e) => {
+            return Err(format!("refused: cannot read {sensor_name} under the arm ({e}); nothing was moved"))
+        }
     }
     // From here the sensor keeps the driver's interlock current, as in the lane.
     let (occupied_tx, mut occupied) = tokio::sync::watch::channel(false);
@@ -100,9 +115,14 @@ async fn cycle(cfg: &LaneConfig, mut devices: Devices) -> Result<(String, Cycle)
 }
 
 pub async fn read_seals(cfg: &LaneConfig, devices: Devices) -> Result<Outcome, String> {
-    let name = cfg.devices_of(DeviceKind::SealReader).next().map(|d| d.name.clone()).ok_or("the lane has no seal reader")?;
+    let name = cfg
+        .devices_of(DeviceKind::SealReader)
+        .next()
+        .map(|d| d.name.clone())
+        .ok_or("the lane has no seal reader")?;
     let t = limit(cfg, &name);
-    let handle = devices.capturers.get(&name).map(|(_, h)| h.clone()).ok_or("the seal reader was not built")?;
+    let handle =
+        devices.capturers.get(&name).map(|(_, h)| h.clone()).ok_or("the seal reader was not built")?;
     let read = match capture(&handle, t).await {
         Ok(Captured::Seals(seals)) => Ok(seals),
         Ok(_) => Err(DeviceError::Fault("not a seal reader".into())),
@@ -146,12 +166,27 @@ pub async fn snapshot(cfg: &LaneConfig, devices: Devices, name: &str, out: &Path
         Err(e) => return Ok(outcome(name, "snapshot", Err(e.to_string()), Saved::default())),
     };
     let saved = save(&image, out)?;
-    Ok(outcome(name, "snapshot", Ok((format!("{} saved to {}", describe_image(&image), out.display()), saved)), Saved::default()))
+    Ok(outcome(
+        name,
+        "snapshot",
+        Ok((format!("{} saved to {}", describe_image(&image), out.display()), saved)),
+        Saved::default(),
+    ))
 }
 
-pub async fn capture_uvss(cfg: &LaneConfig, devices: Devices, out: &Path, wait: Duration) -> Result<Outcome, String> {
-    let name = cfg.devices_of(DeviceKind::UnderVehicleCamera).next().map(|d| d.name.clone()).ok_or("the lane has no under_vehicle_camera")?;
-    let handle = devices.capturers.get(&name).map(|(_, h)| h.clone()).ok_or("the UVSS camera was not built")?;
+pub async fn capture_uvss(
+    cfg: &LaneConfig,
+    devices: Devices,
+    out: &Path,
+    wait: Duration,
+) -> Result<Outcome, String> {
+    let name = cfg
+        .devices_of(DeviceKind::UnderVehicleCamera)
+        .next()
+        .map(|d| d.name.clone())
+        .ok_or("the lane has no under_vehicle_camera")?;
+    let handle =
+        devices.capturers.get(&name).map(|(_, h)| h.clone()).ok_or("the UVSS camera was not built")?;
     // An unplugged camera fails now, not after the whole wait.
     let health = devices.health.iter().find(|(n, _)| *n == name).map(|(_, h)| h.clone());
     if let Err(e) = until_ok(health, limit(cfg, &name)).await {
@@ -169,7 +204,9 @@ pub async fn capture_uvss(cfg: &LaneConfig, devices: Devices, out: &Path, wait: 
         // The driver gives up on one scan after its own wait; keep waiting until ours is over.
         match r {
             Err(DeviceError::Timeout(_)) if Instant::now() < deadline => continue,
-            Err(DeviceError::Timeout(_)) => break Err(format!("no vehicle drove over within {}", humantime::format_duration(wait))),
+            Err(DeviceError::Timeout(_)) => {
+                break Err(format!("no vehicle drove over within {}", humantime::format_duration(wait)))
+            }
             other => break other.map_err(|e| e.to_string()),
         }
     };

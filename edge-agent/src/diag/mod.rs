@@ -117,8 +117,12 @@ async fn on_lane(cfg: &LaneConfig, cmd: Option<&DiagCmd>) -> Result<Outcome, Str
         None => Ok(probe::glance(cfg, devices, None).await),
         Some(DiagCmd::Barrier { cycle: true }) => Ok(actions::cycle_barrier(cfg, devices).await),
         Some(DiagCmd::Seal { read: true }) => actions::read_seals(cfg, devices).await,
-        Some(DiagCmd::Camera { name, snapshot: Some(out) }) => actions::snapshot(cfg, devices, name, out).await,
-        Some(DiagCmd::Uvss { capture: Some(out), wait }) => actions::capture_uvss(cfg, devices, out, *wait).await,
+        Some(DiagCmd::Camera { name, snapshot: Some(out) }) => {
+            actions::snapshot(cfg, devices, name, out).await
+        }
+        Some(DiagCmd::Uvss { capture: Some(out), wait }) => {
+            actions::capture_uvss(cfg, devices, out, *wait).await
+        }
         Some(cmd) => {
             let name = probe::device_for(cfg, cmd)?;
             Ok(probe::glance(cfg, devices, Some(&name)).await)

@@ -54,7 +54,13 @@ pub fn list(class_tty: &Path) -> std::io::Result<Vec<Port>> {
         let get = |f: &str| usb.as_deref().and_then(|u| read(u, f));
         out.push(Port {
             path: format!("/dev/{name}"),
-            kind: if usb.is_some() { "usb" } else if name.starts_with("ttyS") || name.starts_with("ttyAMA") { "uart" } else { "other" },
+            kind: if usb.is_some() {
+                "usb"
+            } else if name.starts_with("ttyS") || name.starts_with("ttyAMA") {
+                "uart"
+            } else {
+                "other"
+            },
             driver,
             vid: get("idVendor"),
             pid: get("idProduct"),
@@ -115,7 +121,8 @@ pub fn report(class_tty: &Path, cfg: Option<&LaneConfig>) -> Outcome {
             (Some(v), Some(d)) => format!("USB {v}:{d}"),
             _ => p.kind.to_string(),
         };
-        let what: Vec<&str> = [&p.manufacturer, &p.product, &p.driver].into_iter().flatten().map(String::as_str).collect();
+        let what: Vec<&str> =
+            [&p.manufacturer, &p.product, &p.driver].into_iter().flatten().map(String::as_str).collect();
         human.push_str(&format!("  {:<14} {:<14} {}", p.path, ids, what.join(" / ")));
         if let Some(s) = &p.serial {
             human.push_str(&format!(" (serial {s})"));
@@ -158,7 +165,12 @@ mod tests {
         let uart = root.join("devices/pnp0/00:01");
         std::fs::create_dir_all(&uart).unwrap();
         let class = root.join("class/tty");
-        for (name, device, typ) in [("ttyUSB0", Some(&port), None), ("ttyS0", Some(&uart), Some("4")), ("ttyS1", Some(&uart), Some("0")), ("console", None, None)] {
+        for (name, device, typ) in [
+            ("ttyUSB0", Some(&port), None),
+            ("ttyS0", Some(&uart), Some("4")),
+            ("ttyS1", Some(&uart), Some("0")),
+            ("console", None, None),
+        ] {
             let dir = class.join(name);
             std::fs::create_dir_all(&dir).unwrap();
             if let Some(d) = device {

@@ -70,13 +70,18 @@ pub fn hint(error: &str) -> Option<String> {
         );
     }
     if error.contains("Permission denied") {
-        return Some("the user may not open this device: add it to the `dialout` (serial) or `gpio` group".into());
+        return Some(
+            "the user may not open this device: add it to the `dialout` (serial) or `gpio` group".into(),
+        );
     }
     if error.contains("No such file or directory") && error.contains("serial") {
         return Some("the port does not exist: check the cable and `port` in the lane file (`edge-agent diag ports` lists them)".into());
     }
     if error.contains("Connection refused") {
-        return Some("nothing listens at that address: is the device powered and the port in the lane file right?".into());
+        return Some(
+            "nothing listens at that address: is the device powered and the port in the lane file right?"
+                .into(),
+        );
     }
     None
 }
@@ -106,7 +111,10 @@ pub fn report(d: &DeviceConfig, result: Result<String, DeviceError>) -> DeviceRe
 /// The device a per-device subcommand without its action flag is about.
 pub fn device_for(cfg: &LaneConfig, cmd: &DiagCmd) -> Result<String, String> {
     let of_kind = |kind: DeviceKind| {
-        cfg.devices_of(kind).next().map(|d| d.name.clone()).ok_or_else(|| format!("the lane has no {}", kind.name()))
+        cfg.devices_of(kind)
+            .next()
+            .map(|d| d.name.clone())
+            .ok_or_else(|| format!("the lane has no {}", kind.name()))
     };
     match cmd {
         DiagCmd::Barrier { .. } => of_kind(DeviceKind::Barrier),
@@ -159,10 +167,14 @@ pub async fn presence_reading(
 /// What a capturing device gave.
 
 /// One capture within `limit` (waiting for the device included).
-pub async fn capture(handle: &std::sync::Arc<tokio::sync::Mutex<Capturer>>, limit: Duration) -> Result<Captured, DeviceError> {
-    timeout(limit, async { handle.lock().await.capture(limit).await }).await.unwrap_or(Err(DeviceError::Timeout(limit)))
+pub async fn capture(
+    handle: &std::sync::Arc<tokio::sync::Mutex<Capturer>>,
+    limit: Duration,
+) -> Result<Captured, DeviceError> {
+    timeout(limit, async { handle.lock().await.capture(limit).await })
+        .await
+        .unwrap_or(Err(DeviceError::Timeout(limit)))
 }
-
 
 pub fn describe_image(i: &drivers::Image) -> String {
     let format = format!("{:?}", i.format).to_uppercase();
@@ -184,7 +196,9 @@ pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> O
     if wanted(&barrier.0) {
         let (name, handle, t) = (barrier.0.clone(), barrier.1.clone(), limit(cfg, &barrier.0));
         set.spawn(async move {
-            let r = timeout(t, async { handle.lock().await.state().await }).await.unwrap_or(Err(DeviceError::Timeout(t)));
+            let r = timeout(t, async { handle.lock().await.state().await })
+                .await
+                .unwrap_or(Err(DeviceError::Timeout(t)));
             (name, r.map(|s| format!("{s:?}").to_lowercase()))
         });
     }
@@ -206,18 +220,17 @@ pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> O
     }
     if let Some((name, _handle)) = empty_box.filter(|(n, _)| wanted(n)) {
         let (h, t) = (health.get(&name).cloned(), limit(cfg, &name));
-        set.spawn(async move { (name, until_ok(h, t).await.map(|()| "connected, status answered".to_string())) });
+        set.spawn(
+            async move { (name, until_ok(h, t).await.map(|()| "connected, status answered".to_string())) },
+        );
     }
     let mut results: HashMap<String, Result<String, DeviceError>> = HashMap::new();
     while let Some(Ok((name, r))) = set.join_next().await {
         results.insert(name, r);
     }
     // In the lane file's order, so the report reads like the file.
-    let reports: Vec<DeviceReport> = cfg
-        .devices
-        .iter()
-        .filter_map(|d| results.remove(&d.name).map(|r| report(d, r)))
-        .collect();
+    let reports: Vec<DeviceReport> =
+        cfg.devices.iter().filter_map(|d| results.remove(&d.name).map(|r| report(d, r))).collect();
     render(cfg, reports)
 }
 
@@ -247,7 +260,10 @@ fn render(cfg: &LaneConfig, reports: Vec<DeviceReport>) -> Outcome {
             (false, false) => "DOWN",
         };
         let what = r.reading.clone().or(r.last_error.clone()).unwrap_or_default();
-        human.push_str(&format!("  {state:<5}  {:<width$}  {:<20}  {}  [{}]\n", r.device, r.kind, what, r.transport));
+        human.push_str(&format!(
+            "  {state:<5}  {:<width$}  {:<20}  {}  [{}]\n",
+            r.device, r.kind, what, r.transport
+        ));
         if let Some(h) = &r.hint {
             human.push_str(&format!("         hint: {h}\n"));
         }

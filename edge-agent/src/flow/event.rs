@@ -5,7 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use models::Reads;
 
-use crate::record::{Alarm, CaptureRecord, DecisionRecord, EmptyCheckRecord, EmptyImageRecord, Outcome, PassageRecord, UvssCheckRecord};
+use crate::record::{
+    Alarm, CaptureRecord, DecisionRecord, EmptyCheckRecord, EmptyImageRecord, Outcome, PassageRecord,
+    UvssCheckRecord,
+};
 
 /// The machine's notion of now: monotonic time for deadlines, UTC for records.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,19 +55,44 @@ pub enum EmptyCheckNeed {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Presence { zone: Zone, occupied: bool },
+    Presence {
+        zone: Zone,
+        occupied: bool,
+    },
     Captured(CaptureRecord, String),
-    Recognized { passage: String, result: Result<Reads, String>, empty_check: EmptyCheckNeed },
-    EmptyChecked { passage: String, record: EmptyCheckRecord },
+    Recognized {
+        passage: String,
+        result: Result<Reads, String>,
+        empty_check: EmptyCheckNeed,
+    },
+    EmptyChecked {
+        passage: String,
+        record: EmptyCheckRecord,
+    },
     /// Vision results (UVSS comparison, image-based empty check) for the record; they change
     /// no stage, and arrive before the event that moves the passage on.
-    Vision { passage: String, uvss: Option<Box<UvssCheckRecord>>, empty_image: Option<EmptyImageRecord> },
-    Decided { passage: String, decision: DecisionRecord },
+    Vision {
+        passage: String,
+        uvss: Option<Box<UvssCheckRecord>>,
+        empty_image: Option<EmptyImageRecord>,
+    },
+    Decided {
+        passage: String,
+        decision: DecisionRecord,
+    },
     /// A person's decision on a held vehicle.
-    Reviewed { passage: String, decision: DecisionRecord },
-    BarrierDone { op: BarrierOp, result: Result<(), BarrierError> },
+    Reviewed {
+        passage: String,
+        decision: DecisionRecord,
+    },
+    BarrierDone {
+        op: BarrierOp,
+        result: Result<(), BarrierError>,
+    },
     /// The barrier position read from its limit switches at start-up.
-    BarrierObserved { opened: bool },
+    BarrierObserved {
+        opened: bool,
+    },
     /// Time passed; deadlines are checked on every event, this carries no news.
     Tick,
 }
@@ -77,23 +105,40 @@ impl Event {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Capture { passage: String, device: String },
-    Recognize { passage: String },
-    CheckEmpty { passage: String, device: String, container: Option<String> },
+    Capture {
+        passage: String,
+        device: String,
+    },
+    Recognize {
+        passage: String,
+    },
+    CheckEmpty {
+        passage: String,
+        device: String,
+        container: Option<String>,
+    },
     /// Evaluate the decision policy on the record so far, answer with `Decided`.
-    Decide { record: Box<PassageRecord> },
+    Decide {
+        record: Box<PassageRecord>,
+    },
     OpenBarrier,
     /// Only ever emitted while the zone under the arm is clear.
     CloseBarrier,
     /// Read the arm's position (answer with `BarrierObserved`).
     ObserveBarrier,
     /// The lane decided; publish it now so reviewers see held vehicles at once.
-    Announce { record: Box<PassageRecord> },
+    Announce {
+        record: Box<PassageRecord>,
+    },
     /// The passage is over: publish and store the full record.
-    Complete { record: Box<PassageRecord> },
+    Complete {
+        record: Box<PassageRecord>,
+    },
     Alarm(Alarm),
     /// Passage finished: the runtime may drop images and state it kept for it.
-    Forget { passage: String },
+    Forget {
+        passage: String,
+    },
 }
 
 impl Command {

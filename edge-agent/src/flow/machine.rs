@@ -54,7 +54,17 @@ pub struct Flow {
 
 impl Flow {
     pub fn new(cfg: FlowConfig) -> Self {
-        Flow { cfg, arrival: false, under_arm: false, barrier: BarrierPos::Unknown, recheck_at: None, fault_alarmed: false, current: None, queue: VecDeque::new(), seq: 0 }
+        Flow {
+            cfg,
+            arrival: false,
+            under_arm: false,
+            barrier: BarrierPos::Unknown,
+            recheck_at: None,
+            fault_alarmed: false,
+            current: None,
+            queue: VecDeque::new(),
+            seq: 0,
+        }
     }
 
     pub fn barrier(&self) -> BarrierPos {
@@ -98,19 +108,26 @@ impl Flow {
                         Ok(reads) => p.record.reads = Some(reads),
                         Err(e) => p.record.recognition_error = Some(e),
                     }
-                    let outcome = if p.record.reads.is_some() { StageOutcome::Ok } else { StageOutcome::Failed };
+                    let outcome =
+                        if p.record.reads.is_some() { StageOutcome::Ok } else { StageOutcome::Failed };
                     self.after_recognition(now, outcome, empty_check, &mut out);
                 }
             }
             Event::EmptyChecked { passage, record } => {
                 if let Some(p) = self.passage_in(&passage, Stage::EmptyCheck) {
-                    let outcome = if record.outcome == CaptureOutcome::Ok { StageOutcome::Ok } else { StageOutcome::Failed };
+                    let outcome = if record.outcome == CaptureOutcome::Ok {
+                        StageOutcome::Ok
+                    } else {
+                        StageOutcome::Failed
+                    };
                     p.record.empty_check = Some(record);
                     self.to_decision(now, outcome, &mut out);
                 }
             }
             Event::Vision { passage, uvss, empty_image } => {
-                if let Some(p) = self.current.as_mut().filter(|p| p.record.id == passage && p.record.decision.is_none()) {
+                if let Some(p) =
+                    self.current.as_mut().filter(|p| p.record.id == passage && p.record.decision.is_none())
+                {
                     if uvss.is_some() {
                         p.record.uvss = uvss.map(|u| *u);
                     }
@@ -241,7 +258,8 @@ impl Flow {
             if p.before_release() {
                 // Backed out or diverted before anyone let it through; or went
                 // under an arm that came up after the machine gave up on it.
-                let exit = if p.under_arm_entries > 0 { ExitKind::DroveThrough } else { ExitKind::LeftUnreleased };
+                let exit =
+                    if p.under_arm_entries > 0 { ExitKind::DroveThrough } else { ExitKind::LeftUnreleased };
                 self.finish(now, StageOutcome::Abandoned, exit, out);
             } else {
                 self.maybe_close(now, out);
@@ -276,7 +294,12 @@ impl Flow {
         let p = self.current.as_mut().expect("capture stage has a passage");
         let pending: BTreeSet<String> = std::mem::take(&mut p.pending);
         for device in pending {
-            let kind = self.cfg.captures.iter().find(|(d, _)| *d == device).map_or(CaptureKind::PlateImage, |(_, k)| *k);
+            let kind = self
+                .cfg
+                .captures
+                .iter()
+                .find(|(d, _)| *d == device)
+                .map_or(CaptureKind::PlateImage, |(_, k)| *k);
             p.record.captures.push(CaptureRecord {
                 device,
                 kind,
@@ -293,13 +316,23 @@ impl Flow {
         out.push(Command::Recognize { passage: p.record.id.clone() });
     }
 
-    fn after_recognition(&mut self, now: Time, outcome: StageOutcome, need: EmptyCheckNeed, out: &mut Vec<Command>) {
+    fn after_recognition(
+        &mut self,
+        now: Time,
+        outcome: StageOutcome,
+        need: EmptyCheckNeed,
+        out: &mut Vec<Command>,
+    ) {
         let p = self.current.as_mut().expect("recognition stage has a passage");
         match (need, &self.cfg.empty_box) {
             (EmptyCheckNeed::Yes { container }, Some(device)) => {
                 p.end(now, outcome);
                 p.enter(Stage::EmptyCheck, now, Some(self.cfg.timeouts.empty_check));
-                out.push(Command::CheckEmpty { passage: p.record.id.clone(), device: device.clone(), container });
+                out.push(Command::CheckEmpty {
+                    passage: p.record.id.clone(),
+                    device: device.clone(),
+                    container,
+                });
             }
             _ => self.to_decision(now, outcome, out),
         }
@@ -312,7 +345,13 @@ impl Flow {
         out.push(Command::Decide { record: Box::new(p.record.clone()) });
     }
 
-    fn decided(&mut self, now: Time, decision: DecisionRecord, outcome: StageOutcome, out: &mut Vec<Command>) {
+    fn decided(
+        &mut self,
+        now: Time,
+        decision: DecisionRecord,
+        outcome: StageOutcome,
+        out: &mut Vec<Command>,
+    ) {
         let p = self.current.as_mut().expect("a passage is deciding");
         p.end(now, outcome);
         let release = decision.outcome == Outcome::Release;
@@ -351,7 +390,13 @@ impl Flow {
         out.push(Command::OpenBarrier);
     }
 
-    fn barrier_done(&mut self, now: Time, op: BarrierOp, result: Result<(), BarrierError>, out: &mut Vec<Command>) {
+    fn barrier_done(
+        &mut self,
+        now: Time,
+        op: BarrierOp,
+        result: Result<(), BarrierError>,
+        out: &mut Vec<Command>,
+    ) {
         let stage = self.current.as_ref().map(|p| p.stage);
         match (op, result) {
             (BarrierOp::Open, Ok(())) => {
@@ -530,7 +575,9 @@ impl Flow {
                 };
                 self.decided(now, hold, StageOutcome::Timeout, out);
             }
-            Stage::Opening => self.open_failed(now, &BarrierError::Fault("open limit not reached in time".into()), out),
+            Stage::Opening => {
+                self.open_failed(now, &BarrierError::Fault("open limit not reached in time".into()), out)
+            }
             Stage::Closing => {
                 self.lost_barrier(now);
                 self.barrier_alarm(now, "closed limit not reached in time", out);
@@ -542,11 +589,21 @@ impl Flow {
                 let (flag, kind, message) = if stage == Stage::Review {
                     (Flag::ReviewOverdue, AlarmKind::ReviewOverdue, "held vehicle still waiting for review")
                 } else {
-                    (Flag::ExitOverdue, AlarmKind::ExitOverdue, "released vehicle has not cleared the barrier")
+                    (
+                        Flag::ExitOverdue,
+                        AlarmKind::ExitOverdue,
+                        "released vehicle has not cleared the barrier",
+                    )
                 };
                 p.flag(flag);
                 p.deadline = None;
-                out.push(Command::Alarm(Alarm { kind, passage: Some(p.record.id.clone()), device: None, message: message.into(), at: now.utc }));
+                out.push(Command::Alarm(Alarm {
+                    kind,
+                    passage: Some(p.record.id.clone()),
+                    device: None,
+                    message: message.into(),
+                    at: now.utc,
+                }));
             }
         }
     }

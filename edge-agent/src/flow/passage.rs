@@ -63,7 +63,13 @@ impl Passage {
         self.stage = stage;
         self.stage_started = now;
         self.deadline = timeout.map(|t| now.mono + t);
-        self.record.stages.push(StageRecord { stage, started_at: now.utc, ended_at: None, duration_ms: None, outcome: None });
+        self.record.stages.push(StageRecord {
+            stage,
+            started_at: now.utc,
+            ended_at: None,
+            duration_ms: None,
+            outcome: None,
+        });
     }
 
     /// Closes the open stage record, if any.
@@ -91,6 +97,9 @@ impl Passage {
 
     /// Still in front of a closed barrier: nobody has let it through yet.
     pub(super) fn before_release(&self) -> bool {
-        matches!(self.stage, Stage::Capture | Stage::Recognition | Stage::EmptyCheck | Stage::Decision | Stage::Review)
+        matches!(
+            self.stage,
+            Stage::Capture | Stage::Recognition | Stage::EmptyCheck | Stage::Decision | Stage::Review
+        )
     }
 }

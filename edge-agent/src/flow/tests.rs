@@ -39,7 +39,10 @@ impl Lane {
     }
 
     fn with(cfg: FlowConfig) -> Self {
-        let now = Time { mono: Duration::from_secs(100), utc: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap() };
+        let now = Time {
+            mono: Duration::from_secs(100),
+            utc: Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap(),
+        };
         let mut lane = Lane { flow: Flow::new(cfg), now };
         assert!(lane.send(Event::BarrierObserved { opened: false }).is_empty());
         lane
@@ -68,7 +71,16 @@ impl Lane {
 
     fn capture(&mut self, device: &str, kind: CaptureKind) -> Vec<Command> {
         let id = self.id();
-        let record = CaptureRecord { device: device.into(), kind, outcome: CaptureOutcome::Ok, at: self.now.utc, error: None, image: None, seals: vec![], uvss: None };
+        let record = CaptureRecord {
+            device: device.into(),
+            kind,
+            outcome: CaptureOutcome::Ok,
+            at: self.now.utc,
+            error: None,
+            image: None,
+            seals: vec![],
+            uvss: None,
+        };
         self.send(Event::captured(&id, record))
     }
 
@@ -138,7 +150,10 @@ fn released_vehicle_goes_through_every_stage_with_times() {
     let record = completed(&cmds);
     assert_eq!(record.exit, Some(ExitKind::DroveThrough));
     let stages: Vec<Stage> = record.stages.iter().map(|s| s.stage).collect();
-    assert_eq!(stages, [Stage::Capture, Stage::Recognition, Stage::Decision, Stage::Opening, Stage::Exit, Stage::Closing]);
+    assert_eq!(
+        stages,
+        [Stage::Capture, Stage::Recognition, Stage::Decision, Stage::Opening, Stage::Exit, Stage::Closing]
+    );
     assert!(record.stages.iter().all(|s| s.outcome == Some(StageOutcome::Ok) && s.ended_at.is_some()));
     assert_eq!(record.stage(Stage::Exit).unwrap().duration_ms, Some(3500));
     assert_eq!(record.stage(Stage::Closing).unwrap().duration_ms, Some(3000));
@@ -178,9 +193,16 @@ fn recognition_failure_and_timeout_still_reach_a_decision() {
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
     let id = lane.id();
-    let cmds = lane.send(Event::Recognized { passage: id, result: Err("model missing".into()), empty_check: EmptyCheckNeed::No });
+    let cmds = lane.send(Event::Recognized {
+        passage: id,
+        result: Err("model missing".into()),
+        empty_check: EmptyCheckNeed::No,
+    });
     assert!(matches!(cmds[..], [Command::Decide { .. }]));
-    assert_eq!(lane.flow.current().unwrap().record.stage(Stage::Recognition).unwrap().outcome, Some(StageOutcome::Failed));
+    assert_eq!(
+        lane.flow.current().unwrap().record.stage(Stage::Recognition).unwrap().outcome,
+        Some(StageOutcome::Failed)
+    );
 }
 
 #[test]
@@ -190,7 +212,10 @@ fn declared_empty_vehicle_gets_the_empty_box_check_with_timeout() {
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
     let cmds = lane.recognized(EmptyCheckNeed::Yes { container: Some("CSQU3054383".into()) });
-    assert!(matches!(&cmds[..], [Command::CheckEmpty { device, container: Some(_), .. }] if device == "ebd"), "{cmds:?}");
+    assert!(
+        matches!(&cmds[..], [Command::CheckEmpty { device, container: Some(_), .. }] if device == "ebd"),
+        "{cmds:?}"
+    );
     assert_eq!(lane.stage(), Stage::EmptyCheck);
     assert!(lane.advance(19_999).is_empty());
     let cmds = lane.advance(1);
@@ -206,7 +231,15 @@ fn empty_box_result_is_recorded() {
     lane.capture("seals", CaptureKind::Seals);
     lane.recognized(EmptyCheckNeed::Yes { container: None });
     let id = lane.id();
-    let record = EmptyCheckRecord { device: "ebd".into(), container: None, outcome: CaptureOutcome::Ok, verdict: Some(drivers::EmptyVerdict::Empty), confidence: Some(0.9), error: None, image: None };
+    let record = EmptyCheckRecord {
+        device: "ebd".into(),
+        container: None,
+        outcome: CaptureOutcome::Ok,
+        verdict: Some(drivers::EmptyVerdict::Empty),
+        confidence: Some(0.9),
+        error: None,
+        image: None,
+    };
     let cmds = lane.send(Event::EmptyChecked { passage: id, record });
     let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
     assert_eq!(record.empty_check.as_ref().unwrap().verdict, Some(drivers::EmptyVerdict::Empty));
@@ -256,9 +289,13 @@ fn held_vehicle_is_released_by_review() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Hold);
     let id = lane.id();
-    let cmds = lane.send(Event::Reviewed { passage: id.clone(), decision: decision(Outcome::Inspection, "central:li", lane.now) });
+    let cmds = lane.send(Event::Reviewed {
+        passage: id.clone(),
+        decision: decision(Outcome::Inspection, "central:li", lane.now),
+    });
     assert!(cmds.is_empty(), "inspection keeps the barrier down: {cmds:?}");
-    let cmds = lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "central:li", lane.now) });
+    let cmds = lane
+        .send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "central:li", lane.now) });
     assert!(matches!(cmds[..], [Command::OpenBarrier]), "{cmds:?}");
     assert_eq!(lane.flow.current().unwrap().record.review.as_ref().unwrap().by, "central:li");
 }
@@ -267,12 +304,17 @@ fn held_vehicle_is_released_by_review() {
 fn review_of_another_or_unheld_passage_is_ignored() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Hold);
-    let cmds = lane.send(Event::Reviewed { passage: "other".into(), decision: decision(Outcome::Release, "central:li", lane.now) });
+    let cmds = lane.send(Event::Reviewed {
+        passage: "other".into(),
+        decision: decision(Outcome::Release, "central:li", lane.now),
+    });
     assert!(cmds.is_empty());
     let mut lane = Lane::new();
     lane.zone(Zone::Arrival, true);
     let id = lane.id();
-    assert!(lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "x", lane.now) }).is_empty());
+    assert!(lane
+        .send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "x", lane.now) })
+        .is_empty());
     assert_eq!(lane.stage(), Stage::Capture);
 }
 
@@ -302,7 +344,8 @@ fn vehicle_leaving_during_capture_completes_held_and_late_results_are_ignored() 
     assert_eq!(record.exit, Some(ExitKind::LeftUnreleased));
     assert_eq!(record.decision.as_ref().unwrap().reasons, ["vehicle_left"]);
     assert_eq!(record.stages[0].outcome, Some(StageOutcome::Abandoned));
-    let late = lane.send(Event::Decided { passage: id, decision: decision(Outcome::Release, "policy", lane.now) });
+    let late =
+        lane.send(Event::Decided { passage: id, decision: decision(Outcome::Release, "policy", lane.now) });
     assert!(late.is_empty());
 }
 
@@ -311,8 +354,14 @@ fn barrier_open_failure_alarms_and_holds() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Hold);
     let id = lane.id();
-    lane.send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "operator:wang", lane.now) });
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Open, result: Err(BarrierError::Fault("open limit not reached".into())) });
+    lane.send(Event::Reviewed {
+        passage: id,
+        decision: decision(Outcome::Release, "operator:wang", lane.now),
+    });
+    let cmds = lane.send(Event::BarrierDone {
+        op: BarrierOp::Open,
+        result: Err(BarrierError::Fault("open limit not reached".into())),
+    });
     assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
     assert_eq!(lane.stage(), Stage::Review);
     assert_eq!(lane.flow.barrier(), BarrierPos::Unknown);
@@ -361,7 +410,10 @@ fn refused_close_waits_for_the_zone_to_clear_and_tries_again() {
     lane.zone(Zone::Arrival, false);
     assert!(has_close(&lane.zone(Zone::UnderArm, false)));
     lane.zone(Zone::UnderArm, true);
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Refused("obstacle".into())) });
+    let cmds = lane.send(Event::BarrierDone {
+        op: BarrierOp::Close,
+        result: Err(BarrierError::Refused("obstacle".into())),
+    });
     assert!(cmds.is_empty(), "{cmds:?}");
     assert_eq!(lane.stage(), Stage::Exit);
     assert!(has_close(&lane.zone(Zone::UnderArm, false)));
@@ -376,7 +428,10 @@ fn close_fault_and_timeout_alarm_and_complete() {
         lane.released();
         lane.zone(Zone::Arrival, false);
         let cmds = if fault {
-            lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Fault("closed limit".into())) })
+            lane.send(Event::BarrierDone {
+                op: BarrierOp::Close,
+                result: Err(BarrierError::Fault("closed limit".into())),
+            })
         } else {
             lane.advance(8_000)
         };
@@ -418,7 +473,10 @@ fn tailgater_is_flagged_and_gets_its_own_record() {
     let ghost = completed(&cmds);
     assert_eq!(ghost.exit, Some(ExitKind::Tailgated));
     assert_eq!(lane.flow.queued(), 0);
-    lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Refused("obstacle".into())) });
+    lane.send(Event::BarrierDone {
+        op: BarrierOp::Close,
+        result: Err(BarrierError::Refused("obstacle".into())),
+    });
     assert!(has_close(&lane.zone(Zone::UnderArm, false)));
     let record = completed(&lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) })).clone();
     assert!(record.flags.contains(&Flag::Tailgate));
@@ -525,11 +583,17 @@ fn a_failed_close_is_retried_after_a_pause_and_alarms_once() {
     let mut lane = Lane::new();
     lane.released();
     lane.zone(Zone::Arrival, false);
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Fault("closed limit".into())) });
+    let cmds = lane.send(Event::BarrierDone {
+        op: BarrierOp::Close,
+        result: Err(BarrierError::Fault("closed limit".into())),
+    });
     assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
     assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
     assert!(has_close(&lane.send(Event::BarrierObserved { opened: true })));
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Fault("closed limit".into())) });
+    let cmds = lane.send(Event::BarrierDone {
+        op: BarrierOp::Close,
+        result: Err(BarrierError::Fault("closed limit".into())),
+    });
     assert_eq!(alarm(&cmds), None, "the fault is already raised");
     assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
     assert!(lane.send(Event::BarrierObserved { opened: false }).is_empty());
@@ -557,5 +621,8 @@ fn an_opening_that_arrives_late_lets_the_released_vehicle_go() {
 fn a_held_vehicle_never_finds_the_arm_up() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Hold);
-    assert!(has_close(&lane.send(Event::BarrierObserved { opened: true })), "up while a held vehicle waits: closed");
+    assert!(
+        has_close(&lane.send(Event::BarrierObserved { opened: true })),
+        "up while a held vehicle waits: closed"
+    );
 }

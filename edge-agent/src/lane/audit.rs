@@ -27,7 +27,11 @@ use crate::signing::ResultSigner;
 const BACKLOG: usize = 10_000;
 
 enum Job {
-    Append { kind: String, passage: Option<String>, data: Value },
+    Append {
+        kind: String,
+        passage: Option<String>,
+        data: Value,
+    },
     /// Answered once everything handed over before it is on disk.
     Flush(oneshot::Sender<()>),
     /// The closing checkpoint; answered once written, then the writer ends.
@@ -39,9 +43,16 @@ pub(super) struct AuditWriter {
 }
 
 impl AuditWriter {
-    pub(super) fn start<P: Publish>(log: AuditLog, signer: ResultSigner, publisher: Arc<P>, topics: Topics) -> std::io::Result<Self> {
+    pub(super) fn start<P: Publish>(
+        log: AuditLog,
+        signer: ResultSigner,
+        publisher: Arc<P>,
+        topics: Topics,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(BACKLOG);
-        std::thread::Builder::new().name("audit".into()).spawn(move || Writer { log, signer, publisher, topics, failing: false }.run(rx))?;
+        std::thread::Builder::new()
+            .name("audit".into())
+            .spawn(move || Writer { log, signer, publisher, topics, failing: false }.run(rx))?;
         Ok(AuditWriter { tx })
     }
 
@@ -78,7 +89,10 @@ impl<P: Publish> Writer<P> {
         while let Ok(job) = rx.recv() {
             match job {
                 Job::Append { kind, passage, data } => {
-                    let result = self.log.append(&kind, passage.as_deref(), data).and_then(|_| self.log.checkpoint_if_due(&self.signer));
+                    let result = self
+                        .log
+                        .append(&kind, passage.as_deref(), data)
+                        .and_then(|_| self.log.checkpoint_if_due(&self.signer));
                     self.outcome(result, passage);
                 }
                 Job::Flush(done) => {
@@ -105,7 +119,13 @@ impl<P: Publish> Writer<P> {
             Err(e) if !self.failing => {
                 self.failing = true;
                 error!(cause = %e, path = %self.log.path().display(), "cannot write the audit trail");
-                let alarm = Alarm { kind: AlarmKind::AuditFailing, passage, device: None, message: format!("cannot write the audit trail: {e}"), at: chrono::Utc::now() };
+                let alarm = Alarm {
+                    kind: AlarmKind::AuditFailing,
+                    passage,
+                    device: None,
+                    message: format!("cannot write the audit trail: {e}"),
+                    at: chrono::Utc::now(),
+                };
                 self.send(self.topics.alarm(), &alarm);
             }
             Err(_) => {}
@@ -152,14 +172,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let signer = || ResultSigner::load_or_create(&dir.path().join("key"), "T-1").unwrap();
-        let writer = AuditWriter::start(AuditLog::open(&path).unwrap(), signer(), Arc::new(Nowhere), Topics::new("lanectl", "T", "1")).unwrap();
+        let writer = AuditWriter::start(
+            AuditLog::open(&path).unwrap(),
+            signer(),
+            Arc::new(Nowhere),
+            Topics::new("lanectl", "T", "1"),
+        )
+        .unwrap();
         for i in 0..250 {
             writer.append("decision", Some(&format!("p{i}")), json!({"outcome": "release"}));
         }
         writer.flushed().await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.lines().filter(|l| l.contains("\"decision\"")).count() == 250, "every entry before the flush is written");
-        assert_eq!(text.lines().filter(|l| l.contains("\"checkpoint\"")).count(), 2, "signed every 100 entries");
+        assert!(
+            text.lines().filter(|l| l.contains("\"decision\"")).count() == 250,
+            "every entry before the flush is written"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.contains("\"checkpoint\"")).count(),
+            2,
+            "signed every 100 entries"
+        );
         writer.close().await;
         let key = crate::command::public_key(&signer().public_b64()).unwrap();
         crate::audit::verify_file(&path, &[("T-1".to_string(), key)]).expect("the chain verifies");

@@ -32,7 +32,8 @@ impl Desk {
             keys: cfg.commands.keys.iter().cloned().collect::<BTreeMap<_, _>>(),
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
-            max_validity: chrono::Duration::from_std(cfg.commands.max_validity).unwrap_or(chrono::Duration::MAX),
+            max_validity: chrono::Duration::from_std(cfg.commands.max_validity)
+                .unwrap_or(chrono::Duration::MAX),
             skew: SKEW,
         };
         Ok(Desk { verifier, replay: Replay::open(path)? })
@@ -71,12 +72,26 @@ impl<P: Publish> Lane<P> {
         let ack = match self.desk.admit(&bytes, now) {
             Err((id, rejection)) => {
                 warn!(id = id.as_deref().unwrap_or("-"), reason = rejection.word(), detail = %rejection, "command rejected");
-                CommandAck { id, accepted: false, reason: Some(rejection.word().into()), detail: rejection.to_string(), outcome: None, at: now }
+                CommandAck {
+                    id,
+                    accepted: false,
+                    reason: Some(rejection.word().into()),
+                    detail: rejection.to_string(),
+                    outcome: None,
+                    at: now,
+                }
             }
             Ok(cmd) => {
                 let result = self.run_command(&cmd, now);
                 info!(id = %cmd.id, by = %cmd.by, outcome = result.outcome, detail = %result.detail, "command run");
-                CommandAck { id: Some(cmd.id), accepted: true, reason: None, detail: result.detail, outcome: Some(result.outcome.into()), at: now }
+                CommandAck {
+                    id: Some(cmd.id),
+                    accepted: true,
+                    reason: None,
+                    detail: result.detail,
+                    outcome: Some(result.outcome.into()),
+                    at: now,
+                }
             }
         };
         let passage = self.flow.current().map(|p| p.record.id.clone());
@@ -100,7 +115,10 @@ impl<P: Publish> Lane<P> {
                 None => done("not_applicable", "no vehicle is held at the barrier; nothing opened"),
             },
             Action::Declare { declarations } => match self.declaration_store.put(declarations, now) {
-                Ok(stored) => done("declared", format!("{} declarations received; {stored} valid on this lane", declarations.len())),
+                Ok(stored) => done(
+                    "declared",
+                    format!("{} declarations received; {stored} valid on this lane", declarations.len()),
+                ),
                 Err(e) => done("not_applicable", e.to_string()),
             },
             Action::Resend { passage } => self.resend(passage),
@@ -114,30 +132,46 @@ impl<P: Publish> Lane<P> {
         };
         let images = match serde_json::from_slice::<crate::record::PassageRecord>(&payload) {
             Ok(record) => {
-                let captures = record.captures.iter().filter_map(|c| Some((c.device.clone(), c.image.clone()?)));
-                let empty = record.empty_check.iter().filter_map(|e| Some((e.device.clone(), e.image.clone()?)));
+                let captures =
+                    record.captures.iter().filter_map(|c| Some((c.device.clone(), c.image.clone()?)));
+                let empty =
+                    record.empty_check.iter().filter_map(|e| Some((e.device.clone(), e.image.clone()?)));
                 captures.chain(empty).collect::<Vec<_>>()
             }
             Err(_) => vec![],
         };
         self.publisher.publish(self.topics.passage(), payload, false);
-        let missing = images.iter().filter(|(device, image)| !self.republish_image(passage, device, image)).count();
+        let missing =
+            images.iter().filter(|(device, image)| !self.republish_image(passage, device, image)).count();
         match missing {
             0 => done("resent", format!("{passage} and its {} images queued again", images.len())),
-            n => done("resent", format!("{passage} queued again; {n} of {} images are no longer stored", images.len())),
+            n => done(
+                "resent",
+                format!("{passage} queued again; {n} of {} images are no longer stored", images.len()),
+            ),
         }
     }
 
     /// Degraded operation: a local operator releases the held vehicle. Only a
     /// vehicle waiting for review; the barrier then opens (and closes) exactly
     /// as for central's release, never onto an occupied zone.
-    pub(super) fn local_release(&mut self, passage: &str, operator: &str) -> Result<String, super::DiagError> {
+    pub(super) fn local_release(
+        &mut self,
+        passage: &str,
+        operator: &str,
+    ) -> Result<String, super::DiagError> {
         let now = self.clock.now().utc;
         let by = format!("local:{operator}");
         let held = self.held_passage().as_deref() == Some(passage);
-        self.audit("operator_release", Some(passage), serde_json::json!({"operator": operator, "by": by, "accepted": held}));
+        self.audit(
+            "operator_release",
+            Some(passage),
+            serde_json::json!({"operator": operator, "by": by, "accepted": held}),
+        );
         if !held {
-            return Err(super::DiagError::Refused(format!("passage {passage} is not a held vehicle waiting at the barrier")));
+            return Err(super::DiagError::Refused(format!(
+                "passage {passage} is not a held vehicle waiting at the barrier"
+            )));
         }
         info!(%passage, %operator, "local operator release");
         let d = self.review(passage, Outcome::Release, by, now);
@@ -150,7 +184,10 @@ impl<P: Publish> Lane<P> {
 
     fn review(&mut self, passage: &str, outcome: Outcome, by: String, now: DateTime<Utc>) -> Done {
         if self.held_passage().as_deref() != Some(passage) {
-            return done("not_applicable", format!("passage {passage} is not waiting for review on this lane"));
+            return done(
+                "not_applicable",
+                format!("passage {passage} is not waiting for review on this lane"),
+            );
         }
         let decision = DecisionRecord { outcome, reasons: vec![], checks: vec![], by, at: now };
         self.feed(Event::Reviewed { passage: passage.into(), decision });

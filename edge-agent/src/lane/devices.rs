@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drivers::sim::{CameraView, SimBarrier, SimCamera, SimEmptyBox, SimLane, SimSealReader, SimUvss, Zone as SimZone};
+use drivers::sim::{
+    CameraView, SimBarrier, SimCamera, SimEmptyBox, SimLane, SimSealReader, SimUvss, Zone as SimZone,
+};
 use drivers::{
     AreaCamera, Barrier, DeviceError, EmptyBoxDetector, Health, HealthState, PresenceSensor, SealReader,
     UnderVehicleCamera,
@@ -43,12 +45,16 @@ pub enum BuildError {
     NoSim(String),
     #[error("device `{device}`: `{key}` is missing from its register map")]
     Missing { device: String, key: &'static str },
-    #[error("device `{device}`: cannot use {url:?}; give an http:// URL with a host (no https to cameras yet)")]
+    #[error(
+        "device `{device}`: cannot use {url:?}; give an http:// URL with a host (no https to cameras yet)"
+    )]
     Url { device: String, url: String },
     /// A GPIO chip or line that cannot be had; the message says which and why.
     #[error("device `{device}`: {message}")]
     Gpio { device: String, message: String },
-    #[error("barrier `{0}` is real but the lane has no `under_arm` presence sensor to interlock its close with")]
+    #[error(
+        "barrier `{0}` is real but the lane has no `under_arm` presence sensor to interlock its close with"
+    )]
     NoUnderArm(String),
 }
 

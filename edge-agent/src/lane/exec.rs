@@ -42,14 +42,23 @@ impl<P: Publish> Lane<P> {
                 let shots = self.shots.remove(&passage).unwrap_or_default();
                 if let Err(e) = self.recognizer.try_send(Job { passage: passage.clone(), shots }) {
                     warn!(cause = %e, "recognition queue full");
-                    return Some(Event::Recognized { passage, result: Err("recognition busy".into()), empty_check: EmptyCheckNeed::No });
+                    return Some(Event::Recognized {
+                        passage,
+                        result: Err("recognition busy".into()),
+                        empty_check: EmptyCheckNeed::No,
+                    });
                 }
             }
             Command::CheckEmpty { passage, container, .. } => self.check_empty(passage, container),
             Command::Decide { record } => {
                 let declaration = self.declarations.lookup(record.plate(), &record.container_codes());
                 let health = self.health.for_policy();
-                let input = PolicyInput { record: &record, declaration: declaration.as_ref(), health: &health, now: now.utc };
+                let input = PolicyInput {
+                    record: &record,
+                    declaration: declaration.as_ref(),
+                    health: &health,
+                    now: now.utc,
+                };
                 let decision = self.policy.decide(&input);
                 return Some(Event::Decided { passage: record.id.clone(), decision });
             }
@@ -60,7 +69,10 @@ impl<P: Publish> Lane<P> {
                 // because nothing is worth closing the arm on a vehicle.
                 if self.flow.under_arm_occupied() {
                     warn!("close requested while occupied; refused");
-                    return Some(Event::BarrierDone { op: BarrierOp::Close, result: Err(BarrierError::Refused("occupied".into())) });
+                    return Some(Event::BarrierDone {
+                        op: BarrierOp::Close,
+                        result: Err(BarrierError::Refused("occupied".into())),
+                    });
                 }
                 self.move_barrier(BarrierOp::Close);
             }
@@ -96,7 +108,8 @@ impl<P: Publish> Lane<P> {
                     }
                     self.publisher.publish_result(self.topics.passage(), payload.clone());
                 }
-                let record_sha256 = signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
+                let record_sha256 =
+                    signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
                 let summary = serde_json::json!({
                     "outcome": record.final_outcome(),
                     "by": record.review.as_ref().or(record.decision.as_ref()).map(|d| d.by.clone()),
@@ -191,7 +204,9 @@ impl<P: Publish> Lane<P> {
         let plate = reads.plates.first().map(|p| p.text.as_str());
         let containers: Vec<String> = reads.containers.iter().map(|c| c.code.clone()).collect();
         match self.declarations.lookup(plate, &containers) {
-            Some(d) if d.declared_empty => EmptyCheckNeed::Yes { container: containers.first().cloned().or(d.containers.first().cloned()) },
+            Some(d) if d.declared_empty => EmptyCheckNeed::Yes {
+                container: containers.first().cloned().or(d.containers.first().cloned()),
+            },
             _ => EmptyCheckNeed::No,
         }
     }
@@ -202,11 +217,21 @@ impl<P: Publish> Lane<P> {
         let (tx, images, clock) = (self.tx.clone(), self.images.clone(), self.clock);
         tokio::spawn(async move {
             let mut dev = handle.lock().await;
-            let mut record = CaptureRecord { device: device.clone(), kind, outcome: CaptureOutcome::Ok, at: clock.now().utc, error: None, image: None, seals: vec![], uvss: None };
+            let mut record = CaptureRecord {
+                device: device.clone(),
+                kind,
+                outcome: CaptureOutcome::Ok,
+                at: clock.now().utc,
+                error: None,
+                image: None,
+                seals: vec![],
+                uvss: None,
+            };
             let result: Result<Option<Image>, DeviceError> = dev.capture(limit).await.map(|c| match c {
                 Captured::Image(image) => Some(image),
                 Captured::Scan(scan) => {
-                    record.uvss = Some(UvssMeta { rows_per_metre: scan.rows_per_metre, speed_kmh: scan.speed_kmh });
+                    record.uvss =
+                        Some(UvssMeta { rows_per_metre: scan.rows_per_metre, speed_kmh: scan.speed_kmh });
                     Some(scan.image)
                 }
                 Captured::Seals(seals) => {
@@ -216,7 +241,12 @@ impl<P: Publish> Lane<P> {
             });
             drop(dev);
             record.at = clock.now().utc;
-            let _ = tx.send(Input::DeviceResult { device: device.clone(), result: result.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            let _ = tx
+                .send(Input::DeviceResult {
+                    device: device.clone(),
+                    result: result.as_ref().map(|_| ()).map_err(|e| e.clone()),
+                })
+                .await;
             let mut shot = None;
             match result {
                 Ok(Some(image)) => match store(&images, &image).await {
@@ -231,7 +261,11 @@ impl<P: Publish> Lane<P> {
                 },
                 Ok(None) => {}
                 Err(e) => {
-                    record.outcome = if matches!(e, DeviceError::Timeout(_)) { CaptureOutcome::Timeout } else { CaptureOutcome::Failed };
+                    record.outcome = if matches!(e, DeviceError::Timeout(_)) {
+                        CaptureOutcome::Timeout
+                    } else {
+                        CaptureOutcome::Failed
+                    };
                     record.error = Some(e.to_string());
                 }
             }
@@ -248,11 +282,20 @@ impl<P: Publish> Lane<P> {
             let result = timeout(limit, async { handle.lock().await.scan(container.as_deref()).await })
                 .await
                 .unwrap_or(Err(DeviceError::Timeout(limit)));
-            let _ = tx.send(Input::DeviceResult { device: device.clone(), result: result.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            let _ = tx
+                .send(Input::DeviceResult {
+                    device: device.clone(),
+                    result: result.as_ref().map(|_| ()).map_err(|e| e.clone()),
+                })
+                .await;
             // The image-based check beside the detector's verdict, off the lane loop.
             let interior = result.as_ref().ok().and_then(|r| r.interior.clone());
             let empty_image = match (image_check, &result) {
-                (true, Ok(_)) => tokio::task::spawn_blocking(move || crate::vision::empty_image(interior.as_ref())).await.ok(),
+                (true, Ok(_)) => {
+                    tokio::task::spawn_blocking(move || crate::vision::empty_image(interior.as_ref()))
+                        .await
+                        .ok()
+                }
                 _ => None,
             };
             let record = match result {
@@ -261,9 +304,25 @@ impl<P: Publish> Lane<P> {
                         Some(i) => store(&images, i).await.ok(),
                         None => None,
                     };
-                    EmptyCheckRecord { device, container: r.container, outcome: CaptureOutcome::Ok, verdict: Some(r.verdict), confidence: Some(r.confidence), error: None, image }
+                    EmptyCheckRecord {
+                        device,
+                        container: r.container,
+                        outcome: CaptureOutcome::Ok,
+                        verdict: Some(r.verdict),
+                        confidence: Some(r.confidence),
+                        error: None,
+                        image,
+                    }
                 }
-                Err(e) => EmptyCheckRecord { device, container, outcome: CaptureOutcome::Failed, verdict: None, confidence: None, error: Some(e.to_string()), image: None },
+                Err(e) => EmptyCheckRecord {
+                    device,
+                    container,
+                    outcome: CaptureOutcome::Failed,
+                    verdict: None,
+                    confidence: None,
+                    error: Some(e.to_string()),
+                    image: None,
+                },
             };
             let _ = tx.send(Input::EmptyChecked { passage, record, empty_image }).await;
         });
@@ -271,7 +330,11 @@ impl<P: Publish> Lane<P> {
 
     fn move_barrier(&mut self, op: BarrierOp) {
         let passage = self.flow.current().map(|p| p.record.id.clone());
-        self.audit("barrier", passage.as_deref(), serde_json::json!({"op": format!("{op:?}").to_lowercase()}));
+        self.audit(
+            "barrier",
+            passage.as_deref(),
+            serde_json::json!({"op": format!("{op:?}").to_lowercase()}),
+        );
         let handle = self.devices.barrier.1.clone();
         let limit = self.cfg.timeouts.barrier;
         let tx = self.tx.clone();
@@ -297,9 +360,16 @@ impl<P: Publish> Lane<P> {
     /// Reads the arm's position after a fault. A successful reading is not
     /// counted as the barrier working again: only a movement shows that.
     fn observe_barrier(&mut self) {
-        let (handle, name, limit, tx) = (self.devices.barrier.1.clone(), self.devices.barrier.0.clone(), self.cfg.timeouts.barrier, self.tx.clone());
+        let (handle, name, limit, tx) = (
+            self.devices.barrier.1.clone(),
+            self.devices.barrier.0.clone(),
+            self.cfg.timeouts.barrier,
+            self.tx.clone(),
+        );
         tokio::spawn(async move {
-            let state = timeout(limit, async { handle.lock().await.state().await }).await.unwrap_or(Err(DeviceError::Timeout(limit)));
+            let state = timeout(limit, async { handle.lock().await.state().await })
+                .await
+                .unwrap_or(Err(DeviceError::Timeout(limit)));
             let input = match state {
                 Ok(s) => Input::BarrierObserved(s),
                 Err(e) => Input::DeviceResult { device: name, result: Err(e) },
@@ -344,7 +414,11 @@ impl<P: Publish> Lane<P> {
                         return;
                     }
                     Err(e) => {
-                        if tx.send(Input::DeviceResult { device: name.clone(), result: Err(e) }).await.is_err() {
+                        if tx
+                            .send(Input::DeviceResult { device: name.clone(), result: Err(e) })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }

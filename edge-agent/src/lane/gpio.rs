@@ -59,7 +59,10 @@ impl<'a> Lines<'a> {
         let path = chip_path(&g.chip);
         let chip = Chip::new(&path).map_err(|e| BuildError::Gpio {
             device: d.name.clone(),
-            message: format!("cannot open {path}: {} — is the GPIO chip name right? `ls /dev/gpiochip*`", plain(e)),
+            message: format!(
+                "cannot open {path}: {} — is the GPIO chip name right? `ls /dev/gpiochip*`",
+                plain(e)
+            ),
         })?;
         Ok(Lines { chip, path, device: &d.name, active_low: g.active_low })
     }
@@ -84,12 +87,17 @@ impl<'a> Lines<'a> {
     }
 }
 
-pub fn presence(d: &DeviceConfig, g: &GpioConfig) -> Result<(Box<dyn PresenceSensor>, watch::Receiver<Health>), BuildError> {
+pub fn presence(
+    d: &DeviceConfig,
+    g: &GpioConfig,
+) -> Result<(Box<dyn PresenceSensor>, watch::Receiver<Health>), BuildError> {
     let mut lines = Lines::open(d, g)?;
     let line = g.line.ok_or_else(|| BuildError::Missing { device: d.name.clone(), key: "line" })?;
     let pin = lines.request(line, false, "presence input")?;
-    let cfg = PresenceConfig { debounce: g.debounce, active_high: !g.active_low, ..PresenceConfig::default() };
-    let sensor = GpioPresence::spawn(&d.name, pin, cfg).map_err(|e| BuildError::Gpio { device: d.name.clone(), message: e.to_string() })?;
+    let cfg =
+        PresenceConfig { debounce: g.debounce, active_high: !g.active_low, ..PresenceConfig::default() };
+    let sensor = GpioPresence::spawn(&d.name, pin, cfg)
+        .map_err(|e| BuildError::Gpio { device: d.name.clone(), message: e.to_string() })?;
     let health = sensor.health();
     Ok((Box::new(sensor), health))
 }
@@ -150,7 +158,8 @@ pub fn barrier(
         ..GpioBarrierConfig::default()
     };
     // Relays released and the limits read now: the state at power-up is read, not assumed.
-    let b = GpioBarrier::new(&d.name, pins, occupied, cfg).map_err(|e| BuildError::Gpio { device: d.name.clone(), message: e.to_string() })?;
+    let b = GpioBarrier::new(&d.name, pins, occupied, cfg)
+        .map_err(|e| BuildError::Gpio { device: d.name.clone(), message: e.to_string() })?;
     let health = b.health();
     Ok((Box::new(b), health))
 }

@@ -34,13 +34,28 @@ impl HealthBook {
         let devices = cfg
             .devices
             .iter()
-            .map(|d| (d.name.clone(), Entry { kind: d.kind.name(), required: d.required, health: Health::ok(now), worked: false }))
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    Entry {
+                        kind: d.kind.name(),
+                        required: d.required,
+                        health: Health::ok(now),
+                        worked: false,
+                    },
+                )
+            })
             .collect();
         HealthBook { devices }
     }
 
     /// Records an operation's result; returns an event when the health changed.
-    pub fn update(&mut self, device: &str, result: Result<(), &DeviceError>, now: DateTime<Utc>) -> Option<Change> {
+    pub fn update(
+        &mut self,
+        device: &str,
+        result: Result<(), &DeviceError>,
+        now: DateTime<Utc>,
+    ) -> Option<Change> {
         let entry = self.devices.get_mut(device)?;
         let health = match result {
             Ok(()) => Health::ok(now),
@@ -49,19 +64,27 @@ impl HealthBook {
             Err(e @ DeviceError::Protocol(_)) => Health::degraded(now, e.to_string()),
             Err(e) => Health::down(now, e.to_string()),
         };
-        let lost = health.state == HealthState::Down && entry.worked && entry.health.state != HealthState::Down;
+        let lost =
+            health.state == HealthState::Down && entry.worked && entry.health.state != HealthState::Down;
         entry.worked |= health.state == HealthState::Ok;
         if entry.health.same_as(&health) {
             return None;
         }
         entry.health = health.clone();
-        Some(Change { event: DeviceHealthEvent { device: device.to_string(), kind: entry.kind.to_string(), health }, lost })
+        Some(Change {
+            event: DeviceHealthEvent { device: device.to_string(), kind: entry.kind.to_string(), health },
+            lost,
+        })
     }
 
     pub fn all(&self) -> Vec<DeviceHealthEvent> {
         self.devices
             .iter()
-            .map(|(name, e)| DeviceHealthEvent { device: name.clone(), kind: e.kind.to_string(), health: e.health.clone() })
+            .map(|(name, e)| DeviceHealthEvent {
+                device: name.clone(),
+                kind: e.kind.to_string(),
+                health: e.health.clone(),
+            })
             .collect()
     }
 

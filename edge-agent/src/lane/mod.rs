@@ -95,13 +95,35 @@ pub enum LaneError {
 
 /// What device tasks and the recognition worker report back to the loop.
 pub(crate) enum Input {
-    Presence { device: String, zone: Zone, result: Result<bool, DeviceError> },
-    Captured { passage: String, record: CaptureRecord, shot: Option<Shot> },
-    Recognized { passage: String, result: Result<models::Reads, String>, uvss: Option<Box<crate::vision::UvssOutcome>> },
-    EmptyChecked { passage: String, record: EmptyCheckRecord, empty_image: Option<crate::record::EmptyImageRecord> },
-    Barrier { op: BarrierOp, result: Result<(), DeviceError> },
+    Presence {
+        device: String,
+        zone: Zone,
+        result: Result<bool, DeviceError>,
+    },
+    Captured {
+        passage: String,
+        record: CaptureRecord,
+        shot: Option<Shot>,
+    },
+    Recognized {
+        passage: String,
+        result: Result<models::Reads, String>,
+        uvss: Option<Box<crate::vision::UvssOutcome>>,
+    },
+    EmptyChecked {
+        passage: String,
+        record: EmptyCheckRecord,
+        empty_image: Option<crate::record::EmptyImageRecord>,
+    },
+    Barrier {
+        op: BarrierOp,
+        result: Result<(), DeviceError>,
+    },
     BarrierObserved(drivers::BarrierState),
-    DeviceResult { device: String, result: Result<(), DeviceError> },
+    DeviceResult {
+        device: String,
+        result: Result<(), DeviceError>,
+    },
     /// A command from central, exactly as it arrived.
     Command(Vec<u8>),
 }
@@ -183,20 +205,25 @@ impl<P: Publish> Lane<P> {
             let uvss = worker_uvss.as_ref().map(|c| Box::new(c.check(&result, &shots)));
             let _ = worker_tx.blocking_send(Input::Recognized { passage, result, uvss });
         });
-        let declaration_store = commands::store(&cfg).map_err(|e| LaneError::Store { what: "the declaration store", cause: e.to_string() })?;
-        let declarations: Box<dyn Declarations> =
-            Box::new(Layered { store: declaration_store.clone(), sim: sim.as_ref().map(|l| SimDeclarations(l.clone())) });
+        let declaration_store = commands::store(&cfg)
+            .map_err(|e| LaneError::Store { what: "the declaration store", cause: e.to_string() })?;
+        let declarations: Box<dyn Declarations> = Box::new(Layered {
+            store: declaration_store.clone(),
+            sim: sim.as_ref().map(|l| SimDeclarations(l.clone())),
+        });
         let desk = commands::Desk::open(&cfg, &cfg.data_dir.join("commands.db"))
             .map_err(|e| LaneError::Store { what: "the command log", cause: e.to_string() })?;
         let audit_log = crate::audit::AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
-        let archive = crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
+        let archive =
+            crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
         let signing_key = || {
             crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
                 .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })
         };
         let signer = signing_key()?;
         let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
-        let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone()).map_err(data_dir)?;
+        let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone())
+            .map_err(data_dir)?;
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
@@ -325,7 +352,9 @@ impl<P: Publish> Lane<P> {
                 self.feed(Event::BarrierDone { op, result: result.map_err(exec::barrier_error) });
             }
             // Half-way counts as open: it is closed once the zone under it is clear.
-            Input::BarrierObserved(state) => self.feed(Event::BarrierObserved { opened: state != drivers::BarrierState::Closed }),
+            Input::BarrierObserved(state) => {
+                self.feed(Event::BarrierObserved { opened: state != drivers::BarrierState::Closed })
+            }
             Input::DeviceResult { device, result } => {
                 let now = self.clock.now().utc;
                 self.device_result(&device, result, now);

@@ -64,15 +64,34 @@ type Reply<T> = oneshot::Sender<Result<T, DiagError>>;
 
 pub enum Request {
     CycleBarrier(Reply<String>),
-    Snapshot { device: String, reply: Reply<ImageRef> },
+    Snapshot {
+        device: String,
+        reply: Reply<ImageRef>,
+    },
     ReadSeals(Reply<Vec<SealRead>>),
     /// From the cycle's own task: the open half is done.
-    CycleOpened { result: Result<(), DeviceError>, started: Instant, reply: Reply<String> },
-    CycleClosed { result: Result<(), DeviceError>, started: Instant, reply: Reply<String> },
+    CycleOpened {
+        result: Result<(), DeviceError>,
+        started: Instant,
+        reply: Reply<String>,
+    },
+    CycleClosed {
+        result: Result<(), DeviceError>,
+        started: Instant,
+        reply: Reply<String>,
+    },
     /// A local operator, whose password the page has checked, releases a held vehicle.
-    LocalRelease { passage: String, operator: String, reply: Reply<String> },
+    LocalRelease {
+        passage: String,
+        operator: String,
+        reply: Reply<String>,
+    },
     /// A refused operator attempt, for the audit trail.
-    OperatorRefused { operator: String, passage: String, why: String },
+    OperatorRefused {
+        operator: String,
+        passage: String,
+        why: String,
+    },
 }
 
 pub(super) enum Wake {
@@ -121,7 +140,9 @@ impl Technician {
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request, limit: Duration) -> Result<T, DiagError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(make(reply)).map_err(|_| DiagError::Refused("the lane is busy with other requests".into()))?;
+        self.tx
+            .try_send(make(reply))
+            .map_err(|_| DiagError::Refused("the lane is busy with other requests".into()))?;
         timeout(limit, answer).await.map_err(|_| DiagError::NoAnswer)?.map_err(|_| DiagError::NoAnswer)?
     }
 
@@ -140,14 +161,31 @@ impl Technician {
 
     /// Releases the held vehicle `passage` on behalf of a local operator whose
     /// credential the caller has already checked.
-    pub async fn local_release(&self, passage: &str, operator: &str, limit: Duration) -> Result<String, DiagError> {
-        self.ask(|reply| Request::LocalRelease { passage: passage.to_string(), operator: operator.to_string(), reply }, limit).await
+    pub async fn local_release(
+        &self,
+        passage: &str,
+        operator: &str,
+        limit: Duration,
+    ) -> Result<String, DiagError> {
+        self.ask(
+            |reply| Request::LocalRelease {
+                passage: passage.to_string(),
+                operator: operator.to_string(),
+                reply,
+            },
+            limit,
+        )
+        .await
     }
 
     /// Has a refused attempt written into the audit trail (best effort: a full
     /// queue drops it rather than make the caller wait).
     pub fn operator_refused(&self, operator: &str, passage: &str, why: &str) {
-        let _ = self.tx.try_send(Request::OperatorRefused { operator: operator.chars().take(64).collect(), passage: passage.chars().take(128).collect(), why: why.to_string() });
+        let _ = self.tx.try_send(Request::OperatorRefused {
+            operator: operator.chars().take(64).collect(),
+            passage: passage.chars().take(128).collect(),
+            why: why.to_string(),
+        });
     }
 }
 
@@ -182,7 +220,13 @@ impl<P: Publish> Lane<P> {
             under_arm_occupied: self.flow.under_arm_occupied(),
             completed: self.completed,
             devices: self.health.all(),
-            cameras: self.devices.capturers.iter().filter(|(_, (k, _))| matches!(k, CaptureKind::PlateImage | CaptureKind::ContainerImage)).map(|(n, _)| n.clone()).collect(),
+            cameras: self
+                .devices
+                .capturers
+                .iter()
+                .filter(|(_, (k, _))| matches!(k, CaptureKind::PlateImage | CaptureKind::ContainerImage))
+                .map(|(n, _)| n.clone())
+                .collect(),
             seal_reader: self.devices.capturers.values().any(|(k, _)| *k == CaptureKind::Seals),
         };
         self.hook.view.send_replace(view);
@@ -204,13 +248,18 @@ impl<P: Publish> Lane<P> {
                     return refuse(reply, "the zone under the arm is occupied");
                 }
                 if self.flow.barrier() != BarrierPos::Closed {
-                    return refuse(reply, format!("the barrier is {:?}, not closed", self.flow.barrier()).to_lowercase());
+                    return refuse(
+                        reply,
+                        format!("the barrier is {:?}, not closed", self.flow.barrier()).to_lowercase(),
+                    );
                 }
                 self.hook.cycling = true;
                 tracing::info!("technician: barrier cycle");
                 tokio::spawn(async move {
                     let started = Instant::now();
-                    let result = timeout(limit, async { barrier.1.lock().await.open().await }).await.unwrap_or(Err(DeviceError::Timeout(limit)));
+                    let result = timeout(limit, async { barrier.1.lock().await.open().await })
+                        .await
+                        .unwrap_or(Err(DeviceError::Timeout(limit)));
                     let _ = back.send(Request::CycleOpened { result, started, reply }).await;
                 });
             }
@@ -229,7 +278,9 @@ impl<P: Publish> Lane<P> {
                     return refuse(reply, "opened, but not closed: the zone under the arm became occupied");
                 }
                 tokio::spawn(async move {
-                    let result = timeout(limit, async { barrier.1.lock().await.close().await }).await.unwrap_or(Err(DeviceError::Timeout(limit)));
+                    let result = timeout(limit, async { barrier.1.lock().await.close().await })
+                        .await
+                        .unwrap_or(Err(DeviceError::Timeout(limit)));
                     let _ = back.send(Request::CycleClosed { result, started, reply }).await;
                 });
             }
@@ -241,7 +292,8 @@ impl<P: Publish> Lane<P> {
                 self.feed(Event::BarrierObserved { opened: result.is_err() });
                 match result {
                     Ok(()) => {
-                        let _ = reply.send(Ok(format!("opened and closed in {} ms", started.elapsed().as_millis())));
+                        let _ = reply
+                            .send(Ok(format!("opened and closed in {} ms", started.elapsed().as_millis())));
                     }
                     Err(e) => refuse_device(reply, e),
                 }
@@ -252,7 +304,11 @@ impl<P: Publish> Lane<P> {
             Request::OperatorRefused { operator, passage, why } => {
                 tracing::warn!(%operator, %passage, %why, "local release refused");
                 let current = self.flow.current().map(|p| p.record.id.clone());
-                self.audit("operator_refused", current.as_deref(), serde_json::json!({"operator": operator, "passage": passage, "why": why}));
+                self.audit(
+                    "operator_refused",
+                    current.as_deref(),
+                    serde_json::json!({"operator": operator, "passage": passage, "why": why}),
+                );
             }
             Request::Snapshot { device, reply } => self.snapshot(device, reply),
             Request::ReadSeals(reply) => self.read_seals(reply),
@@ -278,7 +334,12 @@ impl<P: Publish> Lane<P> {
                 let _ = reply.send(Err(DiagError::NoDevice(format!("{device} is not a camera"))));
                 return;
             };
-            let _ = tx.send(Input::DeviceResult { device, result: shot.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            let _ = tx
+                .send(Input::DeviceResult {
+                    device,
+                    result: shot.as_ref().map(|_| ()).map_err(|e| e.clone()),
+                })
+                .await;
             let answer = match shot {
                 Ok(image) => tokio::task::spawn_blocking(move || images.put(&image))
                     .await
@@ -291,7 +352,12 @@ impl<P: Publish> Lane<P> {
     }
 
     fn read_seals(&mut self, reply: Reply<Vec<SealRead>>) {
-        let reader = self.devices.capturers.iter().find(|(_, (k, _))| *k == CaptureKind::Seals).map(|(n, (_, h))| (n.clone(), h.clone()));
+        let reader = self
+            .devices
+            .capturers
+            .iter()
+            .find(|(_, (k, _))| *k == CaptureKind::Seals)
+            .map(|(n, (_, h))| (n.clone(), h.clone()));
         let Some((device, handle)) = reader else {
             let _ = reply.send(Err(DiagError::NoDevice("the lane has no seal reader".into())));
             return;
@@ -306,11 +372,15 @@ impl<P: Publish> Lane<P> {
             })
             .await
             .unwrap_or(Err(DeviceError::Timeout(limit)));
-            let _ = tx.send(Input::DeviceResult { device, result: read.as_ref().map(|_| ()).map_err(|e| e.clone()) }).await;
+            let _ = tx
+                .send(Input::DeviceResult {
+                    device,
+                    result: read.as_ref().map(|_| ()).map_err(|e| e.clone()),
+                })
+                .await;
             let _ = reply.send(read.map_err(|e| DiagError::Device(e.to_string())));
         });
     }
-
 }
 
 fn refuse_device<T>(reply: Reply<T>, e: DeviceError) {

@@ -31,7 +31,11 @@ impl<P: Publish> Lane<P> {
         if let Some(scan) = outcome.scan {
             self.uvss_scans.insert(passage.to_string(), scan);
         }
-        self.feed(Event::Vision { passage: passage.to_string(), uvss: Some(Box::new(outcome.record)), empty_image: None });
+        self.feed(Event::Vision {
+            passage: passage.to_string(),
+            uvss: Some(Box::new(outcome.record)),
+            empty_image: None,
+        });
     }
 
     /// A released vehicle's clean (or first) scan becomes its reference, on a blocking task.
@@ -41,7 +45,12 @@ impl<P: Publish> Lane<P> {
         if !should_learn(record) {
             return;
         }
-        let speed = record.captures.iter().find(|c| c.kind == CaptureKind::UvssScan).and_then(|c| c.uvss.as_ref()).map(|m| m.speed_kmh);
+        let speed = record
+            .captures
+            .iter()
+            .find(|c| c.kind == CaptureKind::UvssScan)
+            .and_then(|c| c.uvss.as_ref())
+            .map(|m| m.speed_kmh);
         let handle = tokio::task::spawn_blocking(move || checker.learn(&plate, &image, speed));
         tokio::spawn(async move {
             if let Err(e) = handle.await {

@@ -14,11 +14,15 @@ use drivers::emptybox::{EmptyBoxConfig, EmptyBoxDriver};
 use drivers::gpio::PresenceConfig;
 use drivers::http_camera::auth::Credentials;
 use drivers::http_camera::{HttpCamera, HttpCameraConfig};
-use drivers::modbus::{BarrierRegisters, ModbusBarrier, ModbusBarrierConfig, ModbusBus, ModbusConfig, ModbusPresence};
+use drivers::modbus::{
+    BarrierRegisters, ModbusBarrier, ModbusBarrierConfig, ModbusBus, ModbusConfig, ModbusPresence,
+};
 use drivers::seal_reader::{SealReaderConfig, SealReaderDriver};
 use drivers::transport::{SerialConnector, TcpConnector};
 use drivers::uvss::{UvssConfig, UvssDriver};
-use drivers::{AreaCamera, Barrier, EmptyBoxDetector, Health, PresenceSensor, SealReader, UnderVehicleCamera};
+use drivers::{
+    AreaCamera, Barrier, EmptyBoxDetector, Health, PresenceSensor, SealReader, UnderVehicleCamera,
+};
 use tokio::sync::watch;
 
 use super::BuildError;
@@ -40,7 +44,14 @@ impl Wire {
         let name = format!("modbus:{}", m.port);
         let (bus, new) = match self.buses.get(&m.port) {
             Some(bus) => (bus.clone(), false),
-            None => (ModbusBus::spawn(&name, SerialConnector::new(&m.port, m.baud), ModbusConfig { echo: m.echo, ..ModbusConfig::default() }), true),
+            None => (
+                ModbusBus::spawn(
+                    &name,
+                    SerialConnector::new(&m.port, m.baud),
+                    ModbusConfig { echo: m.echo, ..ModbusConfig::default() },
+                ),
+                true,
+            ),
         };
         if new {
             self.buses.insert(m.port.clone(), bus.clone());
@@ -92,7 +103,9 @@ impl Wire {
                     // Inside the lane's limit, with room for the bus exchanges, so the
                     // driver ends a movement itself (coil released, fault named)
                     // rather than being cancelled by the lane part-way through.
-                    move_timeout: limit.saturating_sub(pulse + Duration::from_secs(1)).max(Duration::from_secs(1)),
+                    move_timeout: limit
+                        .saturating_sub(pulse + Duration::from_secs(1))
+                        .max(Duration::from_secs(1)),
                     poll: Duration::from_millis(50),
                 };
                 // Power-up (coils released, limits read) on the first operation:
@@ -111,7 +124,9 @@ impl Wire {
     }
 
     pub fn camera(&mut self, d: &DeviceConfig) -> Result<Box<dyn AreaCamera>, BuildError> {
-        let Transport::Http { url, username, password, .. } = &d.transport else { return Err(unsupported(d)) };
+        let Transport::Http { url, username, password, .. } = &d.transport else {
+            return Err(unsupported(d));
+        };
         let (addr, host, path) =
             split_url(url).ok_or_else(|| BuildError::Url { device: d.name.clone(), url: url.clone() })?;
         let mut cfg = HttpCameraConfig::new(host, path);
@@ -119,7 +134,8 @@ impl Wire {
         // The camera's challenge decides basic or digest; the config's `auth` is
         // validated to come with credentials.
         if let Some(user) = username {
-            cfg.credentials = Some(Credentials { user: user.clone(), password: password.clone().unwrap_or_default() });
+            cfg.credentials =
+                Some(Credentials { user: user.clone(), password: password.clone().unwrap_or_default() });
         }
         let cam = HttpCamera::new(&d.name, &addr, cfg);
         self.health.push((d.name.clone(), cam.health()));

@@ -74,28 +74,58 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
                 return String::new(); // its passage line follows in seconds
             }
             let plate = d.plate.as_deref().unwrap_or("-------");
-            format!("{}  {}  {}  {plate:<9} waiting: {}{}", time(&d.decision.at), d.lane, short(&d.passage), word(d.decision.outcome), reasons(&d.decision.reasons))
+            format!(
+                "{}  {}  {}  {plate:<9} waiting: {}{}",
+                time(&d.decision.at),
+                d.lane,
+                short(&d.passage),
+                word(d.decision.outcome),
+                reasons(&d.decision.reasons)
+            )
         })
     } else if topic.ends_with("/alarm") {
-        serde_json::from_slice::<Alarm>(payload).map(|a| format!("{}  ALARM {:?}: {}", time(&a.at), a.kind, a.message))
+        serde_json::from_slice::<Alarm>(payload)
+            .map(|a| format!("{}  ALARM {:?}: {}", time(&a.at), a.kind, a.message))
     } else if topic.ends_with("/status") {
-        serde_json::from_slice::<LaneStatus>(payload).map(|s| format!("lane {}/{} is {:?} (since {})", s.site, s.lane, s.state, time(&s.since)).to_lowercase())
+        serde_json::from_slice::<LaneStatus>(payload).map(|s| {
+            format!("lane {}/{} is {:?} (since {})", s.site, s.lane, s.state, time(&s.since)).to_lowercase()
+        })
     } else if topic.contains("/health/") {
         serde_json::from_slice::<DeviceHealthEvent>(payload).map(|h| {
             let reason = h.health.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-            format!("{}  device {} ({}): {:?}{reason}", time(&h.health.since), h.device, h.kind, h.health.state)
+            format!(
+                "{}  device {} ({}): {:?}{reason}",
+                time(&h.health.since),
+                h.device,
+                h.kind,
+                h.health.state
+            )
         })
     } else if topic.ends_with("/ack") {
         serde_json::from_slice::<crate::command::CommandAck>(payload).map(|a| {
             let id = a.id.as_deref().unwrap_or("?");
             match (a.accepted, a.outcome.as_deref(), a.reason.as_deref()) {
-                (true, outcome, _) => format!("{}  command {id}: {} — {}", time(&a.at), outcome.unwrap_or("done"), a.detail),
-                (false, _, reason) => format!("{}  command {id} REJECTED ({}): {}", time(&a.at), reason.unwrap_or("?"), a.detail),
+                (true, outcome, _) => {
+                    format!("{}  command {id}: {} — {}", time(&a.at), outcome.unwrap_or("done"), a.detail)
+                }
+                (false, _, reason) => format!(
+                    "{}  command {id} REJECTED ({}): {}",
+                    time(&a.at),
+                    reason.unwrap_or("?"),
+                    a.detail
+                ),
             }
         })
     } else if topic.ends_with("/stats") {
         serde_json::from_slice::<crate::stats::StatsReport>(payload).map(|r| {
-            format!("stats {}/{}: {} passages, direct release {:.1} %, p95 time in lane {} ms", r.site, r.lane, r.passages, r.direct_release_ratio * 100.0, r.time_in_lane_ms.p95)
+            format!(
+                "stats {}/{}: {} passages, direct release {:.1} %, p95 time in lane {} ms",
+                r.site,
+                r.lane,
+                r.passages,
+                r.direct_release_ratio * 100.0,
+                r.time_in_lane_ms.p95
+            )
         })
     } else if topic.contains("/image/") || topic.contains("/audit/") {
         return String::new(); // images and audit checkpoints are for machines (`edge-agent tail`)
@@ -111,7 +141,12 @@ fn passage_line(r: &PassageRecord) -> String {
     let containers = if containers.is_empty() { "-".to_string() } else { containers.join(",") };
     let outcome = r.final_outcome().map_or("NONE", word);
     let by = r.review.as_ref().map(|d| format!(" by {}", d.by)).unwrap_or_default();
-    let why = r.decision.as_ref().filter(|d| d.outcome != Outcome::Release).map(|d| reasons(&d.reasons)).unwrap_or_default();
+    let why = r
+        .decision
+        .as_ref()
+        .filter(|d| d.outcome != Outcome::Release)
+        .map(|d| reasons(&d.reasons))
+        .unwrap_or_default();
     let stages: Vec<String> = r
         .stages
         .iter()

@@ -63,7 +63,14 @@ pub async fn tail(opts: TailOptions, log: &mut (dyn Write + Send)) -> std::io::R
     }
 }
 
-fn handle(opts: &TailOptions, topic: &str, payload: &[u8], assembler: &mut Assembler, stats: &mut TailStats, log: &mut (dyn Write + Send)) -> std::io::Result<()> {
+fn handle(
+    opts: &TailOptions,
+    topic: &str,
+    payload: &[u8],
+    assembler: &mut Assembler,
+    stats: &mut TailStats,
+    log: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
     if topic.ends_with("/passage") {
         let Ok(record) = serde_json::from_slice::<PassageRecord>(payload) else {
             writeln!(log, "tail: unreadable passage record on {topic}")?;
@@ -103,7 +110,10 @@ fn handle(opts: &TailOptions, topic: &str, payload: &[u8], assembler: &mut Assem
             if !m.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Ok(());
             }
-            write_atomic(&opts.out.join("images").join(format!("{}.{}", m.sha256, m.format.extension())), &bytes)?;
+            write_atomic(
+                &opts.out.join("images").join(format!("{}.{}", m.sha256, m.format.extension())),
+                &bytes,
+            )?;
             stats.images += 1;
             writeln!(log, "image {} {} bytes from {} for {}", &m.sha256[..12], m.bytes, m.camera, m.passage)?;
         }

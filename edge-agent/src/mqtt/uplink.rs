@@ -13,7 +13,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing as RumqttOutgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing as RumqttOutgoing, Packet, QoS,
+};
 use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn};
 
@@ -94,7 +96,9 @@ pub struct TlsFileError {
 /// rumqttc's TLS settings from the configured PEM files: the broker is verified
 /// against `ca`; with a client certificate the lane proves who it is (mutual TLS).
 pub fn tls_transport(tls: &crate::config::TlsConfig) -> Result<rumqttc::Transport, TlsFileError> {
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| TlsFileError { path: p.display().to_string(), source });
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|source| TlsFileError { path: p.display().to_string(), source })
+    };
     let ca = read(&tls.ca)?;
     let client_auth = match &tls.client {
         Some((cert, key)) => Some((read(cert)?, read(key)?)),
@@ -103,7 +107,14 @@ pub fn tls_transport(tls: &crate::config::TlsConfig) -> Result<rumqttc::Transpor
     Ok(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple { ca, alpn: None, client_auth }))
 }
 
-pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: OutboxHandle, inbox: Option<Inbox>) -> Result<UplinkHandle, TlsFileError> {
+pub fn start(
+    cfg: &MqttConfig,
+    host: &str,
+    port: u16,
+    will: Will,
+    outbox: OutboxHandle,
+    inbox: Option<Inbox>,
+) -> Result<UplinkHandle, TlsFileError> {
     let mut options = MqttOptions::new(cfg.client_id.clone(), host, port);
     // A persistent session: the broker keeps commands for the lane while the
     // link is down. Our own messages do not rely on it; the outbox resends them.
@@ -123,7 +134,15 @@ pub fn start(cfg: &MqttConfig, host: &str, port: u16, will: Will, outbox: Outbox
     let wake = Arc::new(Notify::new());
     let (connected_tx, connected) = watch::channel(false);
     let (stopped_tx, stopped) = watch::channel(false);
-    let driver = Driver { client: client.clone(), flight: flight.clone(), wake: wake.clone(), outbox: outbox.clone(), connected: connected_tx, online: (will.topic, will.online), inbox };
+    let driver = Driver {
+        client: client.clone(),
+        flight: flight.clone(),
+        wake: wake.clone(),
+        outbox: outbox.clone(),
+        connected: connected_tx,
+        online: (will.topic, will.online),
+        inbox,
+    };
     tokio::spawn(async move {
         driver.run(eventloop).await;
         stopped_tx.send_replace(true);

@@ -146,7 +146,9 @@ impl Progress {
         };
         let eta = match (self.eta(), self.last.messages) {
             (_, 0) => "done".into(),
-            (Some(t), _) => format!("about {} left", humantime::format_duration(Duration::from_secs(t.as_secs().max(1)))),
+            (Some(t), _) => {
+                format!("about {} left", humantime::format_duration(Duration::from_secs(t.as_secs().max(1))))
+            }
             (None, _) => "not draining (is the uplink connected?)".into(),
         };
         format!(

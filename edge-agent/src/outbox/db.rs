@@ -12,10 +12,28 @@ use tracing::{error, info, warn};
 use super::store::{Class, Depth, Outbox, OutboxError, Stored};
 
 enum Cmd {
-    PushFile { class: Class, topic: String, file: std::path::PathBuf, offset: u64, len: u64, now_ms: i64 },
-    Push { class: Class, topic: String, payload: Vec<u8>, retain: bool, now_ms: i64, done: Option<oneshot::Sender<Result<i64, String>>> },
+    PushFile {
+        class: Class,
+        topic: String,
+        file: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+        now_ms: i64,
+    },
+    Push {
+        class: Class,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+        now_ms: i64,
+        done: Option<oneshot::Sender<Result<i64, String>>>,
+    },
     Ack(Vec<i64>),
-    Next { in_flight: HashSet<i64>, limit: usize, reply: oneshot::Sender<Vec<Stored>> },
+    Next {
+        in_flight: HashSet<i64>,
+        limit: usize,
+        reply: oneshot::Sender<Vec<Stored>>,
+    },
     Depth(oneshot::Sender<Depth>),
     /// Answered once everything queued before it is on disk.
     Flush(std::sync::mpsc::SyncSender<()>),
@@ -58,7 +76,13 @@ impl OutboxHandle {
     }
 
     /// Stores a message and waits until it is on disk.
-    pub async fn push_durable(&self, class: Class, topic: String, payload: Vec<u8>, retain: bool) -> Result<i64, String> {
+    pub async fn push_durable(
+        &self,
+        class: Class,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    ) -> Result<i64, String> {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let (done, wait) = oneshot::channel();
         self.tx
@@ -86,7 +110,14 @@ impl OutboxHandle {
     }
 
     /// Queues a message whose payload is part of a stored file.
-    pub fn push_file(&self, class: Class, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
+    pub fn push_file(
+        &self,
+        class: Class,
+        topic: String,
+        file: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+    ) -> bool {
         let now_ms = chrono::Utc::now().timestamp_millis();
         self.tx.send(Cmd::PushFile { class, topic, file, offset, len, now_ms }).is_ok()
     }
@@ -209,7 +240,8 @@ mod tests {
     fn acks_the_disk_refuses_are_held_back_not_resent_then_recorded() {
         let dir = tempfile::tempdir().unwrap();
         let mut outbox = Outbox::open(&dir.path().join("outbox.db"), 1 << 20).unwrap();
-        let ids: Vec<i64> = (0..3).map(|k| outbox.push(Class::Result, "t", b"x", false, k).unwrap()).collect();
+        let ids: Vec<i64> =
+            (0..3).map(|k| outbox.push(Class::Result, "t", b"x", false, k).unwrap()).collect();
         let mut unrecorded = HashSet::new();
 
         outbox.refuse_writes(true);
@@ -219,7 +251,13 @@ mod tests {
         // What the uplink is given next: only the message never acknowledged.
         let (reply, mut rows) = oneshot::channel();
         let (pushed, full) = (Notify::new(), Notify::new());
-        handle(&mut outbox, &mut unrecorded, Cmd::Next { in_flight: HashSet::new(), limit: 10, reply }, &pushed, &full);
+        handle(
+            &mut outbox,
+            &mut unrecorded,
+            Cmd::Next { in_flight: HashSet::new(), limit: 10, reply },
+            &pushed,
+            &full,
+        );
         let next: Vec<i64> = rows.try_recv().unwrap().iter().map(|m| m.id).collect();
         assert_eq!(next, vec![ids[2]]);
 

@@ -96,7 +96,14 @@ impl Outbox {
 
     /// Stores a message durably and returns its id. Telemetry is dropped (oldest
     /// first) to make room; evidence never is.
-    pub fn push(&mut self, class: Class, topic: &str, payload: &[u8], retain: bool, now_ms: i64) -> Result<i64, OutboxError> {
+    pub fn push(
+        &mut self,
+        class: Class,
+        topic: &str,
+        payload: &[u8],
+        retain: bool,
+        now_ms: i64,
+    ) -> Result<i64, OutboxError> {
         let depth = self.depth()?;
         let needed = depth.bytes + payload.len() as u64;
         if needed > self.quota {
@@ -118,7 +125,15 @@ impl Outbox {
 
     /// Stores a message whose payload is `len` bytes of `file` from `offset`,
     /// read when it is sent.
-    pub fn push_file(&mut self, class: Class, topic: &str, file: &Path, offset: u64, len: u64, now_ms: i64) -> Result<i64, OutboxError> {
+    pub fn push_file(
+        &mut self,
+        class: Class,
+        topic: &str,
+        file: &Path,
+        offset: u64,
+        len: u64,
+        now_ms: i64,
+    ) -> Result<i64, OutboxError> {
         self.conn.execute(
             "INSERT INTO outbox (class, topic, payload, retain, created_ms, file, file_offset, file_len) VALUES (?1, ?2, x'', 0, ?3, ?4, ?5, ?6)",
             params![class as i64, topic, now_ms, file.to_string_lossy(), offset as i64, len as i64],
@@ -127,8 +142,10 @@ impl Outbox {
     }
 
     fn drop_telemetry(&mut self, mut bytes: u64) -> Result<(), OutboxError> {
-        let mut stmt = self.conn.prepare("SELECT id, length(payload) FROM outbox WHERE class = 2 ORDER BY id")?;
-        let rows: Vec<(i64, i64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut stmt =
+            self.conn.prepare("SELECT id, length(payload) FROM outbox WHERE class = 2 ORDER BY id")?;
+        let rows: Vec<(i64, i64)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
         drop(stmt);
         for (id, len) in rows {
             if bytes == 0 {
@@ -147,7 +164,13 @@ impl Outbox {
         )?;
         let take = (limit + in_flight.len()) as i64;
         let rows = stmt.query_map([take], |r| {
-            let stored = Stored { id: r.get(0)?, class: Class::from_i64(r.get(1)?), topic: r.get(2)?, payload: r.get(3)?, retain: r.get::<_, i64>(4)? != 0 };
+            let stored = Stored {
+                id: r.get(0)?,
+                class: Class::from_i64(r.get(1)?),
+                topic: r.get(2)?,
+                payload: r.get(3)?,
+                retain: r.get::<_, i64>(4)? != 0,
+            };
             let file: Option<(String, i64, i64)> = match r.get::<_, Option<String>>(5)? {
                 Some(f) => Some((f, r.get(6)?, r.get(7)?)),
                 None => None,
@@ -208,7 +231,13 @@ impl Outbox {
             "SELECT class, count(*), coalesce(sum(length(payload)), 0), min(created_ms), coalesce(sum(file_len), 0) FROM outbox GROUP BY class",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, i64>(4)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
         })?;
         for row in rows {
             let (class, count, bytes, oldest, file_bytes) = row?;

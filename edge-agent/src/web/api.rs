@@ -78,7 +78,9 @@ pub async fn passages(State(s): State<Sources>, Query(q): Query<Count>) -> Respo
     .await;
     match read {
         Ok(Ok(records)) => Json(records).into_response(),
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the passage archive: {e}")),
+        Ok(Err(e)) => {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the passage archive: {e}"))
+        }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -100,7 +102,9 @@ fn strip_previews(mut r: PassageRecord) -> PassageRecord {
 
 /// `/images/<sha256>.<jpg|png>` from the content-addressed store.
 pub async fn image(State(s): State<Sources>, Path(file): Path<String>) -> Response {
-    let Some((sha, ext)) = file.split_once('.') else { return problem(StatusCode::NOT_FOUND, "no such image") };
+    let Some((sha, ext)) = file.split_once('.') else {
+        return problem(StatusCode::NOT_FOUND, "no such image");
+    };
     let hex = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let mime = match ext {
         "jpg" => "image/jpeg",
@@ -113,7 +117,10 @@ pub async fn image(State(s): State<Sources>, Path(file): Path<String>) -> Respon
     let path = s.data_dir.join("images").join(&sha[..2]).join(&file);
     match tokio::fs::read(&path).await {
         // Content-addressed: the same name never means other bytes.
-        Ok(bytes) => ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "max-age=31536000, immutable")], bytes).into_response(),
+        Ok(bytes) => {
+            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "max-age=31536000, immutable")], bytes)
+                .into_response()
+        }
         Err(_) => problem(StatusCode::NOT_FOUND, "no such image (it may have been removed to make room)"),
     }
 }
@@ -153,7 +160,9 @@ pub struct Device {
 
 pub async fn snapshot(State(s): State<Sources>, Query(q): Query<Device>) -> Response {
     match s.technician.snapshot(&q.device, s.action_limit).await {
-        Ok(image) => Json(json!({ "ok": true, "device": q.device, "image": image_json(&image) })).into_response(),
+        Ok(image) => {
+            Json(json!({ "ok": true, "device": q.device, "image": image_json(&image) })).into_response()
+        }
         Err(e) => diag(e),
     }
 }
@@ -178,16 +187,26 @@ pub struct Release {
 /// few tries; the lane then judges whether the vehicle is held.
 pub async fn local_release(State(s): State<Sources>, Json(r): Json<Release>) -> Response {
     if s.operators.is_empty() {
-        return problem(StatusCode::FORBIDDEN, "no local operators are configured on this lane ([operators] in the lane config)");
+        return problem(
+            StatusCode::FORBIDDEN,
+            "no local operators are configured on this lane ([operators] in the lane config)",
+        );
     }
     if *s.uplink_connected.borrow() {
-        return problem(StatusCode::CONFLICT, "the uplink is up: central reviews held vehicles; local release is for when it is down");
+        return problem(
+            StatusCode::CONFLICT,
+            "the uplink is up: central reviews held vehicles; local release is for when it is down",
+        );
     }
     let (ops, operator, password) = (s.operators.clone(), r.operator.clone(), r.password);
-    let checked = tokio::task::spawn_blocking(move || ops.check(&operator, &password, std::time::Instant::now())).await;
+    let checked =
+        tokio::task::spawn_blocking(move || ops.check(&operator, &password, std::time::Instant::now())).await;
     match checked {
         Ok(Ok(())) => match s.technician.local_release(&r.passage, &r.operator, s.action_limit).await {
-            Ok(message) => Json(json!({ "ok": true, "released_by": format!("local:{}", r.operator), "message": message })).into_response(),
+            Ok(message) => Json(
+                json!({ "ok": true, "released_by": format!("local:{}", r.operator), "message": message }),
+            )
+            .into_response(),
             Err(e) => diag(e),
         },
         Ok(Err(denied)) => {

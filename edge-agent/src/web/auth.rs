@@ -35,7 +35,8 @@ pub async fn check(State(guard): State<Guard>, request: Request, next: Next) -> 
         }
     }
     if request.method() == Method::POST && !headers.contains_key(ACTION_HEADER) {
-        return (StatusCode::FORBIDDEN, "actions need the X-Edge-Agent header (sent by the page)\n").into_response();
+        return (StatusCode::FORBIDDEN, "actions need the X-Edge-Agent header (sent by the page)\n")
+            .into_response();
     }
     next.run(request).await
 }
@@ -89,9 +90,15 @@ mod tests {
     #[test]
     fn basic_passwords() {
         let b64 = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
-        assert!(password_matches(&headers(&[(header::AUTHORIZATION, &b64("tech:s3cret-pass"))]), "s3cret-pass"));
+        assert!(password_matches(
+            &headers(&[(header::AUTHORIZATION, &b64("tech:s3cret-pass"))]),
+            "s3cret-pass"
+        ));
         assert!(password_matches(&headers(&[(header::AUTHORIZATION, &b64(":s3cret-pass"))]), "s3cret-pass"));
-        assert!(!password_matches(&headers(&[(header::AUTHORIZATION, &b64("tech:s3cret-pas"))]), "s3cret-pass"));
+        assert!(!password_matches(
+            &headers(&[(header::AUTHORIZATION, &b64("tech:s3cret-pas"))]),
+            "s3cret-pass"
+        ));
         assert!(!password_matches(&headers(&[(header::AUTHORIZATION, "Basic !!!")]), "s3cret-pass"));
         assert!(!password_matches(&headers(&[(header::AUTHORIZATION, "Bearer x")]), "s3cret-pass"));
         assert!(!password_matches(&HeaderMap::new(), "s3cret-pass"));

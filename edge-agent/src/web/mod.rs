@@ -72,7 +72,11 @@ pub fn router(sources: Sources, password: Option<String>, loopback: bool) -> Rou
 }
 
 /// Binds and serves until [`WebServer::stop`].
-pub async fn start(listen: SocketAddr, password: Option<String>, sources: Sources) -> std::io::Result<WebServer> {
+pub async fn start(
+    listen: SocketAddr,
+    password: Option<String>,
+    sources: Sources,
+) -> std::io::Result<WebServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let app = router(sources, password, addr.ip().is_loopback());
@@ -104,7 +108,11 @@ pub struct Setup {
 }
 
 impl Setup {
-    pub fn new(cfg: &crate::config::LaneConfig, uplink: &crate::mqtt::UplinkHandle, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        cfg: &crate::config::LaneConfig,
+        uplink: &crate::mqtt::UplinkHandle,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let slowest_device = cfg.devices.iter().map(|d| d.timeout).max().unwrap_or_default();
         Setup {
             cfg: cfg.web.clone(),

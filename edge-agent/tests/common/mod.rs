@@ -27,8 +27,10 @@ impl Publish for Collector {
 }
 
 pub fn lane_config(data: &Path) -> config::LaneConfig {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap();
-    let text = text.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &data.display().to_string());
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap();
+    let text =
+        text.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &data.display().to_string());
     let text = text.replace("review = \"20s\"", "review = \"5s\"\nbarrier = \"500ms\"");
     config::from_str(Path::new("test.toml"), &text).expect("valid config")
 }
@@ -43,15 +45,31 @@ pub struct Running {
 
 impl Running {
     pub fn start(rt: &tokio::runtime::Runtime, plan: SimPlan, before: impl FnOnce(&SimLane)) -> Self {
-        Self::start_with(rt, plan, SimTiming { patience: Duration::from_millis(1000), ..SimTiming::fast() }, before)
+        Self::start_with(
+            rt,
+            plan,
+            SimTiming { patience: Duration::from_millis(1000), ..SimTiming::fast() },
+            before,
+        )
     }
 
-    pub fn start_with(rt: &tokio::runtime::Runtime, plan: SimPlan, timing: SimTiming, before: impl FnOnce(&SimLane)) -> Self {
+    pub fn start_with(
+        rt: &tokio::runtime::Runtime,
+        plan: SimPlan,
+        timing: SimTiming,
+        before: impl FnOnce(&SimLane),
+    ) -> Self {
         Self::start_in(rt, tempfile::tempdir().unwrap(), plan, timing, before)
     }
 
     /// Like [`Running::start_with`] in a data directory the test has prepared.
-    pub fn start_in(rt: &tokio::runtime::Runtime, dir: tempfile::TempDir, plan: SimPlan, timing: SimTiming, before: impl FnOnce(&SimLane)) -> Self {
+    pub fn start_in(
+        rt: &tokio::runtime::Runtime,
+        dir: tempfile::TempDir,
+        plan: SimPlan,
+        timing: SimTiming,
+        before: impl FnOnce(&SimLane),
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         Self::launch(rt, dir, plan, timing, before, rx, |_| Arc::new(Collector(Mutex::new(tx))))
     }
@@ -61,12 +79,23 @@ impl Running {
     /// the broker instead).
     pub fn start_uplinked(rt: &tokio::runtime::Runtime, plan: SimPlan, timing: SimTiming, port: u16) -> Self {
         let (_, rx) = mpsc::channel();
-        Self::launch(rt, tempfile::tempdir().unwrap(), plan, timing, |_| {}, rx, |cfg| {
-            let outbox = edge_agent::outbox::OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota).unwrap();
-            let topic = edge_agent::mqtt::Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).status();
-            let will = edge_agent::mqtt::Will { topic, online: b"{}".to_vec(), offline: b"{}".to_vec() };
-            Arc::new(edge_agent::mqtt::start(&cfg.mqtt, "127.0.0.1", port, will, outbox, None).unwrap())
-        })
+        Self::launch(
+            rt,
+            tempfile::tempdir().unwrap(),
+            plan,
+            timing,
+            |_| {},
+            rx,
+            |cfg| {
+                let outbox =
+                    edge_agent::outbox::OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)
+                        .unwrap();
+                let topic =
+                    edge_agent::mqtt::Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).status();
+                let will = edge_agent::mqtt::Will { topic, online: b"{}".to_vec(), offline: b"{}".to_vec() };
+                Arc::new(edge_agent::mqtt::start(&cfg.mqtt, "127.0.0.1", port, will, outbox, None).unwrap())
+            },
+        )
     }
 
     fn launch<P: Publish>(
@@ -85,7 +114,9 @@ impl Running {
         let _guard = rt.enter();
         let publisher = publisher(&cfg);
         let lane = Lane::new(cfg, Some(sim.clone()), publisher).unwrap();
-        let handle = rt.spawn(lane.run(async { stopped.await.ok(); }));
+        let handle = rt.spawn(lane.run(async {
+            stopped.await.ok();
+        }));
         rt.spawn(sim.clone().run_traffic(plan));
         Running { rx, sim, stop: Some(stop), handle: Some(handle), dir }
     }
@@ -96,8 +127,13 @@ impl Running {
         let mut others = Vec::new();
         while records.len() < n {
             let Ok((topic, v)) = self.rx.recv_timeout(Duration::from_secs(20)) else {
-                let seen: Vec<String> = records.iter().map(|r| format!("{} {} {}", r["seq"], r["exit"], outcome(r))).collect();
-                panic!("only {} of {n} passages: {seen:?}; sim finished {}", records.len(), self.sim.finished());
+                let seen: Vec<String> =
+                    records.iter().map(|r| format!("{} {} {}", r["seq"], r["exit"], outcome(r))).collect();
+                panic!(
+                    "only {} of {n} passages: {seen:?}; sim finished {}",
+                    records.len(),
+                    self.sim.finished()
+                );
             };
             if topic.ends_with("/passage") {
                 records.push(v);
@@ -134,5 +170,8 @@ pub fn outcome(r: &Value) -> &str {
 }
 
 pub fn reasons(r: &Value) -> Vec<&str> {
-    r["decision"]["reasons"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    r["decision"]["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }

@@ -29,12 +29,18 @@ impl WireLane {
     /// Starts the simulators with `opts` (links and ports from
     /// [`LaneSimOptions::quiet`] in a fresh directory) and the lane on them, its
     /// lane file [`agent_lane_file`] followed by `extra`.
-    pub fn start(rt: &tokio::runtime::Runtime, opts: impl FnOnce(LaneSimOptions) -> LaneSimOptions, extra: &str, patience: Duration) -> Self {
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        opts: impl FnOnce(LaneSimOptions) -> LaneSimOptions,
+        extra: &str,
+        patience: Duration,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sim = rt.block_on(start(opts(LaneSimOptions::quiet(dir.path())))).unwrap();
         let ep = serde_json::to_value(&sim.endpoints).unwrap();
         let text = agent_lane_file(&ep, dir.path()) + extra;
-        let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+        let cfg = edge_agent::config::from_str(&dir.path().join("lane.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (commands, command_rx) = tokio::sync::mpsc::channel(8);
@@ -45,8 +51,18 @@ impl WireLane {
             let technician = lane.technician();
             (lane, technician)
         };
-        let running = rt.spawn(lane.run(async { stopped.await.ok(); }));
-        WireLane { sim, watch: Watch::new(rx, patience), commands, technician, stop: Some(stop), running: Some(running), dir }
+        let running = rt.spawn(lane.run(async {
+            stopped.await.ok();
+        }));
+        WireLane {
+            sim,
+            watch: Watch::new(rx, patience),
+            commands,
+            technician,
+            stop: Some(stop),
+            running: Some(running),
+            dir,
+        }
     }
 
     /// Stops the lane and waits until it has finished.
@@ -86,10 +102,16 @@ impl Watch {
         let end = Instant::now() + self.patience;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let (topic, v) = self.rx.recv_timeout(left).unwrap_or_else(|_| panic!("never: {what}; health {:?}", self.health));
+            let (topic, v) = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("never: {what}; health {:?}", self.health));
             if let Some(device) = topic.split("/health/").nth(1) {
                 let h = &v["health"];
-                self.health.insert(device.to_string(), (h["state"].as_str().unwrap().to_string(), h["reason"].as_str().map(str::to_string)));
+                self.health.insert(
+                    device.to_string(),
+                    (h["state"].as_str().unwrap().to_string(), h["reason"].as_str().map(str::to_string)),
+                );
             }
             self.seen.push((topic.clone(), v.clone()));
             if done(&self.health, &topic, &v) {

@@ -19,7 +19,10 @@ pub struct Agent {
 
 /// The demo lane against the test's broker, with `extra` TOML appended.
 pub fn config(broker_port: u16, data: &std::path::Path, extra: &str) -> String {
-    let lane = hil_tests::demo_lane(&format!("host = \"127.0.0.1\"\nport = {broker_port}"), &data.display().to_string());
+    let lane = hil_tests::demo_lane(
+        &format!("host = \"127.0.0.1\"\nport = {broker_port}"),
+        &data.display().to_string(),
+    );
     format!("{lane}\n{extra}\n")
 }
 
@@ -29,11 +32,24 @@ impl Agent {
         let dir = tempfile::tempdir().unwrap();
         let web_port = hil_tests::free_port();
         let file = dir.path().join("lane.toml");
-        std::fs::write(&file, config(broker_port, &dir.path().join("data"), &extra.replace("{web_port}", &web_port.to_string()))).unwrap();
+        std::fs::write(
+            &file,
+            config(
+                broker_port,
+                &dir.path().join("data"),
+                &extra.replace("{web_port}", &web_port.to_string()),
+            ),
+        )
+        .unwrap();
         let sock_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&sock_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-agent"));
-        cmd.args(["run", "--config"]).arg(&file).env("NOTIFY_SOCKET", &sock_path).env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.args(["run", "--config"])
+            .arg(&file)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
         if let Some(w) = watchdog {
             cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
         }
@@ -103,7 +119,10 @@ impl Response {
 
 /// One request on its own connection (`Connection: close`), read to the end.
 pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -124,13 +143,20 @@ pub fn raw(port: u16, bytes: &[u8]) -> Vec<u8> {
 }
 
 pub fn parse(raw: &[u8]) -> Response {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(raw)));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked =
+        headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         body = dechunk(&body);
     }

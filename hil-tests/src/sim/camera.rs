@@ -69,7 +69,8 @@ impl CameraSim {
     pub async fn start(bind: &str, ctl: ScenarioCtl, cfg: CameraSimConfig) -> io::Result<Self> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { cfg, ctl, nonces: Mutex::new(HashSet::new()), served: AtomicU64::new(0) });
+        let shared =
+            Arc::new(Shared { cfg, ctl, nonces: Mutex::new(HashSet::new()), served: AtomicU64::new(0) });
         tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else { continue };
@@ -142,7 +143,9 @@ async fn serve(mut sock: TcpStream, sh: &Shared) -> io::Result<()> {
         return sock.write_all(resp.as_bytes()).await;
     }
     let Some(name) = path.strip_prefix("/snapshot/").and_then(|p| p.strip_suffix(".jpg")) else {
-        return sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        return sock
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
     };
     let n = sh.served.fetch_add(1, Ordering::SeqCst);
     let seed = name.bytes().map(u32::from).sum::<u32>().wrapping_add(n as u32);
@@ -195,7 +198,10 @@ fn authorised(sh: &Shared, authz: Option<&str>, path: &str) -> bool {
             let p = auth::parse_params(rest);
             let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
             let nonce = get("nonce");
-            if get("username") != creds.user || get("uri") != path || !sh.nonces.lock().unwrap().contains(nonce) {
+            if get("username") != creds.user
+                || get("uri") != path
+                || !sh.nonces.lock().unwrap().contains(nonce)
+            {
                 return false;
             }
             let c = DigestChallenge {

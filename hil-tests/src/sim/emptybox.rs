@@ -104,8 +104,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 EbBody::StartScan { container, want_image } => {
                     let scan_id = scans.fetch_add(1, Ordering::SeqCst);
                     let mut out = BytesMut::new();
-                    emptybox::encode(&EbMsg { seq: msg.seq, body: EbBody::ScanAccepted { scan_id } }, &mut out)
-                        .unwrap();
+                    emptybox::encode(
+                        &EbMsg { seq: msg.seq, body: EbBody::ScanAccepted { scan_id } },
+                        &mut out,
+                    )
+                    .unwrap();
                     send(&mut stream, &ctl, &out, &mut rng).await?;
                     tokio::time::sleep(cfg.scan_time).await;
                     let verdict = verdict_for(container.as_deref());
@@ -140,7 +143,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     for (index, data) in chunks.iter().enumerate() {
                         let mut c = BytesMut::new();
                         let chunk = ImageChunk { scan_id, index: index as u16, data: data.clone() };
-                        emptybox::encode(&EbMsg { seq: msg.seq, body: EbBody::ImageChunk(chunk) }, &mut c).unwrap();
+                        emptybox::encode(&EbMsg { seq: msg.seq, body: EbBody::ImageChunk(chunk) }, &mut c)
+                            .unwrap();
                         if cfg.lose_chunk && index == 1 {
                             let n = c.len();
                             c[n - 1] ^= 0xFF;

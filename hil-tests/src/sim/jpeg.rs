@@ -7,7 +7,11 @@ use image::{ImageEncoder, Rgb, RgbImage};
 
 pub fn jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
     let mut img = RgbImage::from_fn(width, height, |x, y| {
-        Rgb([(x * 255 / width.max(1)) as u8, (y * 255 / height.max(1)) as u8, (seed.wrapping_mul(37) % 256) as u8])
+        Rgb([
+            (x * 255 / width.max(1)) as u8,
+            (y * 255 / height.max(1)) as u8,
+            (seed.wrapping_mul(37) % 256) as u8,
+        ])
     });
     for b in 0..4u32 {
         let bx = (seed.wrapping_mul(97).wrapping_add(b * 53)) % width.max(1);

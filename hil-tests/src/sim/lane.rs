@@ -138,7 +138,8 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
         }
     }
     tokio::spawn({
-        let (link, seals, ctl, comeback) = (opts.seal_link.clone(), seals.clone(), ctl_for(SimDevice::Seal), opts.comeback);
+        let (link, seals, ctl, comeback) =
+            (opts.seal_link.clone(), seals.clone(), ctl_for(SimDevice::Seal), opts.comeback);
         async move {
             if let Err(e) = seal::run_on_pty(link, opts.seal_address, seals, ctl, comeback).await {
                 warn!(device = "seal", error = %e, "seal reader simulator stopped");
@@ -147,7 +148,8 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
     });
     let gate = ModbusGate::spawn(ctl_for(SimDevice::Modbus), Duration::from_secs(2));
     tokio::spawn({
-        let (link, gate, ctl, comeback) = (opts.modbus_link.clone(), gate.clone(), ctl_for(SimDevice::Modbus), opts.comeback);
+        let (link, gate, ctl, comeback) =
+            (opts.modbus_link.clone(), gate.clone(), ctl_for(SimDevice::Modbus), opts.comeback);
         async move {
             let c = ctl.clone();
             let served = super::pty::serve_on_pty(link, "modbus", ctl, comeback, move |m| {
@@ -158,14 +160,26 @@ pub async fn start(opts: LaneSimOptions) -> io::Result<LaneSim> {
             }
         }
     });
-    let eb =
-        EmptyBoxSim::start(&format!("{}:{}", opts.bind, opts.emptybox_port), ctl_for(SimDevice::EmptyBox), EmptyBoxSimConfig::default())
-            .await?;
+    let eb = EmptyBoxSim::start(
+        &format!("{}:{}", opts.bind, opts.emptybox_port),
+        ctl_for(SimDevice::EmptyBox),
+        EmptyBoxSimConfig::default(),
+    )
+    .await?;
     let uvss = Arc::new(
-        UvssSim::start(&format!("{}:{}", opts.bind, opts.uvss_port), ctl_for(SimDevice::Uvss), UvssSimConfig::default()).await?,
+        UvssSim::start(
+            &format!("{}:{}", opts.bind, opts.uvss_port),
+            ctl_for(SimDevice::Uvss),
+            UvssSimConfig::default(),
+        )
+        .await?,
     );
-    let cam =
-        CameraSim::start(&format!("{}:{}", opts.bind, opts.camera_port), ctl_for(SimDevice::Camera), opts.camera.clone()).await?;
+    let cam = CameraSim::start(
+        &format!("{}:{}", opts.bind, opts.camera_port),
+        ctl_for(SimDevice::Camera),
+        opts.camera.clone(),
+    )
+    .await?;
     if !opts.vehicle_every.is_zero() {
         let (uvss, gate) = (uvss.clone(), gate.clone());
         tokio::spawn(async move {

@@ -44,7 +44,14 @@ const LOOP_UNITS: [(u8, u16); 3] =
 
 /// The register map of the simulated controller, as an agent config names it.
 pub fn registers() -> BarrierRegisters {
-    BarrierRegisters { unit: UNIT, open_coil: 0, close_coil: 1, stop_coil: 2, opened_input: 0, closed_input: 1 }
+    BarrierRegisters {
+        unit: UNIT,
+        open_coil: 0,
+        close_coil: 1,
+        stop_coil: 2,
+        opened_input: 0,
+        closed_input: 1,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +164,9 @@ impl ModbusGate {
                 g.coils[usize::from(addr)] = on;
                 RtuResponse::CoilWritten { addr, on }
             }
-            RtuRequest::WriteSingleCoil { .. } => RtuResponse::Exception { function: rtu::WRITE_SINGLE_COIL, code: 2 },
+            RtuRequest::WriteSingleCoil { .. } => {
+                RtuResponse::Exception { function: rtu::WRITE_SINGLE_COIL, code: 2 }
+            }
         }
     }
 }

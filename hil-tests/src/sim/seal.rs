@@ -61,7 +61,12 @@ fn reply_to(body: SealBody, seals: &SealsInRange) -> Option<SealBody> {
             let log = log_of(seal);
             let first = usize::from(from).min(log.len());
             let last = (first + usize::from(max)).min(log.len());
-            SealBody::LogReply { seal, total: log.len() as u16, first: from, events: log[first..last].to_vec() }
+            SealBody::LogReply {
+                seal,
+                total: log.len() as u16,
+                first: from,
+                events: log[first..last].to_vec(),
+            }
         }
         SealBody::Nak { .. }
         | SealBody::PingReply { .. }
@@ -89,10 +94,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 tokio::time::sleep(Duration::from_millis(window_ms.into()).min(MAX_WINDOW)).await;
             }
             let cmd = frame_cmd(&frame.body);
-            let body =
-                reply_to(frame.body, &seals).unwrap_or(SealBody::Nak { for_cmd: cmd, code: NakCode::UnknownCommand });
+            let body = reply_to(frame.body, &seals)
+                .unwrap_or(SealBody::Nak { for_cmd: cmd, code: NakCode::UnknownCommand });
             let mut out = BytesMut::new();
-            seal::encode(&SealFrame { addr: address, seq: frame.seq, body }, &mut out).expect("sim replies encode");
+            seal::encode(&SealFrame { addr: address, seq: frame.seq, body }, &mut out)
+                .expect("sim replies encode");
             if let Some(bytes) = faults::mangle(scenario.get(), &out, &[seal::SYNC], &mut rng) {
                 stream.write_all(&bytes).await?;
                 stream.flush().await?;

@@ -17,7 +17,10 @@ pub fn feed_connector<S: Send + 'static>(
     peer: &str,
 ) -> (
     FnConnector<
-        impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<S>> + Send>> + Send + Sync + 'static,
+        impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<S>> + Send>>
+            + Send
+            + Sync
+            + 'static,
     >,
     mpsc::UnboundedSender<S>,
 ) {
@@ -26,7 +29,10 @@ pub fn feed_connector<S: Send + 'static>(
     let f = move || {
         let rx = rx.clone();
         Box::pin(async move {
-            rx.lock().await.try_recv().map_err(|_| io::Error::new(io::ErrorKind::NotFound, "no link attached"))
+            rx.lock()
+                .await
+                .try_recv()
+                .map_err(|_| io::Error::new(io::ErrorKind::NotFound, "no link attached"))
         }) as std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<S>> + Send>>
     };
     (FnConnector::new(peer, f), tx)
@@ -44,7 +50,9 @@ pub async fn wait_health(rx: &mut watch::Receiver<Health>, state: HealthState, l
         Ok(Err(_)) => panic!("health channel closed while waiting for {state:?}"),
         Err(_) => None,
     };
-    got.unwrap_or_else(|| panic!("health did not become {state:?} within {limit:?}; last: {:?}", *rx.borrow()))
+    got.unwrap_or_else(|| {
+        panic!("health did not become {state:?} within {limit:?}; last: {:?}", *rx.borrow())
+    })
 }
 
 /// Prints why a real-device test is skipped; returns the variable's value if set.

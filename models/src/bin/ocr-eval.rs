@@ -7,13 +7,16 @@
 use std::path::{Path, PathBuf};
 
 fn write_perturbed(seed: u64, src: &Path, out: &Path) -> Result<usize, String> {
-    let tsv = std::fs::read_to_string(src.join("labels.tsv")).map_err(|e| format!("{}: {e}", src.display()))?;
+    let tsv =
+        std::fs::read_to_string(src.join("labels.tsv")).map_err(|e| format!("{}: {e}", src.display()))?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     std::fs::write(out.join("labels.tsv"), &tsv).map_err(|e| e.to_string())?;
     let mut n = 0;
     for file in tsv.lines().skip(1).filter_map(|l| l.split('\t').next()) {
         let img = models::imgops::load_path(&src.join(file)).map_err(|e| format!("{file}: {e}"))?;
-        let bytes = models::perturb::Perturbation::for_file(seed, file).apply(&img).map_err(|e| format!("{file}: {e}"))?;
+        let bytes = models::perturb::Perturbation::for_file(seed, file)
+            .apply(&img)
+            .map_err(|e| format!("{file}: {e}"))?;
         // Keep the name (the eval looks files up by it); the content is JPEG whatever the suffix.
         std::fs::write(out.join(file), bytes).map_err(|e| format!("{file}: {e}"))?;
         n += 1;
@@ -24,7 +27,9 @@ fn write_perturbed(seed: u64, src: &Path, out: &Path) -> Result<usize, String> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
-    let value = |f: &str| args.iter().find_map(|a| a.strip_prefix(f).and_then(|v| v.strip_prefix('=')).map(str::to_string));
+    let value = |f: &str| {
+        args.iter().find_map(|a| a.strip_prefix(f).and_then(|v| v.strip_prefix('=')).map(str::to_string))
+    };
     let seed = |f: &str| {
         value(f).map(|v| {
             v.parse::<u64>().unwrap_or_else(|_| {

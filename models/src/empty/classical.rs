@@ -45,11 +45,13 @@ pub fn measure(img: &RgbImage, p: &ClassicalParams) -> Measures {
     let (w, h) = (((img.width() as f32 * k) as u32).max(8), ((img.height() as f32 * k) as u32).max(8));
     let small = image::imageops::thumbnail(img, w, h);
     let (w, h) = (w as usize, h as usize);
-    let g: Vec<f32> = small.pixels().map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
+    let g: Vec<f32> =
+        small.pixels().map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
     // Central region: ends of the box (doors, front wall) and the chassis strip excluded.
     let (x0, x1, y0, y1) = (w * 8 / 100, w * 92 / 100, h * 10 / 100, h * 80 / 100);
     let (cw, ch) = (x1 - x0, y1 - y0);
-    let mut vals: Vec<f32> = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| g[y * w + x]).collect();
+    let mut vals: Vec<f32> =
+        (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| g[y * w + x]).collect();
     let mut sorted = vals.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     let air = sorted[sorted.len() * 98 / 100].max(1.0);

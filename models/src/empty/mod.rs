@@ -68,7 +68,12 @@ pub fn load(path: &std::path::Path) -> Result<RgbImage, Error> {
 /// Decide whether the container in `img` is empty.
 pub fn check(img: &RgbImage, p: &Params) -> Result<EmptyVerdict, Error> {
     if img.width() < 8 || img.height() < 8 {
-        return Err(InputError::BadDimensions { width: img.width(), height: img.height(), max: crate::imgops::MAX_SIDE }.into());
+        return Err(InputError::BadDimensions {
+            width: img.width(),
+            height: img.height(),
+            max: crate::imgops::MAX_SIDE,
+        }
+        .into());
     }
     if let Some(path) = &p.onnx {
         if !path.is_file() {
@@ -76,7 +81,10 @@ pub fn check(img: &RgbImage, p: &Params) -> Result<EmptyVerdict, Error> {
         }
         // The hook is here; no empty-box model is shipped or pinned yet, so a configured file
         // is refused rather than silently replaced by the classical method.
-        return Err(Error::Model { path: path.clone(), reason: "ONNX empty-check inference is not wired yet (no model in the manifest)".into() });
+        return Err(Error::Model {
+            path: path.clone(),
+            reason: "ONNX empty-check inference is not wired yet (no model in the manifest)".into(),
+        });
     }
     let m = classical::measure(img, &p.classical);
     let verdict = if m.loaded < p.empty_below {

@@ -154,7 +154,8 @@ fn pixel_terms(r: &Scan, n: &Scan, dx: isize, dy: isize, cw: f32, t: &mut [f32])
             let (nr, rr) = (n.raw.data[i], r.raw.data[j]);
             let specular = (nr >= SATURATED && rr >= BRIGHT) || (rr >= SATURATED && nr >= BRIGHT);
             let lum = if specular { 0.0 } else { (nl - r.luma.data[j]).abs() };
-            let chroma = (n.chroma[0].data[i] - r.chroma[0].data[j]).abs() + (n.chroma[1].data[i] - r.chroma[1].data[j]).abs();
+            let chroma = (n.chroma[0].data[i] - r.chroma[0].data[j]).abs()
+                + (n.chroma[1].data[i] - r.chroma[1].data[j]).abs();
             t[i] = (lum + cw * chroma).min(CLIP);
         }
     }

@@ -188,7 +188,9 @@ impl Comparison {
 pub enum Error {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("scan is {width}x{height}; it needs at least {min} pixels across and along the lane after reduction")]
+    #[error(
+        "scan is {width}x{height}; it needs at least {min} pixels across and along the lane after reduction"
+    )]
     TooSmall { width: u32, height: u32, min: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -220,14 +222,18 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
     let factor = (cross(reference) / p.work_cross.max(1)).max(1);
     const MIN_WORK: usize = 32;
     for img in [reference, new] {
-        let (cw, lw) = (cross(img) / factor, if travel_is_y { img.height() } else { img.width() } as usize / factor);
+        let (cw, lw) =
+            (cross(img) / factor, if travel_is_y { img.height() } else { img.width() } as usize / factor);
         if cw < MIN_WORK || lw < MIN_WORK {
             return Err(Error::TooSmall { width: img.width(), height: img.height(), min: MIN_WORK * factor });
         }
     }
     let mut timings = BTreeMap::new();
     if cross(new).abs_diff(cross(reference)) * 10 > cross(reference) {
-        let mut c = Comparison::without(Verdict::Inconclusive, "scans differ in width across the lane (different scanner?)");
+        let mut c = Comparison::without(
+            Verdict::Inconclusive,
+            "scans differ in width across the lane (different scanner?)",
+        );
         c.timings_ms.insert("total", ms(t0));
         return Ok(c);
     }
@@ -260,7 +266,12 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
         [a.join().expect("warp thread"), b.join().expect("warp thread"), c]
     });
     let (rl, ru, rv, ry, wl) = (rn.shrink(k), ru.shrink(k), rv.shrink(k), ry.shrink(k), wn.shrink(k));
-    let win = diff::Window { along: p.search_along, across: p.search_across, patch: p.patch, chroma: p.chroma_weight };
+    let win = diff::Window {
+        along: p.search_along,
+        across: p.search_across,
+        patch: p.patch,
+        chroma: p.chroma_weight,
+    };
     let (d, coverage) = diff::window_match(
         &diff::Scan { luma: &rl, chroma: [&ru, &rv], raw: &ry },
         &diff::Scan { luma: &wl, chroma: [&wu, &wv], raw: &wy },
@@ -301,11 +312,17 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
     timings.insert("regions", ms(t3));
     let best = blobs.first().map_or(0.0, |b| b.0);
     let (verdict, reason) = if reg.quality < p.min_quality {
-        (Verdict::Inconclusive, Some(format!("scans do not match well enough (block correlation {:.2})", reg.quality)))
+        (
+            Verdict::Inconclusive,
+            Some(format!("scans do not match well enough (block correlation {:.2})", reg.quality)),
+        )
     } else if level > p.max_residual {
         (Verdict::Inconclusive, Some(format!("the scans differ almost everywhere (residual level {level:.2}): not the same underside, or failed alignment")))
     } else if coverage < p.min_coverage {
-        (Verdict::Inconclusive, Some(format!("new scan covers only {:.0}% of the reference", coverage * 100.0)))
+        (
+            Verdict::Inconclusive,
+            Some(format!("new scan covers only {:.0}% of the reference", coverage * 100.0)),
+        )
     } else if out.is_empty() {
         (Verdict::Clean, None)
     } else {
@@ -330,7 +347,12 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
 }
 
 /// Compare against the stored reference of `plate`; `NoReference` when there is none.
-pub fn compare_to_reference(store: &ReferenceStore, plate: &str, new: &RgbImage, p: &Params) -> Result<Comparison, Error> {
+pub fn compare_to_reference(
+    store: &ReferenceStore,
+    plate: &str,
+    new: &RgbImage,
+    p: &Params,
+) -> Result<Comparison, Error> {
     match store.get(plate)? {
         None => Ok(Comparison::no_reference()),
         Some((img, _meta)) => compare(&img, new, p),
@@ -352,7 +374,14 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// A work-grid box of the reference frame as a pixel box of the new scan.
-fn to_region(b: &regions::Blob, reg: &Registration, f: usize, travel_is_y: bool, new: &RgbImage, score: f32) -> Region {
+fn to_region(
+    b: &regions::Blob,
+    reg: &Registration,
+    f: usize,
+    travel_is_y: bool,
+    new: &RgbImage,
+    score: f32,
+) -> Region {
     let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
     for (x, y) in [(b.x0, b.y0), (b.x1, b.y0), (b.x0, b.y1), (b.x1, b.y1)] {
         let (nx, ny) = reg.locate(x as f32, y as f32);
@@ -363,7 +392,8 @@ fn to_region(b: &regions::Blob, reg: &Registration, f: usize, travel_is_y: bool,
     }
     let f = f as f32;
     // Work x is travel; swap back when the image's travel axis is y.
-    let (ix0, iy0, ix1, iy1) = if travel_is_y { (y0 * f, x0 * f, y1 * f, x1 * f) } else { (x0 * f, y0 * f, x1 * f, y1 * f) };
+    let (ix0, iy0, ix1, iy1) =
+        if travel_is_y { (y0 * f, x0 * f, y1 * f, x1 * f) } else { (x0 * f, y0 * f, x1 * f, y1 * f) };
     let cx = |v: f32| v.clamp(0.0, new.width() as f32) as u32;
     let cy = |v: f32| v.clamp(0.0, new.height() as f32) as u32;
     let (x, y) = (cx(ix0), cy(iy0));

@@ -41,7 +41,12 @@ pub fn render(new: &RgbImage, c: &Comparison, p: &Params, max_side: u32) -> RgbI
     }
     let thick = ((max_side / 1000).max(2)) as i64;
     for r in &c.regions {
-        let b = [(r.x as f32 * k) as i64, (r.y as f32 * k) as i64, ((r.x + r.w) as f32 * k) as i64, ((r.y + r.h) as f32 * k) as i64];
+        let b = [
+            (r.x as f32 * k) as i64,
+            (r.y as f32 * k) as i64,
+            ((r.x + r.w) as f32 * k) as i64,
+            ((r.y + r.h) as f32 * k) as i64,
+        ];
         rect(&mut out, b, thick, Rgb([255, 0, 0]));
     }
     out

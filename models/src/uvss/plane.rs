@@ -186,7 +186,11 @@ impl Plane {
     /// its image's normalised luma, with slow colour casts (lamp colour, white balance) removed.
     pub fn centre_scale(&self, r: usize, k: f32) -> Plane {
         let mean = self.box_mean(r);
-        Plane { w: self.w, h: self.h, data: self.data.iter().zip(&mean.data).map(|(v, m)| (v - m) * k).collect() }
+        Plane {
+            w: self.w,
+            h: self.h,
+            data: self.data.iter().zip(&mean.data).map(|(v, m)| (v - m) * k).collect(),
+        }
     }
 }
 

@@ -72,7 +72,13 @@ impl ReferenceStore {
     }
 
     /// Make `scan` (JPEG/PNG bytes) the reference of `plate`; returns the plates evicted.
-    pub fn put(&self, plate: &str, scan: &[u8], speed_mps: Option<f32>, captured_ms: i64) -> Result<Vec<String>, StoreError> {
+    pub fn put(
+        &self,
+        plate: &str,
+        scan: &[u8],
+        speed_mps: Option<f32>,
+        captured_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let ext = match image::guess_format(scan) {
             Ok(image::ImageFormat::Jpeg) => "jpg",
             Ok(image::ImageFormat::Png) => "png",
@@ -85,7 +91,13 @@ impl ReferenceStore {
         let old = self.meta_of_key(&key)?;
         let file = format!("{key}.{ext}");
         write_atomic(&self.dir.join(&file), scan)?;
-        let meta = ReferenceMeta { plate: plate.trim().to_string(), speed_mps, captured_ms, bytes: scan.len() as u64, file: file.clone() };
+        let meta = ReferenceMeta {
+            plate: plate.trim().to_string(),
+            speed_mps,
+            captured_ms,
+            bytes: scan.len() as u64,
+            file: file.clone(),
+        };
         let json = serde_json::to_vec_pretty(&meta).expect("metadata serialises");
         write_atomic(&self.dir.join(format!("{key}.json")), &json)?;
         if let Some(old) = old.filter(|o| o.file != file) {
@@ -120,7 +132,9 @@ impl ReferenceStore {
         for e in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "json") {
-                if let Some(m) = std::fs::read(&p).ok().and_then(|b| serde_json::from_slice::<ReferenceMeta>(&b).ok()) {
+                if let Some(m) =
+                    std::fs::read(&p).ok().and_then(|b| serde_json::from_slice::<ReferenceMeta>(&b).ok())
+                {
                     out.push(m);
                 }
             }
@@ -136,7 +150,9 @@ impl ReferenceStore {
     fn meta_of_key(&self, key: &str) -> Result<Option<ReferenceMeta>, StoreError> {
         let path = self.dir.join(format!("{key}.json"));
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StoreError::Corrupt { path, reason: e.to_string() }),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { path, reason: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Io { path, source: e }),
         }

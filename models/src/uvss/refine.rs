@@ -43,13 +43,23 @@ pub fn warp_plane(reg: &Registration, plane: &Plane) -> Plane {
 /// (a large search, but enough structure to be unambiguous on corrugated panels), then
 /// shorter ones with a small search around the previous level's mapping.
 #[allow(clippy::too_many_arguments)]
-fn segments(rn: &Plane, nn: &Plane, a: &[f32], b: &[f32], s: f32, t: f32, dy0: f32, p: &RegisterParams) -> (Vec<f32>, Vec<f32>) {
+fn segments(
+    rn: &Plane,
+    nn: &Plane,
+    a: &[f32],
+    b: &[f32],
+    s: f32,
+    t: f32,
+    dy0: f32,
+    p: &RegisterParams,
+) -> (Vec<f32>, Vec<f32>) {
     let mut map_x: Vec<f32> = (0..rn.w).map(|x| s * x as f32 + t).collect();
     let mut map_y = vec![dy0; rn.w];
     // A speed wobble bends the true mapping away from the best straight line by up to a few
     // percent of the length at the ends, so the first level searches that far.
     let first = ((p.segment * 4).max(rn.w / 6), (p.segment_search as i32).max(rn.w as i32 / 15));
-    let levels = [first, (p.segment * 2, p.segment_search as i32 / 3), (p.segment, p.segment_search as i32 / 6)];
+    let levels =
+        [first, (p.segment * 2, p.segment_search as i32 / 3), (p.segment, p.segment_search as i32 / 6)];
     for (level, &(seg, search)) in levels.iter().enumerate() {
         let seg = seg.min(rn.w).max(8);
         let stride = seg / 2;
@@ -58,7 +68,9 @@ fn segments(rn: &Plane, nn: &Plane, a: &[f32], b: &[f32], s: f32, t: f32, dy0: f
         while x0 + seg <= rn.w {
             let range = x0..x0 + seg;
             let base = map_x.clone();
-            let tau = best_shift(a, b, range.clone(), |x| base[x], search.max(2)).filter(|v| v.1 > 0.3).map(|v| v.0);
+            let tau = best_shift(a, b, range.clone(), |x| base[x], search.max(2))
+                .filter(|v| v.1 > 0.3)
+                .map(|v| v.0);
             // Lateral, once, on the middle level: long enough strips to be stable, short
             // enough to follow a vehicle driving slightly across the lane.
             let lat = (level == 1).then_some(()).and(tau).and_then(|tau| {
@@ -188,7 +200,13 @@ fn shrink(p: &Plane, k: usize) -> Plane {
 
 /// Per-block integer search within +-r of `init` (block centre -> start offset); returns grid
 /// size, displacement fields and the median NCC at the chosen offsets.
-fn blocks(rn: &Plane, pre: &Plane, bs: usize, r: i32, init: impl Fn(f32, f32) -> (i32, i32)) -> (usize, usize, Vec<f32>, Vec<f32>, f32) {
+fn blocks(
+    rn: &Plane,
+    pre: &Plane,
+    bs: usize,
+    r: i32,
+    init: impl Fn(f32, f32) -> (i32, i32),
+) -> (usize, usize, Vec<f32>, Vec<f32>, f32) {
     let (gw, gh) = ((rn.w / bs).max(1), (rn.h / bs).max(1));
     let mut dx = vec![f32::NAN; gw * gh];
     let mut dy = vec![f32::NAN; gw * gh];
@@ -198,8 +216,14 @@ fn blocks(rn: &Plane, pre: &Plane, bs: usize, r: i32, init: impl Fn(f32, f32) ->
             let (x0, y0) = (gx * bs, gy * bs);
             let (x1, y1) = ((x0 + bs).min(rn.w), (y0 + bs).min(rn.h));
             let n = ((x1 - x0) * (y1 - y0)) as f32;
-            let mean = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| rn.at(x, y)).sum::<f32>() / n;
-            let var = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| (rn.at(x, y) - mean).powi(2)).sum::<f32>() / n;
+            let mean =
+                (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| rn.at(x, y)).sum::<f32>()
+                    / n;
+            let var = (y0..y1)
+                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+                .map(|(x, y)| (rn.at(x, y) - mean).powi(2))
+                .sum::<f32>()
+                / n;
             if var < 0.15 {
                 continue; // flat: any shift fits, trust the neighbours instead
             }
@@ -244,7 +268,16 @@ fn blocks(rn: &Plane, pre: &Plane, bs: usize, r: i32, init: impl Fn(f32, f32) ->
 }
 
 #[allow(clippy::too_many_arguments)]
-fn block_ncc(rn: &Plane, pre: &Plane, x0: usize, x1: usize, y0: usize, y1: usize, sx: i32, sy: i32) -> Option<f32> {
+fn block_ncc(
+    rn: &Plane,
+    pre: &Plane,
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+    sx: i32,
+    sy: i32,
+) -> Option<f32> {
     let mut v = Vec::with_capacity((x1 - x0) * (y1 - y0));
     for y in y0..y1 {
         for x in x0..x1 {

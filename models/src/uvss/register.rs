@@ -28,7 +28,14 @@ pub struct RegisterParams {
 
 impl Default for RegisterParams {
     fn default() -> Self {
-        RegisterParams { scale_range: (0.7, 1.45), max_lateral: 0.2, segment: 96, segment_search: 40, block: 24, block_search: 3 }
+        RegisterParams {
+            scale_range: (0.7, 1.45),
+            max_lateral: 0.2,
+            segment: 96,
+            segment_search: 40,
+            block: 24,
+            block_search: 3,
+        }
     }
 }
 
@@ -103,7 +110,14 @@ pub(crate) fn lin(v: &[f32], x: f32) -> Option<f32> {
 }
 
 /// NCC of a[x] against b[scale*x + shift] over x in `range`, if at least `min_n` overlap.
-fn ncc_mapped(a: &[f32], b: &[f32], range: std::ops::Range<usize>, scale: f32, shift: f32, min_n: usize) -> Option<f32> {
+fn ncc_mapped(
+    a: &[f32],
+    b: &[f32],
+    range: std::ops::Range<usize>,
+    scale: f32,
+    shift: f32,
+    min_n: usize,
+) -> Option<f32> {
     let (mut n, mut sa, mut sb, mut saa, mut sbb, mut sab) = (0usize, 0f64, 0f64, 0f64, 0f64, 0f64);
     for x in range {
         if let Some(vb) = lin(b, scale * x as f32 + shift) {
@@ -174,7 +188,13 @@ pub(crate) fn global_travel(a: &[f32], b: &[f32], scales: (f32, f32)) -> Option<
 }
 
 /// Best integer shift d in [-r, r] for b[x + d] ~ a[x] over the given range.
-pub(crate) fn best_shift(a: &[f32], b: &[f32], range: std::ops::Range<usize>, base: impl Fn(usize) -> f32, r: i32) -> Option<(f32, f32)> {
+pub(crate) fn best_shift(
+    a: &[f32],
+    b: &[f32],
+    range: std::ops::Range<usize>,
+    base: impl Fn(usize) -> f32,
+    r: i32,
+) -> Option<(f32, f32)> {
     let n = range.len();
     let av: Vec<f32> = a[range.clone()].to_vec();
     let mut best: Option<(f32, f32)> = None;
@@ -233,7 +253,14 @@ pub(crate) fn ncc(a: &[f32], b: &[f32]) -> Option<f32> {
 
 /// Bilinear interpolation of per-block values (`block` pixels each, `gw` x
 /// `gh` of them) at pixel (x, y), between block centres; two fields at once.
-pub(crate) fn grid_lerp(block: usize, gw: usize, gh: usize, x: f32, y: f32, fields: [&[f32]; 2]) -> (f32, f32) {
+pub(crate) fn grid_lerp(
+    block: usize,
+    gw: usize,
+    gh: usize,
+    x: f32,
+    y: f32,
+    fields: [&[f32]; 2],
+) -> (f32, f32) {
     let b = block as f32;
     let gx = ((x - b / 2.0) / b).clamp(0.0, (gw - 1) as f32);
     let gy = ((y - b / 2.0) / b).clamp(0.0, (gh - 1) as f32);

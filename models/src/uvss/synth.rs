@@ -85,15 +85,20 @@ pub fn chassis(rng: &mut Rng) -> Chassis {
     let (fx, fy, ph) = (rng.range(0.005, 0.02), rng.range(0.01, 0.04), rng.range(0.0, 6.3));
     let mut c = Chassis { w, h, v: vec![0.0; w * h] };
     let base = rng.range(50.0, 90.0);
-    c.fill(0.0, 0.0, w as f32, h as f32, |x, y| base + 15.0 * ((x as f32 * fx + ph).sin() + (y as f32 * fy).cos()));
+    c.fill(0.0, 0.0, w as f32, h as f32, |x, y| {
+        base + 15.0 * ((x as f32 * fx + ph).sin() + (y as f32 * fy).cos())
+    });
     for _ in 0..rng.range(4.0, 8.0) as usize {
         // Heat shields and panels, corrugated across the travel axis.
         let (x0, y0) = (rng.range(0.0, w as f32 - 150.0), rng.range(30.0, h as f32 - 150.0));
-        let (pw, phh, lvl, per) = (rng.range(60.0, 260.0), rng.range(50.0, 200.0), rng.range(110.0, 210.0), rng.range(6.0, 20.0));
+        let (pw, phh, lvl, per) =
+            (rng.range(60.0, 260.0), rng.range(50.0, 200.0), rng.range(110.0, 210.0), rng.range(6.0, 20.0));
         c.fill(x0, y0, x0 + pw, y0 + phh, |x, _| lvl + 18.0 * (x as f32 * 6.283 / per).sin());
     }
     let tank = (rng.range(0.45, 0.6) * w as f32, rng.range(0.3, 0.7) * h as f32);
-    c.fill(tank.0 - 90.0, tank.1 - 70.0, tank.0 + 90.0, tank.1 + 70.0, |x, y| 35.0 + ((x * 7 + y * 3) % 11) as f32);
+    c.fill(tank.0 - 90.0, tank.1 - 70.0, tank.0 + 90.0, tank.1 + 70.0, |x, y| {
+        35.0 + ((x * 7 + y * 3) % 11) as f32
+    });
     for rail in [0.22, 0.78] {
         let y = rail * h as f32 + rng.range(-8.0, 8.0);
         c.fill(60.0, y - 14.0, w as f32 - 60.0, y + 14.0, |_, yy| 140.0 + (yy as f32 - y).abs() * 2.0);
@@ -116,7 +121,12 @@ pub fn chassis(rng: &mut Rng) -> Chassis {
         x += 2.0;
     }
     for _ in 0..120 {
-        let (x, y, r, lvl) = (rng.range(10.0, w as f32 - 10.0), rng.range(10.0, h as f32 - 10.0), rng.range(2.0, 9.0), rng.range(20.0, 240.0));
+        let (x, y, r, lvl) = (
+            rng.range(10.0, w as f32 - 10.0),
+            rng.range(10.0, h as f32 - 10.0),
+            rng.range(2.0, 9.0),
+            rng.range(20.0, 240.0),
+        );
         if rng.range(0.0, 1.0) < 0.5 {
             c.disc(x, y, r, lvl);
         } else {
@@ -125,7 +135,13 @@ pub fn chassis(rng: &mut Rng) -> Chassis {
     }
     // Tyres at the four corners.
     for (tx, ty) in [(0.12, 0.0), (0.12, 0.9), (0.8, 0.0), (0.8, 0.9)] {
-        c.fill(tx * w as f32, ty * h as f32, tx * w as f32 + 160.0, ty * h as f32 + 0.1 * h as f32, |x, y| 25.0 + ((x + y) % 5) as f32 * 3.0);
+        c.fill(
+            tx * w as f32,
+            ty * h as f32,
+            tx * w as f32 + 160.0,
+            ty * h as f32 + 0.1 * h as f32,
+            |x, y| 25.0 + ((x + y) % 5) as f32 * 3.0,
+        );
     }
     c
 }
@@ -143,18 +159,25 @@ pub struct Object {
 /// Place a random object 60..220 mm on a side, contrasting with what it covers.
 pub fn random_object(c: &Chassis, rng: &mut Rng) -> Object {
     let (w, h) = (rng.range(15.0, 55.0) as usize, rng.range(15.0, 55.0) as usize);
-    let (x, y) = (rng.range(80.0, (c.w - w - 80) as f32) as usize, rng.range(30.0, (c.h - h - 30) as f32) as usize);
+    let (x, y) =
+        (rng.range(80.0, (c.w - w - 80) as f32) as usize, rng.range(30.0, (c.h - h - 30) as f32) as usize);
     let under = c.mean(x, y, x + w, y + h);
     let mut level = rng.range(10.0, 245.0);
     if (level - under).abs() < MIN_OBJECT_CONTRAST {
-        level = if under > 128.0 { under - MIN_OBJECT_CONTRAST - 10.0 } else { under + MIN_OBJECT_CONTRAST + 10.0 };
+        level = if under > 128.0 {
+            under - MIN_OBJECT_CONTRAST - 10.0
+        } else {
+            under + MIN_OBJECT_CONTRAST + 10.0
+        };
     }
     Object { x, y, w, h, level }
 }
 
 pub fn add_object(c: &mut Chassis, o: &Object) {
     let lvl = o.level;
-    c.fill(o.x as f32, o.y as f32, (o.x + o.w) as f32, (o.y + o.h) as f32, |x, y| lvl + ((x * 13 + y * 7) % 9) as f32 - 4.0);
+    c.fill(o.x as f32, o.y as f32, (o.x + o.w) as f32, (o.y + o.h) as f32, |x, y| {
+        lvl + ((x * 13 + y * 7) % 9) as f32 - 4.0
+    });
 }
 
 /// How one pass over the scanner looked.
@@ -272,7 +295,13 @@ pub fn pair(seed: u64, with_object: bool, cross: usize, nominal_len: usize) -> P
 /// vehicle looks the same every time it comes), the pass (speed, lateral position, exposure)
 /// from `pass_seed`. With `parcel`, a 400 x 300 mm box hangs under the middle of the floor pan:
 /// a planted object the comparison must find even on the small scans a simulation renders.
-pub fn vehicle_scan(vehicle_seed: u64, pass_seed: u64, parcel: bool, cross: usize, nominal_len: usize) -> RgbImage {
+pub fn vehicle_scan(
+    vehicle_seed: u64,
+    pass_seed: u64,
+    parcel: bool,
+    cross: usize,
+    nominal_len: usize,
+) -> RgbImage {
     let mut rng = Rng::new(vehicle_seed);
     let mut c = chassis(&mut rng);
     if parcel {

@@ -57,7 +57,13 @@ fn unrelated_scan_is_not_called_clean() {
     let a = synth::pair(21, false, 200, 800);
     let b = synth::pair(22, false, 200, 800);
     let c = compare(&a.reference, &b.probe, &Params::default()).unwrap();
-    assert_ne!(c.verdict, Verdict::Clean, "a different vehicle must not pass as clean (quality {}, residual {})", c.quality, c.residual);
+    assert_ne!(
+        c.verdict,
+        Verdict::Clean,
+        "a different vehicle must not pass as clean (quality {}, residual {})",
+        c.quality,
+        c.residual
+    );
 }
 
 #[test]
@@ -94,7 +100,8 @@ fn store_without_reference_gives_no_reference() {
     let dir = std::env::temp_dir().join(format!("uvss-noref-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store = ReferenceStore::open(&dir, 1 << 20).unwrap();
-    let c = compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default()).unwrap();
+    let c = compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default())
+        .unwrap();
     assert_eq!(c.verdict, Verdict::NoReference);
     assert_eq!(c.score, 0.0);
 }
@@ -104,9 +111,11 @@ fn simulated_lane_scans_find_the_parcel_and_nothing_on_a_clean_pass() {
     // The sizes the simulated lane renders (drivers::sim::SimUvss).
     let reference = synth::vehicle_scan(42, 1, false, 200, 900);
     for pass in 2..5 {
-        let clean = compare(&reference, &synth::vehicle_scan(42, pass, false, 200, 900), &Params::default()).unwrap();
+        let clean =
+            compare(&reference, &synth::vehicle_scan(42, pass, false, 200, 900), &Params::default()).unwrap();
         assert_eq!(clean.verdict, Verdict::Clean, "pass {pass}: score {} {:?}", clean.score, clean.reason);
-        let dirty = compare(&reference, &synth::vehicle_scan(42, pass, true, 200, 900), &Params::default()).unwrap();
+        let dirty =
+            compare(&reference, &synth::vehicle_scan(42, pass, true, 200, 900), &Params::default()).unwrap();
         assert_eq!(dirty.verdict, Verdict::Anomaly, "pass {pass}: score {}", dirty.score);
         // The parcel hangs under the middle of the vehicle.
         let mid = dirty.regions[0].x + dirty.regions[0].w / 2;

@@ -18,7 +18,11 @@ use crate::HealthState;
 type SimBarrier = GpioBarrier<SimPin, SimPin, SimPin, SimPin, SimPin>;
 
 fn cfg() -> GpioBarrierConfig {
-    GpioBarrierConfig { pulse: Duration::from_millis(200), move_timeout: Duration::from_secs(3), ..Default::default() }
+    GpioBarrierConfig {
+        pulse: Duration::from_millis(200),
+        move_timeout: Duration::from_secs(3),
+        ..Default::default()
+    }
 }
 
 fn barrier(pins: &SimGatePins, occupied: watch::Receiver<bool>) -> SimBarrier {
@@ -30,11 +34,17 @@ fn barrier(pins: &SimGatePins, occupied: watch::Receiver<bool>) -> SimBarrier {
 #[test]
 fn power_up_state_is_read_from_the_limits() {
     let release = |_| vec![T::set(State::Low)];
-    let (mut o, mut c, mut s) = (PinMock::new(&release(0)), PinMock::new(&release(1)), PinMock::new(&release(2)));
+    let (mut o, mut c, mut s) =
+        (PinMock::new(&release(0)), PinMock::new(&release(1)), PinMock::new(&release(2)));
     let mut lo = PinMock::new(&[T::get(State::Low)]);
     let mut lc = PinMock::new(&[T::get(State::High)]);
-    let pins =
-        BarrierPins { open: o.clone(), close: c.clone(), stop: s.clone(), opened: lo.clone(), closed: lc.clone() };
+    let pins = BarrierPins {
+        open: o.clone(),
+        close: c.clone(),
+        stop: s.clone(),
+        opened: lo.clone(),
+        closed: lc.clone(),
+    };
     let (_tx, rx) = watch::channel(false);
     let b = GpioBarrier::new("barrier", pins, rx, cfg()).unwrap();
     assert_eq!(b.health.current().state, HealthState::Ok);

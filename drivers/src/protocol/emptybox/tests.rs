@@ -40,7 +40,10 @@ const CHUNK: [u8; 24] = [
 
 #[test]
 fn start_scan_bytes() {
-    let m = EbMsg { seq: 0x0102, body: EbBody::StartScan { container: Some("CSQU3054383".into()), want_image: true } };
+    let m = EbMsg {
+        seq: 0x0102,
+        body: EbBody::StartScan { container: Some("CSQU3054383".into()), want_image: true },
+    };
     assert_eq!(&enc(&m)[..], &START_SCAN);
     assert_eq!(decode(&mut BytesMut::from(&START_SCAN[..])), Ok(Some(m)));
 }
@@ -72,10 +75,17 @@ fn line_noise_between_frames_resyncs() {
 fn oversized_chunk_is_refused_on_encode() {
     let m = EbMsg {
         seq: 1,
-        body: EbBody::ImageChunk(ImageChunk { scan_id: 1, index: 0, data: Bytes::from(vec![0; MAX_CHUNK + 1]) }),
+        body: EbBody::ImageChunk(ImageChunk {
+            scan_id: 1,
+            index: 0,
+            data: Bytes::from(vec![0; MAX_CHUNK + 1]),
+        }),
     };
     let mut b = BytesMut::new();
-    assert_eq!(encode(&m, &mut b), Err(EbError::TooLarge { field: "chunk", len: MAX_CHUNK + 1, max: MAX_CHUNK }));
+    assert_eq!(
+        encode(&m, &mut b),
+        Err(EbError::TooLarge { field: "chunk", len: MAX_CHUNK + 1, max: MAX_CHUNK })
+    );
     assert!(b.is_empty());
 }
 
@@ -107,7 +117,8 @@ fn result(image: Option<ImageInfo>) -> ScanResult {
 fn reassembles_out_of_order_chunks_with_a_resend() {
     let info = ImageInfo { total_len: 7, width: 640, height: 480, chunks: 3 };
     let mut a = ResultAssembler::new(result(Some(info))).unwrap();
-    let chunk = |index, data: &'static [u8]| ImageChunk { scan_id: 42, index, data: Bytes::from_static(data) };
+    let chunk =
+        |index, data: &'static [u8]| ImageChunk { scan_id: 42, index, data: Bytes::from_static(data) };
     assert_eq!(a.push(chunk(2, b"fg")), Ok(false));
     assert_eq!(a.push(chunk(0, b"abc")), Ok(false));
     assert_eq!(a.missing(), vec![1]);
@@ -147,8 +158,11 @@ fn container() -> impl Strategy<Value = Option<String>> {
 }
 
 fn scan_result() -> impl Strategy<Value = ScanResult> {
-    let verdict =
-        prop_oneof![Just(EmptyVerdict::Empty), Just(EmptyVerdict::NotEmpty), Just(EmptyVerdict::Inconclusive)];
+    let verdict = prop_oneof![
+        Just(EmptyVerdict::Empty),
+        Just(EmptyVerdict::NotEmpty),
+        Just(EmptyVerdict::Inconclusive)
+    ];
     let image = proptest::option::of(
         (1u32..MAX_IMAGE, any::<u16>(), any::<u16>(), any::<u16>())
             .prop_map(|(total_len, width, height, chunks)| ImageInfo { total_len, width, height, chunks }),
@@ -158,7 +172,10 @@ fn scan_result() -> impl Strategy<Value = ScanResult> {
         (0u16..=1000, any::<u16>(), proptest::collection::vec(any::<u16>(), 0..40), image),
     )
         .prop_map(
-            |((scan_id, container, ms, verdict), (confidence_permille, sample_spacing_mm, depth_mm, image))| {
+            |(
+                (scan_id, container, ms, verdict),
+                (confidence_permille, sample_spacing_mm, depth_mm, image),
+            )| {
                 let scanned_at = DateTime::from_timestamp_millis(ms).unwrap();
                 ScanResult {
                     scan_id,
@@ -176,7 +193,8 @@ fn scan_result() -> impl Strategy<Value = ScanResult> {
 
 fn body() -> impl Strategy<Value = EbBody> {
     prop_oneof![
-        (container(), any::<bool>()).prop_map(|(container, want_image)| EbBody::StartScan { container, want_image }),
+        (container(), any::<bool>())
+            .prop_map(|(container, want_image)| EbBody::StartScan { container, want_image }),
         Just(EbBody::GetStatus),
         any::<u32>().prop_map(|scan_id| EbBody::Abort { scan_id }),
         (any::<u32>(), any::<u16>()).prop_map(|(scan_id, index)| EbBody::GetChunk { scan_id, index }),
@@ -184,10 +202,11 @@ fn body() -> impl Strategy<Value = EbBody> {
         (any::<u8>(), any::<u16>())
             .prop_map(|(s, faults)| EbBody::Status { state: DetectorState::from_code(s), faults }),
         scan_result().prop_map(EbBody::ScanResult),
-        (any::<u32>(), any::<u16>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(scan_id, index, d)| {
-            EbBody::ImageChunk(ImageChunk { scan_id, index, data: Bytes::from(d) })
-        }),
-        (any::<u8>(), any::<u8>()).prop_map(|(for_kind, c)| EbBody::Nak { for_kind, code: NakCode::from_code(c) }),
+        (any::<u32>(), any::<u16>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(
+            |(scan_id, index, d)| { EbBody::ImageChunk(ImageChunk { scan_id, index, data: Bytes::from(d) }) }
+        ),
+        (any::<u8>(), any::<u8>())
+            .prop_map(|(for_kind, c)| EbBody::Nak { for_kind, code: NakCode::from_code(c) }),
     ]
 }
 

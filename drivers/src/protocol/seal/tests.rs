@@ -123,7 +123,10 @@ fn oversized_length_is_refused() {
     let mut b = BytesMut::from(&[0xA5][..]);
     b.extend_from_slice(&fields);
     b.extend_from_slice(&[crate::protocol::header_check(&fields)]);
-    assert_eq!(decode(&mut b), Err(SealError::Frame(FrameError::PayloadTooLarge { len: 1025, max: MAX_PAYLOAD })));
+    assert_eq!(
+        decode(&mut b),
+        Err(SealError::Frame(FrameError::PayloadTooLarge { len: 1025, max: MAX_PAYLOAD }))
+    );
 }
 
 #[test]
@@ -167,7 +170,13 @@ fn seal_id() -> impl Strategy<Value = SealId> {
 fn record() -> impl Strategy<Value = SealRecord> {
     let status = prop_oneof![Just(SealStatus::Sealed), Just(SealStatus::Opened), Just(SealStatus::Tampered)];
     (seal_id(), status, proptest::option::of(time()), 0u8..=100, any::<i8>()).prop_map(
-        |(id, status, sealed_at, battery_pct, rssi_dbm)| SealRecord { id, status, sealed_at, battery_pct, rssi_dbm },
+        |(id, status, sealed_at, battery_pct, rssi_dbm)| SealRecord {
+            id,
+            status,
+            sealed_at,
+            battery_pct,
+            rssi_dbm,
+        },
     )
 }
 
@@ -178,17 +187,20 @@ fn event() -> impl Strategy<Value = LogEvent> {
 fn body() -> impl Strategy<Value = SealBody> {
     prop_oneof![
         Just(SealBody::Ping),
-        (any::<u8>(), any::<u8>(), any::<u32>()).prop_map(|(fw_major, fw_minor, reader_serial)| SealBody::PingReply {
-            fw_major,
-            fw_minor,
-            reader_serial
+        (any::<u8>(), any::<u8>(), any::<u32>()).prop_map(|(fw_major, fw_minor, reader_serial)| {
+            SealBody::PingReply { fw_major, fw_minor, reader_serial }
         }),
         any::<u16>().prop_map(|window_ms| SealBody::Interrogate { window_ms }),
         proptest::collection::vec(record(), 0..6).prop_map(|seals| SealBody::InterrogateReply { seals }),
-        (seal_id(), any::<u16>(), any::<u8>()).prop_map(|(seal, from, max)| SealBody::ReadLog { seal, from, max }),
+        (seal_id(), any::<u16>(), any::<u8>()).prop_map(|(seal, from, max)| SealBody::ReadLog {
+            seal,
+            from,
+            max
+        }),
         (seal_id(), any::<u16>(), any::<u16>(), proptest::collection::vec(event(), 0..6))
             .prop_map(|(seal, total, first, events)| SealBody::LogReply { seal, total, first, events }),
-        (any::<u8>(), any::<u8>()).prop_map(|(for_cmd, c)| SealBody::Nak { for_cmd, code: NakCode::from_code(c) }),
+        (any::<u8>(), any::<u8>())
+            .prop_map(|(for_cmd, c)| SealBody::Nak { for_cmd, code: NakCode::from_code(c) }),
     ]
 }
 

@@ -298,7 +298,8 @@ impl ScanAssembler {
         let rpm = f64::from(self.cfg.rows_per_metre);
         let full = (x * rpm).floor() as usize + 1;
         let w = usize::from(cur.start.width);
-        let cap = ((f64::from(self.cfg.max_length_m) * rpm) as usize + 1).min((self.cfg.max_pixels / w).max(1));
+        let cap =
+            ((f64::from(self.cfg.max_length_m) * rpm) as usize + 1).min((self.cfg.max_pixels / w).max(1));
         let height = full.min(cap);
         let mut pixels = vec![0u8; height * w];
         let mut j = 0;

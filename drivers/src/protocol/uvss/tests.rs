@@ -59,7 +59,8 @@ fn batch() -> RowBatch {
 
 #[test]
 fn heartbeat_bytes() {
-    let m = UvssMsg::Heartbeat { now_us: 1_763_888_000_000_000, state: CameraState::Scanning, temperature_c: 41 };
+    let m =
+        UvssMsg::Heartbeat { now_us: 1_763_888_000_000_000, state: CameraState::Scanning, temperature_c: 41 };
     assert_eq!(&enc(&m)[..], &HEARTBEAT);
     assert_eq!(decode(&mut BytesMut::from(&HEARTBEAT[..])), Ok(Some(m)));
 }
@@ -126,22 +127,29 @@ fn row_batch() -> impl Strategy<Value = RowBatch> {
     (1u16..=8, 1u8..=16, 0u16..=4)
         .prop_flat_map(|(width, bit_depth, rows)| {
             let n = rows as usize * width as usize * RowBatch::bytes_per_pixel(bit_depth);
-            let head = (any::<u32>(), any::<u32>(), any::<u64>(), any::<u32>(), proptest::option::of(0..NO_SPEED));
+            let head =
+                (any::<u32>(), any::<u32>(), any::<u64>(), any::<u32>(), proptest::option::of(0..NO_SPEED));
             (head, proptest::collection::vec(any::<u8>(), n), Just((width, bit_depth, rows)))
         })
-        .prop_map(|((scan_id, first_row, timestamp_us, line_period_ns, speed_mm_s), data, (width, bit_depth, rows))| {
-            RowBatch {
-                scan_id,
-                first_row,
-                timestamp_us,
-                line_period_ns,
-                speed_mm_s,
-                width,
-                bit_depth,
-                rows,
-                data: Bytes::from(data),
-            }
-        })
+        .prop_map(
+            |(
+                (scan_id, first_row, timestamp_us, line_period_ns, speed_mm_s),
+                data,
+                (width, bit_depth, rows),
+            )| {
+                RowBatch {
+                    scan_id,
+                    first_row,
+                    timestamp_us,
+                    line_period_ns,
+                    speed_mm_s,
+                    width,
+                    bit_depth,
+                    rows,
+                    data: Bytes::from(data),
+                }
+            },
+        )
 }
 
 fn msg() -> impl Strategy<Value = UvssMsg> {
@@ -152,9 +160,16 @@ fn msg() -> impl Strategy<Value = UvssMsg> {
         any::<u32>().prop_map(|token| UvssMsg::Pong { token }),
         scan_start().prop_map(UvssMsg::ScanStart),
         row_batch().prop_map(UvssMsg::RowBatch),
-        (any::<u32>(), any::<u32>(), any::<u64>(), any::<u8>()).prop_map(|(scan_id, rows_total, ended_at_us, r)| {
-            UvssMsg::ScanEnd(ScanEnd { scan_id, rows_total, ended_at_us, reason: EndReason::from_code(r) })
-        }),
+        (any::<u32>(), any::<u32>(), any::<u64>(), any::<u8>()).prop_map(
+            |(scan_id, rows_total, ended_at_us, r)| {
+                UvssMsg::ScanEnd(ScanEnd {
+                    scan_id,
+                    rows_total,
+                    ended_at_us,
+                    reason: EndReason::from_code(r),
+                })
+            }
+        ),
         (any::<u64>(), any::<u8>(), any::<i8>()).prop_map(|(now_us, s, temperature_c)| UvssMsg::Heartbeat {
             now_us,
             state: CameraState::from_code(s),

@@ -63,7 +63,12 @@ fn pass(speed: impl Fn(f64) -> f64, length_m: f64, report_speed: bool) -> Vec<Ro
 }
 
 fn end(rows_total: u32) -> UvssMsg {
-    UvssMsg::ScanEnd(ScanEnd { scan_id: 1, rows_total, ended_at_us: T0 + 9_000_000, reason: EndReason::Normal })
+    UvssMsg::ScanEnd(ScanEnd {
+        scan_id: 1,
+        rows_total,
+        ended_at_us: T0 + 9_000_000,
+        reason: EndReason::Normal,
+    })
 }
 
 fn assemble(cfg: AssemblerConfig, batches: &[RowBatch], extra: &[UvssMsg]) -> AssembledScan {
