@@ -74,25 +74,26 @@ pub fn run(cmd: CommandCmd) -> Result<(), String> {
 
 fn command(a: &SignArgs) -> Result<Command, String> {
     let passage = || a.passage.clone().ok_or_else(|| format!("--action {} needs --passage", a.action));
-    let action =
-        match a.action.as_str() {
-            "release" => Action::Release { passage: passage()? },
-            "hold" => Action::Hold { passage: passage()? },
-            "inspection" => Action::Inspection { passage: passage()? },
-            "resend" => Action::Resend { passage: passage()? },
-            "open-barrier" => Action::OpenBarrier { reason: a.reason.clone() },
-            "declare" => {
-                let file = a.declarations.as_ref().ok_or("--action declare needs --declarations FILE")?;
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                let declarations: Vec<Declaration> =
-                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-                Action::Declare { declarations }
-            }
-            other => return Err(format!(
+    let action = match a.action.as_str() {
+        "release" => Action::Release { passage: passage()? },
+        "hold" => Action::Hold { passage: passage()? },
+        "inspection" => Action::Inspection { passage: passage()? },
+        "resend" => Action::Resend { passage: passage()? },
+        "open-barrier" => Action::OpenBarrier { reason: a.reason.clone() },
+        "declare" => {
+            let file = a.declarations.as_ref().ok_or("--action declare needs --declarations FILE")?;
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let declarations: Vec<Declaration> =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            Action::Declare { declarations }
+        }
+        other => {
+            return Err(format!(
                 "unknown action {other:?}: use release, hold, inspection, open-barrier, declare or resend"
-            )),
-        };
+            ))
+        }
+    };
     let now = Utc::now();
     let id = a.id.clone().unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
     Ok(Command {
