@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use contract::Topics;
 use edge_agent::config::{self, Broker};
 use edge_agent::mqtt::follow::{follow, FollowOptions};
-use edge_agent::mqtt::Topics;
 
 #[derive(Parser)]
 #[command(name = "edge-agent", version, about = "Inspection-lane edge controller")]
@@ -224,7 +224,9 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Audit(cmd) => exit(edge_agent::audit::cli::run(cmd)),
-        Cmd::Verify { keys, files } => exit(edge_agent::signing::verify_files(&keys, &files)),
+        Cmd::Verify { keys, files } => {
+            exit(edge_agent::signing::verify_files(&keys, &files).map_err(|e| e.to_string()))
+        }
         Cmd::Ocr(cmd) => edge_agent::ocr_cli::run(cmd),
         Cmd::Operator(cmd) => {
             exit(edge_agent::operator_cli::hash(cmd).map(|()| true).map_err(|e| e.to_string()))
@@ -233,7 +235,7 @@ fn main() -> ExitCode {
             exit(edge_agent::operator_cli::release(args).map(|()| true).map_err(|e| e.to_string()))
         }
         Cmd::Schema { out } => {
-            for (name, schema) in edge_agent::schema::all() {
+            for (name, schema) in contract::schema::all() {
                 match &out {
                     Some(dir) => {
                         if let Err(e) =

@@ -2,8 +2,6 @@
 
 pub mod follow;
 pub mod tail;
-pub mod topics;
 pub mod uplink;
 
-pub use topics::Topics;
 pub use uplink::{class_of, start, Inbox, UplinkHandle, Will};
