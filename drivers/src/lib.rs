@@ -14,6 +14,7 @@ pub mod http_camera;
 pub mod modbus;
 pub mod protocol;
 pub mod seal_reader;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod transport;
 pub mod types;
