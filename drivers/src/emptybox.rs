@@ -6,9 +6,10 @@
 //! (dropped for a CRC error) are asked for again with `GetChunk`, a few rounds at
 //! most; if the image still cannot be completed the verdict is delivered
 //! without it and the device is marked degraded, because the verdict must not
-//! wait for the picture. Like the seal reader, the link is kept open by a task
-//! that pings (`GetStatus`) when idle, reconnects with backoff, and answers
-//! requests with `Disconnected` at once while the link is down.
+//! wait for the picture. Like the seal reader, the link runs the shared
+//! request/keepalive loop ([`crate::transport::converse`]): a ping (`GetStatus`)
+//! when idle, reconnection with backoff, and `Disconnected` at once while the
+//! link is down.
 
 use std::sync::Arc;
 use std::time::Duration;
