@@ -3,7 +3,6 @@
 //! installers. The command, its envelope and its verification are the
 //! contract's ([`contract::command`]), shared with central.
 
-pub mod cli;
 mod replay;
 
 pub use replay::Replay;
