@@ -26,7 +26,9 @@ pub struct PassageRecord {
     pub id: String,
     pub site: String,
     pub lane: String,
-    /// Counts passages since the agent started.
+    /// The lane's passage number: strictly increasing per lane, never reused,
+    /// across restarts and crashes. A number missing at central is a passage
+    /// it has not received (ask for it with a `resend` command).
     pub seq: u64,
     pub arrived_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,

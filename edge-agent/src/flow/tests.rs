@@ -488,6 +488,26 @@ fn tailgater_is_flagged_and_gets_its_own_record() {
     assert!(lane.flow.current().is_none());
 }
 
+/// After a restart the lane numbers on from the last number it gave out, for
+/// tailgaters' records too: a lane's `seq` never repeats.
+#[test]
+fn numbering_continues_after_the_last_number_given_out() {
+    let mut lane = Lane::new();
+    lane.flow = Flow::new(config(false)).continuing_after(41);
+    lane.send(Event::BarrierObserved { opened: false });
+    assert_eq!(lane.flow.last_seq(), 41);
+    lane.released();
+    assert_eq!(lane.flow.current().unwrap().record.seq, 42);
+    assert!(lane.id().ends_with("-0042"), "{}", lane.id());
+    lane.zone(Zone::UnderArm, true);
+    lane.zone(Zone::Arrival, false);
+    lane.zone(Zone::Arrival, true); // the follower slips through
+    lane.zone(Zone::UnderArm, false);
+    lane.zone(Zone::UnderArm, true);
+    let ghost = completed(&lane.zone(Zone::Arrival, false)).clone();
+    assert_eq!((ghost.seq, lane.flow.last_seq()), (43, 43));
+}
+
 #[test]
 fn barrier_found_open_at_start_closes_only_when_clear() {
     let now = Time { mono: Duration::ZERO, utc: Utc::now() };

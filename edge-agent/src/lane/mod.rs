@@ -10,6 +10,7 @@ mod commands;
 mod devices;
 mod exec;
 mod health;
+mod journal;
 // Technician page and systemd watchdog: one select branch in `run`.
 mod observe;
 mod vision;
@@ -25,7 +26,7 @@ use drivers::sim::SimLane;
 use drivers::DeviceError;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use devices::{build as build_devices, sim_lane, BuildError, Captured, Capturer, Devices};
 pub use health::HealthBook;
@@ -160,6 +161,7 @@ pub struct Lane<P: Publish> {
     desk: commands::Desk,
     signer: contract::signing::ResultSigner,
     archive: crate::archive::Archive,
+    journal: journal::Journal,
     audit: audit::AuditWriter,
     stats: crate::stats::Stats,
     stats_sent: Option<Instant>,
@@ -219,13 +221,18 @@ impl<P: Publish> Lane<P> {
         let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
         let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone())
             .map_err(data_dir)?;
+        let (journal, problem) = journal::Journal::open(&cfg.data_dir.join("passages.json"));
+        if let Some(e) = problem {
+            error!(cause = %e, "passage journal; numbering goes on from the kept records");
+        }
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
             timeouts: cfg.timeouts,
             captures: devices.capturers.iter().map(|(n, (k, _))| (n.clone(), *k)).collect(),
             empty_box: devices.empty_box.as_ref().map(|(n, _)| n.clone()),
-        });
+        })
+        .continuing_after(journal.last_seq().max(archive.last_seq()));
         let clock = Clock::new();
         Ok(Lane {
             topics,
@@ -244,6 +251,7 @@ impl<P: Publish> Lane<P> {
             desk,
             signer,
             archive,
+            journal,
             audit,
             stats: crate::stats::Stats::new(chrono::Duration::hours(24)),
             stats_sent: None,
@@ -384,13 +392,23 @@ impl<P: Publish> Lane<P> {
         }
     }
 
+    /// A passage number the machine gave out is on disk before anything
+    /// carrying it leaves the lane, so it is never given out again.
+    fn keep_numbers(&mut self) {
+        if let Err(e) = self.journal.given_out(self.flow.last_seq()) {
+            error!(cause = %e, seq = self.flow.last_seq(), "cannot keep the passage number");
+        }
+    }
+
     /// Hands an event to the machine and carries out what it asks for; decisions
     /// are computed on the spot and fed straight back.
     fn feed(&mut self, event: Event) {
         let mut queue = std::collections::VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let now = self.clock.now();
-            for command in self.flow.handle(now, event) {
+            let commands = self.flow.handle(now, event);
+            self.keep_numbers();
+            for command in commands {
                 if let Some(follow_up) = self.execute(command, now) {
                     queue.push_back(follow_up);
                 }
