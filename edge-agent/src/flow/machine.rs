@@ -309,7 +309,7 @@ impl Flow {
     fn next_passage(&mut self, arrived: Time) -> Passage {
         self.seq += 1;
         let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
-        Passage::new(&self.cfg, id, self.seq, arrived)
+        Passage::new(&self.cfg.site, &self.cfg.lane, id, self.seq, arrived)
     }
 
     fn after_capture(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {

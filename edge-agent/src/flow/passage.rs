@@ -9,7 +9,6 @@ use contract::passage::{
 };
 
 use super::event::Time;
-use super::machine::FlowConfig;
 
 #[derive(Debug, Clone)]
 pub struct Passage {
@@ -26,12 +25,13 @@ pub struct Passage {
 }
 
 impl Passage {
-    pub(super) fn new(cfg: &FlowConfig, id: String, seq: u64, arrived: Time) -> Self {
+    /// A vehicle just arrived at lane `site`/`lane`, numbered `seq`.
+    pub(super) fn new(site: &str, lane: &str, id: String, seq: u64, arrived: Time) -> Self {
         let record = PassageRecord {
             schema: PASSAGE_SCHEMA.into(),
             id,
-            site: cfg.site.clone(),
-            lane: cfg.lane.clone(),
+            site: site.into(),
+            lane: lane.into(),
             seq,
             arrived_at: arrived.utc,
             completed_at: None,
