@@ -78,6 +78,8 @@ pub enum StageOutcome {
     Failed,
     /// The vehicle left the lane during this stage.
     Abandoned,
+    /// The agent stopped or crashed during this stage (its end is not known).
+    Interrupted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -199,6 +201,10 @@ pub enum ExitKind {
     LeftUnreleased,
     /// Slipped through behind another vehicle without a passage of its own.
     Tailgated,
+    /// The agent stopped or crashed during the passage. The record was closed
+    /// with what was known (stages so far, any decision already published)
+    /// when the agent started again; `completed_at` is that moment.
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

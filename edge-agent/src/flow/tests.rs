@@ -508,6 +508,23 @@ fn numbering_continues_after_the_last_number_given_out() {
     assert_eq!((ghost.seq, lane.flow.last_seq()), (43, 43));
 }
 
+/// A passage cut short in review keeps its stages and decision; the stage it
+/// was in ends `interrupted`, and so does the passage.
+#[test]
+fn an_interrupted_passage_is_closed_with_what_was_known() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Hold);
+    let record = lane.flow.current().unwrap().record.clone();
+    let later = lane.now.utc + chrono::Duration::minutes(3);
+    let closed = close_interrupted(record.clone(), later);
+    assert_eq!(closed.exit, Some(ExitKind::Interrupted));
+    assert_eq!((closed.completed_at, closed.total_ms), (Some(later), None));
+    assert_eq!(closed.decision, record.decision);
+    let last = closed.stages.last().unwrap();
+    assert_eq!((last.stage, last.outcome, last.ended_at), (Stage::Review, Some(StageOutcome::Interrupted), None));
+    assert_eq!(closed.stages[..closed.stages.len() - 1], record.stages[..record.stages.len() - 1]);
+}
+
 #[test]
 fn barrier_found_open_at_start_closes_only_when_clear() {
     let now = Time { mono: Duration::ZERO, utc: Utc::now() };

@@ -286,6 +286,7 @@ impl<P: Publish> Lane<P> {
         for event in self.health.all() {
             self.publish_health(&event);
         }
+        self.close_interrupted();
         devices::forward_health(std::mem::take(&mut self.devices.health), self.tx.clone());
         self.start_device_tasks();
         loop {
@@ -304,10 +305,23 @@ impl<P: Publish> Lane<P> {
                 wake = self.hook.next() => self.on_wake(wake),
             }
         }
-        self.audit("stop", None, serde_json::json!({"completed": self.completed}));
+        // A passage in progress stays in the journal as far as it got; it is
+        // closed on the next start.
+        let interrupted = self.flow.current().map(|p| p.record.id.clone());
+        self.keep_journal();
+        self.audit(
+            "stop",
+            None,
+            serde_json::json!({"completed": self.completed, "interrupted": interrupted}),
+        );
         // A clean stop leaves a signed anchor for everything written so far.
         self.audit.close().await;
-        info!(completed = self.completed, "lane stopped");
+        match &interrupted {
+            Some(passage) => {
+                warn!(completed = self.completed, %passage, "lane stopped; the passage in progress is closed as interrupted on the next start")
+            }
+            None => info!(completed = self.completed, "lane stopped"),
+        }
     }
 
     fn on_input(&mut self, input: Input) {
@@ -392,11 +406,30 @@ impl<P: Publish> Lane<P> {
         }
     }
 
-    /// A passage number the machine gave out is on disk before anything
-    /// carrying it leaves the lane, so it is never given out again.
-    fn keep_numbers(&mut self) {
-        if let Err(e) = self.journal.given_out(self.flow.last_seq()) {
-            error!(cause = %e, seq = self.flow.last_seq(), "cannot keep the passage number");
+    /// A passage number the machine gave out, and how far the passage in
+    /// progress got, are on disk before anything carrying them leaves the lane:
+    /// a number is never given out again, and a passage cut short by a stop or
+    /// crash is closed on the next start with what was known.
+    fn keep_journal(&mut self) {
+        let current = self.flow.current().map(|p| &p.record);
+        if let Err(e) = self.journal.note(self.flow.last_seq(), current) {
+            error!(cause = %e, seq = self.flow.last_seq(), "cannot keep the passage journal");
+        }
+    }
+
+    /// Passages the agent was in the middle of when it last stopped: closed
+    /// with what was known and published like any other, unless their record
+    /// was already archived (the stop came between archive and journal).
+    fn close_interrupted(&mut self) {
+        let now = self.clock.now();
+        for record in self.journal.open_passages() {
+            if self.archive.get(&record.id).is_none() {
+                warn!(passage = %record.id, stage = ?record.stages.last().map(|s| s.stage), "closing a passage interrupted by the last stop");
+                let record = crate::flow::close_interrupted(record, now.utc);
+                self.execute(Command::Complete { record: Box::new(record) }, now);
+            } else if let Err(e) = self.journal.done(&record.id) {
+                error!(cause = %e, passage = %record.id, "cannot keep the passage journal");
+            }
         }
     }
 
@@ -407,7 +440,7 @@ impl<P: Publish> Lane<P> {
         while let Some(event) = queue.pop_front() {
             let now = self.clock.now();
             let commands = self.flow.handle(now, event);
-            self.keep_numbers();
+            self.keep_journal();
             for command in commands {
                 if let Some(follow_up) = self.execute(command, now) {
                     queue.push_back(follow_up);
