@@ -45,7 +45,13 @@ impl Archive {
     }
 
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.path(id)?).ok()
+        self.shelf().get(id)
+    }
+
+    /// A read-only view for another thread (the archive itself is written by
+    /// one owner).
+    pub fn shelf(&self) -> Shelf {
+        Shelf { dir: self.dir.clone() }
     }
 
     /// The newest first, at most `n`.
@@ -56,12 +62,7 @@ impl Archive {
     }
 
     fn path(&self, id: &str) -> Option<PathBuf> {
-        // Ids come from commands too: nothing that could leave the folder.
-        let ok = !id.is_empty()
-            && id.len() <= 128
-            && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !id.starts_with('.');
-        ok.then(|| self.dir.join(format!("{id}.json")))
+        record_path(&self.dir, id)
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
@@ -84,6 +85,28 @@ impl Archive {
         }
         Ok(())
     }
+}
+
+/// Reading the kept records: cheap to clone, safe beside the writer (records
+/// are replaced atomically).
+#[derive(Debug, Clone)]
+pub struct Shelf {
+    dir: PathBuf,
+}
+
+impl Shelf {
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        std::fs::read(record_path(&self.dir, id)?).ok()
+    }
+}
+
+fn record_path(dir: &Path, id: &str) -> Option<PathBuf> {
+    // Ids come from commands too: nothing that could leave the folder.
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !id.starts_with('.');
+    ok.then(|| dir.join(format!("{id}.json")))
 }
 
 #[cfg(test)]

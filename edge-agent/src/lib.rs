@@ -21,7 +21,6 @@ pub mod notify;
 pub mod operator;
 pub mod outbox;
 pub mod policy;
-mod policy_vision;
 pub mod recognize;
 pub mod signing;
 pub mod stats;
