@@ -18,14 +18,14 @@ impl Archive {
         Ok(a)
     }
 
-    /// Writes atomically (temp file, then rename): a crash leaves the old
-    /// state or the new, never half a record.
+    /// Writes atomically and durably (see [`crate::durable`]): a crash leaves
+    /// the old state or the new, never half a record, and a record put is on
+    /// disk — the lane relies on it to tell, after a crash, a finished passage
+    /// from one cut short.
     pub fn put(&mut self, id: &str, payload: &[u8]) -> std::io::Result<()> {
         let path =
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, payload)?;
-        std::fs::rename(&tmp, &path)?;
+        crate::durable::replace(&path, payload)?;
         self.written += 1;
         if self.written % 256 == 0 {
             self.prune()?;

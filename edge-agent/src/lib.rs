@@ -11,6 +11,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod declaration;
+pub mod durable;
 pub mod flow;
 pub mod images;
 pub mod lane;

@@ -73,18 +73,20 @@ impl Lane {
         let audit =
             AuditWriter::start(audit_log, signer()?, publisher.clone(), topics.clone()).map_err(data_dir)?;
 
-        let (mut journal, problem) = Journal::open(&cfg.data_dir.join("passages.json"));
+        let (journal, problem) = Journal::open(&cfg.data_dir.join("passages.json"));
         if let Some(e) = problem {
             error!(cause = %e, "passage journal; numbering goes on from the kept records");
         }
         let last_seq = journal.last_seq().max(archive.last_seq());
-        // A passage whose record is archived was finished; the stop came before
-        // the journal heard of it.
-        let (interrupted, finished): (Vec<_>, Vec<_>) =
-            journal.open_passages().into_iter().partition(|r| archive.get(&r.id).is_none());
-        for r in finished {
-            if let Err(e) = journal.done(&r.id) {
-                error!(cause = %e, passage = %r.id, "cannot keep the passage journal");
+        // A passage whose record is archived was finished, but the stop may have
+        // come before its record reached the outbox: it is sent again. The
+        // others were cut short.
+        let mut interrupted = Vec::new();
+        let mut unsent = Vec::new();
+        for r in journal.open_passages() {
+            match archive.get(&r.id) {
+                Some(payload) => unsent.push(payload),
+                None => interrupted.push(r),
             }
         }
         let flow = Flow::new(FlowConfig {
@@ -123,6 +125,7 @@ impl Lane {
             audit,
             progress: Progress::after(last_seq),
             interrupted,
+            unsent,
             desk,
             health,
             images,

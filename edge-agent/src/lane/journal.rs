@@ -167,30 +167,9 @@ impl Journal {
 
     fn write(&self, state: &State) -> Result<(), JournalError> {
         let bytes = serde_json::to_vec(state).expect("the journal serialises");
-        write_durably(&self.path, &bytes)
+        crate::durable::replace(&self.path, &bytes)
             .map_err(|source| JournalError::Io { path: self.path.display().to_string(), source })
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash at any point leaves either the
-/// old content or the new, and the new is on disk when this returns.
-fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
@@ -208,7 +187,7 @@ mod tests {
         j.note(3, None).unwrap();
         let (j, _) = Journal::open(&path);
         assert_eq!(j.last_seq(), 7);
-        assert!(!dir.path().join("passages.tmp").exists(), "nothing left aside");
+        assert!(!dir.path().join("passages.json.tmp").exists(), "nothing left aside");
     }
 
     #[test]
@@ -230,12 +209,12 @@ mod tests {
         let (mut j, _) = Journal::open(&path);
         j.note(5, None).unwrap();
         // A directory where the temporary file would go: the write fails.
-        std::fs::create_dir(dir.path().join("passages.tmp")).unwrap();
+        std::fs::create_dir(dir.path().join("passages.json.tmp")).unwrap();
         let r = record("G07-5", 5);
         assert!(matches!(j.note(6, Some(&r)), Err(JournalError::Io { .. })));
         assert_eq!(j.last_seq(), 5);
         assert_eq!(Journal::open(&path).0.last_seq(), 5);
-        std::fs::remove_dir(dir.path().join("passages.tmp")).unwrap();
+        std::fs::remove_dir(dir.path().join("passages.json.tmp")).unwrap();
         j.note(6, Some(&r)).unwrap();
         assert_eq!(j.open_passages(), vec![r], "written once the disk takes it");
     }

@@ -122,6 +122,9 @@ pub struct Lane {
     /// Passages the agent was in the middle of when it last stopped: closed
     /// (and published) when the lane runs.
     interrupted: Vec<PassageRecord>,
+    /// Records archived when the agent last stopped whose passage had not
+    /// left the journal: sent again when the lane runs.
+    unsent: Vec<Vec<u8>>,
     desk: commands::Desk,
     health: HealthBook,
     images: ImageStore,
@@ -376,8 +379,12 @@ impl Lane {
     }
 
     /// Passages the agent was in the middle of when it last stopped: closed
-    /// with what was known and published like any other.
+    /// with what was known and published like any other (and those already
+    /// finished, sent again).
     fn close_interrupted(&mut self) {
+        for payload in std::mem::take(&mut self.unsent) {
+            self.outlet.unsent(payload);
+        }
         let now = self.clock.now().utc;
         for record in std::mem::take(&mut self.interrupted) {
             let stage = record.stages.last().map(|s| s.stage);

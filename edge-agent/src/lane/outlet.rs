@@ -66,6 +66,10 @@ enum Job {
         record: Box<PassageRecord>,
         scan: Option<Scan>,
     },
+    /// A record archived before a stop cut its passage's end short.
+    Unsent {
+        payload: Vec<u8>,
+    },
     /// Answered once everything queued before it is done.
     Flush(oneshot::Sender<()>),
 }
@@ -154,6 +158,13 @@ impl Outlet {
         self.queue(Job::Complete { record, scan });
     }
 
+    /// A record that was archived when the agent last stopped but may not have
+    /// reached the outbox: sent again (the same bytes; consumers deduplicate on
+    /// the id) and its passage finished.
+    pub(super) fn unsent(&self, payload: Vec<u8>) {
+        self.queue(Job::Unsent { payload });
+    }
+
     /// Resolves once everything queued so far is done (or the outlet is gone).
     pub(super) fn flushed(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
@@ -189,6 +200,10 @@ impl<P: Publish> Worker<P> {
                     }
                 }
                 Job::Complete { record, scan } => self.complete(&record, scan),
+                Job::Unsent { payload } => match serde_json::from_slice::<PassageRecord>(&payload) {
+                    Ok(record) => self.deliver(&record, payload, None),
+                    Err(e) => error!(cause = %e, "an archived record does not read back; not sent again"),
+                },
                 Job::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -215,21 +230,26 @@ impl<P: Publish> Worker<P> {
         }
     }
 
+    /// Archived (durably) before it is sent, so what central has is always in
+    /// the archive too (resend, technician page, statistics), and a passage
+    /// whose record is archived is known to be finished: after a crash it is
+    /// sent again, never closed as interrupted.
     fn complete(&mut self, record: &PassageRecord, scan: Option<Scan>) {
-        // Kept locally before it is sent, so what central has is always in the
-        // archive too (resend, technician page, statistics).
-        let signed = self.signed(record);
-        if let Some(payload) = &signed {
-            if let Err(e) = self.parts.archive.put(&record.id, payload) {
-                warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
-            }
-            self.parts.publisher.publish_result(self.parts.topics.passage(), payload.clone());
+        let Some(payload) = self.signed(record) else { return };
+        if let Err(e) = self.parts.archive.put(&record.id, &payload) {
+            warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
         }
+        self.deliver(record, payload, scan);
+    }
+
+    /// Into the outbox for good, out of the journal, into the trail and the statistics.
+    fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, scan: Option<Scan>) {
+        let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        self.parts.publisher.publish_result(self.parts.topics.passage(), payload);
         if let Err(e) = self.parts.journal.done(&record.id) {
             error!(passage = %record.id, cause = %e, "cannot keep the passage journal");
         }
-        let record_sha256 = signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
-        self.parts.audit.append("passage", Some(&record.id), trail_summary(record, record_sha256));
+        self.parts.audit.append("passage", Some(&record.id), trail_summary(record, Some(record_sha256)));
         self.learn_reference(record, scan);
         self.stats.add(record);
         if self.stats_sent.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
@@ -281,3 +301,7 @@ fn trail_summary(record: &PassageRecord, record_sha256: Option<String>) -> serde
         "record_sha256": record_sha256,
     })
 }
+
+#[cfg(test)]
+#[path = "outlet_tests.rs"]
+mod tests;
