@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use contract::Topics;
-use edge_agent::config::{self, Broker};
 use edge_agent::cli::follow::{follow, FollowOptions};
+use edge_agent::config::{self, Broker};
 
 #[derive(Parser)]
 #[command(name = "edge-agent", version, about = "Inspection-lane edge controller")]
