@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::lane::{image_bytes, sha, FakeLane};
 use common::{command_key, config, wait_until, Central};
 use hil_tests::postgres::Postgres;
+use hil_tests::seaweed::Seaweed;
 use hil_tests::Mosquitto;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -23,7 +24,7 @@ fn two_instances_store_every_passage_once_and_heal_gaps_through_faults() {
     let pg = Postgres::start();
     let db = pg.database("central");
     let mut broker = Mosquitto::start_for_central();
-    let store = dir.path().join("images");
+    let store = format!("url = \"file://{}\"", dir.path().join("images").display());
     let (key, _public) = command_key(dir.path());
     let cfg_a = config(dir.path(), "a", &db, broker.port, &store, &key, &["S1"]);
     let cfg_b = config(dir.path(), "b", &db, broker.port, &store, &key, &["S1"]);
@@ -229,4 +230,42 @@ fn two_instances_store_every_passage_once_and_heal_gaps_through_faults() {
     let alarms = a.json("/api/alarms");
     assert!(alarms.to_string().contains("quarantined"));
     drop(a);
+}
+
+/// The same path with images in S3 (SeaweedFS): stored under their sha256 in
+/// the bucket, served whole through the API.
+#[test]
+fn images_go_to_s3_and_come_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start();
+    let db = pg.database("central_s3");
+    let broker = Mosquitto::start_for_central();
+    let weed = Seaweed::start();
+    weed.create_bucket("lanes");
+    let store = format!(
+        "url = \"s3://lanes/port-a\"\nendpoint = \"{}\"\naccess_key_id = \"any\"\nsecret_access_key = \"any\"\nallow_http = true",
+        weed.endpoint()
+    );
+    let (key, _) = command_key(dir.path());
+    let central = Central::start(&config(dir.path(), "s3", &db, broker.port, &store, &key, &["S1"]));
+    let lane = FakeLane::start(broker.port, "S1", "G05");
+    lane.status();
+    let sql = |q: &str| pg.psql("central_s3", q);
+    wait_until("the lane's key pending", LIMIT, || sql("SELECT count(*) FROM lane_keys") == "1");
+    central.cli(&["lanes", "approve", "S1/G05"]);
+    let images: Vec<Vec<u8>> = (0..4).map(|i| image_bytes(500 + i, 90_000 + 40_000 * i as usize)).collect();
+    for seq in 1..=2u64 {
+        lane.passage(seq, images[(seq as usize - 1) * 2..seq as usize * 2].to_vec(), "release");
+    }
+    wait_until("both passages and their images", LIMIT, || {
+        sql("SELECT count(*) FROM passages") == "2" && sql("SELECT count(*) FROM images") == "4"
+    });
+    assert!(
+        sql("SELECT min(object_key) FROM images").starts_with("port-a/images/"),
+        "under the configured prefix"
+    );
+    for bytes in &images {
+        let (status, body) = central.get(&format!("/api/images/{}", sha(bytes)));
+        assert_eq!((status, sha(&body)), (200, sha(bytes)));
+    }
 }

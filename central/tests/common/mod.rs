@@ -32,12 +32,11 @@ pub fn config(
     let sites: Vec<String> = sites.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
         "sites = [{}]\n\n[central]\ninstance = \"{name}\"\n\n[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\ninflight = 50\n\n\
-         [database]\nurl = \"{db_url}\"\nmax_connections = 8\n\n[store]\nurl = \"file://{}\"\n\n\
+         [database]\nurl = \"{db_url}\"\nmax_connections = 8\n\n[store]\n{store}\n\n\
          [commands]\nkey = \"{}\"\nkey_id = \"central-1\"\nvalidity = \"5m\"\n\n\
          [completeness]\ncheck_every = \"300ms\"\ngrace = \"2s\"\nfirst_retry = \"2s\"\nmax_retry = \"4s\"\ngive_up_after = 20\n\n\
          [images]\nincomplete_expiry = \"10m\"\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
         sites.join(", "),
-        store.display(),
         key.display()
     );
     let path = dir.join(format!("{name}.toml"));
