@@ -24,7 +24,7 @@ pub fn config(
     name: &str,
     db_url: &str,
     broker: u16,
-    store: &Path,
+    store: &str,
     key: &Path,
     sites: &[&str],
 ) -> PathBuf {
