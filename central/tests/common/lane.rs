@@ -18,6 +18,9 @@ use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+/// Published passages by seq: (signed payload, images), for resends.
+pub type Archive = Mutex<BTreeMap<u64, (Vec<u8>, Vec<Vec<u8>>)>>;
+
 pub struct FakeLane {
     pub site: String,
     pub lane: String,
@@ -25,7 +28,7 @@ pub struct FakeLane {
     pub signer: ResultSigner,
     client: Client,
     /// Published passages by seq: (payload, images), for resends.
-    pub archive: Arc<Mutex<BTreeMap<u64, (Vec<u8>, Vec<Vec<u8>>)>>>,
+    pub archive: Arc<Archive>,
     pub chunk: u32,
 }
 
@@ -57,7 +60,7 @@ impl FakeLane {
         o.set_keep_alive(Duration::from_secs(30));
         let (client, mut connection) = Client::new(o, 1000);
         let topics = Topics::new("lanectl", site, lane);
-        let archive: Arc<Mutex<BTreeMap<u64, (Vec<u8>, Vec<Vec<u8>>)>>> = Arc::default();
+        let archive: Arc<Archive> = Arc::default();
         let (cmd_topic, publisher, store) = (topics.cmd(), client.clone(), archive.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let lane_topics = topics.clone();
@@ -173,12 +176,7 @@ fn send_images(client: &Client, topics: &Topics, passage: &str, images: &[Vec<u8
 }
 
 /// A `resend_seq` from central: the record byte for byte, then its images.
-fn answer(
-    client: &Client,
-    topics: &Topics,
-    archive: &Mutex<BTreeMap<u64, (Vec<u8>, Vec<Vec<u8>>)>>,
-    payload: &[u8],
-) {
+fn answer(client: &Client, topics: &Topics, archive: &Archive, payload: &[u8]) {
     use base64::Engine;
     let Ok(env) = serde_json::from_slice::<Envelope>(payload) else { return };
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(env.payload) else { return };
