@@ -1,6 +1,8 @@
 //! Harness for hardware-in-the-loop and end-to-end tests: a real Mosquitto on a
 //! free port, an MQTT subscriber that collects messages, and the agent binary.
 
+pub mod postgres;
+pub mod seaweed;
 pub mod sim;
 
 use std::net::TcpListener;
@@ -66,7 +68,18 @@ impl Mosquitto {
         Self::with_persistence(false, port)
     }
 
+    /// A persistent broker configured as central needs one: no limit on the
+    /// QoS 1 messages queued per client (Mosquitto's default, 1000, silently
+    /// drops the rest for a consumer that is busy or away — whole images).
+    pub fn start_for_central() -> Self {
+        Self::with_config(true, free_port(), "max_queued_messages 0\n")
+    }
+
     fn with_persistence(persist: bool, port: u16) -> Self {
+        Self::with_config(persist, port, "")
+    }
+
+    fn with_config(persist: bool, port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
         let persistence = if persist {
@@ -77,7 +90,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}",
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{extra}",
                 mosquitto_user_line()
             ),
         )
@@ -208,4 +221,17 @@ pub fn demo_lane(broker: &str, data_dir: &str) -> String {
         "config/demo.toml changed: update hil_tests::demo_lane"
     );
     out
+}
+
+/// Bytes of every file under `dir` (store and database sizes in benchmarks).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
 }
