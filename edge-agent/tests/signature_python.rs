@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use edge_agent::signing::ResultSigner;
 use hil_tests::{repo_root, Mosquitto, Subscriber};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -90,7 +89,7 @@ fn check_in_python(dir: &Path, key: &str, payloads: &[(String, Vec<u8>)], alter:
         let verdict = &verdicts[&file];
         // The lane's own verifier (central's, `edge-agent verify`) agrees with Python.
         let received: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-        let rust = edge_agent::signing::verify(&received, &keys);
+        let rust = contract::signing::verify(&received, &keys);
         assert_eq!(rust.is_ok(), ok, "{}: Rust says {rust:?}, Python {verdict}", file.display());
         if ok {
             assert!(verdict.starts_with("ok (signed by"), "{}: {verdict}", file.display());
@@ -145,7 +144,7 @@ fn what_the_agent_publishes_verifies_in_python() {
                 key =
                     Some(format!("{}={}", k["key_id"].as_str().unwrap(), k["public_key"].as_str().unwrap()));
             }
-            "passage" | "decision" => {
+            "passage" | "decision" | "checkpoint" => {
                 passages += usize::from(leaf == "passage");
                 signed.push((format!("{leaf}-{}", signed.len()), payload));
             }
@@ -214,7 +213,7 @@ fn awkward() -> Awkward {
 #[test]
 fn a_record_of_awkward_values_verifies_in_python() {
     let dir = tempfile::tempdir().unwrap();
-    let signer = ResultSigner::load_or_create(&dir.path().join("signing.key"), "CNSHA-G07").unwrap();
+    let signer = edge_agent::signing::load_or_create(&dir.path().join("signing.key"), "CNSHA-G07").unwrap();
     let bytes = signer.sign_json(&awkward()).unwrap();
     let key = format!("{}={}", signer.key_id, signer.public_b64());
     // One double off by the least it can be: the number's every digit is signed.

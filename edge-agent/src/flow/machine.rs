@@ -9,7 +9,11 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::config::Timeouts;
-use crate::record::*;
+use contract::decision::{DecisionRecord, Outcome};
+use contract::lane::{Alarm, AlarmKind};
+use contract::passage::{
+    CaptureKind, CaptureOutcome, CaptureRecord, EmptyCheckRecord, ExitKind, Flag, Stage, StageOutcome,
+};
 
 use super::event::*;
 use super::passage::Passage;
