@@ -5,9 +5,11 @@
 //! (naming it and saying why), once for the outage, and its health comes back
 //! by itself when it answers again.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::agent::Agent;
 use hil_tests::sim::lane::{agent_lane_file, start, LaneSimOptions, SimDevice};
 use hil_tests::sim::Scenario;
 use hil_tests::{Mosquitto, Subscriber};
@@ -16,15 +18,6 @@ use serde_json::Value;
 /// The recognition models left out: nothing in this test needs them, and the
 /// agent starts faster.
 const NO_MODELS: &str = "\n[recognition]\nmodels_dir = \"/nonexistent/edge-agent-models\"\n";
-
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What central has heard from the lane so far.
 struct Central {
@@ -89,16 +82,7 @@ fn a_device_that_had_worked_going_down_raises_device_down_at_central() {
     let file = dir.path().join("lane.toml");
     let mqtt = format!("\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\n", broker.port);
     std::fs::write(&file, agent_lane_file(&ep, &dir.path().join("data")) + &mqtt + NO_MODELS).unwrap();
-    let _agent = Agent(
-        Command::new(env!("CARGO_BIN_EXE_edge-agent"))
-            .args(["run", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _agent = Agent::run(&file);
 
     // Start-up: devices report `down` ("not connected yet") until they connect; no alarm for that.
     central.until("the detector working", |l, v| health_is(l, v, "empty-box", "ok"));

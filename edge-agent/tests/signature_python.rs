@@ -15,11 +15,14 @@
 //! (whitespace, key order) must pass too; a copy with one value changed must
 //! fail.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::agent::Agent;
 use hil_tests::{repo_root, Mosquitto, Subscriber};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -119,21 +122,13 @@ fn what_the_agent_publishes_verifies_in_python() {
         ),
     )
     .unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
-        .args(["run", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let agent = Agent::run(&file);
 
     let mut key = None;
     let mut signed = Vec::new();
     let mut passages = 0;
     while passages < 12 {
         let Some((topic, payload, _)) = sub.next(Duration::from_secs(60)) else {
-            let _ = agent.kill();
             panic!("only {passages} passage records arrived");
         };
         let leaf = topic.rsplit('/').next().unwrap().to_string();
@@ -151,8 +146,7 @@ fn what_the_agent_publishes_verifies_in_python() {
             _ => {}
         }
     }
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
     let key = key.expect("the retained status announces the signing key");
     assert!(signed.iter().any(|(n, _)| n.starts_with("decision")), "decisions are signed too");
     let outcomes: Vec<String> = signed
