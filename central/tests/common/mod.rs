@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod lane;
+pub mod scenario;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,7 +54,7 @@ impl Central {
             text.split("listen = \"127.0.0.1:").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
         let log = config.with_extension("log");
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_lane-central"))
+        let child = Command::new(central_binary())
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info,sqlx=warn")
@@ -92,6 +95,13 @@ impl Central {
         assert!(out.status.success(), "lane-central {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into()
     }
+}
+
+/// `lane-central` as cargo built it for this target, or `LANE_CENTRAL_BIN`
+/// (the benchmark runs a release build beside its own debug build).
+pub fn central_binary() -> PathBuf {
+    std::env::var_os("LANE_CENTRAL_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lane-central")), PathBuf::from)
 }
 
 impl Drop for Central {
