@@ -89,6 +89,7 @@ impl<P: Publish> Lane<P> {
                     plate: record.plate().map(str::to_string),
                     containers: record.container_codes(),
                     decision,
+                    snapshot: serde_json::to_value(&*record).ok(),
                 };
                 self.send_signed(self.topics.decision(), &event);
             }
