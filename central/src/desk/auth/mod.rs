@@ -92,7 +92,9 @@ pub async fn gate(State(s): State<AppState>, mut req: Request, next: Next) -> Re
         next.run(req).await
     } else {
         match identify(&s, req.headers()).await {
-            Ok(Some(who)) => match check_change(&method, req.headers(), &who) {
+            Ok(Some(who)) => match check_change(&method, req.headers(), &who)
+                .and_then(|()| site_scope(&who, &path, req.uri().query().unwrap_or("")))
+            {
                 Ok(()) => {
                     req.extensions_mut().insert(Caller(who));
                     next.run(req).await
@@ -146,6 +148,30 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Forbidden(format!("request from another origin ({origin}) refused")))
+    }
+}
+
+/// A user limited to some sites may use central's general API only where it
+/// filters by site, and only for theirs; the desk's own routes check each
+/// request themselves.
+fn site_scope(who: &Identity, path: &str, query: &str) -> Result<(), Error> {
+    if who.sites.is_empty() || !path.starts_with("/api/") || path.starts_with("/api/desk/") {
+        return Ok(());
+    }
+    let segments: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    let from_query = query.split('&').find_map(|kv| kv.strip_prefix("site="));
+    let site = match segments[..] {
+        ["passages", site, ..] | ["lanes", site, ..] => Some(site),
+        ["passages"] | ["alarms"] | ["quarantine"] | ["stats"] => from_query,
+        _ => None,
+    };
+    match site {
+        Some(s) if who.sites.iter().any(|x| x == s) => Ok(()),
+        _ => Err(Error::Forbidden(format!(
+            "this user sees only {}: name one of them (site=... or in the path); \
+             the desk's /api/desk/ routes filter by themselves",
+            who.sites.join(", ")
+        ))),
     }
 }
 
@@ -234,5 +260,13 @@ mod tests {
         assert!(!is_public(&Method::GET, "/api/desk/session"));
         assert!(!is_public(&Method::GET, "/api/passages"));
         assert_eq!(urlencode("/item/A/G01/p 1?x=1"), "/item/A/G01/p%201%3Fx%3D1");
+        let who = who(None);
+        assert!(site_scope(&who, "/api/passages", "site=A&plate=x").is_ok());
+        assert!(site_scope(&who, "/api/passages", "plate=x").is_err(), "every site's passages");
+        assert!(site_scope(&who, "/api/passages/A/G01/p", "").is_ok());
+        assert!(site_scope(&who, "/api/passages/B/G01/p", "").is_err());
+        assert!(site_scope(&who, "/api/lanes", "site=A").is_err(), "lists every lane whatever the query");
+        assert!(site_scope(&who, "/api/images/ab", "").is_err());
+        assert!(site_scope(&who, "/api/desk/queue", "").is_ok());
     }
 }
