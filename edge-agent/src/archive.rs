@@ -33,6 +33,17 @@ impl Archive {
         Ok(())
     }
 
+    /// The highest passage number among the kept records, read from their
+    /// names (`<lane>-<time>-<seq>`): a floor for the lane's numbering should
+    /// its journal ever be lost.
+    pub fn last_seq(&self) -> u64 {
+        self.files()
+            .iter()
+            .filter_map(|(p, _)| p.file_stem()?.to_str()?.rsplit('-').next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
         std::fs::read(self.path(id)?).ok()
     }
@@ -104,6 +115,17 @@ mod tests {
         assert!(a.get("G07-2").is_none());
         assert!(a.put("../escape", b"{}").is_err());
         assert!(a.get("../../etc/passwd").is_none());
+    }
+
+    #[test]
+    fn the_last_number_is_read_from_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Archive::open(dir.path(), 10).unwrap();
+        assert_eq!(a.last_seq(), 0);
+        for id in ["G07-20261123T080000.000Z-0009", "G07-20261123T090000.000Z-12345", "foreign"] {
+            a.put(id, b"{}").unwrap();
+        }
+        assert_eq!(a.last_seq(), 12345);
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl Ingest {
             Ok(t) => t,
             Err(e) => return Ok(self.refuse("bad_topic", topic, &e.to_string())),
         };
-        if !self.sites.iter().any(|s| *s == t.site) {
+        if !self.sites.contains(&t.site) {
             return Ok(self.refuse("foreign_site", topic, "a site this central is not configured for"));
         }
         let leaf = leaf_name(&t.leaf);

@@ -34,6 +34,14 @@ impl Ingest {
             Ok(v) => v,
             Err(e) => return Ok(Err(suspect("malformed_json", e.to_string()))),
         };
+        // A record naming another lane than its topic is one lane publishing as
+        // another, whoever signed it.
+        let claims =
+            |field: &str, topic: &str| v.get(field).and_then(|x| x.as_str()).is_some_and(|x| x != topic);
+        if claims("site", site) || claims("lane", lane) {
+            let detail = format!("record of {}/{} on {site}/{lane}'s topic", v["site"], v["lane"]);
+            return Ok(Err(suspect("topic_mismatch", detail)));
+        }
         let Some(claimed) = signing::claimed_key_id(&v).map(str::to_string) else {
             return Ok(Err(suspect("unsigned", "the record carries no signature")));
         };

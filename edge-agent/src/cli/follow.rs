@@ -158,6 +158,7 @@ fn passage_line(r: &PassageRecord) -> String {
         Some(ExitKind::DroveThrough) => "drove through",
         Some(ExitKind::LeftUnreleased) => "left unreleased",
         Some(ExitKind::Tailgated) => "TAILGATED",
+        Some(ExitKind::Interrupted) => "INTERRUPTED (agent stopped)",
         None => "-",
     };
     let flags = if r.flags.is_empty() { String::new() } else { format!("  flags {:?}", r.flags) };
