@@ -25,7 +25,8 @@ fn nothing_without_a_login_and_sessions_end() {
     let (pg, broker) = (Postgres::start(), Mosquitto::start());
     let c = Central::start(&pg.database("login"), broker.port, "lockout_after = 3\nlockout_for = \"10m\"");
     c.user("li", "reviewer", None);
-    for path in ["/api/passages", "/api/desk/queue", "/api/lanes", "/api/desk/events", "/api/desk/images/00"] {
+    for path in ["/api/passages", "/api/desk/queue", "/api/lanes", "/api/desk/events", "/api/desk/images/00"]
+    {
         assert_eq!(request(c.port, "GET", path, &[], b"").status, 401, "{path}");
     }
     let page = request(c.port, "GET", "/passage/A/G01/p%201", &[], b"");
@@ -41,7 +42,11 @@ fn nothing_without_a_login_and_sessions_end() {
     assert_eq!(c.login_with("li", "wrong").unwrap_err().status, 401);
     assert_eq!(c.login_with("nobody", "li-password-1").unwrap_err().status, 401, "same answer");
     let li = c.login("li");
-    assert!(li.set_cookie.contains("HttpOnly") && li.set_cookie.contains("SameSite=Strict"), "{}", li.set_cookie);
+    assert!(
+        li.set_cookie.contains("HttpOnly") && li.set_cookie.contains("SameSite=Strict"),
+        "{}",
+        li.set_cookie
+    );
     assert_eq!(li.get("/api/passages").status, 200);
 
     // Every change needs the CSRF token and, when the browser says, this origin.
@@ -53,7 +58,12 @@ fn nothing_without_a_login_and_sessions_end() {
         c.port,
         "PUT",
         "/api/desk/me",
-        &[("cookie", &li.cookie), ("x-csrf-token", &csrf), ("origin", "http://evil.example"), ("content-type", "application/json")],
+        &[
+            ("cookie", &li.cookie),
+            ("x-csrf-token", &csrf),
+            ("origin", "http://evil.example"),
+            ("content-type", "application/json"),
+        ],
         br#"{"language":"en"}"#,
     );
     assert_eq!(cross.status, 403);
@@ -75,13 +85,15 @@ fn nothing_without_a_login_and_sessions_end() {
     let (ok, out) = c.cli(&["user", "set", "li", "--unlock"], "");
     assert!(ok, "{out}");
     c.login("li");
-    let actions = pg.psql("login", "SELECT string_agg(action, ',' ORDER BY seq) FROM desk_audit WHERE actor = 'li'");
+    let actions =
+        pg.psql("login", "SELECT string_agg(action, ',' ORDER BY seq) FROM desk_audit WHERE actor = 'li'");
     assert!(actions.contains("login_failed,login_failed,lockout"), "{actions}");
 
     // Another system: a bearer token, no cookie and so no CSRF.
     let (ok, token) = c.cli(&["user", "token", "li", "--label", "erp"], "");
     assert!(ok, "{token}");
-    let token = token.lines().find(|l| l.len() == 43 && !l.contains(' ')).expect("the token line").to_string();
+    let token =
+        token.lines().find(|l| l.len() == 43 && !l.contains(' ')).expect("the token line").to_string();
     let mut api = c.login("li");
     api.bearer = Some(token);
     api.csrf = None;
@@ -113,7 +125,8 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     let (li, chen, zhao, wang) = (c.login("li"), c.login("chen"), c.login("zhao"), c.login("wang"));
 
     let queue = li.get("/api/desk/queue").json();
-    let passages: Vec<&str> = queue["items"].as_array().unwrap().iter().map(|i| i["passage"].as_str().unwrap()).collect();
+    let passages: Vec<&str> =
+        queue["items"].as_array().unwrap().iter().map(|i| i["passage"].as_str().unwrap()).collect();
     assert_eq!(passages, ["A-G01-0001"], "li sees site A only");
     assert_eq!(chen.get("/api/desk/queue").json()["items"].as_array().unwrap().len(), 2);
     assert_eq!(li.get("/api/desk/items/B/G01/B-G01-0001").status, 404, "another site's vehicle");
@@ -126,11 +139,16 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     assert_eq!(chen.post(&format!("{item}/decide"), decide.clone()).status, 409, "not chen's claim");
     assert_eq!(zhao.post(&format!("{item}/decide"), decide.clone()).status, 403, "a viewer");
     assert_eq!(zhao.post(&format!("{item}/claim"), json!({})).status, 403, "a viewer");
-    let wrong_reason = li.post(&format!("{item}/decide"), json!({"outcome": "release", "reason": "seal_problem"}));
+    let wrong_reason =
+        li.post(&format!("{item}/decide"), json!({"outcome": "release", "reason": "seal_problem"}));
     assert_eq!(wrong_reason.status, 422, "{}", wrong_reason.text());
 
     // A supervisor takes over; li's next renewal is refused.
-    assert_eq!(chen.post(&format!("{item}/claim"), json!({"takeover": true})).status, 403, "only supervisors");
+    assert_eq!(
+        chen.post(&format!("{item}/claim"), json!({"takeover": true})).status,
+        403,
+        "only supervisors"
+    );
     assert_eq!(wang.post(&format!("{item}/claim"), json!({"takeover": true})).status, 200);
     assert_eq!(li.post(&format!("{item}/claim"), json!({})).status, 409);
     let takeover = pg.psql("claims", "SELECT detail->>'from' FROM desk_audit WHERE action = 'takeover'");
@@ -141,12 +159,16 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
 
     // li decides: a command signed with central's key on the lane's cmd topic.
     let cmd = Subscriber::connect(broker.port, "lanectl/A/G01/cmd");
-    let sent = li.post(&format!("{item}/decide"), json!({"outcome": "release", "reason": "images_clear", "comment": "seal checked",
-        "corrections": [{"kind": "plate", "original": "沪A12345", "corrected": "沪A12346"}]}));
+    let sent = li.post(
+        &format!("{item}/decide"),
+        json!({"outcome": "release", "reason": "images_clear", "comment": "seal checked",
+        "corrections": [{"kind": "plate", "original": "沪A12345", "corrected": "沪A12346"}]}),
+    );
     assert_eq!(sent.status, 200, "{}", sent.text());
     let id = sent.json()["command"].as_str().unwrap().to_string();
     let (_, envelope, _) = cmd.next(Duration::from_secs(10)).expect("the command on the lane's topic");
-    let command = approved_verifier(&c, "A", "G01").verify(&envelope, chrono::Utc::now()).expect("signed by central");
+    let command =
+        approved_verifier(&c, "A", "G01").verify(&envelope, chrono::Utc::now()).expect("signed by central");
     assert_eq!(command.id, id);
     assert_eq!(command.by, "li", "the lane records central:li");
     assert_eq!(command.action, Action::Release { passage: "A-G01-0001".into() });
@@ -168,8 +190,14 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     assert_eq!(shown["item"]["command"]["state"], "accepted");
     assert_eq!(shown["corrections"][0]["corrected"], "沪A12346");
     assert_eq!(shown["corrections"][0]["original"], "沪A12345", "the original is kept");
-    let story: Vec<String> = shown["story"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
-    assert!(story.contains(&"command_sent".into()) && story.contains(&"ack".into()) && story.contains(&"audit".into()), "{story:?}");
+    let story: Vec<String> =
+        shown["story"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    assert!(
+        story.contains(&"command_sent".into())
+            && story.contains(&"ack".into())
+            && story.contains(&"audit".into()),
+        "{story:?}"
+    );
 }
 
 #[test]
@@ -181,23 +209,31 @@ fn pre_declarations_are_checked_whole_and_pushed_signed_to_each_lane() {
     pg.psql("decl", "INSERT INTO lanes (site, lane) VALUES ('A', 'G01'), ('A', 'G02'), ('B', 'G01')");
     let (wang, li) = (c.login("wang"), c.login("li"));
     let bad = "plate,containers,valid_from\n沪A12345,MSKU1234565,2026-03-01 08:00\n沪A1234,MSKU1234566,\n";
-    let r = wang.post("/api/desk/declarations", json!({"file_name": "d.csv", "content": bad, "lanes": []})).json();
+    let r = wang
+        .post("/api/desk/declarations", json!({"file_name": "d.csv", "content": bad, "lanes": []}))
+        .json();
     assert_eq!(r["accepted"], false);
-    let lines: Vec<i64> = r["problems"].as_array().unwrap().iter().map(|p| p["line"].as_i64().unwrap()).collect();
+    let lines: Vec<i64> =
+        r["problems"].as_array().unwrap().iter().map(|p| p["line"].as_i64().unwrap()).collect();
     assert_eq!(lines, [3, 3], "{r}");
     assert_eq!(pg.psql("decl", "SELECT count(*) FROM commands"), "0", "nothing sent");
     assert_eq!(li.post("/api/desk/declarations", json!({"file_name": "d.csv", "content": bad})).status, 403);
 
     let sub = Subscriber::connect(broker.port, "lanectl/+/+/cmd");
-    let good = "车牌,箱号,空箱,布控,生效时间\n沪A12345,MSKU1234565,否,否,2026-03-01 08:00\n苏E5678D,,否,是,\n";
+    let good =
+        "车牌,箱号,空箱,布控,生效时间\n沪A12345,MSKU1234565,否,否,2026-03-01 08:00\n苏E5678D,,否,是,\n";
     let lanes = json!(["A/G01", "A/G02"]);
-    let r = wang.post("/api/desk/declarations", json!({"file_name": "d.csv", "content": good, "lanes": lanes})).json();
+    let r = wang
+        .post("/api/desk/declarations", json!({"file_name": "d.csv", "content": good, "lanes": lanes}))
+        .json();
     assert_eq!((r["accepted"].as_bool(), r["rows"].as_i64()), (Some(true), Some(2)), "{r}");
     let mut got = BTreeMap::new();
     for _ in 0..2 {
         let (topic, envelope, _) = sub.next(Duration::from_secs(10)).expect("a declare command");
         let lane = topic.split('/').nth(2).unwrap().to_string();
-        let cmd = approved_verifier(&c, "A", &lane).verify(&envelope, chrono::Utc::now()).expect("signed for that lane");
+        let cmd = approved_verifier(&c, "A", &lane)
+            .verify(&envelope, chrono::Utc::now())
+            .expect("signed for that lane");
         let Action::Declare { declarations } = cmd.action else { panic!("not a declare: {:?}", cmd.action) };
         got.insert(lane, declarations);
     }
@@ -206,7 +242,12 @@ fn pre_declarations_are_checked_whole_and_pushed_signed_to_each_lane() {
     assert_eq!((d[0].plate.as_str(), d[1].targeted), ("沪A12345", true));
     assert_eq!(d[0].valid_from.unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00", "08:00 in Asia/Shanghai");
     let history = wang.get("/api/desk/declarations").json();
-    let states: Vec<&str> = history["imports"][0]["lanes"].as_array().unwrap().iter().map(|l| l["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = history["imports"][0]["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["sent", "sent"]);
     assert_eq!(pg.psql("decl", "SELECT count(*) FROM desk_audit WHERE action = 'declaration_import'"), "1");
 }

@@ -28,7 +28,12 @@ async fn log(pg: &Postgres, name: &str) -> (PgPool, Vec<(String, ed25519_dalek::
         ("li", "login", json!({"from": "10.0.0.5"}), None),
         ("li", "claim", json!({}), p),
         ("li", "correction", json!({"kind": "plate", "original": "沪A1234S", "corrected": "沪A12345"}), p),
-        ("li", "decision", json!({"command": "c-1", "outcome": "release", "reason": "images_clear", "comment": "ok"}), p),
+        (
+            "li",
+            "decision",
+            json!({"command": "c-1", "outcome": "release", "reason": "images_clear", "comment": "ok"}),
+            p,
+        ),
         ("wang", "takeover", json!({"from": "chen"}), Some("DEMO-G02-0003")),
         ("cli:root", "user_add", json!({"user": "zhao", "role": "viewer", "sites": []}), None),
         ("wang", "declaration_import", json!({"rows": 12, "lanes": ["DEMO/G01"]}), None),
@@ -60,13 +65,17 @@ async fn an_intact_log_verifies_and_every_tampering_is_found() {
     assert_eq!(v.problems.len(), 8, "seven entries and the head: {}", problems(&v));
 
     let (pool, keys) = log(&pg, "modified").await;
-    pg.psql("modified", "UPDATE desk_audit SET detail = '{\"command\": \"c-1\", \"outcome\": \"inspection\"}' WHERE seq = 4");
+    pg.psql(
+        "modified",
+        "UPDATE desk_audit SET detail = '{\"command\": \"c-1\", \"outcome\": \"inspection\"}' WHERE seq = 4",
+    );
     let v = audit::verify(&pool, &keys).await.unwrap();
     assert_eq!(problems(&v), "entry 4: modified (its columns differ from its signed content)");
 
     // Body and hash rewritten together: the chain and the signature give it away.
     let (pool, keys) = log(&pg, "rehashed").await;
-    let body = pg.psql("rehashed", "SELECT body FROM desk_audit WHERE seq = 3").replace("沪A12345", "沪A99999");
+    let body =
+        pg.psql("rehashed", "SELECT body FROM desk_audit WHERE seq = 3").replace("沪A12345", "沪A99999");
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
     pg.psql(
         "rehashed",
@@ -101,11 +110,15 @@ async fn an_intact_log_verifies_and_every_tampering_is_found() {
     let (pool, keys) = log(&pg, "truncated").await;
     pg.psql("truncated", "DELETE FROM desk_audit WHERE seq >= 6");
     let v = audit::verify(&pool, &keys).await.unwrap();
-    assert_eq!(problems(&v), "the signed head names entry 7, the log ends at 5: entries were cut off the end");
+    assert_eq!(
+        problems(&v),
+        "the signed head names entry 7, the log ends at 5: entries were cut off the end"
+    );
 }
 
 fn config(dir: &Path, db: &str) -> std::path::PathBuf {
-    std::fs::write(dir.join("central.key"), contract::signing::encode_key(&key(7).to_bytes()) + "\n").unwrap();
+    std::fs::write(dir.join("central.key"), contract::signing::encode_key(&key(7).to_bytes()) + "\n")
+        .unwrap();
     let text = format!(
         "sites = [\"DEMO\"]\n[mqtt]\nhost = \"127.0.0.1\"\n[database]\nurl = \"{db}\"\n[store]\nurl = \"file://{}\"\n\
          [commands]\nkey = \"central.key\"\nkey_id = \"central-1\"\n",
@@ -122,7 +135,13 @@ async fn lane_central_audit_verify_exits_1_on_a_tampered_log() {
     let dir = tempfile::tempdir().unwrap();
     let (_pool, _) = log(&pg, "cli").await;
     let cfg = config(dir.path(), &pg.url("cli"));
-    let verify = || Command::new(env!("CARGO_BIN_EXE_lane-central")).args(["audit", "verify", "--config"]).arg(&cfg).output().unwrap();
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_lane-central"))
+            .args(["audit", "verify", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
     let ok = verify();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 7 entries"));

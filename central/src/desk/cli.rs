@@ -226,7 +226,8 @@ pub async fn verify(pool: &PgPool, cfg: &CentralConfig) -> anyhow::Result<ExitCo
 
 /// `lane-central audit show`: the newest entries, or one passage's.
 pub async fn show(pool: &PgPool, passage: Option<&str>, last: i64) -> anyhow::Result<ExitCode> {
-    let rows: Vec<(i64, chrono::DateTime<chrono::Utc>, String, String, Option<String>, serde_json::Value)> = match passage {
+    type Shown = (i64, chrono::DateTime<chrono::Utc>, String, String, Option<String>, serde_json::Value);
+    let rows: Vec<Shown> = match passage {
         Some(p) => {
             let parts: Vec<&str> = p.splitn(3, '/').collect();
             let [site, lane, id] = parts[..] else { bail!("--passage SITE/LANE/ID") };

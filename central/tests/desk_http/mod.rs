@@ -24,7 +24,8 @@ impl Central {
     pub fn start(db: &str, broker: u16, desk: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-        std::fs::write(dir.path().join("central.key"), contract::signing::encode_key(&key.to_bytes()) + "\n").unwrap();
+        std::fs::write(dir.path().join("central.key"), contract::signing::encode_key(&key.to_bytes()) + "\n")
+            .unwrap();
         let port = free_port();
         let text = format!(
             "sites = [\"A\", \"B\"]\n[central]\ninstance = \"t\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = {broker}\n\
@@ -64,7 +65,10 @@ impl Central {
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+        )
     }
 
     pub fn user(&self, name: &str, role: &str, sites: Option<&str>) {
@@ -82,14 +86,26 @@ impl Central {
 
     pub fn login_with(&self, name: &str, password: &str) -> Result<Client, Reply> {
         let body = serde_json::json!({"name": name, "password": password}).to_string();
-        let r = request(self.port, "POST", "/api/desk/session", &[("content-type", "application/json")], body.as_bytes());
+        let r = request(
+            self.port,
+            "POST",
+            "/api/desk/session",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
         if r.status != 200 {
             return Err(r);
         }
         let cookie = r.header("set-cookie").expect("a session cookie");
         let cookie = cookie.split(';').next().unwrap().to_string();
         let csrf = r.json()["csrf"].as_str().unwrap().to_string();
-        Ok(Client { port: self.port, cookie, csrf: Some(csrf), bearer: None, set_cookie: r.header("set-cookie").unwrap() })
+        Ok(Client {
+            port: self.port,
+            cookie,
+            csrf: Some(csrf),
+            bearer: None,
+            set_cookie: r.header("set-cookie").unwrap(),
+        })
     }
 }
 
@@ -116,7 +132,8 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -165,7 +182,10 @@ impl Client {
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -208,7 +228,14 @@ pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
 
 /// A lane as the registry knows it, and a vehicle it holds (the rows ingest
 /// writes for a verified decision).
-pub fn held(pg: &hil_tests::postgres::Postgres, db: &str, site: &str, lane: &str, passage: &str, plate: &str) {
+pub fn held(
+    pg: &hil_tests::postgres::Postgres,
+    db: &str,
+    site: &str,
+    lane: &str,
+    passage: &str,
+    plate: &str,
+) {
     pg.psql(
         db,
         &format!(

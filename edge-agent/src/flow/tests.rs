@@ -521,7 +521,10 @@ fn an_interrupted_passage_is_closed_with_what_was_known() {
     assert_eq!((closed.completed_at, closed.total_ms), (Some(later), None));
     assert_eq!(closed.decision, record.decision);
     let last = closed.stages.last().unwrap();
-    assert_eq!((last.stage, last.outcome, last.ended_at), (Stage::Review, Some(StageOutcome::Interrupted), None));
+    assert_eq!(
+        (last.stage, last.outcome, last.ended_at),
+        (Stage::Review, Some(StageOutcome::Interrupted), None)
+    );
     assert_eq!(closed.stages[..closed.stages.len() - 1], record.stages[..record.stages.len() - 1]);
 }
 
