@@ -334,6 +334,7 @@ impl Lane {
             plate: record.plate().map(str::to_string),
             containers: record.container_codes(),
             decision,
+            snapshot: serde_json::to_value(record).ok(),
         });
     }
 

@@ -75,6 +75,7 @@ fn good_record() -> PassageRecord {
                 cameras: vec![],
             }],
             models: vec![],
+            lines: vec![],
         }),
         recognition_error: None,
         empty_check: None,
