@@ -30,3 +30,4 @@ pub mod signing;
 pub mod stats;
 pub mod vision;
 pub mod web;
+pub mod words;

@@ -133,35 +133,6 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// `edge-agent verify`: checks result files (as `tail` writes them, or saved
-/// payloads) against `ID=PUBLIC_KEY` pairs; prints one line per file.
-pub fn verify_files(keys: &[String], files: &[std::path::PathBuf]) -> Result<bool, String> {
-    let keys = keys.iter().map(|k| key_arg(k)).collect::<Result<Vec<_>, String>>()?;
-    let mut all_ok = true;
-    for file in files {
-        let outcome = std::fs::read(file)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| format!("not JSON: {e}")))
-            .and_then(|v| verify(&v, &keys).map_err(|e| e.to_string()));
-        match outcome {
-            Ok(id) => println!("{}: ok (signed by {id})", file.display()),
-            Err(e) => {
-                all_ok = false;
-                println!("{}: FAILED: {e}", file.display());
-            }
-        }
-    }
-    Ok(all_ok)
-}
-
-/// A lane key given on the command line as `ID=BASE64`.
-pub fn key_arg(k: &str) -> Result<(String, VerifyingKey), String> {
-    let (id, b64) = k.split_once('=').ok_or_else(|| format!("--key {k:?}: give ID=PUBLIC_KEY"))?;
-    let key =
-        crate::command::public_key(b64).ok_or_else(|| format!("--key {id}: not an Ed25519 public key"))?;
-    Ok((id.to_string(), key))
-}
-
 fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 
 use crate::outbox::{Depth, Outbox};
-use crate::config;
 
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub struct OutboxArgs {
     #[command(subcommand)]
     cmd: Option<OutboxCmd>,
@@ -26,12 +26,18 @@ pub struct OutboxArgs {
 #[derive(Subcommand)]
 enum OutboxCmd {
     /// Depth of the outbox (the default); with --watch, follow a backlog as it drains.
+    #[command(after_help = EXAMPLES)]
     Status(StatusArgs),
 }
 
+const EXAMPLES: &str = "Examples:\n  edge-agent outbox --config /etc/edge-agent/lane.toml\n  \
+edge-agent outbox status --watch --interval 5s --config /etc/edge-agent/lane.toml\n\n\
+Read-only beside the running agent. Exit 2 when there is no outbox (the agent has not run with this config).";
+
 #[derive(Args, Clone)]
 pub struct StatusArgs {
-    #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
+    /// The lane's configuration: the outbox is in its data directory.
+    #[arg(short, long, default_value = super::lane::DEFAULT_CONFIG)]
     config: PathBuf,
     /// One JSON object (per sample with --watch) instead of sentences.
     #[arg(long)]
@@ -40,7 +46,7 @@ pub struct StatusArgs {
     #[arg(long)]
     watch: bool,
     /// Time between samples with --watch.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = super::duration)]
     interval: Duration,
 }
 
@@ -50,7 +56,7 @@ pub fn run(args: OutboxArgs) -> Result<bool, String> {
         Some(OutboxCmd::Status(a)) => a,
         None => args.status,
     };
-    let cfg = config::load(&args.config).map_err(|e| e.to_string())?;
+    let cfg = super::lane::load(&args.config)?;
     let path = cfg.data_dir.join("outbox.db");
     if !path.exists() {
         return Err(format!("{}: no outbox here (has the agent run with this config?)", path.display()));
@@ -147,7 +153,10 @@ impl Progress {
         let eta = match (self.eta(), self.last.messages) {
             (_, 0) => "done".into(),
             (Some(t), _) => {
-                format!("about {} left", humantime::format_duration(Duration::from_secs(t.as_secs().max(1))))
+                format!(
+                    "about {} left",
+                    crate::words::format_duration(Duration::from_secs(t.as_secs().max(1)))
+                )
             }
             (None, _) => "not draining (is the uplink connected?)".into(),
         };

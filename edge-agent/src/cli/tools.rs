@@ -1,0 +1,75 @@
+//! Central-side tools without a module of their own: `verify` (the lane signature of saved
+//! records) and `schema` (the JSON Schemas of every published message).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ed25519_dalek::VerifyingKey;
+use serde_json::Value;
+
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  edge-agent verify --key CNSHA-G07=qr2jSZXopMafhk2o79TCXau0IZiDPc64KhCcgiraXoA= passages/*.json\n\n\
+A lane's public key is in its retained status message (signing_key) and in its log at first start. \
+Prints one line per file; exit 1 when any file fails."
+)]
+pub struct VerifyArgs {
+    /// A lane's key as ID=PUBLIC_KEY (repeat for several lanes).
+    #[arg(long = "key", required = true, value_name = "ID=PUBLIC_KEY")]
+    pub keys: Vec<String>,
+    /// Passage records or decisions as JSON files (as `edge-agent tail` writes them).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+#[command(after_help = "Example:\n  edge-agent schema --out docs/schema\n\n\
+Without --out the schemas are printed one after the other.")]
+pub struct SchemaArgs {
+    /// A folder to write one `<message>.schema.json` per message into (created when missing).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Checks result files against `ID=PUBLIC_KEY` pairs; prints one line per file.
+pub fn verify(args: VerifyArgs) -> Result<bool, String> {
+    let keys = args.keys.iter().map(|k| key_arg(k)).collect::<Result<Vec<_>, String>>()?;
+    let mut all_ok = true;
+    for file in &args.files {
+        let outcome = std::fs::read(file)
+            .map_err(|e| crate::config::io_words(&e))
+            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| format!("not JSON: {e}")))
+            .and_then(|v| crate::signing::verify(&v, &keys).map_err(|e| e.to_string()));
+        match outcome {
+            Ok(id) => super::print_line(&format!("{}: ok (signed by {id})", file.display())),
+            Err(e) => {
+                all_ok = false;
+                super::print_line(&format!("{}: FAILED: {e}", file.display()));
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+/// A lane key given on the command line as `ID=BASE64`.
+pub fn key_arg(k: &str) -> Result<(String, VerifyingKey), String> {
+    let (id, b64) = k.split_once('=').ok_or_else(|| format!("--key {k:?}: give ID=PUBLIC_KEY"))?;
+    let key = crate::command::public_key(b64)
+        .ok_or_else(|| format!("--key {id}: not an Ed25519 public key (32 bytes in base64)"))?;
+    Ok((id.to_string(), key))
+}
+
+pub fn schema(args: SchemaArgs) -> Result<bool, String> {
+    for (name, schema) in crate::schema::all() {
+        match &args.out {
+            Some(dir) => {
+                let path = dir.join(name);
+                std::fs::create_dir_all(dir)
+                    .and_then(|_| std::fs::write(&path, schema))
+                    .map_err(|e| super::io_error("write", &path, &e))?;
+            }
+            None => super::print_line(&schema),
+        }
+    }
+    Ok(true)
+}
