@@ -25,8 +25,7 @@ pub struct StatsReport {
     pub outcomes: BTreeMap<String, u64>,
     /// Released by the machine's own decision, as a share of all passages.
     pub direct_release_ratio: f64,
-    /// Reason word (before any `:`) -> how many vehicles held *or sent to inspection* had it
-    /// (`targeted` vehicles go to inspection; the name is kept for the published layout).
+    /// Reason word (before any `:`) -> how many held or inspected vehicles had it.
     pub hold_reasons: BTreeMap<String, u64>,
     pub time_in_lane_ms: Summary,
     pub stages_ms: BTreeMap<String, Summary>,
