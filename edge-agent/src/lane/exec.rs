@@ -14,6 +14,7 @@ use crate::images::ImageStore;
 use crate::policy::PolicyInput;
 use crate::recognize::{Job, Shot};
 use crate::record::*;
+use crate::words::wire_word;
 
 /// Statistics go out with a passage, at most this often.
 const STATS_EVERY: Duration = Duration::from_secs(60);
@@ -94,8 +95,8 @@ impl<P: Publish> Lane<P> {
                 info!(
                     passage = %record.id,
                     plate = record.plate().unwrap_or("-"),
-                    outcome = ?record.final_outcome(),
-                    exit = ?record.exit,
+                    outcome = %wire_word(&record.final_outcome()),
+                    exit = %wire_word(&record.exit),
                     total_ms = record.total_ms,
                     "passage complete"
                 );
@@ -129,7 +130,7 @@ impl<P: Publish> Lane<P> {
                 }
             }
             Command::Alarm(alarm) => {
-                warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
+                warn!(kind = %wire_word(&alarm.kind), passage = alarm.passage.as_deref().unwrap_or("-"), message = %alarm.message, "alarm");
                 self.send(self.topics.alarm(), &alarm, false);
             }
             Command::Forget { passage } => {

@@ -371,7 +371,9 @@ impl<P: Publish> Lane<P> {
         if let Some(change) = self.health.update(device, result.as_ref().map(|_| ()), now) {
             let event = &change.event;
             match &event.health.reason {
-                Some(reason) => warn!(device, state = ?event.health.state, %reason, "device health changed"),
+                Some(reason) => {
+                    warn!(device, state = %crate::words::wire_word(&event.health.state), %reason, "device health changed")
+                }
                 None => info!(device, "device healthy again"),
             }
             self.publish_health(event);
