@@ -49,6 +49,9 @@ pub struct Flow {
     current: Option<Passage>,
     /// Arrival times of vehicles waiting behind the current one.
     queue: VecDeque<Time>,
+    /// Tailgaters' records with their arrival, completed right after the passage they
+    /// followed, so records arrive in the order the vehicles left the lane.
+    followers: Vec<(PassageRecord, Time)>,
     seq: u64,
 }
 
@@ -63,6 +66,7 @@ impl Flow {
             fault_alarmed: false,
             current: None,
             queue: VecDeque::new(),
+            followers: Vec::new(),
             seq: 0,
         }
     }
@@ -269,7 +273,7 @@ impl Flow {
                 // A waiting vehicle left the capture zone while the arm was up:
                 // it drove through behind the current one.
                 self.tailgate(now, out);
-                self.tailgater_record(arrived, now, out);
+                self.tailgater_record(arrived);
             }
         }
     }
@@ -426,12 +430,14 @@ impl Flow {
             }
             (BarrierOp::Close, Err(BarrierError::Refused(_))) => {
                 // The drive saw something under the arm and kept it up: wait for
-                // the zone to clear and try again.
+                // the zone to clear and try again. The closing record stays open, so
+                // the passage shows one exit and one closing however often the drive
+                // stopped (the refusals are in the audit trail).
                 self.barrier = BarrierPos::Opened;
                 if stage == Some(Stage::Closing) {
                     let p = self.current.as_mut().expect("closing has a passage");
-                    p.end(now, StageOutcome::Failed);
-                    p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
+                    p.stage = Stage::Exit;
+                    p.deadline = Some(now.mono + self.cfg.timeouts.exit);
                     self.maybe_close(now, out);
                 }
             }
@@ -481,8 +487,15 @@ impl Flow {
         if p.stage != Stage::Exit || self.under_arm || !cleared {
             return;
         }
-        p.end(now, StageOutcome::Ok);
-        p.enter(Stage::Closing, now, Some(self.cfg.timeouts.barrier));
+        let resumed =
+            p.record.stages.last().is_some_and(|s| s.stage == Stage::Closing && s.ended_at.is_none());
+        if resumed {
+            p.stage = Stage::Closing;
+            p.deadline = Some(now.mono + self.cfg.timeouts.barrier);
+        } else {
+            p.end(now, StageOutcome::Ok);
+            p.enter(Stage::Closing, now, Some(self.cfg.timeouts.barrier));
+        }
         self.barrier = BarrierPos::Closing;
         out.push(Command::CloseBarrier);
     }
@@ -503,15 +516,14 @@ impl Flow {
     }
 
     /// A record for a vehicle that slipped through without a passage of its own.
-    fn tailgater_record(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
+    fn tailgater_record(&mut self, arrived: Time) {
         self.seq += 1;
         let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
         let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
         p.flag(Flag::Tailgate);
         p.record.exit = Some(ExitKind::Tailgated);
-        p.record.completed_at = Some(now.utc);
-        p.record.total_ms = Some(now.mono.saturating_sub(arrived.mono).as_millis() as u64);
-        out.push(Command::Complete { record: Box::new(p.record) });
+        // Completed with the passage it followed (see `finish`); the alarm went out at once.
+        self.followers.push((p.record, arrived));
     }
 
     fn finish(&mut self, now: Time, outcome: StageOutcome, exit: ExitKind, out: &mut Vec<Command>) {
@@ -535,6 +547,11 @@ impl Flow {
         let id = p.record.id.clone();
         out.push(Command::Complete { record: Box::new(p.record) });
         out.push(Command::Forget { passage: id });
+        for (mut record, arrived) in self.followers.drain(..) {
+            record.completed_at = Some(now.utc);
+            record.total_ms = Some(now.mono.saturating_sub(arrived.mono).as_millis() as u64);
+            out.push(Command::Complete { record: Box::new(record) });
+        }
         if let Some(arrived) = self.queue.pop_front() {
             self.start(arrived, now, out);
         }
