@@ -51,10 +51,10 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
                 Ok(v) => {
                     let signed = if keys.is_empty() { "not checked (no key)" } else { "signatures valid" };
                     println!(
-                        "{}: ok, {} entries, {} checkpoints ({signed}), last hash {}",
+                        "{}: ok, {}, {} ({signed}), last hash {}",
                         log.display(),
-                        v.entries,
-                        v.checkpoints,
+                        crate::words::plural(v.entries, "entry", "entries"),
+                        crate::words::plural(v.checkpoints, "checkpoint", "checkpoints"),
                         v.last_hash
                     );
                     Ok(true)

@@ -37,7 +37,7 @@ struct Report {
 pub fn run(args: EmptyCheckArgs) -> Result<bool, String> {
     let v = empty::load(&args.image)
         .and_then(|img| empty::check(&img, &empty::Params::default()))
-        .map_err(|e| format!("{}: {e}", args.image.display()))?;
+        .map_err(|e| e.to_string())?;
     let report = Report {
         file: args.image.display().to_string(),
         verdict: v.verdict,

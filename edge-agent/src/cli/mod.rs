@@ -157,7 +157,7 @@ pub fn exit(command: &str, result: Result<bool, String>) -> ExitCode {
         Err(e) => {
             // A reader that went away (`| head`) is not an error worth a word.
             if !e.is_empty() {
-                eprintln!("edge-agent {command}: {e}");
+                eprintln!("edge-agent {command}: {}", crate::words::without_os_codes(&e));
             }
             ExitCode::from(2)
         }

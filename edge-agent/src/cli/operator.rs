@@ -3,7 +3,7 @@
 //! running agent's technician page). Passwords are read from stdin, never
 //! from the command line where `ps` and shell history would keep them.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub struct ReleaseArgs {
 pub enum OperatorCliError {
     #[error("cannot read the password from stdin: {0}")]
     Stdin(std::io::Error),
-    #[error("an empty password")]
+    #[error("no password given (type it, or pipe it in on stdin)")]
     Empty,
     #[error("fewer than {MIN_ITERATIONS} iterations would be refused by the lane config")]
     TooCheap,
@@ -68,7 +68,16 @@ pub enum OperatorCliError {
 
 fn password() -> Result<String, OperatorCliError> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(OperatorCliError::Stdin)?;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        // Typed at a terminal: ask, and do not show it.
+        eprint!("password: ");
+        let _quiet = Quiet::stdin();
+        stdin.lock().read_line(&mut line).map_err(OperatorCliError::Stdin)?;
+        eprintln!();
+    } else {
+        stdin.lock().read_line(&mut line).map_err(OperatorCliError::Stdin)?;
+    }
     let pw = line.trim_end_matches(['\r', '\n']).to_string();
     if pw.is_empty() {
         return Err(OperatorCliError::Empty);
@@ -137,4 +146,38 @@ fn post_release(args: ReleaseArgs) -> Result<(), OperatorCliError> {
     }
     println!("{text}");
     Ok(())
+}
+
+/// Terminal echo switched off while it lives (a password being typed), restored on drop.
+struct Quiet {
+    saved: Option<libc::termios>,
+}
+
+impl Quiet {
+    fn stdin() -> Quiet {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a termios we own; failures leave echo on.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return Quiet { saved: None };
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return Quiet { saved: None };
+            }
+            Quiet { saved: Some(saved) }
+        }
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if let Some(t) = self.saved {
+            // SAFETY: restores the settings read in `stdin`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
+        }
+    }
 }

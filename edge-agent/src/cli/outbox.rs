@@ -176,15 +176,19 @@ fn waiting_bytes(d: &Depth) -> u64 {
 }
 
 fn sentence(d: &Depth, now_ms: i64) -> String {
-    let age = d.oldest_ms.map(|t| (now_ms - t) / 1000);
+    use crate::words::{format_duration, plural};
+    let age = d.oldest_ms.map(|t| std::time::Duration::from_secs(((now_ms - t).max(0) / 1000) as u64));
+    if d.messages == 0 {
+        return "outbox: empty, nothing waiting for the uplink".into();
+    }
     format!(
-        "outbox: {} messages, {} waiting ({} results, {} images, {} telemetry); oldest {}",
-        d.messages,
+        "outbox: {}, {} waiting ({}, {}, {} of telemetry); the oldest from {} ago",
+        plural(d.messages, "message", "messages"),
         human_bytes(waiting_bytes(d)),
-        d.results,
-        d.images,
+        plural(d.results, "result", "results"),
+        plural(d.images, "image", "images"),
         d.telemetry,
-        age.map_or("-".into(), |s| format!("{s}s ago"))
+        age.map_or("-".into(), format_duration)
     )
 }
 
@@ -204,14 +208,7 @@ fn json(d: &Depth, progress: Option<&Progress>, now_ms: i64) -> String {
     v.to_string()
 }
 
-pub(crate) fn human_bytes(b: u64) -> String {
-    match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
-}
+pub(crate) use crate::words::format_bytes as human_bytes;
 
 #[cfg(test)]
 mod tests {

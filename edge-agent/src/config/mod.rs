@@ -66,9 +66,7 @@ pub fn io_words(e: &std::io::Error) -> String {
         PermissionDenied => "permission denied".into(),
         IsADirectory => "it is a folder, not a file".into(),
         InvalidData => "it is not UTF-8 text".into(),
-        _ => {
-            let text = e.to_string();
-            text.split(" (os error").next().unwrap_or(&text).to_string()
-        }
+        AlreadyExists => "it already exists".into(),
+        _ => crate::words::without_os_codes(&e.to_string()),
     }
 }

@@ -35,6 +35,32 @@ pub fn wire_word<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
+/// An error text without the operating system's codes: `No such file or directory (os
+/// error 2)` becomes `it does not exist`; other `(os error N)` tails are dropped.
+pub fn without_os_codes(text: &str) -> String {
+    let mut out = text
+        .replace("No such file or directory (os error 2)", "it does not exist")
+        .replace("Permission denied (os error 13)", "permission denied")
+        .replace("File exists (os error 17)", "it already exists")
+        .replace("Is a directory (os error 21)", "it is a folder, not a file")
+        .replace("Connection refused (os error 111)", "connection refused");
+    while let Some(start) = out.find(" (os error ") {
+        let end = out[start..].find(')').map_or(out.len(), |e| start + e + 1);
+        out.replace_range(start..end, "");
+    }
+    out
+}
+
+/// `512 B`, `6.2 KiB`, `1.5 MiB`, `2.0 GiB`.
+pub fn format_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
 /// `1 passage`, `2 passages`, `0 passages`.
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -183,6 +209,16 @@ mod tests {
         assert_eq!(did_you_mean_key("hots", &["host", "port"], "keys:"), "did you mean `host`?");
         assert_eq!(did_you_mean_key("zzz", &["host", "port"], "keys:"), "keys: host, port");
         assert_eq!(did_you_mean("zzz", &["arrival", "exit"], "use"), "use \"arrival\" or \"exit\"");
+    }
+
+    #[test]
+    fn os_codes_become_words() {
+        assert_eq!(
+            without_os_codes("cannot read /x: No such file or directory (os error 2)"),
+            "cannot read /x: it does not exist"
+        );
+        assert_eq!(without_os_codes("bind: Address in use (os error 98); retry"), "bind: Address in use; retry");
+        assert_eq!(without_os_codes("fine"), "fine");
     }
 
     #[test]

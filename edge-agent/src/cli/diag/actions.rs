@@ -192,7 +192,7 @@ pub async fn capture_uvss(
             &name,
             "capture",
             Err(format!(
-                "{name} is simulated, and diag runs the simulation without traffic: no vehicle will drive over. \
+                "simulated, and diag runs the simulation without traffic: no vehicle will drive over. \
                  Run the lane (`edge-agent run`) and take scans from its passages (technician page, `edge-agent tail`)"
             )),
             Saved::default(),
