@@ -217,7 +217,10 @@ mod tests {
             without_os_codes("cannot read /x: No such file or directory (os error 2)"),
             "cannot read /x: it does not exist"
         );
-        assert_eq!(without_os_codes("bind: Address in use (os error 98); retry"), "bind: Address in use; retry");
+        assert_eq!(
+            without_os_codes("bind: Address in use (os error 98); retry"),
+            "bind: Address in use; retry"
+        );
         assert_eq!(without_os_codes("fine"), "fine");
     }
 

@@ -102,6 +102,19 @@ pub const EXITS: &[Term] = &[
     t("tailgated", "tailgated", "跟车通过"),
 ];
 
+/// An electronic seal's state (ISO 18185), as the reader reports it.
+pub const SEALS: &[Term] =
+    &[t("sealed", "sealed", "已施封"), t("opened", "opened", "已开启"), t("tampered", "tampered", "被破坏")];
+
+/// The barrier arm as the lane knows it.
+pub const BARRIER: &[Term] = &[
+    t("closed", "closed", "已落杆"),
+    t("opened", "open", "已抬杆"),
+    t("opening", "opening", "正在抬杆"),
+    t("closing", "closing", "正在落杆"),
+    t("unknown", "position unknown", "位置未知"),
+];
+
 pub const LANE_STATES: &[Term] = &[t("online", "online", "在线"), t("offline", "offline", "离线")];
 
 pub const FLAGS: &[Term] = &[
@@ -152,6 +165,8 @@ pub const TABLES: &[(&str, &[Term])] = &[
     ("stage", STAGES),
     ("exit", EXITS),
     ("lane_state", LANE_STATES),
+    ("barrier", BARRIER),
+    ("seal", SEALS),
     ("flag", FLAGS),
     ("reason", REASONS),
 ];

@@ -239,8 +239,10 @@ pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> O
 }
 
 pub fn seals_line(seals: &[drivers::SealRead]) -> String {
-    let list: Vec<String> =
-        seals.iter().map(|s| format!("{} {}", s.id, crate::words::wire_word(&s.status))).collect();
+    let list: Vec<String> = seals
+        .iter()
+        .map(|s| format!("{} {}", s.id, crate::words::en_of("seal", &crate::words::wire_word(&s.status))))
+        .collect();
     match seals.len() {
         0 => "no seal in range".into(),
         n => format!("{} in range: {}", crate::words::plural(n as u64, "seal", "seals"), list.join(", ")),
