@@ -148,7 +148,7 @@ impl Progress {
         let bar: String = "#".repeat(filled) + &".".repeat(WIDTH - filled.min(WIDTH));
         let rate = match self.rate() {
             Some((m, b)) => format!("{m:.0} msg/s, {}/s", human_bytes(b as u64)),
-            None => "rate -".into(),
+            None => "rate not known yet".into(),
         };
         let eta = match (self.eta(), self.last.messages) {
             (_, 0) => "done".into(),
@@ -160,13 +160,14 @@ impl Progress {
             }
             (None, _) => "not draining (is the uplink connected?)".into(),
         };
+        use crate::words::plural;
         format!(
-            "[{bar}] {:3.0}%  {} messages, {} waiting ({} results, {} images)  {rate}  {eta}",
+            "[{bar}] {:3.0}%  {}, {} waiting ({}, {})  {rate}  {eta}",
             self.done() * 100.0,
-            self.last.messages,
+            plural(self.last.messages, "message", "messages"),
             human_bytes(waiting_bytes(&self.last)),
-            self.last.results,
-            self.last.images,
+            plural(self.last.results, "result", "results"),
+            plural(self.last.images, "image", "images"),
         )
     }
 }
