@@ -17,9 +17,12 @@ use std::time::Duration;
 use clap::Args;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+use contract::decision::{DecisionEvent, Outcome};
+use contract::lane::{Alarm, DeviceHealthEvent, LaneStatus};
+use contract::passage::{ExitKind, PassageRecord};
+use contract::Topics;
+
 use crate::config::Broker;
-use crate::mqtt::Topics;
-use crate::record::*;
 use crate::words::{self, format_duration, plural, reason_en, wire_word};
 
 #[derive(Args)]
@@ -188,7 +191,7 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
             )
         })
     } else if topic.ends_with("/ack") {
-        serde_json::from_slice::<crate::command::CommandAck>(payload).map(|a| {
+        serde_json::from_slice::<contract::command::CommandAck>(payload).map(|a| {
             let id = a.id.as_deref().unwrap_or("(no id)");
             match (a.accepted, a.outcome.as_deref(), a.reason.as_deref()) {
                 (true, outcome, _) => {
@@ -203,7 +206,7 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
             }
         })
     } else if topic.ends_with("/stats") {
-        serde_json::from_slice::<crate::stats::StatsReport>(payload).map(|r| {
+        serde_json::from_slice::<contract::stats::StatsReport>(payload).map(|r| {
             format!(
                 "stats {}/{}: {}, direct release {:.1} %, p95 time in lane {}",
                 r.site,

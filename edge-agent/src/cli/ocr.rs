@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use models::recognize::ImageResult;
+use models::read::image::ImageResult;
 use models::{ContainerRead, PlateRead};
 
 #[derive(Args)]

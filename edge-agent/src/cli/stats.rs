@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::stats::StatsReport;
 use crate::words::{self, format_duration, plural};
+use contract::stats::StatsReport;
 
 #[derive(Args)]
 #[command(after_help = "Examples:\n  edge-agent stats --config /etc/edge-agent/lane.toml\n  \
@@ -100,7 +100,7 @@ mod tests {
             time_in_lane_ms: Default::default(),
             stages_ms: BTreeMap::from([(
                 "empty_check".to_string(),
-                crate::stats::Summary { count: 1, mean: 1500.0, p95: 1500 },
+                contract::stats::Summary { count: 1, mean: 1500.0, p95: 1500 },
             )]),
         };
         let text = render(&r);

@@ -10,8 +10,9 @@ use clap::Args;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::reassembly::Assembler;
-use crate::record::{ImageManifest, PassageRecord};
+use contract::image::ImageManifest;
+use contract::passage::PassageRecord;
+use contract::reassembly::Assembler;
 
 #[derive(Args)]
 #[command(

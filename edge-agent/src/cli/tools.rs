@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ed25519_dalek::VerifyingKey;
-use serde_json::Value;
 
 #[derive(Args)]
 #[command(
@@ -33,34 +31,11 @@ pub struct SchemaArgs {
 
 /// Checks result files against `ID=PUBLIC_KEY` pairs; prints one line per file.
 pub fn verify(args: VerifyArgs) -> Result<bool, String> {
-    let keys = args.keys.iter().map(|k| key_arg(k)).collect::<Result<Vec<_>, String>>()?;
-    let mut all_ok = true;
-    for file in &args.files {
-        let outcome = std::fs::read(file)
-            .map_err(|e| crate::config::io_words(&e))
-            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| format!("not JSON: {e}")))
-            .and_then(|v| crate::signing::verify(&v, &keys).map_err(|e| e.to_string()));
-        match outcome {
-            Ok(id) => super::print_line(&format!("{}: ok (signed by {id})", file.display())),
-            Err(e) => {
-                all_ok = false;
-                super::print_line(&format!("{}: FAILED: {e}", file.display()));
-            }
-        }
-    }
-    Ok(all_ok)
-}
-
-/// A lane key given on the command line as `ID=BASE64`.
-pub fn key_arg(k: &str) -> Result<(String, VerifyingKey), String> {
-    let (id, b64) = k.split_once('=').ok_or_else(|| format!("--key {k:?}: give ID=PUBLIC_KEY"))?;
-    let key = crate::command::public_key(b64)
-        .ok_or_else(|| format!("--key {id}: not an Ed25519 public key (32 bytes in base64)"))?;
-    Ok((id.to_string(), key))
+    crate::signing::verify_files(&args.keys, &args.files).map_err(|e| e.to_string())
 }
 
 pub fn schema(args: SchemaArgs) -> Result<bool, String> {
-    for (name, schema) in crate::schema::all() {
+    for (name, schema) in contract::schema::all() {
         match &args.out {
             Some(dir) => {
                 let path = dir.join(name);
@@ -68,7 +43,7 @@ pub fn schema(args: SchemaArgs) -> Result<bool, String> {
                     .and_then(|_| std::fs::write(&path, schema))
                     .map_err(|e| super::io_error("write", &path, &e))?;
             }
-            None => super::print_line(&schema),
+            None => super::print_text(&schema),
         }
     }
     Ok(true)

@@ -9,7 +9,11 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::config::Timeouts;
-use crate::record::*;
+use contract::decision::{DecisionRecord, Outcome};
+use contract::lane::{Alarm, AlarmKind};
+use contract::passage::{
+    CaptureKind, CaptureOutcome, CaptureRecord, EmptyCheckRecord, ExitKind, Flag, Stage, StageOutcome,
+};
 
 use super::event::*;
 use super::passage::Passage;
@@ -51,7 +55,7 @@ pub struct Flow {
     queue: VecDeque<Time>,
     /// Tailgaters' records with their arrival, completed right after the passage they
     /// followed, so records arrive in the order the vehicles left the lane.
-    followers: Vec<(PassageRecord, Time)>,
+    followers: Vec<(contract::passage::PassageRecord, Time)>,
     seq: u64,
 }
 

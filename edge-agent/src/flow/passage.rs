@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::record::*;
+use contract::passage::{
+    CaptureRecord, Flag, PassageRecord, Stage, StageOutcome, StageRecord, PASSAGE_SCHEMA,
+};
 
 use super::event::Time;
 use super::machine::FlowConfig;

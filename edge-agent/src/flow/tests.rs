@@ -6,7 +6,12 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::config::Timeouts;
-use crate::record::*;
+use contract::decision::{DecisionRecord, Outcome};
+use contract::lane::AlarmKind;
+use contract::passage::{
+    CaptureKind, CaptureOutcome, CaptureRecord, EmptyCheckRecord, ExitKind, Flag, PassageRecord, Stage,
+    StageOutcome,
+};
 
 struct Lane {
     flow: Flow,

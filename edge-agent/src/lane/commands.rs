@@ -10,11 +10,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::command::{Action, Command, CommandAck, CommandVerifier, Rejection, Replay};
+use crate::command::Replay;
 use crate::config::LaneConfig;
 use crate::declaration::DeclarationStore;
 use crate::flow::Event;
-use crate::record::{DecisionRecord, Outcome, Stage};
+use contract::command::{Action, Command, CommandAck, CommandVerifier, Envelope, Rejection};
+use contract::decision::{DecisionRecord, Outcome};
+use contract::passage::Stage;
 
 use super::{Lane, Publish};
 
@@ -50,7 +52,7 @@ impl Desk {
 /// central matches the rejection to what it sent. Never trusted for anything else.
 fn id_of(bytes: &[u8]) -> Option<String> {
     use base64::Engine;
-    let env: crate::command::Envelope = serde_json::from_slice(bytes).ok()?;
+    let env: Envelope = serde_json::from_slice(bytes).ok()?;
     let payload = base64::engine::general_purpose::STANDARD.decode(env.payload).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
     v.get("id")?.as_str().map(|s| s.chars().take(128).collect())
@@ -130,7 +132,7 @@ impl<P: Publish> Lane<P> {
         let Some(payload) = self.archive.get(passage) else {
             return done("not_applicable", format!("no record of {passage} is kept on this lane"));
         };
-        let images = match serde_json::from_slice::<crate::record::PassageRecord>(&payload) {
+        let images = match serde_json::from_slice::<contract::passage::PassageRecord>(&payload) {
             Ok(record) => {
                 let captures =
                     record.captures.iter().filter_map(|c| Some((c.device.clone(), c.image.clone()?)));

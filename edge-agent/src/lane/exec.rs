@@ -13,7 +13,11 @@ use crate::flow::{BarrierError, BarrierOp, Command, EmptyCheckNeed, Event, Time}
 use crate::images::ImageStore;
 use crate::policy::PolicyInput;
 use crate::recognize::{Job, Shot};
-use crate::record::*;
+use contract::decision::DecisionEvent;
+use contract::image::{ImageManifest, ImageRef};
+use contract::lane::DeviceHealthEvent;
+use contract::passage::{CaptureOutcome, CaptureRecord, EmptyCheckRecord, UvssMeta};
+
 use crate::words::wire_word;
 
 /// Statistics go out with a passage, at most this often.
@@ -172,27 +176,12 @@ impl<P: Publish> Lane<P> {
 
     /// The manifest, then the chunks; the outbox keeps them in this order.
     pub(super) fn publish_image(&self, passage: &str, camera: &str, image: &ImageRef) {
-        let chunk = self.cfg.mqtt.chunk_size as u64;
-        let chunks = image.bytes.div_ceil(chunk).max(1) as u32;
-        let manifest = ImageManifest {
-            schema: IMAGE_SCHEMA.into(),
-            sha256: image.sha256.clone(),
-            bytes: image.bytes,
-            format: image.format,
-            width: image.width,
-            height: image.height,
-            camera: camera.to_string(),
-            passage: passage.to_string(),
-            chunks,
-            chunk_size: chunk as u32,
-        };
-        let topic = self.topics.image(&image.sha256);
-        self.send(topic.clone(), &manifest, false);
+        let manifest = ImageManifest::for_image(image, camera, passage, self.cfg.mqtt.chunk_size);
+        self.send(self.topics.image(&image.sha256), &manifest, false);
         let file = self.images.path_of(&image.sha256, image.format.extension());
-        for i in 0..chunks as u64 {
-            let offset = i * chunk;
-            let len = chunk.min(image.bytes - offset);
-            self.publisher.publish_file(format!("{topic}/{i}"), file.clone(), offset, len);
+        for i in 0..manifest.chunks {
+            let (offset, len) = manifest.chunk_span(i).expect("every index below the count has a span");
+            self.publisher.publish_file(self.topics.image_chunk(&image.sha256, i), file.clone(), offset, len);
         }
     }
 

@@ -20,6 +20,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use contract::Topics;
 use drivers::sim::SimLane;
 use drivers::DeviceError;
 use tokio::sync::mpsc;
@@ -34,10 +35,10 @@ use crate::config::{Engine, LaneConfig};
 use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
 use crate::flow::{BarrierOp, Command, Event, Flow, FlowConfig, Time, Zone};
 use crate::images::ImageStore;
-use crate::mqtt::Topics;
 use crate::policy::Policy;
 use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
-use crate::record::{Alarm, AlarmKind, CaptureRecord, EmptyCheckRecord};
+use contract::lane::{Alarm, AlarmKind};
+use contract::passage::{CaptureRecord, EmptyCheckRecord};
 
 /// Completed passage records kept for resending (about a week of a busy lane).
 const ARCHIVE_KEEP: usize = 20_000;
@@ -113,7 +114,7 @@ pub(crate) enum Input {
     EmptyChecked {
         passage: String,
         record: EmptyCheckRecord,
-        empty_image: Option<crate::record::EmptyImageRecord>,
+        empty_image: Option<contract::passage::EmptyImageRecord>,
     },
     Barrier {
         op: BarrierOp,
@@ -157,7 +158,7 @@ pub struct Lane<P: Publish> {
     declarations: Box<dyn Declarations>,
     declaration_store: Arc<DeclarationStore>,
     desk: commands::Desk,
-    signer: crate::signing::ResultSigner,
+    signer: contract::signing::ResultSigner,
     archive: crate::archive::Archive,
     audit: audit::AuditWriter,
     stats: crate::stats::Stats,
@@ -174,12 +175,6 @@ pub struct Lane<P: Publish> {
     clock: Clock,
     hook: observe::Hook,
     pub(crate) completed: u64,
-}
-
-impl Recognizer for Box<dyn Recognizer> {
-    fn recognize(&mut self, shots: &[Shot]) -> Result<models::Reads, String> {
-        (**self).recognize(shots)
-    }
 }
 
 fn recognizer(cfg: &LaneConfig) -> Result<Box<dyn Recognizer>, LaneError> {
@@ -217,7 +212,7 @@ impl<P: Publish> Lane<P> {
         let archive =
             crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
         let signing_key = || {
-            crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
+            crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
                 .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })
         };
         let signer = signing_key()?;

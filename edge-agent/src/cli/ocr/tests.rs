@@ -1,4 +1,4 @@
-use models::recognize::ImageResult;
+use models::read::image::ImageResult;
 use models::{ContainerRead, PlateColor, PlateRead};
 
 use super::{read_before_correction, render};
