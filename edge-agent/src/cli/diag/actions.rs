@@ -191,10 +191,9 @@ pub async fn capture_uvss(
         return Ok(outcome(
             &name,
             "capture",
-            Err(format!(
-                "simulated, and diag runs the simulation without traffic: no vehicle will drive over. \
+            Err("simulated, and diag runs the simulation without traffic: no vehicle will drive over. \
                  Run the lane (`edge-agent run`) and take scans from its passages (technician page, `edge-agent tail`)"
-            )),
+                .to_string()),
             Saved::default(),
         ));
     }
