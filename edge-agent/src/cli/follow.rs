@@ -33,15 +33,8 @@ pub struct FollowArgs {
     /// The lane's configuration: broker, topic prefix, site and lane come from it.
     #[arg(short, long)]
     pub config: Option<PathBuf>,
-    /// The broker's host, when no config is given.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// The broker's port, when no config is given.
-    #[arg(long, default_value_t = 1883, value_parser = super::port)]
-    pub port: u16,
-    /// Topic filter when no config is given (`#` for everything below).
-    #[arg(long, default_value = "lanectl/#")]
-    pub topic: String,
+    #[command(flatten)]
+    pub broker: super::BrokerArgs,
     /// One JSON object per message instead of sentences: {"topic", "message"}.
     #[arg(long)]
     pub json: bool,
@@ -72,9 +65,9 @@ pub fn run(args: FollowArgs) -> Result<bool, String> {
             FollowOptions { host, port, filter, json: args.json, count: args.count }
         }
         None => FollowOptions {
-            host: args.host,
-            port: args.port,
-            filter: args.topic,
+            host: args.broker.host,
+            port: args.broker.port,
+            filter: args.broker.topic,
             json: args.json,
             count: args.count,
         },

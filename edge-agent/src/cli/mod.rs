@@ -201,6 +201,20 @@ pub fn duration(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// Where a consumer (`follow`, `tail`) finds the broker and what it subscribes to.
+#[derive(clap::Args)]
+pub struct BrokerArgs {
+    /// The broker's host (with `follow --config`, the lane file's broker instead).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The broker's port.
+    #[arg(long, default_value_t = 1883, value_parser = port)]
+    pub port: u16,
+    /// Topic filter: which lanes (`lanectl/#` for all of them, `lanectl/CNSHA/#` for one site).
+    #[arg(long, default_value = "lanectl/#")]
+    pub topic: String,
+}
+
 /// A consumer's patience with a broker that is away: "waiting…" once at first (a broker
 /// that is still starting is no error), "not reachable" once when it stays away.
 #[derive(Default)]

@@ -21,15 +21,8 @@ Writes passages/<id>.json and images/<sha256>.<jpg|png>; each image's hash is ch
 Progress goes to stderr; at the end a count of passages, duplicates and images."
 )]
 pub struct TailArgs {
-    /// The broker's host.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// The broker's port.
-    #[arg(long, default_value_t = 1883, value_parser = super::port)]
-    pub port: u16,
-    /// Topic filter: which lanes (`lanectl/#` for all of them, `lanectl/CNSHA/#` for one site).
-    #[arg(long, default_value = "lanectl/#")]
-    pub topic: String,
+    #[command(flatten)]
+    pub broker: super::BrokerArgs,
     /// The folder to write into (created when missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -43,9 +36,9 @@ pub struct TailArgs {
 
 pub fn run(a: TailArgs) -> Result<bool, String> {
     let opts = TailOptions {
-        host: a.host,
-        port: a.port,
-        filter: a.topic,
+        host: a.broker.host,
+        port: a.broker.port,
+        filter: a.broker.topic,
         out: a.out,
         client_id: a.client_id,
         count: a.count,
