@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use super::raw::*;
 use super::types::*;
 use super::values::duration;
 use crate::words;
+use tomlcheck::Reporter;
 
 fn kind_names() -> Vec<&'static str> {
     DeviceKind::ALL.iter().map(|(n, _)| *n).collect()

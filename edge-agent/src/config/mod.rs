@@ -7,8 +7,6 @@
 //! Parse and validate report together: all the mistakes of a file in one run.
 
 mod device;
-pub mod diagnostic;
-mod parse;
 pub mod raw;
 mod summary;
 pub mod types;
@@ -17,17 +15,18 @@ mod values;
 
 use std::path::Path;
 
-pub use diagnostic::{ConfigError, Diagnostic};
 pub use summary::summary;
+pub use tomlcheck::words::io_words;
+pub use tomlcheck::{ConfigError, Diagnostic};
 pub use types::*;
 
-use diagnostic::Reporter;
+use tomlcheck::Reporter;
 
 /// Parses and validates a configuration text. `file` is used in messages and as
 /// the base for relative paths.
 pub fn from_str(file: &Path, source: &str) -> Result<LaneConfig, ConfigError> {
     let mut reporter = Reporter::new(file, source);
-    let Some(raw) = parse::parse(source, &mut reporter) else {
+    let Some(raw) = tomlcheck::parse::<raw::RawConfig>(source, &mut reporter, &is_duration) else {
         return Err(reporter.finish().expect_err("parse reports why it gave up"));
     };
     let base = file.parent().unwrap_or(Path::new("."));
@@ -38,35 +37,25 @@ pub fn from_str(file: &Path, source: &str) -> Result<LaneConfig, ConfigError> {
 
 /// Reads, parses and validates a configuration file.
 pub fn load(file: &Path) -> Result<LaneConfig, ConfigError> {
-    let source = std::fs::read_to_string(file).map_err(|e| ConfigError {
-        diagnostics: vec![Diagnostic {
-            file: file.to_path_buf(),
-            position: None,
-            message: format!("cannot read the configuration file: {}", io_words(&e)),
-            help: match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    "check the path (the default is /etc/edge-agent/lane.toml; give another with --config)"
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    "the user running edge-agent must be able to read it (the service runs as edge-agent)"
-                }
-                _ => "give the path of the lane's TOML file",
+    let source = std::fs::read_to_string(file).map_err(|e| {
+        let help = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "check the path (the default is /etc/edge-agent/lane.toml; give another with --config)"
             }
-            .into(),
-        }],
+            std::io::ErrorKind::PermissionDenied => {
+                "the user running edge-agent must be able to read it (the service runs as edge-agent)"
+            }
+            _ => "give the path of the lane's TOML file",
+        };
+        tomlcheck::unreadable(file, &e, help)
     })?;
     from_str(file, &source)
 }
 
-/// An I/O error in words, without `(os error 2)`.
-pub fn io_words(e: &std::io::Error) -> String {
-    use std::io::ErrorKind::*;
-    match e.kind() {
-        NotFound => "it does not exist".into(),
-        PermissionDenied => "permission denied".into(),
-        IsADirectory => "it is a folder, not a file".into(),
-        InvalidData => "it is not UTF-8 text".into(),
-        AlreadyExists => "it already exists".into(),
-        _ => crate::words::without_os_codes(&e.to_string()),
-    }
+/// Keys of a lane file whose value is a duration (so a type error there says so).
+fn is_duration(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    key.starts_with("timeouts.")
+        || (key.starts_with("sim.") && !last.ends_with("every") && !matches!(last, "vehicles" | "seed"))
+        || matches!(last, "keepalive" | "max_validity" | "timeout" | "debounce")
 }

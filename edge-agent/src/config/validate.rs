@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use super::raw::*;
 use super::types::*;
 use super::values::{duration_or, ident};
 use crate::words::{self, Lang};
+use tomlcheck::Reporter;
 
 pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<LaneConfig> {
     let (site, lane, name) = match &raw.lane {

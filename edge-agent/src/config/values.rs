@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use crate::words::{self, DurationError};
+use tomlcheck::Reporter;
 
 pub const ID_HELP: &str = "use letters, digits, '-' and '_' only (it becomes part of MQTT topics)";
 

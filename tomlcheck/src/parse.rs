@@ -1,28 +1,34 @@
-//! Step one: the TOML text into [`RawConfig`], with every mistake reported, not only the
-//! first.
+//! The TOML text into the program's raw serde structs, with every mistake reported, not
+//! only the first.
 //!
 //! serde stops at the first key it cannot take. So the text is parsed once into a spanned
 //! document and deserialised in a loop: each error becomes a sentence at its position
 //! (key paths, the lane's words for types — never `u16` or `struct RawMqtt`), the
 //! offending entry is taken out of the document, and the rest is tried again. What is left
 //! deserialises into the raw structs, so validation still checks every other value in the
-//! same run. Required keys are `Option`s in the raw structs and reported missing by
-//! validation; a key taken out here for its type is remembered (`Reporter::removed`) so it
-//! is not reported a second time as missing.
+//! same run. A program that makes its required keys `Option`s and reports them missing in
+//! validation ([`Reporter::missing`]) gets those in the same run too; a key taken out here
+//! for its type is remembered ([`Reporter::removed`]) so it is not reported again as
+//! missing. A missing required key serde finds itself stops the run (after saying so).
 
 use std::ops::Range;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
-use super::diagnostic::Reporter;
-use super::raw::RawConfig;
+use crate::diagnostic::Reporter;
 use crate::words;
 
 /// More mistakes than this in one file: the rest is not worth reading.
 const MAX_ERRORS: usize = 50;
 
-pub fn parse(source: &str, r: &mut Reporter) -> Option<RawConfig> {
+/// `source` into `T`, or `None` when a mistake stopped it; every mistake is in `r`.
+/// `is_duration` says which dotted keys hold durations, so their type errors say so.
+pub fn parse<T: DeserializeOwned>(
+    source: &str,
+    r: &mut Reporter,
+    is_duration: &dyn Fn(&str) -> bool,
+) -> Option<T> {
     let (mut doc, syntax) = DeTable::parse_recoverable(source);
     if !syntax.is_empty() {
         // After a syntax error the structure is a guess: report the syntax only.
@@ -33,18 +39,26 @@ pub fn parse(source: &str, r: &mut Reporter) -> Option<RawConfig> {
         return None;
     }
     for _ in 0..MAX_ERRORS {
-        let e = match RawConfig::deserialize(toml::Deserializer::from(doc.clone())) {
+        let e = match T::deserialize(toml::Deserializer::from(doc.clone())) {
             Ok(raw) => return Some(raw),
             Err(e) => e,
         };
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
+        if message.starts_with("missing field") {
+            // Nothing to take out: say where it is missing, and stop (serde cannot go on).
+            let found = take_out(doc.clone().get_mut(), &span, &mut Vec::new())
+                .unwrap_or(Found { path: vec![], was_table: true });
+            let (message, help) = explain(&message, &found, is_duration);
+            r.error(span, message, help);
+            return None;
+        }
         let Some(found) = take_out(doc.get_mut(), &span, &mut Vec::new()) else {
             // Not tied to one entry (a missing table at the top): say it and stop.
-            r.error(span, message, "see config/lane.example.toml for the layout of a lane file");
+            r.error(span, message, "see the example configuration for the layout of the file");
             return None;
         };
-        let (message, help) = explain(&message, &found);
+        let (message, help) = explain(&message, &found, is_duration);
         r.error(span, message, help);
         r.removed(found.path.join("."));
     }
@@ -91,7 +105,7 @@ fn table_name(path: &[String]) -> String {
 }
 
 /// The serde message made into the lane's words, with a fix.
-fn explain(message: &str, found: &Found) -> (String, String) {
+fn explain(message: &str, found: &Found, is_duration: &dyn Fn(&str) -> bool) -> (String, String) {
     let key = found.path.join(".");
     let (table, last) = found.path.split_at(found.path.len().saturating_sub(1));
     let last = last.first().map_or("", String::as_str);
@@ -115,7 +129,7 @@ fn explain(message: &str, found: &Found) -> (String, String) {
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         let (given, wanted) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        let wanted = type_words(&key, wanted);
+        let wanted = type_words(&key, wanted, is_duration(&key));
         let help = type_help(&key, given, wanted.as_str());
         return (format!("`{key}` must be {wanted}, not {}", given_words(given)), help);
     }
@@ -135,19 +149,21 @@ fn explain(message: &str, found: &Found) -> (String, String) {
                 (format!("`{key}` = {given} is out of range"), "give a whole number, 0 or more".into())
             }
             None => (
-                format!("`{key}` = {given} is not {}", type_words(&key, wanted)),
+                format!("`{key}` = {given} is not {}", type_words(&key, wanted, is_duration(&key))),
                 "see config/lane.example.toml".into(),
             ),
         };
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
-        return (
-            format!("{} has no `{field}`", table_name(&found.path)),
-            "add it (config/lane.example.toml shows every key)".into(),
-        );
+        let message = if found.path.is_empty() {
+            format!("the file has no `{field}`")
+        } else {
+            format!("{} has no `{field}`", table_name(&found.path))
+        };
+        return (message, "add it (the example configuration shows every key and table)".into());
     }
-    (format!("`{key}`: {message}"), "see config/lane.example.toml".into())
+    (format!("`{key}`: {message}"), "see the example configuration".into())
 }
 
 /// The names between backticks: "one of `a`, `b`" -> [a, b].
@@ -155,18 +171,10 @@ fn backticked(text: &str) -> Vec<&str> {
     text.split('`').skip(1).step_by(2).collect()
 }
 
-/// Keys whose value is a duration, by their last part or table.
-fn is_duration_key(key: &str) -> bool {
+/// serde's names for the type a key wants, in people's words.
+fn type_words(key: &str, wanted: &str, duration: bool) -> String {
     let last = key.rsplit('.').next().unwrap_or(key);
-    key.starts_with("timeouts.")
-        || (key.starts_with("sim.") && !last.ends_with("every") && !matches!(last, "vehicles" | "seed"))
-        || matches!(last, "keepalive" | "max_validity" | "timeout" | "debounce")
-}
-
-/// serde's names for the type a key wants, in the lane's words.
-fn type_words(key: &str, wanted: &str) -> String {
-    let last = key.rsplit('.').next().unwrap_or(key);
-    if wanted == "a string" && is_duration_key(key) {
+    if wanted == "a string" && duration {
         return "a duration in quotes, such as \"5s\" or \"10m\"".into();
     }
     match wanted {
@@ -244,55 +252,10 @@ fn syntax_words(message: &str) -> (String, String) {
     } else if first.contains("string") {
         "close the quotes on this line: text values are written \"like this\""
     } else {
-        "fix the TOML syntax at this spot (config/lane.example.toml shows the form)"
+        "fix the TOML syntax at this spot (the example configuration shows the form)"
     };
     (first, help.into())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn errors(src: &str) -> Vec<String> {
-        let file = Path::new("t.toml");
-        let mut r = Reporter::new(file, src);
-        parse(src, &mut r);
-        r.diagnostics.iter().map(|d| format!("{}|{}", d.message, d.help)).collect()
-    }
-
-    #[test]
-    fn all_type_and_key_mistakes_are_reported_in_one_pass() {
-        let src = "[lane]\nsite = \"S\"\nid = \"L\"\n[mqtt]\nport = \"1883\"\nkeepaliv = \"3s\"\nmax_packet_size = -5\n[devices]\n";
-        let e = errors(src);
-        assert_eq!(e.len(), 3, "{e:?}");
-        assert!(
-            e.iter().any(|m| m.starts_with("unknown key `keepaliv` in [mqtt]|did you mean `keepalive`?")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter().any(|m| m.starts_with("`mqtt.port` must be a port number from 1 to 65535, not \"1883\" (text)|remove the quotes: port = 1883")),
-            "{e:?}"
-        );
-        assert!(e.iter().any(|m| m.contains("`mqtt.max_packet_size` = -5 is out of range")), "{e:?}");
-        assert!(e.iter().all(|m| !m.contains("u16") && !m.contains("struct") && !m.contains("Raw")), "{e:?}");
-    }
-
-    #[test]
-    fn durations_and_tables_are_named_in_words() {
-        let e =
-            errors("[lane]\nsite = \"S\"\nid = \"L\"\n[timeouts]\nreview = 600\n[devices]\nbarrier = 3\n");
-        assert!(
-            e.iter().any(|m| m.contains("`timeouts.review` must be a duration in quotes")
-                && m.contains("review = \"600s\"")),
-            "{e:?}"
-        );
-        assert!(e.iter().any(|m| m.contains("`devices.barrier` must be a table")), "{e:?}");
-    }
-
-    #[test]
-    fn an_unknown_table_is_called_one() {
-        let e = errors("[lane]\nsite = \"S\"\nid = \"L\"\n[mqt]\nport = 1\n[devices]\n");
-        assert_eq!(e, vec!["unknown table [mqt]|did you mean `mqtt`?".to_string()]);
-    }
-}
+mod tests;
