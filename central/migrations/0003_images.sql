@@ -28,7 +28,10 @@ CREATE TABLE incoming_images (
     received        integer     NOT NULL DEFAULT 0,
     received_bytes  bigint      NOT NULL DEFAULT 0,
     first_seen_at   timestamptz NOT NULL DEFAULT now(),
-    last_seen_at    timestamptz NOT NULL DEFAULT now()
+    last_seen_at    timestamptz NOT NULL DEFAULT now(),
+    -- Set when the image was dropped for not completing in time: its pieces are
+    -- gone, later chunks are refused until a manifest starts it again.
+    expired_at      timestamptz
 );
 CREATE INDEX incoming_images_age ON incoming_images (first_seen_at);
 

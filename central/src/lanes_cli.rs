@@ -18,7 +18,8 @@ fn split(lane: &str) -> anyhow::Result<(&str, &str)> {
         .ok_or_else(|| anyhow::anyhow!("{lane:?}: name the lane as SITE/LANE, e.g. CNSHA-YS/G07"))
 }
 
-pub async fn run(pool: &PgPool, cmd: LanesCmd) -> anyhow::Result<ExitCode> {
+/// `ingest` takes up the records held in quarantine while a key was pending.
+pub async fn run(pool: &PgPool, ingest: &crate::ingest::Ingest, cmd: LanesCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         LanesCmd::List => {
             let lanes = registry::list(pool).await?;
@@ -45,6 +46,8 @@ pub async fn run(pool: &PgPool, cmd: LanesCmd) -> anyhow::Result<ExitCode> {
             let (site, lane) = split(&lane)?;
             let k = registry::approve(pool, site, lane, key.as_deref(), &by).await?;
             println!("{site}/{lane}: key {} ({}) approved", k.key_id, k.public_key);
+            let released = ingest.release_quarantined(site, lane).await?;
+            println!("{site}/{lane}: {released} records held while the key was pending are now verified");
         }
         LanesCmd::Revoke { lane, key, by } => {
             let (site, lane) = split(&lane)?;

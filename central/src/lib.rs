@@ -8,13 +8,23 @@
 //! module per resource over one [`error::Error`]. The reviewers' desk lives in
 //! its own modules beside these and merges its router into [`http::router`].
 
+pub mod alarms;
+pub mod commands;
+pub mod completeness;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod mqtt;
+pub mod notify;
+pub mod passages;
 pub mod registry;
+pub mod retention;
 pub mod store;
 
 pub use error::Error;
 pub mod lanes_cli;
 pub mod service;
+pub mod stats;

@@ -192,7 +192,8 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let cfg = load(&config)?;
             let pool =
                 central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")?;
-            central::lanes_cli::run(&pool, cmd.into()).await
+            let ingest = central::ingest::Ingest::new(pool.clone(), &cfg).context("object store")?;
+            central::lanes_cli::run(&pool, &ingest, cmd.into()).await
         }
     }
 }

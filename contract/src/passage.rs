@@ -26,7 +26,9 @@ pub struct PassageRecord {
     pub id: String,
     pub site: String,
     pub lane: String,
-    /// Counts passages since the agent started.
+    /// The lane's passage number: strictly increasing per lane, never reused,
+    /// across restarts and crashes. A number missing at central is a passage
+    /// it has not received (ask for it with a `resend` command).
     pub seq: u64,
     pub arrived_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -76,6 +78,8 @@ pub enum StageOutcome {
     Failed,
     /// The vehicle left the lane during this stage.
     Abandoned,
+    /// The agent stopped or crashed during this stage (its end is not known).
+    Interrupted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -197,6 +201,10 @@ pub enum ExitKind {
     LeftUnreleased,
     /// Slipped through behind another vehicle without a passage of its own.
     Tailgated,
+    /// The agent stopped or crashed during the passage. The record was closed
+    /// with what was known (stages so far, any decision already published)
+    /// when the agent started again; `completed_at` is that moment.
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

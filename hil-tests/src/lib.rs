@@ -68,7 +68,18 @@ impl Mosquitto {
         Self::with_persistence(false, port)
     }
 
+    /// A persistent broker configured as central needs one: no limit on the
+    /// QoS 1 messages queued per client (Mosquitto's default, 1000, silently
+    /// drops the rest for a consumer that is busy or away — whole images).
+    pub fn start_for_central() -> Self {
+        Self::with_config(true, free_port(), "max_queued_messages 0\n")
+    }
+
     fn with_persistence(persist: bool, port: u16) -> Self {
+        Self::with_config(persist, port, "")
+    }
+
+    fn with_config(persist: bool, port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
         let persistence = if persist {
@@ -79,7 +90,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}",
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{extra}",
                 mosquitto_user_line()
             ),
         )

@@ -6,6 +6,7 @@
 //! in [`AppState`].
 
 mod lanes;
+mod resources;
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ use axum::{Json, Router};
 use crate::db::sql;
 use crate::db::sql::PgPool;
 
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What every handler may use; cheap to clone.
@@ -23,14 +26,21 @@ pub struct AppState {
     pub pool: PgPool,
     pub store: Store,
     pub instance: Arc<str>,
+    pub metrics: Arc<Metrics>,
+    /// For re-verifying quarantined records after a key approval.
+    pub ingest: Ingest,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).nest("/api", api()).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/api", api())
+        .with_state(state)
 }
 
 fn api() -> Router<AppState> {
-    Router::new().merge(lanes::routes())
+    Router::new().merge(lanes::routes()).merge(resources::routes())
 }
 
 async fn healthz(
@@ -38,6 +48,10 @@ async fn healthz(
 ) -> crate::error::Result<Json<serde_json::Value>> {
     sql::query("SELECT 1").execute(&s.pool).await?;
     Ok(Json(serde_json::json!({"status": "ok", "instance": &*s.instance})))
+}
+
+async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> String {
+    s.metrics.render()
 }
 
 /// Serves the API until `shutdown` resolves.

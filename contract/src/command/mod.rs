@@ -54,6 +54,9 @@ pub enum Action {
     Declare { declarations: Vec<Declaration> },
     /// Publish a passage's record and images again.
     Resend { passage: String },
+    /// The same for the passage with this `seq`: central knows a missing
+    /// passage only by the gap in the lane's sequence, not by its id.
+    ResendSeq { seq: u64 },
 }
 
 /// Why a command was refused; the word goes into the published rejection.

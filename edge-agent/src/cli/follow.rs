@@ -238,6 +238,7 @@ fn passage_line(r: &PassageRecord) -> String {
         .collect();
     let exit = match r.exit {
         Some(ExitKind::Tailgated) => "TAILGATED".to_string(),
+        Some(ExitKind::Interrupted) => "INTERRUPTED (agent stopped)".to_string(),
         Some(e) => words::en_of("exit", &wire_word(&e)),
         None => "-".into(),
     };

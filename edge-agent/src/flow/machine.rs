@@ -56,6 +56,7 @@ pub struct Flow {
     /// Tailgaters' records with their arrival, completed right after the passage they
     /// followed, so records arrive in the order the vehicles left the lane.
     followers: Vec<(contract::passage::PassageRecord, Time)>,
+    /// The last passage number given out; the next passage gets the one after.
     seq: u64,
 }
 
@@ -75,12 +76,30 @@ impl Flow {
         }
     }
 
+    /// Numbers passages on from `last_seq` (the last one given out before a
+    /// restart), so a lane's `seq` never repeats.
+    pub fn continuing_after(mut self, last_seq: u64) -> Self {
+        self.seq = last_seq;
+        self
+    }
+
+    /// The last passage number given out (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
     pub fn barrier(&self) -> BarrierPos {
         self.barrier
     }
 
     pub fn current(&self) -> Option<&Passage> {
         self.current.as_ref()
+    }
+
+    /// Tailgaters' records waiting for the passage they followed to complete (the lane
+    /// journals them like the passage in progress).
+    pub fn followers(&self) -> impl Iterator<Item = &contract::passage::PassageRecord> {
+        self.followers.iter().map(|(r, _)| r)
     }
 
     pub fn queued(&self) -> usize {
@@ -283,9 +302,7 @@ impl Flow {
     }
 
     fn start(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
-        self.seq += 1;
-        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
-        let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
+        let mut p = self.next_passage(arrived);
         p.enter(Stage::Capture, now, Some(self.cfg.timeouts.capture));
         for (device, _) in &self.cfg.captures {
             p.pending.insert(device.clone());
@@ -296,6 +313,13 @@ impl Flow {
         if nothing_to_capture {
             self.after_capture(now, StageOutcome::Ok, out);
         }
+    }
+
+    /// A new passage with the next number: `<lane>-<arrival time>-<seq>`.
+    fn next_passage(&mut self, arrived: Time) -> Passage {
+        self.seq += 1;
+        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
+        Passage::new(&self.cfg.site, &self.cfg.lane, id, self.seq, arrived)
     }
 
     fn after_capture(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {
@@ -521,9 +545,7 @@ impl Flow {
 
     /// A record for a vehicle that slipped through without a passage of its own.
     fn tailgater_record(&mut self, arrived: Time) {
-        self.seq += 1;
-        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
-        let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
+        let mut p = self.next_passage(arrived);
         p.flag(Flag::Tailgate);
         p.record.exit = Some(ExitKind::Tailgated);
         // Completed with the passage it followed (see `finish`); the alarm went out at once.

@@ -124,6 +124,10 @@ impl<P: Publish> Lane<P> {
                 Err(e) => done("not_applicable", e.to_string()),
             },
             Action::Resend { passage } => self.resend(passage),
+            Action::ResendSeq { seq } => match self.archive.find_seq(*seq) {
+                Some(id) => self.resend(&id),
+                None => done("not_applicable", format!("no record of passage #{seq} is kept on this lane")),
+            },
         }
     }
 
@@ -138,7 +142,12 @@ impl<P: Publish> Lane<P> {
                     record.captures.iter().filter_map(|c| Some((c.device.clone(), c.image.clone()?)));
                 let empty =
                     record.empty_check.iter().filter_map(|e| Some((e.device.clone(), e.image.clone()?)));
-                captures.chain(empty).collect::<Vec<_>>()
+                // The heat-map overlay is an image of the record like the others.
+                let overlay = record
+                    .uvss
+                    .iter()
+                    .filter_map(|u| Some((format!("{}-overlay", u.device), u.overlay.clone()?)));
+                captures.chain(empty).chain(overlay).collect::<Vec<_>>()
             }
             Err(_) => vec![],
         };

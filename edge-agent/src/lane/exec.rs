@@ -113,6 +113,9 @@ impl<P: Publish> Lane<P> {
                     }
                     self.publisher.publish_result(self.topics.passage(), payload.clone());
                 }
+                if let Err(e) = self.journal.done(&record.id) {
+                    warn!(passage = %record.id, cause = %e, "cannot keep the passage journal");
+                }
                 let record_sha256 =
                     signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
                 let summary = serde_json::json!({

@@ -100,6 +100,7 @@ pub const EXITS: &[Term] = &[
     t("drove_through", "drove through", "已驶离"),
     t("left_unreleased", "left unreleased", "未放行离开"),
     t("tailgated", "tailgated", "跟车通过"),
+    t("interrupted", "interrupted (agent stopped)", "中断（程序停止）"),
 ];
 
 /// An electronic seal's state (ISO 18185), as the reader reports it.
