@@ -1,3 +1,5 @@
+//! The recovering parse on a small config of its own: every mistake once, in words.
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,3 +1,5 @@
+//! `follow`'s sentences and JSON lines for every kind of message a lane publishes.
+
 use super::{describe, json_line};
 
 #[test]

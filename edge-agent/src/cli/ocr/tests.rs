@@ -1,3 +1,5 @@
+//! What `ocr` shows of a result: the reads that count, the junk counted, corrections undone.
+
 use models::read::image::ImageResult;
 use models::{ContainerRead, PlateColor, PlateRead};
 
