@@ -18,14 +18,14 @@ impl Archive {
         Ok(a)
     }
 
-    /// Writes atomically (temp file, then rename): a crash leaves the old
-    /// state or the new, never half a record.
+    /// Writes atomically and durably (see [`crate::durable`]): a crash leaves
+    /// the old state or the new, never half a record, and a record put is on
+    /// disk — the lane relies on it to tell, after a crash, a finished passage
+    /// from one cut short.
     pub fn put(&mut self, id: &str, payload: &[u8]) -> std::io::Result<()> {
         let path =
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, payload)?;
-        std::fs::rename(&tmp, &path)?;
+        crate::durable::replace(&path, payload)?;
         self.written += 1;
         if self.written % 256 == 0 {
             self.prune()?;
@@ -45,48 +45,33 @@ impl Archive {
     }
 
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.path(id)?).ok()
+        self.shelf().get(id)
     }
 
-    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
-    /// at least four digits); read back to be sure.
+    /// A read-only view for another thread (the archive itself is written by
+    /// one owner).
+    pub fn shelf(&self) -> Shelf {
+        Shelf { dir: self.dir.clone() }
+    }
+
+    /// The id of the newest kept passage with this `seq` (see [`Shelf::find_seq`]).
     pub fn find_seq(&self, seq: u64) -> Option<String> {
-        let suffix = format!("-{seq:04}.json");
-        let mut files: Vec<_> = self
-            .files()
-            .into_iter()
-            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
-            .collect();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
-        files.into_iter().find_map(|(path, _)| {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
-        })
+        self.shelf().find_seq(seq)
     }
 
     /// The newest first, at most `n`.
     pub fn latest(&self, n: usize) -> Vec<PathBuf> {
         let mut files = self.files();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files.into_iter().take(n).map(|(p, _)| p).collect()
     }
 
     fn path(&self, id: &str) -> Option<PathBuf> {
-        // Ids come from commands too: nothing that could leave the folder.
-        let ok = !id.is_empty()
-            && id.len() <= 128
-            && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !id.starts_with('.');
-        ok.then(|| self.dir.join(format!("{id}.json")))
+        record_path(&self.dir, id)
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return vec![] };
-        entries
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
-            .collect()
+        files(&self.dir)
     }
 
     fn prune(&mut self) -> std::io::Result<()> {
@@ -100,6 +85,55 @@ impl Archive {
         }
         Ok(())
     }
+}
+
+/// Reading the kept records: cheap to clone, safe beside the writer (records
+/// are replaced atomically).
+#[derive(Debug, Clone)]
+pub struct Shelf {
+    dir: PathBuf,
+}
+
+impl Shelf {
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        std::fs::read(record_path(&self.dir, id)?).ok()
+    }
+
+    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
+    /// at least four digits); read back to be sure. On the shelf because
+    /// central's `resend_seq` is answered by the command desk, beside the
+    /// outlet that owns the archive.
+    pub fn find_seq(&self, seq: u64) -> Option<String> {
+        let suffix = format!("-{seq:04}.json");
+        let mut files: Vec<_> = files(&self.dir)
+            .into_iter()
+            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
+        files.into_iter().find_map(|(path, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
+        })
+    }
+}
+
+/// The kept records' files with their modification times.
+fn files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+        .collect()
+}
+
+fn record_path(dir: &Path, id: &str) -> Option<PathBuf> {
+    // Ids come from commands too: nothing that could leave the folder.
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !id.starts_with('.');
+    ok.then(|| dir.join(format!("{id}.json")))
 }
 
 #[cfg(test)]

@@ -79,7 +79,9 @@ impl Mosquitto {
         Self::with_config(persist, port, "")
     }
 
-    fn with_config(persist: bool, port: u16, extra: &str) -> Self {
+    /// A broker with `extra` lines of configuration (benchmarks: no
+    /// persistence, no queue limit).
+    pub fn with_config(persist: bool, port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
         let persistence = if persist {
@@ -111,6 +113,11 @@ impl Mosquitto {
             .expect("mosquitto starts");
         assert!(wait_for_port(port, Duration::from_secs(10)), "mosquitto did not come up on {port}");
         child
+    }
+
+    /// The broker's process id (benchmarks measure its CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the broker gracefully (SIGTERM, so it saves its state).

@@ -78,7 +78,7 @@ pub fn format_duration(d: Duration) -> String {
         return format!("{ms}ms");
     }
     if ms < 60_000 {
-        return if ms.is_multiple_of(1_000) {
+        return if ms % 1_000 == 0 {
             format!("{}s", ms / 1_000)
         } else {
             let s = format!("{:.3}", ms as f64 / 1_000.0);

@@ -7,10 +7,12 @@
 //! `check-config`, and the two config files should answer alike. The crate is small and
 //! does no I/O: [`parse`] turns text into the program's own raw serde structs (recovering
 //! past each type error), [`Reporter`] collects what the program's validation adds, and
-//! [`words`] and [`duration`] hold the wording both command lines share.
+//! [`words`] and [`duration`] hold the wording both command lines share, [`help`] the
+//! grouped layout of their `--help`.
 
 pub mod diagnostic;
 pub mod duration;
+pub mod help;
 mod parse;
 pub mod words;
 

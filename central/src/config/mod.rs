@@ -7,12 +7,14 @@
 //! (every value, all problems at once, each with `file:line:col` and a fix) and
 //! build (pool, store, broker connection — in their own modules).
 
+pub mod desk;
 pub mod raw;
 mod types;
 mod validate;
 
 use std::path::Path;
 
+pub use desk::{DeskConfig, Reason};
 pub use tomlcheck::{ConfigError, Diagnostic};
 pub use types::*;
 
@@ -58,5 +60,11 @@ fn is_duration(key: &str) -> bool {
             | "retention.records"
             | "retention.images"
             | "retention.sweep_every"
+            | "desk.amber"
+            | "desk.red"
+            | "desk.lease"
+            | "desk.session_idle"
+            | "desk.session_max"
+            | "desk.lockout_for"
     )
 }

@@ -15,6 +15,7 @@ mod checkpoints;
 mod images;
 mod lane_state;
 mod records;
+pub use records::image_refs;
 mod verify;
 
 use std::sync::Arc;

@@ -18,6 +18,8 @@ use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::wire::Capture;
+
 /// Published passages by seq: (signed payload, images), for resends.
 pub type Archive = Mutex<BTreeMap<u64, (Vec<u8>, Vec<Vec<u8>>)>>;
 
@@ -102,33 +104,24 @@ impl FakeLane {
 
     /// The signed record of passage `seq` with these images (not published).
     pub fn record(&self, seq: u64, images: &[Vec<u8>], outcome: &str) -> (String, Vec<u8>) {
-        let id = format!("{}-{}-{seq:04}", self.lane, Utc::now().format("%Y%m%dT%H%M%S%3fZ"));
-        let now = Utc::now();
-        let captures: Vec<serde_json::Value> = images
+        let id = super::wire::passage_id(&self.lane, Utc::now(), seq);
+        let captures: Vec<Capture> = images
             .iter()
             .enumerate()
-            .map(|(i, bytes)| {
-                json!({"device": format!("cam-{i}"), "kind": if i == 0 { "plate_image" } else { "container_image" },
-                       "outcome": "ok", "at": now, "error": null, "uvss": null,
-                       "image": ImageRef { sha256: sha(bytes), format: contract::device::ImageFormat::Jpeg, width: 640, height: 480, bytes: bytes.len() as u64, preview_jpeg: None }})
+            .map(|(i, bytes)| Capture {
+                device: format!("cam-{i}"),
+                kind: if i == 0 { "plate_image" } else { "container_image" },
+                image: ImageRef {
+                    sha256: sha(bytes),
+                    format: contract::device::ImageFormat::Jpeg,
+                    width: 640,
+                    height: 480,
+                    bytes: bytes.len() as u64,
+                    preview_jpeg: None,
+                },
             })
             .collect();
-        let review_stage = if outcome == "release" {
-            vec![]
-        } else {
-            vec![
-                json!({"stage": "review", "started_at": now, "ended_at": now, "duration_ms": 4000 + seq, "outcome": "ok"}),
-            ]
-        };
-        let record = json!({
-            "schema": "lanectl.passage/1", "id": id, "site": self.site, "lane": self.lane, "seq": seq,
-            "arrived_at": now, "completed_at": now, "total_ms": 2000 + seq * 10,
-            "stages": review_stage, "captures": captures,
-            "reads": {"plates": [{"text": format!("沪A{seq:05}"), "confidence": 0.97, "color": "blue", "cameras": ["cam-0"]}], "containers": [], "models": []},
-            "recognition_error": null, "empty_check": null,
-            "decision": {"outcome": outcome, "reasons": if outcome == "release" { vec![] } else { vec!["low_confidence"] }, "checks": [], "by": "policy", "at": now},
-            "review": null, "exit": "drove_through", "flags": []
-        });
+        let record = super::wire::passage_record(&self.site, &self.lane, &id, seq, &captures, outcome);
         (id, self.signer.sign_json(&record).unwrap())
     }
 

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod lane;
+pub mod scenario;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +19,9 @@ pub struct Central {
     pub http: u16,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Every API call needs a login: these tests call as another system would,
+    /// with an API token of a viewer.
+    pub token: String,
 }
 
 /// Writes a config for instance `name` and returns its path.
@@ -51,7 +57,7 @@ impl Central {
             text.split("listen = \"127.0.0.1:").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
         let log = config.with_extension("log");
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_lane-central"))
+        let child = Command::new(central_binary())
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info,sqlx=warn")
@@ -64,7 +70,8 @@ impl Central {
             "lane-central did not start: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        Central { child, http, config: config.to_path_buf(), log }
+        let token = api_token(config);
+        Central { child, http, config: config.to_path_buf(), log, token }
     }
 
     pub fn kill9(&mut self) {
@@ -73,7 +80,7 @@ impl Central {
     }
 
     pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
-        http_get(self.http, path)
+        http_get(self.http, path, &self.token)
     }
 
     pub fn json(&self, path: &str) -> serde_json::Value {
@@ -94,17 +101,53 @@ impl Central {
     }
 }
 
+/// `lane-central` as cargo built it for this target, or `LANE_CENTRAL_BIN`
+/// (the benchmark runs a release build beside its own debug build).
+pub fn central_binary() -> PathBuf {
+    std::env::var_os("LANE_CENTRAL_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lane-central")), PathBuf::from)
+}
+
 impl Drop for Central {
     fn drop(&mut self) {
         self.kill9();
     }
 }
 
-pub fn http_get(port: u16, path: &str) -> (u16, Vec<u8>) {
+/// A viewer `api` (made once per database; instances share it) and a token of
+/// its own for this instance.
+fn api_token(config: &Path) -> String {
+    use std::io::Write;
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lane-central"))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = run(&["user", "add", "api", "--role", "viewer"], "api-password-for-tests\n");
+    let stderr = String::from_utf8_lossy(&added.stderr);
+    assert!(added.status.success() || stderr.contains("exists already"), "user add api: {stderr}");
+    let out = run(&["user", "token", "api", "--label", "tests"], "");
+    assert!(out.status.success(), "user token: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn http_get(port: u16, path: &str, token: &str) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");

@@ -5,7 +5,7 @@
 //! is in exactly one group, so a new command cannot fall out of the help.
 
 /// (heading, commands) in the order the help shows them.
-pub const GROUPS: &[(&str, &[&str])] = &[
+pub const GROUPS: &tomlcheck::help::Groups = &[
     ("Run the lane", &["run", "declare", "release", "operator"]),
     ("Check a lane", &["check-config", "outbox", "stats", "audit"]),
     ("Diagnose devices and results", &["diag", "follow"]),
@@ -26,74 +26,29 @@ Examples:
 
 `edge-agent help COMMAND` (or `edge-agent COMMAND --help`) describes one command.";
 
-/// `cmd` with the grouped command list and the exit codes in its help.
+/// `cmd` with the grouped command list and the exit codes in its help (the layout is
+/// shared with `lane-central`'s, [`tomlcheck::help`]).
 pub fn grouped(cmd: clap::Command) -> clap::Command {
-    let width = cmd.get_subcommands().map(|s| s.get_name().len()).max().unwrap_or(10) + 2;
-    let mut groups = String::new();
-    for (heading, names) in GROUPS {
-        if !groups.is_empty() {
-            groups.push('\n');
-        }
-        groups += &format!("{heading}:\n");
-        for name in *names {
-            let about = cmd
-                .find_subcommand(name)
-                .and_then(|s| s.get_about())
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            groups += &format!("  {name:<width$}{about}\n");
-        }
-    }
-    cmd.before_help(groups.trim_end().to_string()).after_help(AFTER).help_template(
-        "{about-with-newline}\n{usage-heading} {usage}\n\n{before-help}Options:\n{options}{after-help}",
-    )
+    tomlcheck::help::grouped(cmd, GROUPS, AFTER)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use clap::CommandFactory;
+    use tomlcheck::help::{misgrouped, undescribed, without_example};
 
     #[test]
     fn every_command_is_in_exactly_one_group() {
-        let cmd = crate::cli::Cli::command();
-        let listed: Vec<&str> = GROUPS.iter().flat_map(|(_, n)| n.iter().copied()).collect();
-        for sub in cmd.get_subcommands() {
-            let n = listed.iter().filter(|l| **l == sub.get_name()).count();
-            assert_eq!(n, 1, "{} is in {n} groups", sub.get_name());
-        }
-        for name in listed {
-            assert!(cmd.find_subcommand(name).is_some(), "{name} is grouped but not a command");
-        }
+        assert_eq!(misgrouped(&crate::cli::Cli::command(), super::GROUPS), Vec::<String>::new());
     }
 
     #[test]
     fn every_argument_of_every_command_is_described() {
-        fn walk(cmd: &clap::Command, path: &str) {
-            for arg in cmd.get_arguments() {
-                if matches!(arg.get_id().as_str(), "help" | "version") {
-                    continue;
-                }
-                assert!(arg.get_help().is_some(), "{path}: argument `{}` has no description", arg.get_id());
-            }
-            for sub in cmd.get_subcommands() {
-                assert!(sub.get_about().is_some(), "{path} {}: no description", sub.get_name());
-                walk(sub, &format!("{path} {}", sub.get_name()));
-            }
-        }
-        walk(&crate::cli::Cli::command(), "edge-agent");
+        assert_eq!(undescribed(&crate::cli::Cli::command()), Vec::<String>::new());
     }
 
     #[test]
     fn every_command_shows_an_example() {
-        let cmd = crate::cli::Cli::command();
-        for sub in cmd.get_subcommands() {
-            let leaves: Vec<&clap::Command> =
-                if sub.has_subcommands() { sub.get_subcommands().collect() } else { vec![sub] };
-            for leaf in leaves {
-                let after = leaf.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-                assert!(after.contains("edge-agent "), "{} {}: no example", sub.get_name(), leaf.get_name());
-            }
-        }
+        assert_eq!(without_example(&crate::cli::Cli::command(), "edge-agent"), Vec::<String>::new());
     }
 }
