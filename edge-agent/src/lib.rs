@@ -27,3 +27,4 @@ pub mod signing;
 pub mod stats;
 pub mod vision;
 pub mod web;
+pub mod words;

@@ -51,6 +51,7 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
             data_dir: dir.path().to_path_buf(),
             action_limit: Duration::from_secs(10),
             operators: Arc::default(),
+            language: None,
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -75,6 +75,7 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
             data_dir: dir.path().to_path_buf(),
             action_limit: Duration::from_secs(10),
             operators,
+            language: None,
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -79,6 +79,8 @@ pub struct WebConfig {
     pub listen: Option<std::net::SocketAddr>,
     /// HTTP basic password (any user name); required off loopback.
     pub password: Option<String>,
+    /// The page's language; `None`: the browser's (Chinese or English), else English.
+    pub language: Option<crate::words::Lang>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,8 +197,19 @@ impl DeviceKind {
         ("empty_box_detector", DeviceKind::EmptyBoxDetector),
     ];
 
+    /// The word in files and on the wire: `area_camera`.
     pub fn name(self) -> &'static str {
         DeviceKind::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// The words for people: `area camera`.
+    pub fn words(self) -> &'static str {
+        crate::words::vocab_en("kind", self.name())
+    }
+
+    /// `an area camera`, `a barrier`.
+    pub fn with_article(self) -> String {
+        crate::words::with_article(self.words())
     }
 }
 

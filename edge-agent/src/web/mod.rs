@@ -39,6 +39,8 @@ pub struct Sources {
     pub action_limit: Duration,
     /// Local operators who may release held vehicles while the uplink is down.
     pub operators: Arc<crate::operator::Operators>,
+    /// The page's language from the lane file; `None`: the browser's.
+    pub language: Option<crate::words::Lang>,
 }
 
 pub struct WebServer {
@@ -60,6 +62,7 @@ pub fn router(sources: Sources, password: Option<String>, loopback: bool) -> Rou
         .route("/", get(api::page))
         .route("/metrics", get(api::metrics))
         .route("/api/status", get(api::status))
+        .route("/api/words", get(api::words))
         .route("/api/passages", get(api::passages))
         .route("/images/{file}", get(api::image))
         .route("/api/barrier/cycle", post(api::cycle_barrier))
@@ -142,6 +145,7 @@ impl Setup {
             data_dir: self.data_dir,
             action_limit: self.action_limit,
             operators: self.operators,
+            language: self.cfg.language,
         };
         match start(listen, self.cfg.password, sources).await {
             Ok(server) => Some(server),
