@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use drivers::sim::{CameraView, Footage, SimLane, SimPlan, SimTiming, SimVehicle};
 use drivers::{Image, ImageFormat};
 use edge_agent::lane::{Lane, Publish};
+use edge_agent::outbox::Message;
 use edge_agent::recognize::{PpOcrReader, Recognizer, Shot};
 use edge_agent::record::CaptureKind;
 use serde_json::Value;
@@ -31,9 +32,9 @@ use serde_json::Value;
 struct Collector(Mutex<mpsc::Sender<Value>>);
 
 impl Publish for Collector {
-    fn publish(&self, topic: String, payload: Vec<u8>, _: bool) -> bool {
-        if topic.ends_with("/passage") {
-            let _ = self.0.lock().unwrap().send(serde_json::from_slice(&payload).unwrap());
+    fn publish(&self, m: Message) -> bool {
+        if m.topic.ends_with("/passage") {
+            let _ = self.0.lock().unwrap().send(serde_json::from_slice(&m.payload().unwrap()).unwrap());
         }
         true
     }

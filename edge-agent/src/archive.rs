@@ -24,13 +24,27 @@ impl Archive {
         let path =
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, payload)?;
-        std::fs::rename(&tmp, &path)?;
+        // A write the disk refuses leaves nothing behind (no empty `.tmp` files on a full disk).
+        if let Err(e) = std::fs::write(&tmp, payload).and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         self.written += 1;
         if self.written % 256 == 0 {
             self.prune()?;
         }
         Ok(())
+    }
+
+    /// Removes temporary files a crash left between write and rename (the record itself went to
+    /// the outbox). For the lane at start only: readers must not race its writes.
+    pub fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|x| x == "tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {

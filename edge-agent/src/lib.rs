@@ -30,6 +30,7 @@ pub mod record;
 pub mod schema;
 pub mod signing;
 pub mod stats;
+pub mod storage;
 pub mod vision;
 pub mod vision_cli;
 pub mod web;

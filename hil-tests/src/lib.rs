@@ -1,7 +1,10 @@
 //! Harness for hardware-in-the-loop and end-to-end tests: a real Mosquitto on a
 //! free port, an MQTT subscriber that collects messages, and the agent binary.
 
+pub mod disk;
 pub mod sim;
+
+pub use disk::TinyDisk;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ use super::devices::Captured;
 use super::{Input, Lane, Publish};
 use crate::flow::{BarrierError, BarrierOp, Command, EmptyCheckNeed, Event, Time};
 use crate::images::ImageStore;
+use crate::outbox::{Class, FilePart, Message};
 use crate::policy::PolicyInput;
 use crate::recognize::{Job, Shot};
 use crate::record::*;
@@ -57,6 +58,7 @@ impl<P: Publish> Lane<P> {
                     record: &record,
                     declaration: declaration.as_ref(),
                     health: &health,
+                    storage_full: self.storage.is_full(),
                     now: now.utc,
                 };
                 let decision = self.policy.decide(&input);
@@ -87,6 +89,7 @@ impl<P: Publish> Lane<P> {
                     containers: record.container_codes(),
                     decision,
                 };
+                self.metrics.decision(&event);
                 self.send_signed(self.topics.decision(), &event);
             }
             Command::Complete { record } => {
@@ -106,8 +109,9 @@ impl<P: Publish> Lane<P> {
                     if let Err(e) = self.archive.put(&record.id, payload) {
                         warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
                     }
-                    self.publisher.publish_result(self.topics.passage(), payload.clone());
+                    self.publisher.publish_durable(Message::result(self.topics.passage(), payload.clone()));
                 }
+                self.metrics.passage(&record);
                 let record_sha256 =
                     signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
                 let summary = serde_json::json!({
@@ -125,12 +129,13 @@ impl<P: Publish> Lane<P> {
                 if self.stats_sent.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
                     self.stats_sent = Some(tokio::time::Instant::now());
                     let report = self.stats.report(&self.cfg.site, &self.cfg.lane);
-                    self.send(self.topics.stats(), &report, true);
+                    self.send(Class::Telemetry, self.topics.stats(), &report, true);
                 }
             }
             Command::Alarm(alarm) => {
                 warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
-                self.send(self.topics.alarm(), &alarm, false);
+                self.metrics.alarm(&alarm);
+                self.send(Class::Result, self.topics.alarm(), &alarm, false);
             }
             Command::Forget { passage } => {
                 self.shots.remove(&passage);
@@ -143,7 +148,7 @@ impl<P: Publish> Lane<P> {
     /// Results (decisions, passage records) carry the lane's signature.
     fn send_signed<T: serde::Serialize>(&self, topic: String, value: &T) {
         if let Some(payload) = self.signed(value) {
-            self.publisher.publish_result(topic, payload);
+            self.publisher.publish_durable(Message::result(topic, payload));
         }
     }
 
@@ -151,10 +156,10 @@ impl<P: Publish> Lane<P> {
         self.signer.sign_json(value).map_err(|e| warn!(cause = %e, "cannot serialise a result")).ok()
     }
 
-    pub(super) fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
+    pub(super) fn send<T: serde::Serialize>(&self, class: Class, topic: String, value: &T, retain: bool) {
         match serde_json::to_vec(value) {
             Ok(payload) => {
-                self.publisher.publish(topic, payload, retain);
+                self.publisher.publish(Message::new(class, topic, payload, retain));
             }
             Err(e) => warn!(cause = %e, "cannot serialise a message"),
         }
@@ -186,17 +191,18 @@ impl<P: Publish> Lane<P> {
             chunk_size: chunk as u32,
         };
         let topic = self.topics.image(&image.sha256);
-        self.send(topic.clone(), &manifest, false);
+        self.send(Class::Image, topic.clone(), &manifest, false);
         let file = self.images.path_of(&image.sha256, image.format.extension());
         for i in 0..chunks as u64 {
             let offset = i * chunk;
             let len = chunk.min(image.bytes - offset);
-            self.publisher.publish_file(format!("{topic}/{i}"), file.clone(), offset, len);
+            let part = FilePart { path: file.clone(), offset, len };
+            self.publisher.publish(Message::image_chunk(format!("{topic}/{i}"), part));
         }
     }
 
     pub(super) fn publish_health(&self, event: &DeviceHealthEvent) {
-        self.send(self.topics.health(&event.device), event, true);
+        self.send(Class::Telemetry, self.topics.health(&event.device), event, true);
     }
 
     pub(super) fn empty_check_need(&self, result: &Result<models::Reads, String>) -> EmptyCheckNeed {

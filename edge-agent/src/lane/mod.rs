@@ -35,6 +35,7 @@ use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclaration
 use crate::flow::{BarrierOp, Command, Event, Flow, FlowConfig, Time, Zone};
 use crate::images::ImageStore;
 use crate::mqtt::Topics;
+use crate::outbox::Message;
 use crate::policy::Policy;
 use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
 use crate::record::{Alarm, AlarmKind, CaptureRecord, EmptyCheckRecord};
@@ -43,41 +44,25 @@ use crate::record::{Alarm, AlarmKind, CaptureRecord, EmptyCheckRecord};
 const ARCHIVE_KEEP: usize = 20_000;
 
 /// Where the lane's messages go: the outbox and uplink in the agent, a
-/// collector in tests.
+/// collector in tests. Each message carries its delivery class from where it is made.
 pub trait Publish: Send + Sync + 'static {
-    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool;
+    /// Queues a message: stored, then sent when the link allows.
+    fn publish(&self, message: Message) -> bool;
 
     /// Publishes a result and returns only once it is stored for good, with
     /// everything published before it.
-    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
-        self.publish(topic, payload, false)
-    }
-
-    /// Publishes `len` bytes of a stored file from `offset`. The uplink reads
-    /// them only when it sends, so images are never copied into the outbox.
-    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut buf = vec![0; len as usize];
-        let read = std::fs::File::open(&file).and_then(|mut f| {
-            f.seek(SeekFrom::Start(offset))?;
-            f.read_exact(&mut buf)
-        });
-        read.is_ok() && self.publish(topic, buf, false)
+    fn publish_durable(&self, message: Message) -> bool {
+        self.publish(message)
     }
 }
 
 impl Publish for crate::mqtt::UplinkHandle {
-    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
-        let class = crate::mqtt::class_of(&topic);
-        crate::mqtt::UplinkHandle::publish(self, class, topic, payload, retain)
+    fn publish(&self, message: Message) -> bool {
+        crate::mqtt::UplinkHandle::publish(self, message)
     }
 
-    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
-        self.outbox().push_and_wait(crate::mqtt::class_of(&topic), topic, payload, false)
-    }
-
-    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
-        self.outbox().push_file(crate::outbox::Class::Image, topic, file, offset, len)
+    fn publish_durable(&self, message: Message) -> bool {
+        self.outbox().push_and_wait(message)
     }
 }
 
@@ -126,6 +111,11 @@ pub(crate) enum Input {
     },
     /// A command from central, exactly as it arrived.
     Command(Vec<u8>),
+    /// A message on the command topic too large to read.
+    CommandTooLarge {
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// Monotonic time for the machine, UTC derived from it so both stay consistent.
@@ -174,6 +164,10 @@ pub struct Lane<P: Publish> {
     clock: Clock,
     hook: observe::Hook,
     pub(crate) completed: u64,
+    /// Counted where each event happens (passages, decisions, alarms).
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The data disk: below its floor every vehicle is held (`storage_full`).
+    storage: crate::storage::DiskGuard,
 }
 
 impl Recognizer for Box<dyn Recognizer> {
@@ -216,14 +210,22 @@ impl<P: Publish> Lane<P> {
         let audit_log = crate::audit::AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
         let archive =
             crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
+        archive.remove_leftovers();
         let signing_key = || {
             crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
                 .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })
         };
         let signer = signing_key()?;
         let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
-        let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone())
-            .map_err(data_dir)?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let audit = audit::AuditWriter::start(
+            audit_log,
+            signing_key()?,
+            publisher.clone(),
+            topics.clone(),
+            metrics.clone(),
+        )
+        .map_err(data_dir)?;
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
@@ -232,6 +234,7 @@ impl<P: Publish> Lane<P> {
             empty_box: devices.empty_box.as_ref().map(|(n, _)| n.clone()),
         });
         let clock = Clock::new();
+        let cfg_data_dir = cfg.data_dir.clone();
         Ok(Lane {
             topics,
             policy: Policy::new(cfg.decision, &cfg.recognition).with_vision(cfg.vision.policy),
@@ -258,15 +261,39 @@ impl<P: Publish> Lane<P> {
             clock,
             hook: observe::Hook::new(),
             completed: 0,
+            metrics,
+            storage: crate::storage::DiskGuard::unlimited(&cfg_data_dir),
         })
     }
 
+    /// Guards the data disk with `storage` (the agent's; the default never refuses): images are
+    /// kept only while there is room, and below the floor vehicles are held (`storage_full`).
+    pub fn with_storage(mut self, storage: crate::storage::DiskGuard) -> Self {
+        self.images = self.images.with_guard(storage.clone());
+        self.storage = storage;
+        self
+    }
+
+    /// The lane's counters, for `/metrics`.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
     /// Hands commands from central (as received on the command topic) to the lane.
-    pub fn accept_commands(&self, mut rx: mpsc::Receiver<Vec<u8>>) {
+    pub fn accept_commands<T>(&self, mut rx: mpsc::Receiver<T>)
+    where
+        T: Into<crate::mqtt::Inbound> + Send + 'static,
+    {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if tx.send(Input::Command(bytes)).await.is_err() {
+            while let Some(inbound) = rx.recv().await {
+                let input = match inbound.into() {
+                    crate::mqtt::Inbound::Command(bytes) => Input::Command(bytes),
+                    crate::mqtt::Inbound::TooLarge { bytes, limit } => {
+                        Input::CommandTooLarge { bytes, limit }
+                    }
+                };
+                if tx.send(input).await.is_err() {
                     break;
                 }
             }
@@ -360,6 +387,7 @@ impl<P: Publish> Lane<P> {
                 self.device_result(&device, result, now);
             }
             Input::Command(bytes) => self.on_command(bytes),
+            Input::CommandTooLarge { bytes, limit } => self.on_command_too_large(bytes, limit),
         }
     }
 
