@@ -77,11 +77,15 @@ impl Mosquitto {
         } else {
             "persistence false\n".to_string()
         };
+        // The broker's log in its directory (`Mosquitto::log`), for a test to show what the broker
+        // saw when something did not arrive.
+        let log = dir.path().join("mosquitto.log");
         std::fs::write(
             &conf,
             format!(
-                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}",
-                mosquitto_user_line()
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
+                mosquitto_user_line(),
+                log.display()
             ),
         )
         .unwrap();
@@ -101,6 +105,11 @@ impl Mosquitto {
             .expect("mosquitto starts");
         assert!(wait_for_port(port, Duration::from_secs(10)), "mosquitto did not come up on {port}");
         child
+    }
+
+    /// What the broker logged (errors, warnings, notices) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 
     /// Stops the broker gracefully (SIGTERM, so it saves its state).

@@ -49,17 +49,20 @@ pub async fn run(mut eventloop: EventLoop, events: mpsc::Sender<LinkEvent>, will
     // distinct cause rather than at every retry.
     let mut last_error = String::new();
     let mut connected = false;
+    let mut attempt_at = Utc::now();
     loop {
         if eventloop.network.is_none() {
-            // The will says since when the lane was last seen: this connection's start.
-            eventloop.mqtt_options.set_last_will(will(Utc::now()));
+            // The will says since when the lane was last seen: this connection's start, the
+            // same moment the online status of this connection gives.
+            attempt_at = Utc::now();
+            eventloop.mqtt_options.set_last_will(will(attempt_at));
         }
         let event = match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 connected = true;
                 last_error.clear();
                 backoff = Duration::from_millis(250);
-                LinkEvent::Connected { code: ack.code, at: Utc::now() }
+                LinkEvent::Connected { code: ack.code, at: attempt_at }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 debug!("disconnect sent");

@@ -29,6 +29,7 @@ use tokio::sync::{oneshot, Notify};
 use tracing::{error, info, warn};
 
 use super::message::{Body, Class, Message};
+use super::pressure::Delivered;
 use super::retry::RetryBook;
 use super::store::{Depth, Outbox, OutboxError};
 use super::Counters;
@@ -99,7 +100,8 @@ impl OutboxHandle {
             unstored: VecDeque::new(),
             unstored_bytes: 0,
             unreadable: RetryBook::default(),
-            last_eviction: None,
+            delivered: Delivered::default(),
+            last_search: None,
         };
         std::thread::Builder::new()
             .name("outbox".into())
@@ -201,7 +203,9 @@ struct Worker {
     unstored: VecDeque<(Message, i64)>,
     unstored_bytes: usize,
     unreadable: RetryBook,
-    last_eviction: Option<Instant>,
+    /// Images whose chunks were all acknowledged: the first to go under pressure.
+    delivered: Delivered,
+    last_search: Option<Instant>,
 }
 
 enum Write {
@@ -296,6 +300,7 @@ impl Worker {
         self.outbox.begin()?;
         let mut results = Vec::with_capacity(writes.len());
         let mut acked = Vec::new();
+        let mut files = Vec::new();
         for w in writes {
             match w {
                 Write::Push { message, now_ms, .. } => results.push(match self.store(message, *now_ms) {
@@ -305,7 +310,9 @@ impl Worker {
                 }),
                 Write::Ack(ids) => {
                     for &id in ids {
-                        self.outbox.remove(id)?;
+                        if let Some(file) = self.outbox.remove(id)?.and_then(|r| r.file) {
+                            files.push(file);
+                        }
                         acked.push(id);
                     }
                     results.push(Ok(0));
@@ -316,7 +323,17 @@ impl Worker {
         for id in acked {
             self.unreadable.forget(id);
         }
+        self.note_delivered(files);
         Ok(results)
+    }
+
+    /// Files whose last waiting row was just acknowledged are delivered images.
+    fn note_delivered(&mut self, files: Vec<String>) {
+        for file in files {
+            if !self.outbox.references(&file).unwrap_or(true) {
+                self.delivered.push(PathBuf::from(file));
+            }
+        }
     }
 
     /// Stores one message under the class's rules: telemetry only while the disk has room (and
@@ -395,12 +412,16 @@ impl Worker {
         if ids.is_empty() {
             return;
         }
-        let attempt = |o: &mut Outbox| -> Result<(), OutboxError> {
+        let attempt = |o: &mut Outbox| -> Result<Vec<String>, OutboxError> {
             o.begin()?;
+            let mut files = Vec::new();
             for &id in &ids {
-                o.remove(id)?;
+                if let Some(file) = o.remove(id)?.and_then(|r| r.file) {
+                    files.push(file);
+                }
             }
-            o.commit()
+            o.commit()?;
+            Ok(files)
         };
         let mut result = attempt(&mut self.outbox);
         if let Err(e) = &result {
@@ -415,7 +436,8 @@ impl Worker {
             }
         }
         match result {
-            Ok(()) => {
+            Ok(files) => {
+                self.note_delivered(files);
                 if !self.unrecorded.is_empty() {
                     info!(count = self.unrecorded.len(), "acks recorded again after a storage error");
                     self.unrecorded.clear();
@@ -448,6 +470,15 @@ impl Worker {
                     Ok(b) => {
                         self.unreadable.forget(row.id);
                         b
+                    }
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && self.delivered.was_evicted(&part.path) =>
+                    {
+                        // Evicted after delivery while the same image was queued again: central
+                        // has these bytes under the same hash already.
+                        let _ = self.outbox.remove(row.id);
+                        continue;
                     }
                     Err(e) => {
                         // Kept, and tried again later: too many open files or a failing disk
@@ -513,10 +544,14 @@ impl Worker {
             }
             Err(e) => warn!(cause = %e, "cannot evict telemetry"),
         }
-        let due = self.last_eviction.is_none_or(|t| t.elapsed() >= EVICT_EVERY);
-        if let (Some(images), true) = (&self.pressure.images, due) {
-            self.last_eviction = Some(Instant::now());
-            match super::pressure::evict_delivered_images(&self.outbox, images, &self.pressure.guard) {
+        if let Some(images) = &self.pressure.images {
+            // The image store is searched (for images delivered before a restart) now and then.
+            let search = self.last_search.is_none_or(|t| t.elapsed() >= EVICT_EVERY);
+            if search {
+                self.last_search = Some(Instant::now());
+            }
+            let (outbox, delivered, guard) = (&self.outbox, &mut self.delivered, &self.pressure.guard);
+            match super::pressure::evict_delivered_images(outbox, delivered, images, guard, search) {
                 Ok(n) => {
                     self.counters.images_evicted.fetch_add(n, Ordering::Relaxed);
                 }

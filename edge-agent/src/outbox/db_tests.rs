@@ -16,7 +16,8 @@ fn worker(dir: &Path, free: Arc<AtomicU64>) -> Worker {
         unstored: VecDeque::new(),
         unstored_bytes: 0,
         unreadable: RetryBook::default(),
-        last_eviction: None,
+        delivered: Delivered::default(),
+        last_search: None,
     }
 }
 
@@ -127,4 +128,19 @@ fn results_the_disk_refuses_wait_in_memory_and_are_stored_by_the_tick() {
     assert!(w.unstored.is_empty());
     let due = w.next(HashSet::new(), 10);
     assert_eq!(due[0].payload, b"evidence");
+}
+
+#[test]
+fn an_image_whose_chunks_are_all_acknowledged_is_listed_as_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = worker(dir.path(), roomy());
+    let file = dir.path().join("img.jpg");
+    std::fs::write(&file, b"abcdef").unwrap();
+    let part = |offset| FilePart { path: file.clone(), offset, len: 3 };
+    let a = push(&mut w, Message::image_chunk("i/0".into(), part(0))).unwrap();
+    let b = push(&mut w, Message::image_chunk("i/1".into(), part(3))).unwrap();
+    w.run(vec![Cmd::Ack(vec![a])]);
+    assert_eq!(w.delivered.len(), 0, "one chunk still waits");
+    w.run(vec![Cmd::Ack(vec![b])]);
+    assert_eq!(w.delivered.len(), 1);
 }

@@ -1,0 +1,208 @@
+//! A full data disk with the broker away, on a real filesystem of its own (a small tmpfs; the
+//! tests skip, saying why, where they may not mount one): the lane keeps deciding, holds what it
+//! cannot keep the evidence of, loses no passage, tells central, keeps its audit trail
+//! verifiable, and comes back by itself once there is room again.
+
+mod web_support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use edge_agent::reassembly::Assembler;
+use hil_tests::{Mosquitto, Subscriber, TinyDisk};
+use serde_json::Value;
+use web_support::{series, total, Agent};
+
+const MB: u64 = 1 << 20;
+
+fn tiny_disk(bytes: u64) -> Option<TinyDisk> {
+    match TinyDisk::mount(bytes) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// What central received.
+#[derive(Default)]
+struct Central {
+    records: Vec<Value>,
+    ids: HashSet<String>,
+    referenced: HashSet<String>,
+    images: HashSet<String>,
+    alarms: Vec<Value>,
+    assembler: Assembler,
+}
+
+impl Central {
+    fn take(&mut self, sub: &Subscriber, limit: Duration, done: impl Fn(&Central) -> bool) {
+        let end = Instant::now() + limit;
+        while !done(self) {
+            assert!(Instant::now() < end, "central never got there: {} records", self.ids.len());
+            let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) else { continue };
+            if topic.ends_with("/passage") {
+                let v: Value = serde_json::from_slice(&payload).unwrap();
+                for c in v["captures"].as_array().unwrap() {
+                    if let Some(sha) = c["image"]["sha256"].as_str() {
+                        self.referenced.insert(sha.to_string());
+                    }
+                }
+                if self.ids.insert(v["id"].as_str().unwrap().to_string()) {
+                    self.records.push(v);
+                }
+            } else if topic.ends_with("/alarm") {
+                self.alarms.push(serde_json::from_slice(&payload).unwrap());
+            } else if let Some((_, rest)) = topic.split_once("/image/") {
+                let done = match rest.split_once('/') {
+                    None => self.assembler.manifest(serde_json::from_slice(&payload).unwrap()),
+                    Some((sha, i)) => self.assembler.chunk(sha, i.parse().unwrap(), payload),
+                };
+                if let Some((m, _)) = done.expect("every image hashes right") {
+                    self.images.insert(m.sha256);
+                }
+            }
+        }
+    }
+
+    fn held_for_storage(&self) -> usize {
+        self.records.iter().filter(|r| self.was_held(r)).count()
+    }
+
+    fn was_held(&self, r: &Value) -> bool {
+        reasons(r).contains(&"storage_full")
+    }
+}
+
+fn reasons(r: &Value) -> Vec<&str> {
+    r["decision"]["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Passage ids the lane's audit trail says it completed.
+fn completed(data: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(data.join("audit.log")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "passage")
+        .filter_map(|e| e["passage"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn passages(agent: &Agent) -> f64 {
+    total(&agent.get("/metrics").text(), "edge_passages_total")
+}
+
+fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < end, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn audit_verifies(agent: &Agent) {
+    let file = agent.dir.path().join("lane.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["audit", "verify", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the audit trail verifies: {said}");
+}
+
+fn no_temporary_records(data: &Path) {
+    let tmp: Vec<_> = std::fs::read_dir(data.join("records"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "temporary record files left behind: {tmp:?}");
+}
+
+fn sim(vehicles: u64) -> String {
+    format!(
+        "[sim]\nvehicles = {vehicles}\nseed = 8\narrival_gap = \"60ms\"\nbarrier_move = \"5ms\"\ndrive_in = \"2ms\"\n\
+         drive_clear = \"5ms\"\npatience = \"1s\"\n"
+    )
+}
+
+/// The issue's drill: the disk fills while the broker is away. Default limits (the lane's floor
+/// is far above this disk's size), so the same test runs against an agent of any version.
+#[test]
+fn a_full_disk_with_the_broker_away_loses_no_passage() {
+    let Some(disk) = tiny_disk(32 * MB) else { return };
+    let data = disk.path().join("data");
+    let mut broker = Mosquitto::start_persistent();
+    let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central");
+    broker.stop();
+    let extra = format!("[web]\nlisten = \"127.0.0.1:{{web_port}}\"\n\n{}", sim(20));
+    let agent = Agent::start_in(broker.port, &data, &extra);
+    let filler = disk.fill(MB);
+    until(Duration::from_secs(120), "20 passages completed", || passages(&agent) >= 20.0);
+
+    std::fs::remove_file(filler).unwrap();
+    broker.start_again();
+    let mut central = Central::default();
+    central.take(&sub, Duration::from_secs(120), |c| c.ids.len() >= 20);
+    assert_eq!(central.ids, completed(&data), "every passage the lane completed reached central");
+    assert!(central.alarms.iter().any(|a| a["kind"] == "storage_full"), "central was told");
+    assert_eq!(central.held_for_storage(), 20, "no vehicle released on evidence the lane could not keep");
+    no_temporary_records(&data);
+    audit_verifies(&agent);
+}
+
+/// The lane fills its own disk with images down to its floor, something else takes the rest,
+/// then the broker returns: delivered images make room and vehicles are released again.
+#[test]
+fn the_lane_fills_its_disk_holds_vehicles_and_recovers_by_itself() {
+    let Some(disk) = tiny_disk(16 * MB) else { return };
+    let data = disk.path().join("data");
+    let mut broker = Mosquitto::start_persistent();
+    let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central");
+    broker.stop();
+    let (floor, reserve) = (4 * MB, MB);
+    let extra = format!("[web]\nlisten = \"127.0.0.1:{{web_port}}\"\n\n{}", sim(0));
+    let agent = Agent::start_limited(broker.port, &data, &extra, floor >> 20, reserve >> 20);
+    let metric = |name: &str| series(&agent.get("/metrics").text(), name).unwrap_or(-1.0);
+    assert!(data.join("reserve.bin").exists(), "the reserve is taken at start");
+
+    // Room for a hundred passages' images above the floor, then the floor.
+    let _most = disk.fill(floor + 3 * MB);
+    until(Duration::from_secs(120), "the disk below its floor", || metric("edge_storage_full") == 1.0);
+    let at_floor = passages(&agent);
+    until(Duration::from_secs(60), "vehicles held on a full disk", || passages(&agent) >= at_floor + 5.0);
+
+    // Something else takes every byte left: results now live on the reserve.
+    let rest = disk.fill(0);
+    let squeezed = passages(&agent);
+    until(Duration::from_secs(60), "vehicles decided on the reserve", || passages(&agent) >= squeezed + 3.0);
+    assert!(!data.join("reserve.bin").exists(), "the reserve went to results");
+    // It gives some back, not enough to leave the floor: only eviction can do that.
+    let file = std::fs::File::options().write(true).open(&rest).unwrap();
+    let give = (floor - 512 * 1024).saturating_sub(disk.free());
+    file.set_len(file.metadata().unwrap().len().saturating_sub(give)).unwrap();
+    assert_eq!(metric("edge_storage_full"), 1.0);
+
+    // The broker returns: delivered images are evicted, the lane leaves the full state.
+    broker.start_again();
+    until(Duration::from_secs(120), "room again after delivery", || metric("edge_storage_full") == 0.0);
+    assert!(metric("edge_outbox_evicted_total{what=\"delivered_image\"}") > 0.0, "room made by eviction");
+    let mut central = Central::default();
+    central.take(&sub, Duration::from_secs(120), |c| {
+        c.held_for_storage() >= 8 && c.records.iter().any(|r| r["exit"] == "drove_through" && !c.was_held(r))
+    });
+
+    let done = completed(&data);
+    central.take(&sub, Duration::from_secs(120), |c| {
+        done.is_subset(&c.ids) && c.referenced.is_subset(&c.images)
+    });
+    assert!(central.alarms.iter().any(|a| a["kind"] == "storage_full"));
+    no_temporary_records(&data);
+    audit_verifies(&agent);
+}
