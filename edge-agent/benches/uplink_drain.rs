@@ -192,7 +192,14 @@ fn main() {
     let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let mut got = 0;
     while got < sizes.len() {
-        anchor_sub.next(Duration::from_secs(120)).expect("mosquitto_pub's messages arrive");
+        if anchor_sub.next(Duration::from_secs(120)).is_none() {
+            let log = broker.log();
+            let dropped: Vec<&str> = log.lines().filter(|l| l.contains("dropped")).take(5).collect();
+            panic!(
+                "mosquitto_pub's messages did not all arrive: {got} of {}; broker: {dropped:?}",
+                sizes.len()
+            );
+        }
         got += 1;
     }
     let anchor_secs = t.elapsed().as_secs_f64();

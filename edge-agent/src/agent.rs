@@ -88,7 +88,22 @@ fn watch_storage(
     });
 }
 
+/// Service managers start programs with a soft limit of 1,024 descriptors and a much higher hard
+/// one; the lane takes what it is allowed, so a burst of connections to its page or many images
+/// in flight do not run it out. (The page and the outbox also cope when it does run out.)
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on a valid struct; no other effect.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
+    raise_descriptor_limit();
     let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
 

@@ -42,27 +42,40 @@ impl Central {
         let end = Instant::now() + limit;
         while !done(self) {
             assert!(Instant::now() < end, "central never got there: {} records", self.ids.len());
-            let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) else { continue };
-            if topic.ends_with("/passage") {
-                let v: Value = serde_json::from_slice(&payload).unwrap();
-                for c in v["captures"].as_array().unwrap() {
-                    if let Some(sha) = c["image"]["sha256"].as_str() {
-                        self.referenced.insert(sha.to_string());
-                    }
+            if let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) {
+                self.read(&topic, payload);
+            }
+        }
+    }
+
+    /// Whatever arrives within `time`.
+    fn drain(&mut self, sub: &Subscriber, time: Duration) {
+        let end = Instant::now() + time;
+        while let Some((topic, payload, _)) = sub.next(end.saturating_duration_since(Instant::now())) {
+            self.read(&topic, payload);
+        }
+    }
+
+    fn read(&mut self, topic: &str, payload: Vec<u8>) {
+        if topic.ends_with("/passage") {
+            let v: Value = serde_json::from_slice(&payload).unwrap();
+            for c in v["captures"].as_array().unwrap() {
+                if let Some(sha) = c["image"]["sha256"].as_str() {
+                    self.referenced.insert(sha.to_string());
                 }
-                if self.ids.insert(v["id"].as_str().unwrap().to_string()) {
-                    self.records.push(v);
-                }
-            } else if topic.ends_with("/alarm") {
-                self.alarms.push(serde_json::from_slice(&payload).unwrap());
-            } else if let Some((_, rest)) = topic.split_once("/image/") {
-                let done = match rest.split_once('/') {
-                    None => self.assembler.manifest(serde_json::from_slice(&payload).unwrap()),
-                    Some((sha, i)) => self.assembler.chunk(sha, i.parse().unwrap(), payload),
-                };
-                if let Some((m, _)) = done.expect("every image hashes right") {
-                    self.images.insert(m.sha256);
-                }
+            }
+            if self.ids.insert(v["id"].as_str().unwrap().to_string()) {
+                self.records.push(v);
+            }
+        } else if topic.ends_with("/alarm") {
+            self.alarms.push(serde_json::from_slice(&payload).unwrap());
+        } else if let Some((_, rest)) = topic.split_once("/image/") {
+            let done = match rest.split_once('/') {
+                None => self.assembler.manifest(serde_json::from_slice(&payload).unwrap()),
+                Some((sha, i)) => self.assembler.chunk(sha, i.parse().unwrap(), payload),
+            };
+            if let Some((m, _)) = done.expect("every image hashes right") {
+                self.images.insert(m.sha256);
             }
         }
     }
@@ -203,6 +216,65 @@ fn the_lane_fills_its_disk_holds_vehicles_and_recovers_by_itself() {
         done.is_subset(&c.ids) && c.referenced.is_subset(&c.images)
     });
     assert!(central.alarms.iter().any(|a| a["kind"] == "storage_full"));
+    no_temporary_records(&data);
+    audit_verifies(&agent);
+}
+
+/// The full-disk soak (`scripts/soak`): the data disk fills and frees again and again while the
+/// broker comes and goes; in the end every passage the lane completed is at central with its
+/// images, and the audit trail verifies. SOAK_ROUNDS=N (default 8).
+#[test]
+#[ignore]
+fn soak_a_disk_filling_and_freeing_with_the_broker_coming_and_going() {
+    let Some(disk) = tiny_disk(24 * MB) else { return };
+    let rounds: u64 = std::env::var("SOAK_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let data = disk.path().join("data");
+    let mut broker = Mosquitto::start_persistent();
+    let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central");
+    let extra = format!("[web]\nlisten = \"127.0.0.1:{{web_port}}\"\n\n{}", sim(0));
+    let mut agent = Agent::start_limited(broker.port, &data, &extra, 4, 1);
+    let mut central = Central::default();
+    for round in 0..rounds {
+        let broker_up = round % 2 == 0;
+        if !broker_up {
+            broker.stop();
+        }
+        // Something else fills the disk: all of it every third round, else to just above the floor.
+        let leave = if round % 3 == 2 { 0 } else { 4 * MB + (round % 4) * 512 * 1024 };
+        let filler = disk.fill(leave);
+        let before = passages(&agent);
+        until(Duration::from_secs(120), "vehicles while the disk is full", || {
+            passages(&agent) >= before + 10.0
+        });
+        std::fs::remove_file(filler).unwrap();
+        let before = passages(&agent);
+        until(Duration::from_secs(120), "vehicles once there is room", || passages(&agent) >= before + 10.0);
+        if !broker_up {
+            broker.start_again();
+        }
+        central.drain(&sub, Duration::from_secs(1));
+        println!(
+            "round {round}: broker {}, {} passages at central",
+            if broker_up { "up" } else { "down" },
+            central.ids.len()
+        );
+    }
+    // Everything completed so far reaches central with its images while the lane goes on.
+    let done = completed(&data);
+    central.take(&sub, Duration::from_secs(300), |c| {
+        done.is_subset(&c.ids) && c.referenced.is_subset(&c.images)
+    });
+    agent.terminate();
+    assert!(agent.child.wait().unwrap().success(), "a clean stop");
+    // And the last few, completed since: their records go out before the lane says goodbye.
+    let done = completed(&data);
+    central.take(&sub, Duration::from_secs(60), |c| done.is_subset(&c.ids));
+    println!(
+        "{} passages completed, all at central; {} held for storage",
+        done.len(),
+        central.held_for_storage()
+    );
+    assert!(central.held_for_storage() > 0 && central.records.iter().any(|r| r["exit"] == "drove_through"));
     no_temporary_records(&data);
     audit_verifies(&agent);
 }

@@ -148,6 +148,7 @@ pub fn start(
         idle: false,
         closing: None,
         depth: None,
+        finished: false,
     };
     tokio::spawn(uplink.run(events, control));
     Ok(UplinkHandle { outbox, control: control_tx, connected, counters })
@@ -188,13 +189,15 @@ struct Uplink {
     closing: Option<Closing>,
     /// While closing: a question to the outbox about what still waits.
     depth: Option<oneshot::Receiver<crate::outbox::Depth>>,
+    /// A clean stop is complete without a DISCONNECT to wait for.
+    finished: bool,
 }
 
 impl Uplink {
     async fn run(mut self, mut events: mpsc::Receiver<LinkEvent>, mut control: mpsc::Receiver<Control>) {
         let pushed = self.outbox.pushed.clone();
         let mut drain_check = tokio::time::interval(DRAIN_CHECK);
-        loop {
+        while !self.finished {
             self.maybe_fetch();
             let deadline = self.closing.as_ref().map(|c| c.deadline);
             let draining = self.closing.as_ref().is_some_and(|c| c.phase == Phase::Draining);
@@ -286,7 +289,7 @@ impl Uplink {
                 self.connected.send_replace(false);
                 let _ = resync.send(());
                 if self.closing.as_ref().is_some_and(|c| c.phase == Phase::OfflineSent) {
-                    let _ = self.client.try_disconnect();
+                    self.finished = true;
                 }
             }
             LinkEvent::Closed => {}
@@ -335,7 +338,8 @@ impl Uplink {
         {
             self.flight.requested(Tag::Offline);
         } else {
-            let _ = self.client.try_disconnect();
+            // No link to say goodbye on (the broker's will says it): done.
+            self.finished = true;
         }
     }
 
@@ -345,12 +349,8 @@ impl Uplink {
                 warn!("stopping with results still waiting; they are sent after the next start");
                 self.send_offline();
             }
-            Some(Phase::OfflineSent) => {
-                let _ = self.client.try_disconnect();
-                if let Some(c) = &mut self.closing {
-                    c.deadline = Instant::now() + Duration::from_secs(3600);
-                }
-            }
+            // `offline` never acknowledged: the broker's will covers it.
+            Some(Phase::OfflineSent) => self.finished = true,
             None => {}
         }
     }

@@ -62,7 +62,13 @@ impl Agent {
         let data = data.map_or_else(|| dir.path().join("data"), std::path::Path::to_path_buf);
         let text = config(broker_port, &data, &extra.replace("{web_port}", &web_port.to_string()));
         let data_line = format!("data_dir = {:?}", data.display().to_string());
-        std::fs::write(&file, text.replace(&data_line, &format!("{data_line}\n{storage}"))).unwrap();
+        // The storage limits given replace the demo's own.
+        let text: String = text
+            .lines()
+            .filter(|l| storage.is_empty() || !l.starts_with("reserve_mb") && !l.starts_with("min_free_mb"))
+            .map(|l| if l == data_line { format!("{l}\n{storage}") } else { format!("{l}\n") })
+            .collect();
+        std::fs::write(&file, text).unwrap();
         let sock_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&sock_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-agent"));
