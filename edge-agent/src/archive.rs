@@ -30,7 +30,7 @@ impl Archive {
             return Err(e);
         }
         self.written += 1;
-        if self.written % 256 == 0 {
+        if self.written.is_multiple_of(256) {
             self.prune()?;
         }
         Ok(())
@@ -54,7 +54,7 @@ impl Archive {
     /// The newest first, at most `n`.
     pub fn latest(&self, n: usize) -> Vec<PathBuf> {
         let mut files = self.files();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files.into_iter().take(n).map(|(p, _)| p).collect()
     }
 

@@ -305,20 +305,18 @@ fn scan(file: &File) -> std::io::Result<Scan> {
             (true, Line::TornThen { torn, entry }) => Some((entry, Some(torn as u64))),
             _ => None,
         };
-        match entry {
-            Some((e, torn)) => {
-                if let Some(bytes) = torn {
-                    s.fragments.push(Fragment { line: line_no, bytes });
-                }
-                s.seq = e.seq;
-                if e.kind == "checkpoint" {
-                    s.checkpointed = e.seq;
-                }
-                s.last = e.hash;
-                s.good_len = offset;
+        // A line without an entry is kept if an entry follows (`audit verify` judges it), cut off
+        // as the tail if not.
+        if let Some((e, torn)) = entry {
+            if let Some(bytes) = torn {
+                s.fragments.push(Fragment { line: line_no, bytes });
             }
-            // Kept if an entry follows (then `audit verify` judges it), cut off as the tail if not.
-            None => {}
+            s.seq = e.seq;
+            if e.kind == "checkpoint" {
+                s.checkpointed = e.seq;
+            }
+            s.last = e.hash;
+            s.good_len = offset;
         }
     }
     // What follows the last entry is the tail: a write a crash cut short.

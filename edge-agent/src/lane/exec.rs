@@ -102,14 +102,15 @@ impl<P: Publish> Lane<P> {
                     total_ms = record.total_ms,
                     "passage complete"
                 );
-                // Kept locally before it is sent, so what central has is always
-                // in the archive too (resend, technician page, statistics).
+                // Stored for sending first, then kept in the archive (resend, technician page,
+                // statistics): a crash between the two must not leave an archived passage that
+                // central never gets, as a kill -9 right after the archive write once could.
                 let signed = self.signed(&*record);
                 if let Some(payload) = &signed {
+                    self.publisher.publish_durable(Message::result(self.topics.passage(), payload.clone()));
                     if let Err(e) = self.archive.put(&record.id, payload) {
                         warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
                     }
-                    self.publisher.publish_durable(Message::result(self.topics.passage(), payload.clone()));
                 }
                 self.metrics.passage(&record);
                 let record_sha256 =
