@@ -297,6 +297,8 @@ impl Worker {
     /// The fast path: one transaction. Per-message outcomes (quota, telemetry not kept) are in the
     /// returned list; a database error fails the whole batch.
     fn write_together(&mut self, writes: &[Write]) -> Result<Vec<Result<i64, String>>, OutboxError> {
+        let inserts = writes.iter().any(|w| matches!(w, Write::Push { .. }));
+        self.outbox.set_durable(inserts)?;
         self.outbox.begin()?;
         let mut results = Vec::with_capacity(writes.len());
         let mut acked = Vec::new();
@@ -354,6 +356,9 @@ impl Worker {
 
     /// One message in its own transaction, with the reserve for evidence that finds no space.
     fn push_alone(&mut self, message: Message, now_ms: i64) -> Result<i64, String> {
+        if let Err(e) = self.outbox.set_durable(true) {
+            return Err(e.to_string());
+        }
         let first = self.store(&message, now_ms);
         let result = match first {
             Err(e) if e.is_no_space() && message.class != Class::Telemetry => {
@@ -413,6 +418,7 @@ impl Worker {
             return;
         }
         let attempt = |o: &mut Outbox| -> Result<Vec<String>, OutboxError> {
+            o.set_durable(false)?;
             o.begin()?;
             let mut files = Vec::new();
             for &id in &ids {
@@ -513,6 +519,9 @@ impl Worker {
     }
 
     fn store_held_results(&mut self) {
+        if self.outbox.set_durable(true).is_err() {
+            return;
+        }
         let mut stored = 0;
         while let Some((message, now_ms)) = self.unstored.pop_front() {
             let len = message.stored_len() as usize + message.topic.len();

@@ -72,6 +72,8 @@ pub struct Outbox {
     /// Payload bytes in the table, kept in step with every insert and delete so the quota check
     /// does not scan the table for each message.
     bytes: u64,
+    /// `synchronous = FULL` (else NORMAL), see [`Outbox::set_durable`].
+    durable: bool,
 }
 
 impl Outbox {
@@ -103,11 +105,23 @@ impl Outbox {
         )?;
         let bytes: i64 =
             conn.query_row("SELECT coalesce(sum(length(payload)), 0) FROM outbox", [], |r| r.get(0))?;
-        Ok(Outbox { conn, quota, bytes: bytes as u64 })
+        Ok(Outbox { conn, quota, bytes: bytes as u64, durable: true })
     }
 
     pub fn begin(&mut self) -> Result<(), OutboxError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Whether the next commits are fsynced. New messages must be (a stored result survives a
+    /// power cut); a transaction that only deletes acknowledged messages need not be: lost on a
+    /// power cut, it means those messages are sent once more, which at-least-once allows. The
+    /// next fsynced commit makes the earlier ones durable too (the WAL is written in order).
+    pub fn set_durable(&mut self, durable: bool) -> Result<(), OutboxError> {
+        if self.durable != durable {
+            self.conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+            self.durable = durable;
+        }
         Ok(())
     }
 
@@ -208,37 +222,47 @@ impl Outbox {
 
     /// Up to `limit` messages to send next, in order, skipping those `skip` names.
     pub fn next(&mut self, skip: &HashSet<i64>, limit: usize) -> Result<Vec<Stored>, OutboxError> {
+        // Ids first, from the index alone: the rows in flight are skipped without reading their
+        // payloads (a record with previews is tens of KB).
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached("SELECT id FROM outbox ORDER BY class, id LIMIT ?1")?;
+            let take = (limit + skip.len()) as i64;
+            let rows = stmt.query_map([take], |r| r.get::<_, i64>(0))?;
+            let mut ids = Vec::with_capacity(limit);
+            for id in rows {
+                let id = id?;
+                if !skip.contains(&id) {
+                    ids.push(id);
+                    if ids.len() == limit {
+                        break;
+                    }
+                }
+            }
+            ids
+        };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, class, topic, payload, retain, file, file_offset, file_len FROM outbox ORDER BY class, id LIMIT ?1",
+            "SELECT id, class, topic, payload, retain, file, file_offset, file_len FROM outbox WHERE id = ?1",
         )?;
-        let take = (limit + skip.len()) as i64;
-        let rows = stmt.query_map([take], |r| {
-            let body = match r.get::<_, Option<String>>(5)? {
-                Some(f) => Body::File(FilePart {
-                    path: f.into(),
-                    offset: r.get::<_, i64>(6)? as u64,
-                    len: r.get::<_, i64>(7)? as u64,
-                }),
-                None => Body::Bytes(r.get(3)?),
-            };
-            Ok(Stored {
-                id: r.get(0)?,
-                class: Class::from_i64(r.get(1)?),
-                topic: r.get(2)?,
-                body,
-                retain: r.get::<_, i64>(4)? != 0,
-            })
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row?;
-            if skip.contains(&row.id) {
-                continue;
-            }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = stmt.query_row([id], |r| {
+                let body = match r.get::<_, Option<String>>(5)? {
+                    Some(f) => Body::File(FilePart {
+                        path: f.into(),
+                        offset: r.get::<_, i64>(6)? as u64,
+                        len: r.get::<_, i64>(7)? as u64,
+                    }),
+                    None => Body::Bytes(r.get(3)?),
+                };
+                Ok(Stored {
+                    id: r.get(0)?,
+                    class: Class::from_i64(r.get(1)?),
+                    topic: r.get(2)?,
+                    body,
+                    retain: r.get::<_, i64>(4)? != 0,
+                })
+            })?;
             out.push(row);
-            if out.len() == limit {
-                break;
-            }
         }
         Ok(out)
     }
