@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use contract::lane::{Alarm, AlarmKind, LaneState, LaneStatus, SigningKeyInfo};
+use contract::Topics;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
 
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::config::{Broker, LaneConfig};
 use crate::lane::{Lane, LaneError};
-use crate::mqtt::{self, Topics, UplinkHandle, Will};
+use crate::mqtt::{self, UplinkHandle, Will};
 use crate::outbox::{Message, OutboxHandle, Pressure};
-use crate::record::{Alarm, AlarmKind, LaneState, LaneStatus, SigningKeyInfo};
-use crate::signing::{ResultSigner, SigningError};
+use crate::signing::KeyFileError;
 use crate::storage::DiskGuard;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ pub enum AgentError {
     #[error("TLS: {0}")]
     Tls(#[from] crate::mqtt::uplink::TlsFileError),
     #[error(transparent)]
-    Signing(#[from] SigningError),
+    Signing(#[from] KeyFileError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -117,7 +118,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
-    let signer = ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
+    let signer = crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
     let key = SigningKeyInfo { key_id: signer.key_id.clone(), public_key: signer.public_b64() };
     let status_of = {
         let (cfg, key) = (cfg.clone(), key.clone());

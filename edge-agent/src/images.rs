@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use drivers::Image;
 use sha2::{Digest, Sha256};
 
-use crate::record::ImageRef;
+use contract::image::ImageRef;
+
 use crate::storage::DiskGuard;
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use edge_agent::reassembly::Assembler;
+use contract::reassembly::Assembler;
 use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use edge_agent::reassembly::Assembler;
+use contract::reassembly::Assembler;
 use hil_tests::{Mosquitto, Subscriber, TinyDisk};
 use serde_json::Value;
 use web_support::{series, total, Agent};

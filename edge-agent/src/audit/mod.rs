@@ -11,7 +11,6 @@
 //! A crash or a full disk must not make the trail unverifiable: see `log` for how writes are
 //! undone and retried, and how `gap` and `recovered` entries record what happened.
 
-pub mod cli;
 mod line;
 mod log;
 mod verify;
@@ -48,7 +47,7 @@ impl Entry {
         v.as_object_mut().expect("an entry is an object").remove("hash");
         let mut h = Sha256::new();
         h.update(self.prev.as_bytes());
-        h.update(crate::signing::canonical(&v));
+        h.update(contract::signing::canonical(&v));
         hex::encode(h.finalize())
     }
 }

@@ -19,8 +19,10 @@ use std::sync::Mutex;
 
 pub use now::{Now, StorageNow};
 
-use crate::command::CommandAck;
-use crate::record::{Alarm, DecisionEvent, PassageRecord};
+use contract::command::CommandAck;
+use contract::decision::DecisionEvent;
+use contract::lane::Alarm;
+use contract::passage::PassageRecord;
 
 /// Seconds; from a 1 ms capture to a 10-minute review.
 const STAGE_BUCKETS: &[f64] =
@@ -123,7 +125,7 @@ impl Metrics {
                     .entry(word(&s.stage))
                     .or_insert_with(|| Histogram::new(STAGE_BUCKETS))
                     .observe(ms(d));
-                if s.stage == crate::record::Stage::Recognition {
+                if s.stage == contract::passage::Stage::Recognition {
                     m.recognition.observe(ms(d));
                 }
             }

@@ -9,7 +9,7 @@ use drivers::HealthState;
 use super::{esc, head};
 use crate::mqtt::LinkCounters;
 use crate::outbox::{Counters as OutboxCounters, Depth};
-use crate::record::DeviceHealthEvent;
+use contract::lane::DeviceHealthEvent;
 
 /// The data disk as the storage guard sees it.
 #[derive(Debug, Clone, Copy)]

@@ -4,12 +4,11 @@ use chrono::Utc;
 use drivers::Health;
 
 use super::*;
-use crate::command::CommandAck;
 use crate::outbox::Depth;
-use crate::record::{
-    DecisionEvent, DecisionRecord, DeviceHealthEvent, ExitKind, Outcome, PassageRecord, Stage, StageRecord,
-    PASSAGE_SCHEMA,
-};
+use contract::command::CommandAck;
+use contract::decision::{DecisionEvent, DecisionRecord, Outcome};
+use contract::lane::DeviceHealthEvent;
+use contract::passage::{ExitKind, PassageRecord, Stage, StageRecord, PASSAGE_SCHEMA};
 
 fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
     let at = Utc::now();

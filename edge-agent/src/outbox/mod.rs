@@ -3,7 +3,6 @@
 //! `message` is what goes in (with its class), `store` the SQLite table, `db` the thread that
 //! owns it (group commit, retries), `pressure` what it gives back when the disk runs short.
 
-pub mod cli;
 mod db;
 mod message;
 mod pressure;

@@ -1,0 +1,270 @@
+//! One image in, an [`ImageResult`] out: the pipeline plus the container and plate parsers.
+//!
+//! Tight crops are tried first without the detector; when their whole-image read already is a
+//! valid container code or plate, detection is skipped (a 94x24 plate crop then costs one small
+//! recogniser call instead of a detector pass).
+
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::ocr::pipeline::{self, LineSource, OcrOptions, TextLine};
+use crate::ocr::rec::CharAlts;
+use crate::ocr::runtime::OcrSessions;
+use crate::read::checkdigit;
+use crate::read::container;
+use crate::read::iso6346;
+use crate::read::plate;
+use crate::read::plate_find;
+use crate::read::plate_read;
+use crate::reads::{ContainerRead, PlateRead};
+
+/// Alternatives kept per character for the parsers.
+const ALTS: usize = 8;
+
+/// What recognition made of one image; serialises to the `edge-agent ocr --json` contract.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageResult {
+    pub file: String,
+    pub containers: Vec<ContainerRead>,
+    pub plates: Vec<PlateRead>,
+    pub lines: Vec<LineResult>,
+    pub timings_ms: Timings,
+    /// `name version` of every model that produced this result.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Set when the image could not be processed; the lists are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineResult {
+    pub text: String,
+    pub confidence: f32,
+    /// Axis-aligned `[x0, y0, x1, y1]` in image pixels.
+    #[serde(rename = "box")]
+    pub bbox: [i32; 4],
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub decode: f64,
+    pub det: f64,
+    pub rec: f64,
+    pub parse: f64,
+    pub total: f64,
+}
+
+fn enough(lines: &[TextLine], dict: &[String]) -> bool {
+    lines.iter().any(|l| {
+        let alts = l.rec.alternatives(dict, ALTS);
+        iso6346::find_codes(&alts).first().is_some_and(|c| c.check_digit_ok && c.confidence > 0.5)
+            || (l.source == LineSource::WholeImage
+                && plate::find_plate(&alts).is_some_and(|p| p.confidence > 0.5))
+    })
+}
+
+/// Recognise one decoded image. `camera` is recorded in the reads.
+pub fn recognize_image(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    camera: &str,
+    o: &OcrOptions,
+) -> Result<ImageResult, ModelError> {
+    let t0 = Instant::now();
+    let dict = s.dictionary.clone();
+    let mut out = pipeline::read_image(s, img, o, &|lines| enough(lines, &dict))?;
+    let tp = Instant::now();
+    let (rec_before_parse, det_before_parse) = (out.rec_ms, out.det_ms);
+    let cameras = if camera.is_empty() { vec![] } else { vec![camera.to_string()] };
+    let first = out.lines.len();
+    let (mut containers, mut plates) = read_results(s, img, &mut out, &dict, &cameras)?;
+    // Nothing the lane is after: look again for small or dim text (see `pipeline::second_look`).
+    // Lines the parsing added are dropped first; it adds them again from all lines.
+    if !containers.iter().any(|c| c.check_digit_ok)
+        && plates.is_empty()
+        && !pipeline::is_line_shaped(img)
+        && !pipeline::is_column_shaped(img)
+    {
+        let more = pipeline::second_look(s, img, o, &mut out)?;
+        if !more.is_empty() {
+            out.lines.truncate(first);
+            out.lines.extend(more);
+            (containers, plates) = read_results(s, img, &mut out, &dict, &cameras)?;
+        }
+    }
+
+    let lines = out
+        .lines
+        .iter()
+        .map(|l| {
+            let b = l.bbox();
+            LineResult {
+                text: l.text.clone(),
+                confidence: l.confidence,
+                bbox: [b[0] as i32, b[1] as i32, b[2] as i32, b[3] as i32],
+                source: format!("{:?}", l.source).to_lowercase(),
+            }
+        })
+        .collect();
+    // Recognition and detection done while parsing (re-reads, regions, the second look) count
+    // as recognition and detection.
+    let parse =
+        tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse) - (out.det_ms - det_before_parse);
+    Ok(ImageResult {
+        file: String::new(),
+        containers,
+        plates,
+        lines,
+        timings_ms: Timings {
+            decode: 0.0,
+            det: out.det_ms,
+            rec: out.rec_ms,
+            parse,
+            total: t0.elapsed().as_secs_f64() * 1e3,
+        },
+        models: Vec::new(),
+        error: None,
+    })
+}
+
+/// Container codes and plates from the pipeline's lines; re-reads and colour regions it does
+/// add lines to `out`.
+fn read_results(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    out: &mut pipeline::OcrOutput,
+    dict: &[String],
+    cameras: &[String],
+) -> Result<(Vec<ContainerRead>, Vec<PlateRead>), ModelError> {
+    let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(dict, ALTS)).collect();
+    let retry = plate_retries(img, &out.lines, &alts);
+    if !retry.is_empty() {
+        let t = Instant::now();
+        let more = pipeline::recognize(s, retry)?;
+        alts.extend(more.iter().map(|l| l.rec.alternatives(dict, ALTS)));
+        out.lines.extend(more);
+        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    }
+
+    let mut codes = container::codes_in_lines(&out.lines, &alts);
+    let decoded = container::decoded_codes(&out.lines, dict);
+    container::merge(&out.lines, &mut codes, decoded);
+    // Probe for a missed check digit unless a code was already read with fair confidence.
+    if !codes.iter().any(|c| c.read.check_digit_ok && c.read.confidence >= 0.3) {
+        let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
+        container::merge(&out.lines, &mut codes, more);
+    }
+    let containers = codes
+        .into_iter()
+        .map(|c| ContainerRead {
+            code: c.read.code,
+            confidence: c.read.confidence,
+            check_digit_ok: c.read.check_digit_ok,
+            corrected: c.read.corrected,
+            size_type: c.size_type,
+            cameras: cameras.to_vec(),
+        })
+        .collect();
+
+    // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
+    let t = Instant::now();
+    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, &alts, dict);
+    let cands = plate_read::region_candidates(img, &regions);
+    let mut region_found = Vec::new();
+    if !cands.is_empty() {
+        let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let mut lines =
+            pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
+        region_found = plate_read::region_reads(&parts, &lines, dict);
+        plate_read::as_region_lines(&mut lines);
+        out.lines.extend(lines);
+        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    }
+    let plates = plate_read::plates_in_lines(img, &out.lines, &alts, dict, cameras, region_found);
+    Ok((containers, plates))
+}
+
+/// Lines that look like a plate missing its head (`BBC666`, `B2893`: the detector's box on a
+/// small plate often starts after the province character). They are cropped again extended to
+/// the left by two character widths, along the line's direction, and read once more.
+fn plate_retries(
+    img: &RgbImage,
+    lines: &[TextLine],
+    alts: &[Vec<CharAlts>],
+) -> Vec<(RgbImage, crate::imgops::Quad, LineSource)> {
+    let mut out = Vec::new();
+    for (l, a) in lines.iter().zip(alts) {
+        if l.source != LineSource::Detected || out.len() >= 4 {
+            continue;
+        }
+        let text: Vec<char> = a.iter().map(|c| c.best().0).filter(|c| c.is_ascii_alphanumeric()).collect();
+        if !(4..=7).contains(&text.len())
+            || a.iter().any(|c| !c.best().0.is_ascii())
+            || plate::find_plate(a).is_some()
+        {
+            continue;
+        }
+        let q = l.quad;
+        let len = ((q[1][0] - q[0][0]).powi(2) + (q[1][1] - q[0][1]).powi(2)).sqrt().max(1.0);
+        let h = ((q[3][0] - q[0][0]).powi(2) + (q[3][1] - q[0][1]).powi(2)).sqrt();
+        if len < 1.5 * h {
+            continue;
+        }
+        let k = 2.0 * h / len;
+        let (w, hh) = (img.width() as f32, img.height() as f32);
+        let c = |p: [f32; 2]| [p[0].clamp(0.0, w), p[1].clamp(0.0, hh)];
+        let tl = c([q[0][0] - (q[1][0] - q[0][0]) * k, q[0][1] - (q[1][1] - q[0][1]) * k]);
+        let bl = c([q[3][0] - (q[2][0] - q[3][0]) * k, q[3][1] - (q[2][1] - q[3][1]) * k]);
+        let nq = [tl, q[1], q[2], bl];
+        out.push((crate::imgops::crop_quad(img, &nq), nq, LineSource::Detected));
+        if text.len() == 5 {
+            // Maybe the lower row of a two-row plate: read the strip above it too.
+            let up = 0.8;
+            let tq = [
+                c([q[0][0] - (q[3][0] - q[0][0]) * up, q[0][1] - (q[3][1] - q[0][1]) * up]),
+                c([q[1][0] - (q[2][0] - q[1][0]) * up, q[1][1] - (q[2][1] - q[1][1]) * up]),
+                q[1],
+                q[0],
+            ];
+            out.push((crate::imgops::crop_quad(img, &tq), tq, LineSource::Detected));
+        }
+    }
+    out
+}
+
+impl ImageResult {
+    /// Human-readable summary, one line per finding.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "{}  ({:.0} ms)", self.file, self.timings_ms.total);
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "  error: {e}");
+            return s;
+        }
+        for c in &self.containers {
+            let check = if c.check_digit_ok { "check ok" } else { "CHECK DIGIT WRONG" };
+            let _ = write!(s, "  container {}  {:.2}  {check}", c.code, c.confidence);
+            if let Some(st) = &c.size_type {
+                let _ = write!(s, "  size/type {st}");
+            }
+            if !c.corrected.is_empty() {
+                let _ = write!(s, "  corrected {}", c.corrected.join(","));
+            }
+            s.push('\n');
+        }
+        for p in &self.plates {
+            let color = p.color.map(|c| format!("{c:?}").to_lowercase()).unwrap_or_else(|| "?".into());
+            let _ = writeln!(s, "  plate {}  {:.2}  {color}", p.text, p.confidence);
+        }
+        if self.containers.is_empty() && self.plates.is_empty() {
+            let _ = writeln!(s, "  nothing recognised ({} text lines)", self.lines.len());
+        }
+        s
+    }
+}
