@@ -3,16 +3,14 @@
 //! the lane needs: every passage and every image of it reaches central whole, and the page
 //! answers again once the idle connections are cut.
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use contract::reassembly::Assembler;
+use hil_tests::central::Received;
 use hil_tests::{Mosquitto, Subscriber};
-use serde_json::Value;
 
 const VEHICLES: usize = 25;
 /// The agent's descriptor limit (soft and hard), well under the connections thrown at it.
@@ -70,39 +68,12 @@ fn half_open_connections_to_the_page_cost_the_lane_nothing() {
         (0..ATTACKERS).filter_map(|_| TcpStream::connect(("127.0.0.1", web_port)).ok()).collect();
     assert!(attackers.len() > NOFILE as usize, "the kernel accepted them all on the agent's behalf");
 
-    let mut ids = HashSet::new();
-    let mut referenced = HashSet::new();
-    let mut complete = HashSet::new();
-    let mut assembler = Assembler::default();
-    let end = Instant::now() + Duration::from_secs(180);
-    while (ids.len() < VEHICLES || !referenced.is_subset(&complete)) && Instant::now() < end {
-        let Some((topic, payload, _)) = sub.next(Duration::from_secs(5)) else { continue };
-        if topic.ends_with("/passage") {
-            let v: Value = serde_json::from_slice(&payload).unwrap();
-            ids.insert(v["id"].as_str().unwrap().to_string());
-            for c in v["captures"].as_array().unwrap() {
-                if let Some(sha) = c["image"]["sha256"].as_str() {
-                    referenced.insert(sha.to_string());
-                }
-            }
-        } else if let Some((_, rest)) = topic.split_once("/image/") {
-            let done = match rest.split_once('/') {
-                None => assembler.manifest(serde_json::from_slice(&payload).unwrap()),
-                Some((sha, i)) => assembler.chunk(sha, i.parse().unwrap(), payload),
-            };
-            if let Some((m, _)) = done.expect("every image hashes right") {
-                complete.insert(m.sha256);
-            }
-        }
-    }
-    assert_eq!(ids.len(), VEHICLES, "every passage reached central");
-    let missing: Vec<_> = referenced.difference(&complete).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} images never arrived whole: {missing:?}",
-        missing.len(),
-        referenced.len()
-    );
+    let mut central = Received::default();
+    central.take(&sub, Duration::from_secs(180), |c| c.ids.len() >= VEHICLES && c.images_complete());
+    assert_eq!(central.ids.len(), VEHICLES, "every passage reached central");
+    let missing: Vec<_> = central.referenced.difference(&central.images).collect();
+    let referenced = central.referenced.len();
+    assert!(missing.is_empty(), "{} of {referenced} images never arrived whole: {missing:?}", missing.len());
 
     // The idle connections are cut by the page itself; then it answers again, with the
     // attackers' sockets still open on the test's side.

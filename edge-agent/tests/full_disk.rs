@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use contract::reassembly::Assembler;
+use hil_tests::central::Received;
 use hil_tests::{Mosquitto, Subscriber, TinyDisk};
 use serde_json::Value;
 use web_support::{series, total, Agent};
@@ -26,67 +26,18 @@ fn tiny_disk(bytes: u64) -> Option<TinyDisk> {
     }
 }
 
-/// What central received.
-#[derive(Default)]
-struct Central {
-    records: Vec<Value>,
-    ids: HashSet<String>,
-    referenced: HashSet<String>,
-    images: HashSet<String>,
-    alarms: Vec<Value>,
-    assembler: Assembler,
+/// Held because the disk was below its floor.
+fn held_for_storage(central: &Received) -> usize {
+    central.records.iter().filter(|r| was_held(r)).count()
 }
 
-impl Central {
-    fn take(&mut self, sub: &Subscriber, limit: Duration, done: impl Fn(&Central) -> bool) {
-        let end = Instant::now() + limit;
-        while !done(self) {
-            assert!(Instant::now() < end, "central never got there: {} records", self.ids.len());
-            if let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) {
-                self.read(&topic, payload);
-            }
-        }
-    }
+fn was_held(r: &Value) -> bool {
+    reasons(r).contains(&"storage_full")
+}
 
-    /// Whatever arrives within `time`.
-    fn drain(&mut self, sub: &Subscriber, time: Duration) {
-        let end = Instant::now() + time;
-        while let Some((topic, payload, _)) = sub.next(end.saturating_duration_since(Instant::now())) {
-            self.read(&topic, payload);
-        }
-    }
-
-    fn read(&mut self, topic: &str, payload: Vec<u8>) {
-        if topic.ends_with("/passage") {
-            let v: Value = serde_json::from_slice(&payload).unwrap();
-            for c in v["captures"].as_array().unwrap() {
-                if let Some(sha) = c["image"]["sha256"].as_str() {
-                    self.referenced.insert(sha.to_string());
-                }
-            }
-            if self.ids.insert(v["id"].as_str().unwrap().to_string()) {
-                self.records.push(v);
-            }
-        } else if topic.ends_with("/alarm") {
-            self.alarms.push(serde_json::from_slice(&payload).unwrap());
-        } else if let Some((_, rest)) = topic.split_once("/image/") {
-            let done = match rest.split_once('/') {
-                None => self.assembler.manifest(serde_json::from_slice(&payload).unwrap()),
-                Some((sha, i)) => self.assembler.chunk(sha, i.parse().unwrap(), payload),
-            };
-            if let Some((m, _)) = done.expect("every image hashes right") {
-                self.images.insert(m.sha256);
-            }
-        }
-    }
-
-    fn held_for_storage(&self) -> usize {
-        self.records.iter().filter(|r| self.was_held(r)).count()
-    }
-
-    fn was_held(&self, r: &Value) -> bool {
-        reasons(r).contains(&"storage_full")
-    }
+/// Reads until `done`, failing the test after `limit`.
+fn take(central: &mut Received, sub: &Subscriber, limit: Duration, done: impl Fn(&Received) -> bool) {
+    assert!(central.take(sub, limit, done), "central never got there: {} records", central.ids.len());
 }
 
 fn reasons(r: &Value) -> Vec<&str> {
@@ -161,11 +112,11 @@ fn a_full_disk_with_the_broker_away_loses_no_passage() {
 
     std::fs::remove_file(filler).unwrap();
     broker.start_again();
-    let mut central = Central::default();
-    central.take(&sub, Duration::from_secs(120), |c| c.ids.len() >= 20);
+    let mut central = Received::default();
+    take(&mut central, &sub, Duration::from_secs(120), |c| c.ids.len() >= 20);
     assert_eq!(central.ids, completed(&data), "every passage the lane completed reached central");
     assert!(central.alarms.iter().any(|a| a["kind"] == "storage_full"), "central was told");
-    assert_eq!(central.held_for_storage(), 20, "no vehicle released on evidence the lane could not keep");
+    assert_eq!(held_for_storage(&central), 20, "no vehicle released on evidence the lane could not keep");
     no_temporary_records(&data);
     audit_verifies(&agent);
 }
@@ -206,15 +157,13 @@ fn the_lane_fills_its_disk_holds_vehicles_and_recovers_by_itself() {
     broker.start_again();
     until(Duration::from_secs(120), "room again after delivery", || metric("edge_storage_full") == 0.0);
     assert!(metric("edge_outbox_evicted_total{what=\"delivered_image\"}") > 0.0, "room made by eviction");
-    let mut central = Central::default();
-    central.take(&sub, Duration::from_secs(120), |c| {
-        c.held_for_storage() >= 8 && c.records.iter().any(|r| r["exit"] == "drove_through" && !c.was_held(r))
+    let mut central = Received::default();
+    take(&mut central, &sub, Duration::from_secs(120), |c| {
+        held_for_storage(c) >= 8 && c.records.iter().any(|r| r["exit"] == "drove_through" && !was_held(r))
     });
 
     let done = completed(&data);
-    central.take(&sub, Duration::from_secs(120), |c| {
-        done.is_subset(&c.ids) && c.referenced.is_subset(&c.images)
-    });
+    take(&mut central, &sub, Duration::from_secs(120), |c| done.is_subset(&c.ids) && c.images_complete());
     assert!(central.alarms.iter().any(|a| a["kind"] == "storage_full"));
     no_temporary_records(&data);
     audit_verifies(&agent);
@@ -233,7 +182,7 @@ fn soak_a_disk_filling_and_freeing_with_the_broker_coming_and_going() {
     let sub = Subscriber::persistent(broker.port, "lanectl/DEMO/G01/#", "central");
     let extra = format!("[web]\nlisten = \"127.0.0.1:{{web_port}}\"\n\n{}", sim(0));
     let mut agent = Agent::start_limited(broker.port, &data, &extra, 4, 1);
-    let mut central = Central::default();
+    let mut central = Received::default();
     for round in 0..rounds {
         let broker_up = round % 2 == 0;
         if !broker_up {
@@ -261,20 +210,18 @@ fn soak_a_disk_filling_and_freeing_with_the_broker_coming_and_going() {
     }
     // Everything completed so far reaches central with its images while the lane goes on.
     let done = completed(&data);
-    central.take(&sub, Duration::from_secs(300), |c| {
-        done.is_subset(&c.ids) && c.referenced.is_subset(&c.images)
-    });
+    take(&mut central, &sub, Duration::from_secs(300), |c| done.is_subset(&c.ids) && c.images_complete());
     agent.terminate();
     assert!(agent.child.wait().unwrap().success(), "a clean stop");
     // And the last few, completed since: their records go out before the lane says goodbye.
     let done = completed(&data);
-    central.take(&sub, Duration::from_secs(60), |c| done.is_subset(&c.ids));
+    take(&mut central, &sub, Duration::from_secs(60), |c| done.is_subset(&c.ids));
     println!(
         "{} passages completed, all at central; {} held for storage",
         done.len(),
-        central.held_for_storage()
+        held_for_storage(&central)
     );
-    assert!(central.held_for_storage() > 0 && central.records.iter().any(|r| r["exit"] == "drove_through"));
+    assert!(held_for_storage(&central) > 0 && central.records.iter().any(|r| r["exit"] == "drove_through"));
     no_temporary_records(&data);
     audit_verifies(&agent);
 }

@@ -40,19 +40,6 @@ fn send(port: u16, payload: &[u8]) {
     assert!(status.success());
 }
 
-/// The next message on `leaf` that `want` accepts; others are skipped.
-fn wait(sub: &Subscriber, leaf: &str, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let (topic, payload, _) = sub.next(Duration::from_secs(60)).unwrap_or_else(|| panic!("no {what}"));
-        if topic.ends_with(leaf) {
-            let v: Value = serde_json::from_slice(&payload).unwrap();
-            if want(&v) {
-                return v;
-            }
-        }
-    }
-}
-
 fn metric(agent: &Agent, series: &str) -> Option<f64> {
     let text = agent.get("/metrics").text();
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
@@ -76,13 +63,13 @@ fn an_oversized_command_is_refused_and_the_link_stays_up() {
     cli(&["command", "keygen", intruder.to_str().unwrap()]);
     let sub = Subscriber::connect(broker.port, &format!("{BASE}/#"));
     let agent = Agent::start(broker.port, &lane_extra(&public), None);
-    wait(&sub, "/status", "online status", |v| v["state"] == "online");
+    sub.wait_for("/status", "online status", |v| v["state"] == "online");
 
     // 5 MB at QoS 1 on a persistent session: today's lane limit is 1 MiB.
     let huge =
         format!("{{\"key_id\":\"central-1\",\"payload\":\"{}\",\"signature\":\"\"}}", "A".repeat(5 << 20));
     send(broker.port, huge.as_bytes());
-    let ack = wait(&sub, "/ack", "rejection of the oversized command", |_| true);
+    let ack = sub.wait_for("/ack", "rejection of the oversized command", |_| true);
     assert_eq!(
         (ack["accepted"].as_bool(), ack["reason"].as_str()),
         (Some(false), Some("too_large")),
@@ -91,26 +78,26 @@ fn an_oversized_command_is_refused_and_the_link_stays_up() {
     assert!(ack["id"].is_null(), "nothing of an unread command is trusted: {ack}");
 
     send(broker.port, b"\x00\xffnot json");
-    let ack = wait(&sub, "/ack", "rejection of garbage", |_| true);
+    let ack = sub.wait_for("/ack", "rejection of garbage", |_| true);
     assert_eq!(ack["reason"], "malformed", "{ack}");
 
     // A command whose signature fails: its id is whatever an outsider chose, never echoed.
     let forged = sign(&intruder, &["--action", "resend", "--passage", "any", "--id", "outsider-chosen"]);
     send(broker.port, forged.as_bytes());
-    let ack = wait(&sub, "/ack", "rejection of the forged command", |_| true);
+    let ack = sub.wait_for("/ack", "rejection of the forged command", |_| true);
     assert_eq!(ack["reason"], "bad_signature", "{ack}");
     assert!(ack["id"].is_null(), "a forged command's id must not be echoed: {ack}");
 
     // The link is still the first one, and commands still work.
     let good = sign(&key, &["--action", "resend", "--passage", "any", "--id", "after-the-flood"]);
     send(broker.port, good.as_bytes());
-    let ack = wait(&sub, "/ack", "ack of a good command", |_| true);
+    let ack = sub.wait_for("/ack", "ack of a good command", |_| true);
     assert_eq!(
         (ack["id"].as_str(), ack["accepted"].as_bool()),
         (Some("after-the-flood"), Some(true)),
         "{ack}"
     );
-    wait(&sub, "/passage", "a passage record after it all", |_| true);
+    sub.wait_for("/passage", "a passage record after it all", |_| true);
     assert_eq!(metric(&agent, "edge_uplink_connects_total"), Some(1.0), "never reconnected");
     assert_eq!(metric(&agent, "edge_inbound_messages_total{what=\"too_large\"}"), Some(1.0));
     assert_eq!(metric(&agent, "edge_commands_total{result=\"rejected\",why=\"too_large\"}"), Some(1.0));
@@ -122,16 +109,16 @@ fn the_offline_status_says_since_when_the_lane_was_last_connected() {
     let sub = Subscriber::connect(broker.port, &format!("{BASE}/status"));
     let started = chrono::Utc::now();
     let mut agent = Agent::start(broker.port, "[web]\nlisten = \"127.0.0.1:{web_port}\"\n", None);
-    wait(&sub, "/status", "online status", |v| v["state"] == "online");
+    sub.wait_for("/status", "online status", |v| v["state"] == "online");
 
     broker.stop();
     broker.start_again();
-    let online = wait(&sub, "/status", "online again", |v| v["state"] == "online");
+    let online = sub.wait_for("/status", "online again", |v| v["state"] == "online");
     let reconnected: chrono::DateTime<chrono::Utc> = online["since"].as_str().unwrap().parse().unwrap();
     assert!(reconnected > started);
 
     agent.child.kill().unwrap(); // the broker publishes the last will
-    let offline = wait(&sub, "/status", "offline status", |v| v["state"] == "offline");
+    let offline = sub.wait_for("/status", "offline status", |v| v["state"] == "offline");
     let since: chrono::DateTime<chrono::Utc> = offline["since"].as_str().unwrap().parse().unwrap();
     assert!(since >= reconnected, "last seen on the connection that broke, not at start: {offline}");
 }
@@ -145,7 +132,7 @@ fn a_clean_stop_sends_the_final_checkpoint_before_going_offline() {
                  barrier_move = \"5ms\"\ndrive_in = \"2ms\"\ndrive_clear = \"5ms\"\npatience = \"2s\"\n";
     let mut agent = Agent::start(broker.port, extra, None);
     for _ in 0..3 {
-        wait(&sub, "/passage", "a passage", |_| true);
+        sub.wait_for("/passage", "a passage", |_| true);
     }
     agent.terminate();
     let mut checkpoint = None;

@@ -1,6 +1,7 @@
 //! Harness for hardware-in-the-loop and end-to-end tests: a real Mosquitto on a
 //! free port, an MQTT subscriber that collects messages, and the agent binary.
 
+pub mod central;
 pub mod disk;
 pub mod postgres;
 pub mod seaweed;
@@ -172,6 +173,26 @@ impl Subscriber {
     /// The next message, or None after `limit` without one.
     pub fn next(&self, limit: Duration) -> Option<(String, Vec<u8>, bool)> {
         self.rx.recv_timeout(limit).ok()
+    }
+
+    /// The next JSON message on a topic ending in `leaf` that `want` accepts (others are
+    /// skipped); fails the test, naming `what`, when none comes for a minute.
+    pub fn wait_for(
+        &self,
+        leaf: &str,
+        what: &str,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        loop {
+            let (topic, payload, _) =
+                self.next(Duration::from_secs(60)).unwrap_or_else(|| panic!("no {what}"));
+            if topic.ends_with(leaf) {
+                let v: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+                if want(&v) {
+                    return v;
+                }
+            }
+        }
     }
 }
 

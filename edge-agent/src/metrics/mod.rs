@@ -240,6 +240,20 @@ impl Inner {
     }
 }
 
+/// A series with one value and no labels.
+pub(crate) fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    head(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// A series with one label, one value per label value.
+pub(crate) fn by_label(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+    head(out, name, "counter", help);
+    for (v, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", esc(v));
+    }
+}
+
 pub(crate) fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use drivers::HealthState;
 
-use super::{esc, head};
+use super::{by_label, esc, head, single};
 use crate::mqtt::LinkCounters;
 use crate::outbox::{Counters as OutboxCounters, Depth};
 use contract::lane::DeviceHealthEvent;
@@ -79,17 +79,7 @@ impl Now {
             self.render_outbox(out, c);
         }
         if let Some(s) = &self.storage {
-            head(out, "edge_storage_free_bytes", "gauge", "Free space on the data disk.");
-            let _ = writeln!(out, "edge_storage_free_bytes {}", s.free);
-            head(
-                out,
-                "edge_storage_floor_bytes",
-                "gauge",
-                "Free space below which vehicles are held (storage_full).",
-            );
-            let _ = writeln!(out, "edge_storage_floor_bytes {}", s.floor);
-            head(out, "edge_storage_full", "gauge", "1 while the data disk is below its floor.");
-            let _ = writeln!(out, "edge_storage_full {}", u8::from(s.full));
+            self.render_storage(out, s);
         }
         head(
             out,
@@ -109,54 +99,44 @@ fn n(a: &AtomicU64) -> u64 {
 
 impl Now {
     fn render_link(&self, out: &mut String, c: &LinkCounters) {
-        head(
-            out,
-            "edge_uplink_connects_total",
-            "counter",
-            "Connections made to the broker (first and reconnects).",
-        );
-        let _ = writeln!(out, "edge_uplink_connects_total {}", n(&c.connects));
-        head(out, "edge_uplink_losses_total", "counter", "Connections to the broker lost.");
-        let _ = writeln!(out, "edge_uplink_losses_total {}", n(&c.losses));
-        head(out, "edge_uplink_delivered_total", "counter", "Outbox messages the broker acknowledged.");
-        let _ = writeln!(out, "edge_uplink_delivered_total {}", n(&c.delivered));
-        head(
-            out,
-            "edge_inbound_messages_total",
-            "counter",
-            "Messages from central by what became of them: handed to the lane, too large, \
-             dropped (queue full), on a topic the lane does not read.",
-        );
-        for (what, v) in [
-            ("command", &c.commands_in),
-            ("too_large", &c.too_large),
-            ("dropped_busy", &c.dropped_busy),
-            ("other_topic", &c.other_topic),
-        ] {
-            let _ = writeln!(out, "edge_inbound_messages_total{{what=\"{what}\"}} {}", n(v));
-        }
+        let connects = "Connections made to the broker (first and reconnects).";
+        single(out, "edge_uplink_connects_total", "counter", connects, n(&c.connects));
+        single(out, "edge_uplink_losses_total", "counter", "Connections to the broker lost.", n(&c.losses));
+        let delivered = "Outbox messages the broker acknowledged.";
+        single(out, "edge_uplink_delivered_total", "counter", delivered, n(&c.delivered));
+        let inbound = "Messages from central by what became of them: handed to the lane, too large, \
+                       dropped (queue full), on a topic the lane does not read.";
+        let values = [
+            ("command", n(&c.commands_in)),
+            ("too_large", n(&c.too_large)),
+            ("dropped_busy", n(&c.dropped_busy)),
+            ("other_topic", n(&c.other_topic)),
+        ];
+        by_label(out, "edge_inbound_messages_total", inbound, "what", &values);
     }
 
     fn render_outbox(&self, out: &mut String, c: &OutboxCounters) {
-        head(
+        let retries = "Image-chunk reads that failed and were put off (the row is kept).";
+        single(out, "edge_outbox_read_retries_total", "counter", retries, n(&c.read_retries));
+        let evicted = [("telemetry", n(&c.telemetry_evicted)), ("delivered_image", n(&c.images_evicted))];
+        by_label(
             out,
-            "edge_outbox_read_retries_total",
-            "counter",
-            "Image-chunk reads that failed and were put off (the row is kept).",
+            "edge_outbox_evicted_total",
+            "What the outbox gave back on a full disk.",
+            "what",
+            &evicted,
         );
-        let _ = writeln!(out, "edge_outbox_read_retries_total {}", n(&c.read_retries));
-        head(out, "edge_outbox_evicted_total", "counter", "What the outbox gave back on a full disk.");
-        let _ = writeln!(out, "edge_outbox_evicted_total{{what=\"telemetry\"}} {}", n(&c.telemetry_evicted));
-        let _ =
-            writeln!(out, "edge_outbox_evicted_total{{what=\"delivered_image\"}} {}", n(&c.images_evicted));
-        head(out, "edge_outbox_telemetry_refused_total", "counter", "Telemetry not stored: no room.");
-        let _ = writeln!(out, "edge_outbox_telemetry_refused_total {}", n(&c.telemetry_refused));
-        head(
-            out,
-            "edge_outbox_results_lost_total",
-            "counter",
-            "Results the disk refused and memory could not hold (should stay 0).",
-        );
-        let _ = writeln!(out, "edge_outbox_results_lost_total {}", n(&c.results_lost));
+        let refused = "Telemetry not stored: no room.";
+        single(out, "edge_outbox_telemetry_refused_total", "counter", refused, n(&c.telemetry_refused));
+        let lost = "Results the disk refused and memory could not hold (should stay 0).";
+        single(out, "edge_outbox_results_lost_total", "counter", lost, n(&c.results_lost));
+    }
+
+    fn render_storage(&self, out: &mut String, s: &StorageNow) {
+        single(out, "edge_storage_free_bytes", "gauge", "Free space on the data disk.", s.free);
+        let floor = "Free space below which vehicles are held (storage_full).";
+        single(out, "edge_storage_floor_bytes", "gauge", floor, s.floor);
+        let full = "1 while the data disk is below its floor.";
+        single(out, "edge_storage_full", "gauge", full, u8::from(s.full));
     }
 }

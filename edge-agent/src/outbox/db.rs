@@ -87,22 +87,9 @@ impl OutboxHandle {
     }
 
     pub fn open_with(path: &Path, quota: u64, pressure: Pressure) -> Result<Self, OutboxError> {
-        let outbox = Outbox::open(path, quota)?;
+        let mut worker = Worker::new(Outbox::open(path, quota)?, pressure);
+        let (pushed, counters) = (worker.pushed.clone(), worker.counters.clone());
         let (tx, rx) = mpsc::channel::<Cmd>();
-        let pushed = Arc::new(Notify::new());
-        let counters = Arc::new(Counters::default());
-        let mut worker = Worker {
-            outbox,
-            pressure,
-            pushed: pushed.clone(),
-            counters: counters.clone(),
-            unrecorded: HashSet::new(),
-            unstored: VecDeque::new(),
-            unstored_bytes: 0,
-            unreadable: RetryBook::default(),
-            delivered: Delivered::default(),
-            last_search: None,
-        };
         std::thread::Builder::new()
             .name("outbox".into())
             .spawn(move || worker.serve(rx))
@@ -206,6 +193,23 @@ struct Worker {
     /// Images whose chunks were all acknowledged: the first to go under pressure.
     delivered: Delivered,
     last_search: Option<Instant>,
+}
+
+impl Worker {
+    fn new(outbox: Outbox, pressure: Pressure) -> Self {
+        Worker {
+            outbox,
+            pressure,
+            pushed: Arc::new(Notify::new()),
+            counters: Arc::new(Counters::default()),
+            unrecorded: HashSet::new(),
+            unstored: VecDeque::new(),
+            unstored_bytes: 0,
+            unreadable: RetryBook::default(),
+            delivered: Delivered::default(),
+            last_search: None,
+        }
+    }
 }
 
 enum Write {

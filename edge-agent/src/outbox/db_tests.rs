@@ -7,18 +7,10 @@ use crate::storage::{Limits, Probe};
 fn worker(dir: &Path, free: Arc<AtomicU64>) -> Worker {
     let probe: Probe = Box::new(move |_| Ok(free.load(Ordering::SeqCst)));
     let guard = DiskGuard::with_probe(dir, Limits { floor: 1 << 20, reserve: 0 }, probe).unwrap();
-    Worker {
-        outbox: Outbox::open(&dir.join("outbox.db"), 1 << 20).unwrap(),
-        pressure: Pressure { guard, images: Some(dir.join("images")) },
-        pushed: Arc::new(Notify::new()),
-        counters: Arc::new(Counters::default()),
-        unrecorded: HashSet::new(),
-        unstored: VecDeque::new(),
-        unstored_bytes: 0,
-        unreadable: RetryBook::default(),
-        delivered: Delivered::default(),
-        last_search: None,
-    }
+    Worker::new(
+        Outbox::open(&dir.join("outbox.db"), 1 << 20).unwrap(),
+        Pressure { guard, images: Some(dir.join("images")) },
+    )
 }
 
 fn roomy() -> Arc<AtomicU64> {
