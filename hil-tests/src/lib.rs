@@ -81,12 +81,16 @@ impl Mosquitto {
             "persistence false\n".to_string()
         };
         // The broker's log in its directory (`Mosquitto::log`), for a test to show what the broker
-        // saw when something did not arrive.
+        // saw when something did not arrive. `max_queued_messages 0`: by default Mosquitto keeps
+        // at most 1,000 QoS 1 messages for a subscriber that lags and silently drops the rest
+        // ("Outgoing messages are being dropped"); a test's subscriber lagging behind a backlog
+        // drain then waits for messages the lane did deliver. Central's broker wants the same.
         let log = dir.path().join("mosquitto.log");
         std::fs::write(
             &conf,
             format!(
-                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n{persistence}\
+                 log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
                 mosquitto_user_line(),
                 log.display()
             ),
