@@ -142,7 +142,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         tokio::spawn(lane.clone().run_traffic(s.plan.clone()));
     }
     let web = crate::web::Setup::new(&cfg, &uplink, storage.clone());
-    let lane = Lane::new(cfg, sim, Arc::new(uplink.clone()))?.with_storage(storage.clone());
+    let lane = Lane::with_storage(cfg, sim, Arc::new(uplink.clone()), storage.clone())?;
     watch_storage(&storage, uplink.clone(), topics.alarm(), lane.metrics());
     lane.accept_commands(cmd_rx);
     let web = web.start(lane.technician(), lane.metrics()).await;

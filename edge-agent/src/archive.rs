@@ -18,17 +18,14 @@ impl Archive {
         Ok(a)
     }
 
-    /// Writes atomically (temp file, then rename): a crash leaves the old
-    /// state or the new, never half a record.
+    /// Writes atomically and durably (see [`crate::durable`]): a crash leaves
+    /// the old state or the new, never half a record, and a record put is on
+    /// disk — the lane relies on it to tell, after a crash, a finished passage
+    /// from one cut short.
     pub fn put(&mut self, id: &str, payload: &[u8]) -> std::io::Result<()> {
         let path =
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
-        let tmp = path.with_extension("tmp");
-        // A write the disk refuses leaves nothing behind (no empty `.tmp` files on a full disk).
-        if let Err(e) = std::fs::write(&tmp, payload).and_then(|()| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        crate::durable::replace(&path, payload)?;
         self.written += 1;
         if self.written.is_multiple_of(256) {
             self.prune()?;
@@ -36,8 +33,9 @@ impl Archive {
         Ok(())
     }
 
-    /// Removes temporary files a crash left between write and rename (the record itself went to
-    /// the outbox). For the lane at start only: readers must not race its writes.
+    /// Removes temporary files a crash left between write and rename (that record was never
+    /// archived: its passage is still in the journal and is closed on the next start). For the
+    /// lane at start only: readers must not race its writes.
     pub fn remove_leftovers(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         for entry in entries.flatten() {
@@ -59,23 +57,13 @@ impl Archive {
     }
 
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.path(id)?).ok()
+        self.shelf().get(id)
     }
 
-    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
-    /// at least four digits); read back to be sure.
-    pub fn find_seq(&self, seq: u64) -> Option<String> {
-        let suffix = format!("-{seq:04}.json");
-        let mut files: Vec<_> = self
-            .files()
-            .into_iter()
-            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
-            .collect();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
-        files.into_iter().find_map(|(path, _)| {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
-        })
+    /// A read-only view for another thread (the archive itself is written by
+    /// one owner).
+    pub fn shelf(&self) -> Shelf {
+        Shelf { dir: self.dir.clone() }
     }
 
     /// The newest first, at most `n`.
@@ -86,21 +74,11 @@ impl Archive {
     }
 
     fn path(&self, id: &str) -> Option<PathBuf> {
-        // Ids come from commands too: nothing that could leave the folder.
-        let ok = !id.is_empty()
-            && id.len() <= 128
-            && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !id.starts_with('.');
-        ok.then(|| self.dir.join(format!("{id}.json")))
+        record_path(&self.dir, id)
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return vec![] };
-        entries
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
-            .collect()
+        records_in(&self.dir)
     }
 
     fn prune(&mut self) -> std::io::Result<()> {
@@ -114,6 +92,53 @@ impl Archive {
         }
         Ok(())
     }
+}
+
+/// Reading the kept records: cheap to clone, safe beside the writer (records
+/// are replaced atomically).
+#[derive(Debug, Clone)]
+pub struct Shelf {
+    dir: PathBuf,
+}
+
+impl Shelf {
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        std::fs::read(record_path(&self.dir, id)?).ok()
+    }
+
+    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
+    /// at least four digits); read back to be sure.
+    pub fn find_seq(&self, seq: u64) -> Option<String> {
+        let suffix = format!("-{seq:04}.json");
+        let mut files: Vec<_> = records_in(&self.dir)
+            .into_iter()
+            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
+        files.into_iter().find_map(|(path, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
+        })
+    }
+}
+
+/// The kept records in `dir` with their modification times.
+fn records_in(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+        .collect()
+}
+
+fn record_path(dir: &Path, id: &str) -> Option<PathBuf> {
+    // Ids come from commands too: nothing that could leave the folder.
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !id.starts_with('.');
+    ok.then(|| dir.join(format!("{id}.json")))
 }
 
 #[cfg(test)]
@@ -150,9 +175,9 @@ mod tests {
         a.put("G07-20261204T100001000Z-0017", br#"{"id":"G07-20261204T100001000Z-0017","seq":17}"#).unwrap();
         a.put("G07-20261204T100002000Z-12345", br#"{"id":"G07-20261204T100002000Z-12345","seq":12345}"#)
             .unwrap();
-        assert_eq!(a.find_seq(7).as_deref(), Some("G07-20261204T100000000Z-0007"));
-        assert_eq!(a.find_seq(12345).as_deref(), Some("G07-20261204T100002000Z-12345"));
-        assert_eq!(a.find_seq(1), None);
+        assert_eq!(a.shelf().find_seq(7).as_deref(), Some("G07-20261204T100000000Z-0007"));
+        assert_eq!(a.shelf().find_seq(12345).as_deref(), Some("G07-20261204T100002000Z-12345"));
+        assert_eq!(a.shelf().find_seq(1), None);
     }
 
     #[test]

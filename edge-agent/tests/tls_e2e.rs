@@ -100,6 +100,8 @@ topic write lanectl/DEMO/G01/passage
 topic write lanectl/DEMO/G01/decision
 topic write lanectl/DEMO/G01/alarm
 topic write lanectl/DEMO/G01/ack
+topic write lanectl/DEMO/G01/stats
+topic write lanectl/DEMO/G01/audit/checkpoint
 topic write lanectl/DEMO/G01/health/#
 topic write lanectl/DEMO/G01/image/#
 topic read lanectl/DEMO/G01/cmd
@@ -221,6 +223,7 @@ fn lane_over_mutual_tls_with_acl() {
         }
     }
     let _ = agent.kill();
+    let _ = agent.wait();
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     let broker_log = std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default();
     assert_eq!(

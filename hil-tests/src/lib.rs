@@ -72,7 +72,21 @@ impl Mosquitto {
         Self::with_persistence(false, port)
     }
 
+    /// A persistent broker configured as central needs one: no limit on the
+    /// QoS 1 messages queued per client (Mosquitto's default, 1000, silently
+    /// drops the rest for a consumer that is busy or away — whole images).
+    /// Every test broker has that limit lifted (see `with_config`).
+    pub fn start_for_central() -> Self {
+        Self::with_config(true, free_port(), "")
+    }
+
     fn with_persistence(persist: bool, port: u16) -> Self {
+        Self::with_config(persist, port, "")
+    }
+
+    /// A broker with `extra` lines of configuration (benchmarks: no
+    /// persistence).
+    pub fn with_config(persist: bool, port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
         let persistence = if persist {
@@ -90,7 +104,7 @@ impl Mosquitto {
             &conf,
             format!(
                 "{}listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n{persistence}\
-                 log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
+                 log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n{extra}",
                 mosquitto_user_line(),
                 log.display()
             ),
@@ -117,6 +131,11 @@ impl Mosquitto {
     /// What the broker logged (errors, warnings, notices) so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// The broker's process id (benchmarks measure its CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the broker gracefully (SIGTERM, so it saves its state).

@@ -45,6 +45,7 @@ enum Job {
     Close(oneshot::Sender<()>),
 }
 
+#[derive(Clone)]
 pub(super) struct AuditWriter {
     tx: SyncSender<Job>,
 }

@@ -117,6 +117,7 @@ fn decisions_count_once_per_reason_without_device_names() {
         plate: None,
         containers: vec![],
         decision: d,
+        snapshot: None,
     };
     m.decision(&event);
     let text = m.render(&now());

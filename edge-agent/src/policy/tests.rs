@@ -9,6 +9,7 @@ use models::{ContainerRead, PlateRead, Reads};
 
 use super::*;
 use crate::config::{DecisionConfig, Engine, RecognitionConfig, VisionPolicy};
+use contract::decision::CheckResult;
 use contract::passage::{
     CaptureRecord, EmptyCheckRecord, EmptyImageRecord, EmptyImageVerdict, UvssCheckRecord, UvssRegion,
     UvssVerdict, PASSAGE_SCHEMA,
@@ -74,6 +75,7 @@ fn good_record() -> PassageRecord {
                 cameras: vec![],
             }],
             models: vec![],
+            lines: vec![],
         }),
         recognition_error: None,
         empty_check: None,
@@ -98,9 +100,12 @@ fn good_declaration() -> Declaration {
     }
 }
 
+/// Device health as the policy takes it, by device name.
+type Health = BTreeMap<String, (HealthState, bool)>;
+
 struct Case {
     name: &'static str,
-    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut BTreeMap<String, (HealthState, bool)>),
+    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut Health),
     outcome: Outcome,
     reason: Option<&'static str>,
 }
