@@ -210,10 +210,11 @@ async fn a_record_the_archive_refused_is_archived_once_the_disk_takes_it() {
     std::fs::write(&records, b"in the way").unwrap();
     outlet.complete(Box::new(r.clone()), None);
     outlet.flushed().await.unwrap();
+    let file = format!("{}.json", r.id);
+    assert!(!dir.path().join("records.away").join(&file).exists());
     std::fs::remove_file(&records).unwrap();
     std::fs::rename(dir.path().join("records.away"), &records).unwrap();
-    let path = records.join(format!("{}.json", r.id));
-    assert!(!path.exists());
+    let path = records.join(&file);
     // Tried again before the next job (and every second when there is none).
     outlet.flushed().await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
