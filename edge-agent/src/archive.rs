@@ -27,7 +27,7 @@ impl Archive {
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
         crate::durable::replace(&path, payload)?;
         self.written += 1;
-        if self.written.is_multiple_of(256) {
+        if self.written % 256 == 0 {
             self.prune()?;
         }
         Ok(())

@@ -85,7 +85,7 @@ pub fn evict_delivered_images(
             continue;
         }
         evicted += remove(&file, delivered);
-        if evicted.is_multiple_of(16) {
+        if evicted % 16 == 0 {
             guard.measure();
         }
     }
@@ -103,7 +103,7 @@ pub fn evict_delivered_images(
                 continue; // not delivered yet: never deleted
             }
             evicted += remove(&path, delivered);
-            if evicted.is_multiple_of(16) {
+            if evicted % 16 == 0 {
                 guard.measure();
             }
         }
