@@ -232,8 +232,13 @@ async fn open(
     path: &std::path::Path,
 ) -> anyhow::Result<(central::config::CentralConfig, central::db::sql::PgPool)> {
     let cfg = load(path)?;
-    let pool = central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")?;
+    let pool = connect(&cfg).await?;
     Ok((cfg, pool))
+}
+
+/// A pool on the configured database (schema brought up to date).
+async fn connect(cfg: &central::config::CentralConfig) -> anyhow::Result<central::db::sql::PgPool> {
+    central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")
 }
 
 /// Loads the configuration; its mistakes are printed here (all of them, at file:line:col),
@@ -295,7 +300,9 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::User { config, cmd } => {
-            let (cfg, pool) = open(&config).await?;
+            let cfg = load(&config)?;
+            central::desk::cli::check(&cmd, &cfg)?;
+            let pool = connect(&cfg).await?;
             central::desk::cli::user(&pool, &cfg, cmd).await
         }
         Cmd::Audit { config, cmd } => {
@@ -317,8 +324,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Lanes { config, cmd } => {
             let cfg = load(&config)?;
-            let pool =
-                central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")?;
+            let pool = connect(&cfg).await?;
             let ingest = central::ingest::Ingest::new(pool.clone(), &cfg).context("object store")?;
             central::lanes_cli::run(&pool, &ingest, cmd.into()).await
         }
