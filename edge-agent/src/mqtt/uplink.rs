@@ -169,8 +169,8 @@ impl Driver {
         let mut last_error = String::new();
         loop {
             match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    info!(code = ?ack.code, "connected to broker");
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    info!("connected to broker");
                     last_error.clear();
                     backoff = Duration::from_millis(250);
                     let mut f = self.flight.lock().unwrap();
