@@ -54,7 +54,7 @@ impl Archive {
         Shelf { dir: self.dir.clone() }
     }
 
-    /// The id of the newest kept passage with this `seq` (see [`Shelf::find_seq`]).
+    /// The id of the newest kept passage with this `seq`.
     pub fn find_seq(&self, seq: u64) -> Option<String> {
         self.shelf().find_seq(seq)
     }
@@ -71,7 +71,7 @@ impl Archive {
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
-        files(&self.dir)
+        record_files(&self.dir)
     }
 
     fn prune(&mut self) -> std::io::Result<()> {
@@ -100,12 +100,10 @@ impl Shelf {
     }
 
     /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
-    /// at least four digits); read back to be sure. On the shelf because
-    /// central's `resend_seq` is answered by the command desk, beside the
-    /// outlet that owns the archive.
+    /// at least four digits); read back to be sure.
     pub fn find_seq(&self, seq: u64) -> Option<String> {
         let suffix = format!("-{seq:04}.json");
-        let mut files: Vec<_> = files(&self.dir)
+        let mut files: Vec<_> = record_files(&self.dir)
             .into_iter()
             .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
             .collect();
@@ -117,8 +115,7 @@ impl Shelf {
     }
 }
 
-/// The kept records' files with their modification times.
-fn files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+fn record_files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
     let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
     entries
         .flatten()

@@ -1,3 +1,5 @@
+//! Tests of the metrics: series counted where each event happens, rendered in the Prometheus text format.
+
 use std::sync::Mutex;
 
 use chrono::Utc;

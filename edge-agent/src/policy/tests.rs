@@ -100,12 +100,12 @@ fn good_declaration() -> Declaration {
     }
 }
 
-/// Device health by name, as the cases set it: (state, whether the device is required).
-type Health = BTreeMap<String, (HealthState, bool)>;
+/// Device health as the policy sees it: state, and whether the policy needs the device.
+type Devices = BTreeMap<String, (HealthState, bool)>;
 
 struct Case {
     name: &'static str,
-    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut Health),
+    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut Devices),
     outcome: Outcome,
     reason: Option<&'static str>,
 }
