@@ -9,7 +9,8 @@ use crate::audit::{verify_file, Entry};
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCmd {
     /// Check the whole chain and every checkpoint signature; exit 1 at the
-    /// first modified, deleted or reordered entry.
+    /// first modified, deleted or reordered entry. Gaps and torn writes from
+    /// crashes or a full disk are listed, not failed.
     #[command(after_help = "Examples:\n  edge-agent audit verify --config /etc/edge-agent/lane.toml\n  \
 edge-agent audit verify --log copy-of-audit.log --key CNSHA-G07=qr2jSZXopMafhk2o79TCXau0IZiDPc64KhCcgiraXoA=")]
     Verify(Source),
@@ -57,6 +58,21 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
                         crate::words::plural(v.checkpoints, "checkpoint", "checkpoints"),
                         v.last_hash
                     );
+                    for g in &v.gaps {
+                        println!("  gap at entry {}: {} entries lost ({})", g.seq, g.lost_entries, g.why);
+                    }
+                    if v.recovered > 0 {
+                        println!(
+                            "  {} recovery entries: torn writes the lane repaired after a crash",
+                            v.recovered
+                        );
+                    }
+                    if !v.torn.is_empty() {
+                        println!(
+                            "  torn writes at lines {:?} (a crash or a full disk; the chain is whole across them)",
+                            v.torn
+                        );
+                    }
                     Ok(true)
                 }
                 Err(e) => {

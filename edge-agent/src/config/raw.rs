@@ -111,6 +111,7 @@ pub struct RawMqtt {
     pub topic_prefix: Option<Spanned<String>>,
     pub keepalive: Option<Spanned<String>>,
     pub max_packet_size: Option<Spanned<u32>>,
+    pub max_command_size: Option<Spanned<u32>>,
     pub chunk_size: Option<Spanned<u32>>,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -132,6 +133,8 @@ pub struct RawTls {
 pub struct RawStorage {
     pub data_dir: Option<Spanned<String>>,
     pub outbox_quota_mb: Option<Spanned<u64>>,
+    pub min_free_mb: Option<Spanned<u64>>,
+    pub reserve_mb: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,6 +13,8 @@ pub struct LaneConfig {
     pub data_dir: PathBuf,
     /// Bytes the outbox may hold; beyond it telemetry is dropped, evidence never.
     pub outbox_quota: u64,
+    /// The data disk's floor and the reserve for results (see `crate::storage`).
+    pub storage: crate::storage::Limits,
     pub timeouts: Timeouts,
     pub recognition: RecognitionConfig,
     pub decision: DecisionConfig,
@@ -113,6 +115,8 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     pub keepalive: Duration,
     pub max_packet_size: u32,
+    /// Largest command accepted from central; bigger ones are rejected unread (`too_large`).
+    pub max_command_size: u32,
     /// Images are sent in pieces of this many bytes.
     pub chunk_size: u32,
     pub username: Option<String>,

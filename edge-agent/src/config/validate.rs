@@ -51,6 +51,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         }
         *q.get_ref()
     }) << 20;
+    let storage = storage_limits(&raw.storage);
     let decision = DecisionConfig {
         auto_release: raw.decision.auto_release.unwrap_or(true),
         require_declaration: raw.decision.require_declaration.unwrap_or(true),
@@ -127,6 +128,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         mqtt,
         data_dir,
         outbox_quota,
+        storage,
         timeouts,
         recognition,
         decision,
@@ -367,6 +369,16 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
         }
         *s.get_ref()
     });
+    let max_command_size = m.max_command_size.as_ref().map_or(1 << 20, |s| {
+        if *s.get_ref() < 4096 {
+            r.error(
+                s.span(),
+                "`mqtt.max_command_size` is below 4096 bytes",
+                "a signed command with a few declarations needs room; use at least 4096 (default 1048576)",
+            );
+        }
+        *s.get_ref()
+    });
     let chunk_size = m.chunk_size.as_ref().map_or(256 * 1024, |c| {
         let v = *c.get_ref();
         if v < 1024 || v > max_packet_size.saturating_sub(1024) {
@@ -385,11 +397,18 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
         topic_prefix,
         keepalive,
         max_packet_size,
+        max_command_size,
         chunk_size,
         username: m.username.clone(),
         password: m.password.clone(),
         tls: m.tls.as_ref().and_then(|t| tls(t, base, r)),
     }
+}
+
+/// The data disk's floor and the results' reserve, in MB in the file.
+fn storage_limits(raw: &RawStorage) -> crate::storage::Limits {
+    let mb = |v: &Option<Spanned<u64>>, default: u64| v.as_ref().map_or(default, |v| *v.get_ref()) << 20;
+    crate::storage::Limits { floor: mb(&raw.min_free_mb, 512), reserve: mb(&raw.reserve_mb, 128) }
 }
 
 fn recognition(

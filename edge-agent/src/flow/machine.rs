@@ -148,7 +148,7 @@ impl Flow {
                         StageOutcome::Failed
                     };
                     p.record.empty_check = Some(record);
-                    self.enter_decision(now, outcome, &mut out);
+                    self.go_to_decision(now, outcome, &mut out);
                 }
             }
             Event::Vision { passage, uvss, empty_image } => {
@@ -326,11 +326,11 @@ impl Flow {
                     container,
                 });
             }
-            _ => self.enter_decision(now, outcome, out),
+            _ => self.go_to_decision(now, outcome, out),
         }
     }
 
-    fn enter_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
+    fn go_to_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
         let p = self.current.as_mut().expect("a passage is deciding");
         p.end(now, outcome);
         p.enter(Stage::Decision, now, Some(self.cfg.timeouts.decision));
@@ -440,7 +440,7 @@ impl Flow {
                     error: Some("no result in time".into()),
                     image: None,
                 });
-                self.enter_decision(now, StageOutcome::Timeout, out);
+                self.go_to_decision(now, StageOutcome::Timeout, out);
             }
             Stage::Decision => {
                 let hold = DecisionRecord {

@@ -90,6 +90,11 @@ pub(crate) enum Input {
     },
     /// A command from central, exactly as it arrived.
     Command(Vec<u8>),
+    /// A message on the command topic too large to read.
+    CommandTooLarge {
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// Monotonic time for the machine, UTC derived from it so both stay consistent.
@@ -134,15 +139,31 @@ pub struct Lane {
     clock: Clock,
     hook: observe::Hook,
     pub(crate) completed: u64,
+    /// Counted where each event happens (passages, decisions, alarms, commands).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Lane {
+    /// The lane's counters, for `/metrics`.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
     /// Hands commands from central (as received on the command topic) to the lane.
-    pub fn accept_commands(&self, mut rx: mpsc::Receiver<Vec<u8>>) {
+    pub fn accept_commands<T>(&self, mut rx: mpsc::Receiver<T>)
+    where
+        T: Into<crate::mqtt::Inbound> + Send + 'static,
+    {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if tx.send(Input::Command(bytes)).await.is_err() {
+            while let Some(inbound) = rx.recv().await {
+                let input = match inbound.into() {
+                    crate::mqtt::Inbound::Command(bytes) => Input::Command(bytes),
+                    crate::mqtt::Inbound::TooLarge { bytes, limit } => {
+                        Input::CommandTooLarge { bytes, limit }
+                    }
+                };
+                if tx.send(input).await.is_err() {
                     break;
                 }
             }
@@ -252,6 +273,7 @@ impl Lane {
                 self.device_result(&device, result, now);
             }
             Input::Command(bytes) => self.on_command(bytes),
+            Input::CommandTooLarge { bytes, limit } => self.on_command_too_large(bytes, limit),
         }
     }
 

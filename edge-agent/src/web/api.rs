@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::Sources;
 use crate::lane::DiagError;
-use crate::metrics::Now;
+use crate::metrics::{Now, StorageNow};
 use contract::image::ImageRef;
 use contract::passage::PassageRecord;
 
@@ -53,6 +53,13 @@ pub async fn metrics(State(s): State<Sources>) -> impl IntoResponse {
         uplink_connected: *s.uplink_connected.borrow(),
         loop_beats: view.beats,
         completed: view.completed,
+        link: s.link.clone(),
+        outbox_counters: s.outbox_counters.clone(),
+        storage: s.storage.as_ref().map(|g| StorageNow {
+            free: g.free(),
+            floor: g.limits().floor,
+            full: g.is_full(),
+        }),
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render(&now))
 }
@@ -66,6 +73,9 @@ pub async fn status(State(s): State<Sources>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "state": s.technician.view(),
         "uplink": { "connected": *s.uplink_connected.borrow() },
+        "storage": s.storage.as_ref().map(|g| json!({
+            "free_bytes": g.free(), "floor_bytes": g.limits().floor, "full": g.is_full(),
+        })),
         "outbox": {
             "messages": d.messages, "bytes": d.bytes, "results": d.results,
             "images": d.images, "telemetry": d.telemetry, "oldest_age_s": oldest_age_s,
