@@ -162,6 +162,10 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or a pipe gets plain text (as the lane's).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     let name = command_name(&cli.command);
     if let Cmd::CheckConfig { file } = &cli.command {
@@ -220,7 +224,16 @@ fn command_name(cmd: &Cmd) -> String {
 
 /// The documented exit 2, with the reason on stderr in words.
 fn fail(command: &str, e: &anyhow::Error) -> ExitCode {
-    let text = format!("{e:#}");
+    // The chain in one line, without a cause its error already ends with
+    // (sqlx's "…: Connection refused" over the I/O error "Connection refused").
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !parts.last().is_some_and(|p| p.ends_with(&part)) {
+            parts.push(part);
+        }
+    }
+    let text = parts.join(": ");
     if !text.is_empty() {
         eprintln!("lane-central {command}: {}", tomlcheck::words::without_os_codes(&text));
     }
@@ -238,7 +251,21 @@ async fn open(
 
 /// A pool on the configured database (schema brought up to date).
 async fn connect(cfg: &central::config::CentralConfig) -> anyhow::Result<central::db::sql::PgPool> {
-    central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")
+    connect_for(cfg, Duration::from_secs(5)).await
+}
+
+/// Connects, waiting up to `patience`; a failure names the database (never its password).
+async fn connect_for(
+    cfg: &central::config::CentralConfig,
+    patience: Duration,
+) -> anyhow::Result<central::db::sql::PgPool> {
+    let at = match cfg.database.url.parse::<central::db::sql::PgConnectOptions>() {
+        Ok(o) => format!(" {} at {}:{}", o.get_database().unwrap_or("(default)"), o.get_host(), o.get_port()),
+        Err(_) => String::new(),
+    };
+    central::db::connect(&cfg.database, patience)
+        .await
+        .with_context(|| format!("cannot use the database{at} (from [database] url)"))
 }
 
 /// Loads the configuration; its mistakes are printed here (all of them, at file:line:col),
@@ -295,7 +322,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Migrate { config } => {
             let cfg = load(&config)?;
-            central::db::connect(&cfg.database, Duration::from_secs(30)).await.context("database")?;
+            connect_for(&cfg, Duration::from_secs(30)).await?;
             println!("schema up to date");
             Ok(ExitCode::SUCCESS)
         }

@@ -74,3 +74,29 @@ fn a_missing_config_is_named_with_its_command() {
     );
     assert!(!stderr.contains("os error") && !stderr.contains("lane-central lanes list: \n"), "{stderr}");
 }
+
+#[test]
+fn a_database_that_is_not_there_is_named_with_the_real_cause() {
+    // A port nothing listens on: bound, then given back.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(example()).unwrap();
+    let url = text.lines().find(|l| l.starts_with("url = \"postgres")).expect("the example's database url");
+    let config = dir.path().join("central.toml");
+    std::fs::write(&config, text.replace(url, &format!("url = \"postgres://c:secret@127.0.0.1:{port}/c\"")))
+        .unwrap();
+    let (code, stdout, stderr) = central(&["lanes", "list", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "lane-central lanes list: cannot use the database c at 127.0.0.1:{port} (from [database] url): \
+             error communicating with database: connection refused"
+        ),
+        "the real cause, once, in words:\n{stderr}"
+    );
+    assert_eq!(stderr.matches("not reachable yet").count(), 1, "one warning per cause:\n{stderr}");
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains("secret"), "plain text, no password:\n{stderr}");
+}
