@@ -96,11 +96,11 @@ Every container and plate a reviewer confirmed or corrected becomes an image and
         /// The folder to write (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// From this time, RFC 3339 (e.g. 2026-11-01T00:00:00Z); default: seven days before --to.
-        #[arg(long)]
+        /// From this day (2026-11-01, midnight UTC) or time (2026-11-01T08:00:00Z); default: seven days before --to.
+        #[arg(long, value_parser = time)]
         from: Option<chrono::DateTime<chrono::Utc>>,
-        /// Up to this time, RFC 3339; default: now.
-        #[arg(long)]
+        /// Up to this day or time, as --from; default: now.
+        #[arg(long, value_parser = time)]
         to: Option<chrono::DateTime<chrono::Utc>>,
         /// Only this site (default: every site).
         #[arg(long)]
@@ -145,6 +145,16 @@ enum LanesCmd {
         #[arg(long, default_value = "admin")]
         by: String,
     },
+}
+
+/// A day (midnight UTC) or an RFC 3339 time, as a person types it.
+fn time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| "not a day or a time: use e.g. 2026-11-01 or 2026-11-01T08:00:00Z".to_string())
 }
 
 /// The clap command with the grouped help (the layout `edge-agent --help` has too).
@@ -386,6 +396,16 @@ mod tests {
     #[test]
     fn every_command_shows_an_example() {
         assert_eq!(without_example(&super::command(), "lane-central"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn export_takes_a_day_or_a_time() {
+        assert_eq!(super::time("2026-11-01").unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(
+            super::time("2026-11-01T08:00:00+08:00").unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+        assert!(super::time("1 Nov").unwrap_err().contains("2026-11-01"));
     }
 
     #[test]
