@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::validate::{duration, identifier};
+use super::values::{duration, identifier};
 use tomlcheck::duration::format_duration;
 use tomlcheck::Reporter;
 

@@ -11,6 +11,7 @@ pub mod desk;
 pub mod raw;
 mod types;
 mod validate;
+mod values;
 
 use std::path::Path;
 
