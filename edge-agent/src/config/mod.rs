@@ -7,6 +7,8 @@
 //! Parse and validate report together: all the mistakes of a file in one run.
 
 mod device;
+mod lane_devices;
+mod mqtt_checks;
 pub mod raw;
 mod summary;
 pub mod types;
