@@ -4,6 +4,7 @@
 //! owns it (group commit, retries), `pressure` what it gives back when the disk runs short.
 
 mod db;
+mod db_write;
 mod message;
 mod pressure;
 mod retry;
