@@ -2,33 +2,58 @@
 //! lateral shifts, then per-block residuals, and the warp of the new scan into the
 //! reference frame.
 
+use super::blocks::{self, Criterion, Grid};
 use super::plane::Plane;
-use super::register::{best_shift, edge_profile, global_travel, median, ncc, RegisterParams, Registration};
+use super::register::{
+    best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration,
+};
 
-/// Register the normalised new plane `nn` onto the normalised reference `rn`; returns the
-/// mapping and `nn` warped into the reference frame (NaN where the new scan has no data).
-/// `None` when the profiles do not correlate at any searched scale (nothing to compare).
-pub fn register(rn: &Plane, nn: &Plane, p: &RegisterParams) -> Option<(Registration, Plane)> {
+/// Register the normalised new plane `nn` onto the normalised reference `rn`, searching travel
+/// scales (new per reference work pixel) within `scales`; returns the mapping and `nn` warped
+/// into the reference frame (NaN where the new scan has no data). `None` when the profiles do
+/// not correlate at any searched scale (nothing to compare).
+pub fn register(
+    rn: &Plane,
+    nn: &Plane,
+    p: &RegisterParams,
+    scales: (f32, f32),
+) -> Option<(Registration, Plane)> {
     let (a, b) = (edge_profile(rn, true), edge_profile(nn, true));
-    let (_, scale, shift) = global_travel(&a, &b, p.scale_range)?;
+    let (_, scale, shift) = global_travel(&a, &b, scales)?;
     let (ca, cb) = (edge_profile(rn, false), edge_profile(nn, false));
-    let max_lat = (p.max_lateral * rn.h as f32) as i32;
-    let dy0 = best_shift(&ca, &cb, 0..rn.h, |y| y as f32, max_lat).map_or(0.0, |v| v.0);
+    let max_lat = (p.max_lateral * rn.h as f32).round();
+    let (sy, dy0) = global_cross(&ca, &cb, p.max_cross_scale, max_lat).map_or((1.0, 0.0), |v| (v.1, v.2));
 
-    let (map_x, map_y) = segments(rn, nn, &a, &b, scale, shift, dy0, p);
-    let pre = prewarp(nn, &map_x, &map_y);
-    // Coarse blocks on a 4x smaller grid catch what the 1-D profiles got wrong (periodic
-    // panels can fool a profile by one period); the fine blocks then search around them.
+    let lateral = Lateral { scale: sy, offset: dy0 };
+    let (map_x, map_y) = segments(rn, nn, (&a, &b), (scale, shift), lateral, p);
+    let pre = prewarp(nn, &map_x, sy, &map_y);
+    // Blocks, coarse to fine (see `blocks`): on a 4x smaller grid first, wide then close.
     const C: usize = 4;
-    let (rc, pc) = (shrink(rn, C), shrink(&pre, C));
-    let (cw, ch, cdx, cdy, _) = blocks(&rc, &pc, p.block * 2 / C, 8, |_, _| (0, 0));
-    let coarse = Grid { block: p.block * 2 / C, gw: cw, gh: ch, dx: cdx, dy: cdy };
-    let init = |x: f32, y: f32| {
-        let (dx, dy) = coarse.at(x / C as f32, y / C as f32);
-        ((dx * C as f32).round() as i32, (dy * C as f32).round() as i32)
+    let (rc, pc) = (rn.shrink(C), pre.shrink(C));
+    let wide_reach = (p.wide_reach.0 / C as i32, p.wide_reach.1 / C as i32);
+    let (wide, _) =
+        blocks::search(&rc, &pc, p.wide_block / C, wide_reach, Criterion::Ncc(p.wide_min_ncc), |_, _| (0, 0));
+    let cr: i32 = std::env::var("X_COARSE").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let (coarse, _) = blocks::search(&rc, &pc, p.block * 2 / C, (cr, cr), Criterion::Sad, |x, y| {
+        let (dx, dy) = wide.at(x, y);
+        (dx.round() as i32, dy.round() as i32)
+    });
+    let reach = (p.block_search, p.block_search);
+    let (fine, quality) = blocks::search(rn, &pre, p.block, reach, Criterion::Sad, coarse.scaled(C));
+    let Grid { gw, gh, dx: bdx, dy: bdy, .. } = fine;
+    let reg = Registration {
+        scale,
+        shift,
+        cross_scale: sy,
+        map_x,
+        map_y,
+        block: p.block,
+        gw,
+        gh,
+        bdx,
+        bdy,
+        quality,
     };
-    let (gw, gh, bdx, bdy, quality) = blocks(rn, &pre, p.block, p.block_search, init);
-    let reg = Registration { scale, shift, map_x, map_y, block: p.block, gw, gh, bdx, bdy, quality };
     let warped = warp(&pre, &reg);
     Some((reg, warped))
 }
@@ -36,30 +61,39 @@ pub fn register(rn: &Plane, nn: &Plane, p: &RegisterParams) -> Option<(Registrat
 /// Any other plane of the new scan (colour, raw grey) on the same work grid, warped into the
 /// reference frame with an existing registration (NaN where the new scan has no data).
 pub fn warp_plane(reg: &Registration, plane: &Plane) -> Plane {
-    warp(&prewarp(plane, &reg.map_x, &reg.map_y), reg)
+    warp(&prewarp(plane, &reg.map_x, reg.cross_scale, &reg.map_y), reg)
+}
+
+/// The global cross mapping y_new = scale * y + offset.
+#[derive(Clone, Copy)]
+struct Lateral {
+    scale: f32,
+    offset: f32,
 }
 
 /// Travel mapping refined over ever shorter segments of the travel axis: long segments first
 /// (a large search, but enough structure to be unambiguous on corrugated panels), then
-/// shorter ones with a small search around the previous level's mapping.
-#[allow(clippy::too_many_arguments)]
+/// shorter ones with a small search around the previous level's mapping. The lateral offset
+/// follows on the first two levels: widely on the long segments (a vehicle driven at a slight
+/// angle drifts by a tenth of the lane over its length), then closer on the middle ones.
 fn segments(
     rn: &Plane,
     nn: &Plane,
-    a: &[f32],
-    b: &[f32],
-    s: f32,
-    t: f32,
-    dy0: f32,
+    (a, b): (&[f32], &[f32]),
+    (s, t): (f32, f32),
+    lateral: Lateral,
     p: &RegisterParams,
 ) -> (Vec<f32>, Vec<f32>) {
     let mut map_x: Vec<f32> = (0..rn.w).map(|x| s * x as f32 + t).collect();
-    let mut map_y = vec![dy0; rn.w];
+    let mut map_y = vec![lateral.offset; rn.w];
     // A speed wobble bends the true mapping away from the best straight line by up to a few
     // percent of the length at the ends, so the first level searches that far.
     let first = ((p.segment * 4).max(rn.w / 6), (p.segment_search as i32).max(rn.w as i32 / 15));
     let levels =
         [first, (p.segment * 2, p.segment_search as i32 / 3), (p.segment, p.segment_search as i32 / 6)];
+    let l0: i32 = std::env::var("X_LAT0").ok().and_then(|v| v.parse().ok()).unwrap_or(((rn.h / 10) as i32).max(12));
+    let l1: i32 = std::env::var("X_LAT1").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let lateral_search = [l0, l1];
     for (level, &(seg, search)) in levels.iter().enumerate() {
         let seg = seg.min(rn.w).max(8);
         let stride = seg / 2;
@@ -71,16 +105,17 @@ fn segments(
             let tau = best_shift(a, b, range.clone(), |x| base[x], search.max(2))
                 .filter(|v| v.1 > 0.3)
                 .map(|v| v.0);
-            // Lateral, once, on the middle level: long enough strips to be stable, short
-            // enough to follow a vehicle driving slightly across the lane.
-            let lat = (level == 1).then_some(()).and(tau).and_then(|tau| {
+            let lat = lateral_search.get(level).filter(|r| **r > 0).and(tau).and_then(|tau| {
                 let nx0 = (base[x0] + tau).max(0.0) as usize;
                 let nx1 = ((base[x0 + seg - 1] + tau).max(0.0) as usize).min(nn.w);
                 if nx1 <= nx0 + 4 {
                     return None;
                 }
                 let (ra, nb) = (strip_profile(rn, x0, x0 + seg), strip_profile(nn, nx0, nx1));
-                best_shift(&ra, &nb, 0..rn.h, |y| y as f32 + dy0, 12).filter(|v| v.1 > 0.3).map(|v| v.0 + dy0)
+                let here = map_y[x0 + seg / 2];
+                best_shift(&ra, &nb, 0..rn.h, |y| lateral.scale * y as f32 + here, lateral_search[level])
+                    .filter(|v| v.1 > 0.3)
+                    .map(|v| v.0 + here)
             });
             centres.push((x0 + seg / 2) as f32);
             taus.push(tau);
@@ -91,12 +126,42 @@ fn segments(
         for (x, m) in map_x.iter_mut().enumerate() {
             *m += interp(&centres, &taus, x as f32);
         }
-        if level == 1 {
-            let lats = robust_fill(&lats, dy0);
+        if level == 0 {
+            // A straight drift (the vehicle at a slight angle) through the long segments' offsets;
+            // a robust line, so that one segment matched to the wrong part cannot bend it.
+            if let Some((slope, at0)) = theil_sen(&centres, &lats, MAX_DRIFT) {
+                map_y = (0..rn.w).map(|x| at0 + slope * x as f32).collect();
+            }
+        } else if level < lateral_search.len() && lats.iter().any(Option::is_some) {
+            let lats = robust_fill(&lats, lateral.offset);
             map_y = (0..rn.w).map(|x| interp(&centres, &lats, x as f32)).collect();
         }
     }
     (map_x, map_y)
+}
+
+/// Largest lateral drift along travel taken as a straight line (pixels across per pixel along:
+/// about 3 degrees).
+const MAX_DRIFT: f32 = 0.05;
+
+/// Theil-Sen line through the known points: median pairwise slope (clamped to +-`max_slope`),
+/// median intercept. `None` with fewer than three points.
+fn theil_sen(xs: &[f32], ys: &[Option<f32>], max_slope: f32) -> Option<(f32, f32)> {
+    let pts: Vec<(f32, f32)> = xs.iter().zip(ys).filter_map(|(x, y)| y.map(|y| (*x, y))).collect();
+    if pts.len() < 3 {
+        return None;
+    }
+    let mut slopes = Vec::with_capacity(pts.len() * pts.len() / 2);
+    for (i, a) in pts.iter().enumerate() {
+        for b in &pts[i + 1..] {
+            if (b.0 - a.0).abs() > 1e-3 {
+                slopes.push((b.1 - a.1) / (b.0 - a.0));
+            }
+        }
+    }
+    let slope = median(&mut slopes).clamp(-max_slope, max_slope);
+    let mut at0: Vec<f32> = pts.iter().map(|(x, y)| y - slope * x).collect();
+    Some((slope, median(&mut at0)))
 }
 
 /// Cross-axis edge profile of columns x0..x1 only.
@@ -144,11 +209,12 @@ fn interp(xs: &[f32], ys: &[f32], x: f32) -> f32 {
 }
 
 /// The new plane resampled in the reference frame with the segment mapping; NaN outside.
-fn prewarp(nn: &Plane, map_x: &[f32], map_y: &[f32]) -> Plane {
+/// The output has the reference's height (`map_x` gives its width; the cross size is shared).
+fn prewarp(nn: &Plane, map_x: &[f32], sy: f32, map_y: &[f32]) -> Plane {
     let mut out = Plane::new(map_x.len(), nn.h);
     for y in 0..nn.h {
         for (x, (mx, my)) in map_x.iter().zip(map_y).enumerate() {
-            out.data[y * out.w + x] = nn.sample(*mx, y as f32 + my).unwrap_or(f32::NAN);
+            out.data[y * out.w + x] = nn.sample(*mx, sy * y as f32 + my).unwrap_or(f32::NAN);
         }
     }
     out
@@ -161,155 +227,6 @@ fn warp(pre: &Plane, reg: &Registration) -> Plane {
         for x in 0..pre.w {
             let (dx, dy) = reg.residual(x as f32, y as f32);
             out.data[y * pre.w + x] = pre.sample(x as f32 + dx, y as f32 + dy).unwrap_or(f32::NAN);
-        }
-    }
-    out
-}
-
-/// A displacement grid sampled at block centres.
-struct Grid {
-    block: usize,
-    gw: usize,
-    gh: usize,
-    dx: Vec<f32>,
-    dy: Vec<f32>,
-}
-
-impl Grid {
-    fn at(&self, x: f32, y: f32) -> (f32, f32) {
-        super::register::grid_lerp(self.block, self.gw, self.gh, x, y, [&self.dx, &self.dy])
-    }
-}
-
-/// Area-average by `k`, NaN (no data) wins so that edges of coverage stay marked.
-fn shrink(p: &Plane, k: usize) -> Plane {
-    let mut out = Plane::new((p.w / k).max(1), (p.h / k).max(1));
-    for y in 0..out.h {
-        for x in 0..out.w {
-            let mut s = 0f32;
-            for yy in y * k..((y + 1) * k).min(p.h) {
-                for xx in x * k..((x + 1) * k).min(p.w) {
-                    s += p.at(xx, yy);
-                }
-            }
-            out.data[y * out.w + x] = s / (k * k) as f32;
-        }
-    }
-    out
-}
-
-/// Per-block integer search within +-r of `init` (block centre -> start offset); returns grid
-/// size, displacement fields and the median NCC at the chosen offsets.
-fn blocks(
-    rn: &Plane,
-    pre: &Plane,
-    bs: usize,
-    r: i32,
-    init: impl Fn(f32, f32) -> (i32, i32),
-) -> (usize, usize, Vec<f32>, Vec<f32>, f32) {
-    let (gw, gh) = ((rn.w / bs).max(1), (rn.h / bs).max(1));
-    let mut dx = vec![f32::NAN; gw * gh];
-    let mut dy = vec![f32::NAN; gw * gh];
-    let mut nccs = Vec::new();
-    for gy in 0..gh {
-        for gx in 0..gw {
-            let (x0, y0) = (gx * bs, gy * bs);
-            let (x1, y1) = ((x0 + bs).min(rn.w), (y0 + bs).min(rn.h));
-            let n = ((x1 - x0) * (y1 - y0)) as f32;
-            let mean =
-                (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| rn.at(x, y)).sum::<f32>()
-                    / n;
-            let var = (y0..y1)
-                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
-                .map(|(x, y)| (rn.at(x, y) - mean).powi(2))
-                .sum::<f32>()
-                / n;
-            if var < 0.15 {
-                continue; // flat: any shift fits, trust the neighbours instead
-            }
-            let mut best = (f32::MAX, 0i32, 0i32);
-            let (ix, iy) = init((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
-            for sy in iy - r..=iy + r {
-                for sx in ix - r..=ix + r {
-                    let (mut sad, mut k) = (0f32, 0usize);
-                    for y in y0..y1 {
-                        let py = y as i32 + sy;
-                        if py < 0 || py >= pre.h as i32 {
-                            continue;
-                        }
-                        for x in x0..x1 {
-                            let px = x as i32 + sx;
-                            if px < 0 || px >= pre.w as i32 {
-                                continue;
-                            }
-                            let v = pre.data[py as usize * pre.w + px as usize];
-                            if v.is_finite() {
-                                sad += (rn.data[y * rn.w + x] - v).abs();
-                                k += 1;
-                            }
-                        }
-                    }
-                    if (k as f32) > 0.8 * n && sad / (k as f32) < best.0 {
-                        best = (sad / k as f32, sx, sy);
-                    }
-                }
-            }
-            if best.0 < f32::MAX {
-                dx[gy * gw + gx] = best.1 as f32;
-                dy[gy * gw + gx] = best.2 as f32;
-                if let Some(c) = block_ncc(rn, pre, x0, x1, y0, y1, best.1, best.2) {
-                    nccs.push(c);
-                }
-            }
-        }
-    }
-    let quality = if nccs.is_empty() { 0.0 } else { median(&mut nccs) };
-    (gw, gh, grid_median(&dx, gw, gh), grid_median(&dy, gw, gh), quality)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn block_ncc(
-    rn: &Plane,
-    pre: &Plane,
-    x0: usize,
-    x1: usize,
-    y0: usize,
-    y1: usize,
-    sx: i32,
-    sy: i32,
-) -> Option<f32> {
-    let mut v = Vec::with_capacity((x1 - x0) * (y1 - y0));
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let (px, py) = (x as i32 + sx, y as i32 + sy);
-            if px >= 0 && py >= 0 && (px as usize) < pre.w && (py as usize) < pre.h {
-                let b = pre.at(px as usize, py as usize);
-                if b.is_finite() {
-                    v.push((rn.at(x, y), b));
-                }
-            }
-        }
-    }
-    let a: Vec<f32> = v.iter().map(|p| p.0).collect();
-    let b: Vec<f32> = v.iter().map(|p| p.1).collect();
-    ncc(&a, &b)
-}
-
-/// 3x3 median over known cells; unknown cells take their neighbours' median, else 0.
-fn grid_median(g: &[f32], gw: usize, gh: usize) -> Vec<f32> {
-    let mut out = vec![0f32; g.len()];
-    for y in 0..gh {
-        for x in 0..gw {
-            let mut w = Vec::with_capacity(9);
-            for yy in y.saturating_sub(1)..(y + 2).min(gh) {
-                for xx in x.saturating_sub(1)..(x + 2).min(gw) {
-                    let v = g[yy * gw + xx];
-                    if v.is_finite() {
-                        w.push(v);
-                    }
-                }
-            }
-            out[y * gw + x] = median(&mut w);
         }
     }
     out

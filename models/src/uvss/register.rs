@@ -4,7 +4,9 @@
 //! vehicle's speed, and the speed changes during a pass (drivers brake over the scanner). The
 //! cross axis (y) only shifts with where the vehicle drives in the lane. Hence:
 //! 1. global: one scale and shift along x from 1-D "edge energy" profiles (mean |d/dx| per
-//!    column), searched over candidate scales; one lateral shift from the cross profile;
+//!    column), searched over candidate scales; one lateral scale and shift from the cross
+//!    profile (another lens, or the vehicle nearer one side of a wide-angle scanner, changes
+//!    the magnification across the lane a little);
 //! 2. segments: the same profile correlation on overlapping pieces of the travel axis gives a
 //!    piecewise-linear x mapping (speed changes) and a per-segment lateral shift (drift);
 //! 3. blocks: a small integer search per block on the pre-warped image absorbs what remains
@@ -20,10 +22,18 @@ pub struct RegisterParams {
     pub scale_range: (f32, f32),
     /// Largest global lateral shift, as a fraction of the cross size.
     pub max_lateral: f32,
+    /// Largest magnification difference across the lane searched (ratio, both ways).
+    pub max_cross_scale: f32,
     pub segment: usize,
     pub segment_search: usize,
+    /// Fine blocks (work pixels) and their search radius around the coarse result.
     pub block: usize,
     pub block_search: i32,
+    /// Wide blocks (work pixels), their reach along travel and across the lane (parallax of
+    /// low parts of a vehicle driven off-centre), and the correlation a match needs.
+    pub wide_block: usize,
+    pub wide_reach: (i32, i32),
+    pub wide_min_ncc: f32,
 }
 
 impl Default for RegisterParams {
@@ -31,10 +41,14 @@ impl Default for RegisterParams {
         RegisterParams {
             scale_range: (0.7, 1.45),
             max_lateral: 0.2,
+            max_cross_scale: 1.15,
             segment: 96,
             segment_search: 40,
             block: 24,
             block_search: 3,
+            wide_block: 64,
+            wide_reach: (12, 64),
+            wide_min_ncc: 0.3,
         }
     }
 }
@@ -45,6 +59,8 @@ pub struct Registration {
     /// Global travel mapping x_new = scale * x_ref + shift.
     pub scale: f32,
     pub shift: f32,
+    /// Magnification across the lane: y_new = cross_scale * y + map_y[x].
+    pub cross_scale: f32,
     /// Per reference column: x in the new scan and lateral offset (segment level).
     pub map_x: Vec<f32>,
     pub map_y: Vec<f32>,
@@ -67,7 +83,7 @@ impl Registration {
         let xs = (x + dx).clamp(0.0, (self.map_x.len() - 1) as f32);
         let mx = lin(&self.map_x, xs).unwrap_or(0.0);
         let my = lin(&self.map_y, xs).unwrap_or(0.0);
-        (mx, y + dy + my)
+        (mx, self.cross_scale * (y + dy) + my)
     }
 
     /// Bilinear interpolation of the block grid between block centres.
@@ -185,6 +201,32 @@ pub(crate) fn global_travel(a: &[f32], b: &[f32], scales: (f32, f32)) -> Option<
         }
     }
     fine.or(Some((best?.0, s0, t0)))
+}
+
+/// Best (ncc, scale, offset) for b[scale * y + offset] ~ a[y] on the cross profiles: the
+/// magnification across the lane within 1/`max_scale`..`max_scale` and the lateral shift
+/// within +-`max_shift` pixels (measured at the middle of the lane).
+pub(crate) fn global_cross(a: &[f32], b: &[f32], max_scale: f32, max_shift: f32) -> Option<(f32, f32, f32)> {
+    let n = a.len();
+    let mid = n as f32 / 2.0;
+    // One step in scale moves the lane's edges by about half a pixel.
+    let ds = 1.0 / n as f32;
+    let mut best: Option<(f32, f32, f32)> = None;
+    let mut s = 1.0 / max_scale.max(1.0);
+    while s <= max_scale.max(1.0) + 1e-6 {
+        let mut d = -max_shift;
+        while d <= max_shift {
+            let offset = mid * (1.0 - s) + d;
+            if let Some(c) = ncc_mapped(a, b, 0..n, s, offset, n * 6 / 10) {
+                if best.is_none_or(|b| c > b.0) {
+                    best = Some((c, s, offset));
+                }
+            }
+            d += 1.0;
+        }
+        s += ds;
+    }
+    best
 }
 
 /// Best integer shift d in [-r, r] for b[x + d] ~ a[x] over the given range.
