@@ -1,3 +1,8 @@
+//! A device's health as one small value (state, reason, since) that every
+//! consumer shares: the technician page, the MQTT health topic and the decision
+//! policy read the same [`Health`], so they can never disagree about a device.
+//! It is part of the wire contract (serialised, with a JSON Schema).
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -11,9 +11,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use drivers::Image;
-use models::engine::{Engine, EngineOptions, ImageSource};
+use models::engine::passage::recognize_passage;
+use models::engine::{Engine, EngineOptions};
 use models::manifest::{Manifest, ModelPaths};
-use models::{ContainerRead, OcrError, PlateRead, Reads};
+use models::{ContainerRead, PlateRead, Reads, RecognitionError};
 
 use crate::config::RecognitionConfig;
 use crate::record::CaptureKind;
@@ -26,7 +27,13 @@ pub struct Shot {
 }
 
 pub trait Recognizer: Send {
-    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, String>;
+    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, RecognitionError>;
+}
+
+impl Recognizer for Box<dyn Recognizer> {
+    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, RecognitionError> {
+        (**self).recognize(shots)
+    }
 }
 
 /// Reads the ground truth the simulated cameras attach to their images. Only
@@ -34,7 +41,7 @@ pub trait Recognizer: Send {
 pub struct SimTruthReader;
 
 impl Recognizer for SimTruthReader {
-    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, String> {
+    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, RecognitionError> {
         let mut reads = Reads { models: vec!["sim-truth".into()], ..Reads::default() };
         for shot in shots {
             let Some(truth) = &shot.image.sim_truth else { continue };
@@ -55,7 +62,7 @@ impl Recognizer for SimTruthReader {
                     None => reads.containers.push(ContainerRead {
                         code: code.clone(),
                         confidence: truth.confidence,
-                        check_digit_ok: models::iso6346::is_valid(code),
+                        check_digit_ok: models::read::iso6346::is_valid(code),
                         corrected: vec![],
                         size_type: None,
                         cameras: vec![shot.device.clone()],
@@ -129,7 +136,7 @@ impl PpOcrReader {
     }
 
     /// The loaded engines, retrying a failed load at most every [`RELOAD_AFTER`].
-    fn engines(&mut self) -> Result<&[Engine], String> {
+    fn engines(&mut self) -> Result<&[Engine], RecognitionError> {
         if let Err((_, at)) = &self.engines {
             if at.elapsed() >= RELOAD_AFTER && !self.opts.paths.models_dir.as_os_str().is_empty() {
                 self.load();
@@ -137,7 +144,7 @@ impl PpOcrReader {
         }
         match &self.engines {
             Ok(e) => Ok(e),
-            Err((reason, _)) => Err(format!("recognition models unavailable: {reason}")),
+            Err((reason, _)) => Err(RecognitionError::ModelsUnavailable(reason.clone())),
         }
     }
 }
@@ -146,48 +153,14 @@ impl Recognizer for PpOcrReader {
     /// Reads every plate and container image of the passage, spread over the workers. Any
     /// unusable image fails the passage with the camera and the reason: a person should look
     /// rather than the lane decide on part of the evidence.
-    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, String> {
-        let engines = self.engines()?.to_vec();
-        let ocr: Vec<&Shot> = shots
+    fn recognize(&mut self, shots: &[Shot]) -> Result<Reads, RecognitionError> {
+        let engines = self.engines()?;
+        let images = shots
             .iter()
             .filter(|s| matches!(s.kind, CaptureKind::PlateImage | CaptureKind::ContainerImage))
+            .map(|s| (s.device.clone(), s.image.bytes.to_vec()))
             .collect();
-        let outcomes: Vec<(String, Result<models::recognize::ImageResult, OcrError>)> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = ocr
-                    .iter()
-                    .enumerate()
-                    .map(|(i, shot)| {
-                        let engine = &engines[i % engines.len()];
-                        let (device, bytes) = (shot.device.clone(), shot.image.bytes.to_vec());
-                        scope.spawn(move || {
-                            let r = engine.recognize(ImageSource::Bytes(bytes), &device);
-                            (device, r)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            (String::new(), Err(OcrError::Model(models::ModelError::WorkerGone)))
-                        })
-                    })
-                    .collect()
-            });
-        let mut results = Vec::new();
-        let mut problems = Vec::new();
-        for (device, r) in outcomes {
-            match r {
-                Ok(r) => results.push(r),
-                Err(e) => problems.push(format!("{device}: {e}")),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(format!("unusable image(s): {}", problems.join("; ")));
-        }
-        let models = engines.first().map(|e| e.models().to_vec()).unwrap_or_default();
-        Ok(models::engine::fuse_results(&results, &models))
+        recognize_passage(engines, images)
     }
 }
 
@@ -198,7 +171,8 @@ pub struct Job {
 
 /// Starts a worker thread that owns the recognizer; results come back through
 /// `done` (with the shots, for the checks that follow recognition on the same thread,
-/// see [`crate::vision`]) so the lane loop can await them like any other event.
+/// see [`crate::vision`]) so the lane loop can await them like any other event. The typed error
+/// becomes its text here: that is what the passage record carries.
 pub fn spawn_worker<R, F>(mut recognizer: R, mut done: F) -> mpsc::SyncSender<Job>
 where
     R: Recognizer + 'static,
@@ -212,8 +186,8 @@ where
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     recognizer.recognize(&job.shots)
                 }))
-                .unwrap_or_else(|_| Err("recognizer crashed on this input".into()));
-                done(job.passage, result, job.shots);
+                .unwrap_or(Err(RecognitionError::Crashed));
+                done(job.passage, result.map_err(|e| e.to_string()), job.shots);
             }
         })
         .expect("spawning the recognition thread");
@@ -252,6 +226,8 @@ mod tests {
     fn missing_models_fail_each_passage_with_the_reason() {
         let mut r = PpOcrReader::from_config(&config(PathBuf::from("/nonexistent/edge-agent-models")));
         let err = r.recognize(&[shot(CaptureKind::PlateImage, b"x")]).unwrap_err();
+        assert!(matches!(err, RecognitionError::ModelsUnavailable(_)), "{err}");
+        let err = err.to_string();
         assert!(
             err.contains("recognition models unavailable") && err.contains("/nonexistent/edge-agent-models"),
             "{err}"
@@ -269,7 +245,10 @@ mod tests {
         let mut r = PpOcrReader::from_config(&config(dir));
         let err =
             r.recognize(&[shot(CaptureKind::ContainerImage, b"\xff\xd8\xff\xe0 truncated")]).unwrap_err();
-        assert!(err.contains("cam1") && err.contains("unusable image"), "{err}");
+        let RecognitionError::UnusableImages(bad) = &err else { panic!("{err}") };
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].camera, "cam1");
+        assert!(err.to_string().contains("cam1") && err.to_string().contains("unusable image"), "{err}");
         // Seal and under-vehicle captures are not OCR input: nothing to read, no error.
         let reads = r.recognize(&[shot(CaptureKind::UvssScan, b"not read")]).unwrap();
         assert!(reads.plates.is_empty() && !reads.models.is_empty());

@@ -8,7 +8,7 @@ fn main() {
         img = image::imageops::crop_imm(&img, v[0], v[1], v[2] - v[0], v[3] - v[1]).to_image();
     }
     img.save(format!("{}.src.png", a[2])).unwrap();
-    match models::vertical::column_to_line(&img) {
+    match models::ocr::vertical::column_to_line(&img) {
         Some(l) => l.save(&a[2]).unwrap(),
         None => eprintln!("not a column"),
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::engine::{Engine, EngineOptions};
 use crate::error::{ModelError, OcrError};
-use crate::recognize::ImageResult;
+use crate::read::image::ImageResult;
 
 /// Recognise each file; an unusable file gives a result with `error` set, not a failure.
 /// Fails only when the models cannot be loaded.

@@ -56,3 +56,30 @@ pub enum OcrError {
     #[error(transparent)]
     Input(#[from] InputError),
 }
+
+/// One image of a passage that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableImage {
+    pub camera: String,
+    pub reason: String,
+}
+
+/// Why a passage's images gave no reads the lane can decide on.
+///
+/// Unlike [`OcrError`] this is cloneable and comparable: it travels with the passage through the
+/// lane's state machine and ends up, as text, in the passage record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecognitionError {
+    /// Nothing can be read until an installer acts (see [`ModelError`] for the causes).
+    #[error("recognition models unavailable: {0}")]
+    ModelsUnavailable(String),
+    #[error("unusable image(s): {}", list(.0))]
+    UnusableImages(Vec<UnusableImage>),
+    /// The recogniser panicked; the next passage gets a fresh chance.
+    #[error("recognizer crashed on this input")]
+    Crashed,
+}
+
+fn list(images: &[UnusableImage]) -> String {
+    images.iter().map(|i| format!("{}: {}", i.camera, i.reason)).collect::<Vec<_>>().join("; ")
+}

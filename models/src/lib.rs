@@ -1,34 +1,31 @@
 //! On-device recognition for the inspection lane.
 //!
-//! The lane hands a passage's images to an [`engine::Engine`] and gets [`Reads`] back.
-//! Pipeline: PP-OCRv4 detection and recognition on ONNX Runtime ([`runtime`], [`det`], [`rec`]),
-//! dedicated paths for tight line crops and vertically stacked container codes ([`pipeline`],
-//! [`vertical`]), then domain parsers: ISO 6346 container codes ([`iso6346`], [`container`]) and
-//! GA 36 Chinese plates ([`plate`]).
+//! The lane hands a passage's images to an [`engine::Engine`] and gets [`Reads`] back. The crate
+//! is grouped by concept, and the groups depend on each other in one direction only:
+//! - [`ocr`]: text in pixels, knowing nothing of plates or containers. ONNX Runtime sessions,
+//!   DB detection, CTC recognition (plain and layout-constrained) and the line pipeline with its
+//!   dedicated paths for tight crops and vertically stacked characters.
+//! - [`read`]: what the lane is after, built on `ocr`'s lines: ISO 6346 container codes, GA 36
+//!   Chinese plates, and [`read::image`], which turns one image into an [`read::image::ImageResult`].
+//! - [`engine`]: the worker thread that owns the sessions and serves requests.
+//! - [`eval`]: accuracy over labelled folders (plain, perturbed, grouped by source).
+//! - [`uvss`] and [`empty`]: under-vehicle comparison and the container-empty check (classical
+//!   vision, no models).
+//!
+//! Errors are typed ([`error`]): a model problem stops recognition until an installer acts, an
+//! input problem loses one image only.
 
-pub mod ctc_layout;
-pub mod det;
-pub mod error;
-pub mod imgops;
-pub mod iso6346;
-pub mod manifest;
-pub mod reads;
-pub mod rec;
-pub mod runtime;
-
-pub use error::{InputError, ModelError, OcrError};
-pub use reads::{ContainerRead, PlateColor, PlateRead, Reads};
-pub mod checkdigit;
 pub mod cli;
-pub mod container;
 pub mod empty;
 pub mod engine;
+pub mod error;
 pub mod eval;
-pub mod perturb;
-pub mod pipeline;
-pub mod plate;
-pub mod plate_find;
-pub mod plate_read;
-pub mod recognize;
+pub mod imgops;
+pub mod manifest;
+pub mod ocr;
+pub mod read;
+pub mod reads;
 pub mod uvss;
-pub mod vertical;
+
+pub use error::{InputError, ModelError, OcrError, RecognitionError, UnusableImage};
+pub use reads::{ContainerRead, PlateColor, PlateRead, Reads};

@@ -1,3 +1,8 @@
+//! What recognition made of a passage: the types the lane decides on and records.
+//!
+//! Kept apart from the pipeline's internals (lines, alternatives, timings) so the record and the
+//! decision depend on a small, stable shape; the passage record's JSON Schema is generated from it.
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use models::manifest::{Manifest, ModelPaths};
-use models::runtime::OcrSessions;
+use models::ocr::runtime::OcrSessions;
 use models::ModelError;
 
 fn temp_dir(name: &str) -> PathBuf {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
 use image::{ImageFormat, Rgb, RgbImage};
 use models::engine::{Engine, EngineOptions, ImageSource};
-use models::recognize::ImageResult;
+use models::read::image::ImageResult;
 use models::{InputError, OcrError, PlateColor};
 
 const DEJAVU_BOLD: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";

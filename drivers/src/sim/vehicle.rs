@@ -1,3 +1,7 @@
+//! The simulated vehicles: random but valid (GA 36 plates, ISO 6346 codes with
+//! their check digits, intact seals), so the lane's parsers and checks see what
+//! real traffic would give them and a simulated day exercises the real paths.
+
 use chrono::{TimeZone, Utc};
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -79,7 +83,7 @@ impl SimVehicle {
 
 /// Appends the ISO 6346 check digit to a 10-character owner+category+serial.
 fn iso6346_with_check(code: &str) -> String {
-    let check = models::iso6346::check_digit(code).expect("generated codes are well formed");
+    let check = models::read::iso6346::check_digit(code).expect("generated codes are well formed");
     format!("{code}{check}")
 }
 
@@ -96,7 +100,7 @@ mod tests {
             let v = SimVehicle::random(seq, &mut rng);
             assert_eq!(v.plate.chars().count(), 7, "{}", v.plate);
             for c in &v.containers {
-                assert!(models::iso6346::is_valid(c), "{c}");
+                assert!(models::read::iso6346::is_valid(c), "{c}");
             }
             assert_eq!(v.seals.len(), v.containers.len());
         }

@@ -8,7 +8,6 @@
 //! publishes the checkpoint to central, so even cutting off the end of the
 //! file is caught against central's copy of the latest checkpoint.
 
-pub mod cli;
 mod log;
 mod verify;
 

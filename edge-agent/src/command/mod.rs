@@ -6,7 +6,6 @@
 //! re-serialised before verifying, so any language can produce them. `verify` is
 //! pure; the replay memory lives in `replay.rs`.
 
-pub mod cli;
 mod replay;
 
 use std::collections::BTreeMap;

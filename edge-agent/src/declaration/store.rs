@@ -106,7 +106,7 @@ fn check(d: &Declaration) -> Result<(), StoreError> {
             return invalid("valid_until is not after valid_from");
         }
     }
-    if let Some(bad) = d.containers.iter().find(|c| !models::iso6346::is_valid(c)) {
+    if let Some(bad) = d.containers.iter().find(|c| !models::read::iso6346::is_valid(c)) {
         return Err(StoreError::Invalid {
             plate: d.plate.clone(),
             why: format!("container {bad:?} is not a valid ISO 6346 number"),

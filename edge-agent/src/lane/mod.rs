@@ -176,12 +176,6 @@ pub struct Lane<P: Publish> {
     pub(crate) completed: u64,
 }
 
-impl Recognizer for Box<dyn Recognizer> {
-    fn recognize(&mut self, shots: &[Shot]) -> Result<models::Reads, String> {
-        (**self).recognize(shots)
-    }
-}
-
 fn recognizer(cfg: &LaneConfig) -> Result<Box<dyn Recognizer>, LaneError> {
     match cfg.recognition.engine {
         Engine::SimTruth => Ok(Box::new(SimTruthReader)),

@@ -1,6 +1,6 @@
 //! Development tool.
 //! `ocr-eval [--misses] [--perturb=SEED] DIR...` evaluates labelled folders (see `models::eval`),
-//! on perturbed copies with `--perturb` (see `models::perturb`);
+//! on perturbed copies with `--perturb` (see `models::eval::perturb`);
 //! `ocr-eval --write-perturbed=SEED SRC OUT` writes those copies (and `labels.tsv`) to `OUT`;
 //! `ocr-eval --json FILE...` / `ocr-eval --text FILE...` recognises files;
 //! `ocr-eval --lines FILE...` dumps every recognised line.
@@ -14,7 +14,7 @@ fn write_perturbed(seed: u64, src: &Path, out: &Path) -> Result<usize, String> {
     let mut n = 0;
     for file in tsv.lines().skip(1).filter_map(|l| l.split('\t').next()) {
         let img = models::imgops::load_path(&src.join(file)).map_err(|e| format!("{file}: {e}"))?;
-        let bytes = models::perturb::Perturbation::for_file(seed, file)
+        let bytes = models::eval::perturb::Perturbation::for_file(seed, file)
             .apply(&img)
             .map_err(|e| format!("{file}: {e}"))?;
         // Keep the name (the eval looks files up by it); the content is JPEG whatever the suffix.

@@ -9,13 +9,13 @@
 
 use image::RgbImage;
 
-use crate::container::ImageCode;
 use crate::error::ModelError;
 use crate::imgops::{self, Quad};
-use crate::iso6346::{self, CodeRead};
-use crate::pipeline::{LineSource, TextLine};
-use crate::rec::{self, CharAlts};
-use crate::runtime::OcrSessions;
+use crate::ocr::pipeline::{LineSource, TextLine};
+use crate::ocr::rec::{self, CharAlts};
+use crate::ocr::runtime::OcrSessions;
+use crate::read::container::ImageCode;
+use crate::read::iso6346::{self, CodeRead};
 
 /// A code missing its check digit, and where the digit should be.
 struct Prefix {
@@ -85,13 +85,13 @@ fn prefixes(lines: &[TextLine], alts: &[Vec<CharAlts>], img: &RgbImage) -> Vec<P
     for i in 0..lines.len() {
         let a = alnum(&alts[i]);
         consider(a.clone(), i, vec![i]);
-        if a.len() >= 6 || a.len() == 0 {
+        if a.len() >= 6 || a.is_empty() {
             continue;
         }
         // Owner code in one line, serial in the next.
         for j in 0..lines.len() {
             let b = alnum(&alts[j]);
-            if j != i && b.len() == 6 && crate::container::follows(&lines[i], &lines[j]) {
+            if j != i && b.len() == 6 && crate::read::container::follows(&lines[i], &lines[j]) {
                 let mut seq = a.clone();
                 seq.extend(b);
                 consider(seq, j, vec![i, j]);
@@ -125,10 +125,9 @@ fn read_digit(s: &mut OcrSessions, img: &RgbImage, q: &Quad) -> Result<Vec<(char
     for r in &recs {
         for step in 0..r.probs.t {
             let row = r.probs.row(step);
-            for d in 0..10 {
-                let k = s.digit_class[d];
-                if k < row.len() && row[k] > best[d] {
-                    best[d] = row[k];
+            for (b, &k) in best.iter_mut().zip(&s.digit_class) {
+                if k < row.len() && row[k] > *b {
+                    *b = row[k];
                 }
             }
         }

@@ -87,7 +87,7 @@ pub fn run(cmd: OcrCmd) -> ExitCode {
 fn read_files(
     images: &[PathBuf],
     rss: bool,
-) -> Result<Vec<models::recognize::ImageResult>, models::ModelError> {
+) -> Result<Vec<models::read::image::ImageResult>, models::ModelError> {
     let engine = models::engine::Engine::start(models::engine::EngineOptions::discover()?)?;
     let results = models::cli::recognize_with(&engine, images)?;
     if rss {

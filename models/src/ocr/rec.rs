@@ -10,7 +10,7 @@ use image::RgbImage;
 
 use crate::error::ModelError;
 use crate::imgops;
-use crate::runtime::OcrSessions;
+use crate::ocr::runtime::OcrSessions;
 
 pub const REC_H: usize = 48;
 /// Narrowest batch width. PaddleOCR pads every line to 320 pixels; most of that is wasted on

@@ -11,8 +11,8 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::det::DetBox;
 use crate::imgops;
+use crate::ocr::det::DetBox;
 
 /// Height each character is scaled to in the assembled line (the recogniser input is 48).
 const CHAR_H: u32 = 36;
@@ -27,12 +27,12 @@ fn otsu(gray: &[u8]) -> u8 {
     let total = gray.len() as f64;
     let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
     let (mut w0, mut sum0, mut best, mut best_t) = (0.0, 0.0, -1.0, 127u8);
-    for t in 0..256 {
-        w0 += hist[t] as f64;
+    for (t, &count) in hist.iter().enumerate() {
+        w0 += count as f64;
         if w0 == 0.0 || w0 == total {
             continue;
         }
-        sum0 += t as f64 * hist[t] as f64;
+        sum0 += t as f64 * count as f64;
         let m0 = sum0 / w0;
         let m1 = (sum_all - sum0) / (total - w0);
         let between = w0 * (total - w0) * (m0 - m1).powi(2);
@@ -64,10 +64,9 @@ fn background(img: &RgbImage, mask: &[bool], x0: usize, x1: usize) -> Rgb<u8> {
             n += 1;
         }
     }
-    if n == 0 {
-        Rgb([128, 128, 128])
-    } else {
-        Rgb([(acc[0] / n) as u8, (acc[1] / n) as u8, (acc[2] / n) as u8])
+    match (acc[0].checked_div(n), acc[1].checked_div(n), acc[2].checked_div(n)) {
+        (Some(r), Some(g), Some(b)) => Rgb([r as u8, g as u8, b as u8]),
+        _ => Rgb([128, 128, 128]),
     }
 }
 
@@ -81,7 +80,7 @@ fn text_band(mask: &[bool], w: usize, h: usize) -> (usize, usize) {
     let mut best_len = 0;
     let mut gap = 0;
     for x in 0..=w {
-        let g = x < w && good[x];
+        let g = good.get(x).copied().unwrap_or(false);
         match (g, cur) {
             (true, None) => {
                 cur = Some(x);
@@ -116,7 +115,7 @@ fn segment_rows(mask: &[bool], w: usize, h: usize) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let mut start = None;
     for y in 0..=h {
-        let ink = y < h && row[y] >= thr;
+        let ink = row.get(y).is_some_and(|&n| n >= thr);
         match (ink, start) {
             (true, None) => start = Some(y),
             (false, Some(s)) => {
@@ -289,7 +288,6 @@ pub fn group_columns(boxes: &[DetBox]) -> Vec<[f32; 4]> {
             continue;
         }
         let mut col = bbs[i];
-        let mut members = 1;
         used[i] = true;
         loop {
             let w = col[2] - col[0];
@@ -306,12 +304,11 @@ pub fn group_columns(boxes: &[DetBox]) -> Vec<[f32; 4]> {
             });
             let Some(j) = next else { break };
             used[j] = true;
-            members += 1;
             let b = bbs[j];
             col = [col[0].min(b[0]), col[1], col[2].max(b[2]), col[3].max(b[3])];
         }
         let (w, h) = (col[2] - col[0], col[3] - col[1]);
-        if (members >= 2 && h >= 2.5 * w) || h >= 2.5 * w {
+        if h >= 2.5 * w {
             out.push(col);
         }
     }

@@ -9,11 +9,11 @@
 use image::RgbImage;
 
 use crate::imgops::{self, Quad};
-use crate::pipeline::{LineSource, TextLine};
-use crate::plate::{self, PlateText};
-use crate::plate_find::PlateRegion;
+use crate::ocr::pipeline::{LineSource, TextLine};
+use crate::ocr::rec::CharAlts;
+use crate::read::plate::{self, PlateText};
+use crate::read::plate_find::PlateRegion;
 use crate::reads::PlateRead;
-use crate::rec::CharAlts;
 
 /// Alternatives kept per character.
 const ALTS: usize = 8;
@@ -100,14 +100,14 @@ pub fn region_reads(parts: &[(usize, Part)], lines: &[TextLine], dict: &[String]
             let bottom = lines[j].rec.alternatives(dict, ALTS);
             // The small top row often loses its province: decode it as province + letter.
             let two = plate::find_two_row(&alts, &bottom).or_else(|| {
-                let top = crate::ctc_layout::decode(&lines[i].rec.probs, &layouts[0][..2])?;
+                let top = crate::ocr::ctc_layout::decode(&lines[i].rec.probs, &layouts[0][..2])?;
                 let top: Vec<CharAlts> = top
                     .classes
                     .iter()
                     .zip(&top.probs)
                     .filter_map(|(&c, &p)| {
                         Some(CharAlts {
-                            cands: vec![(crate::rec::normalize_char(dict.get(c)?.chars().next()?), p)],
+                            cands: vec![(crate::ocr::rec::normalize_char(dict.get(c)?.chars().next()?), p)],
                         })
                     })
                     .collect();

@@ -5,7 +5,7 @@
 //! plate that goes wrong in ways the format rules out: the province character comes out as a
 //! Latin letter (`TA7YOO1` for `皖A7Y001`), two characters merge into one (`皖12288` for
 //! `皖M12288`), or a character is dropped. Position-wise correction of the greedy read (see
-//! [`crate::plate`]) cannot fix a wrong *number* of characters. This is a Viterbi search over
+//! [`crate::read::plate`]) cannot fix a wrong *number* of characters. This is a Viterbi search over
 //! every CTC alignment of exactly `L` characters, each from its allowed set: it returns the best
 //! path's classes, each character's peak probability over the steps it occupies, and the path's
 //! log-probability next to the unconstrained (greedy) path's, so callers can tell a reading the
@@ -14,7 +14,7 @@
 //! CTC's rule that two equal consecutive characters need a blank between them is kept: a path
 //! may move from one character to the next directly only when their classes differ.
 
-use crate::rec::LineProbs;
+use crate::ocr::rec::LineProbs;
 
 /// Result of [`decode`].
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use super::{Depth, Outbox};
+use crate::outbox::{Depth, Outbox};
 use crate::config;
 
 #[derive(Args)]

@@ -5,7 +5,7 @@
 //! plates the small top row is lost. GA 36 plates have a uniform background colour (blue, yellow,
 //! green) that is easy to find: classify pixels on a reduced image, close the gaps the characters
 //! leave, and keep connected regions of plate shape. Each region is then read as a tight crop
-//! (see [`crate::plate_read`]), which a PP-OCR recogniser does well.
+//! (see [`crate::read::plate_read`]), which a PP-OCR recogniser does well.
 
 use image::RgbImage;
 

@@ -5,16 +5,17 @@
 //!   (挂 学 警 港 澳 领: `粤Z1234港`);
 //! - new energy: province + letter + 6 (`D`/`F` first for small cars, `D`/`F` last for large ones);
 //! - embassy: `使` + 6 digits.
+//!
 //! Letters I and O do not occur after the second position; a read `O` there is `0`, `I` is `1`.
-//! Like [`crate::iso6346`], each position takes the best recogniser candidate of its class, so a
+//! Like [`crate::read::iso6346`], each position takes the best recogniser candidate of its class, so a
 //! province character misread as a look-alike Han character is recovered from the runner-ups.
 
 use image::RgbImage;
 
-use crate::ctc_layout;
 use crate::imgops::Quad;
+use crate::ocr::ctc_layout;
+use crate::ocr::rec::{certain_chars, normalize_char, CharAlts, RecLine};
 use crate::reads::PlateColor;
-use crate::rec::{certain_chars, normalize_char, CharAlts, RecLine};
 
 pub const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 pub const SUFFIXES: &str = "挂学警港澳使领";
@@ -174,7 +175,7 @@ pub fn layout_classes(dict: &[String]) -> Vec<Vec<Vec<usize>>> {
         .collect()
 }
 
-/// A plate read by decoding the whole line under each plate layout (see [`crate::ctc_layout`]):
+/// A plate read by decoding the whole line under each plate layout (see [`crate::ocr::ctc_layout`]):
 /// for lines known to show a plate (a tight crop, a plate-coloured region) whose greedy read is
 /// not one, e.g. a province read as a Latin letter or two characters merged. The most probable
 /// layout wins; its weakest character is the confidence and must reach [`MIN_DECODED_PROB`],
@@ -214,7 +215,7 @@ fn embassy(chars: &[CharAlts]) -> Option<PlateText> {
 
 /// A plate from a line whose province character the decoder dropped: `lead` holds the
 /// candidates from the time steps before the first character (see
-/// [`crate::rec::RecLine::lead_alternatives`]). Only a province among them with some probability
+/// [`crate::ocr::rec::RecLine::lead_alternatives`]). Only a province among them with some probability
 /// is accepted, and the read's confidence is capped by it.
 pub fn find_plate_with_lead(chars: &[CharAlts], lead: Option<&CharAlts>) -> Option<PlateText> {
     let direct = find_plate(chars);
@@ -394,7 +395,7 @@ mod tests {
         let rec = RecLine {
             text: "TA7YO01".into(),
             chars: vec![],
-            probs: crate::rec::LineProbs { t: seq.len(), c, probs },
+            probs: crate::ocr::rec::LineProbs { t: seq.len(), c, probs },
         };
         assert!(find_plate_decoded(&rec, &dict, &layouts, 0.5).is_none(), "province too weak");
         let p = find_plate_decoded(&rec, &dict, &layouts, MIN_DECODED_PROB).unwrap();

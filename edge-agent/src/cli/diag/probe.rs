@@ -178,7 +178,7 @@ pub async fn capture(
 
 pub fn describe_image(i: &drivers::Image) -> String {
     let format = format!("{:?}", i.format).to_uppercase();
-    format!("{format} {}×{}, {}", i.width, i.height, crate::outbox::cli::human_bytes(i.bytes.len() as u64))
+    format!("{format} {}×{}, {}", i.width, i.height, crate::cli::outbox::human_bytes(i.bytes.len() as u64))
 }
 
 pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> Outcome {

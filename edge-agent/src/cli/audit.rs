@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{verify_file, Entry};
+use crate::audit::{verify_file, Entry};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCmd {

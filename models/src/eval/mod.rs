@@ -5,6 +5,8 @@
 //! else is a plate. Exact match: the best container read equals the label (all labelled codes
 //! present, for multi-code labels); the best plate equals the label (粤O and 粤0 equal).
 
+pub mod perturb;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -13,10 +15,10 @@ use std::time::Instant;
 use crate::engine::ImageSource;
 use crate::engine::{Engine, EngineOptions};
 use crate::error::ModelError;
-use crate::iso6346;
-use crate::perturb::Perturbation;
-use crate::plate;
-use crate::recognize::ImageResult;
+use crate::eval::perturb::Perturbation;
+use crate::read::image::ImageResult;
+use crate::read::iso6346;
+use crate::read::plate;
 
 /// One labelled image and how it went.
 #[derive(Debug, Clone)]
@@ -125,7 +127,7 @@ impl EvalReport {
 }
 
 /// The image as the engine gets it: the file itself, or (with a seed) its perturbed copy
-/// (see [`crate::perturb`]). A file that cannot be decoded here is passed on as is, so the
+/// (see [`crate::eval::perturb`]). A file that cannot be decoded here is passed on as is, so the
 /// engine reports it as it would any bad input.
 fn source(path: &Path, file: &str, seed: Option<u64>) -> ImageSource {
     let Some(seed) = seed else { return ImageSource::Path(path.to_path_buf()) };

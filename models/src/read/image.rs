@@ -9,17 +9,17 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::checkdigit;
-use crate::container;
 use crate::error::ModelError;
-use crate::iso6346;
-use crate::pipeline::{self, LineSource, OcrOptions, TextLine};
-use crate::plate;
-use crate::plate_find;
-use crate::plate_read;
+use crate::ocr::pipeline::{self, LineSource, OcrOptions, TextLine};
+use crate::ocr::rec::CharAlts;
+use crate::ocr::runtime::OcrSessions;
+use crate::read::checkdigit;
+use crate::read::container;
+use crate::read::iso6346;
+use crate::read::plate;
+use crate::read::plate_find;
+use crate::read::plate_read;
 use crate::reads::{ContainerRead, PlateRead};
-use crate::rec::CharAlts;
-use crate::runtime::OcrSessions;
 
 /// Alternatives kept per character for the parsers.
 const ALTS: usize = 8;

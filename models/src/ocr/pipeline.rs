@@ -4,7 +4,7 @@
 //! tight crops that are already one text line (a 94x24 plate crop gives the detector almost no
 //! context and its boxes clip the first and last characters), and vertical container codes
 //! (stacked upright characters). So besides detected boxes, every image yields extra candidates:
-//! the whole image when it is line-shaped, and re-assembled columns (see [`crate::vertical`]) for
+//! the whole image when it is line-shaped, and re-assembled columns (see [`crate::ocr::vertical`]) for
 //! the whole image when it is column-shaped and for tall or stacked detections. All candidates are
 //! recognised in one batched pass; the domain parsers pick what fits. An image that yields neither
 //! a valid code nor a plate gets a [`second_look`]: detection again, contrast-stretched and larger.
@@ -14,12 +14,12 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::det::{self, DbParams, DetBox};
 use crate::error::ModelError;
 use crate::imgops::{self, Quad};
-use crate::rec::{self, RecLine};
-use crate::runtime::OcrSessions;
-use crate::vertical;
+use crate::ocr::det::{self, DbParams, DetBox};
+use crate::ocr::rec::{self, RecLine};
+use crate::ocr::runtime::OcrSessions;
+use crate::ocr::vertical;
 
 /// Tuning of the pipeline; the defaults are what the evaluation was run with.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub enum LineSource {
     Column,
     /// A tall box rotated by 90°.
     Rotated,
-    /// A plate-coloured region (see [`crate::plate_find`]).
+    /// A plate-coloured region (see [`crate::read::plate_find`]).
     PlateRegion,
 }
 
@@ -133,22 +133,19 @@ pub fn box_candidates(img: &RgbImage, boxes: &[DetBox]) -> Vec<(RgbImage, Quad, 
             // column segments: the rotated read is a second opinion when segmentation splits or
             // merges a character.
             out.push((imgops::rotate_ccw(&crop), b.quad, LineSource::Rotated));
-            match vertical::column_to_cells_line(&crop) {
-                Some((line, cells)) => {
-                    out.push((line, b.quad, LineSource::Column));
-                    // The detector often misses part of a column (the owner code above a serial
-                    // on a corrugated panel): unless it already holds a whole code, read it again
-                    // extended upwards.
-                    if cells < 11 {
-                        // Extend by the missing characters' pitch (plus slack for the gaps).
-                        let up = (11 - cells) as f32 * 1.2 / cells.max(1) as f32;
-                        let q = extend_column(&b.quad, up.min(1.5), 0.12, img);
-                        if let Some(line) = vertical::column_to_line(&imgops::crop_quad(img, &q)) {
-                            out.push((line, q, LineSource::Column));
-                        }
+            if let Some((line, cells)) = vertical::column_to_cells_line(&crop) {
+                out.push((line, b.quad, LineSource::Column));
+                // The detector often misses part of a column (the owner code above a serial on a
+                // corrugated panel): unless it already holds a whole code, read it again extended
+                // upwards.
+                if cells < 11 {
+                    // Extend by the missing characters' pitch (plus slack for the gaps).
+                    let up = (11 - cells) as f32 * 1.2 / cells.max(1) as f32;
+                    let q = extend_column(&b.quad, up.min(1.5), 0.12, img);
+                    if let Some(line) = vertical::column_to_line(&imgops::crop_quad(img, &q)) {
+                        out.push((line, q, LineSource::Column));
                     }
                 }
-                None => {}
             }
             if crop.height() < 4 * crop.width() {
                 // Short and tall: a single upright character, e.g. a framed check digit.

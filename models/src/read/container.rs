@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::iso6346::{self, CodeRead};
-use crate::pipeline::{LineSource, TextLine};
+use crate::ocr::pipeline::{LineSource, TextLine};
+use crate::ocr::rec::CharAlts;
+use crate::read::iso6346::{self, CodeRead};
 use crate::reads::ContainerRead;
-use crate::rec::CharAlts;
 
 /// A code found in an image, with the lines it came from.
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ fn code_like(text: &str) -> bool {
 }
 
 /// Codes read by decoding single code-like lines under the ISO 6346 layout (see
-/// [`crate::ctc_layout`]): kept only when the check digit the model read there is right, so the
+/// [`crate::ocr::ctc_layout`]): kept only when the check digit the model read there is right, so the
 /// format picks among the model's own readings and the check digit confirms the pick.
 pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
     let mut sets: Option<Vec<Vec<usize>>> = None;
@@ -126,11 +126,11 @@ pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
             continue;
         }
         let sets = sets.get_or_insert_with(|| iso6346::layout_classes(dict));
-        let Some(r) = crate::ctc_layout::decode(&l.rec.probs, sets) else { continue };
+        let Some(r) = crate::ocr::ctc_layout::decode(&l.rec.probs, sets) else { continue };
         let code: String = r
             .classes
             .iter()
-            .filter_map(|&k| dict.get(k)?.chars().next().map(crate::rec::normalize_char))
+            .filter_map(|&k| dict.get(k)?.chars().next().map(crate::ocr::rec::normalize_char))
             .collect();
         if r.min_prob() < MIN_DECODED_PROB
             || !iso6346::is_valid(&code)
@@ -145,7 +145,7 @@ pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
     out
 }
 
-/// Merge codes found another way (e.g. [`crate::checkdigit`]) into `found`.
+/// Merge codes found another way (e.g. [`crate::read::checkdigit`]) into `found`.
 pub fn merge(lines: &[TextLine], found: &mut Vec<ImageCode>, more: Vec<ImageCode>) {
     for m in more {
         match found.iter_mut().find(|f| f.read.code == m.read.code) {

@@ -8,7 +8,7 @@
 //! most probable one that makes the check digit right wins. A wrong check digit is never "fixed" by
 //! rewriting the check digit alone unless the recogniser itself doubted it.
 
-use crate::rec::CharAlts;
+use crate::ocr::rec::CharAlts;
 
 /// Numeric value of a code character: digits as themselves, letters from A=10
 /// upward skipping multiples of 11.
@@ -134,7 +134,7 @@ fn class_ok(i: usize, c: char) -> bool {
 }
 
 /// Each position's allowed dictionary classes (single characters of the right class), for
-/// decoding a line as a code (see [`crate::ctc_layout`]).
+/// decoding a line as a code (see [`crate::ocr::ctc_layout`]).
 pub fn layout_classes(dict: &[String]) -> Vec<Vec<usize>> {
     (0..11)
         .map(|i| {
@@ -143,7 +143,7 @@ pub fn layout_classes(dict: &[String]) -> Vec<Vec<usize>> {
                 .skip(1)
                 .filter(|(_, s)| {
                     let mut it = s.chars();
-                    it.next().is_some_and(|c| class_ok(i, crate::rec::normalize_char(c)))
+                    it.next().is_some_and(|c| class_ok(i, crate::ocr::rec::normalize_char(c)))
                         && it.next().is_none()
                 })
                 .map(|x| x.0)
@@ -266,7 +266,7 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
 
 /// Every container code in a character sequence (windows of 11 over its alphanumerics),
 /// valid ones first, then by confidence. Non-alphanumeric positions (spaces, punctuation, the
-/// separators [`crate::container`] puts between lines) mark token boundaries: a window that starts
+/// separators [`crate::read::container`] puts between lines) mark token boundaries: a window that starts
 /// or ends inside a token (`XGROSS30480` out of `MAX.GROSS 30.480KGS`) is penalised.
 pub fn find_codes(chars: &[CharAlts]) -> Vec<CodeRead> {
     let idx: Vec<usize> = (0..chars.len()).filter(|&i| chars[i].best().0.is_ascii_alphanumeric()).collect();

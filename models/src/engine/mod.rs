@@ -5,20 +5,21 @@
 //! [`Engine`] handle and block on a reply channel (from async code: `spawn_blocking`). The request
 //! queue is bounded, so a burst of images applies back-pressure instead of growing memory.
 //! Decoding the image happens on the worker too, keeping callers free of image work.
+//! A passage's images, spread over several workers and fused, are [`passage`]'s.
+
+pub mod passage;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use crate::container;
 use crate::error::{ModelError, OcrError};
 use crate::imgops;
 use crate::manifest::{Manifest, ModelPaths};
-use crate::pipeline::OcrOptions;
-use crate::reads::Reads;
-use crate::recognize::{recognize_image, ImageResult};
-use crate::runtime::OcrSessions;
+use crate::ocr::pipeline::OcrOptions;
+use crate::ocr::runtime::OcrSessions;
+use crate::read::image::{recognize_image, ImageResult};
 
 /// Where an image comes from.
 pub enum ImageSource {
@@ -144,46 +145,6 @@ impl Engine {
     pub fn recognize_path(&self, path: &Path) -> Result<ImageResult, OcrError> {
         self.recognize(ImageSource::Path(path.to_path_buf()), "")
     }
-
-    /// Recognise a passage's images (camera name, encoded image) and fuse them into [`Reads`].
-    /// Unusable images are skipped and returned alongside, so one bad frame does not lose a passage.
-    pub fn recognize_passage(
-        &self,
-        images: Vec<(String, Vec<u8>)>,
-    ) -> Result<(Reads, Vec<(String, OcrError)>), ModelError> {
-        let mut results = Vec::new();
-        let mut failed = Vec::new();
-        for (camera, bytes) in images {
-            match self.recognize(ImageSource::Bytes(bytes), &camera) {
-                Ok(r) => results.push(r),
-                Err(OcrError::Model(e)) => return Err(e),
-                Err(e) => failed.push((camera, e)),
-            }
-        }
-        Ok((fuse_results(&results, &self.models), failed))
-    }
-}
-
-/// Fuse several images' results (one passage, several cameras) into [`Reads`]: container reads
-/// vote per code (see [`container::fuse`]), plates read by several cameras are merged.
-pub fn fuse_results(results: &[ImageResult], models: &[String]) -> Reads {
-    let mut containers = Vec::new();
-    let mut plates: Vec<crate::PlateRead> = Vec::new();
-    for r in results {
-        containers.extend(r.containers.iter().cloned());
-        for p in &r.plates {
-            match plates.iter_mut().find(|q| crate::plate::same_plate(&q.text, &p.text)) {
-                Some(q) => {
-                    q.confidence = q.confidence.max(p.confidence);
-                    q.cameras.extend(p.cameras.iter().cloned());
-                    q.color = q.color.or(p.color);
-                }
-                None => plates.push(p.clone()),
-            }
-        }
-    }
-    plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    Reads { plates, containers: container::fuse(&containers), models: models.to_vec() }
 }
 
 fn process(

@@ -8,7 +8,7 @@ use base64::Engine;
 use chrono::Utc;
 use ed25519_dalek::SigningKey;
 
-use super::{sign, Action, Command};
+use crate::command::{sign, Action, Command};
 use crate::declaration::Declaration;
 
 #[derive(Debug, clap::Subcommand)]

@@ -1,0 +1,17 @@
+//! What the lane is after, read from [`crate::ocr`]'s lines: container codes and plates.
+//!
+//! The parsers know the formats (ISO 6346: owner, category, serial and check digit; GA 36: province,
+//! letter and five or six characters) and use them to pick among each character's alternatives,
+//! to decode a line under a layout when the plain read does not fit, and to join pieces of one
+//! code. Format knowledge lives only here, so the OCR layer stays generic.
+//! - [`iso6346`], [`container`], [`checkdigit`]: container codes;
+//! - [`plate`], [`plate_find`], [`plate_read`]: plates;
+//! - [`image`]: one image → an [`image::ImageResult`] with both.
+
+pub mod checkdigit;
+pub mod container;
+pub mod image;
+pub mod iso6346;
+pub mod plate;
+pub mod plate_find;
+pub mod plate_read;
