@@ -67,15 +67,14 @@ impl UvssChecker {
                 return out;
             }
         };
-        let result = image::load_from_memory(&shot.image.bytes)
+        let result = uvss::decode(&shot.image.bytes)
             .map_err(|e| format!("unreadable scan: {e}"))
-            .map(|i| i.to_rgb8())
             .and_then(|new| {
                 uvss::compare_to_reference(store, &plate, &new, &self.params)
-                    .map(|c| (c, new))
+                    .map(|(c, reference)| (c, reference, new))
                     .map_err(|e| e.to_string())
             });
-        let (c, new) = match result {
+        let (c, reference, new) = match result {
             Ok(v) => v,
             Err(e) => {
                 out.record.reason = Some(e);
@@ -93,7 +92,7 @@ impl UvssChecker {
         out.record.regions =
             c.regions.iter().map(|r| UvssRegion { x: r.x, y: r.y, w: r.w, h: r.h, score: r.score }).collect();
         if c.heat.is_some() {
-            let overlay = self.overlay(&new, &c, &shot.image);
+            let overlay = self.overlay(reference.as_ref(), &new, &c, &shot.image);
             out.record.overlay = overlay.and_then(|o| {
                 self.images.put(&o).map_err(|e| warn!(cause = %e, "cannot store the UVSS overlay")).ok()
             });
@@ -115,8 +114,14 @@ impl UvssChecker {
         }
     }
 
-    fn overlay(&self, new: &image::RgbImage, c: &uvss::Comparison, scan: &Image) -> Option<Image> {
-        let img = uvss::overlay::render(new, c, &self.params, OVERLAY_MAX);
+    fn overlay(
+        &self,
+        reference: Option<&image::RgbImage>,
+        new: &image::RgbImage,
+        c: &uvss::Comparison,
+        scan: &Image,
+    ) -> Option<Image> {
+        let img = uvss::overlay::render(reference, new, c, &self.params, OVERLAY_MAX);
         let mut bytes = Vec::new();
         img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).ok()?;
         Some(Image {

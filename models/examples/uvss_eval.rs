@@ -69,7 +69,10 @@ fn main() {
     match a.first().map(String::as_str) {
         Some("synth") => {
             let (n, cross, len) = (num(1, 200), num(2, 400), num(3, 2000));
-            let mut r = synthetic(n, cross, len, Variant::Identity, a.get(4).map(PathBuf::from), true);
+            // A variant by its table name, e.g. UVSS_VARIANT=rot+2.
+            let v = std::env::var("UVSS_VARIANT").ok().and_then(|name| conditions().into_iter().find(|c| c.0.name() == name));
+            let v = v.map_or(Variant::Identity, |c| c.0);
+            let mut r = synthetic(n, cross, len, v, a.get(4).map(PathBuf::from), true);
             println!("synthetic {n} pairs ({cross} x ~{len}): {}", r.describe());
         }
         Some("real") if a.len() >= 2 => {

@@ -95,8 +95,9 @@ impl Geometry {
 /// Why two scans cannot be put on a common grid.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlanError {
-    /// A scan too small to compare at all (an input error, not a verdict).
-    TooSmall { width: u32, height: u32, min: usize },
+    /// A scan ("reference" or "new") too small to compare at all (an input error, not a
+    /// verdict).
+    TooSmall { scan: &'static str, width: u32, height: u32, min: usize },
     /// The sizes are beyond what scanners and speeds explain: inconclusive, with this sentence.
     TooDifferent(String),
 }
@@ -121,10 +122,10 @@ fn image_len_cross(img: &RgbImage, travel_is_y: bool) -> (u32, u32) {
 pub fn plan(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Geometry, PlanError> {
     let (tr, tn) = (travel_is_y(reference, p.travel), travel_is_y(new, p.travel));
     let ((len_r, cross_r), (len_n, cross_n)) = (image_len_cross(reference, tr), image_len_cross(new, tn));
-    let too_small = |img: &RgbImage, min: usize| PlanError::TooSmall { width: img.width(), height: img.height(), min };
-    for (img, len, cross) in [(reference, len_r, cross_r), (new, len_n, cross_n)] {
+    let too_small = |scan, img: &RgbImage, min| PlanError::TooSmall { scan, width: img.width(), height: img.height(), min };
+    for (scan, img, len, cross) in [("reference", reference, len_r, cross_r), ("new", new, len_n, cross_n)] {
         if (len.min(cross) as usize) < MIN_WORK {
-            return Err(too_small(img, MIN_WORK));
+            return Err(too_small(scan, img, MIN_WORK));
         }
     }
     let k = cross_n as f32 / cross_r as f32;
@@ -145,10 +146,10 @@ pub fn plan(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Geometry
     let (ar, an) = (across(cross_r), across(cross_n));
     let reference_grid = ScanGrid::of(reference, tr, ar, ar);
     let mut new_grid = ScanGrid::of(new, tn, an, an);
-    for (g, img) in [(&reference_grid, reference), (&new_grid, new)] {
+    for (scan, g, img) in [("reference", &reference_grid, reference), ("new", &new_grid, new)] {
         if g.len < MIN_WORK || g.cross < MIN_WORK {
             let f = g.along.max(g.across).ceil() as usize;
-            return Err(too_small(img, MIN_WORK * f));
+            return Err(too_small(scan, img, MIN_WORK * f));
         }
     }
     let ratio = new_grid.len as f32 / reference_grid.len as f32;

@@ -24,6 +24,7 @@ pub mod regions;
 pub mod register;
 mod stages;
 pub mod synth;
+mod travel;
 pub mod variants;
 pub mod verdict;
 
@@ -49,10 +50,8 @@ pub const MAX_SCAN_SIDE: u32 = 60_000;
 pub enum Error {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error(
-        "scan is {width}x{height}; it needs at least {min} pixels across and along the lane after reduction"
-    )]
-    TooSmall { width: u32, height: u32, min: usize },
+    #[error("the {scan} scan is {width}x{height} pixels; a comparison needs at least {min} pixels across and along the lane")]
+    TooSmall { scan: &'static str, width: u32, height: u32, min: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,7 +78,9 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
     };
     let mut geo = match geometry::plan(reference, new, p) {
         Ok(g) => g,
-        Err(PlanError::TooSmall { width, height, min }) => return Err(Error::TooSmall { width, height, min }),
+        Err(PlanError::TooSmall { scan, width, height, min }) => {
+            return Err(Error::TooSmall { scan, width, height, min })
+        }
         Err(PlanError::TooDifferent(s)) => {
             return stop(InconclusiveReason::TooDifferentInSize, s, Comparison::blank(Verdict::Inconclusive));
         }
@@ -109,14 +110,14 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
     // Same resolution along travel: the finer scan is reduced to the coarser.
     let s = stages::equalise(&mut r, &mut geo.reference, &mut n, &mut geo.new, s, p.equalise_above);
     c.geometry = Some(geo);
-    let Some((reg, warped)) = refine::register(&r.luma, &n.luma, &p.register, (s / 1.08, s * 1.08)) else {
+    let Some(reg) = refine::register(&r.luma, &n.luma, &p.register, (s / 1.08, s * 1.08)) else {
         return stop(InconclusiveReason::RegistrationFailed, no_alignment.into(), c);
     };
     c.timings_ms.insert("register", ms(t1));
     c.quality = reg.quality;
     c.scale = geo.length_ratio(reg.scale);
     let t2 = Instant::now();
-    let (d, coverage) = stages::difference(&r, &n, &reg, &warped, p);
+    let (d, coverage) = stages::difference(&r, &n, &reg, p);
     c.coverage = coverage;
     c.timings_ms.insert("difference", ms(t2));
     let t3 = Instant::now();

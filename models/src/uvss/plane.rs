@@ -131,14 +131,29 @@ impl Plane {
 
     /// Box mean over a (2r+1)^2 window (clipped at the borders), via an integral image.
     pub fn box_mean(&self, r: usize) -> Plane {
+        self.box_mean_where(r, None)
+    }
+
+    /// [`Plane::box_mean`] over the pixels marked `valid` only (all when `None`); a pixel with
+    /// no valid neighbour keeps its own value.
+    pub fn box_mean_where(&self, r: usize, valid: Option<&[bool]>) -> Plane {
         let (w, h) = (self.w, self.h);
         let iw = w + 1;
         let mut ii = vec![0f64; iw * (h + 1)];
+        let mut cnt = vec![0u32; if valid.is_some() { iw * (h + 1) } else { 0 }];
         for y in 0..h {
-            let mut run = 0f64;
+            let (mut run, mut runc) = (0f64, 0u32);
             for x in 0..w {
-                run += self.data[y * w + x] as f64;
+                let i = y * w + x;
+                let ok = valid.is_none_or(|m| m[i]);
+                if ok {
+                    run += self.data[i] as f64;
+                    runc += 1;
+                }
                 ii[(y + 1) * iw + x + 1] = ii[y * iw + x + 1] + run;
+                if valid.is_some() {
+                    cnt[(y + 1) * iw + x + 1] = cnt[y * iw + x + 1] + runc;
+                }
             }
         }
         let mut out = Plane::new(w, h);
@@ -147,10 +162,27 @@ impl Plane {
             for x in 0..w {
                 let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
                 let s = ii[y1 * iw + x1] - ii[y0 * iw + x1] - ii[y1 * iw + x0] + ii[y0 * iw + x0];
-                out.data[y * w + x] = (s / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+                let n = if valid.is_some() {
+                    cnt[y1 * iw + x1] + cnt[y0 * iw + x0] - cnt[y0 * iw + x1] - cnt[y1 * iw + x0]
+                } else {
+                    ((y1 - y0) * (x1 - x0)) as u32
+                };
+                out.data[y * w + x] = if n > 0 { (s / n as f64) as f32 } else { self.data[y * w + x] };
             }
         }
         out
+    }
+
+    /// Subtract the local mean (radius `r`) taken over the `valid` pixels only, and multiply by
+    /// `k`: two scans centred over exactly the same support, so that where one of them ends
+    /// (the lane's edge, the end of the scan) both are treated alike.
+    pub fn centre_where(&self, r: usize, valid: &[bool], k: f32) -> Plane {
+        let mean = self.box_mean_where(r, Some(valid));
+        Plane {
+            w: self.w,
+            h: self.h,
+            data: self.data.iter().zip(&mean.data).map(|(v, m)| (v - m) * k).collect(),
+        }
     }
 
     /// Lighting normalisation: subtract the local mean over a (2r+1)^2 window, then divide by
@@ -176,16 +208,6 @@ impl Plane {
         (Plane { w: self.w, h: self.h, data }, k)
     }
 
-    /// Subtract the local mean (radius `r`) and multiply by `k`: a chroma plane on the scale of
-    /// its image's normalised luma, with slow colour casts (lamp colour, white balance) removed.
-    pub fn centre_scale(&self, r: usize, k: f32) -> Plane {
-        let mean = self.box_mean(r);
-        Plane {
-            w: self.w,
-            h: self.h,
-            data: self.data.iter().zip(&mean.data).map(|(v, m)| (v - m) * k).collect(),
-        }
-    }
 }
 
 /// Source taps (index, weight) of each of `n_out` samples resampled from `n_in`.

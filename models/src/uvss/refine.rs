@@ -4,20 +4,20 @@
 
 use super::blocks::{self, Criterion, Grid};
 use super::plane::Plane;
+use super::travel;
 use super::register::{
     best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration,
 };
 
 /// Register the normalised new plane `nn` onto the normalised reference `rn`, searching travel
-/// scales (new per reference work pixel) within `scales`; returns the mapping and `nn` warped
-/// into the reference frame (NaN where the new scan has no data). `None` when the profiles do
-/// not correlate at any searched scale (nothing to compare).
+/// scales (new per reference work pixel) within `scales`. `None` when the profiles do not
+/// correlate at any searched scale (nothing to compare).
 pub fn register(
     rn: &Plane,
     nn: &Plane,
     p: &RegisterParams,
     scales: (f32, f32),
-) -> Option<(Registration, Plane)> {
+) -> Option<Registration> {
     let (a, b) = (edge_profile(rn, true), edge_profile(nn, true));
     let (_, scale, shift) = global_travel(&a, &b, scales)?;
     let (ca, cb) = (edge_profile(rn, false), edge_profile(nn, false));
@@ -25,7 +25,15 @@ pub fn register(
     let (sy, dy0) = global_cross(&ca, &cb, p.max_cross_scale, max_lat).map_or((1.0, 0.0), |v| (v.1, v.2));
 
     let lateral = Lateral { scale: sy, offset: dy0 };
-    let (map_x, map_y) = segments(rn, nn, (&a, &b), (scale, shift), lateral, p);
+    // The speed profile as a monotone path; the segments then only polish it.
+    let band = ((rn.w as f32 * 0.06) as usize).max(24);
+    let use_dtw = std::env::var("X_DTW").map_or(true, |v| v != "0");
+    let path = if use_dtw { travel::warp_path(rn, nn, (scale, shift), dy0, band) } else { None };
+    if std::env::var("X_DEBUG").is_ok() {
+        eprintln!("line s={scale} t={shift} band={band}");
+        if let Some(pa) = &path { for x in (0..pa.len()).step_by(60) { eprint!("{x}:{:.0}/{:.0} ", pa[x], scale * x as f32 + shift); } eprintln!(); }
+    }
+    let (map_x, map_y) = segments(rn, nn, (&a, &b), (scale, shift), path, lateral, p);
     let pre = prewarp(nn, &map_x, sy, &map_y);
     // Blocks, coarse to fine (see `blocks`): on a 4x smaller grid first, wide then close.
     const C: usize = 4;
@@ -54,8 +62,7 @@ pub fn register(
         bdy,
         quality,
     };
-    let warped = warp(&pre, &reg);
-    Some((reg, warped))
+    Some(reg)
 }
 
 /// Any other plane of the new scan (colour, raw grey) on the same work grid, warped into the
@@ -81,14 +88,18 @@ fn segments(
     nn: &Plane,
     (a, b): (&[f32], &[f32]),
     (s, t): (f32, f32),
+    path: Option<Vec<f32>>,
     lateral: Lateral,
     p: &RegisterParams,
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut map_x: Vec<f32> = (0..rn.w).map(|x| s * x as f32 + t).collect();
-    let mut map_y = vec![lateral.offset; rn.w];
     // A speed wobble bends the true mapping away from the best straight line by up to a few
-    // percent of the length at the ends, so the first level searches that far.
-    let first = ((p.segment * 4).max(rn.w / 6), (p.segment_search as i32).max(rn.w as i32 / 15));
+    // percent of the length at the ends, so without a warping path the first level searches
+    // that far; with one, only around it.
+    let first_search =
+        if path.is_some() { p.segment_search as i32 / 2 } else { (p.segment_search as i32).max(rn.w as i32 / 15) };
+    let mut map_x: Vec<f32> = path.unwrap_or_else(|| (0..rn.w).map(|x| s * x as f32 + t).collect());
+    let mut map_y = vec![lateral.offset; rn.w];
+    let first = ((p.segment * 4).max(rn.w / 6), first_search);
     let levels =
         [first, (p.segment * 2, p.segment_search as i32 / 3), (p.segment, p.segment_search as i32 / 6)];
     let l0: i32 = std::env::var("X_LAT0").ok().and_then(|v| v.parse().ok()).unwrap_or(((rn.h / 10) as i32).max(12));

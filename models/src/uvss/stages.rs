@@ -14,13 +14,15 @@ use super::register::Registration;
 use super::verdict::Region;
 use super::Params;
 
-/// One scan on its work grid: normalised luma and chroma, the raw grey (for the specular test
-/// and the exposure check), and how much structure it has.
+/// One scan on its work grid: normalised luma (for registration), the raw grey and colour
+/// planes (normalised later, over the area both scans cover), the gain that puts them on the
+/// normalised scale, and how much structure and light the scan has.
 pub(crate) struct Prepared {
     pub luma: Plane,
+    pub raw: Plane,
     pub u: Plane,
     pub v: Plane,
-    pub raw: Plane,
+    pub gain: f32,
     pub exposure: Exposure,
     /// Mean absolute deviation from the local mean, grey levels.
     pub structure: f32,
@@ -28,11 +30,10 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub fn new(img: &image::RgbImage, grid: &ScanGrid, p: &Params) -> Prepared {
-        let [y, u, v] = geometry::reduce(img, grid);
-        let exposure = Exposure::of(&y);
-        let (luma, k) = y.normalise_gain(p.norm_radius, p.norm_floor);
-        let (u, v) = (u.centre_scale(p.norm_radius, k), v.centre_scale(p.norm_radius, k));
-        Prepared { luma, u, v, raw: y, exposure, structure: 1.0 / k - p.norm_floor }
+        let [raw, u, v] = geometry::reduce(img, grid);
+        let exposure = Exposure::of(&raw);
+        let (luma, gain) = raw.normalise_gain(p.norm_radius, p.norm_floor);
+        Prepared { luma, raw, u, v, gain, exposure, structure: 1.0 / gain - p.norm_floor }
     }
 
     fn resample_along(&mut self, grid: &mut ScanGrid, len: usize) {
@@ -66,13 +67,13 @@ pub(crate) fn equalise(
 
 /// The windowed patch difference of the registered pair on the difference grid, and the share
 /// of the reference the new scan covers.
-pub(crate) fn difference(
-    r: &Prepared,
-    n: &Prepared,
-    reg: &Registration,
-    warped: &Plane,
-    p: &Params,
-) -> (Plane, f32) {
+///
+/// Lighting is normalised here, after registration, with the local mean of both scans taken
+/// over the same support: the pixels where the new scan has data. Normalising each scan on
+/// its own (as registration does) treats a part near the new scan's edge (the vehicle driven
+/// to one side of the lane, a turned pass) differently from the same part in the middle of the
+/// reference, and that difference alone was enough to raise regions along the lane's edge.
+pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Params) -> (Plane, f32) {
     let k = p.diff_step.max(1);
     let [wu, wv, wy] = std::thread::scope(|s| {
         let a = s.spawn(|| refine::warp_plane(reg, &n.u).shrink(k));
@@ -80,7 +81,16 @@ pub(crate) fn difference(
         let c = refine::warp_plane(reg, &n.raw).shrink(k);
         [a.join().expect("warp thread"), b.join().expect("warp thread"), c]
     });
-    let (rl, ru, rv, ry, wl) = (r.luma.shrink(k), r.u.shrink(k), r.v.shrink(k), r.raw.shrink(k), warped.shrink(k));
+    let valid: Vec<bool> = wy.data.iter().map(|v| v.is_finite()).collect();
+    let rad = (p.norm_radius / k).max(1);
+    let centre = |plane: &Plane, gain: f32| plane.centre_where(rad, &valid, gain);
+    let ry = r.raw.shrink(k);
+    let [rl, ru, rv, wl, wu, wv] = std::thread::scope(|s| {
+        let a = s.spawn(|| [centre(&ry, r.gain), centre(&r.u.shrink(k), r.gain), centre(&r.v.shrink(k), r.gain)]);
+        let [wl, wu, wv] = [centre(&wy, n.gain), centre(&wu, n.gain), centre(&wv, n.gain)];
+        let [rl, ru, rv] = a.join().expect("normalise thread");
+        [rl, ru, rv, wl, wu, wv]
+    });
     let win = diff::Window { along: p.search_along, across: p.search_across, patch: p.patch, chroma: p.chroma_weight };
     diff::window_match(
         &diff::Scan { luma: &rl, chroma: [&ru, &rv], raw: &ry },

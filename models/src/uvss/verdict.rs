@@ -165,17 +165,19 @@ impl Comparison {
             inconclusive_reason: self.inconclusive,
             reason: self.reason.as_deref(),
             regions: &self.regions,
-            match_quality: self.quality,
-            coverage: self.coverage,
-            residual: self.residual,
-            length_ratio: self.scale,
-            resolution_ratio: self.resolution_ratio,
+            match_quality: self.registration.is_some().then_some(self.quality),
+            coverage: self.heat.is_some().then_some(self.coverage),
+            residual: self.heat.is_some().then_some(self.residual),
+            length_ratio: self.registration.is_some().then_some(self.scale),
+            resolution_ratio: self.geometry.is_some().then_some(self.resolution_ratio),
             timings_ms: &self.timings_ms,
         }
     }
 }
 
 /// Everything a comparison reports, in one flat object (`edge-agent uvss compare --json`).
+/// A figure is null when the comparison stopped before measuring it (no reference, a scan too
+/// dark to register, ...); the text form leaves it out then.
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
     pub verdict: Verdict,
@@ -186,15 +188,15 @@ pub struct Summary<'a> {
     pub reason: Option<&'a str>,
     pub regions: &'a [Region],
     /// Median block correlation after alignment (text: "match").
-    pub match_quality: f32,
+    pub match_quality: Option<f32>,
     /// Share of the reference the new scan covers, 0..1 (text: "coverage", in %).
-    pub coverage: f32,
-    /// The pair's residual level (90th percentile of the difference).
-    pub residual: f32,
+    pub coverage: Option<f32>,
+    /// The pair's residual level (90th percentile of the difference; text: "residual").
+    pub residual: Option<f32>,
     /// New/reference length along travel at a common scale across (text: "speed ratio").
-    pub length_ratio: f32,
+    pub length_ratio: Option<f32>,
     /// New/reference pixels across the lane (text: "resolution ratio").
-    pub resolution_ratio: f32,
+    pub resolution_ratio: Option<f32>,
     pub timings_ms: &'a BTreeMap<&'static str, f64>,
 }
 
@@ -208,14 +210,18 @@ impl Summary<'_> {
         if let Some(r) = self.reason {
             s += &format!(" ({r})");
         }
-        if self.verdict != Verdict::NoReference {
-            s += &format!(
-                "; match {:.2}, coverage {:.0}%, speed ratio {:.3}, resolution ratio {:.2}",
-                self.match_quality,
-                self.coverage * 100.0,
-                self.length_ratio,
-                self.resolution_ratio
-            );
+        let figures: Vec<String> = [
+            self.match_quality.map(|v| format!("match {v:.2}")),
+            self.coverage.map(|v| format!("coverage {:.0}%", v * 100.0)),
+            self.residual.map(|v| format!("residual {v:.2}")),
+            self.length_ratio.map(|v| format!("speed ratio {v:.3}")),
+            self.resolution_ratio.map(|v| format!("resolution ratio {v:.2}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !figures.is_empty() {
+            s += &format!("; {}", figures.join(", "));
         }
         if let Some(t) = self.timings_ms.get("total") {
             s += &format!("; {t:.0} ms");
@@ -231,6 +237,11 @@ impl Summary<'_> {
 mod tests {
     use super::*;
 
+    fn geometry_for_test() -> Geometry {
+        let g = image::RgbImage::new(800, 200);
+        super::super::geometry::plan(&g, &g, &super::super::Params::default()).unwrap()
+    }
+
     #[test]
     fn codes_match_serde_names() {
         for r in InconclusiveReason::ALL {
@@ -244,18 +255,18 @@ mod tests {
     #[test]
     fn text_and_json_say_the_same() {
         let mut c = Comparison::inconclusive(InconclusiveReason::TooDark, "the new scan is too dark".into());
-        c.quality = 0.42;
-        c.coverage = 0.9;
-        c.scale = 0.95;
         c.resolution_ratio = 1.3;
+        c.geometry = Some(geometry_for_test());
         let s = c.summary();
         let j = serde_json::to_value(&s).unwrap();
         assert_eq!(j["verdict"], "inconclusive");
         assert_eq!(j["inconclusive_reason"], "too_dark");
         assert_eq!(j["reason"], "the new scan is too dark");
+        // Stopped before registration: no match or coverage, in either form.
+        assert!(j["match_quality"].is_null() && j["coverage"].is_null(), "{j}");
+        assert_eq!(j["resolution_ratio"], 1.3f32 as f64);
         let t = s.text();
-        assert!(t.starts_with("inconclusive: score 0.00, 0 regions [too_dark] (the new scan is too dark)"), "{t}");
-        assert!(t.contains("match 0.42, coverage 90%, speed ratio 0.950, resolution ratio 1.30"), "{t}");
+        assert_eq!(t, "inconclusive: score 0.00, 0 regions [too_dark] (the new scan is too dark); resolution ratio 1.30");
         let n = Comparison::no_reference();
         assert!(n.summary().text().starts_with("no_reference: "), "{}", n.summary().text());
     }
