@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use edge_agent::config::{self, Broker};
+use contract::Topics;
 use edge_agent::cli::follow::{follow, FollowOptions};
-use edge_agent::mqtt::Topics;
+use edge_agent::config::{self, Broker};
 
 #[derive(Parser)]
 #[command(name = "edge-agent", version, about = "Inspection-lane edge controller")]
@@ -224,7 +224,9 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Audit(cmd) => exit(edge_agent::cli::audit::run(cmd)),
-        Cmd::Verify { keys, files } => exit(edge_agent::signing::verify_files(&keys, &files)),
+        Cmd::Verify { keys, files } => {
+            exit(edge_agent::signing::verify_files(&keys, &files).map_err(|e| e.to_string()))
+        }
         Cmd::Ocr(cmd) => edge_agent::cli::ocr::run(cmd),
         Cmd::Operator(cmd) => {
             exit(edge_agent::cli::operator::hash(cmd).map(|()| true).map_err(|e| e.to_string()))
@@ -233,7 +235,7 @@ fn main() -> ExitCode {
             exit(edge_agent::cli::operator::release(args).map(|()| true).map_err(|e| e.to_string()))
         }
         Cmd::Schema { out } => {
-            for (name, schema) in edge_agent::schema::all() {
+            for (name, schema) in contract::schema::all() {
                 match &out {
                     Some(dir) => {
                         if let Err(e) =

@@ -43,7 +43,7 @@ impl Entry {
         v.as_object_mut().expect("an entry is an object").remove("hash");
         let mut h = Sha256::new();
         h.update(self.prev.as_bytes());
-        h.update(crate::signing::canonical(&v));
+        h.update(contract::signing::canonical(&v));
         hex::encode(h.finalize())
     }
 }

@@ -89,7 +89,7 @@ pub fn run(cmd: AuditCmd) -> Result<bool, String> {
 }
 
 fn resolve(s: &Source) -> Result<(PathBuf, Vec<(String, ed25519_dalek::VerifyingKey)>), String> {
-    let parse_key = |k: &str| crate::signing::key_arg(k).map(|key| vec![key]);
+    let parse_key = |k: &str| crate::signing::key_arg(k).map(|key| vec![key]).map_err(|e| e.to_string());
     if let Some(log) = &s.log {
         let keys = s.key.as_deref().map(parse_key).transpose()?.unwrap_or_default();
         return Ok((log.clone(), keys));
@@ -98,7 +98,7 @@ fn resolve(s: &Source) -> Result<(PathBuf, Vec<(String, ed25519_dalek::Verifying
     let keys = match &s.key {
         Some(k) => parse_key(k)?,
         None => {
-            let signer = crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
+            let signer = crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
                 .map_err(|e| e.to_string())?;
             parse_key(&format!("{}={}", signer.key_id, signer.public_b64()))?
         }

@@ -8,8 +8,8 @@ use base64::Engine;
 use chrono::Utc;
 use ed25519_dalek::SigningKey;
 
-use crate::command::{sign, Action, Command};
-use crate::declaration::Declaration;
+use contract::command::{sign, Action, Command};
+use contract::declaration::Declaration;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CommandCmd {
@@ -109,11 +109,8 @@ fn command(a: &SignArgs) -> Result<Command, String> {
 
 fn read_key(path: &Path) -> Result<SigningKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|_| format!("{}: not a key written by `edge-agent command keygen`", path.display()))?;
-    let seed: [u8; 32] = bytes.try_into().map_err(|_| format!("{}: a key is 32 bytes", path.display()))?;
-    Ok(SigningKey::from_bytes(&seed))
+    contract::signing::secret_key(&text)
+        .map_err(|e| format!("{}: not a key written by `edge-agent command keygen` ({e})", path.display()))
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), String> {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::record::*;
+use contract::decision::{DecisionEvent, Outcome};
+use contract::lane::{Alarm, DeviceHealthEvent, LaneStatus};
+use contract::passage::{ExitKind, PassageRecord, Stage};
 
 pub struct FollowOptions {
     pub host: String,
@@ -102,7 +104,7 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
             )
         })
     } else if topic.ends_with("/ack") {
-        serde_json::from_slice::<crate::command::CommandAck>(payload).map(|a| {
+        serde_json::from_slice::<contract::command::CommandAck>(payload).map(|a| {
             let id = a.id.as_deref().unwrap_or("?");
             match (a.accepted, a.outcome.as_deref(), a.reason.as_deref()) {
                 (true, outcome, _) => {
@@ -117,7 +119,7 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
             }
         })
     } else if topic.ends_with("/stats") {
-        serde_json::from_slice::<crate::stats::StatsReport>(payload).map(|r| {
+        serde_json::from_slice::<contract::stats::StatsReport>(payload).map(|r| {
             format!(
                 "stats {}/{}: {} passages, direct release {:.1} %, p95 time in lane {} ms",
                 r.site,
@@ -156,6 +158,7 @@ fn passage_line(r: &PassageRecord) -> String {
         Some(ExitKind::DroveThrough) => "drove through",
         Some(ExitKind::LeftUnreleased) => "left unreleased",
         Some(ExitKind::Tailgated) => "TAILGATED",
+        Some(ExitKind::Interrupted) => "INTERRUPTED (agent stopped)",
         None => "-",
     };
     let flags = if r.flags.is_empty() { String::new() } else { format!("  flags {:?}", r.flags) };

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use crate::outbox::{Depth, Outbox};
 use crate::config;
+use crate::outbox::{Depth, Outbox};
 
 #[derive(Args)]
 pub struct OutboxArgs {

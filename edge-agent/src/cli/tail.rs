@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::reassembly::Assembler;
-use crate::record::{ImageManifest, PassageRecord};
+use contract::image::ImageManifest;
+use contract::passage::PassageRecord;
+use contract::reassembly::Assembler;
 
 pub struct TailOptions {
     pub host: String,

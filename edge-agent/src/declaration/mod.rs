@@ -2,31 +2,15 @@
 //!
 //! The lane looks a vehicle up by plate or container once recognition has read
 //! them. Where declarations come from (signed commands from central, a file, the
-//! simulated lane) is behind [`Declarations`].
+//! simulated lane) is behind [`Declarations`]. The declaration itself is part of
+//! the contract (central sends it in a `declare` command).
 
 mod store;
 
-use chrono::{DateTime, Utc};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+pub use contract::declaration::Declaration;
 
 pub use store::{DeclarationStore, StoreError};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Declaration {
-    pub plate: String,
-    #[serde(default)]
-    pub containers: Vec<String>,
-    #[serde(default)]
-    pub seals: Vec<String>,
-    #[serde(default)]
-    pub declared_empty: bool,
-    /// Targeted for inspection (布控): never released by the machine.
-    #[serde(default)]
-    pub targeted: bool,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_until: Option<DateTime<Utc>>,
-}
 
 pub trait Declarations: Send + Sync {
     fn lookup(&self, plate: Option<&str>, containers: &[String]) -> Option<Declaration>;
@@ -56,13 +40,6 @@ impl Declarations for SimDeclarations {
             valid_from: None,
             valid_until: None,
         })
-    }
-}
-
-impl Declaration {
-    /// Whether `now` lies inside its validity window.
-    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
-        self.valid_from.is_none_or(|t| t <= now) && self.valid_until.is_none_or(|t| now < t)
     }
 }
 

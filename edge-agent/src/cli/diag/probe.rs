@@ -19,7 +19,7 @@ use tokio::time::timeout;
 use super::{DiagCmd, Outcome};
 use crate::config::{DeviceConfig, DeviceKind, LaneConfig, Transport};
 use crate::lane::{Captured, Capturer, Devices};
-use crate::record::CaptureKind;
+use contract::passage::CaptureKind;
 
 /// One device's line in the at-a-glance report.
 #[derive(Debug, Clone, Serialize)]

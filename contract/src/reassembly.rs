@@ -1,12 +1,17 @@
 //! Putting images back together on the receiving side: manifests and chunks may
 //! arrive in any order, twice, or interleaved with other images; an image is
 //! handed out once, only when its bytes hash to the manifest's sha256.
+//!
+//! Pure and in memory, with a bound on what it buffers: a consumer that must
+//! survive restarts or share the work between instances keeps the pieces in
+//! its own storage and can still use [`ImageManifest::is_consistent`] and
+//! [`ImageManifest::chunk_span`] to judge them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::record::ImageManifest;
+use crate::image::ImageManifest;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ReassemblyError {
@@ -44,7 +49,7 @@ impl Assembler {
         if self.done.contains(&m.sha256) {
             return Ok(None);
         }
-        if m.chunk_size == 0 || m.chunks as u64 != m.bytes.div_ceil(m.chunk_size as u64).max(1) {
+        if !m.is_consistent() {
             return Err(ReassemblyError::BadManifest(m.sha256));
         }
         let sha = m.sha256.clone();
@@ -108,10 +113,9 @@ impl Assembler {
 
 #[cfg(test)]
 mod tests {
-    use drivers::ImageFormat;
-
     use super::*;
-    use crate::record::IMAGE_SCHEMA;
+    use crate::device::ImageFormat;
+    use crate::image::IMAGE_SCHEMA;
 
     fn manifest(data: &[u8], chunk: u32) -> ImageManifest {
         ImageManifest {

@@ -6,7 +6,7 @@ use std::path::Path;
 #[test]
 fn committed_schemas_match_the_code() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema");
-    for (name, schema) in edge_agent::schema::all() {
+    for (name, schema) in contract::schema::all() {
         let committed = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         assert!(
             committed == schema,

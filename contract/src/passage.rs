@@ -1,14 +1,19 @@
-//! What the lane publishes: passage records, decisions, alarms, status and health.
+//! The passage record: one vehicle's way through the lane, published once on
+//! `<base>/passage` when the barrier has closed behind it, signed by the lane.
 //!
-//! These types are the MQTT contract. The JSON Schemas in `docs/schema/` are
-//! generated from them (`edge-agent schema --out docs/schema`) and a test fails
-//! when the committed files drift from the code.
+//! Every part a reviewer or auditor needs travels inside the record (stages,
+//! captures, reads, checks, decisions) and images are referenced by content
+//! hash, so a record can be verified and stored on its own and its images
+//! fetched or resent independently.
 
 use chrono::{DateTime, Utc};
-use drivers::{EmptyVerdict, Health, ImageFormat, SealRead};
-use models::Reads;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::decision::{DecisionRecord, Outcome};
+use crate::device::{EmptyVerdict, SealRead};
+use crate::image::ImageRef;
+use crate::reads::Reads;
 
 pub const PASSAGE_SCHEMA: &str = "lanectl.passage/1";
 
@@ -21,7 +26,9 @@ pub struct PassageRecord {
     pub id: String,
     pub site: String,
     pub lane: String,
-    /// Counts passages since the agent started.
+    /// The lane's passage number: strictly increasing per lane, never reused,
+    /// across restarts and crashes. A number missing at central is a passage
+    /// it has not received (ask for it with a `resend` command).
     pub seq: u64,
     pub arrived_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -71,6 +78,8 @@ pub enum StageOutcome {
     Failed,
     /// The vehicle left the lane during this stage.
     Abandoned,
+    /// The agent stopped or crashed during this stage (its end is not known).
+    Interrupted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -97,39 +106,6 @@ pub enum CaptureOutcome {
     Ok,
     Failed,
     Timeout,
-}
-
-/// A stored image, referenced by content hash. The full image follows on the
-/// `image/<sha256>` topics; a small preview travels inside the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ImageRef {
-    pub sha256: String,
-    pub format: ImageFormat,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    /// A JPEG at most 160 pixels wide, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview_jpeg: Option<String>,
-}
-
-pub const IMAGE_SCHEMA: &str = "lanectl.image/1";
-
-/// Sent on `image/<sha256>` before the image's chunks (`image/<sha256>/<index>`,
-/// raw bytes, `chunk_size` each but the last).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ImageManifest {
-    /// Always `lanectl.image/1` for this layout.
-    pub schema: String,
-    pub sha256: String,
-    pub bytes: u64,
-    pub format: ImageFormat,
-    pub width: u32,
-    pub height: u32,
-    pub camera: String,
-    pub passage: String,
-    pub chunks: u32,
-    pub chunk_size: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -216,43 +192,6 @@ pub struct EmptyCheckRecord {
     pub image: Option<ImageRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Release,
-    Hold,
-    Inspection,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckResult {
-    Pass,
-    Fail,
-    /// The device or input the check needs was not available.
-    Unavailable,
-}
-
-/// One check of the decision policy, with the inputs it looked at.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Check {
-    pub name: String,
-    pub result: CheckResult,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DecisionRecord {
-    pub outcome: Outcome,
-    /// Machine-readable reasons for anything but a release, e.g. `low_confidence`,
-    /// `seal_tampered`, `device_down:plate-front`.
-    pub reasons: Vec<String>,
-    pub checks: Vec<Check>,
-    /// `policy`, `central:<reviewer>` or `operator:<name>`.
-    pub by: String,
-    pub at: DateTime<Utc>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExitKind {
@@ -262,6 +201,10 @@ pub enum ExitKind {
     LeftUnreleased,
     /// Slipped through behind another vehicle without a passage of its own.
     Tailgated,
+    /// The agent stopped or crashed during the passage. The record was closed
+    /// with what was known (stages so far, any decision already published)
+    /// when the agent started again; `completed_at` is that moment.
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -271,77 +214,6 @@ pub enum Flag {
     BarrierFault,
     ReviewOverdue,
     ExitOverdue,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AlarmKind {
-    Tailgate,
-    BarrierFault,
-    ReviewOverdue,
-    ExitOverdue,
-    DeviceDown,
-    UplinkBacklog,
-    /// The audit trail cannot be written (disk full or failing).
-    AuditFailing,
-}
-
-/// Something a person at the lane or in the review room should look at.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Alarm {
-    pub kind: AlarmKind,
-    pub passage: Option<String>,
-    pub device: Option<String>,
-    pub message: String,
-    pub at: DateTime<Utc>,
-}
-
-/// Sent as soon as the lane has decided, so reviewers see held vehicles at once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DecisionEvent {
-    pub passage: String,
-    pub site: String,
-    pub lane: String,
-    pub plate: Option<String>,
-    pub containers: Vec<String>,
-    pub decision: DecisionRecord,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LaneState {
-    Online,
-    /// Set by the broker from the agent's last will when the connection drops.
-    Offline,
-}
-
-/// Retained on `<prefix>/<site>/<lane>/status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct LaneStatus {
-    pub state: LaneState,
-    pub site: String,
-    pub lane: String,
-    pub agent_version: String,
-    pub since: DateTime<Utc>,
-    /// The key this lane signs its results with, for verifiers that trust the
-    /// broker's retained status; others get it from the installer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signing_key: Option<SigningKeyInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct SigningKeyInfo {
-    pub key_id: String,
-    /// Ed25519 public key, base64 of 32 bytes.
-    pub public_key: String,
-}
-
-/// Retained on `<prefix>/<site>/<lane>/health/<device>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DeviceHealthEvent {
-    pub device: String,
-    pub kind: String,
-    pub health: Health,
 }
 
 impl PassageRecord {
