@@ -19,7 +19,8 @@ use crate::images::ImageStore;
 use crate::recognize::Shot;
 use contract::decision::Outcome;
 use contract::passage::{
-    CaptureKind, EmptyImageRecord, EmptyImageVerdict, PassageRecord, UvssCheckRecord, UvssRegion, UvssVerdict,
+    CaptureKind, EmptyImageRecord, EmptyImageVerdict, PassageRecord, UvssCheckRecord, UvssInconclusiveReason,
+    UvssRegion, UvssVerdict,
 };
 
 /// Longest side of the overlay sent to the reviewer.
@@ -91,6 +92,7 @@ impl UvssChecker {
             uvss::Verdict::Inconclusive => UvssVerdict::Inconclusive,
         };
         out.record = self.record(verdict, c.reason.clone());
+        out.record.inconclusive_reason = c.inconclusive.map(inconclusive_reason);
         out.record.score = c.score;
         out.record.regions =
             c.regions.iter().map(|r| UvssRegion { x: r.x, y: r.y, w: r.w, h: r.h, score: r.score }).collect();
@@ -111,6 +113,7 @@ impl UvssChecker {
             verdict,
             score: 0.0,
             regions: vec![],
+            inconclusive_reason: None,
             reason,
             overlay: None,
             duration_ms: 0,
@@ -150,6 +153,20 @@ impl UvssChecker {
 }
 
 /// Whether a completed passage's scan should become the plate's reference.
+/// The comparison's reason code as the record carries it (the same snake_case names).
+fn inconclusive_reason(r: uvss::InconclusiveReason) -> UvssInconclusiveReason {
+    use uvss::InconclusiveReason as M;
+    match r {
+        M::TooDifferentInSize => UvssInconclusiveReason::TooDifferentInSize,
+        M::TooDark => UvssInconclusiveReason::TooDark,
+        M::Overexposed => UvssInconclusiveReason::Overexposed,
+        M::NoStructure => UvssInconclusiveReason::NoStructure,
+        M::RegistrationFailed => UvssInconclusiveReason::RegistrationFailed,
+        M::DiffersEverywhere => UvssInconclusiveReason::DiffersEverywhere,
+        M::PartialScan => UvssInconclusiveReason::PartialScan,
+    }
+}
+
 pub fn should_learn(record: &PassageRecord) -> bool {
     record.final_outcome() == Some(Outcome::Release)
         && record
@@ -206,11 +223,20 @@ mod tests {
             verdict: v,
             score: 0.0,
             regions: vec![],
+            inconclusive_reason: None,
             reason: None,
             overlay: None,
             duration_ms: 0,
         });
         r
+    }
+
+    #[test]
+    fn the_record_carries_the_comparisons_reason_codes() {
+        for r in uvss::InconclusiveReason::ALL {
+            let wire = serde_json::to_value(inconclusive_reason(r)).unwrap();
+            assert_eq!(wire, r.code(), "record and comparison name {r:?} alike");
+        }
     }
 
     #[test]
