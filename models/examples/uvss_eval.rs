@@ -21,12 +21,6 @@ fn params() -> Params {
     if let Some(t) = std::env::var("UVSS_NOISE_TILE").ok().and_then(|v| v.parse().ok()) {
         p.noise_tile = t;
     }
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
-    if let Some(v) = env("X_CROSS") { p.register.max_cross_scale = v; }
-    if let Some(v) = env("X_WIDE") { p.register.wide_reach.1 = v as i32; }
-    if let Some(v) = env("X_WIDE_ALONG") { p.register.wide_reach.0 = v as i32; }
-    if let Some(v) = env("X_WIDE_NCC") { p.register.wide_min_ncc = v; }
-    if let Some(v) = env("X_EQ") { p.equalise_above = v; }
     p
 }
 

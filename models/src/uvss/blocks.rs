@@ -2,18 +2,17 @@
 //!
 //! Along travel a line-scan image has no perspective (a line is one instant), so once the
 //! speed profile is known little remains along x. Across the lane it is a perspective view from
-//! below: a vehicle driven off-centre shifts its low parts (exhaust, gearbox, which are close to
-//! the camera) much further across the image than its high ones (floor pan, sills), by up to a
-//! tenth of the lane on a real pair. No single lateral mapping holds that, so each block of the
-//! scan finds its own shift, coarse to fine:
-//! 1. wide: large blocks (about 25 cm) on a 4x reduced grid, searched far across the lane and
-//!    little along it, by zero-mean normalised correlation (the two passes' lighting differs
-//!    locally); a match must correlate clearly or the block takes its neighbours' shift;
-//! 2. coarse: smaller blocks on the same grid, a small search around the wide result;
-//! 3. fine: blocks on the work grid, a small search around the coarse result.
+//! below: a vehicle driven off-centre shifts its low parts (exhaust, gearbox, close to the
+//! camera) further across the image than its high ones (floor pan, sills). So each block finds
+//! its own displacement, coarse (on a 4x reduced grid, a large search) then fine (on the work
+//! grid, a small search around the coarse result), by mean absolute difference of the
+//! normalised planes.
 //!
 //! Every level is 3x3-median-filtered, so that a block holding the anomaly itself (a parcel
-//! the reference does not have) cannot bend the grid to explain it away.
+//! the reference does not have) cannot bend the grid to explain it away. A block the new scan
+//! covers only in part at its expected place (near the lane's edge after a lateral move) is
+//! not searched: the search would pull it to wherever it is covered in full, a wrong match
+//! that showed as false regions along the lane's edge; its neighbours decide instead.
 
 use super::plane::Plane;
 use super::register::{grid_lerp, median, ncc};
@@ -42,24 +41,14 @@ impl Grid {
     }
 }
 
-/// How blocks are matched.
-#[derive(Clone, Copy)]
-pub(crate) enum Criterion {
-    /// Mean absolute difference: cheap, for small searches on normalised planes.
-    Sad,
-    /// Zero-mean normalised correlation, kept only at or above this value.
-    Ncc(f32),
-}
-
 /// One level of block search: square blocks of `block` pixels, integer displacements within
-/// `reach` (along, across) of `init` (block centre -> start displacement). Returns the
-/// median-filtered grid and the median correlation of textured blocks at their displacement.
+/// `reach` of `init` (block centre -> start displacement). Returns the median-filtered grid
+/// and the median correlation of textured blocks at their displacement.
 pub(crate) fn search(
     rn: &Plane,
     pre: &Plane,
     block: usize,
-    reach: (i32, i32),
-    criterion: Criterion,
+    reach: i32,
     init: impl Fn(f32, f32) -> (i32, i32),
 ) -> (Grid, f32) {
     let bs = block.max(2);
@@ -78,38 +67,29 @@ pub(crate) fn search(
             }
             let n = a.len() as f32;
             let mean = a.iter().sum::<f32>() / n;
+            let block = (x0, x1, y0, y1);
             let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
             if var < 0.15 {
                 continue; // flat: any shift fits, trust the neighbours instead
             }
             let (ix, iy) = init((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
+            // Covered only in part where it should be: the neighbours decide (module doc).
+            if mad(rn, pre, block, (ix, iy)).is_none() {
+                continue;
+            }
             let mut best: Option<(f32, i32, i32)> = None;
-            for sy in iy - reach.1..=iy + reach.1 {
-                for sx in ix - reach.0..=ix + reach.0 {
-                    let Some(cost) = cost(rn, pre, (x0, x1, y0, y1), (sx, sy), criterion, mean) else {
-                        continue;
-                    };
+            for sy in iy - reach..=iy + reach {
+                for sx in ix - reach..=ix + reach {
+                    let Some(cost) = mad(rn, pre, block, (sx, sy)) else { continue };
                     if best.is_none_or(|b| cost < b.0) {
                         best = Some((cost, sx, sy));
                     }
                 }
             }
-            let Some((cost, mut sx, mut sy)) = best else { continue };
-            if let Criterion::Ncc(min) = criterion {
-                if -cost < min {
-                    continue; // no clear match: the neighbours decide
-                }
-                // Keep the start unless a displacement is clearly better.
-                let margin: f32 = std::env::var("MARGIN").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                if let Some(c0) = self::cost(rn, pre, (x0, x1, y0, y1), (ix, iy), criterion, mean) {
-                    if c0 - cost < margin {
-                        (sx, sy) = (ix, iy);
-                    }
-                }
-            }
+            let Some((_, sx, sy)) = best else { continue };
             dx[gy * gw + gx] = sx as f32;
             dy[gy * gw + gx] = sy as f32;
-            if let Some(c) = block_ncc(rn, pre, (x0, x1, y0, y1), (sx, sy)) {
+            if let Some(c) = block_ncc(rn, pre, block, (sx, sy)) {
                 nccs.push(c);
             }
         }
@@ -119,17 +99,10 @@ pub(crate) fn search(
     (grid, quality)
 }
 
-/// Cost of displacement (sx, sy) for the block (lower is better; NCC is negated). `None` when
-/// the new scan covers less than 80 % of the block there.
-fn cost(
-    rn: &Plane,
-    pre: &Plane,
-    (x0, x1, y0, y1): (usize, usize, usize, usize),
-    (sx, sy): (i32, i32),
-    criterion: Criterion,
-    mean_a: f32,
-) -> Option<f32> {
-    let (mut k, mut sad, mut sb, mut sbb, mut sab, mut saa) = (0usize, 0f32, 0f32, 0f32, 0f32, 0f32);
+/// Mean absolute difference of the block at displacement (sx, sy); `None` when the new scan
+/// covers less than 80 % of the block there.
+fn mad(rn: &Plane, pre: &Plane, (x0, x1, y0, y1): (usize, usize, usize, usize), (sx, sy): (i32, i32)) -> Option<f32> {
+    let (mut k, mut sad) = (0usize, 0f32);
     for y in y0..y1 {
         let py = y as i32 + sy;
         if py < 0 || py >= pre.h as i32 {
@@ -142,37 +115,14 @@ fn cost(
                 continue;
             }
             let b = pre.data[prow + px as usize];
-            if !b.is_finite() {
-                continue;
-            }
-            let a = rn.data[rrow + x];
-            k += 1;
-            match criterion {
-                Criterion::Sad => sad += (a - b).abs(),
-                Criterion::Ncc(_) => {
-                    let a = a - mean_a;
-                    sb += b;
-                    sbb += b * b;
-                    sab += a * b;
-                    saa += a * a;
-                }
+            if b.is_finite() {
+                sad += (rn.data[rrow + x] - b).abs();
+                k += 1;
             }
         }
     }
     let n = ((x1 - x0) * (y1 - y0)) as f32;
-    if (k as f32) <= 0.8 * n {
-        return None;
-    }
-    let kf = k as f32;
-    match criterion {
-        Criterion::Sad => Some(sad / kf),
-        Criterion::Ncc(_) => {
-            // sum (a - ma)(b - mb) = sum (a - ma) b when a is zero-mean over the same pixels
-            // (nearly so: the block's mean over all of it).
-            let vb = sbb - sb * sb / kf;
-            (vb > 1e-6 && saa > 1e-6).then(|| -(sab / (saa * vb).sqrt()))
-        }
-    }
+    ((k as f32) > 0.8 * n).then(|| sad / k as f32)
 }
 
 fn block_ncc(

@@ -2,11 +2,11 @@
 //! lateral shifts, then per-block residuals, and the warp of the new scan into the
 //! reference frame.
 
-use super::blocks::{self, Criterion, Grid};
+use super::blocks::{self, Grid};
 use super::plane::Plane;
 use super::travel;
 use super::register::{
-    best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration,
+    best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration, SegmentMap,
 };
 
 /// Register the normalised new plane `nn` onto the normalised reference `rn`, searching travel
@@ -27,32 +27,32 @@ pub fn register(
     let lateral = Lateral { scale: sy, offset: dy0 };
     // The speed profile as a monotone path; the segments then only polish it.
     let band = ((rn.w as f32 * 0.06) as usize).max(24);
-    let use_dtw = std::env::var("X_DTW").map_or(true, |v| v != "0");
-    let path = if use_dtw { travel::warp_path(rn, nn, (scale, shift), dy0, band) } else { None };
-    if std::env::var("X_DEBUG").is_ok() {
-        eprintln!("line s={scale} t={shift} band={band}");
-        if let Some(pa) = &path { for x in (0..pa.len()).step_by(60) { eprint!("{x}:{:.0}/{:.0} ", pa[x], scale * x as f32 + shift); } eprintln!(); }
-    }
+    // Where the vehicle drifts across the lane (driven at an angle), the bands a column is
+    // described by must drift with it.
+    let line: Vec<f32> = (0..rn.w).map(|x| scale * x as f32 + shift).collect();
+    let (slope, at0) = drift(rn, nn, &line, lateral, p).unwrap_or((0.0, dy0));
+    let dy_at = |j: usize| at0 + slope * (j as f32 - shift) / scale;
+    let path = travel::warp_path(rn, nn, (scale, shift), dy_at, band);
     let (map_x, map_y) = segments(rn, nn, (&a, &b), (scale, shift), path, lateral, p);
-    let pre = prewarp(nn, &map_x, sy, &map_y);
-    // Blocks, coarse to fine (see `blocks`): on a 4x smaller grid first, wide then close.
+    let mid = rn.h as f32 / 2.0;
+    let seg_map = |shear| SegmentMap { map_x: &map_x, map_y: &map_y, cross_scale: sy, shear, mid };
+    let pre = prewarp(nn, seg_map(0.0));
+    // A turned pass: each band across the lane is offset along travel in proportion to its
+    // distance from the middle. Measured once, applied in the segment mapping.
+    let shear = shear(rn, &pre, MAX_DRIFT);
+    let pre = if shear != 0.0 { prewarp(nn, seg_map(shear)) } else { pre };
+    // Blocks, coarse to fine (see `blocks`): on a 4x smaller grid first, then on the work grid.
     const C: usize = 4;
     let (rc, pc) = (rn.shrink(C), pre.shrink(C));
-    let wide_reach = (p.wide_reach.0 / C as i32, p.wide_reach.1 / C as i32);
-    let (wide, _) =
-        blocks::search(&rc, &pc, p.wide_block / C, wide_reach, Criterion::Ncc(p.wide_min_ncc), |_, _| (0, 0));
-    let cr: i32 = std::env::var("X_COARSE").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    let (coarse, _) = blocks::search(&rc, &pc, p.block * 2 / C, (cr, cr), Criterion::Sad, |x, y| {
-        let (dx, dy) = wide.at(x, y);
-        (dx.round() as i32, dy.round() as i32)
-    });
-    let reach = (p.block_search, p.block_search);
-    let (fine, quality) = blocks::search(rn, &pre, p.block, reach, Criterion::Sad, coarse.scaled(C));
+    let (coarse, _) = blocks::search(&rc, &pc, p.block * 2 / C, p.coarse_search, |_, _| (0, 0));
+    let (fine, quality) = blocks::search(rn, &pre, p.block, p.block_search, coarse.scaled(C));
     let Grid { gw, gh, dx: bdx, dy: bdy, .. } = fine;
     let reg = Registration {
         scale,
         shift,
         cross_scale: sy,
+        shear,
+        mid,
         map_x,
         map_y,
         block: p.block,
@@ -68,7 +68,7 @@ pub fn register(
 /// Any other plane of the new scan (colour, raw grey) on the same work grid, warped into the
 /// reference frame with an existing registration (NaN where the new scan has no data).
 pub fn warp_plane(reg: &Registration, plane: &Plane) -> Plane {
-    warp(&prewarp(plane, &reg.map_x, reg.cross_scale, &reg.map_y), reg)
+    warp(&prewarp(plane, reg.segment_map()), reg)
 }
 
 /// The global cross mapping y_new = scale * y + offset.
@@ -102,9 +102,7 @@ fn segments(
     let first = ((p.segment * 4).max(rn.w / 6), first_search);
     let levels =
         [first, (p.segment * 2, p.segment_search as i32 / 3), (p.segment, p.segment_search as i32 / 6)];
-    let l0: i32 = std::env::var("X_LAT0").ok().and_then(|v| v.parse().ok()).unwrap_or(((rn.h / 10) as i32).max(12));
-    let l1: i32 = std::env::var("X_LAT1").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    let lateral_search = [l0, l1];
+    let lateral_search = [wide_lateral(rn.h), p.lateral_search];
     for (level, &(seg, search)) in levels.iter().enumerate() {
         let seg = seg.min(rn.w).max(8);
         let stride = seg / 2;
@@ -116,7 +114,7 @@ fn segments(
             let tau = best_shift(a, b, range.clone(), |x| base[x], search.max(2))
                 .filter(|v| v.1 > 0.3)
                 .map(|v| v.0);
-            let lat = lateral_search.get(level).filter(|r| **r > 0).and(tau).and_then(|tau| {
+            let lat = lateral_search.get(level).and(tau).and_then(|tau| {
                 let nx0 = (base[x0] + tau).max(0.0) as usize;
                 let nx1 = ((base[x0 + seg - 1] + tau).max(0.0) as usize).min(nn.w);
                 if nx1 <= nx0 + 4 {
@@ -149,6 +147,35 @@ fn segments(
         }
     }
     (map_x, map_y)
+}
+
+/// The vehicle's lateral offset as a straight line (slope, offset at reference x = 0) from
+/// long segments compared with their partners under the travel map `map_x`.
+fn drift(rn: &Plane, nn: &Plane, map_x: &[f32], lateral: Lateral, p: &RegisterParams) -> Option<(f32, f32)> {
+    let seg = (p.segment * 4).max(rn.w / 6).min(rn.w).max(8);
+    let search = wide_lateral(rn.h);
+    let (mut centres, mut lats) = (Vec::new(), Vec::new());
+    let mut x0 = 0;
+    while x0 + seg <= rn.w {
+        let nx0 = map_x[x0].max(0.0) as usize;
+        let nx1 = (map_x[x0 + seg - 1].max(0.0) as usize).min(nn.w);
+        if nx1 > nx0 + 4 {
+            let (ra, nb) = (strip_profile(rn, x0, x0 + seg), strip_profile(nn, nx0, nx1));
+            let lat = best_shift(&ra, &nb, 0..rn.h, |y| lateral.scale * y as f32 + lateral.offset, search)
+                .filter(|v| v.1 > 0.3)
+                .map(|v| v.0 + lateral.offset);
+            centres.push((x0 + seg / 2) as f32);
+            lats.push(lat);
+        }
+        x0 += seg / 2;
+    }
+    theil_sen(&centres, &lats, MAX_DRIFT)
+}
+
+/// Lateral search on the long segments: a tenth of the lane (a vehicle at 3 degrees drifts by
+/// that much from its mean position over its length).
+fn wide_lateral(h: usize) -> i32 {
+    ((h / 10) as i32).max(12)
 }
 
 /// Largest lateral drift along travel taken as a straight line (pixels across per pixel along:
@@ -221,14 +248,63 @@ fn interp(xs: &[f32], ys: &[f32], x: f32) -> f32 {
 
 /// The new plane resampled in the reference frame with the segment mapping; NaN outside.
 /// The output has the reference's height (`map_x` gives its width; the cross size is shared).
-fn prewarp(nn: &Plane, map_x: &[f32], sy: f32, map_y: &[f32]) -> Plane {
-    let mut out = Plane::new(map_x.len(), nn.h);
+fn prewarp(nn: &Plane, m: SegmentMap) -> Plane {
+    let mut out = Plane::new(m.map_x.len(), nn.h);
     for y in 0..nn.h {
-        for (x, (mx, my)) in map_x.iter().zip(map_y).enumerate() {
-            out.data[y * out.w + x] = nn.sample(*mx, sy * y as f32 + my).unwrap_or(f32::NAN);
+        let row = &mut out.data[y * m.map_x.len()..(y + 1) * m.map_x.len()];
+        for (x, o) in row.iter_mut().enumerate() {
+            *o = m.at(x as f32, y as f32, false).and_then(|(mx, my)| nn.sample(mx, my)).unwrap_or(f32::NAN);
         }
     }
     out
+}
+
+/// Travel offset per row (see [`Registration::shear`]): the shift that best aligns the
+/// travel profile of each band across the lane, as a straight line through the bands.
+fn shear(rn: &Plane, pre: &Plane, max: f32) -> f32 {
+    const BANDS: usize = 6;
+    let bh = rn.h / BANDS;
+    if bh < 4 {
+        return 0.0;
+    }
+    let reach = ((max * rn.h as f32 / 2.0).ceil() as i32).max(2);
+    let mut pts = Vec::new();
+    for k in 0..BANDS {
+        let (y0, y1) = (k * bh, (k + 1) * bh);
+        let (a, b) = (band_profile(rn, y0, y1), band_profile(pre, y0, y1));
+        if let Some((tau, c)) = best_shift(&a, &b, 0..rn.w, |x| x as f32, reach) {
+            if c > 0.5 {
+                pts.push((((y0 + y1) as f32) / 2.0 - rn.h as f32 / 2.0, tau));
+            }
+        }
+    }
+    if pts.len() < 3 {
+        return 0.0;
+    }
+    let n = pts.len() as f32;
+    let (my, mt) = (pts.iter().map(|p| p.0).sum::<f32>() / n, pts.iter().map(|p| p.1).sum::<f32>() / n);
+    let sxx: f32 = pts.iter().map(|p| (p.0 - my).powi(2)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - my) * (p.1 - mt)).sum();
+    if sxx <= 0.0 {
+        return 0.0;
+    }
+    (sxy / sxx).clamp(-max, max)
+}
+
+/// Travel edge profile of rows y0..y1 (NaN, no data, counts as no edge).
+fn band_profile(p: &Plane, y0: usize, y1: usize) -> Vec<f32> {
+    let mut prof = vec![0f32; p.w];
+    for y in y0..y1 {
+        let row = &p.data[y * p.w..(y + 1) * p.w];
+        for x in 1..p.w {
+            let d = (row[x] - row[x - 1]).abs();
+            if d.is_finite() {
+                prof[x] += d;
+            }
+        }
+    }
+    prof[0] = prof.get(1).copied().unwrap_or(0.0);
+    prof
 }
 
 /// Final warp: the pre-warped plane sampled at the block residuals (NaN where unknown).

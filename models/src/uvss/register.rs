@@ -22,18 +22,21 @@ pub struct RegisterParams {
     pub scale_range: (f32, f32),
     /// Largest global lateral shift, as a fraction of the cross size.
     pub max_lateral: f32,
-    /// Largest magnification difference across the lane searched (ratio, both ways).
+    /// Largest magnification difference across the lane searched (ratio, both ways). 1 (the
+    /// default) searches none: between passes of one scanner over one car it came out
+    /// anywhere in 0.87..1.15 (parallax of low parts, not magnification) and cost a detection
+    /// and two clean pairs; set it for two scanners whose lenses see different lane widths.
     pub max_cross_scale: f32,
     pub segment: usize,
     pub segment_search: usize,
-    /// Fine blocks (work pixels) and their search radius around the coarse result.
+    /// Lateral search (work pixels) of the middle segments, around the straight drift.
+    pub lateral_search: i32,
+    /// Fine blocks (work pixels) and their search radius around the coarse result; the
+    /// coarse blocks' radius on the 4x reduced grid (8: up to 32 work pixels, where the 1-D
+    /// profiles were fooled by a periodic panel, or parts at different heights moved apart).
     pub block: usize,
     pub block_search: i32,
-    /// Wide blocks (work pixels), their reach along travel and across the lane (parallax of
-    /// low parts of a vehicle driven off-centre), and the correlation a match needs.
-    pub wide_block: usize,
-    pub wide_reach: (i32, i32),
-    pub wide_min_ncc: f32,
+    pub coarse_search: i32,
 }
 
 impl Default for RegisterParams {
@@ -41,14 +44,13 @@ impl Default for RegisterParams {
         RegisterParams {
             scale_range: (0.7, 1.45),
             max_lateral: 0.2,
-            max_cross_scale: 1.15,
+            max_cross_scale: 1.0,
             segment: 96,
             segment_search: 40,
+            lateral_search: 12,
             block: 24,
             block_search: 3,
-            wide_block: 64,
-            wide_reach: (12, 64),
-            wide_min_ncc: 0.3,
+            coarse_search: 8,
         }
     }
 }
@@ -61,6 +63,10 @@ pub struct Registration {
     pub shift: f32,
     /// Magnification across the lane: y_new = cross_scale * y + map_y[x].
     pub cross_scale: f32,
+    /// Travel offset per row from the middle of the lane (a vehicle at a slight angle, or a
+    /// turned scan): the travel maps are read at x + shear * (y - h / 2).
+    pub shear: f32,
+    pub mid: f32,
     /// Per reference column: x in the new scan and lateral offset (segment level).
     pub map_x: Vec<f32>,
     pub map_y: Vec<f32>,
@@ -80,15 +86,48 @@ impl Registration {
         // The block residual is applied in the pre-warped (reference) frame, then the
         // segment mapping takes that point into the new scan.
         let (dx, dy) = self.residual(x, y);
-        let xs = (x + dx).clamp(0.0, (self.map_x.len() - 1) as f32);
-        let mx = lin(&self.map_x, xs).unwrap_or(0.0);
-        let my = lin(&self.map_y, xs).unwrap_or(0.0);
-        (mx, self.cross_scale * (y + dy) + my)
+        self.segment_map().at(x + dx, y + dy, true).unwrap_or((0.0, 0.0))
+    }
+
+    pub(crate) fn segment_map(&self) -> SegmentMap<'_> {
+        SegmentMap {
+            map_x: &self.map_x,
+            map_y: &self.map_y,
+            cross_scale: self.cross_scale,
+            shear: self.shear,
+            mid: self.mid,
+        }
     }
 
     /// Bilinear interpolation of the block grid between block centres.
     pub(crate) fn residual(&self, x: f32, y: f32) -> (f32, f32) {
         grid_lerp(self.block, self.gw, self.gh, x, y, [&self.bdx, &self.bdy])
+    }
+}
+
+/// The segment-level mapping (travel maps, lateral map, magnification and shear) from the
+/// reference frame to the new scan, before block residuals.
+#[derive(Clone, Copy)]
+pub(crate) struct SegmentMap<'a> {
+    pub map_x: &'a [f32],
+    pub map_y: &'a [f32],
+    pub cross_scale: f32,
+    pub shear: f32,
+    pub mid: f32,
+}
+
+impl SegmentMap<'_> {
+    /// New-scan position of reference point (x, y); outside the maps `None`, or the nearest end
+    /// when `clamp`.
+    #[inline]
+    pub fn at(&self, x: f32, y: f32, clamp: bool) -> Option<(f32, f32)> {
+        let mut xs = x + self.shear * (y - self.mid);
+        if clamp {
+            xs = xs.clamp(0.0, (self.map_x.len() - 1) as f32);
+        }
+        let mx = lin(self.map_x, xs)?;
+        let my = lin(self.map_y, xs)?;
+        Some((mx, self.cross_scale * y + my))
     }
 }
 

@@ -22,19 +22,18 @@ const BANDS: usize = 4;
 const CENTRE_RADIUS: usize = 40;
 const SMOOTH_RADIUS: usize = 12;
 
-/// Per column, the centred log edge energy in `BANDS` bands across (rows shifted by `dy`).
-fn features(p: &Plane, dy: f32) -> Vec<[f32; BANDS]> {
+/// Per column, the centred log edge energy in `BANDS` bands across, the bands of column x
+/// moved by `dy[x]` rows (the vehicle's lateral position in this scan).
+fn features(p: &Plane, dy: &[f32]) -> Vec<[f32; BANDS]> {
     let mut f = vec![[0f32; BANDS]; p.w];
     let band_h = (p.h as f32 / BANDS as f32).max(1.0);
     for y in 0..p.h {
-        let band = ((y as f32 - dy) / band_h).floor();
-        if band < 0.0 || band >= BANDS as f32 {
-            continue;
-        }
-        let band = band as usize;
         let row = &p.data[y * p.w..(y + 1) * p.w];
         for x in 1..p.w {
-            f[x][band] += (row[x] - row[x - 1]).abs();
+            let band = ((y as f32 - dy[x]) / band_h).floor();
+            if band >= 0.0 && band < BANDS as f32 {
+                f[x][band as usize] += (row[x] - row[x - 1]).abs();
+            }
         }
     }
     for k in 0..BANDS {
@@ -64,10 +63,17 @@ fn running_mean(v: &[f32], r: usize) -> Vec<f32> {
 /// cheapest monotone path within `band` columns of two lines: the global fit x_new = `s` * x +
 /// `t`, and the diagonal where both scans' ends meet. The global fit follows the part of the
 /// vehicle with the most structure and can be far off at the other end when the speed changed
-/// a lot; the diagonal holds because both scans start and end on the road. `dy` is the new
-/// scan's lateral offset. `None` when the band leaves no room for a path.
-pub fn warp_path(rn: &Plane, nn: &Plane, (s, t): (f32, f32), dy: f32, band: usize) -> Option<Vec<f32>> {
-    let (fa, fb) = (features(rn, 0.0), features(nn, dy));
+/// a lot; the diagonal holds because both scans start and end on the road. `dy` gives the new
+/// scan's lateral offset at each of its columns. `None` when the band leaves no room for a path.
+pub fn warp_path(
+    rn: &Plane,
+    nn: &Plane,
+    (s, t): (f32, f32),
+    dy: impl Fn(usize) -> f32,
+    band: usize,
+) -> Option<Vec<f32>> {
+    let dy: Vec<f32> = (0..nn.w).map(dy).collect();
+    let (fa, fb) = (features(rn, &vec![0.0; rn.w]), features(nn, &dy));
     let (n, m) = (fa.len(), fb.len());
     if n < 4 || m < 4 {
         return None;
@@ -186,7 +192,7 @@ mod tests {
         };
         let new = plane(len, h, inverse);
         let s = len as f32 / w as f32;
-        let path = warp_path(&reference, &new, (s, 0.0), 0.0, 40).unwrap();
+        let path = warp_path(&reference, &new, (s, 0.0), |_| 0.0, 40).unwrap();
         for x in (50..550).step_by(50) {
             let truth = new_x(x as f32);
             assert!((path[x] - truth).abs() < 3.0, "column {x}: path {} truth {truth}", path[x]);

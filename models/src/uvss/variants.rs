@@ -202,12 +202,22 @@ fn along_travel(img: &RgbImage, edges: &[f32]) -> RgbImage {
     })
 }
 
-/// Bilinear resampling through an inverse map (output pixel centre -> source position), the
-/// border repeated outside the source (the lane's edge continues, as in a real scan).
+/// Grey of what a scanner sees beyond the vehicle where the original shows nothing: unlit road.
+const ROAD: f32 = 20.0;
+
+/// Bilinear resampling through an inverse map (output pixel centre -> source position). Beyond
+/// the source is road: a turned or shifted vehicle uncovers road at the lane's edges, it does
+/// not repeat its own border (which would invent structure the reference cannot have).
 fn remap(img: &RgbImage, w: u32, h: u32, src: impl Fn(f32, f32) -> (f32, f32)) -> RgbImage {
     let (iw, ih) = (img.width() as i32, img.height() as i32);
     let raw = img.as_raw();
-    let px = |x: i32, y: i32, k: usize| raw[((y.clamp(0, ih - 1) * iw + x.clamp(0, iw - 1)) * 3) as usize + k] as f32;
+    let px = |x: i32, y: i32, k: usize| {
+        if x < 0 || y < 0 || x >= iw || y >= ih {
+            ROAD
+        } else {
+            raw[((y * iw + x) * 3) as usize + k] as f32
+        }
+    };
     RgbImage::from_fn(w, h, |x, y| {
         let (sx, sy) = src(x as f32 + 0.5, y as f32 + 0.5);
         let (sx, sy) = (sx - 0.5, sy - 0.5);
