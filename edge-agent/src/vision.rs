@@ -152,7 +152,6 @@ impl UvssChecker {
     }
 }
 
-/// Whether a completed passage's scan should become the plate's reference.
 /// The comparison's reason code as the record carries it (the same snake_case names).
 fn inconclusive_reason(r: uvss::InconclusiveReason) -> UvssInconclusiveReason {
     use uvss::InconclusiveReason as M;
@@ -167,6 +166,7 @@ fn inconclusive_reason(r: uvss::InconclusiveReason) -> UvssInconclusiveReason {
     }
 }
 
+/// Whether a completed passage's scan should become the plate's reference.
 pub fn should_learn(record: &PassageRecord) -> bool {
     record.final_outcome() == Some(Outcome::Release)
         && record
