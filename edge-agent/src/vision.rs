@@ -71,9 +71,8 @@ impl UvssChecker {
                 return out;
             }
         };
-        let result = uvss::decode(&shot.image.bytes)
-            .map_err(|e| format!("unreadable scan: {e}"))
-            .and_then(|new| {
+        let result =
+            uvss::decode(&shot.image.bytes).map_err(|e| format!("unreadable scan: {e}")).and_then(|new| {
                 uvss::compare_to_reference(store, &plate, &new, &self.params)
                     .map(|(c, reference)| (c, reference, new))
                     .map_err(|e| e.to_string())

@@ -34,7 +34,9 @@ fn s(p: &Path) -> &str {
 
 /// The number after `label ` in the text line (e.g. "match 0.93" -> 0.93; "coverage 97%" -> 97).
 fn figure(text: &str, label: &str) -> f64 {
-    let rest = &text[text.find(&format!("{label} ")).unwrap_or_else(|| panic!("no {label} in {text}")) + label.len() + 1..];
+    let rest = &text[text.find(&format!("{label} ")).unwrap_or_else(|| panic!("no {label} in {text}"))
+        + label.len()
+        + 1..];
     rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect::<String>().parse().unwrap()
 }
 
@@ -78,7 +80,12 @@ fn total_covers_every_stage() {
     // The overlay is the warped reference beside the new scan: twice the new scan's height.
     let img = image::open(&overlay).unwrap();
     let new = image::open(&n).unwrap();
-    assert!(img.height() > 2 * (new.height() * img.width() / new.width()) - 2, "{}x{}", img.width(), img.height());
+    assert!(
+        img.height() > 2 * (new.height() * img.width() / new.width()) - 2,
+        "{}x{}",
+        img.width(),
+        img.height()
+    );
 }
 
 #[test]
@@ -90,7 +97,8 @@ fn a_missing_reference_is_no_reference_as_the_help_says() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("no_reference: "), "{}", stdout(&out));
     assert!(stderr(&out).contains("no such reference scan"), "{}", stderr(&out));
-    let j: serde_json::Value = serde_json::from_slice(&agent(&["uvss", "compare", s(&missing), s(&n), "--json"]).stdout).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(&agent(&["uvss", "compare", s(&missing), s(&n), "--json"]).stdout).unwrap();
     assert_eq!(j["verdict"], "no_reference");
     assert!(j["match_quality"].is_null(), "no figures without a comparison: {j}");
     let help = stdout(&agent(&["uvss", "compare", "--help"]));
@@ -109,11 +117,17 @@ fn an_unsupported_file_is_named() {
     let out = agent(&["uvss", "compare", s(&junk), s(&n)]);
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains(&format!("reference scan {}", junk.display())) && e.contains("not a supported image"), "{e}");
+    assert!(
+        e.contains(&format!("reference scan {}", junk.display())) && e.contains("not a supported image"),
+        "{e}"
+    );
     let out = agent(&["uvss", "compare", s(&r), s(&junk)]);
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains(&format!("new scan {}", junk.display())) && e.contains("not a supported image"), "{e}");
+    assert!(
+        e.contains(&format!("new scan {}", junk.display())) && e.contains("not a supported image"),
+        "{e}"
+    );
     assert!(stdout(&out).is_empty(), "errors go to stderr only");
 }
 
@@ -124,15 +138,24 @@ fn inconclusive_always_says_why() {
     // The lamps failed: a black scan.
     let dark = dir.path().join("dark.png");
     image::RgbImage::from_pixel(1000, 300, image::Rgb([6, 6, 6])).save(&dark).unwrap();
-    let j: serde_json::Value = serde_json::from_slice(&agent(&["uvss", "compare", s(&r), s(&dark), "--json"]).stdout).unwrap();
-    assert_eq!((j["verdict"].as_str(), j["inconclusive_reason"].as_str()), (Some("inconclusive"), Some("too_dark")), "{j}");
+    let j: serde_json::Value =
+        serde_json::from_slice(&agent(&["uvss", "compare", s(&r), s(&dark), "--json"]).stdout).unwrap();
+    assert_eq!(
+        (j["verdict"].as_str(), j["inconclusive_reason"].as_str()),
+        (Some("inconclusive"), Some("too_dark")),
+        "{j}"
+    );
     assert!(j["reason"].as_str().unwrap().contains("new scan is too dark"), "{j}");
     let text = stdout(&agent(&["uvss", "compare", s(&r), s(&dark)]));
-    assert!(text.starts_with("inconclusive: ") && text.contains("[too_dark] (the new scan is too dark"), "{text}");
+    assert!(
+        text.starts_with("inconclusive: ") && text.contains("[too_dark] (the new scan is too dark"),
+        "{text}"
+    );
     // Another vehicle altogether: it cannot be registered or differs everywhere, never clean.
     let other = dir.path().join("other.png");
     synth::vehicle_scan(99, 3, false, 300, 1000).save(&other).unwrap();
-    let j: serde_json::Value = serde_json::from_slice(&agent(&["uvss", "compare", s(&r), s(&other), "--json"]).stdout).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(&agent(&["uvss", "compare", s(&r), s(&other), "--json"]).stdout).unwrap();
     assert_ne!(j["verdict"], "clean", "{j}");
     if j["verdict"] == "inconclusive" {
         assert!(j["inconclusive_reason"].is_string() && j["reason"].is_string(), "{j}");

@@ -49,7 +49,11 @@ fn main() {
         }
     }
     let a = median(anchor);
-    println!("reference {}x{}; anchor (grey + copy of it) median {a:.1} ms over {runs} runs", reference.width(), reference.height());
+    println!(
+        "reference {}x{}; anchor (grey + copy of it) median {a:.1} ms over {runs} runs",
+        reference.width(),
+        reference.height()
+    );
     for (k, (name, probe)) in probes.iter().enumerate() {
         let c = last[k].take().expect("at least one run");
         let m = median(std::mem::take(&mut times[k]));

@@ -64,7 +64,9 @@ fn main() {
         Some("synth") => {
             let (n, cross, len) = (num(1, 200), num(2, 400), num(3, 2000));
             // A variant by its table name, e.g. UVSS_VARIANT=rot+2.
-            let v = std::env::var("UVSS_VARIANT").ok().and_then(|name| conditions().into_iter().find(|c| c.0.name() == name));
+            let v = std::env::var("UVSS_VARIANT")
+                .ok()
+                .and_then(|name| conditions().into_iter().find(|c| c.0.name() == name));
             let v = v.map_or(Variant::Identity, |c| c.0);
             let mut r = synthetic(n, cross, len, v, a.get(4).map(PathBuf::from), true);
             println!("synthetic {n} pairs ({cross} x ~{len}): {}", r.describe());
@@ -175,7 +177,8 @@ fn synthetic(n: usize, cross: usize, len: usize, v: Variant, dir: Option<PathBuf
         let start = Instant::now();
         let c = uvss::compare(&pair.reference, &probe, &p).expect("synthetic pair compares");
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let hit = c.verdict == Verdict::Anomaly && object.is_some_and(|b| c.regions.iter().any(|r| overlaps(r, b)));
+        let hit =
+            c.verdict == Verdict::Anomaly && object.is_some_and(|b| c.regions.iter().any(|r| overlaps(r, b)));
         t.add(&c, object.is_some(), hit);
         let ok = if object.is_some() { hit } else { c.verdict != Verdict::Anomaly };
         if verbose {
@@ -264,9 +267,17 @@ impl RealSet {
             let c = uvss::compare(r, &n, &p).expect("compare");
             t.add(&c, positive, c.verdict == Verdict::Anomaly);
             if verbose {
-                println!("{:8} {rf} vs {nf}: {} total={:.0}ms", if positive { "probe" } else { "clean" }, line(&c), c.timings_ms.get("total").unwrap_or(&0.0));
+                println!(
+                    "{:8} {rf} vs {nf}: {} total={:.0}ms",
+                    if positive { "probe" } else { "clean" },
+                    line(&c),
+                    c.timings_ms.get("total").unwrap_or(&0.0)
+                );
                 for r in c.regions.iter().take(6) {
-                    println!("           region x={} y={} w={} h={} score={:.2}", r.x, r.y, r.w, r.h, r.score);
+                    println!(
+                        "           region x={} y={} w={} h={} score={:.2}",
+                        r.x, r.y, r.w, r.h, r.score
+                    );
                 }
             }
             if let Some(o) = out {

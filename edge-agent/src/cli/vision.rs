@@ -78,7 +78,8 @@ pub fn uvss(cmd: UvssCmd) -> ExitCode {
     // less than any stage; the comparison's own total is `compare`.
     c.timings_ms.insert("total", ms(start));
     let summary = c.summary();
-    let text = if json { serde_json::to_string(&summary).expect("summary serialises") } else { summary.text() };
+    let text =
+        if json { serde_json::to_string(&summary).expect("summary serialises") } else { summary.text() };
     // A closed pipe (| head) is not an error worth a panic.
     let _ = writeln!(std::io::stdout(), "{text}");
     ExitCode::SUCCESS
@@ -106,8 +107,8 @@ fn compare_files(reference: &Path, new: &Path, p: &uvss::Params) -> Result<Compa
         c.timings_ms.insert("load", ms(t));
         return Ok((c, None, new_img));
     }
-    let ref_img =
-        uvss::load(reference).map_err(|source| CompareError::Reference { path: reference.to_path_buf(), source })?;
+    let ref_img = uvss::load(reference)
+        .map_err(|source| CompareError::Reference { path: reference.to_path_buf(), source })?;
     let load = ms(t);
     let mut c = uvss::compare(&ref_img, &new_img, p).map_err(CompareError::Compare)?;
     if let Some(total) = c.timings_ms.remove("total") {

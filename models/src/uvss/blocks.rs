@@ -101,7 +101,12 @@ pub(crate) fn search(
 
 /// Mean absolute difference of the block at displacement (sx, sy); `None` when the new scan
 /// covers less than 80 % of the block there.
-fn mad(rn: &Plane, pre: &Plane, (x0, x1, y0, y1): (usize, usize, usize, usize), (sx, sy): (i32, i32)) -> Option<f32> {
+fn mad(
+    rn: &Plane,
+    pre: &Plane,
+    (x0, x1, y0, y1): (usize, usize, usize, usize),
+    (sx, sy): (i32, i32),
+) -> Option<f32> {
     let (mut k, mut sad) = (0usize, 0f32);
     for y in y0..y1 {
         let py = y as i32 + sy;
@@ -131,7 +136,8 @@ fn block_ncc(
     (x0, x1, y0, y1): (usize, usize, usize, usize),
     (sx, sy): (i32, i32),
 ) -> Option<f32> {
-    let (mut a, mut b) = (Vec::with_capacity((x1 - x0) * (y1 - y0)), Vec::with_capacity((x1 - x0) * (y1 - y0)));
+    let (mut a, mut b) =
+        (Vec::with_capacity((x1 - x0) * (y1 - y0)), Vec::with_capacity((x1 - x0) * (y1 - y0)));
     for y in y0..y1 {
         for x in x0..x1 {
             let (px, py) = (x as i32 + sx, y as i32 + sy);

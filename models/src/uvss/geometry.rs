@@ -122,7 +122,12 @@ fn image_len_cross(img: &RgbImage, travel_is_y: bool) -> (u32, u32) {
 pub fn plan(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Geometry, PlanError> {
     let (tr, tn) = (travel_is_y(reference, p.travel), travel_is_y(new, p.travel));
     let ((len_r, cross_r), (len_n, cross_n)) = (image_len_cross(reference, tr), image_len_cross(new, tn));
-    let too_small = |scan, img: &RgbImage, min| PlanError::TooSmall { scan, width: img.width(), height: img.height(), min };
+    let too_small = |scan, img: &RgbImage, min| PlanError::TooSmall {
+        scan,
+        width: img.width(),
+        height: img.height(),
+        min,
+    };
     for (scan, img, len, cross) in [("reference", reference, len_r, cross_r), ("new", new, len_n, cross_n)] {
         if (len.min(cross) as usize) < MIN_WORK {
             return Err(too_small(scan, img, MIN_WORK));
@@ -142,7 +147,8 @@ pub fn plan(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Geometry
     let narrow = cross_r.min(cross_n) as usize;
     let f0 = (narrow / p.work_cross.max(1)).max(1);
     let work_cross = narrow / f0;
-    let across = |cross: u32| if cross as usize == narrow { f0 as f32 } else { cross as f32 / work_cross as f32 };
+    let across =
+        |cross: u32| if cross as usize == narrow { f0 as f32 } else { cross as f32 / work_cross as f32 };
     let (ar, an) = (across(cross_r), across(cross_n));
     let reference_grid = ScanGrid::of(reference, tr, ar, ar);
     let mut new_grid = ScanGrid::of(new, tn, an, an);
@@ -204,7 +210,10 @@ mod tests {
     #[test]
     fn same_scanner_keeps_integer_factors() {
         let g = plan(&img(8494, 1624), &img(8571, 1624), &Params::default()).unwrap();
-        assert_eq!((g.reference.along, g.reference.across, g.reference.cross, g.reference.len), (4.0, 4.0, 406, 2123));
+        assert_eq!(
+            (g.reference.along, g.reference.across, g.reference.cross, g.reference.len),
+            (4.0, 4.0, 406, 2123)
+        );
         assert_eq!((g.new.along, g.new.across, g.new.cross, g.new.len), (4.0, 4.0, 406, 2142));
         assert_eq!(g.resolution_ratio(), 1.0);
         let [y, ..] = reduce(&img(8571, 1624), &g.new);

@@ -173,7 +173,10 @@ impl<'a> Trace<'a> {
         let across = g.reference.across / (k * g.new.across * self.reg.cross_scale);
         let (sx, sy) = if g.reference.travel_is_y { (across, along) } else { (along, across) };
         let (sx, sy) = (sx.max(1.0), sy.max(1.0));
-        let (w, h) = (((reference.width() as f32 / sx) as u32).max(1), ((reference.height() as f32 / sy) as u32).max(1));
+        let (w, h) = (
+            ((reference.width() as f32 / sx) as u32).max(1),
+            ((reference.height() as f32 / sy) as u32).max(1),
+        );
         let thumb = imageops::thumbnail(reference, w, h);
         (thumb, w as f32 / reference.width() as f32, h as f32 / reference.height() as f32)
     }

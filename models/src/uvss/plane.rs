@@ -207,7 +207,6 @@ impl Plane {
         data.iter_mut().for_each(|v| *v *= k);
         (Plane { w: self.w, h: self.h, data }, k)
     }
-
 }
 
 /// Source taps (index, weight) of each of `n_out` samples resampled from `n_in`.

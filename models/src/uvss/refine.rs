@@ -4,20 +4,15 @@
 
 use super::blocks::{self, Grid};
 use super::plane::Plane;
-use super::travel;
 use super::register::{
     best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration, SegmentMap,
 };
+use super::travel;
 
 /// Register the normalised new plane `nn` onto the normalised reference `rn`, searching travel
 /// scales (new per reference work pixel) within `scales`. `None` when the profiles do not
 /// correlate at any searched scale (nothing to compare).
-pub fn register(
-    rn: &Plane,
-    nn: &Plane,
-    p: &RegisterParams,
-    scales: (f32, f32),
-) -> Option<Registration> {
+pub fn register(rn: &Plane, nn: &Plane, p: &RegisterParams, scales: (f32, f32)) -> Option<Registration> {
     let (a, b) = (edge_profile(rn, true), edge_profile(nn, true));
     let (_, scale, shift) = global_travel(&a, &b, scales)?;
     let (ca, cb) = (edge_profile(rn, false), edge_profile(nn, false));
@@ -95,8 +90,11 @@ fn segments(
     // A speed wobble bends the true mapping away from the best straight line by up to a few
     // percent of the length at the ends, so without a warping path the first level searches
     // that far; with one, only around it.
-    let first_search =
-        if path.is_some() { p.segment_search as i32 / 2 } else { (p.segment_search as i32).max(rn.w as i32 / 15) };
+    let first_search = if path.is_some() {
+        p.segment_search as i32 / 2
+    } else {
+        (p.segment_search as i32).max(rn.w as i32 / 15)
+    };
     let mut map_x: Vec<f32> = path.unwrap_or_else(|| (0..rn.w).map(|x| s * x as f32 + t).collect());
     let mut map_y = vec![lateral.offset; rn.w];
     let first = ((p.segment * 4).max(rn.w / 6), first_search);

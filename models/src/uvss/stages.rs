@@ -86,12 +86,18 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
     let centre = |plane: &Plane, gain: f32| plane.centre_where(rad, &valid, gain);
     let ry = r.raw.shrink(k);
     let [rl, ru, rv, wl, wu, wv] = std::thread::scope(|s| {
-        let a = s.spawn(|| [centre(&ry, r.gain), centre(&r.u.shrink(k), r.gain), centre(&r.v.shrink(k), r.gain)]);
+        let a =
+            s.spawn(|| [centre(&ry, r.gain), centre(&r.u.shrink(k), r.gain), centre(&r.v.shrink(k), r.gain)]);
         let [wl, wu, wv] = [centre(&wy, n.gain), centre(&wu, n.gain), centre(&wv, n.gain)];
         let [rl, ru, rv] = a.join().expect("normalise thread");
         [rl, ru, rv, wl, wu, wv]
     });
-    let win = diff::Window { along: p.search_along, across: p.search_across, patch: p.patch, chroma: p.chroma_weight };
+    let win = diff::Window {
+        along: p.search_along,
+        across: p.search_across,
+        patch: p.patch,
+        chroma: p.chroma_weight,
+    };
     diff::window_match(
         &diff::Scan { luma: &rl, chroma: [&ru, &rv], raw: &ry },
         &diff::Scan { luma: &wl, chroma: [&wu, &wv], raw: &wy },

@@ -104,7 +104,8 @@ fn store_without_reference_gives_no_reference() {
     let _ = std::fs::remove_dir_all(&dir);
     let store = ReferenceStore::open(&dir, 1 << 20).unwrap();
     let (c, reference) =
-        compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default()).unwrap();
+        compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default())
+            .unwrap();
     assert!(reference.is_none());
     assert_eq!(c.verdict, Verdict::NoReference);
     assert_eq!(c.score, 0.0);

@@ -116,15 +116,20 @@ pub fn warp_path(
             let diag = at(&d, i - 1, j - 1) + c;
             let steep = at(&d, i - 1, j - 2) + cost(i, j - 1) + c;
             let flat = if i >= 2 { at(&d, i - 2, j - 1) + cost(i - 1, j) + c } else { INF };
-            let (best, step) = [(diag, 0u8), (steep, 1), (flat, 2)]
-                .into_iter()
-                .fold((INF, 0u8), |b, x| if x.0 < b.0 { x } else { b });
+            let (best, step) = [(diag, 0u8), (steep, 1), (flat, 2)].into_iter().fold((INF, 0u8), |b, x| {
+                if x.0 < b.0 {
+                    x
+                } else {
+                    b
+                }
+            });
             d[i * width + k] = best;
             from[i * width + k] = step;
         }
     }
     // Free end: the cheapest cell of the last row.
-    let (mut k, end) = (0..width).map(|k| (k, d[(n - 1) * width + k])).fold((0, INF), |b, x| if x.1 < b.1 { x } else { b });
+    let (mut k, end) =
+        (0..width).map(|k| (k, d[(n - 1) * width + k])).fold((0, INF), |b, x| if x.1 < b.1 { x } else { b });
     if !end.is_finite() {
         return None;
     }
@@ -167,7 +172,8 @@ mod tests {
 
     /// A textured plane whose column x shows the pattern at position `pos(x)`.
     fn plane(w: usize, h: usize, pos: impl Fn(f32) -> f32) -> Plane {
-        let pattern = |u: f32, y: usize| ((u * 0.37).sin() * (u * 0.051 + y as f32 * 0.2).cos() * 3.0).round();
+        let pattern =
+            |u: f32, y: usize| ((u * 0.37).sin() * (u * 0.051 + y as f32 * 0.2).cos() * 3.0).round();
         Plane { w, h, data: (0..w * h).map(|i| pattern(pos((i % w) as f32), i / w)).collect() }
     }
 

@@ -20,7 +20,10 @@ pub enum Variant {
     Length(f32),
     /// Speed changing during the pass: the local length factor goes from `from` at the start of
     /// the scan to `to` at its end (braking or accelerating over the scanner).
-    SpeedRamp { from: f32, to: f32 },
+    SpeedRamp {
+        from: f32,
+        to: f32,
+    },
     /// Speed wobbling: local length factor 1 + amplitude * sin(2 pi x / length), one period.
     SpeedWobble(f32),
     /// Vehicle shifted across the lane by this share of the scan's width.
@@ -28,7 +31,10 @@ pub enum Variant {
     /// Turned by this many degrees (counter-clockwise) about the centre, same size.
     Rotate(f32),
     /// Another scanner: pixels across the lane and along travel times these.
-    Scanner { across: f32, along: f32 },
+    Scanner {
+        across: f32,
+        along: f32,
+    },
     /// Exposure: grey levels times this.
     Gain(f32),
     /// Tone curve 255 * (v / 255)^gamma.
@@ -77,7 +83,8 @@ impl Variant {
                 })
             }
             Variant::Scanner { across, along } => {
-                let (nw, nh) = (((w as f32 * along).round() as u32).max(8), ((h as f32 * across).round() as u32).max(8));
+                let (nw, nh) =
+                    (((w as f32 * along).round() as u32).max(8), ((h as f32 * across).round() as u32).max(8));
                 imageops::resize(img, nw, nh, imageops::FilterType::Triangle)
             }
             Variant::Gain(g) => tone(img, |v| v * g),
@@ -117,7 +124,12 @@ impl Variant {
         let (ax, ay) = pts.iter().fold((f32::MAX, f32::MAX), |m, p| (m.0.min(p.0), m.1.min(p.1)));
         let (bx, by) = pts.iter().fold((f32::MIN, f32::MIN), |m, p| (m.0.max(p.0), m.1.max(p.1)));
         let (ax, ay) = (ax.max(0.0) as u32, ay.max(0.0) as u32);
-        (ax, ay, (bx.max(0.0) as u32).saturating_sub(ax).max(1), (by.max(0.0) as u32).saturating_sub(ay).max(1))
+        (
+            ax,
+            ay,
+            (bx.max(0.0) as u32).saturating_sub(ax).max(1),
+            (by.max(0.0) as u32).saturating_sub(ay).max(1),
+        )
     }
 
     /// Local length factor at relative position u (0..1) of the original's travel axis.

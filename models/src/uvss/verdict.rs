@@ -203,7 +203,8 @@ pub struct Summary<'a> {
 impl Summary<'_> {
     /// The text form: one line with the verdict and figures, then one line per region.
     pub fn text(&self) -> String {
-        let mut s = format!("{}: score {:.2}, {} regions", self.verdict.as_str(), self.score, self.regions.len());
+        let mut s =
+            format!("{}: score {:.2}, {} regions", self.verdict.as_str(), self.score, self.regions.len());
         if let Some(r) = self.inconclusive_reason {
             s += &format!(" [{}]", r.code());
         }
