@@ -102,8 +102,8 @@ pub fn warp_path(
             d[i * width + k as usize]
         }
     };
-    for k in 0..width {
-        d[k] = cost(0, lo(0) + k as i64);
+    for (k, d0) in d.iter_mut().take(width).enumerate() {
+        *d0 = cost(0, lo(0) + k as i64);
     }
     for i in 1..n {
         for k in 0..width {
