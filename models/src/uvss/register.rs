@@ -16,6 +16,13 @@
 use super::plane::Plane;
 
 /// Search ranges of the registration, in work pixels unless stated.
+///
+/// Where a value was chosen between alternatives (the cross magnification, the lateral and
+/// coarse-block searches), it was chosen on the `choose` conditions of `uvss_eval` (identity,
+/// length 0.9 and 1.1, lateral +-5 %, gain 0.7; real and synthetic pairs) and the synthetic rows
+/// of the other conditions; the real pairs under the other conditions (speed 0.75 / 1.3, ramps,
+/// wobble, lateral 10 %, rotation, other scanners, gain, gamma, JPEG) only judge it
+/// (docs/design/uvss.md).
 #[derive(Clone, Debug)]
 pub struct RegisterParams {
     /// Smallest and largest new/reference length ratio searched (speed ratio).
@@ -29,7 +36,8 @@ pub struct RegisterParams {
     pub max_cross_scale: f32,
     pub segment: usize,
     pub segment_search: usize,
-    /// Lateral search (work pixels) of the middle segments, around the straight drift.
+    /// Lateral search (work pixels) of the middle segments, around the straight drift (12,
+    /// about 3 % of the lane; 8 was the other value tried on the choose conditions).
     pub lateral_search: i32,
     /// Fine blocks (work pixels) and their search radius around the coarse result; the
     /// coarse blocks' radius on the 4x reduced grid (8: up to 32 work pixels, where the 1-D
