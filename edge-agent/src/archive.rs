@@ -27,7 +27,7 @@ impl Archive {
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
         crate::durable::replace(&path, payload)?;
         self.written += 1;
-        if self.written % 256 == 0 {
+        if self.written.is_multiple_of(256) {
             self.prune()?;
         }
         Ok(())
@@ -62,7 +62,7 @@ impl Archive {
     /// The newest first, at most `n`.
     pub fn latest(&self, n: usize) -> Vec<PathBuf> {
         let mut files = self.files();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files.into_iter().take(n).map(|(p, _)| p).collect()
     }
 
@@ -107,7 +107,7 @@ impl Shelf {
             .into_iter()
             .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
             .collect();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files.into_iter().find_map(|(path, _)| {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
             (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
