@@ -67,6 +67,21 @@ pub fn decode_within(bytes: &[u8], max_side: u32) -> Result<RgbImage, InputError
     Ok(img.to_rgb8())
 }
 
+/// Bilinear value of the three channels at source position (`sx`, `sy`) (pixel centres at
+/// integers), `px(x, y, channel)` deciding what lies beyond the source (clamped border, road).
+#[inline]
+pub(crate) fn bilinear(px: impl Fn(i32, i32, usize) -> f32, sx: f32, sy: f32) -> [f32; 3] {
+    let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
+    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+    let mut out = [0f32; 3];
+    for (k, o) in out.iter_mut().enumerate() {
+        let top = px(x0, y0, k) * (1.0 - fx) + px(x0 + 1, y0, k) * fx;
+        let bot = px(x0, y0 + 1, k) * (1.0 - fx) + px(x0 + 1, y0 + 1, k) * fx;
+        *o = top * (1.0 - fy) + bot * fy;
+    }
+    out
+}
+
 #[inline]
 fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (w, h) = (img.width() as i32, img.height() as i32);

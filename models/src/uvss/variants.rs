@@ -232,16 +232,8 @@ fn remap(img: &RgbImage, w: u32, h: u32, src: impl Fn(f32, f32) -> (f32, f32)) -
     };
     RgbImage::from_fn(w, h, |x, y| {
         let (sx, sy) = src(x as f32 + 0.5, y as f32 + 0.5);
-        let (sx, sy) = (sx - 0.5, sy - 0.5);
-        let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
-        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-        let mut out = [0u8; 3];
-        for (k, o) in out.iter_mut().enumerate() {
-            let top = px(x0, y0, k) * (1.0 - fx) + px(x0 + 1, y0, k) * fx;
-            let bot = px(x0, y0 + 1, k) * (1.0 - fx) + px(x0 + 1, y0 + 1, k) * fx;
-            *o = (top * (1.0 - fy) + bot * fy).round().clamp(0.0, 255.0) as u8;
-        }
-        Rgb(out)
+        let v = crate::imgops::bilinear(px, sx - 0.5, sy - 0.5);
+        Rgb(v.map(|c| c.round().clamp(0.0, 255.0) as u8))
     })
 }
 
