@@ -170,7 +170,7 @@ impl Fleet {
             }
             captures.push(Capture { device: device.to_string(), kind, image });
         }
-        let outcome = if seq % 10 == 0 { "hold" } else { "release" };
+        let outcome = if seq.is_multiple_of(10) { "hold" } else { "release" };
         let decision = wire::decision_event(&self.site, &l.name, &id, seq, outcome);
         let record = wire::passage_record(&self.site, &l.name, &id, seq, &captures, outcome);
         let mut messages = vec![
