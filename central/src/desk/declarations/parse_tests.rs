@@ -1,3 +1,6 @@
+//! Tests of the pre-declaration parser: the file formats a port office really sends (spreadsheet CSV with
+//! Chinese headers, JSON) and every kind of line it must refuse, with its line number.
+
 use super::*;
 
 #[test]
