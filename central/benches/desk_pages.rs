@@ -226,7 +226,8 @@ fn main() {
         let t = measure(&client, &path, runs);
         let p95 = pct(&t.server, 0.95);
         let anchor = *anchor.get_or_insert(p95);
-        if p95 > worst.0 && !name.starts_with("healthz") {
+        // The goal is the queue's and search's; the rest is reported beside it.
+        if p95 > worst.0 && (name.starts_with("queue") || name.starts_with("search")) {
             worst = (p95, name);
         }
         println!(
@@ -238,7 +239,7 @@ fn main() {
         );
     }
     println!(
-        "\nslowest p95: {} at {:.1} ms (goal < 200 ms: {})",
+        "\nslowest p95 of the queue and search: {} at {:.1} ms (goal < 200 ms: {})",
         worst.1,
         worst.0,
         if worst.0 < 200.0 { "met" } else { "NOT met" }
