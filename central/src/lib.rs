@@ -23,6 +23,7 @@ pub mod notify;
 pub mod passages;
 pub mod registry;
 pub mod retention;
+pub mod state;
 pub mod store;
 
 pub use error::Error;

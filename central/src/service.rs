@@ -9,10 +9,10 @@ use tokio::sync::watch;
 
 use crate::commands::CommandSender;
 use crate::config::CentralConfig;
-use crate::http::AppState;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
+use crate::state::AppState;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use super::auth::Caller;
 use super::{pages, svg};
 use crate::db::sql::{self, PgPool};
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Range {

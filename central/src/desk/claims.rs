@@ -16,7 +16,7 @@ use super::audit::Entry;
 use super::auth::{Caller, Role};
 use crate::db::sql::{self, Transaction};
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ClaimRequest {

@@ -20,7 +20,7 @@ use super::auth::{Caller, Role};
 use super::{claims, ids};
 use crate::db::sql::{self, Transaction};
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct Decision {

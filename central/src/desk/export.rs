@@ -24,7 +24,7 @@ use super::audit::Entry;
 use super::auth::Caller;
 use crate::db::sql::{self, PgPool};
 use crate::error::Result;
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::store::Store;
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,7 +21,7 @@ use super::auth::Caller;
 use super::story;
 use crate::db::sql::{self, PgPool};
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// The record to show: the completed passage, else the lane's snapshot at its decision.
 async fn record(pool: &PgPool, key: (&str, &str, &str)) -> Result<Option<(Value, bool, Option<String>)>> {

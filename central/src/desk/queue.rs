@@ -21,7 +21,7 @@ use super::auth::Caller;
 use crate::config::CentralConfig;
 use crate::db::sql::{self, FromRow, PgPool, PgRow, Row};
 use crate::error::Result;
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct QueueItem {

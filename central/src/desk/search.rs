@@ -14,8 +14,8 @@ use super::auth::Caller;
 use super::ids;
 use crate::db::sql;
 use crate::error::{Error, Result};
-use crate::http::AppState;
 use crate::passages::PassageSummary;
+use crate::state::AppState;
 use sqlx_core::query_builder::QueryBuilder;
 use sqlx_postgres::Postgres;
 

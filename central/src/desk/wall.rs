@@ -13,7 +13,7 @@ use super::audit::Entry;
 use super::auth::{Caller, Role};
 use crate::db::sql;
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// `GET /api/desk/wall`
 pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Value>> {

@@ -8,30 +8,12 @@
 mod lanes;
 mod resources;
 
-use std::sync::Arc;
-
 use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::db::sql;
-use crate::db::sql::PgPool;
 
-use crate::ingest::Ingest;
-use crate::metrics::Metrics;
-use crate::store::Store;
-
-/// What every handler may use; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub store: Store,
-    pub instance: Arc<str>,
-    pub metrics: Arc<Metrics>,
-    /// For re-verifying quarantined records after a key approval.
-    pub ingest: Ingest,
-    /// The reviewers' desk (its pages, and the login every route needs).
-    pub desk: Arc<crate::desk::Desk>,
-}
+pub use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::{password, sessions, users, Caller};
 use crate::desk::audit::Entry;
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct Credentials {

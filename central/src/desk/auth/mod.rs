@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::Error;
-use crate::http::AppState;
+use crate::state::AppState;
 pub use sessions::Identity;
 pub use users::Role;
 

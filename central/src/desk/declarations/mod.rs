@@ -19,7 +19,7 @@ use super::audit::Entry;
 use super::auth::{Caller, Role};
 use crate::db::sql::{self, PgPool};
 use crate::error::{Error, Result};
-use crate::http::AppState;
+use crate::state::AppState;
 use parse::{Row, When};
 
 /// Declarations per `declare` command: about 200 bytes each on the wire.
