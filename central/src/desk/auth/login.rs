@@ -25,14 +25,22 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// Who logged in from where, for the audit log and the login records. The TCP
+/// peer is the only address nobody can forge; behind a reverse proxy it is the
+/// proxy, which names the client in `X-Forwarded-For`. Any client can send that
+/// header too, so the claimed address is recorded beside the peer that made
+/// the claim, never instead of it.
 fn address(headers: &HeaderMap, peer: SocketAddr) -> String {
-    // Behind a reverse proxy the peer is the proxy; it names the client.
-    headers
+    let claimed = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| peer.ip().to_string())
+        .map(|v| v.trim().chars().take(64).collect::<String>())
+        .filter(|v| !v.is_empty());
+    match claimed {
+        Some(client) if client != peer.ip().to_string() => format!("{client} (via {})", peer.ip()),
+        _ => peer.ip().to_string(),
+    }
 }
 
 pub async fn login(
@@ -155,4 +163,20 @@ pub async fn set_preferences(
     let mut who = caller.0.clone();
     who.language = p.language;
     Ok(Json(me_json(&s, &who)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_address_is_recorded_beside_the_peer_that_claimed_it() {
+        let peer: SocketAddr = "10.0.0.5:40000".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(address(&h, peer), "10.0.0.5");
+        h.insert("x-forwarded-for", "192.0.2.7, 10.0.0.9".parse().unwrap());
+        assert_eq!(address(&h, peer), "192.0.2.7 (via 10.0.0.5)");
+        h.insert("x-forwarded-for", "10.0.0.5".parse().unwrap());
+        assert_eq!(address(&h, peer), "10.0.0.5");
+    }
 }
