@@ -60,6 +60,7 @@ fn good_record() -> PassageRecord {
                 confidence: 0.95,
                 color: None,
                 cameras: vec![],
+                models: vec![],
             }],
             containers: vec![ContainerRead {
                 code: "CSQU3054383".into(),
@@ -68,6 +69,7 @@ fn good_record() -> PassageRecord {
                 corrected: vec![],
                 size_type: None,
                 cameras: vec![],
+                models: vec![],
             }],
             models: vec![],
         }),
