@@ -6,9 +6,10 @@
 //! (dropped for a CRC error) are asked for again with `GetChunk`, a few rounds at
 //! most; if the image still cannot be completed the verdict is delivered
 //! without it and the device is marked degraded, because the verdict must not
-//! wait for the picture. Like the seal reader, the link is kept open by a task
-//! that pings (`GetStatus`) when idle, reconnects with backoff, and answers
-//! requests with `Disconnected` at once while the link is down.
+//! wait for the picture. Like the seal reader, the link runs the shared
+//! request/keepalive loop ([`crate::transport::converse`]): a ping (`GetStatus`)
+//! when idle, reconnection with backoff, and `Disconnected` at once while the
+//! link is down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +18,12 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{sleep, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 use tracing::{debug, warn};
 
 use crate::protocol::emptybox::{self, DetectorState, EbBody, EbMsg, NakCode, ResultAssembler};
 use crate::transport::{
-    supervise, Backoff, Connector, Framed, HealthReporter, LinkError, Request, SessionEnd, SessionOutcome,
+    converse, supervise, Backoff, Connector, Dialogue, Framed, HealthReporter, Request, TxError,
 };
 use crate::{DeviceError, EmptyBoxDetector, EmptyBoxResult, Health};
 
@@ -80,7 +81,7 @@ impl EmptyBoxDriver {
         let cfg = Arc::new(cfg);
         let h = health.clone();
         tokio::spawn(supervise(connector, rx, health, cfg.backoff.clone(), move |io, rx| {
-            Session { io, cfg: cfg.clone(), health: h.clone(), seq: 0, corrupt: None, worked: false }.run(rx)
+            converse(Session { io, cfg: cfg.clone(), health: h.clone(), seq: 0, corrupt: None }, rx)
         }));
         EmptyBoxDriver { tx, health: rx_health }
     }
@@ -108,17 +109,6 @@ impl EmptyBoxDetector for EmptyBoxDriver {
     }
 }
 
-enum TxError {
-    Device(DeviceError),
-    Link(LinkError),
-}
-
-impl From<LinkError> for TxError {
-    fn from(e: LinkError) -> Self {
-        TxError::Link(e)
-    }
-}
-
 fn device(e: DeviceError) -> TxError {
     TxError::Device(e)
 }
@@ -130,41 +120,35 @@ struct Session<S> {
     seq: u16,
     /// First corrupt-data error of the current exchange.
     corrupt: Option<String>,
-    worked: bool,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Request<Query, Answer>>,
-    ) -> SessionOutcome<Request<Query, Answer>> {
-        if let Err(TxError::Link(e)) = self.query(Query::Status).await {
-            return (rx, SessionEnd::Link(e), self.worked);
-        }
-        loop {
-            tokio::select! {
-                r = rx.recv() => {
-                    let Some(Request { body, reply }) = r else { return (rx, SessionEnd::Closed, self.worked) };
-                    match self.query(body).await {
-                        Ok(a) => { let _ = reply.send(Ok(a)); }
-                        Err(TxError::Device(e)) => { let _ = reply.send(Err(e)); }
-                        Err(TxError::Link(e)) => {
-                            let _ = reply.send(Err(DeviceError::Disconnected(e.to_string())));
-                            return (rx, SessionEnd::Link(e), self.worked);
-                        }
-                    }
-                }
-                _ = sleep(self.cfg.keepalive) => {
-                    if let Err(TxError::Link(e)) = self.query(Query::Status).await {
-                        return (rx, SessionEnd::Link(e), self.worked);
-                    }
-                }
-                r = self.io.fill() => if let Err(e) = r { return (rx, SessionEnd::Link(e), self.worked) },
-            }
-        }
+#[async_trait]
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Dialogue for Session<S> {
+    type Stream = S;
+    type Query = Query;
+    type Answer = Answer;
+
+    fn ping(&self) -> Query {
+        Query::Status
     }
 
-    async fn query(&mut self, q: Query) -> Result<Answer, TxError> {
+    fn keepalive(&self) -> Duration {
+        self.cfg.keepalive
+    }
+
+    fn who(&self) -> String {
+        "detector".into()
+    }
+
+    fn health(&self) -> &HealthReporter {
+        &self.health
+    }
+
+    fn link(&mut self) -> &mut Framed<S> {
+        &mut self.io
+    }
+
+    async fn ask(&mut self, q: Query) -> Result<Answer, TxError> {
         self.corrupt = None;
         let stale = self.io.discard();
         if stale > 0 {
@@ -174,24 +158,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Query::Status => self.status().await,
             Query::Scan(c) => self.scan(c).await,
         };
-        match &r {
-            Ok(_) => {
-                self.worked = true;
-                match &self.corrupt {
-                    None => self.health.ok(),
-                    Some(c) => self.health.degraded(format!("recovered from corrupt data: {c}")),
-                }
+        if r.is_ok() {
+            match &self.corrupt {
+                None => self.health.ok(),
+                Some(c) => self.health.degraded(format!("recovered from corrupt data: {c}")),
             }
-            Err(TxError::Device(DeviceError::Timeout(t))) => {
-                self.health.down(format!("detector does not answer (no reply within {t:?})"))
-            }
-            Err(TxError::Device(DeviceError::Fault(why))) => self.health.down(why.clone()),
-            Err(TxError::Device(e)) => self.health.degraded(e.to_string()),
-            Err(TxError::Link(_)) => {}
         }
         r
     }
+}
 
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn send(&mut self, body: EbBody) -> Result<u16, TxError> {
         self.seq = self.seq.wrapping_add(1);
         let mut out = BytesMut::new();

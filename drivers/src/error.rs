@@ -1,3 +1,7 @@
+//! The one error type every device operation returns. Its variants are what the
+//! lane must tell apart to act (wait and retry, hold for a technician, refuse
+//! for safety), not how a transport failed; the message is for the technician.
+
 use std::time::Duration;
 
 /// Why a device operation failed, phrased for the technician who has to fix it.

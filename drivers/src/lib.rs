@@ -5,6 +5,7 @@
 //! decided once, when the configuration is built. Drivers never open paths on their
 //! own: they are handed a HAL, a stream or a client.
 
+pub mod barrier;
 pub mod device;
 pub mod emptybox;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod http_camera;
 pub mod modbus;
 pub mod protocol;
 pub mod seal_reader;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod transport;
 pub mod types;

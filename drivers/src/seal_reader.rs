@@ -22,13 +22,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, timeout_at, Instant};
 use tracing::{debug, warn};
 
 use crate::protocol::seal::{self, LogEvent, NakCode, SealBody, SealFrame, SealId, MAX_EVENTS};
 use crate::transport::{
-    supervise, Backoff, Connector, Framed, HealthReporter, LinkError, Request, SessionEnd, SessionOutcome,
+    converse, supervise, Backoff, Connector, Dialogue, Framed, HealthReporter, Request, TxError,
 };
 use crate::{DeviceError, Health, SealRead, SealReader};
 
@@ -91,7 +92,7 @@ impl SealReaderDriver {
         let backoff = cfg.backoff.clone();
         let h = health.clone();
         tokio::spawn(supervise(connector, rx, health, backoff, move |io, rx| {
-            Session { io, cfg: cfg.clone(), health: h.clone(), seq: 0, worked: false }.run(rx)
+            converse(Session { io, cfg: cfg.clone(), health: h.clone(), seq: 0 }, rx)
         }));
         SealReaderDriver { tx, health: rx_health }
     }
@@ -127,76 +128,45 @@ impl SealReader for SealReaderDriver {
     }
 }
 
-/// An exchange failed either on the device's side (answer the caller, keep the
-/// link) or on the link's (answer the caller, reconnect).
-enum TxError {
-    Device(DeviceError),
-    Link(LinkError),
-}
-
 struct Session<S> {
     io: Framed<S>,
     cfg: Arc<SealReaderConfig>,
     health: HealthReporter,
     seq: u8,
-    worked: bool,
 }
 
-/// Most bytes kept while idle; a device that streams noise must not grow the buffer.
-const IDLE_BUFFER_MAX: usize = 64 * 1024;
+#[async_trait]
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Dialogue for Session<S> {
+    type Stream = S;
+    type Query = Query;
+    type Answer = Answer;
 
-impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Request<Query, Answer>>,
-    ) -> SessionOutcome<Request<Query, Answer>> {
-        if let Err(TxError::Link(e)) = self.query(Query::Ping).await {
-            return (rx, SessionEnd::Link(e), self.worked);
-        }
-        loop {
-            tokio::select! {
-                r = rx.recv() => {
-                    let Some(req) = r else { return (rx, SessionEnd::Closed, self.worked) };
-                    let Request { body, reply } = req;
-                    let answer = |r| { let _ = reply.send(r); };
-                    match self.query(body).await {
-                        Ok(a) => answer(Ok(a)),
-                        Err(TxError::Device(e)) => answer(Err(e)),
-                        Err(TxError::Link(e)) => {
-                            answer(Err(DeviceError::Disconnected(e.to_string())));
-                            return (rx, SessionEnd::Link(e), self.worked);
-                        }
-                    }
-                }
-                _ = sleep(self.cfg.keepalive) => {
-                    if let Err(TxError::Link(e)) = self.query(Query::Ping).await {
-                        return (rx, SessionEnd::Link(e), self.worked);
-                    }
-                }
-                r = self.io.fill() => match r {
-                    Err(e) => return (rx, SessionEnd::Link(e), self.worked),
-                    Ok(_) if self.io.buffered() > IDLE_BUFFER_MAX => { self.io.discard(); }
-                    Ok(_) => {}
-                },
-            }
-        }
+    fn ping(&self) -> Query {
+        Query::Ping
     }
 
-    /// One query, with the health it implies recorded.
-    async fn query(&mut self, q: Query) -> Result<Answer, TxError> {
-        let r = self.answer(q).await;
-        match &r {
-            Ok(_) => {}
-            Err(TxError::Device(DeviceError::Timeout(t))) => self
-                .health
-                .down(format!("reader {} does not answer (no reply within {t:?})", self.cfg.address)),
-            Err(TxError::Device(DeviceError::Fault(why))) => self.health.down(why.clone()),
-            Err(TxError::Device(e)) => self.health.degraded(e.to_string()),
-            Err(TxError::Link(_)) => {}
-        }
-        r
+    fn keepalive(&self) -> Duration {
+        self.cfg.keepalive
     }
 
+    fn who(&self) -> String {
+        format!("reader {}", self.cfg.address)
+    }
+
+    fn health(&self) -> &HealthReporter {
+        &self.health
+    }
+
+    fn link(&mut self) -> &mut Framed<S> {
+        &mut self.io
+    }
+
+    async fn ask(&mut self, q: Query) -> Result<Answer, TxError> {
+        self.answer(q).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn answer(&mut self, q: Query) -> Result<Answer, TxError> {
         let window_ms = self.cfg.window.as_millis().min(u128::from(u16::MAX)) as u16;
         let with_window = self.cfg.window + self.cfg.reply_margin;
@@ -236,7 +206,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
 
     /// Sends `body` and waits for the reply with the same address and `seq`,
     /// retrying as configured. Records health on success.
-    async fn exchange(&mut self, body: SealBody, wait: std::time::Duration) -> Result<SealBody, TxError> {
+    async fn exchange(&mut self, body: SealBody, wait: Duration) -> Result<SealBody, TxError> {
         let mut last = DeviceError::Timeout(wait);
         for attempt in 0..self.cfg.attempts.max(1) {
             let stale = self.io.discard();
@@ -300,7 +270,6 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Session<S> {
                     }
                 },
                 Some(reply) => {
-                    self.worked = true;
                     match (attempt, corrupt) {
                         (0, None) => self.health.ok(),
                         (_, Some(c)) => self.health.degraded(format!("recovered from corrupt data: {c}")),

@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+// Readings that go into published records are part of the wire contract and
+// defined there; drivers produce them under the same names.
+pub use contract::device::{EmptyVerdict, ImageFormat, SealRead, SealStatus};
+
 /// An encoded image as a device produced it (JPEG from IP cameras, PNG from
 /// assembled line scans). Kept encoded: it is stored and sent as is.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,22 +22,6 @@ pub struct Image {
     /// run end to end before recognition models are installed. Real drivers leave
     /// it empty and the `sim-truth` engine refuses to run on real devices.
     pub sim_truth: Option<SimTruth>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageFormat {
-    Jpeg,
-    Png,
-}
-
-impl ImageFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            ImageFormat::Jpeg => "jpg",
-            ImageFormat::Png => "png",
-        }
-    }
 }
 
 /// What a simulated camera "shows": the text a perfect reader would read, and the
@@ -52,36 +40,6 @@ pub enum BarrierState {
     Closed,
     /// Between the limits: moving, stopped half-way, or limit switches disagree.
     Between,
-}
-
-/// ISO 18185 seal status as the reader reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SealStatus {
-    Sealed,
-    Opened,
-    Tampered,
-}
-
-/// One electronic seal heard by the reader.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct SealRead {
-    /// ISO 18185 id: manufacturer code and serial, written `MMMM-SSSSSSSS`.
-    pub id: String,
-    pub status: SealStatus,
-    pub sealed_at: Option<DateTime<Utc>>,
-    /// Battery charge, 0–100 %.
-    pub battery_pct: u8,
-    /// Received signal strength, dBm.
-    pub rssi_dbm: i16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EmptyVerdict {
-    Empty,
-    NotEmpty,
-    Inconclusive,
 }
 
 /// The empty-box detector's own verdict on one container.

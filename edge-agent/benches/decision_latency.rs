@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use contract::passage::CaptureKind;
 use drivers::sim::{CameraView, Footage, SimLane, SimPlan, SimTiming, SimVehicle};
 use drivers::{Image, ImageFormat};
 use edge_agent::lane::{Lane, Publish};
 use edge_agent::recognize::{PpOcrReader, Recognizer, Shot};
-use edge_agent::record::CaptureKind;
 use serde_json::Value;
 
 struct Collector(Mutex<mpsc::Sender<Value>>);

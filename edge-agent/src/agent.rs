@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use contract::Topics;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
 
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::config::{Broker, LaneConfig};
 use crate::lane::{Lane, LaneError};
-use crate::mqtt::{self, Topics, Will};
+use crate::mqtt::{self, Will};
 use crate::outbox::OutboxHandle;
-use crate::record::{LaneState, LaneStatus, SigningKeyInfo};
-use crate::signing::{ResultSigner, SigningError};
+use crate::signing::KeyFileError;
+use contract::lane::{LaneState, LaneStatus, SigningKeyInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -30,7 +31,7 @@ pub enum AgentError {
     #[error("TLS: {0}")]
     Tls(#[from] crate::mqtt::uplink::TlsFileError),
     #[error(transparent)]
-    Signing(#[from] SigningError),
+    Signing(#[from] KeyFileError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -61,7 +62,7 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
-    let signer = ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
+    let signer = crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
     let key = SigningKeyInfo { key_id: signer.key_id.clone(), public_key: signer.public_b64() };
     let will = Will {
         topic: topics.status(),

@@ -33,8 +33,35 @@ impl Archive {
         Ok(())
     }
 
+    /// The highest passage number among the kept records, read from their
+    /// names (`<lane>-<time>-<seq>`): a floor for the lane's numbering should
+    /// its journal ever be lost.
+    pub fn last_seq(&self) -> u64 {
+        self.files()
+            .iter()
+            .filter_map(|(p, _)| p.file_stem()?.to_str()?.rsplit('-').next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
         std::fs::read(self.path(id)?).ok()
+    }
+
+    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
+    /// at least four digits); read back to be sure.
+    pub fn find_seq(&self, seq: u64) -> Option<String> {
+        let suffix = format!("-{seq:04}.json");
+        let mut files: Vec<_> = self
+            .files()
+            .into_iter()
+            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
+            .collect();
+        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.into_iter().find_map(|(path, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
+        })
     }
 
     /// The newest first, at most `n`.
@@ -88,6 +115,30 @@ mod tests {
         assert!(a.get("G07-2").is_none());
         assert!(a.put("../escape", b"{}").is_err());
         assert!(a.get("../../etc/passwd").is_none());
+    }
+
+    #[test]
+    fn the_last_number_is_read_from_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Archive::open(dir.path(), 10).unwrap();
+        assert_eq!(a.last_seq(), 0);
+        for id in ["G07-20261123T080000.000Z-0009", "G07-20261123T090000.000Z-12345", "foreign"] {
+            a.put(id, b"{}").unwrap();
+        }
+        assert_eq!(a.last_seq(), 12345);
+    }
+
+    #[test]
+    fn a_passage_is_found_by_its_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Archive::open(dir.path(), 10).unwrap();
+        a.put("G07-20261204T100000000Z-0007", br#"{"id":"G07-20261204T100000000Z-0007","seq":7}"#).unwrap();
+        a.put("G07-20261204T100001000Z-0017", br#"{"id":"G07-20261204T100001000Z-0017","seq":17}"#).unwrap();
+        a.put("G07-20261204T100002000Z-12345", br#"{"id":"G07-20261204T100002000Z-12345","seq":12345}"#)
+            .unwrap();
+        assert_eq!(a.find_seq(7).as_deref(), Some("G07-20261204T100000000Z-0007"));
+        assert_eq!(a.find_seq(12345).as_deref(), Some("G07-20261204T100002000Z-12345"));
+        assert_eq!(a.find_seq(1), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use drivers::Image;
 use sha2::{Digest, Sha256};
 
-use crate::record::ImageRef;
+use contract::image::ImageRef;
 
 #[derive(Debug, Clone)]
 pub struct ImageStore {

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use contract::Topics;
+use edge_agent::cli::follow::{follow, FollowOptions};
 use edge_agent::config::{self, Broker};
-use edge_agent::mqtt::follow::{follow, FollowOptions};
-use edge_agent::mqtt::Topics;
 
 #[derive(Parser)]
 #[command(name = "edge-agent", version, about = "Inspection-lane edge controller")]
@@ -29,10 +29,10 @@ enum Cmd {
     /// Under-vehicle scan comparison against the vehicle's reference scan.
     Uvss {
         #[command(subcommand)]
-        cmd: edge_agent::vision_cli::UvssCmd,
+        cmd: edge_agent::cli::vision::UvssCmd,
     },
     /// Is the container in this interior image empty? (image check beside the detector)
-    EmptyCheck(edge_agent::vision_cli::EmptyCheckArgs),
+    EmptyCheck(edge_agent::cli::vision::EmptyCheckArgs),
     /// Run the lane described by a configuration file.
     Run {
         #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
@@ -40,7 +40,7 @@ enum Cmd {
     },
     /// Check the lane's devices: all at a glance, or one (`barrier --cycle`,
     /// `seal --read`, `camera NAME --snapshot F`, `uvss --capture F`, `ports`).
-    Diag(edge_agent::diag::DiagArgs),
+    Diag(edge_agent::cli::diag::DiagArgs),
     /// Validate a configuration file without touching the network or devices.
     CheckConfig { file: PathBuf },
     /// Print a lane's results live, in plain words.
@@ -80,10 +80,10 @@ enum Cmd {
         count: u64,
     },
     /// What is waiting in the outbox for the uplink; `outbox status --watch` follows a drain.
-    Outbox(edge_agent::outbox::cli::OutboxArgs),
+    Outbox(edge_agent::cli::outbox::OutboxArgs),
     /// Central's side of signed commands: make a key, sign a command.
     #[command(subcommand)]
-    Command(edge_agent::command::cli::CommandCmd),
+    Command(edge_agent::cli::command::CommandCmd),
     /// Load pre-declarations from a JSON file (a list) into the lane's store, or
     /// list the valid ones. The running agent sees them at once.
     Declare {
@@ -106,7 +106,7 @@ enum Cmd {
     },
     /// The tamper-evident audit trail: verify it, or show one vehicle's story.
     #[command(subcommand)]
-    Audit(edge_agent::audit::cli::AuditCmd),
+    Audit(edge_agent::cli::audit::AuditCmd),
     /// Check the lane signatures of saved passage records or decisions.
     Verify {
         /// A lane's key as ID=PUBLIC_KEY (repeat for several lanes).
@@ -117,13 +117,13 @@ enum Cmd {
     },
     /// Recognition from the terminal: `ocr IMAGE... [--json]`, `ocr-eval DIR...`.
     #[command(flatten)]
-    Ocr(edge_agent::ocr_cli::OcrCmd),
+    Ocr(edge_agent::cli::ocr::OcrCmd),
     /// Local operators: `operator hash` makes a credential for the lane config.
     #[command(subcommand)]
-    Operator(edge_agent::operator_cli::OperatorCmd),
+    Operator(edge_agent::cli::operator::OperatorCmd),
     /// A local operator releases a held vehicle while the uplink is down
     /// (through the running agent's technician page; password on stdin).
-    Release(edge_agent::operator_cli::ReleaseArgs),
+    Release(edge_agent::cli::operator::ReleaseArgs),
     /// Write the JSON Schemas of every published message.
     Schema {
         #[arg(long)]
@@ -152,8 +152,8 @@ fn main() -> ExitCode {
         std::process::exit(101);
     }));
     match cli.command {
-        Cmd::Uvss { cmd } => edge_agent::vision_cli::uvss(cmd),
-        Cmd::EmptyCheck(args) => edge_agent::vision_cli::empty_check(args),
+        Cmd::Uvss { cmd } => edge_agent::cli::vision::uvss(cmd),
+        Cmd::EmptyCheck(args) => edge_agent::cli::vision::empty_check(args),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 println!(
@@ -172,10 +172,10 @@ fn main() -> ExitCode {
         },
         Cmd::Tail { host, port, topic, out, client_id, count } => {
             let opts =
-                edge_agent::mqtt::tail::TailOptions { host, port, filter: topic, out, client_id, count };
+                edge_agent::cli::tail::TailOptions { host, port, filter: topic, out, client_id, count };
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
             let mut stdout = std::io::stdout();
-            match rt.block_on(edge_agent::mqtt::tail::tail(opts, &mut stdout)) {
+            match rt.block_on(edge_agent::cli::tail::tail(opts, &mut stdout)) {
                 Ok(stats) => {
                     eprintln!(
                         "{} passages ({} duplicates ignored), {} images, {} bad images",
@@ -189,11 +189,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Outbox(args) => exit(edge_agent::outbox::cli::run(args)),
-        Cmd::Diag(args) => exit(edge_agent::diag::run(args)),
-        Cmd::Command(cmd) => exit(edge_agent::command::cli::run(cmd).map(|()| true)),
+        Cmd::Outbox(args) => exit(edge_agent::cli::outbox::run(args)),
+        Cmd::Diag(args) => exit(edge_agent::cli::diag::run(args)),
+        Cmd::Command(cmd) => exit(edge_agent::cli::command::run(cmd).map(|()| true)),
         Cmd::Declare { config, file, list } => {
-            exit(edge_agent::declaration::cli(&config, file.as_deref(), list).map(|()| true))
+            exit(edge_agent::cli::declare::run(&config, file.as_deref(), list).map(|()| true))
         }
         Cmd::Stats { config, hours, json } => {
             let cfg = match config::load(&config) {
@@ -223,17 +223,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Audit(cmd) => exit(edge_agent::audit::cli::run(cmd)),
-        Cmd::Verify { keys, files } => exit(edge_agent::signing::verify_files(&keys, &files)),
-        Cmd::Ocr(cmd) => edge_agent::ocr_cli::run(cmd),
+        Cmd::Audit(cmd) => exit(edge_agent::cli::audit::run(cmd)),
+        Cmd::Verify { keys, files } => {
+            exit(edge_agent::signing::verify_files(&keys, &files).map_err(|e| e.to_string()))
+        }
+        Cmd::Ocr(cmd) => edge_agent::cli::ocr::run(cmd),
         Cmd::Operator(cmd) => {
-            exit(edge_agent::operator_cli::hash(cmd).map(|()| true).map_err(|e| e.to_string()))
+            exit(edge_agent::cli::operator::hash(cmd).map(|()| true).map_err(|e| e.to_string()))
         }
         Cmd::Release(args) => {
-            exit(edge_agent::operator_cli::release(args).map(|()| true).map_err(|e| e.to_string()))
+            exit(edge_agent::cli::operator::release(args).map(|()| true).map_err(|e| e.to_string()))
         }
         Cmd::Schema { out } => {
-            for (name, schema) in edge_agent::schema::all() {
+            for (name, schema) in contract::schema::all() {
                 match &out {
                     Some(dir) => {
                         if let Err(e) =

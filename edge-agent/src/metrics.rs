@@ -17,9 +17,11 @@ use std::sync::{Arc, Mutex};
 use drivers::HealthState;
 
 use crate::lane::Publish;
-use crate::mqtt::Topics;
 use crate::outbox::Depth;
-use crate::record::{Alarm, DecisionEvent, DeviceHealthEvent, PassageRecord};
+use contract::decision::DecisionEvent;
+use contract::lane::{Alarm, DeviceHealthEvent};
+use contract::passage::PassageRecord;
+use contract::Topics;
 
 /// Seconds; from a 1 ms capture to a 10-minute review.
 const STAGE_BUCKETS: &[f64] =
@@ -119,7 +121,7 @@ impl Metrics {
                     .entry(word(&s.stage))
                     .or_insert_with(|| Histogram::new(STAGE_BUCKETS))
                     .observe(ms(d));
-                if s.stage == crate::record::Stage::Recognition {
+                if s.stage == contract::passage::Stage::Recognition {
                     m.recognition.observe(ms(d));
                 }
             }

@@ -4,7 +4,8 @@ use chrono::Utc;
 use drivers::Health;
 
 use super::*;
-use crate::record::{DecisionRecord, ExitKind, Outcome, Stage, StageRecord, PASSAGE_SCHEMA};
+use contract::decision::{DecisionRecord, Outcome};
+use contract::passage::{ExitKind, Stage, StageRecord, PASSAGE_SCHEMA};
 
 fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
     let at = Utc::now();

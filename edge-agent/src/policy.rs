@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use drivers::{EmptyVerdict, HealthState, SealStatus};
 
 use crate::config::{DecisionConfig, RecognitionConfig, VisionPolicy};
-use crate::declaration::Declaration;
-use crate::record::*;
+use contract::decision::{Check, CheckResult, DecisionRecord, Outcome};
+use contract::declaration::Declaration;
+use contract::passage::{CaptureKind, CaptureOutcome, PassageRecord};
 
 pub struct PolicyInput<'a> {
     pub record: &'a PassageRecord,

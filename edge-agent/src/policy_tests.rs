@@ -9,6 +9,10 @@ use models::{ContainerRead, PlateRead, Reads};
 
 use super::*;
 use crate::config::{DecisionConfig, Engine, RecognitionConfig, VisionPolicy};
+use contract::passage::{
+    CaptureRecord, EmptyCheckRecord, EmptyImageRecord, EmptyImageVerdict, UvssCheckRecord, UvssRegion,
+    UvssVerdict, PASSAGE_SCHEMA,
+};
 
 fn policy() -> Policy {
     let rc = RecognitionConfig {

@@ -10,7 +10,7 @@ use drivers::EmptyVerdict;
 
 use crate::config::VisionPolicy;
 use crate::policy::{Checks, PolicyInput};
-use crate::record::{EmptyImageVerdict, UvssVerdict};
+use contract::passage::{EmptyImageVerdict, UvssVerdict};
 
 pub(crate) fn uvss(input: &PolicyInput, v: &VisionPolicy, c: &mut Checks) {
     let Some(u) = &input.record.uvss else { return };

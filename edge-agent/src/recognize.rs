@@ -17,7 +17,7 @@ use models::manifest::{Manifest, ModelPaths};
 use models::{ContainerRead, PlateRead, Reads, RecognitionError};
 
 use crate::config::RecognitionConfig;
-use crate::record::CaptureKind;
+use contract::passage::CaptureKind;
 
 /// One image to read, with the camera it came from.
 pub struct Shot {

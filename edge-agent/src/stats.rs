@@ -7,47 +7,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use contract::stats::{StatsReport, Summary, STATS_SCHEMA};
 
-use crate::record::{ExitKind, Outcome, PassageRecord, Stage};
-
-/// Published on `<prefix>/<site>/<lane>/stats` (retained).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct StatsReport {
-    pub schema: String,
-    pub site: String,
-    pub lane: String,
-    pub window_from: Option<DateTime<Utc>>,
-    pub window_to: Option<DateTime<Utc>>,
-    pub passages: u64,
-    /// Final outcome (after any review) -> count; tailgaters count as `tailgated`.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Released by the machine's own decision, as a share of all passages.
-    pub direct_release_ratio: f64,
-    /// Reason word (before any `:`) -> how many held or inspected vehicles had it.
-    pub hold_reasons: BTreeMap<String, u64>,
-    pub time_in_lane_ms: Summary,
-    pub stages_ms: BTreeMap<String, Summary>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Summary {
-    pub count: u64,
-    pub mean: f64,
-    pub p95: u64,
-}
-
-impl Summary {
-    fn of(mut v: Vec<u64>) -> Self {
-        if v.is_empty() {
-            return Summary::default();
-        }
-        v.sort_unstable();
-        let p95 = v[((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1];
-        Summary { count: v.len() as u64, mean: v.iter().sum::<u64>() as f64 / v.len() as f64, p95 }
-    }
-}
+use contract::decision::Outcome;
+use contract::passage::{ExitKind, PassageRecord, Stage};
 
 /// What one passage contributes, kept small so a day of them is cheap.
 #[derive(Debug, Clone)]
@@ -114,7 +77,7 @@ impl Stats {
         let n = self.samples.len() as u64;
         let direct = self.samples.iter().filter(|s| s.direct).count() as f64;
         StatsReport {
-            schema: "lanectl.stats/1".into(),
+            schema: STATS_SCHEMA.into(),
             site: site.into(),
             lane: lane.into(),
             window_from: self.samples.front().map(|s| s.at),
@@ -192,18 +155,4 @@ pub fn render(r: &StatsReport) -> String {
         let _ = writeln!(out, "    {stage:<12} mean {:>8.0} ms  p95 {:>7} ms  ({})", s.mean, s.p95, s.count);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_mean_and_p95() {
-        let s = Summary::of((1..=100).collect());
-        assert_eq!((s.count, s.p95), (100, 95));
-        assert!((s.mean - 50.5).abs() < 1e-9);
-        assert_eq!(Summary::of(vec![]), Summary::default());
-        assert_eq!(Summary::of(vec![7]).p95, 7);
-    }
 }

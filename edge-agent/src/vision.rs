@@ -17,7 +17,10 @@ use tracing::{info, warn};
 use crate::config::VisionConfig;
 use crate::images::ImageStore;
 use crate::recognize::Shot;
-use crate::record::*;
+use contract::decision::Outcome;
+use contract::passage::{
+    CaptureKind, EmptyImageRecord, EmptyImageVerdict, PassageRecord, UvssCheckRecord, UvssRegion, UvssVerdict,
+};
 
 /// Longest side of the overlay sent to the reviewer.
 const OVERLAY_MAX: u32 = 2000;
@@ -182,11 +185,11 @@ mod tests {
 
     fn passage(outcome: Outcome, verdict: Option<UvssVerdict>) -> PassageRecord {
         let mut r: PassageRecord = serde_json::from_value(serde_json::json!({
-            "schema": PASSAGE_SCHEMA, "id": "p1", "site": "s", "lane": "l", "seq": 1, "arrived_at": "2026-01-01T00:00:00Z",
+            "schema": contract::passage::PASSAGE_SCHEMA, "id": "p1", "site": "s", "lane": "l", "seq": 1, "arrived_at": "2026-01-01T00:00:00Z",
             "stages": [], "captures": [], "flags": []
         }))
         .unwrap();
-        r.decision = Some(DecisionRecord {
+        r.decision = Some(contract::decision::DecisionRecord {
             outcome,
             reasons: vec![],
             checks: vec![],

@@ -256,16 +256,16 @@ fn central_key() -> ed25519_dalek::SigningKey {
 /// Sends a signed release for `passage`, as central would, and waits for its ack.
 fn release(lane: &mut WireLane, passage: &str, n: u32) {
     let now = chrono::Utc::now();
-    let cmd = edge_agent::command::Command {
+    let cmd = contract::command::Command {
         id: format!("release-{n}"),
         site: "HIL".into(),
         lane: "G09".into(),
         issued_at: now,
         expires_at: now + chrono::Duration::seconds(60),
         by: "hil".into(),
-        action: edge_agent::command::Action::Release { passage: passage.into() },
+        action: contract::command::Action::Release { passage: passage.into() },
     };
-    let envelope = edge_agent::command::sign(&cmd, "central-1", &central_key());
+    let envelope = contract::command::sign(&cmd, "central-1", &central_key());
     lane.commands.blocking_send(serde_json::to_vec(&envelope).unwrap()).unwrap();
     let (_, ack) = lane.watch.until("the release acknowledged", |_, t, _| t.ends_with("/ack"));
     assert_eq!(ack["accepted"], true, "{ack}");

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use edge_agent::reassembly::Assembler;
+use contract::reassembly::Assembler;
 use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 

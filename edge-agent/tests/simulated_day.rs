@@ -213,9 +213,8 @@ fn day(vehicles: usize, camera_every: usize) {
     // The audit trail: intact, and no barrier opening without a release before it.
     let data = data.as_path();
     let log = data.join("audit.log");
-    let signer =
-        edge_agent::signing::ResultSigner::load_or_create(&data.join("signing.key"), "DEMO-G01").unwrap();
-    let keys = vec![(signer.key_id.clone(), edge_agent::command::public_key(&signer.public_b64()).unwrap())];
+    let signer = edge_agent::signing::load_or_create(&data.join("signing.key"), "DEMO-G01").unwrap();
+    let keys = vec![signer.key_entry()];
     let verified = verify_file(&log, &keys).expect("the audit trail verifies");
     assert!(verified.checkpoints as usize >= vehicles / 100, "{verified:?}");
     let entries: Vec<Entry> =

@@ -137,10 +137,8 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
     assert_eq!(releases.len(), 2, "{releases:?}");
     assert_eq!(releases[1]["data"], json!({"operator": "li", "by": "local:li", "accepted": true}));
     assert_eq!(releases[1]["passage"], passage.as_str());
-    let signer =
-        edge_agent::signing::ResultSigner::load_or_create(&dir.path().join("signing.key"), "DEMO-G01")
-            .unwrap();
-    let keys = vec![(signer.key_id.clone(), edge_agent::command::public_key(&signer.public_b64()).unwrap())];
+    let signer = edge_agent::signing::load_or_create(&dir.path().join("signing.key"), "DEMO-G01").unwrap();
+    let keys = vec![signer.key_entry()];
     edge_agent::audit::verify_file(&log, &keys).expect("the audit trail verifies");
 }
 

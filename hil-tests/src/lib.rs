@@ -1,6 +1,8 @@
 //! Harness for hardware-in-the-loop and end-to-end tests: a real Mosquitto on a
 //! free port, an MQTT subscriber that collects messages, and the agent binary.
 
+pub mod postgres;
+pub mod seaweed;
 pub mod sim;
 
 use std::net::TcpListener;
@@ -208,4 +210,17 @@ pub fn demo_lane(broker: &str, data_dir: &str) -> String {
         "config/demo.toml changed: update hil_tests::demo_lane"
     );
     out
+}
+
+/// Bytes of every file under `dir` (store and database sizes in benchmarks).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -1,57 +1,8 @@
 //! What recognition made of a passage: the types the lane decides on and records.
 //!
 //! Kept apart from the pipeline's internals (lines, alternatives, timings) so the record and the
-//! decision depend on a small, stable shape; the passage record's JSON Schema is generated from it.
+//! decision depend on a small, stable shape. They travel inside the passage record, so they are
+//! defined in the wire contract (`contract::reads`) and re-exported here for the engines that
+//! fill them in.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-/// Everything recognition made of one passage's images.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Reads {
-    pub plates: Vec<PlateRead>,
-    pub containers: Vec<ContainerRead>,
-    /// Model names and versions that produced these reads.
-    pub models: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PlateColor {
-    Blue,
-    Yellow,
-    Green,
-    White,
-    Black,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PlateRead {
-    pub text: String,
-    /// 0..1: the weakest character's probability, fused over two recognisers where both read
-    /// the plate (see `read::plate_dual`); calibrated so that the lane's default threshold
-    /// separates right reads from wrong ones.
-    pub confidence: f32,
-    pub color: Option<PlateColor>,
-    /// Cameras whose images produced this read.
-    pub cameras: Vec<String>,
-    /// `name version` of the models that produced this read (detectors and recognisers).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub models: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ContainerRead {
-    /// ISO 6346 code, 11 characters.
-    pub code: String,
-    pub confidence: f32,
-    pub check_digit_ok: bool,
-    /// Characters changed by check-digit-guided correction, e.g. `"O->0@4"`.
-    pub corrected: Vec<String>,
-    /// ISO 6346 size/type code (`22G1`, `45G1`) when visible.
-    pub size_type: Option<String>,
-    pub cameras: Vec<String>,
-    /// `name version` of the models that produced this read.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub models: Vec<String>,
-}
+pub use contract::reads::{ContainerRead, PlateColor, PlateRead, Reads};

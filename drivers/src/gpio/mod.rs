@@ -12,7 +12,7 @@ mod barrier;
 mod presence;
 pub mod sim;
 
-pub use barrier::{BarrierPins, GpioBarrier, GpioBarrierConfig};
+pub use barrier::{BarrierPins, GpioActuator, GpioBarrier, GpioBarrierConfig};
 pub use presence::{Condition, Debouncer, GpioPresence, PresenceConfig};
 
 use crate::DeviceError;

@@ -207,9 +207,9 @@ mod tests {
             reply.extend(tail);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let got = rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), roundtrip(reply)).await });
-            match got.expect("the reply ends, so the parse ends") {
-                Ok(r) => proptest::prop_assert!(r.body.len() <= 1024),
-                Err(_) => {}
+            // A typed error is a fine outcome; an answer must respect the body limit.
+            if let Ok(r) = got.expect("the reply ends, so the parse ends") {
+                proptest::prop_assert!(r.body.len() <= 1024);
             }
         }
     }

@@ -1,3 +1,7 @@
+//! The simulated vehicles: random but valid (GA 36 plates, ISO 6346 codes with
+//! their check digits, intact seals), so the lane's parsers and checks see what
+//! real traffic would give them and a simulated day exercises the real paths.
+
 use chrono::{TimeZone, Utc};
 use rand::rngs::SmallRng;
 use rand::Rng;

@@ -8,10 +8,12 @@
 //! [`SerialConnector`]) and a test builds from a closure over PTY pairs or
 //! loopback sockets ([`FnConnector`]). Every driver runs the same supervision
 //! loop ([`supervise`]): connect, run a session until the stream hangs up or
-//! errors, mark the device down, wait with backoff, connect again. A USB-serial
+//! errors, mark the device down, wait with backoff, connect again. Devices
+//! spoken to by request and reply share the session itself too ([`converse`]). A USB-serial
 //! adapter that is pulled out and put back, or a TCP reset, therefore recovers
 //! without anyone restarting the agent.
 
+mod dialogue;
 mod framed;
 mod reporter;
 mod supervise;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use dialogue::{converse, Dialogue, TxError};
 pub use framed::{Framed, LinkError};
 pub use reporter::{HealthReporter, NOT_CONNECTED_YET};
 pub use supervise::{supervise, Request, SessionEnd, SessionOutcome};

@@ -9,7 +9,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::{Entry, GENESIS};
-use crate::signing::ResultSigner;
+use contract::audit::{AuditCheckpoint, AUDIT_CHECKPOINT_SCHEMA};
+use contract::signing::ResultSigner;
 
 /// A signed checkpoint after this many entries.
 pub const CHECKPOINT_EVERY: u64 = 100;
@@ -96,7 +97,12 @@ impl AuditLog {
     }
 
     pub fn checkpoint(&mut self, signer: &ResultSigner) -> std::io::Result<Value> {
-        let body = json!({"schema": "lanectl.audit-checkpoint/1", "seq": self.seq, "hash": self.last, "at": Utc::now()});
+        let body = AuditCheckpoint {
+            schema: AUDIT_CHECKPOINT_SCHEMA.into(),
+            seq: self.seq,
+            hash: self.last.clone(),
+            at: Utc::now(),
+        };
         let signed: Value = serde_json::from_slice(&signer.sign_json(&body).map_err(std::io::Error::other)?)
             .map_err(std::io::Error::other)?;
         self.append("checkpoint", None, signed.clone())?;

@@ -8,7 +8,6 @@
 //! publishes the checkpoint to central, so even cutting off the end of the
 //! file is caught against central's copy of the latest checkpoint.
 
-pub mod cli;
 mod log;
 mod verify;
 
@@ -44,7 +43,7 @@ impl Entry {
         v.as_object_mut().expect("an entry is an object").remove("hash");
         let mut h = Sha256::new();
         h.update(self.prev.as_bytes());
-        h.update(crate::signing::canonical(&v));
+        h.update(contract::signing::canonical(&v));
         hex::encode(h.finalize())
     }
 }

@@ -2,12 +2,13 @@
 
 use serde_json::json;
 
+use contract::signing::ResultSigner;
+
 use super::*;
-use crate::signing::ResultSigner;
 
 fn log_with(n: u64, dir: &std::path::Path) -> (std::path::PathBuf, ResultSigner) {
     let path = dir.join("audit.log");
-    let signer = ResultSigner::load_or_create(&dir.join("k"), "T-G01").unwrap();
+    let signer = crate::signing::load_or_create(&dir.join("k"), "T-G01").unwrap();
     let mut log = AuditLog::open(&path).unwrap();
     for i in 0..n {
         log.append("decision", Some(&format!("p{i}")), json!({"outcome": "release", "i": i})).unwrap();
@@ -17,7 +18,7 @@ fn log_with(n: u64, dir: &std::path::Path) -> (std::path::PathBuf, ResultSigner)
 }
 
 fn keys(s: &ResultSigner) -> Vec<(String, ed25519_dalek::VerifyingKey)> {
-    vec![(s.key_id.clone(), crate::command::public_key(&s.public_b64()).unwrap())]
+    vec![s.key_entry()]
 }
 
 fn lines(path: &std::path::Path) -> Vec<String> {
@@ -68,7 +69,7 @@ fn every_single_modification_deletion_and_swap_is_found() {
 fn a_forged_checkpoint_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = log_with(100, dir.path());
-    let other = ResultSigner::load_or_create(&dir.path().join("other"), "T-G01").unwrap();
+    let other = crate::signing::load_or_create(&dir.path().join("other"), "T-G01").unwrap();
     let err = verify_file(&path, &keys(&other)).unwrap_err();
     assert!(matches!(err, Broken::Checkpoint { .. }), "{err}");
 }

@@ -66,7 +66,7 @@ fn check_checkpoint(e: &Entry, prev: &str, keys: &[(String, VerifyingKey)]) -> R
         return Err(why("it vouches for another point of the chain".into()));
     }
     if !keys.is_empty() {
-        crate::signing::verify(&e.data, keys).map_err(|err| why(err.to_string()))?;
+        contract::signing::verify(&e.data, keys).map_err(|err| why(err.to_string()))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use super::Rejection;
+use contract::command::Rejection;
 
 pub struct Replay {
     conn: Connection,

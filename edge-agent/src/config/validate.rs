@@ -48,9 +48,9 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
             .commands
             .keys
             .iter()
-            .filter_map(|(id, k)| match crate::command::public_key(k.get_ref()) {
-                Some(key) => Some((id.clone(), key)),
-                None => {
+            .filter_map(|(id, k)| match contract::signing::public_key(k.get_ref()) {
+                Ok(key) => Some((id.clone(), key)),
+                Err(_) => {
                     r.error(
                         k.span(),
                         format!("command key {id:?} is not an Ed25519 public key"),

@@ -5,10 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use models::Reads;
 
-use crate::record::{
-    Alarm, CaptureRecord, DecisionRecord, EmptyCheckRecord, EmptyImageRecord, Outcome, PassageRecord,
-    UvssCheckRecord,
-};
+use contract::decision::{DecisionRecord, Outcome};
+use contract::lane::Alarm;
+use contract::passage::{CaptureRecord, EmptyCheckRecord, EmptyImageRecord, PassageRecord, UvssCheckRecord};
 
 /// The machine's notion of now: monotonic time for deadlines, UTC for records.
 #[derive(Debug, Clone, Copy, PartialEq)]

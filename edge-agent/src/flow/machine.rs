@@ -9,7 +9,11 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::config::Timeouts;
-use crate::record::*;
+use contract::decision::{DecisionRecord, Outcome};
+use contract::lane::{Alarm, AlarmKind};
+use contract::passage::{
+    CaptureKind, CaptureOutcome, CaptureRecord, EmptyCheckRecord, ExitKind, Flag, Stage, StageOutcome,
+};
 
 use super::event::*;
 use super::passage::Passage;
@@ -49,6 +53,7 @@ pub struct Flow {
     current: Option<Passage>,
     /// Arrival times of vehicles waiting behind the current one.
     queue: VecDeque<Time>,
+    /// The last passage number given out; the next passage gets the one after.
     seq: u64,
 }
 
@@ -65,6 +70,18 @@ impl Flow {
             queue: VecDeque::new(),
             seq: 0,
         }
+    }
+
+    /// Numbers passages on from `last_seq` (the last one given out before a
+    /// restart), so a lane's `seq` never repeats.
+    pub fn continuing_after(mut self, last_seq: u64) -> Self {
+        self.seq = last_seq;
+        self
+    }
+
+    /// The last passage number given out (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.seq
     }
 
     pub fn barrier(&self) -> BarrierPos {
@@ -275,9 +292,7 @@ impl Flow {
     }
 
     fn start(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
-        self.seq += 1;
-        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
-        let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
+        let mut p = self.next_passage(arrived);
         p.enter(Stage::Capture, now, Some(self.cfg.timeouts.capture));
         for (device, _) in &self.cfg.captures {
             p.pending.insert(device.clone());
@@ -288,6 +303,13 @@ impl Flow {
         if nothing_to_capture {
             self.after_capture(now, StageOutcome::Ok, out);
         }
+    }
+
+    /// A new passage with the next number: `<lane>-<arrival time>-<seq>`.
+    fn next_passage(&mut self, arrived: Time) -> Passage {
+        self.seq += 1;
+        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
+        Passage::new(&self.cfg.site, &self.cfg.lane, id, self.seq, arrived)
     }
 
     fn after_capture(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {
@@ -504,9 +526,7 @@ impl Flow {
 
     /// A record for a vehicle that slipped through without a passage of its own.
     fn tailgater_record(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
-        self.seq += 1;
-        let id = format!("{}-{}-{:04}", self.cfg.lane, arrived.utc.format("%Y%m%dT%H%M%S%3fZ"), self.seq);
-        let mut p = Passage::new(&self.cfg, id, self.seq, arrived);
+        let mut p = self.next_passage(arrived);
         p.flag(Flag::Tailgate);
         p.record.exit = Some(ExitKind::Tailgated);
         p.record.completed_at = Some(now.utc);

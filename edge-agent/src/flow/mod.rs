@@ -12,4 +12,4 @@ mod tests;
 
 pub use event::*;
 pub use machine::{BarrierPos, Flow, FlowConfig};
-pub use passage::Passage;
+pub use passage::{close_interrupted, Passage};

@@ -4,10 +4,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::record::*;
+use chrono::{DateTime, Utc};
+
+use contract::passage::{
+    CaptureRecord, ExitKind, Flag, PassageRecord, Stage, StageOutcome, StageRecord, PASSAGE_SCHEMA,
+};
 
 use super::event::Time;
-use super::machine::FlowConfig;
 
 #[derive(Debug, Clone)]
 pub struct Passage {
@@ -24,12 +27,13 @@ pub struct Passage {
 }
 
 impl Passage {
-    pub(super) fn new(cfg: &FlowConfig, id: String, seq: u64, arrived: Time) -> Self {
+    /// A vehicle just arrived at lane `site`/`lane`, numbered `seq`.
+    pub(super) fn new(site: &str, lane: &str, id: String, seq: u64, arrived: Time) -> Self {
         let record = PassageRecord {
             schema: PASSAGE_SCHEMA.into(),
             id,
-            site: cfg.site.clone(),
-            lane: cfg.lane.clone(),
+            site: site.into(),
+            lane: lane.into(),
             seq,
             arrived_at: arrived.utc,
             completed_at: None,
@@ -102,4 +106,17 @@ impl Passage {
             Stage::Capture | Stage::Recognition | Stage::EmptyCheck | Stage::Decision | Stage::Review
         )
     }
+}
+
+/// Closes a passage the agent was in the middle of when it stopped or crashed,
+/// with what was known: the stage it was in ends `interrupted` (when is not
+/// known), and the record is complete as of `now`, the next start.
+pub fn close_interrupted(mut record: PassageRecord, now: DateTime<Utc>) -> PassageRecord {
+    if let Some(open) = record.stages.last_mut().filter(|s| s.ended_at.is_none()) {
+        open.outcome = Some(StageOutcome::Interrupted);
+    }
+    record.exit = Some(ExitKind::Interrupted);
+    record.completed_at = Some(now);
+    record.total_ms = None;
+    record
 }

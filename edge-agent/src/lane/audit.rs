@@ -19,9 +19,9 @@ use tracing::error;
 
 use super::Publish;
 use crate::audit::AuditLog;
-use crate::mqtt::Topics;
-use crate::record::{Alarm, AlarmKind};
-use crate::signing::ResultSigner;
+use contract::lane::{Alarm, AlarmKind};
+use contract::signing::ResultSigner;
+use contract::Topics;
 
 /// Entries the writer may be behind before the loop waits for it.
 const BACKLOG: usize = 10_000;
@@ -111,7 +111,7 @@ impl<P: Publish> Writer<P> {
     fn outcome(&mut self, result: std::io::Result<Option<Value>>, passage: Option<String>) {
         match result {
             Ok(Some(checkpoint)) => {
-                let topic = format!("{}/audit/checkpoint", self.topics.base());
+                let topic = self.topics.audit_checkpoint();
                 self.send(topic, &checkpoint);
                 self.failing = false;
             }
@@ -171,7 +171,7 @@ mod tests {
     async fn flushed_resolves_after_earlier_entries_are_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let signer = || ResultSigner::load_or_create(&dir.path().join("key"), "T-1").unwrap();
+        let signer = || crate::signing::load_or_create(&dir.path().join("key"), "T-1").unwrap();
         let writer = AuditWriter::start(
             AuditLog::open(&path).unwrap(),
             signer(),
@@ -194,7 +194,6 @@ mod tests {
             "signed every 100 entries"
         );
         writer.close().await;
-        let key = crate::command::public_key(&signer().public_b64()).unwrap();
-        crate::audit::verify_file(&path, &[("T-1".to_string(), key)]).expect("the chain verifies");
+        crate::audit::verify_file(&path, &[signer().key_entry()]).expect("the chain verifies");
     }
 }

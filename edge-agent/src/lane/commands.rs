@@ -10,11 +10,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::command::{Action, Command, CommandAck, CommandVerifier, Rejection, Replay};
+use crate::command::Replay;
 use crate::config::LaneConfig;
 use crate::declaration::DeclarationStore;
 use crate::flow::Event;
-use crate::record::{DecisionRecord, Outcome, Stage};
+use contract::command::{Action, Command, CommandAck, CommandVerifier, Envelope, Rejection};
+use contract::decision::{DecisionRecord, Outcome};
+use contract::passage::Stage;
 
 use super::{Lane, Publish};
 
@@ -50,7 +52,7 @@ impl Desk {
 /// central matches the rejection to what it sent. Never trusted for anything else.
 fn id_of(bytes: &[u8]) -> Option<String> {
     use base64::Engine;
-    let env: crate::command::Envelope = serde_json::from_slice(bytes).ok()?;
+    let env: Envelope = serde_json::from_slice(bytes).ok()?;
     let payload = base64::engine::general_purpose::STANDARD.decode(env.payload).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
     v.get("id")?.as_str().map(|s| s.chars().take(128).collect())
@@ -122,6 +124,10 @@ impl<P: Publish> Lane<P> {
                 Err(e) => done("not_applicable", e.to_string()),
             },
             Action::Resend { passage } => self.resend(passage),
+            Action::ResendSeq { seq } => match self.archive.find_seq(*seq) {
+                Some(id) => self.resend(&id),
+                None => done("not_applicable", format!("no record of passage #{seq} is kept on this lane")),
+            },
         }
     }
 
@@ -130,13 +136,18 @@ impl<P: Publish> Lane<P> {
         let Some(payload) = self.archive.get(passage) else {
             return done("not_applicable", format!("no record of {passage} is kept on this lane"));
         };
-        let images = match serde_json::from_slice::<crate::record::PassageRecord>(&payload) {
+        let images = match serde_json::from_slice::<contract::passage::PassageRecord>(&payload) {
             Ok(record) => {
                 let captures =
                     record.captures.iter().filter_map(|c| Some((c.device.clone(), c.image.clone()?)));
                 let empty =
                     record.empty_check.iter().filter_map(|e| Some((e.device.clone(), e.image.clone()?)));
-                captures.chain(empty).collect::<Vec<_>>()
+                // The heat-map overlay is an image of the record like the others.
+                let overlay = record
+                    .uvss
+                    .iter()
+                    .filter_map(|u| Some((format!("{}-overlay", u.device), u.overlay.clone()?)));
+                captures.chain(empty).chain(overlay).collect::<Vec<_>>()
             }
             Err(_) => vec![],
         };

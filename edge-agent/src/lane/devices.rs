@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch, Mutex};
 use super::Input;
 use crate::config::{DeviceConfig, DeviceKind, LaneConfig, Role, Transport};
 use crate::flow::Zone;
-use crate::record::CaptureKind;
+use contract::passage::CaptureKind;
 
 /// The in-process simulation, when any device is simulated (idle: traffic is started apart).
 pub fn sim_lane(cfg: &LaneConfig) -> Option<SimLane> {

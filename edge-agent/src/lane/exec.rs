@@ -13,7 +13,10 @@ use crate::flow::{BarrierError, BarrierOp, Command, EmptyCheckNeed, Event, Time}
 use crate::images::ImageStore;
 use crate::policy::PolicyInput;
 use crate::recognize::{Job, Shot};
-use crate::record::*;
+use contract::decision::DecisionEvent;
+use contract::image::{ImageManifest, ImageRef};
+use contract::lane::DeviceHealthEvent;
+use contract::passage::{CaptureOutcome, CaptureRecord, EmptyCheckRecord, UvssMeta};
 
 /// Statistics go out with a passage, at most this often.
 const STATS_EVERY: Duration = Duration::from_secs(60);
@@ -108,6 +111,9 @@ impl<P: Publish> Lane<P> {
                     }
                     self.publisher.publish_result(self.topics.passage(), payload.clone());
                 }
+                if let Err(e) = self.journal.done(&record.id) {
+                    warn!(passage = %record.id, cause = %e, "cannot keep the passage journal");
+                }
                 let record_sha256 =
                     signed.as_ref().map(|p| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(p)));
                 let summary = serde_json::json!({
@@ -171,27 +177,12 @@ impl<P: Publish> Lane<P> {
 
     /// The manifest, then the chunks; the outbox keeps them in this order.
     pub(super) fn publish_image(&self, passage: &str, camera: &str, image: &ImageRef) {
-        let chunk = self.cfg.mqtt.chunk_size as u64;
-        let chunks = image.bytes.div_ceil(chunk).max(1) as u32;
-        let manifest = ImageManifest {
-            schema: IMAGE_SCHEMA.into(),
-            sha256: image.sha256.clone(),
-            bytes: image.bytes,
-            format: image.format,
-            width: image.width,
-            height: image.height,
-            camera: camera.to_string(),
-            passage: passage.to_string(),
-            chunks,
-            chunk_size: chunk as u32,
-        };
-        let topic = self.topics.image(&image.sha256);
-        self.send(topic.clone(), &manifest, false);
+        let manifest = ImageManifest::for_image(image, camera, passage, self.cfg.mqtt.chunk_size);
+        self.send(self.topics.image(&image.sha256), &manifest, false);
         let file = self.images.path_of(&image.sha256, image.format.extension());
-        for i in 0..chunks as u64 {
-            let offset = i * chunk;
-            let len = chunk.min(image.bytes - offset);
-            self.publisher.publish_file(format!("{topic}/{i}"), file.clone(), offset, len);
+        for i in 0..manifest.chunks {
+            let (offset, len) = manifest.chunk_span(i).expect("every index below the count has a span");
+            self.publisher.publish_file(self.topics.image_chunk(&image.sha256, i), file.clone(), offset, len);
         }
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use drivers::{DeviceError, Health, HealthState};
 
 use crate::config::LaneConfig;
-use crate::record::DeviceHealthEvent;
+use contract::lane::DeviceHealthEvent;
 
 pub struct HealthBook {
     devices: BTreeMap<String, Entry>,

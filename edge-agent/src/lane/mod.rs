@@ -10,6 +10,7 @@ mod commands;
 mod devices;
 mod exec;
 mod health;
+mod journal;
 // Technician page and systemd watchdog: one select branch in `run`.
 mod observe;
 mod vision;
@@ -20,11 +21,12 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use contract::Topics;
 use drivers::sim::SimLane;
 use drivers::DeviceError;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use devices::{build as build_devices, sim_lane, BuildError, Captured, Capturer, Devices};
 pub use health::HealthBook;
@@ -34,10 +36,10 @@ use crate::config::{Engine, LaneConfig};
 use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
 use crate::flow::{BarrierOp, Command, Event, Flow, FlowConfig, Time, Zone};
 use crate::images::ImageStore;
-use crate::mqtt::Topics;
 use crate::policy::Policy;
 use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
-use crate::record::{Alarm, AlarmKind, CaptureRecord, EmptyCheckRecord};
+use contract::lane::{Alarm, AlarmKind};
+use contract::passage::{CaptureRecord, EmptyCheckRecord};
 
 /// Completed passage records kept for resending (about a week of a busy lane).
 const ARCHIVE_KEEP: usize = 20_000;
@@ -113,7 +115,7 @@ pub(crate) enum Input {
     EmptyChecked {
         passage: String,
         record: EmptyCheckRecord,
-        empty_image: Option<crate::record::EmptyImageRecord>,
+        empty_image: Option<contract::passage::EmptyImageRecord>,
     },
     Barrier {
         op: BarrierOp,
@@ -157,8 +159,9 @@ pub struct Lane<P: Publish> {
     declarations: Box<dyn Declarations>,
     declaration_store: Arc<DeclarationStore>,
     desk: commands::Desk,
-    signer: crate::signing::ResultSigner,
+    signer: contract::signing::ResultSigner,
     archive: crate::archive::Archive,
+    journal: journal::Journal,
     audit: audit::AuditWriter,
     stats: crate::stats::Stats,
     stats_sent: Option<Instant>,
@@ -211,20 +214,25 @@ impl<P: Publish> Lane<P> {
         let archive =
             crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
         let signing_key = || {
-            crate::signing::ResultSigner::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
+            crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
                 .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })
         };
         let signer = signing_key()?;
         let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
         let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone())
             .map_err(data_dir)?;
+        let (journal, problem) = journal::Journal::open(&cfg.data_dir.join("passages.json"));
+        if let Some(e) = problem {
+            error!(cause = %e, "passage journal; numbering goes on from the kept records");
+        }
         let flow = Flow::new(FlowConfig {
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
             timeouts: cfg.timeouts,
             captures: devices.capturers.iter().map(|(n, (k, _))| (n.clone(), *k)).collect(),
             empty_box: devices.empty_box.as_ref().map(|(n, _)| n.clone()),
-        });
+        })
+        .continuing_after(journal.last_seq().max(archive.last_seq()));
         let clock = Clock::new();
         Ok(Lane {
             topics,
@@ -243,6 +251,7 @@ impl<P: Publish> Lane<P> {
             desk,
             signer,
             archive,
+            journal,
             audit,
             stats: crate::stats::Stats::new(chrono::Duration::hours(24)),
             stats_sent: None,
@@ -277,6 +286,7 @@ impl<P: Publish> Lane<P> {
         for event in self.health.all() {
             self.publish_health(&event);
         }
+        self.close_interrupted();
         devices::forward_health(std::mem::take(&mut self.devices.health), self.tx.clone());
         self.start_device_tasks();
         loop {
@@ -295,10 +305,23 @@ impl<P: Publish> Lane<P> {
                 wake = self.hook.next() => self.on_wake(wake),
             }
         }
-        self.audit("stop", None, serde_json::json!({"completed": self.completed}));
+        // A passage in progress stays in the journal as far as it got; it is
+        // closed on the next start.
+        let interrupted = self.flow.current().map(|p| p.record.id.clone());
+        self.keep_journal();
+        self.audit(
+            "stop",
+            None,
+            serde_json::json!({"completed": self.completed, "interrupted": interrupted}),
+        );
         // A clean stop leaves a signed anchor for everything written so far.
         self.audit.close().await;
-        info!(completed = self.completed, "lane stopped");
+        match &interrupted {
+            Some(passage) => {
+                warn!(completed = self.completed, %passage, "lane stopped; the passage in progress is closed as interrupted on the next start")
+            }
+            None => info!(completed = self.completed, "lane stopped"),
+        }
     }
 
     fn on_input(&mut self, input: Input) {
@@ -383,13 +406,42 @@ impl<P: Publish> Lane<P> {
         }
     }
 
+    /// A passage number the machine gave out, and how far the passage in
+    /// progress got, are on disk before anything carrying them leaves the lane:
+    /// a number is never given out again, and a passage cut short by a stop or
+    /// crash is closed on the next start with what was known.
+    fn keep_journal(&mut self) {
+        let current = self.flow.current().map(|p| &p.record);
+        if let Err(e) = self.journal.note(self.flow.last_seq(), current) {
+            error!(cause = %e, seq = self.flow.last_seq(), "cannot keep the passage journal");
+        }
+    }
+
+    /// Passages the agent was in the middle of when it last stopped: closed
+    /// with what was known and published like any other, unless their record
+    /// was already archived (the stop came between archive and journal).
+    fn close_interrupted(&mut self) {
+        let now = self.clock.now();
+        for record in self.journal.open_passages() {
+            if self.archive.get(&record.id).is_none() {
+                warn!(passage = %record.id, stage = ?record.stages.last().map(|s| s.stage), "closing a passage interrupted by the last stop");
+                let record = crate::flow::close_interrupted(record, now.utc);
+                self.execute(Command::Complete { record: Box::new(record) }, now);
+            } else if let Err(e) = self.journal.done(&record.id) {
+                error!(cause = %e, passage = %record.id, "cannot keep the passage journal");
+            }
+        }
+    }
+
     /// Hands an event to the machine and carries out what it asks for; decisions
     /// are computed on the spot and fed straight back.
     fn feed(&mut self, event: Event) {
         let mut queue = std::collections::VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let now = self.clock.now();
-            for command in self.flow.handle(now, event) {
+            let commands = self.flow.handle(now, event);
+            self.keep_journal();
+            for command in commands {
                 if let Some(follow_up) = self.execute(command, now) {
                     queue.push_back(follow_up);
                 }

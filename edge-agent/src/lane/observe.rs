@@ -22,7 +22,9 @@ use tokio::time::{timeout, Instant, Interval, MissedTickBehavior};
 use super::devices::Capturer;
 use super::{Input, Lane, Publish};
 use crate::flow::{BarrierPos, Event};
-use crate::record::{CaptureKind, DeviceHealthEvent, ImageRef, Stage};
+use contract::image::ImageRef;
+use contract::lane::DeviceHealthEvent;
+use contract::passage::{CaptureKind, Stage};
 
 /// Beats at least this often, watchdog or not: it is also how fresh the view is.
 const BEAT: Duration = Duration::from_millis(500);

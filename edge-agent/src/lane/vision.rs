@@ -9,8 +9,8 @@ use super::{Devices, Lane, Publish};
 use crate::config::LaneConfig;
 use crate::flow::Event;
 use crate::images::ImageStore;
-use crate::record::{CaptureKind, PassageRecord};
 use crate::vision::{should_learn, UvssChecker, UvssOutcome};
+use contract::passage::{CaptureKind, PassageRecord};
 
 /// The comparison runs when it is switched on and the lane has an under-vehicle camera.
 pub(super) fn checker(cfg: &LaneConfig, devices: &Devices, images: &ImageStore) -> Option<Arc<UvssChecker>> {

@@ -1,9 +1,5 @@
-//! MQTT: topics, the uplink to central, and the follower used by `edge-agent follow`.
+//! MQTT: topics and the uplink to central (the `follow` and `tail` consumers live in `crate::cli`).
 
-pub mod follow;
-pub mod tail;
-pub mod topics;
 pub mod uplink;
 
-pub use topics::Topics;
 pub use uplink::{class_of, start, Inbox, UplinkHandle, Will};

@@ -1,7 +1,6 @@
 //! Store-and-forward: nothing the lane publishes is lost to a broken uplink.
 //! `store` is the SQLite table, `db` the thread that owns it.
 
-pub mod cli;
 mod db;
 mod store;
 

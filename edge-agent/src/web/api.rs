@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use super::Sources;
 use crate::lane::DiagError;
 use crate::metrics::Now;
-use crate::record::{ImageRef, PassageRecord};
+use contract::image::ImageRef;
+use contract::passage::PassageRecord;
 
 /// Passages the page may ask for at once.
 const MAX_PASSAGES: usize = 50;

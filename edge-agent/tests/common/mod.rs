@@ -90,8 +90,7 @@ impl Running {
                 let outbox =
                     edge_agent::outbox::OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)
                         .unwrap();
-                let topic =
-                    edge_agent::mqtt::Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).status();
+                let topic = contract::Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).status();
                 let will = edge_agent::mqtt::Will { topic, online: b"{}".to_vec(), offline: b"{}".to_vec() };
                 Arc::new(edge_agent::mqtt::start(&cfg.mqtt, "127.0.0.1", port, will, outbox, None).unwrap())
             },

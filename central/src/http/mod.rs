@@ -1,0 +1,64 @@
+//! The JSON API (axum): one module per resource, thin handlers over the
+//! resource modules' queries, one error type ([`crate::Error`]).
+//!
+//! The reviewers' desk adds its own routes by merging a router in
+//! [`router`] (see docs/design/central.md); everything it needs from here is
+//! in [`AppState`].
+
+mod lanes;
+mod resources;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::db::sql;
+use crate::db::sql::PgPool;
+
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub store: Store,
+    pub instance: Arc<str>,
+    pub metrics: Arc<Metrics>,
+    /// For re-verifying quarantined records after a key approval.
+    pub ingest: Ingest,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/api", api())
+        .with_state(state)
+}
+
+fn api() -> Router<AppState> {
+    Router::new().merge(lanes::routes()).merge(resources::routes())
+}
+
+async fn healthz(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> crate::error::Result<Json<serde_json::Value>> {
+    sql::query("SELECT 1").execute(&s.pool).await?;
+    Ok(Json(serde_json::json!({"status": "ok", "instance": &*s.instance})))
+}
+
+async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> String {
+    s.metrics.render()
+}
+
+/// Serves the API until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

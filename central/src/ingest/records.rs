@@ -1,0 +1,188 @@
+//! Signed records: passages and decisions. Verified first (see `verify.rs`),
+//! then stored exactly once by their natural key, with the payload kept byte
+//! for byte so anyone can verify the signature again later.
+
+use contract::decision::{DecisionEvent, Outcome as Decision};
+use contract::passage::{CaptureKind, PassageRecord, Stage};
+
+use super::{is_data_error, word, Ingest, IngestError, Outcome, Suspect};
+use crate::db::sql::{self, Transaction};
+
+/// Every image a record refers to: (sha256, device, role).
+pub fn image_refs(r: &PassageRecord) -> Vec<(String, String, &'static str)> {
+    let mut out = Vec::new();
+    for c in &r.captures {
+        if let Some(image) = &c.image {
+            let role = match c.kind {
+                CaptureKind::PlateImage => "plate_image",
+                CaptureKind::ContainerImage => "container_image",
+                CaptureKind::UvssScan => "uvss_scan",
+                CaptureKind::Seals => "seals",
+            };
+            out.push((image.sha256.clone(), c.device.clone(), role));
+        }
+    }
+    if let Some(u) = &r.uvss {
+        if let Some(overlay) = &u.overlay {
+            out.push((overlay.sha256.clone(), format!("{}-overlay", u.device), "uvss_overlay"));
+        }
+    }
+    if let Some(e) = &r.empty_check {
+        if let Some(image) = &e.image {
+            out.push((image.sha256.clone(), e.device.clone(), "empty_check"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl Ingest {
+    pub(super) async fn passage(
+        &self,
+        topic: &str,
+        site: &str,
+        lane: &str,
+        payload: &[u8],
+    ) -> Result<Outcome, IngestError> {
+        let verified = match self.verify::<PassageRecord>(site, lane, payload).await? {
+            Ok(v) => v,
+            Err(why) => return self.quarantine(topic, site, lane, "passage", payload, why).await,
+        };
+        let r = &verified.value;
+        if r.site != site || r.lane != lane {
+            let why = Suspect {
+                kind: "topic_mismatch",
+                detail: format!("record of {}/{} on {topic}", r.site, r.lane),
+            };
+            return self.quarantine(topic, site, lane, "passage", payload, why).await;
+        }
+        let record: serde_json::Value = serde_json::from_slice(payload).expect("verified records are JSON");
+        let mut tx = self.pool.begin().await?;
+        match insert_passage(&mut tx, r, &verified.signature.key_id, &record, payload, &self.instance).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(Outcome::Duplicate),
+            Err(e) if is_data_error(&e) => return Ok(self.refuse("unstorable", topic, &e.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+        for (sha, device, role) in image_refs(r) {
+            sql::query(
+                "INSERT INTO passage_images (site, lane, passage_id, sha256, device, role) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(site)
+            .bind(lane)
+            .bind(&r.id)
+            .bind(sha)
+            .bind(device)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Completeness counts from the first seq central saw of this lane.
+        sql::query(
+            "UPDATE lanes SET first_seq = LEAST(COALESCE(first_seq, $3), $3), last_seq = GREATEST(COALESCE(last_seq, $3), $3) \
+             WHERE site = $1 AND lane = $2",
+        )
+        .bind(site)
+        .bind(lane)
+        .bind(r.seq as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.metrics.add("passages_stored_total", 1);
+        Ok(Outcome::Stored)
+    }
+
+    pub(super) async fn decision(
+        &self,
+        topic: &str,
+        site: &str,
+        lane: &str,
+        payload: &[u8],
+    ) -> Result<Outcome, IngestError> {
+        let verified = match self.verify::<DecisionEvent>(site, lane, payload).await? {
+            Ok(v) => v,
+            Err(why) => return self.quarantine(topic, site, lane, "decision", payload, why).await,
+        };
+        let d = &verified.value;
+        if d.site != site || d.lane != lane {
+            let why = Suspect {
+                kind: "topic_mismatch",
+                detail: format!("decision of {}/{} on {topic}", d.site, d.lane),
+            };
+            return self.quarantine(topic, site, lane, "decision", payload, why).await;
+        }
+        let record: serde_json::Value = serde_json::from_slice(payload).expect("verified records are JSON");
+        let done = sql::query(
+            "INSERT INTO decisions (site, lane, passage_id, outcome, reasons, decided_by, decided_at, plate, containers, key_id, record, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        )
+        .bind(site)
+        .bind(lane)
+        .bind(&d.passage)
+        .bind(word(&d.decision.outcome))
+        .bind(&d.decision.reasons)
+        .bind(&d.decision.by)
+        .bind(d.decision.at)
+        .bind(&d.plate)
+        .bind(&d.containers)
+        .bind(&verified.signature.key_id)
+        .bind(&record)
+        .bind(payload)
+        .execute(&self.pool)
+        .await;
+        match done {
+            Ok(d) if d.rows_affected() == 1 => Ok(Outcome::Stored),
+            Ok(_) => Ok(Outcome::Duplicate),
+            Err(e) if is_data_error(&e) => Ok(self.refuse("unstorable", topic, &e.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// True when the passage is new.
+async fn insert_passage(
+    tx: &mut Transaction<'_>,
+    r: &PassageRecord,
+    key_id: &str,
+    record: &serde_json::Value,
+    payload: &[u8],
+    instance: &str,
+) -> Result<bool, sql::Error> {
+    let lane_outcome = r.decision.as_ref().map(|d| word(&d.outcome));
+    let direct = r.review.is_none() && r.decision.as_ref().is_some_and(|d| d.outcome == Decision::Release);
+    let review_ms = r.stage(Stage::Review).and_then(|s| s.duration_ms).map(|v| v as i64);
+    let done = sql::query(
+        "INSERT INTO passages (site, lane, id, seq, arrived_at, completed_at, total_ms, plate, containers, \
+         lane_outcome, lane_reasons, review_outcome, review_by, final_outcome, direct_release, review_ms, exit, flags, \
+         key_id, record, payload, received_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+         ON CONFLICT (site, lane, id) DO NOTHING",
+    )
+    .bind(&r.site)
+    .bind(&r.lane)
+    .bind(&r.id)
+    .bind(r.seq as i64)
+    .bind(r.arrived_at)
+    .bind(r.completed_at)
+    .bind(r.total_ms.map(|v| v as i64))
+    .bind(r.plate())
+    .bind(r.container_codes())
+    .bind(lane_outcome)
+    .bind(r.decision.as_ref().map(|d| d.reasons.clone()).unwrap_or_default())
+    .bind(r.review.as_ref().map(|d| word(&d.outcome)))
+    .bind(r.review.as_ref().map(|d| d.by.clone()))
+    .bind(r.final_outcome().map(|o| word(&o)))
+    .bind(direct)
+    .bind(review_ms)
+    .bind(r.exit.as_ref().map(word))
+    .bind(r.flags.iter().map(word).collect::<Vec<_>>())
+    .bind(key_id)
+    .bind(record)
+    .bind(payload)
+    .bind(instance)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,56 @@
+//! What recognition made of a passage's images, as it is published in the passage
+//! record. Defined here (not in `models`) because it is part of the wire
+//! contract; `models` re-exports it and fills it in.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Everything recognition made of one passage's images.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reads {
+    pub plates: Vec<PlateRead>,
+    pub containers: Vec<ContainerRead>,
+    /// Model names and versions that produced these reads.
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateColor {
+    Blue,
+    Yellow,
+    Green,
+    White,
+    Black,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlateRead {
+    pub text: String,
+    /// 0..1: the weakest character's probability, fused over two recognisers where both read
+    /// the plate; calibrated so that the lane's default threshold separates right reads from
+    /// wrong ones.
+    pub confidence: f32,
+    pub color: Option<PlateColor>,
+    /// Cameras whose images produced this read.
+    pub cameras: Vec<String>,
+    /// `name version` of the models that produced this read (detectors and recognisers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContainerRead {
+    /// ISO 6346 code, 11 characters.
+    pub code: String,
+    pub confidence: f32,
+    pub check_digit_ok: bool,
+    /// Characters changed by check-digit-guided correction, e.g. `"O->0@4"`.
+    pub corrected: Vec<String>,
+    /// ISO 6346 size/type code (`22G1`, `45G1`) when visible.
+    pub size_type: Option<String>,
+    pub cameras: Vec<String>,
+    /// `name version` of the models that produced this read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+}
