@@ -27,8 +27,9 @@ impl Publish for Collector {
 }
 
 pub fn lane_config(data: &Path) -> config::LaneConfig {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap();
+    let text = hil_tests::with_sim_truth(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap(),
+    );
     let text =
         text.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &data.display().to_string());
     let text = text.replace("review = \"20s\"", "review = \"5s\"\nbarrier = \"500ms\"");
