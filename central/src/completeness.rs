@@ -23,6 +23,11 @@ use crate::config::CompletenessConfig;
 use crate::db::sql::{self, PgPool};
 use crate::error::Result;
 
+/// (site, lane, kind, key, passage_id, seq, attempts) of a gap due.
+type DueGap = (String, String, String, String, Option<String>, Option<i64>, i32);
+/// (site, lane, first_seq, last_seq, received, referenced, stored, outstanding, healed, given_up).
+type CompletenessRow = (String, String, Option<i64>, Option<i64>, i64, i64, i64, i64, i64, i64);
+
 /// Finds new gaps and marks healed ones. Returns (new, healed).
 pub async fn scan(pool: &PgPool, cfg: &CompletenessConfig) -> Result<(u64, u64)> {
     let grace = cfg.grace.as_secs_f64();
@@ -69,7 +74,7 @@ pub async fn request_due(
     batch: i64,
 ) -> Result<u64> {
     let mut tx = pool.begin().await?;
-    let due: Vec<(String, String, String, String, Option<String>, Option<i64>, i32)> = sql::query_as(
+    let due: Vec<DueGap> = sql::query_as(
         "SELECT site, lane, kind, key, passage_id, seq, attempts FROM gaps \
          WHERE state = 'outstanding' AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
@@ -149,7 +154,7 @@ pub struct LaneCompleteness {
 }
 
 pub async fn per_lane(pool: &PgPool) -> Result<Vec<LaneCompleteness>> {
-    let rows: Vec<(String, String, Option<i64>, Option<i64>, i64, i64, i64, i64, i64, i64)> = sql::query_as(
+    let rows: Vec<CompletenessRow> = sql::query_as(
         "SELECT l.site, l.lane, l.first_seq, l.last_seq, \
            (SELECT count(*) FROM passages p WHERE p.site = l.site AND p.lane = l.lane), \
            (SELECT count(DISTINCT sha256) FROM passage_images pi WHERE pi.site = l.site AND pi.lane = l.lane), \

@@ -10,6 +10,12 @@ use axum::Json;
 pub enum Error {
     #[error("not found")]
     NotFound,
+    /// No valid session or token: log in (the desk's pages redirect to /login).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Logged in, but this user may not do this (role, site, missing CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request is understood but refused: a bad filter, an invalid value.
     #[error("{0}")]
     Invalid(String),
@@ -28,6 +34,8 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Database(crate::db::sql::Error::RowNotFound) => StatusCode::NOT_FOUND,

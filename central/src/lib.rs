@@ -13,6 +13,7 @@ pub mod commands;
 pub mod completeness;
 pub mod config;
 pub mod db;
+pub mod desk;
 pub mod error;
 pub mod http;
 pub mod ingest;

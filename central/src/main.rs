@@ -34,6 +34,35 @@ enum Cmd {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Accounts of the reviewers' desk (passwords on stdin).
+    User {
+        #[arg(short, long, default_value = DEFAULT_CONFIG, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: central::desk::cli::UserCmd,
+    },
+    /// Central's audit log of reviewer actions: verify it, show entries.
+    Audit {
+        #[arg(short, long, default_value = DEFAULT_CONFIG, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: central::desk::cli::AuditCmd,
+    },
+    /// Reviewed passages as images + labels.tsv, the folder `edge-agent ocr-eval` reads.
+    Export {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// RFC 3339; default: seven days before --to.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// RFC 3339; default: now.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long)]
+        site: Option<String>,
+    },
     /// The lane registry: list lanes and keys, approve or revoke a lane's key.
     Lanes {
         #[arg(short, long, default_value = DEFAULT_CONFIG, global = true)]
@@ -96,6 +125,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration and a pool on its database (schema brought up to date).
+async fn open(
+    path: &std::path::Path,
+) -> anyhow::Result<(central::config::CentralConfig, central::db::sql::PgPool)> {
+    let cfg = load(path)?;
+    let pool = central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")?;
+    Ok((cfg, pool))
+}
+
 fn load(path: &std::path::Path) -> anyhow::Result<central::config::CentralConfig> {
     central::config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -112,6 +150,27 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let cfg = load(&config)?;
             central::db::connect(&cfg.database, Duration::from_secs(30)).await.context("database")?;
             println!("schema up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::User { config, cmd } => {
+            let (cfg, pool) = open(&config).await?;
+            central::desk::cli::user(&pool, &cfg, cmd).await
+        }
+        Cmd::Audit { config, cmd } => {
+            let (cfg, pool) = open(&config).await?;
+            match cmd {
+                central::desk::cli::AuditCmd::Verify => central::desk::cli::verify(&pool, &cfg).await,
+                central::desk::cli::AuditCmd::Show { passage, last } => {
+                    central::desk::cli::show(&pool, passage.as_deref(), last).await
+                }
+            }
+        }
+        Cmd::Export { config, out, from, to, site } => {
+            let (cfg, pool) = open(&config).await?;
+            let store = central::store::Store::open(&cfg.store).context("object store")?;
+            let range = central::desk::export::Range { site, from, to };
+            let n = central::desk::export::to_folder(&pool, &store, &range, &out).await?;
+            println!("{n} labelled images and labels.tsv in {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Lanes { config, cmd } => {

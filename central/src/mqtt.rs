@@ -6,9 +6,9 @@
 //! again. `receive_maximum` bounds what is in flight and unacknowledged, so a
 //! stalled instance is not flooded: the broker keeps the rest.
 //!
-//! The event loop only reads; each message is handled on a task of its own
-//! (at most `inflight` at once) that retries transient failures with backoff
-//! until they pass, then acks.
+//! The event loop only reads and never waits on the handlers: each message is
+//! handled on a task of its own that retries transient failures with backoff
+//! until they pass, then acks (the acks leave through the same event loop).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +53,8 @@ pub fn connect(cfg: &MqttConfig) -> (AsyncClient, EventLoop) {
             o.set_transport(transport);
         }
     }
-    AsyncClient::new(o, cfg.inflight as usize * 2)
+    // Room for an ack of every message in flight, plus commands.
+    AsyncClient::new(o, cfg.inflight as usize * 4 + 64)
 }
 
 fn tls_transport(tls: &crate::config::TlsConfig) -> std::io::Result<rumqttc::Transport> {
@@ -94,9 +95,12 @@ pub async fn consume(
                 connected_before = true;
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-                let (client, ingest) = (client.clone(), ingest.clone());
+                // The loop itself never waits: it also carries the acks out, and a
+                // loop waiting for a task that waits for its ack to be sent is stuck.
+                // What is in flight is bounded by the broker (receive_maximum).
+                let (client, ingest, permits) = (client.clone(), ingest.clone(), permits.clone());
                 tokio::spawn(async move {
+                    let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
                     handle_until_done(&ingest, &p).await;
                     if let Err(e) = client.ack(&p).await {
                         tracing::warn!(cause = %e, "cannot acknowledge; the broker will deliver it again");

@@ -129,6 +129,9 @@ pub struct PassageDetail {
     pub commands: Vec<serde_json::Value>,
 }
 
+/// (sha256, device, role, bytes, format, width, height); the image columns are null until it is stored.
+type ImageRow = (String, String, String, Option<i64>, Option<String>, Option<i32>, Option<i32>);
+
 pub async fn get(pool: &PgPool, site: &str, lane: &str, id: &str) -> Result<Option<PassageDetail>> {
     let Some(row) = sql::query(&format!(
         "SELECT {COLUMNS}, record FROM passages WHERE site = $1 AND lane = $2 AND id = $3"
@@ -143,7 +146,7 @@ pub async fn get(pool: &PgPool, site: &str, lane: &str, id: &str) -> Result<Opti
     };
     let summary = PassageSummary::from_row(&row)?;
     let record: serde_json::Value = row.try_get("record")?;
-    let images: Vec<(String, String, String, Option<i64>, Option<String>, Option<i32>, Option<i32>)> = sql::query_as(
+    let images: Vec<ImageRow> = sql::query_as(
         "SELECT pi.sha256, pi.device, pi.role, i.bytes, i.format, i.width, i.height FROM passage_images pi \
          LEFT JOIN images i ON i.sha256 = pi.sha256 WHERE pi.site = $1 AND pi.lane = $2 AND pi.passage_id = $3 \
          ORDER BY pi.role, pi.device",

@@ -191,6 +191,14 @@ async fn decide(
         )));
     }
     let mut tx = pool.begin().await?;
+    // The lane's row, as a record being quarantined for want of this key holds
+    // it: the two never interleave (see `ingest::verify`), so no record
+    // quarantined as pending escapes the release that follows an approval.
+    sql::query("SELECT 1 FROM lanes WHERE site = $1 AND lane = $2 FOR UPDATE")
+        .bind(site)
+        .bind(lane)
+        .execute(&mut *tx)
+        .await?;
     if to == "approved" {
         // One approved key per key id: approving a rotated key retires the old one.
         sql::query(

@@ -25,6 +25,8 @@ pub enum StartError {
     Listen { addr: std::net::SocketAddr, cause: std::io::Error },
     #[error("{0}")]
     Key(#[from] crate::commands::KeyFileError),
+    #[error("{0}")]
+    Desk(String),
 }
 
 pub async fn run(cfg: CentralConfig) -> Result<(), StartError> {
@@ -82,13 +84,17 @@ pub async fn run_until(cfg: CentralConfig, stop: watch::Receiver<bool>) -> Resul
     tracing::info!(instance = %cfg.instance, listen = %cfg.http.listen, "lane-central running");
     crate::notify::ready();
     let watchdog = tokio::spawn(crate::notify::watchdog(pool.clone(), stop.clone()));
-    let state = AppState { pool, store, instance, metrics, ingest };
+    let desk = crate::desk::Desk::new(&cfg, Some(publisher.clone()))?;
+    desk.check_zones(&pool).await.map_err(StartError::Desk)?;
+    let state = AppState { pool, store, instance, metrics, ingest, desk: Arc::new(desk) };
+    let desk_tasks = crate::desk::spawn(&state, &cfg, stop.clone());
     let mut http_stop = stop.clone();
     let _ = crate::http::serve(listener, state, async move {
         let _ = http_stop.wait_for(|s| *s).await;
     })
     .await;
-    let _ = tokio::join!(consumer, completeness, housekeeping, watchdog);
+    let _ =
+        tokio::join!(consumer, completeness, housekeeping, watchdog, futures::future::join_all(desk_tasks));
     Ok(())
 }
 

@@ -48,6 +48,9 @@ pub struct Report {
 const WHERE: &str = "($1::text IS NULL OR site = $1) AND ($2::timestamptz IS NULL OR arrived_at >= $2) \
      AND ($3::timestamptz IS NULL OR arrived_at < $3)";
 
+/// (site, lane, passages, lane p50, lane p95, reviewed, review p50, review p95).
+type DurationRow = (String, String, i64, Option<f64>, Option<f64>, i64, Option<f64>, Option<f64>);
+
 pub async fn report(pool: &PgPool, r: &Range) -> Result<Report> {
     let days: Vec<(String, String, NaiveDate, i64, i64)> = sql::query_as(&format!(
         "SELECT site, lane, (arrived_at AT TIME ZONE 'UTC')::date AS day, count(*), count(*) FILTER (WHERE direct_release) \
@@ -58,7 +61,7 @@ pub async fn report(pool: &PgPool, r: &Range) -> Result<Report> {
     .bind(r.to)
     .fetch_all(pool)
     .await?;
-    let durations: Vec<(String, String, i64, Option<f64>, Option<f64>, i64, Option<f64>, Option<f64>)> = sql::query_as(&format!(
+    let durations: Vec<DurationRow> = sql::query_as(&format!(
         "SELECT site, lane, count(*), \
            percentile_cont(0.5) WITHIN GROUP (ORDER BY total_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY total_ms), \
            count(review_ms), \

@@ -53,4 +53,11 @@ pub struct DecisionEvent {
     pub plate: Option<String>,
     pub containers: Vec<String>,
     pub decision: DecisionRecord,
+    /// The passage record as it stood when the lane decided (captures with
+    /// previews, reads, checks, stages so far; schema: passage.schema.json),
+    /// so a reviewer sees the whole vehicle while it waits — the complete
+    /// record follows only when the barrier has closed behind it. Absent from
+    /// lanes that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<serde_json::Value>,
 }

@@ -12,6 +12,22 @@ pub struct Reads {
     pub containers: Vec<ContainerRead>,
     /// Model names and versions that produced these reads.
     pub models: Vec<String>,
+    /// Every line of text found, with its box and confidence, per camera: a
+    /// reviewer sees where each read came from. Empty when the engine has no
+    /// positions (the simulated reader).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<TextLine>,
+}
+
+/// One line of text the recogniser found in one camera's image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TextLine {
+    pub camera: String,
+    pub text: String,
+    pub confidence: f32,
+    /// `[x0, y0, x1, y1]` in the image's pixels.
+    #[serde(rename = "box")]
+    pub bbox: [i32; 4],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

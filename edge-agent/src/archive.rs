@@ -18,14 +18,14 @@ impl Archive {
         Ok(a)
     }
 
-    /// Writes atomically (temp file, then rename): a crash leaves the old
-    /// state or the new, never half a record.
+    /// Writes atomically and durably (see [`crate::durable`]): a crash leaves
+    /// the old state or the new, never half a record, and a record put is on
+    /// disk — the lane relies on it to tell, after a crash, a finished passage
+    /// from one cut short.
     pub fn put(&mut self, id: &str, payload: &[u8]) -> std::io::Result<()> {
         let path =
             self.path(id).ok_or_else(|| std::io::Error::other(format!("unusable passage id {id:?}")))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, payload)?;
-        std::fs::rename(&tmp, &path)?;
+        crate::durable::replace(&path, payload)?;
         self.written += 1;
         if self.written % 256 == 0 {
             self.prune()?;
@@ -45,7 +45,13 @@ impl Archive {
     }
 
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.path(id)?).ok()
+        self.shelf().get(id)
+    }
+
+    /// A read-only view for another thread (the archive itself is written by
+    /// one owner).
+    pub fn shelf(&self) -> Shelf {
+        Shelf { dir: self.dir.clone() }
     }
 
     /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
@@ -72,12 +78,7 @@ impl Archive {
     }
 
     fn path(&self, id: &str) -> Option<PathBuf> {
-        // Ids come from commands too: nothing that could leave the folder.
-        let ok = !id.is_empty()
-            && id.len() <= 128
-            && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !id.starts_with('.');
-        ok.then(|| self.dir.join(format!("{id}.json")))
+        record_path(&self.dir, id)
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
@@ -100,6 +101,28 @@ impl Archive {
         }
         Ok(())
     }
+}
+
+/// Reading the kept records: cheap to clone, safe beside the writer (records
+/// are replaced atomically).
+#[derive(Debug, Clone)]
+pub struct Shelf {
+    dir: PathBuf,
+}
+
+impl Shelf {
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        std::fs::read(record_path(&self.dir, id)?).ok()
+    }
+}
+
+fn record_path(dir: &Path, id: &str) -> Option<PathBuf> {
+    // Ids come from commands too: nothing that could leave the folder.
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !id.starts_with('.');
+    ok.then(|| dir.join(format!("{id}.json")))
 }
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+//! Tests of the metrics: series counted where each event happens, rendered in the Prometheus text format.
+
 use std::sync::Mutex;
 
 use chrono::Utc;
@@ -111,6 +113,7 @@ fn decisions_count_once_per_reason_without_device_names() {
         plate: None,
         containers: vec![],
         decision: d,
+        snapshot: None,
     };
     m.decision(&event);
     let text = m.render(&now());

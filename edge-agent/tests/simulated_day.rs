@@ -238,34 +238,92 @@ fn day(vehicles: usize, camera_every: usize) {
     assert_eq!(decisions.len(), decided, "one decision entry per decided vehicle");
     assert!(decisions.values().all(|&n| n == 1), "exactly one decision each");
 
-    // Tampering is found: one entry changed, one deleted, two swapped.
-    let original = std::fs::read_to_string(&log).unwrap();
+    // Tampering is found, whatever kind of entry it touches: each kind's
+    // entry nearest the middle changed, deleted, swapped with the next.
+    tampering_is_found(&log, &keys);
+}
+
+/// For every kind of entry in the trail at `log`, tampers with one and checks
+/// `verify_file` finds it; the trail is left as it was.
+fn tampering_is_found(log: &std::path::Path, keys: &[(String, ed25519_dalek::VerifyingKey)]) {
+    let original = std::fs::read_to_string(log).unwrap();
     let lines: Vec<&str> = original.lines().collect();
-    let mid = lines.len() / 2;
-    let attempts: [Vec<String>; 3] = [
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == mid {
-                    l.replacen("\"hold\"", "\"release\"", 1).replacen("\"release\"", "\"hold\"", 1)
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect(),
-        lines.iter().enumerate().filter(|(i, _)| *i != mid).map(|(_, l)| l.to_string()).collect(),
-        {
-            let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-            v.swap(mid, mid + 1);
-            v
-        },
-    ];
-    for (what, tampered) in ["modified", "deleted", "swapped"].iter().zip(attempts) {
-        if tampered.join("\n") == original.trim_end() {
-            continue; // the modification found nothing to change in that entry
+    let kind = |l: &str| serde_json::from_str::<Value>(l).unwrap()["kind"].as_str().unwrap().to_string();
+    let mut picked = BTreeMap::<String, usize>::new();
+    for (i, l) in lines.iter().enumerate() {
+        // The last entry has no next one to swap with.
+        if i + 1 < lines.len() {
+            let mid = lines.len() / 2;
+            let best = picked.entry(kind(l)).or_insert(i);
+            if i.abs_diff(mid) < best.abs_diff(mid) {
+                *best = i;
+            }
         }
-        std::fs::write(&log, tampered.join("\n") + "\n").unwrap();
-        assert!(verify_file(&log, &keys).is_err(), "{what} entry not detected");
+    }
+    for kind in ["start", "passage", "decision", "barrier", "checkpoint"] {
+        assert!(picked.contains_key(kind), "the day's trail has {kind} entries: {:?}", picked.keys());
+    }
+    let write = |lines: &[String]| std::fs::write(log, lines.join("\n") + "\n").unwrap();
+    let owned: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    for (kind, &at) in &picked {
+        let mut entry: Value = serde_json::from_str(lines[at]).unwrap();
+        // Written back unchanged (keys in another order), the entry still verifies:
+        // what the checks below find is the change, not the rewriting.
+        let mut relaid = owned.clone();
+        relaid[at] = entry.to_string();
+        write(&relaid);
+        verify_file(log, keys).unwrap_or_else(|e| panic!("{kind} entry rewritten unchanged: {e}"));
+
+        tamper(&mut entry);
+        let mut modified = owned.clone();
+        modified[at] = entry.to_string();
+        let mut deleted = owned.clone();
+        deleted.remove(at);
+        let mut swapped = owned.clone();
+        swapped.swap(at, at + 1);
+        for (what, tampered) in [("modified", modified), ("deleted", deleted), ("swapped", swapped)] {
+            assert_ne!(tampered, owned, "{what} {kind} entry: the tampering changed nothing");
+            write(&tampered);
+            assert!(verify_file(log, keys).is_err(), "{what} {kind} entry (line {}) not detected", at + 1);
+        }
+    }
+    std::fs::write(log, original).unwrap();
+}
+
+/// Changes one value of an audit entry as a forger would: a decision's outcome
+/// turned round, otherwise the first value in its data, or its time.
+fn tamper(entry: &mut Value) {
+    if let Some(outcome) = entry["data"].get_mut("outcome").filter(|o| o.is_string()) {
+        *outcome = if outcome == "release" { "hold".into() } else { "release".into() };
+    } else if !change_first_value(&mut entry["data"]) {
+        let at: chrono::DateTime<chrono::Utc> = serde_json::from_value(entry["at"].clone()).unwrap();
+        entry["at"] = serde_json::to_value(at + chrono::Duration::milliseconds(1)).unwrap();
+    }
+}
+
+/// Changes the first scalar found depth-first; false if there is none.
+fn change_first_value(v: &mut Value) -> bool {
+    match v {
+        Value::Object(map) => map.values_mut().any(change_first_value),
+        Value::Array(items) => items.iter_mut().any(change_first_value),
+        Value::String(s) => {
+            s.push('x');
+            true
+        }
+        Value::Bool(b) => {
+            *b = !*b;
+            true
+        }
+        Value::Number(n) => {
+            *v = match n.as_u64() {
+                Some(u) => u.wrapping_add(1).into(),
+                None => (n.as_f64().unwrap() + 1.0).into(),
+            };
+            true
+        }
+        Value::Null => {
+            *v = true.into();
+            true
+        }
     }
 }

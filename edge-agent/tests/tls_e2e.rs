@@ -100,6 +100,8 @@ topic write lanectl/DEMO/G01/passage
 topic write lanectl/DEMO/G01/decision
 topic write lanectl/DEMO/G01/alarm
 topic write lanectl/DEMO/G01/ack
+topic write lanectl/DEMO/G01/stats
+topic write lanectl/DEMO/G01/audit/checkpoint
 topic write lanectl/DEMO/G01/health/#
 topic write lanectl/DEMO/G01/image/#
 topic read lanectl/DEMO/G01/cmd

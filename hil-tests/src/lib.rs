@@ -68,7 +68,20 @@ impl Mosquitto {
         Self::with_persistence(false, port)
     }
 
+    /// A persistent broker configured as central needs one: no limit on the
+    /// QoS 1 messages queued per client (Mosquitto's default, 1000, silently
+    /// drops the rest for a consumer that is busy or away — whole images).
+    pub fn start_for_central() -> Self {
+        Self::with_config(true, free_port(), "max_queued_messages 0\n")
+    }
+
     fn with_persistence(persist: bool, port: u16) -> Self {
+        Self::with_config(persist, port, "")
+    }
+
+    /// A broker with `extra` lines of configuration (benchmarks: no
+    /// persistence, no queue limit).
+    pub fn with_config(persist: bool, port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
         let persistence = if persist {
@@ -79,7 +92,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}",
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{extra}",
                 mosquitto_user_line()
             ),
         )
@@ -100,6 +113,11 @@ impl Mosquitto {
             .expect("mosquitto starts");
         assert!(wait_for_port(port, Duration::from_secs(10)), "mosquitto did not come up on {port}");
         child
+    }
+
+    /// The broker's process id (benchmarks measure its CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the broker gracefully (SIGTERM, so it saves its state).

@@ -96,23 +96,8 @@ impl Postgres {
     /// The URL of database `name`, created empty the first time.
     pub fn database(&self, name: &str) -> String {
         assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "a plain database name");
-        let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-qAtc",
-            ])
-            .arg(format!("CREATE DATABASE {name}"))
-            .output()
-            .expect("psql runs");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() || err.contains("already exists"), "CREATE DATABASE {name}: {err}");
+        let (ok, _, err) = self.run_psql("postgres", &format!("CREATE DATABASE {name}"));
+        assert!(ok || err.contains("already exists"), "CREATE DATABASE {name}: {err}");
         self.url(name)
     }
 
@@ -123,6 +108,12 @@ impl Postgres {
     /// Runs SQL through psql and returns its unaligned output (for test assertions
     /// independent of the code under test).
     pub fn psql(&self, database: &str, sql: &str) -> String {
+        let (ok, out, err) = self.run_psql(database, sql);
+        assert!(ok, "psql {sql}: {err}");
+        out.trim().to_string()
+    }
+
+    fn run_psql(&self, database: &str, sql: &str) -> (bool, String, String) {
         let out = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -138,8 +129,11 @@ impl Postgres {
             ])
             .output()
             .expect("psql runs");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     /// Bytes the cluster takes on disk.

@@ -149,16 +149,17 @@ async fn path_connector_reopens_a_pty_by_path() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real seal reader: \
+            HIL_SEAL_PORT=/dev/ttyUSB0 cargo test -p hil-tests --test seal_hil -- --ignored"]
 async fn real_reader_from_environment() {
-    let Some(port) =
-        real_device("HIL_SEAL_PORT", "seal reader (e.g. /dev/ttyUSB0; HIL_SEAL_BAUD defaults to 115200)")
-    else {
-        return;
-    };
+    let port =
+        real_device("HIL_SEAL_PORT", "seal reader (e.g. /dev/ttyUSB0; HIL_SEAL_BAUD defaults to 115200)");
     let baud = std::env::var("HIL_SEAL_BAUD").ok().and_then(|b| b.parse().ok()).unwrap_or(115_200);
     let cfg = SealReaderConfig { backoff: fast_backoff(), ..SealReaderConfig::default() };
     let mut driver = SealReaderDriver::spawn("seal", SerialConnector::new(port, baud), cfg);
     wait_health(&mut driver.health(), HealthState::Ok, Duration::from_secs(10)).await;
     let seals = driver.interrogate().await.expect("the reader answers an interrogation");
-    eprintln!("real reader: {} seals in range: {seals:?}", seals.len());
+    let (fw, serial) = driver.ping().await.expect("the reader answers a ping");
+    assert_eq!(driver.health().borrow().state, HealthState::Ok, "clean exchanges");
+    eprintln!("real reader {serial} (firmware {fw:?}): {} seals in range: {seals:?}", seals.len());
 }

@@ -115,15 +115,16 @@ async fn tcp_drop_goes_down_and_reconnects_by_itself() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real UVSS camera and a vehicle driven over it: \
+            HIL_UVSS_ADDR=host:port cargo test -p hil-tests --test uvss_hil -- --ignored"]
 async fn real_camera_from_environment() {
-    let Some(addr) =
-        real_device("HIL_UVSS_ADDR", "UVSS camera (host:port); drive a vehicle over it within 60 s")
-    else {
-        return;
-    };
+    let addr = real_device("HIL_UVSS_ADDR", "UVSS camera (host:port); drive a vehicle over it within 60 s");
     let cfg = UvssConfig { scan_wait: Duration::from_secs(60), ..Default::default() };
     let mut driver = UvssDriver::spawn("uvss", TcpConnector::new(addr), cfg);
     wait_health(&mut driver.health(), HealthState::Ok, Duration::from_secs(10)).await;
     let scan = driver.next_assembled().await.expect("a pass within 60 s");
+    assert!(scan.width > 0 && scan.height > 0, "an image: {}x{}", scan.width, scan.height);
+    assert_eq!(scan.pixels.len(), (scan.width * scan.height) as usize, "8-bit grey, whole rows");
+    scan.to_uvss_scan().expect("the pass encodes for the passage record");
     eprintln!("real UVSS pass: {:?}", scan.meta);
 }

@@ -5,4 +5,4 @@
 //! defined in the wire contract (`contract::reads`) and re-exported here for the engines that
 //! fill them in.
 
-pub use contract::reads::{ContainerRead, PlateColor, PlateRead, Reads};
+pub use contract::reads::{ContainerRead, PlateColor, PlateRead, Reads, TextLine};

@@ -7,6 +7,7 @@
 //! (every value, all problems at once, each with `file:line:col` and a fix) and
 //! build (pool, store, broker connection — in their own modules).
 
+pub mod desk;
 pub mod diagnostic;
 pub mod raw;
 mod types;
@@ -14,6 +15,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use desk::{DeskConfig, Reason};
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use types::*;
 

@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub retention: RawRetention,
     #[serde(default)]
     pub http: RawHttp,
+    #[serde(default)]
+    pub desk: super::desk::RawDesk,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,6 +18,8 @@ pub struct CentralConfig {
     pub images: ImagesConfig,
     pub retention: RetentionConfig,
     pub http: HttpConfig,
+    /// The reviewers' desk.
+    pub desk: super::desk::DeskConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -50,6 +50,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path, r: &mut Reporter) -> Option<
             HttpConfig { listen: "127.0.0.1:8090".parse().expect("a literal address") }
         }
     };
+    let desk = super::desk::validate(raw.desk, &sites, r);
     Some(CentralConfig {
         instance,
         mqtt: mqtt?,
@@ -61,6 +62,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path, r: &mut Reporter) -> Option<
         images,
         retention,
         http,
+        desk,
     })
 }
 
@@ -73,7 +75,7 @@ fn hostname() -> String {
 }
 
 /// Site, lane and instance names go into topics and client ids.
-fn identifier(r: &mut Reporter, v: &Spanned<String>, what: &str) -> Option<String> {
+pub(super) fn identifier(r: &mut Reporter, v: &Spanned<String>, what: &str) -> Option<String> {
     let s = v.get_ref();
     let ok =
         !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
@@ -84,7 +86,7 @@ fn identifier(r: &mut Reporter, v: &Spanned<String>, what: &str) -> Option<Strin
     Some(s.clone())
 }
 
-fn duration(r: &mut Reporter, v: Option<&Spanned<String>>, default: &str) -> Duration {
+pub(super) fn duration(r: &mut Reporter, v: Option<&Spanned<String>>, default: &str) -> Duration {
     let Some(v) = v else { return humantime::parse_duration(default).expect("defaults parse") };
     match humantime::parse_duration(v.get_ref()) {
         Ok(d) if !d.is_zero() => d,

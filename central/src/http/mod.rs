@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// For re-verifying quarantined records after a key approval.
     pub ingest: Ingest,
+    /// The reviewers' desk (its pages, and the login every route needs).
+    pub desk: Arc<crate::desk::Desk>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api", api())
+        .merge(crate::desk::router())
+        // Every route but the login page and the operational ones needs a login.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::desk::auth::gate))
         .with_state(state)
 }
 
@@ -60,5 +65,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

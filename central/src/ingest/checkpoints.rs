@@ -26,7 +26,7 @@ impl Ingest {
         };
         let c = verified.value;
         if c.schema != AUDIT_CHECKPOINT_SCHEMA {
-            let why = Suspect { kind: "schema", detail: format!("checkpoint schema {:?}", c.schema) };
+            let why = Suspect::new("schema", format!("checkpoint schema {:?}", c.schema));
             return self.quarantine(topic, site, lane, "audit_checkpoint", payload, why).await;
         }
         let mut tx = self.pool.begin().await?;

@@ -54,7 +54,7 @@ impl Ingest {
         let Some(incoming) = self.lock_incoming(&mut tx, site, lane, sha, m.bytes as i64).await? else {
             return Ok(self.refuse("incomplete_cap", topic, "too many bytes of images in assembly"));
         };
-        if incoming.manifest.is_some() && !incoming.expired {
+        if incoming.manifest.is_some() && !incoming.expired || stored_meanwhile(&mut tx, sha).await? {
             return Ok(Outcome::Duplicate);
         }
         let json = serde_json::to_value(&m).unwrap_or_default();
@@ -91,6 +91,9 @@ impl Ingest {
         let Some(incoming) = self.lock_incoming(&mut tx, site, lane, sha, payload.len() as i64).await? else {
             return Ok(self.refuse("incomplete_cap", topic, "too many bytes of images in assembly"));
         };
+        if stored_meanwhile(&mut tx, sha).await? {
+            return Ok(Outcome::Duplicate);
+        }
         if incoming.expired {
             return Ok(self.refuse(
                 "expired_image",
@@ -259,6 +262,18 @@ enum Finish {
     Waiting,
     Stored,
     Corrupt,
+}
+
+/// Another instance may have finished the image while this one waited for
+/// its lock (and the row it waited on is gone): checked under the lock, so a
+/// late duplicate never starts a second assembly. Rolling back drops the row
+/// this transaction may have made.
+async fn stored_meanwhile(tx: &mut Transaction<'_>, sha: &str) -> Result<bool, sql::Error> {
+    let found: Option<i32> = sql::query_scalar("SELECT 1 FROM images WHERE sha256 = $1")
+        .bind(sha)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
 }
 
 async fn select_incoming(tx: &mut Transaction<'_>, sha: &str) -> Result<Option<Incoming>, sql::Error> {

@@ -15,6 +15,7 @@ mod checkpoints;
 mod images;
 mod lane_state;
 mod records;
+pub use records::image_refs;
 mod verify;
 
 use std::sync::Arc;
@@ -115,7 +116,7 @@ impl Ingest {
             Ok(t) => t,
             Err(e) => return Ok(self.refuse("bad_topic", topic, &e.to_string())),
         };
-        if !self.sites.iter().any(|s| *s == t.site) {
+        if !self.sites.contains(&t.site) {
             return Ok(self.refuse("foreign_site", topic, "a site this central is not configured for"));
         }
         let leaf = leaf_name(&t.leaf);

@@ -51,10 +51,7 @@ impl Ingest {
         };
         let r = &verified.value;
         if r.site != site || r.lane != lane {
-            let why = Suspect {
-                kind: "topic_mismatch",
-                detail: format!("record of {}/{} on {topic}", r.site, r.lane),
-            };
+            let why = Suspect::new("topic_mismatch", format!("record of {}/{} on {topic}", r.site, r.lane));
             return self.quarantine(topic, site, lane, "passage", payload, why).await;
         }
         let record: serde_json::Value = serde_json::from_slice(payload).expect("verified records are JSON");
@@ -107,10 +104,7 @@ impl Ingest {
         };
         let d = &verified.value;
         if d.site != site || d.lane != lane {
-            let why = Suspect {
-                kind: "topic_mismatch",
-                detail: format!("decision of {}/{} on {topic}", d.site, d.lane),
-            };
+            let why = Suspect::new("topic_mismatch", format!("decision of {}/{} on {topic}", d.site, d.lane));
             return self.quarantine(topic, site, lane, "decision", payload, why).await;
         }
         let record: serde_json::Value = serde_json::from_slice(payload).expect("verified records are JSON");

@@ -16,10 +16,24 @@ use crate::db::sql;
 pub struct Suspect {
     pub kind: &'static str,
     pub detail: String,
+    /// For `pending_key` and `unknown_key`: the key id the record claims,
+    /// whose approval takes the record out of quarantine.
+    pub awaits_key: Option<String>,
+}
+
+impl Suspect {
+    pub fn new(kind: &'static str, detail: impl Into<String>) -> Self {
+        Suspect { kind, detail: detail.into(), awaits_key: None }
+    }
 }
 
 fn suspect(kind: &'static str, detail: impl Into<String>) -> Suspect {
-    Suspect { kind, detail: detail.into() }
+    Suspect::new(kind, detail)
+}
+
+/// A record that waits for the lane's key `key_id` to be announced or approved.
+fn awaiting(kind: &'static str, detail: String, key_id: &str) -> Suspect {
+    Suspect { awaits_key: Some(key_id.to_string()), ..Suspect::new(kind, detail) }
 }
 
 impl Ingest {
@@ -34,6 +48,14 @@ impl Ingest {
             Ok(v) => v,
             Err(e) => return Ok(Err(suspect("malformed_json", e.to_string()))),
         };
+        // A record naming another lane than its topic is one lane publishing as
+        // another, whoever signed it.
+        let claims =
+            |field: &str, topic: &str| v.get(field).and_then(|x| x.as_str()).is_some_and(|x| x != topic);
+        if claims("site", site) || claims("lane", lane) {
+            let detail = format!("record of {}/{} on {site}/{lane}'s topic", v["site"], v["lane"]);
+            return Ok(Err(suspect("topic_mismatch", detail)));
+        }
         let Some(claimed) = signing::claimed_key_id(&v).map(str::to_string) else {
             return Ok(Err(suspect("unsigned", "the record carries no signature")));
         };
@@ -46,9 +68,10 @@ impl Ingest {
         .fetch_all(&self.pool)
         .await?;
         if keys.is_empty() {
-            return Ok(Err(suspect(
+            return Ok(Err(awaiting(
                 "unknown_key",
                 format!("{site}/{lane} has no key {claimed:?} in the registry"),
+                &claimed,
             )));
         }
         let mut mismatch = None;
@@ -58,11 +81,12 @@ impl Ingest {
                 Ok(verified) => {
                     return Ok(match state.as_str() {
                         "approved" => Ok(verified),
-                        "pending" => Err(suspect(
+                        "pending" => Err(awaiting(
                             "pending_key",
                             format!(
                                 "key {claimed:?} awaits approval (lane-central lanes approve {site}/{lane})"
                             ),
+                            &claimed,
                         )),
                         _ => Err(suspect("revoked_key", format!("key {claimed:?} was revoked"))),
                     });
@@ -87,7 +111,27 @@ impl Ingest {
     ) -> Result<Outcome, IngestError> {
         let sha = hex::encode(Sha256::digest(payload));
         let mut tx = self.pool.begin().await?;
+        // Holds the lane's row until commit: an approval (which takes it too)
+        // either sees this record in quarantine afterwards, or came first and
+        // is seen here — then the record is checked again instead.
         crate::registry::touch(&mut *tx, site, lane).await?;
+        if let Some(key_id) = &why.awaits_key {
+            let decided: bool = sql::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM lane_keys WHERE site = $1 AND lane = $2 AND key_id = $3 \
+                 AND (state = 'approved' OR $4))",
+            )
+            .bind(site)
+            .bind(lane)
+            .bind(key_id)
+            .bind(why.kind == "unknown_key")
+            .fetch_one(&mut *tx)
+            .await?;
+            if decided {
+                return Err(IngestError::Transient(format!(
+                    "{site}/{lane}: key {key_id:?} changed while this record was checked; checking it again"
+                )));
+            }
+        }
         let id: Option<i64> = sql::query_scalar(
             "INSERT INTO quarantine (topic, site, lane, leaf, kind, detail, payload, payload_sha256) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (topic, payload_sha256) DO NOTHING RETURNING id",

@@ -1,3 +1,6 @@
+//! Signing and verifying as a consumer meets them: typed records, every kind of
+//! failure named, keys read back from their base64.
+
 use serde_json::json;
 
 use super::*;

@@ -178,7 +178,7 @@ fn jpeg_frame(seed: u64, name: &str) -> Image {
             let bit = (seed >> (x / 4)) & 1;
             return Rgb([if bit == 1 { 255 } else { 0 }; 3]);
         }
-        let band = ((x / 40 + y / 30) as u32 + tint) % 7;
+        let band = (x / 40 + y / 30).wrapping_add(tint) % 7;
         Rgb([(band * 30) as u8, (x % 256) as u8, (y + tint % 97) as u8])
     });
     let mut buf = Vec::new();

@@ -1,4 +1,5 @@
-//! What goes into the passage state machine and what comes out of it.
+//! What goes into the passage state machine (events, with the time) and what
+//! comes out of it (effects for the runtime to carry out).
 
 use std::time::Duration;
 
@@ -102,8 +103,10 @@ impl Event {
     }
 }
 
+/// What the machine asks the runtime to do. Effects, not commands: a command
+/// on this lane is central's, signed ([`contract::command`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub enum Effect {
     Capture {
         passage: String,
         device: String,
@@ -140,10 +143,10 @@ pub enum Command {
     },
 }
 
-impl Command {
+impl Effect {
     pub fn outcome(&self) -> Option<Outcome> {
         match self {
-            Command::Complete { record } => record.final_outcome(),
+            Effect::Complete { record } => record.final_outcome(),
             _ => None,
         }
     }

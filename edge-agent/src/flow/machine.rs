@@ -1,5 +1,5 @@
 //! The passage state machine. No I/O, no clock: `handle(now, event)` changes the
-//! state and returns the commands the runtime must carry out, and
+//! state and returns the effects the runtime must carry out, and
 //! `next_deadline()` says when it wants to be woken with `Event::Tick`.
 //!
 //! Safety rule kept here (and again in the barrier driver): `CloseBarrier` is only
@@ -15,7 +15,7 @@ use contract::passage::{
     CaptureKind, CaptureOutcome, CaptureRecord, EmptyCheckRecord, ExitKind, Flag, Stage, StageOutcome,
 };
 
-use super::event::*;
+use super::event::{BarrierError, Effect, EmptyCheckNeed, Event, Time, Zone};
 use super::passage::Passage;
 
 /// What the machine needs to know about the lane; built from the configuration.
@@ -40,17 +40,17 @@ pub enum BarrierPos {
 }
 
 pub struct Flow {
-    cfg: FlowConfig,
+    pub(super) cfg: FlowConfig,
     arrival: bool,
-    under_arm: bool,
-    barrier: BarrierPos,
+    pub(super) under_arm: bool,
+    pub(super) barrier: BarrierPos,
     /// After a barrier fault: when to read the arm's position again. Without
     /// it an arm left up (or half-way) after a timed-out move stays that way
     /// with nobody around, and the lane stops being a checkpoint.
-    recheck_at: Option<Duration>,
+    pub(super) recheck_at: Option<Duration>,
     /// A fault alarm is out; repeats stay quiet until the arm works again.
-    fault_alarmed: bool,
-    current: Option<Passage>,
+    pub(super) fault_alarmed: bool,
+    pub(super) current: Option<Passage>,
     /// Arrival times of vehicles waiting behind the current one.
     queue: VecDeque<Time>,
     /// The last passage number given out; the next passage gets the one after.
@@ -107,7 +107,7 @@ impl Flow {
         passage.into_iter().chain(recheck).min()
     }
 
-    pub fn handle(&mut self, now: Time, event: Event) -> Vec<Command> {
+    pub fn handle(&mut self, now: Time, event: Event) -> Vec<Effect> {
         let mut out = Vec::new();
         match event {
             Event::Presence { zone, occupied } => self.presence(now, zone, occupied, &mut out),
@@ -179,51 +179,11 @@ impl Flow {
         out
     }
 
-    /// Keeps the arm down whenever no released vehicle needs it up: found open
-    /// at start-up, left up by a move that timed out, opened late for a
-    /// vehicle that has gone. Never closes onto the zone under the arm, and
-    /// after a fault reads the position again (every `timeouts.barrier`)
-    /// rather than assume it.
-    fn secure(&mut self, now: Time, out: &mut Vec<Command>) {
-        if !self.current.as_ref().is_none_or(|p| p.before_release()) {
-            return;
-        }
-        match self.barrier {
-            BarrierPos::Opened if !self.under_arm => {
-                self.barrier = BarrierPos::Closing;
-                out.push(Command::CloseBarrier);
-            }
-            BarrierPos::Unknown if self.recheck_at.is_some_and(|t| now.mono >= t) => {
-                self.recheck_at = Some(now.mono + self.cfg.timeouts.barrier);
-                out.push(Command::ObserveBarrier);
-            }
-            _ => {}
-        }
-    }
-
-    /// The arm came up after the machine gave up on opening it (a slow drive):
-    /// the vehicle waiting in review was released, so it may go now.
-    fn released_through_late_arm(&mut self, now: Time, out: &mut Vec<Command>) {
-        let Some(p) = self.current.as_mut() else { return };
-        if p.stage != Stage::Review || p.record.final_outcome() != Some(Outcome::Release) {
-            return;
-        }
-        p.end(now, StageOutcome::Ok);
-        p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
-        self.maybe_close(now, out);
-    }
-
-    /// The arm's position is no longer known (a failed or timed-out move).
-    fn lost_barrier(&mut self, now: Time) {
-        self.barrier = BarrierPos::Unknown;
-        self.recheck_at = Some(now.mono + self.cfg.timeouts.barrier);
-    }
-
     fn passage_in(&mut self, id: &str, stage: Stage) -> Option<&mut Passage> {
         self.current.as_mut().filter(|p| p.record.id == id && p.stage == stage)
     }
 
-    fn presence(&mut self, now: Time, zone: Zone, occupied: bool, out: &mut Vec<Command>) {
+    fn presence(&mut self, now: Time, zone: Zone, occupied: bool, out: &mut Vec<Effect>) {
         match zone {
             Zone::Arrival => {
                 if self.arrival == occupied {
@@ -257,7 +217,7 @@ impl Flow {
         }
     }
 
-    fn vehicle_arrived(&mut self, now: Time, out: &mut Vec<Command>) {
+    fn vehicle_arrived(&mut self, now: Time, out: &mut Vec<Effect>) {
         if self.current.is_some() {
             self.queue.push_back(now);
         } else {
@@ -265,7 +225,7 @@ impl Flow {
         }
     }
 
-    fn arrival_cleared(&mut self, now: Time, out: &mut Vec<Command>) {
+    fn arrival_cleared(&mut self, now: Time, out: &mut Vec<Effect>) {
         let Some(p) = self.current.as_mut() else {
             self.queue.pop_front();
             return;
@@ -291,12 +251,12 @@ impl Flow {
         }
     }
 
-    fn start(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
+    fn start(&mut self, arrived: Time, now: Time, out: &mut Vec<Effect>) {
         let mut p = self.next_passage(arrived);
         p.enter(Stage::Capture, now, Some(self.cfg.timeouts.capture));
         for (device, _) in &self.cfg.captures {
             p.pending.insert(device.clone());
-            out.push(Command::Capture { passage: p.record.id.clone(), device: device.clone() });
+            out.push(Effect::Capture { passage: p.record.id.clone(), device: device.clone() });
         }
         let nothing_to_capture = p.pending.is_empty();
         self.current = Some(p);
@@ -312,7 +272,7 @@ impl Flow {
         Passage::new(&self.cfg.site, &self.cfg.lane, id, self.seq, arrived)
     }
 
-    fn after_capture(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {
+    fn after_capture(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
         let p = self.current.as_mut().expect("capture stage has a passage");
         let pending: BTreeSet<String> = std::mem::take(&mut p.pending);
         for device in pending {
@@ -335,7 +295,7 @@ impl Flow {
         }
         p.end(now, outcome);
         p.enter(Stage::Recognition, now, Some(self.cfg.timeouts.recognition));
-        out.push(Command::Recognize { passage: p.record.id.clone() });
+        out.push(Effect::Recognize { passage: p.record.id.clone() });
     }
 
     fn after_recognition(
@@ -343,14 +303,14 @@ impl Flow {
         now: Time,
         outcome: StageOutcome,
         need: EmptyCheckNeed,
-        out: &mut Vec<Command>,
+        out: &mut Vec<Effect>,
     ) {
         let p = self.current.as_mut().expect("recognition stage has a passage");
         match (need, &self.cfg.empty_box) {
             (EmptyCheckNeed::Yes { container }, Some(device)) => {
                 p.end(now, outcome);
                 p.enter(Stage::EmptyCheck, now, Some(self.cfg.timeouts.empty_check));
-                out.push(Command::CheckEmpty {
+                out.push(Effect::CheckEmpty {
                     passage: p.record.id.clone(),
                     device: device.clone(),
                     container,
@@ -360,25 +320,19 @@ impl Flow {
         }
     }
 
-    fn to_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Command>) {
+    fn to_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
         let p = self.current.as_mut().expect("a passage is deciding");
         p.end(now, outcome);
         p.enter(Stage::Decision, now, Some(self.cfg.timeouts.decision));
-        out.push(Command::Decide { record: Box::new(p.record.clone()) });
+        out.push(Effect::Decide { record: Box::new(p.record.clone()) });
     }
 
-    fn decided(
-        &mut self,
-        now: Time,
-        decision: DecisionRecord,
-        outcome: StageOutcome,
-        out: &mut Vec<Command>,
-    ) {
+    fn decided(&mut self, now: Time, decision: DecisionRecord, outcome: StageOutcome, out: &mut Vec<Effect>) {
         let p = self.current.as_mut().expect("a passage is deciding");
         p.end(now, outcome);
         let release = decision.outcome == Outcome::Release;
         p.record.decision = Some(decision);
-        out.push(Command::Announce { record: Box::new(p.record.clone()) });
+        out.push(Effect::Announce { record: Box::new(p.record.clone()) });
         if release {
             self.open(now, out);
         } else {
@@ -386,7 +340,7 @@ impl Flow {
         }
     }
 
-    fn reviewed(&mut self, now: Time, passage: &str, decision: DecisionRecord, out: &mut Vec<Command>) {
+    fn reviewed(&mut self, now: Time, passage: &str, decision: DecisionRecord, out: &mut Vec<Effect>) {
         let Some(p) = self.current.as_mut().filter(|p| p.record.id == passage) else { return };
         if p.stage != Stage::Review {
             return;
@@ -398,124 +352,13 @@ impl Flow {
         }
     }
 
-    fn open(&mut self, now: Time, out: &mut Vec<Command>) {
-        let p = self.current.as_mut().expect("a passage is released");
-        if p.stage == Stage::Review {
-            p.end(now, StageOutcome::Ok);
-        }
-        if self.barrier == BarrierPos::Opened {
-            p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
-            return;
-        }
-        p.enter(Stage::Opening, now, Some(self.cfg.timeouts.barrier));
-        self.barrier = BarrierPos::Opening;
-        out.push(Command::OpenBarrier);
-    }
-
-    fn barrier_done(
-        &mut self,
-        now: Time,
-        op: BarrierOp,
-        result: Result<(), BarrierError>,
-        out: &mut Vec<Command>,
-    ) {
-        let stage = self.current.as_ref().map(|p| p.stage);
-        match (op, result) {
-            (BarrierOp::Open, Ok(())) => {
-                self.barrier = BarrierPos::Opened;
-                self.fault_alarmed = false;
-                if stage == Some(Stage::Opening) {
-                    let p = self.current.as_mut().expect("opening has a passage");
-                    p.end(now, StageOutcome::Ok);
-                    p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
-                    self.maybe_close(now, out);
-                } else {
-                    self.released_through_late_arm(now, out);
-                }
-            }
-            (BarrierOp::Open, Err(e)) => {
-                self.lost_barrier(now);
-                if stage == Some(Stage::Opening) {
-                    self.open_failed(now, &e, out);
-                }
-            }
-            (BarrierOp::Close, Ok(())) => {
-                self.barrier = BarrierPos::Closed;
-                self.fault_alarmed = false;
-                if stage == Some(Stage::Closing) {
-                    self.finish(now, StageOutcome::Ok, ExitKind::DroveThrough, out);
-                }
-            }
-            (BarrierOp::Close, Err(BarrierError::Refused(_))) => {
-                // The drive saw something under the arm and kept it up: wait for
-                // the zone to clear and try again.
-                self.barrier = BarrierPos::Opened;
-                if stage == Some(Stage::Closing) {
-                    let p = self.current.as_mut().expect("closing has a passage");
-                    p.end(now, StageOutcome::Failed);
-                    p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
-                    self.maybe_close(now, out);
-                }
-            }
-            (BarrierOp::Close, Err(BarrierError::Fault(e))) => {
-                self.lost_barrier(now);
-                self.barrier_alarm(now, &e, out);
-                if stage == Some(Stage::Closing) {
-                    self.finish(now, StageOutcome::Failed, ExitKind::DroveThrough, out);
-                }
-            }
-        }
-    }
-
-    fn open_failed(&mut self, now: Time, error: &BarrierError, out: &mut Vec<Command>) {
-        let message = match error {
-            BarrierError::Refused(m) | BarrierError::Fault(m) => m.clone(),
-        };
-        self.lost_barrier(now);
-        self.barrier_alarm(now, &message, out);
-        // The vehicle cannot leave on its own now: a person must handle it.
-        let p = self.current.as_mut().expect("opening has a passage");
-        p.end(now, StageOutcome::Failed);
-        p.enter(Stage::Review, now, Some(self.cfg.timeouts.review));
-    }
-
-    fn barrier_alarm(&mut self, now: Time, message: &str, out: &mut Vec<Command>) {
-        let passage = self.current.as_mut().map(|p| {
-            p.flag(Flag::BarrierFault);
-            p.record.id.clone()
-        });
-        if std::mem::replace(&mut self.fault_alarmed, true) {
-            return;
-        }
-        out.push(Command::Alarm(Alarm {
-            kind: AlarmKind::BarrierFault,
-            passage,
-            device: None,
-            message: format!("barrier: {message}"),
-            at: now.utc,
-        }));
-    }
-
-    /// Closes behind a vehicle that has cleared the arm, never onto one.
-    fn maybe_close(&mut self, now: Time, out: &mut Vec<Command>) {
-        let Some(p) = self.current.as_mut() else { return };
-        let cleared = (p.passed_arm || p.under_arm_entries == 0) && !p.on_arrival;
-        if p.stage != Stage::Exit || self.under_arm || !cleared {
-            return;
-        }
-        p.end(now, StageOutcome::Ok);
-        p.enter(Stage::Closing, now, Some(self.cfg.timeouts.barrier));
-        self.barrier = BarrierPos::Closing;
-        out.push(Command::CloseBarrier);
-    }
-
-    fn tailgate(&mut self, now: Time, out: &mut Vec<Command>) {
+    fn tailgate(&mut self, now: Time, out: &mut Vec<Effect>) {
         let Some(p) = self.current.as_mut() else { return };
         if p.record.flags.contains(&Flag::Tailgate) {
             return;
         }
         p.flag(Flag::Tailgate);
-        out.push(Command::Alarm(Alarm {
+        out.push(Effect::Alarm(Alarm {
             kind: AlarmKind::Tailgate,
             passage: Some(p.record.id.clone()),
             device: None,
@@ -525,16 +368,16 @@ impl Flow {
     }
 
     /// A record for a vehicle that slipped through without a passage of its own.
-    fn tailgater_record(&mut self, arrived: Time, now: Time, out: &mut Vec<Command>) {
+    fn tailgater_record(&mut self, arrived: Time, now: Time, out: &mut Vec<Effect>) {
         let mut p = self.next_passage(arrived);
         p.flag(Flag::Tailgate);
         p.record.exit = Some(ExitKind::Tailgated);
         p.record.completed_at = Some(now.utc);
         p.record.total_ms = Some(now.mono.saturating_sub(arrived.mono).as_millis() as u64);
-        out.push(Command::Complete { record: Box::new(p.record) });
+        out.push(Effect::Complete { record: Box::new(p.record) });
     }
 
-    fn finish(&mut self, now: Time, outcome: StageOutcome, exit: ExitKind, out: &mut Vec<Command>) {
+    pub(super) fn finish(&mut self, now: Time, outcome: StageOutcome, exit: ExitKind, out: &mut Vec<Effect>) {
         let Some(mut p) = self.current.take() else { return };
         p.end(now, outcome);
         if p.record.decision.is_none() {
@@ -547,20 +390,20 @@ impl Flow {
                 by: "policy".into(),
                 at: now.utc,
             });
-            out.push(Command::Announce { record: Box::new(p.record.clone()) });
+            out.push(Effect::Announce { record: Box::new(p.record.clone()) });
         }
         p.record.exit = Some(exit);
         p.record.completed_at = Some(now.utc);
         p.record.total_ms = Some(now.mono.saturating_sub(p.arrived.mono).as_millis() as u64);
         let id = p.record.id.clone();
-        out.push(Command::Complete { record: Box::new(p.record) });
-        out.push(Command::Forget { passage: id });
+        out.push(Effect::Complete { record: Box::new(p.record) });
+        out.push(Effect::Forget { passage: id });
         if let Some(arrived) = self.queue.pop_front() {
             self.start(arrived, now, out);
         }
     }
 
-    fn check_deadline(&mut self, now: Time, out: &mut Vec<Command>) {
+    fn check_deadline(&mut self, now: Time, out: &mut Vec<Effect>) {
         let Some(p) = self.current.as_mut() else { return };
         if p.deadline.is_none_or(|d| now.mono < d) {
             return;
@@ -617,7 +460,7 @@ impl Flow {
                 };
                 p.flag(flag);
                 p.deadline = None;
-                out.push(Command::Alarm(Alarm {
+                out.push(Effect::Alarm(Alarm {
                     kind,
                     passage: Some(p.record.id.clone()),
                     device: None,

@@ -53,16 +53,16 @@ impl Lane {
         lane
     }
 
-    fn send(&mut self, event: Event) -> Vec<Command> {
+    fn send(&mut self, event: Event) -> Vec<Effect> {
         self.flow.handle(self.now, event)
     }
 
-    fn advance(&mut self, ms: u64) -> Vec<Command> {
+    fn advance(&mut self, ms: u64) -> Vec<Effect> {
         self.now = self.now.after(Duration::from_millis(ms));
         self.send(Event::Tick)
     }
 
-    fn zone(&mut self, zone: Zone, occupied: bool) -> Vec<Command> {
+    fn zone(&mut self, zone: Zone, occupied: bool) -> Vec<Effect> {
         self.send(Event::Presence { zone, occupied })
     }
 
@@ -74,7 +74,7 @@ impl Lane {
         self.flow.current().expect("a passage").stage
     }
 
-    fn capture(&mut self, device: &str, kind: CaptureKind) -> Vec<Command> {
+    fn capture(&mut self, device: &str, kind: CaptureKind) -> Vec<Effect> {
         let id = self.id();
         let record = CaptureRecord {
             device: device.into(),
@@ -89,27 +89,27 @@ impl Lane {
         self.send(Event::captured(&id, record))
     }
 
-    fn recognized(&mut self, need: EmptyCheckNeed) -> Vec<Command> {
+    fn recognized(&mut self, need: EmptyCheckNeed) -> Vec<Effect> {
         let id = self.id();
         self.send(Event::Recognized { passage: id, result: Ok(models::Reads::default()), empty_check: need })
     }
 
-    fn decide(&mut self, outcome: Outcome) -> Vec<Command> {
+    fn decide(&mut self, outcome: Outcome) -> Vec<Effect> {
         let id = self.id();
         self.send(Event::Decided { passage: id, decision: decision(outcome, "policy", self.now) })
     }
 
     /// Arrival through to the open barrier, every step asserted.
     fn released(&mut self) {
-        let cmds = self.zone(Zone::Arrival, true);
-        assert_eq!(cmds.len(), 2, "{cmds:?}");
+        let effects = self.zone(Zone::Arrival, true);
+        assert_eq!(effects.len(), 2, "{effects:?}");
         assert!(self.capture("plate", CaptureKind::PlateImage).is_empty());
-        let cmds = self.capture("seals", CaptureKind::Seals);
-        assert!(matches!(cmds[..], [Command::Recognize { .. }]), "{cmds:?}");
-        let cmds = self.recognized(EmptyCheckNeed::No);
-        assert!(matches!(cmds[..], [Command::Decide { .. }]), "{cmds:?}");
-        let cmds = self.decide(Outcome::Release);
-        assert!(matches!(cmds[..], [Command::Announce { .. }, Command::OpenBarrier]), "{cmds:?}");
+        let effects = self.capture("seals", CaptureKind::Seals);
+        assert!(matches!(effects[..], [Effect::Recognize { .. }]), "{effects:?}");
+        let effects = self.recognized(EmptyCheckNeed::No);
+        assert!(matches!(effects[..], [Effect::Decide { .. }]), "{effects:?}");
+        let effects = self.decide(Outcome::Release);
+        assert!(matches!(effects[..], [Effect::Announce { .. }, Effect::OpenBarrier]), "{effects:?}");
         assert_eq!(self.stage(), Stage::Opening);
         assert!(self.send(Event::BarrierDone { op: BarrierOp::Open, result: Ok(()) }).is_empty());
         assert_eq!(self.stage(), Stage::Exit);
@@ -120,22 +120,23 @@ fn decision(outcome: Outcome, by: &str, now: Time) -> DecisionRecord {
     DecisionRecord { outcome, reasons: vec![], checks: vec![], by: by.into(), at: now.utc }
 }
 
-fn completed(cmds: &[Command]) -> &PassageRecord {
-    cmds.iter()
+fn completed(effects: &[Effect]) -> &PassageRecord {
+    effects
+        .iter()
         .find_map(|c| match c {
-            Command::Complete { record } => Some(record.as_ref()),
+            Effect::Complete { record } => Some(record.as_ref()),
             _ => None,
         })
-        .unwrap_or_else(|| panic!("no Complete in {cmds:?}"))
+        .unwrap_or_else(|| panic!("no Complete in {effects:?}"))
 }
 
-fn has_close(cmds: &[Command]) -> bool {
-    cmds.iter().any(|c| matches!(c, Command::CloseBarrier))
+fn has_close(effects: &[Effect]) -> bool {
+    effects.iter().any(|c| matches!(c, Effect::CloseBarrier))
 }
 
-fn alarm(cmds: &[Command]) -> Option<AlarmKind> {
-    cmds.iter().find_map(|c| match c {
-        Command::Alarm(a) => Some(a.kind),
+fn alarm(effects: &[Effect]) -> Option<AlarmKind> {
+    effects.iter().find_map(|c| match c {
+        Effect::Alarm(a) => Some(a.kind),
         _ => None,
     })
 }
@@ -148,11 +149,11 @@ fn released_vehicle_goes_through_every_stage_with_times() {
     assert!(lane.zone(Zone::UnderArm, true).is_empty());
     assert!(lane.zone(Zone::Arrival, false).is_empty(), "never close onto the vehicle under the arm");
     lane.advance(2000);
-    let cmds = lane.zone(Zone::UnderArm, false);
-    assert!(matches!(cmds[..], [Command::CloseBarrier]), "{cmds:?}");
+    let effects = lane.zone(Zone::UnderArm, false);
+    assert!(matches!(effects[..], [Effect::CloseBarrier]), "{effects:?}");
     lane.advance(3000);
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) });
-    let record = completed(&cmds);
+    let effects = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) });
+    let record = completed(&effects);
     assert_eq!(record.exit, Some(ExitKind::DroveThrough));
     let stages: Vec<Stage> = record.stages.iter().map(|s| s.stage).collect();
     assert_eq!(
@@ -173,8 +174,8 @@ fn capture_timeout_records_missing_devices_and_moves_on() {
     lane.zone(Zone::Arrival, true);
     lane.capture("plate", CaptureKind::PlateImage);
     assert!(lane.advance(4999).is_empty());
-    let cmds = lane.advance(1);
-    assert!(matches!(cmds[..], [Command::Recognize { .. }]), "{cmds:?}");
+    let effects = lane.advance(1);
+    assert!(matches!(effects[..], [Effect::Recognize { .. }]), "{effects:?}");
     let p = lane.flow.current().unwrap();
     let seals = p.record.captures.iter().find(|c| c.device == "seals").unwrap();
     assert_eq!(seals.outcome, CaptureOutcome::Timeout);
@@ -189,8 +190,8 @@ fn recognition_failure_and_timeout_still_reach_a_decision() {
     lane.zone(Zone::Arrival, true);
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
-    let cmds = lane.advance(3000);
-    let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
+    let effects = lane.advance(3000);
+    let Effect::Decide { record } = &effects[0] else { panic!("{effects:?}") };
     assert_eq!(record.recognition_error.as_deref(), Some("recognition timed out"));
 
     let mut lane = Lane::new();
@@ -198,12 +199,12 @@ fn recognition_failure_and_timeout_still_reach_a_decision() {
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
     let id = lane.id();
-    let cmds = lane.send(Event::Recognized {
+    let effects = lane.send(Event::Recognized {
         passage: id,
         result: Err("model missing".into()),
         empty_check: EmptyCheckNeed::No,
     });
-    assert!(matches!(cmds[..], [Command::Decide { .. }]));
+    assert!(matches!(effects[..], [Effect::Decide { .. }]));
     assert_eq!(
         lane.flow.current().unwrap().record.stage(Stage::Recognition).unwrap().outcome,
         Some(StageOutcome::Failed)
@@ -216,15 +217,15 @@ fn declared_empty_vehicle_gets_the_empty_box_check_with_timeout() {
     lane.zone(Zone::Arrival, true);
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
-    let cmds = lane.recognized(EmptyCheckNeed::Yes { container: Some("CSQU3054383".into()) });
+    let effects = lane.recognized(EmptyCheckNeed::Yes { container: Some("CSQU3054383".into()) });
     assert!(
-        matches!(&cmds[..], [Command::CheckEmpty { device, container: Some(_), .. }] if device == "ebd"),
-        "{cmds:?}"
+        matches!(&effects[..], [Effect::CheckEmpty { device, container: Some(_), .. }] if device == "ebd"),
+        "{effects:?}"
     );
     assert_eq!(lane.stage(), Stage::EmptyCheck);
     assert!(lane.advance(19_999).is_empty());
-    let cmds = lane.advance(1);
-    let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
+    let effects = lane.advance(1);
+    let Effect::Decide { record } = &effects[0] else { panic!("{effects:?}") };
     assert_eq!(record.empty_check.as_ref().unwrap().outcome, CaptureOutcome::Timeout);
 }
 
@@ -245,8 +246,8 @@ fn empty_box_result_is_recorded() {
         error: None,
         image: None,
     };
-    let cmds = lane.send(Event::EmptyChecked { passage: id, record });
-    let Command::Decide { record } = &cmds[0] else { panic!("{cmds:?}") };
+    let effects = lane.send(Event::EmptyChecked { passage: id, record });
+    let Effect::Decide { record } = &effects[0] else { panic!("{effects:?}") };
     assert_eq!(record.empty_check.as_ref().unwrap().verdict, Some(drivers::EmptyVerdict::Empty));
 }
 
@@ -256,8 +257,8 @@ fn without_declared_empty_or_detector_there_is_no_empty_check() {
     lane.zone(Zone::Arrival, true);
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
-    let cmds = lane.recognized(EmptyCheckNeed::Yes { container: None });
-    assert!(matches!(cmds[..], [Command::Decide { .. }]), "no detector configured: {cmds:?}");
+    let effects = lane.recognized(EmptyCheckNeed::Yes { container: None });
+    assert!(matches!(effects[..], [Effect::Decide { .. }]), "no detector configured: {effects:?}");
 }
 
 #[test]
@@ -267,15 +268,15 @@ fn decision_timeout_holds_for_review() {
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
     lane.recognized(EmptyCheckNeed::No);
-    let cmds = lane.advance(1000);
-    let Command::Announce { record } = &cmds[0] else { panic!("{cmds:?}") };
+    let effects = lane.advance(1000);
+    let Effect::Announce { record } = &effects[0] else { panic!("{effects:?}") };
     let d = record.decision.as_ref().unwrap();
     assert_eq!((d.outcome, d.reasons.clone()), (Outcome::Hold, vec!["decision_timeout".to_string()]));
-    assert_eq!(cmds.len(), 1, "no barrier movement: {cmds:?}");
+    assert_eq!(effects.len(), 1, "no barrier movement: {effects:?}");
     assert_eq!(lane.stage(), Stage::Review);
 }
 
-fn decided(lane: &mut Lane, outcome: Outcome) -> Vec<Command> {
+fn decided(lane: &mut Lane, outcome: Outcome) -> Vec<Effect> {
     lane.zone(Zone::Arrival, true);
     lane.capture("plate", CaptureKind::PlateImage);
     lane.capture("seals", CaptureKind::Seals);
@@ -284,8 +285,8 @@ fn decided(lane: &mut Lane, outcome: Outcome) -> Vec<Command> {
 }
 
 fn held(lane: &mut Lane, outcome: Outcome) {
-    let cmds = decided(lane, outcome);
-    assert!(matches!(cmds[..], [Command::Announce { .. }]), "{cmds:?}");
+    let effects = decided(lane, outcome);
+    assert!(matches!(effects[..], [Effect::Announce { .. }]), "{effects:?}");
     assert_eq!(lane.stage(), Stage::Review);
 }
 
@@ -294,14 +295,14 @@ fn held_vehicle_is_released_by_review() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Hold);
     let id = lane.id();
-    let cmds = lane.send(Event::Reviewed {
+    let effects = lane.send(Event::Reviewed {
         passage: id.clone(),
         decision: decision(Outcome::Inspection, "central:li", lane.now),
     });
-    assert!(cmds.is_empty(), "inspection keeps the barrier down: {cmds:?}");
-    let cmds = lane
+    assert!(effects.is_empty(), "inspection keeps the barrier down: {effects:?}");
+    let effects = lane
         .send(Event::Reviewed { passage: id, decision: decision(Outcome::Release, "central:li", lane.now) });
-    assert!(matches!(cmds[..], [Command::OpenBarrier]), "{cmds:?}");
+    assert!(matches!(effects[..], [Effect::OpenBarrier]), "{effects:?}");
     assert_eq!(lane.flow.current().unwrap().record.review.as_ref().unwrap().by, "central:li");
 }
 
@@ -309,11 +310,11 @@ fn held_vehicle_is_released_by_review() {
 fn review_of_another_or_unheld_passage_is_ignored() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Hold);
-    let cmds = lane.send(Event::Reviewed {
+    let effects = lane.send(Event::Reviewed {
         passage: "other".into(),
         decision: decision(Outcome::Release, "central:li", lane.now),
     });
-    assert!(cmds.is_empty());
+    assert!(effects.is_empty());
     let mut lane = Lane::new();
     lane.zone(Zone::Arrival, true);
     let id = lane.id();
@@ -327,13 +328,13 @@ fn review_of_another_or_unheld_passage_is_ignored() {
 fn review_overdue_alarms_once_and_never_opens() {
     let mut lane = Lane::new();
     held(&mut lane, Outcome::Inspection);
-    let cmds = lane.advance(600_000);
-    assert_eq!(alarm(&cmds), Some(AlarmKind::ReviewOverdue));
-    assert_eq!(cmds.len(), 1);
+    let effects = lane.advance(600_000);
+    assert_eq!(alarm(&effects), Some(AlarmKind::ReviewOverdue));
+    assert_eq!(effects.len(), 1);
     assert!(lane.advance(600_000).is_empty(), "alarm raised once");
     assert_eq!(lane.flow.next_deadline(), None);
-    let cmds = lane.zone(Zone::Arrival, false);
-    let record = completed(&cmds);
+    let effects = lane.zone(Zone::Arrival, false);
+    let record = completed(&effects);
     assert_eq!(record.exit, Some(ExitKind::LeftUnreleased));
     assert_eq!(record.final_outcome(), Some(Outcome::Inspection));
     assert!(record.flags.contains(&Flag::ReviewOverdue));
@@ -344,8 +345,8 @@ fn vehicle_leaving_during_capture_completes_held_and_late_results_are_ignored() 
     let mut lane = Lane::new();
     lane.zone(Zone::Arrival, true);
     let id = lane.id();
-    let cmds = lane.zone(Zone::Arrival, false);
-    let record = completed(&cmds);
+    let effects = lane.zone(Zone::Arrival, false);
+    let record = completed(&effects);
     assert_eq!(record.exit, Some(ExitKind::LeftUnreleased));
     assert_eq!(record.decision.as_ref().unwrap().reasons, ["vehicle_left"]);
     assert_eq!(record.stages[0].outcome, Some(StageOutcome::Abandoned));
@@ -363,11 +364,11 @@ fn barrier_open_failure_alarms_and_holds() {
         passage: id,
         decision: decision(Outcome::Release, "operator:wang", lane.now),
     });
-    let cmds = lane.send(Event::BarrierDone {
+    let effects = lane.send(Event::BarrierDone {
         op: BarrierOp::Open,
         result: Err(BarrierError::Fault("open limit not reached".into())),
     });
-    assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
+    assert_eq!(alarm(&effects), Some(AlarmKind::BarrierFault));
     assert_eq!(lane.stage(), Stage::Review);
     assert_eq!(lane.flow.barrier(), BarrierPos::Unknown);
     assert!(lane.flow.current().unwrap().record.flags.contains(&Flag::BarrierFault));
@@ -382,9 +383,9 @@ fn barrier_open_timeout_is_a_fault() {
     lane.recognized(EmptyCheckNeed::No);
     lane.decide(Outcome::Release);
     assert!(lane.advance(7_999).is_empty());
-    let cmds = lane.advance(1);
-    assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
-    assert!(!has_close(&cmds));
+    let effects = lane.advance(1);
+    assert_eq!(alarm(&effects), Some(AlarmKind::BarrierFault));
+    assert!(!has_close(&effects));
     assert_eq!(lane.stage(), Stage::Review);
 }
 
@@ -393,9 +394,9 @@ fn exit_overdue_alarms_but_keeps_the_barrier_open() {
     let mut lane = Lane::new();
     lane.released();
     lane.zone(Zone::UnderArm, true);
-    let cmds = lane.advance(60_000);
-    assert_eq!(alarm(&cmds), Some(AlarmKind::ExitOverdue));
-    assert!(!has_close(&cmds));
+    let effects = lane.advance(60_000);
+    assert_eq!(alarm(&effects), Some(AlarmKind::ExitOverdue));
+    assert!(!has_close(&effects));
     assert!(lane.advance(100_000).is_empty());
 }
 
@@ -403,8 +404,8 @@ fn exit_overdue_alarms_but_keeps_the_barrier_open() {
 fn released_vehicle_that_backs_out_lets_the_barrier_close() {
     let mut lane = Lane::new();
     lane.released();
-    let cmds = lane.zone(Zone::Arrival, false);
-    assert!(has_close(&cmds), "{cmds:?}");
+    let effects = lane.zone(Zone::Arrival, false);
+    assert!(has_close(&effects), "{effects:?}");
 }
 
 #[test]
@@ -415,11 +416,11 @@ fn refused_close_waits_for_the_zone_to_clear_and_tries_again() {
     lane.zone(Zone::Arrival, false);
     assert!(has_close(&lane.zone(Zone::UnderArm, false)));
     lane.zone(Zone::UnderArm, true);
-    let cmds = lane.send(Event::BarrierDone {
+    let effects = lane.send(Event::BarrierDone {
         op: BarrierOp::Close,
         result: Err(BarrierError::Refused("obstacle".into())),
     });
-    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(effects.is_empty(), "{effects:?}");
     assert_eq!(lane.stage(), Stage::Exit);
     assert!(has_close(&lane.zone(Zone::UnderArm, false)));
     let record = completed(&lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) })).clone();
@@ -432,7 +433,7 @@ fn close_fault_and_timeout_alarm_and_complete() {
         let mut lane = Lane::new();
         lane.released();
         lane.zone(Zone::Arrival, false);
-        let cmds = if fault {
+        let effects = if fault {
             lane.send(Event::BarrierDone {
                 op: BarrierOp::Close,
                 result: Err(BarrierError::Fault("closed limit".into())),
@@ -440,8 +441,8 @@ fn close_fault_and_timeout_alarm_and_complete() {
         } else {
             lane.advance(8_000)
         };
-        assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
-        assert!(completed(&cmds).flags.contains(&Flag::BarrierFault));
+        assert_eq!(alarm(&effects), Some(AlarmKind::BarrierFault));
+        assert!(completed(&effects).flags.contains(&Flag::BarrierFault));
         assert_eq!(lane.flow.barrier(), BarrierPos::Unknown);
     }
 }
@@ -456,10 +457,10 @@ fn second_vehicle_is_queued_and_starts_when_the_lane_is_free() {
     assert_eq!(lane.flow.queued(), 1);
     lane.zone(Zone::UnderArm, false);
     let first = lane.id();
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) });
-    assert_eq!(completed(&cmds).id, first);
-    let captures = cmds.iter().filter(|c| matches!(c, Command::Capture { .. })).count();
-    assert_eq!(captures, 2, "{cmds:?}");
+    let effects = lane.send(Event::BarrierDone { op: BarrierOp::Close, result: Ok(()) });
+    assert_eq!(completed(&effects).id, first);
+    let captures = effects.iter().filter(|c| matches!(c, Effect::Capture { .. })).count();
+    assert_eq!(captures, 2, "{effects:?}");
     assert_ne!(lane.id(), first);
     assert_eq!(lane.flow.current().unwrap().record.seq, 2);
 }
@@ -472,10 +473,10 @@ fn tailgater_is_flagged_and_gets_its_own_record() {
     lane.zone(Zone::Arrival, false);
     lane.zone(Zone::Arrival, true); // the follower
     assert!(has_close(&lane.zone(Zone::UnderArm, false)));
-    let cmds = lane.zone(Zone::UnderArm, true);
-    assert_eq!(alarm(&cmds), Some(AlarmKind::Tailgate));
-    let cmds = lane.zone(Zone::Arrival, false);
-    let ghost = completed(&cmds);
+    let effects = lane.zone(Zone::UnderArm, true);
+    assert_eq!(alarm(&effects), Some(AlarmKind::Tailgate));
+    let effects = lane.zone(Zone::Arrival, false);
+    let ghost = completed(&effects);
     assert_eq!(ghost.exit, Some(ExitKind::Tailgated));
     assert_eq!(lane.flow.queued(), 0);
     lane.send(Event::BarrierDone {
@@ -564,7 +565,7 @@ mod props {
             let mut lane = Lane::new();
             let mut under_arm = false;
             for (ms, kind, flag) in events {
-                let cmds = match kind {
+                let effects = match kind {
                     0 => lane.zone(Zone::Arrival, flag),
                     1 => {
                         under_arm = flag;
@@ -583,8 +584,8 @@ mod props {
                     9 => lane.send(Event::BarrierObserved { opened: flag }),
                     _ => vec![],
                 };
-                prop_assert!(!(has_close(&cmds) && under_arm), "close while occupied: {:?}", cmds);
-                let opens = cmds.iter().any(|c| matches!(c, Command::OpenBarrier));
+                prop_assert!(!(has_close(&effects) && under_arm), "close while occupied: {:?}", effects);
+                let opens = effects.iter().any(|c| matches!(c, Effect::OpenBarrier));
                 if opens {
                     let p = lane.flow.current().expect("opening for a passage");
                     prop_assert_eq!(p.record.final_outcome(), Some(Outcome::Release));
@@ -594,8 +595,8 @@ mod props {
     }
 }
 
-fn has(cmds: &[Command], want: &Command) -> bool {
-    cmds.iter().any(|c| c == want)
+fn has(effects: &[Effect], want: &Effect) -> bool {
+    effects.iter().any(|c| c == want)
 }
 
 /// The simulated day's stall: an opening that timed out on a loaded machine
@@ -612,11 +613,11 @@ fn arm_left_up_by_a_timed_out_opening_is_read_again_and_closed() {
     lane.zone(Zone::Arrival, false); // the driver gives up and backs out
     assert!(lane.flow.current().is_none());
     assert!(lane.flow.next_deadline().is_some(), "the machine still wants to look at the arm");
-    assert!(!has(&lane.advance(7_999), &Command::ObserveBarrier));
-    let cmds = lane.advance(1);
-    assert!(has(&cmds, &Command::ObserveBarrier), "{cmds:?}");
+    assert!(!has(&lane.advance(7_999), &Effect::ObserveBarrier));
+    let effects = lane.advance(1);
+    assert!(has(&effects, &Effect::ObserveBarrier), "{effects:?}");
     // Nothing read back (the drive is silent): asked again after the same pause.
-    assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
+    assert!(has(&lane.advance(8_000), &Effect::ObserveBarrier));
     // Up, with something under it: wait for the zone to clear.
     lane.zone(Zone::UnderArm, true);
     assert!(!has_close(&lane.send(Event::BarrierObserved { opened: true })));
@@ -632,19 +633,19 @@ fn a_failed_close_is_retried_after_a_pause_and_alarms_once() {
     let mut lane = Lane::new();
     lane.released();
     lane.zone(Zone::Arrival, false);
-    let cmds = lane.send(Event::BarrierDone {
+    let effects = lane.send(Event::BarrierDone {
         op: BarrierOp::Close,
         result: Err(BarrierError::Fault("closed limit".into())),
     });
-    assert_eq!(alarm(&cmds), Some(AlarmKind::BarrierFault));
-    assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
+    assert_eq!(alarm(&effects), Some(AlarmKind::BarrierFault));
+    assert!(has(&lane.advance(8_000), &Effect::ObserveBarrier));
     assert!(has_close(&lane.send(Event::BarrierObserved { opened: true })));
-    let cmds = lane.send(Event::BarrierDone {
+    let effects = lane.send(Event::BarrierDone {
         op: BarrierOp::Close,
         result: Err(BarrierError::Fault("closed limit".into())),
     });
-    assert_eq!(alarm(&cmds), None, "the fault is already raised");
-    assert!(has(&lane.advance(8_000), &Command::ObserveBarrier));
+    assert_eq!(alarm(&effects), None, "the fault is already raised");
+    assert!(has(&lane.advance(8_000), &Effect::ObserveBarrier));
     assert!(lane.send(Event::BarrierObserved { opened: false }).is_empty());
     assert_eq!(lane.flow.barrier(), BarrierPos::Closed);
 }
@@ -655,8 +656,8 @@ fn an_opening_that_arrives_late_lets_the_released_vehicle_go() {
     decided(&mut lane, Outcome::Release);
     lane.advance(8_000);
     assert_eq!(lane.stage(), Stage::Review);
-    let cmds = lane.send(Event::BarrierDone { op: BarrierOp::Open, result: Ok(()) });
-    assert!(!has_close(&cmds), "never closed onto a released vehicle: {cmds:?}");
+    let effects = lane.send(Event::BarrierDone { op: BarrierOp::Open, result: Ok(()) });
+    assert!(!has_close(&effects), "never closed onto a released vehicle: {effects:?}");
     assert_eq!(lane.stage(), Stage::Exit);
     lane.zone(Zone::UnderArm, true);
     lane.zone(Zone::Arrival, false);

@@ -38,6 +38,7 @@ enum Job {
     Close(oneshot::Sender<()>),
 }
 
+#[derive(Clone)]
 pub(super) struct AuditWriter {
     tx: SyncSender<Job>,
 }

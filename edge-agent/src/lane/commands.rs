@@ -18,7 +18,8 @@ use contract::command::{Action, Command, CommandAck, CommandVerifier, Envelope, 
 use contract::decision::{DecisionRecord, Outcome};
 use contract::passage::Stage;
 
-use super::{Lane, Publish};
+use super::Lane;
+use crate::archive::Shelf;
 
 /// Tolerated clock difference between central and the lane.
 const SKEW: chrono::Duration = chrono::Duration::seconds(30);
@@ -26,10 +27,19 @@ const SKEW: chrono::Duration = chrono::Duration::seconds(30);
 pub(crate) struct Desk {
     verifier: CommandVerifier,
     replay: Replay,
+    /// Where `declare` puts declarations.
+    declarations: Arc<DeclarationStore>,
+    /// Where `resend` finds records.
+    records: Shelf,
 }
 
 impl Desk {
-    pub(crate) fn open(cfg: &LaneConfig, path: &Path) -> rusqlite::Result<Self> {
+    pub(crate) fn open(
+        cfg: &LaneConfig,
+        path: &Path,
+        declarations: Arc<DeclarationStore>,
+        records: Shelf,
+    ) -> rusqlite::Result<Self> {
         let verifier = CommandVerifier {
             keys: cfg.commands.keys.iter().cloned().collect::<BTreeMap<_, _>>(),
             site: cfg.site.clone(),
@@ -38,7 +48,7 @@ impl Desk {
                 .unwrap_or(chrono::Duration::MAX),
             skew: SKEW,
         };
-        Ok(Desk { verifier, replay: Replay::open(path)? })
+        Ok(Desk { verifier, replay: Replay::open(path)?, declarations, records })
     }
 
     fn admit(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Result<Command, (Option<String>, Rejection)> {
@@ -68,7 +78,7 @@ fn done(outcome: &'static str, detail: impl Into<String>) -> Done {
     Done { outcome, detail: detail.into() }
 }
 
-impl<P: Publish> Lane<P> {
+impl Lane {
     pub(super) fn on_command(&mut self, bytes: Vec<u8>) {
         let now = self.clock.now().utc;
         let ack = match self.desk.admit(&bytes, now) {
@@ -97,8 +107,8 @@ impl<P: Publish> Lane<P> {
             }
         };
         let passage = self.flow.current().map(|p| p.record.id.clone());
-        self.audit("command", passage.as_deref(), serde_json::to_value(&ack).unwrap_or_default());
-        self.send(self.topics.ack(), &ack, false);
+        self.audit.append("command", passage.as_deref(), serde_json::to_value(&ack).unwrap_or_default());
+        self.outlet.ack(&ack);
     }
 
     fn run_command(&mut self, cmd: &Command, now: DateTime<Utc>) -> Done {
@@ -116,7 +126,7 @@ impl<P: Publish> Lane<P> {
                 }
                 None => done("not_applicable", "no vehicle is held at the barrier; nothing opened"),
             },
-            Action::Declare { declarations } => match self.declaration_store.put(declarations, now) {
+            Action::Declare { declarations } => match self.desk.declarations.put(declarations, now) {
                 Ok(stored) => done(
                     "declared",
                     format!("{} declarations received; {stored} valid on this lane", declarations.len()),
@@ -133,7 +143,7 @@ impl<P: Publish> Lane<P> {
 
     /// The record exactly as first published (same signature), then its images.
     fn resend(&mut self, passage: &str) -> Done {
-        let Some(payload) = self.archive.get(passage) else {
+        let Some(payload) = self.desk.records.get(passage) else {
             return done("not_applicable", format!("no record of {passage} is kept on this lane"));
         };
         let images = match serde_json::from_slice::<contract::passage::PassageRecord>(&payload) {
@@ -151,7 +161,7 @@ impl<P: Publish> Lane<P> {
             }
             Err(_) => vec![],
         };
-        self.publisher.publish(self.topics.passage(), payload, false);
+        self.outlet.resend(payload);
         let missing =
             images.iter().filter(|(device, image)| !self.republish_image(passage, device, image)).count();
         match missing {
@@ -174,7 +184,7 @@ impl<P: Publish> Lane<P> {
         let now = self.clock.now().utc;
         let by = format!("local:{operator}");
         let held = self.held_passage().as_deref() == Some(passage);
-        self.audit(
+        self.audit.append(
             "operator_release",
             Some(passage),
             serde_json::json!({"operator": operator, "by": by, "accepted": held}),
@@ -210,6 +220,13 @@ impl<P: Publish> Lane<P> {
     }
 }
 
-pub(crate) fn store(cfg: &LaneConfig) -> Result<Arc<DeclarationStore>, crate::declaration::StoreError> {
-    Ok(Arc::new(DeclarationStore::open(&cfg.data_dir.join("declarations.db"))?))
+impl Lane {
+    /// Sends a stored image again; false when the store no longer has it.
+    fn republish_image(&self, passage: &str, camera: &str, image: &contract::image::ImageRef) -> bool {
+        let stored = self.images.path_of(&image.sha256, image.format.extension()).exists();
+        if stored {
+            self.outlet.image(passage, camera, image);
+        }
+        stored
+    }
 }

@@ -14,7 +14,8 @@
 //! The file is replaced atomically (written aside, fsynced, renamed, directory
 //! fsynced): a crash leaves the old file or the new one, never half of one.
 //! It is rewritten only when a passage moves on (a stage, a decision), not on
-//! every event.
+//! every event: the loop tells when ([`Progress`]); the outlet's thread writes
+//! ([`Journal`]), before it sends anything that follows.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,8 +43,38 @@ struct State {
 pub struct Journal {
     path: PathBuf,
     state: State,
-    /// What the journal holds of each open passage, to tell whether it moved on.
-    marks: BTreeMap<String, Mark>,
+}
+
+/// The loop's side: what the journal was last told, to tell when a passage
+/// moved on far enough to write it again.
+#[derive(Debug, Default)]
+pub struct Progress {
+    seq: u64,
+    current: Option<(String, Mark)>,
+}
+
+impl Progress {
+    pub fn after(seq: u64) -> Self {
+        Progress { seq, current: None }
+    }
+
+    /// The number and passage to write when either moved on since last time.
+    pub fn moved<'a>(
+        &mut self,
+        seq: u64,
+        current: Option<&'a PassageRecord>,
+    ) -> Option<(u64, Option<&'a PassageRecord>)> {
+        let mark = current.map(|r| (r.id.clone(), Mark::of(r)));
+        let passage_moved = mark.is_some() && mark != self.current;
+        if seq <= self.seq && !passage_moved {
+            return None;
+        }
+        self.seq = self.seq.max(seq);
+        if passage_moved {
+            self.current = mark;
+        }
+        Some((self.seq, current.filter(|_| passage_moved)))
+    }
 }
 
 /// How far a passage got, as far as the journal cares: it is written again
@@ -90,8 +121,7 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), None),
             Err(source) => (State::default(), Some(JournalError::Io { path: shown, source })),
         };
-        let marks = state.open.iter().map(|(id, r)| (id.clone(), Mark::of(r))).collect();
-        (Journal { path: path.to_path_buf(), state, marks }, problem)
+        (Journal { path: path.to_path_buf(), state }, problem)
     }
 
     /// The passages that were in progress when the agent last stopped.
@@ -103,24 +133,19 @@ impl Journal {
         self.state.last_seq
     }
 
-    /// Makes `seq` the last number given out, and `current` (the passage in
-    /// progress, if any) as far as it got, durably — when either moved on.
-    /// Returns once it is on disk (or the disk refused).
+    /// Makes `seq` the last number given out (if beyond the one on disk), and
+    /// `current` a passage in progress as far as it got, durably. Returns once
+    /// it is on disk (or the disk refused).
     pub fn note(&mut self, seq: u64, current: Option<&PassageRecord>) -> Result<(), JournalError> {
-        let moved = current.filter(|r| self.marks.get(&r.id) != Some(&Mark::of(r)));
-        if seq <= self.state.last_seq && moved.is_none() {
+        if seq <= self.state.last_seq && current.is_none() {
             return Ok(());
         }
         let mut next = self.state.clone();
         next.last_seq = next.last_seq.max(seq);
-        if let Some(r) = moved {
+        if let Some(r) = current {
             next.open.insert(r.id.clone(), r.clone());
         }
-        self.replace(next)?;
-        if let Some(r) = moved {
-            self.marks.insert(r.id.clone(), Mark::of(r));
-        }
-        Ok(())
+        self.replace(next)
     }
 
     /// The passage's record is archived and handed to the outbox: it is no
@@ -131,9 +156,7 @@ impl Journal {
         }
         let mut next = self.state.clone();
         next.open.remove(id);
-        self.replace(next)?;
-        self.marks.remove(id);
-        Ok(())
+        self.replace(next)
     }
 
     fn replace(&mut self, next: State) -> Result<(), JournalError> {
@@ -144,30 +167,9 @@ impl Journal {
 
     fn write(&self, state: &State) -> Result<(), JournalError> {
         let bytes = serde_json::to_vec(state).expect("the journal serialises");
-        write_durably(&self.path, &bytes)
+        crate::durable::replace(&self.path, &bytes)
             .map_err(|source| JournalError::Io { path: self.path.display().to_string(), source })
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash at any point leaves either the
-/// old content or the new, and the new is on disk when this returns.
-fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
@@ -185,7 +187,7 @@ mod tests {
         j.note(3, None).unwrap();
         let (j, _) = Journal::open(&path);
         assert_eq!(j.last_seq(), 7);
-        assert!(!dir.path().join("passages.tmp").exists(), "nothing left aside");
+        assert!(!dir.path().join("passages.json.tmp").exists(), "nothing left aside");
     }
 
     #[test]
@@ -207,12 +209,12 @@ mod tests {
         let (mut j, _) = Journal::open(&path);
         j.note(5, None).unwrap();
         // A directory where the temporary file would go: the write fails.
-        std::fs::create_dir(dir.path().join("passages.tmp")).unwrap();
+        std::fs::create_dir(dir.path().join("passages.json.tmp")).unwrap();
         let r = record("G07-5", 5);
         assert!(matches!(j.note(6, Some(&r)), Err(JournalError::Io { .. })));
         assert_eq!(j.last_seq(), 5);
         assert_eq!(Journal::open(&path).0.last_seq(), 5);
-        std::fs::remove_dir(dir.path().join("passages.tmp")).unwrap();
+        std::fs::remove_dir(dir.path().join("passages.json.tmp")).unwrap();
         j.note(6, Some(&r)).unwrap();
         assert_eq!(j.open_passages(), vec![r], "written once the disk takes it");
     }
@@ -259,16 +261,29 @@ mod tests {
         assert_eq!(Journal::open(&path).0.open_passages(), vec![b]);
     }
 
-    /// Events that change nothing the journal keeps do not rewrite it.
+    /// Events that change nothing the journal keeps do not rewrite it; a new
+    /// number, a new passage or a passage that moved on does.
     #[test]
-    fn an_unchanged_passage_is_not_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("passages.json");
-        let (mut j, _) = Journal::open(&path);
-        let r = record("G07-1", 1);
-        j.note(1, Some(&r)).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        j.note(1, Some(&r)).unwrap();
-        assert!(!path.exists(), "nothing moved on: no write");
+    fn only_what_moved_on_is_written_again() {
+        use contract::passage::Stage;
+        let mut p = Progress::after(4);
+        assert_eq!(p.moved(4, None), None);
+        let mut r = record("G07-5", 5);
+        assert_eq!(p.moved(5, Some(&r)), Some((5, Some(&r))));
+        assert_eq!(p.moved(5, Some(&r)), None, "nothing moved on");
+        r.reads = Some(Default::default());
+        assert_eq!(p.moved(5, Some(&r)), None, "reads alone are not worth a write");
+        stage(&mut r, Stage::Decision);
+        assert_eq!(p.moved(5, Some(&r)).map(|m| m.1.is_some()), Some(true));
+        r.decision = Some(contract::decision::DecisionRecord {
+            outcome: contract::decision::Outcome::Hold,
+            reasons: vec![],
+            checks: vec![],
+            by: "policy".into(),
+            at: r.arrived_at,
+        });
+        assert_eq!(p.moved(5, Some(&r)).map(|m| m.1.is_some()), Some(true), "a decision is");
+        assert_eq!(p.moved(6, None), Some((6, None)), "a tailgater's number alone");
+        assert_eq!(p.moved(3, None), None, "never backwards");
     }
 }

@@ -1,99 +1,60 @@
-//! The lane runtime: connects the devices to the passage state machine and the
-//! state machine's commands back to the devices, recognition and the uplink.
+//! The lane runtime: the loop that connects the devices to the passage state
+//! machine ([`crate::flow`]) and carries out the machine's effects.
 //!
-//! One loop over one bounded channel, a timer (the machine's next deadline) and
-//! a shutdown signal. Device operations run in their own tasks and report back
-//! through the channel, so a slow or hung device never blocks the loop.
+//! This file is the loop only: one bounded channel of [`Input`]s, a timer (the
+//! machine's next deadline), the technician's beat and a shutdown signal, over
+//! the machine and a [`Clock`]. Each concern the loop drives owns its state in
+//! a file of its own, and nothing here waits on a device or a disk:
+//! - `tasks.rs`: device operations, each in a task of its own, reporting back here;
+//! - `recognition.rs`: the recognition worker and the under-vehicle comparison;
+//! - `decide.rs`: the decision policy with declarations and device health;
+//! - `outlet.rs`: everything the lane sends, and what happens to a decided or
+//!   finished passage (signature, archive, journal, trail, statistics, UVSS
+//!   reference), in order on a thread of its own;
+//! - `journal.rs`: passage numbers and passages in progress, across restarts;
+//! - `commands.rs`: central's signed commands; `observe.rs`: the technician
+//!   page and the systemd watchdog; `audit.rs`: the audit trail's writer;
+//!   `health.rs`: device health;
+//! - `devices.rs` (with `wire.rs`, `gpio.rs`): the devices, built from
+//!   configuration; `build.rs`: the lane put together; `publish.rs`: where
+//!   messages go.
 
 mod audit;
+mod build;
 mod commands;
+mod decide;
 mod devices;
-mod exec;
 mod health;
 mod journal;
 // Technician page and systemd watchdog: one select branch in `run`.
 mod observe;
-mod vision;
+mod outlet;
+mod publish;
+mod recognition;
+mod tasks;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use contract::Topics;
-use drivers::sim::SimLane;
+use contract::decision::DecisionEvent;
+use contract::lane::{Alarm, AlarmKind};
+use contract::passage::{CaptureRecord, EmptyCheckRecord, EmptyImageRecord, PassageRecord};
 use drivers::DeviceError;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
+pub use build::LaneError;
 pub use devices::{build as build_devices, sim_lane, BuildError, Captured, Capturer, Devices};
 pub use health::HealthBook;
 pub use observe::{DiagError, LaneView, Technician};
+pub use publish::Publish;
 
-use crate::config::{Engine, LaneConfig};
-use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
-use crate::flow::{BarrierOp, Command, Event, Flow, FlowConfig, Time, Zone};
+use crate::config::LaneConfig;
+use crate::flow::{BarrierError, BarrierOp, Effect, Event, Flow, Time, Zone};
 use crate::images::ImageStore;
-use crate::policy::Policy;
-use crate::recognize::{self, Job, Recognizer, Shot, SimTruthReader};
-use contract::lane::{Alarm, AlarmKind};
-use contract::passage::{CaptureRecord, EmptyCheckRecord};
-
-/// Completed passage records kept for resending (about a week of a busy lane).
-const ARCHIVE_KEEP: usize = 20_000;
-
-/// Where the lane's messages go: the outbox and uplink in the agent, a
-/// collector in tests.
-pub trait Publish: Send + Sync + 'static {
-    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool;
-
-    /// Publishes a result and returns only once it is stored for good, with
-    /// everything published before it.
-    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
-        self.publish(topic, payload, false)
-    }
-
-    /// Publishes `len` bytes of a stored file from `offset`. The uplink reads
-    /// them only when it sends, so images are never copied into the outbox.
-    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut buf = vec![0; len as usize];
-        let read = std::fs::File::open(&file).and_then(|mut f| {
-            f.seek(SeekFrom::Start(offset))?;
-            f.read_exact(&mut buf)
-        });
-        read.is_ok() && self.publish(topic, buf, false)
-    }
-}
-
-impl Publish for crate::mqtt::UplinkHandle {
-    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
-        let class = crate::mqtt::class_of(&topic);
-        crate::mqtt::UplinkHandle::publish(self, class, topic, payload, retain)
-    }
-
-    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
-        self.outbox().push_and_wait(crate::mqtt::class_of(&topic), topic, payload, false)
-    }
-
-    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
-        self.outbox().push_file(crate::outbox::Class::Image, topic, file, offset, len)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LaneError {
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    #[error("cannot use data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
-    #[error("recognition is not available: {0}")]
-    Recognition(String),
-    #[error("cannot open {what}: {cause}")]
-    Store { what: &'static str, cause: String },
-}
+use crate::recognize::Shot;
 
 /// What device tasks and the recognition worker report back to the loop.
 pub(crate) enum Input {
@@ -115,7 +76,7 @@ pub(crate) enum Input {
     EmptyChecked {
         passage: String,
         record: EmptyCheckRecord,
-        empty_image: Option<contract::passage::EmptyImageRecord>,
+        empty_image: Option<EmptyImageRecord>,
     },
     Barrier {
         op: BarrierOp,
@@ -148,30 +109,25 @@ impl Clock {
     }
 }
 
-pub struct Lane<P: Publish> {
+pub struct Lane {
     cfg: Arc<LaneConfig>,
     flow: Flow,
-    devices: Devices,
-    topics: Topics,
-    publisher: Arc<P>,
-    images: ImageStore,
-    recognizer: SyncSender<Job>,
-    declarations: Box<dyn Declarations>,
-    declaration_store: Arc<DeclarationStore>,
-    desk: commands::Desk,
-    signer: contract::signing::ResultSigner,
-    archive: crate::archive::Archive,
-    journal: journal::Journal,
+    tasks: tasks::DeviceTasks,
+    recognition: recognition::Recognition,
+    decider: decide::Decider,
+    outlet: outlet::Outlet,
     audit: audit::AuditWriter,
-    stats: crate::stats::Stats,
-    stats_sent: Option<Instant>,
-    policy: Policy,
+    /// What the passage journal was last told.
+    progress: journal::Progress,
+    /// Passages the agent was in the middle of when it last stopped: closed
+    /// (and published) when the lane runs.
+    interrupted: Vec<PassageRecord>,
+    /// Records archived when the agent last stopped whose passage had not
+    /// left the journal: sent again when the lane runs.
+    unsent: Vec<Vec<u8>>,
+    desk: commands::Desk,
     health: HealthBook,
-    shots: HashMap<String, Vec<Shot>>,
-    /// The under-vehicle comparison (None: no UVSS device, or switched off) and each
-    /// passage's scan until it completes (a clean scan of a released vehicle becomes its reference).
-    uvss: Option<Arc<crate::vision::UvssChecker>>,
-    uvss_scans: HashMap<String, (String, drivers::Image)>,
+    images: ImageStore,
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
     clock: Clock,
@@ -179,91 +135,7 @@ pub struct Lane<P: Publish> {
     pub(crate) completed: u64,
 }
 
-fn recognizer(cfg: &LaneConfig) -> Result<Box<dyn Recognizer>, LaneError> {
-    match cfg.recognition.engine {
-        Engine::SimTruth => Ok(Box::new(SimTruthReader)),
-        // Never fails here: missing models hold every vehicle with the reason,
-        // and the reader tries to load them again.
-        Engine::PpOcr => Ok(Box::new(recognize::PpOcrReader::from_config(&cfg.recognition))),
-    }
-}
-
-impl<P: Publish> Lane<P> {
-    pub fn new(cfg: LaneConfig, sim: Option<SimLane>, publisher: Arc<P>) -> Result<Self, LaneError> {
-        let data_dir = |source| LaneError::DataDir { path: cfg.data_dir.display().to_string(), source };
-        let images = ImageStore::open(&cfg.data_dir.join("images")).map_err(data_dir)?;
-        let devices = build_devices(&cfg, sim.as_ref())?;
-        let (tx, rx) = mpsc::channel(1024);
-        let worker_tx = tx.clone();
-        let uvss = vision::checker(&cfg, &devices, &images);
-        let worker_uvss = uvss.clone();
-        let recognizer = recognize::spawn_worker(recognizer(&cfg)?, move |passage, result, shots| {
-            // On the worker thread: the comparison needs the plate just read.
-            let uvss = worker_uvss.as_ref().map(|c| Box::new(c.check(&result, &shots)));
-            let _ = worker_tx.blocking_send(Input::Recognized { passage, result, uvss });
-        });
-        let declaration_store = commands::store(&cfg)
-            .map_err(|e| LaneError::Store { what: "the declaration store", cause: e.to_string() })?;
-        let declarations: Box<dyn Declarations> = Box::new(Layered {
-            store: declaration_store.clone(),
-            sim: sim.as_ref().map(|l| SimDeclarations(l.clone())),
-        });
-        let desk = commands::Desk::open(&cfg, &cfg.data_dir.join("commands.db"))
-            .map_err(|e| LaneError::Store { what: "the command log", cause: e.to_string() })?;
-        let audit_log = crate::audit::AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
-        let archive =
-            crate::archive::Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
-        let signing_key = || {
-            crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)
-                .map_err(|e| LaneError::Store { what: "the signing key", cause: e.to_string() })
-        };
-        let signer = signing_key()?;
-        let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
-        let audit = audit::AuditWriter::start(audit_log, signing_key()?, publisher.clone(), topics.clone())
-            .map_err(data_dir)?;
-        let (journal, problem) = journal::Journal::open(&cfg.data_dir.join("passages.json"));
-        if let Some(e) = problem {
-            error!(cause = %e, "passage journal; numbering goes on from the kept records");
-        }
-        let flow = Flow::new(FlowConfig {
-            site: cfg.site.clone(),
-            lane: cfg.lane.clone(),
-            timeouts: cfg.timeouts,
-            captures: devices.capturers.iter().map(|(n, (k, _))| (n.clone(), *k)).collect(),
-            empty_box: devices.empty_box.as_ref().map(|(n, _)| n.clone()),
-        })
-        .continuing_after(journal.last_seq().max(archive.last_seq()));
-        let clock = Clock::new();
-        Ok(Lane {
-            topics,
-            policy: Policy::new(cfg.decision, &cfg.recognition).with_vision(cfg.vision.policy),
-            uvss,
-            uvss_scans: HashMap::new(),
-            health: HealthBook::new(&cfg, clock.now().utc),
-            cfg: Arc::new(cfg),
-            flow,
-            devices,
-            publisher,
-            images,
-            recognizer,
-            declarations,
-            declaration_store,
-            desk,
-            signer,
-            archive,
-            journal,
-            audit,
-            stats: crate::stats::Stats::new(chrono::Duration::hours(24)),
-            stats_sent: None,
-            shots: HashMap::new(),
-            tx,
-            rx,
-            clock,
-            hook: observe::Hook::new(),
-            completed: 0,
-        })
-    }
-
+impl Lane {
     /// Hands commands from central (as received on the command topic) to the lane.
     pub fn accept_commands(&self, mut rx: mpsc::Receiver<Vec<u8>>) {
         let tx = self.tx.clone();
@@ -281,14 +153,12 @@ impl<P: Publish> Lane<P> {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         info!(site = %self.cfg.site, lane = %self.cfg.lane, devices = self.cfg.devices.len(), "lane running");
-        let start = audit::start_entry(&self.cfg);
-        self.audit("start", None, start);
+        self.audit.append("start", None, audit::start_entry(&self.cfg));
         for event in self.health.all() {
-            self.publish_health(&event);
+            self.outlet.health(&event);
         }
         self.close_interrupted();
-        devices::forward_health(std::mem::take(&mut self.devices.health), self.tx.clone());
-        self.start_device_tasks();
+        self.tasks.start();
         loop {
             let deadline = self.flow.next_deadline().map(|d| self.clock.start + d);
             let timer = async {
@@ -306,14 +176,13 @@ impl<P: Publish> Lane<P> {
             }
         }
         // A passage in progress stays in the journal as far as it got; it is
-        // closed on the next start.
+        // closed on the next start. Everything handed to the outlet is sent
+        // before the trail closes.
         let interrupted = self.flow.current().map(|p| p.record.id.clone());
         self.keep_journal();
-        self.audit(
-            "stop",
-            None,
-            serde_json::json!({"completed": self.completed, "interrupted": interrupted}),
-        );
+        let _ = self.outlet.flushed().await;
+        let stop = serde_json::json!({"completed": self.completed, "interrupted": interrupted});
+        self.audit.append("stop", None, stop);
         // A clean stop leaves a signed anchor for everything written so far.
         self.audit.close().await;
         match &interrupted {
@@ -336,23 +205,27 @@ impl<P: Publish> Lane<P> {
             }
             Input::Captured { passage, record, shot } => {
                 if let Some(image) = &record.image {
-                    self.publish_image(&passage, &record.device, image);
+                    self.outlet.image(&passage, &record.device, image);
                 }
                 if let Some(shot) = shot {
-                    self.shots.entry(passage.clone()).or_default().push(shot);
+                    self.recognition.shot(&passage, shot);
                 }
                 self.feed(Event::captured(&passage, record));
             }
             Input::Recognized { passage, result, uvss } => {
                 if let Some(outcome) = uvss {
-                    self.uvss_compared(&passage, *outcome);
+                    let (overlay, vision) = self.recognition.compared(&passage, *outcome);
+                    if let Some((camera, image)) = overlay {
+                        self.outlet.image(&passage, &camera, &image);
+                    }
+                    self.feed(vision);
                 }
-                let need = self.empty_check_need(&result);
+                let need = self.decider.empty_check_need(&result);
                 self.feed(Event::Recognized { passage, result, empty_check: need });
             }
             Input::EmptyChecked { passage, record, empty_image } => {
                 if let Some(image) = &record.image {
-                    self.publish_image(&passage, &record.device, image);
+                    self.outlet.image(&passage, &record.device, image);
                 }
                 if empty_image.is_some() {
                     self.feed(Event::Vision { passage: passage.clone(), uvss: None, empty_image });
@@ -361,12 +234,13 @@ impl<P: Publish> Lane<P> {
             }
             Input::Barrier { op, result } => {
                 let now = self.clock.now().utc;
-                let name = self.devices.barrier.0.clone();
+                let name = self.tasks.barrier_name().to_string();
                 self.device_result(&name, result.as_ref().map(|_| ()).map_err(|e| e.clone()), now);
                 let passage = self.flow.current().map(|p| p.record.id.clone());
                 let error = result.as_ref().err().map(|e| e.to_string());
-                self.audit("barrier_done", passage.as_deref(), serde_json::json!({"op": format!("{op:?}").to_lowercase(), "ok": error.is_none(), "error": error}));
-                self.feed(Event::BarrierDone { op, result: result.map_err(exec::barrier_error) });
+                let done = serde_json::json!({"op": format!("{op:?}").to_lowercase(), "ok": error.is_none(), "error": error});
+                self.audit.append("barrier_done", passage.as_deref(), done);
+                self.feed(Event::BarrierDone { op, result: result.map_err(tasks::barrier_error) });
             }
             // Half-way counts as open: it is closed once the zone under it is clear.
             Input::BarrierObserved(state) => {
@@ -380,72 +254,143 @@ impl<P: Publish> Lane<P> {
         }
     }
 
-    pub(super) fn audit(&mut self, kind: &str, passage: Option<&str>, data: serde_json::Value) {
-        self.audit.append(kind, passage, data);
-    }
-
     fn device_result(&mut self, device: &str, result: Result<(), DeviceError>, now: DateTime<Utc>) {
-        if let Some(change) = self.health.update(device, result.as_ref().map(|_| ()), now) {
-            let event = &change.event;
-            match &event.health.reason {
-                Some(reason) => warn!(device, state = ?event.health.state, %reason, "device health changed"),
-                None => info!(device, "device healthy again"),
-            }
-            self.publish_health(event);
-            if change.lost {
-                let reason = event.health.reason.as_deref().unwrap_or("no reason given");
-                let alarm = Alarm {
-                    kind: AlarmKind::DeviceDown,
-                    passage: self.flow.current().map(|p| p.record.id.clone()),
-                    device: Some(device.to_string()),
-                    message: format!("{device} is down: {reason}"),
-                    at: now,
-                };
-                self.execute(Command::Alarm(alarm), self.clock.now());
-            }
+        let Some(change) = self.health.update(device, result.as_ref().map(|_| ()), now) else { return };
+        let event = &change.event;
+        match &event.health.reason {
+            Some(reason) => warn!(device, state = ?event.health.state, %reason, "device health changed"),
+            None => info!(device, "device healthy again"),
+        }
+        self.outlet.health(event);
+        if change.lost {
+            let reason = event.health.reason.as_deref().unwrap_or("no reason given");
+            let alarm = Alarm {
+                kind: AlarmKind::DeviceDown,
+                passage: self.flow.current().map(|p| p.record.id.clone()),
+                device: Some(device.to_string()),
+                message: format!("{device} is down: {reason}"),
+                at: now,
+            };
+            self.execute(Effect::Alarm(alarm), self.clock.now());
         }
     }
 
-    /// A passage number the machine gave out, and how far the passage in
-    /// progress got, are on disk before anything carrying them leaves the lane:
-    /// a number is never given out again, and a passage cut short by a stop or
-    /// crash is closed on the next start with what was known.
-    fn keep_journal(&mut self) {
-        let current = self.flow.current().map(|p| &p.record);
-        if let Err(e) = self.journal.note(self.flow.last_seq(), current) {
-            error!(cause = %e, seq = self.flow.last_seq(), "cannot keep the passage journal");
-        }
-    }
-
-    /// Passages the agent was in the middle of when it last stopped: closed
-    /// with what was known and published like any other, unless their record
-    /// was already archived (the stop came between archive and journal).
-    fn close_interrupted(&mut self) {
-        let now = self.clock.now();
-        for record in self.journal.open_passages() {
-            if self.archive.get(&record.id).is_none() {
-                warn!(passage = %record.id, stage = ?record.stages.last().map(|s| s.stage), "closing a passage interrupted by the last stop");
-                let record = crate::flow::close_interrupted(record, now.utc);
-                self.execute(Command::Complete { record: Box::new(record) }, now);
-            } else if let Err(e) = self.journal.done(&record.id) {
-                error!(cause = %e, passage = %record.id, "cannot keep the passage journal");
-            }
-        }
-    }
-
-    /// Hands an event to the machine and carries out what it asks for; decisions
-    /// are computed on the spot and fed straight back.
+    /// Hands an event to the machine and carries out the effects it returns;
+    /// decisions are computed on the spot and fed straight back.
     fn feed(&mut self, event: Event) {
         let mut queue = std::collections::VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let now = self.clock.now();
-            let commands = self.flow.handle(now, event);
+            let effects = self.flow.handle(now, event);
             self.keep_journal();
-            for command in commands {
-                if let Some(follow_up) = self.execute(command, now) {
+            for effect in effects {
+                if let Some(follow_up) = self.execute(effect, now) {
                     queue.push_back(follow_up);
                 }
             }
+        }
+    }
+
+    fn execute(&mut self, effect: Effect, now: Time) -> Option<Event> {
+        match effect {
+            Effect::Capture { passage, device } => self.tasks.capture(passage, device),
+            Effect::Recognize { passage } => return self.recognition.recognize(passage),
+            Effect::CheckEmpty { passage, container, .. } => self.tasks.check_empty(passage, container),
+            Effect::Decide { record } => {
+                let decision = self.decider.decide(&record, &self.health, now.utc);
+                return Some(Event::Decided { passage: record.id.clone(), decision });
+            }
+            Effect::OpenBarrier => self.move_barrier(BarrierOp::Open),
+            Effect::ObserveBarrier => self.tasks.observe_barrier(),
+            Effect::CloseBarrier => {
+                // The machine only asks while the zone is clear; checked again here
+                // because nothing is worth closing the arm on a vehicle.
+                if self.flow.under_arm_occupied() {
+                    warn!("close requested while occupied; refused");
+                    let refused = Err(BarrierError::Refused("occupied".into()));
+                    return Some(Event::BarrierDone { op: BarrierOp::Close, result: refused });
+                }
+                self.move_barrier(BarrierOp::Close);
+            }
+            Effect::Announce { record } => self.announce(&record),
+            Effect::Complete { record } => self.complete(record),
+            Effect::Alarm(alarm) => {
+                warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
+                self.outlet.alarm(&alarm);
+            }
+            Effect::Forget { passage } => self.recognition.forget(&passage),
+        }
+        None
+    }
+
+    /// The lane decided: into the trail now, out to reviewers (signed) by the outlet.
+    fn announce(&mut self, record: &PassageRecord) {
+        let Some(decision) = record.decision.clone() else { return };
+        self.audit.append("decision", Some(&record.id), serde_json::to_value(&decision).unwrap_or_default());
+        self.outlet.announce(DecisionEvent {
+            passage: record.id.clone(),
+            site: record.site.clone(),
+            lane: record.lane.clone(),
+            plate: record.plate().map(str::to_string),
+            containers: record.container_codes(),
+            decision,
+            snapshot: serde_json::to_value(record).ok(),
+        });
+    }
+
+    fn complete(&mut self, record: Box<PassageRecord>) {
+        self.completed += 1;
+        info!(
+            passage = %record.id,
+            plate = record.plate().unwrap_or("-"),
+            outcome = ?record.final_outcome(),
+            exit = ?record.exit,
+            total_ms = record.total_ms,
+            "passage complete"
+        );
+        let scan = self.recognition.take_scan(&record.id);
+        self.outlet.complete(record, scan);
+    }
+
+    fn move_barrier(&mut self, op: BarrierOp) {
+        let passage = self.flow.current().map(|p| p.record.id.clone());
+        self.audit.append(
+            "barrier",
+            passage.as_deref(),
+            serde_json::json!({"op": format!("{op:?}").to_lowercase()}),
+        );
+        // The release that opens the barrier is durable first: in the trail,
+        // and the decision in the outbox. The barrier task waits, not the loop.
+        let first = match op {
+            BarrierOp::Open => vec![self.audit.flushed(), self.outlet.flushed()],
+            BarrierOp::Close => vec![],
+        };
+        self.tasks.move_barrier(op, first);
+    }
+
+    /// A passage number the machine gave out, and how far the passage in
+    /// progress got, go to the journal (through the outlet, ahead of anything
+    /// carrying them): a number is never given out again, and a passage cut
+    /// short by a stop or crash is closed on the next start with what was known.
+    fn keep_journal(&mut self) {
+        let current = self.flow.current().map(|p| &p.record);
+        if let Some((seq, open)) = self.progress.moved(self.flow.last_seq(), current) {
+            self.outlet.journal(seq, open);
+        }
+    }
+
+    /// Passages the agent was in the middle of when it last stopped: closed
+    /// with what was known and published like any other (and those already
+    /// finished, sent again).
+    fn close_interrupted(&mut self) {
+        for payload in std::mem::take(&mut self.unsent) {
+            self.outlet.unsent(payload);
+        }
+        let now = self.clock.now().utc;
+        for record in std::mem::take(&mut self.interrupted) {
+            let stage = record.stages.last().map(|s| s.stage);
+            warn!(passage = %record.id, ?stage, "closing a passage interrupted by the last stop");
+            self.complete(Box::new(crate::flow::close_interrupted(record, now)));
         }
     }
 }

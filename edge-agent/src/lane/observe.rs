@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{timeout, Instant, Interval, MissedTickBehavior};
 
 use super::devices::Capturer;
-use super::{Input, Lane, Publish};
+use super::{Input, Lane};
 use crate::flow::{BarrierPos, Event};
 use contract::image::ImageRef;
 use contract::lane::DeviceHealthEvent;
@@ -195,7 +195,7 @@ fn refuse<T>(reply: Reply<T>, why: impl Into<String>) {
     let _ = reply.send(Err(DiagError::Refused(why.into())));
 }
 
-impl<P: Publish> Lane<P> {
+impl Lane {
     pub fn technician(&self) -> Technician {
         Technician { tx: self.hook.tx.clone(), view: self.hook.view.subscribe() }
     }
@@ -223,19 +223,20 @@ impl<P: Publish> Lane<P> {
             completed: self.completed,
             devices: self.health.all(),
             cameras: self
-                .devices
+                .tasks
+                .devices()
                 .capturers
                 .iter()
                 .filter(|(_, (k, _))| matches!(k, CaptureKind::PlateImage | CaptureKind::ContainerImage))
                 .map(|(n, _)| n.clone())
                 .collect(),
-            seal_reader: self.devices.capturers.values().any(|(k, _)| *k == CaptureKind::Seals),
+            seal_reader: self.tasks.devices().capturers.values().any(|(k, _)| *k == CaptureKind::Seals),
         };
         self.hook.view.send_replace(view);
     }
 
     fn on_request(&mut self, request: Request) {
-        let barrier = self.devices.barrier.clone();
+        let barrier = self.tasks.devices().barrier.clone();
         let limit = self.cfg.timeouts.barrier;
         let back = self.hook.tx.clone();
         match request {
@@ -306,7 +307,7 @@ impl<P: Publish> Lane<P> {
             Request::OperatorRefused { operator, passage, why } => {
                 tracing::warn!(%operator, %passage, %why, "local release refused");
                 let current = self.flow.current().map(|p| p.record.id.clone());
-                self.audit(
+                self.audit.append(
                     "operator_refused",
                     current.as_deref(),
                     serde_json::json!({"operator": operator, "passage": passage, "why": why}),
@@ -318,7 +319,7 @@ impl<P: Publish> Lane<P> {
     }
 
     fn snapshot(&mut self, device: String, reply: Reply<ImageRef>) {
-        let Some((_, handle)) = self.devices.capturers.get(&device).cloned() else {
+        let Some((_, handle)) = self.tasks.devices().capturers.get(&device).cloned() else {
             let _ = reply.send(Err(DiagError::NoDevice(device)));
             return;
         };
@@ -355,7 +356,8 @@ impl<P: Publish> Lane<P> {
 
     fn read_seals(&mut self, reply: Reply<Vec<SealRead>>) {
         let reader = self
-            .devices
+            .tasks
+            .devices()
             .capturers
             .iter()
             .find(|(_, (k, _))| *k == CaptureKind::Seals)

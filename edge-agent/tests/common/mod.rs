@@ -2,6 +2,7 @@
 //! publishing boundary: shared by the runtime tests and the simulated day.
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod agent;
 pub mod wire;
 
 use std::path::Path;

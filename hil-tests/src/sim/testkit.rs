@@ -1,6 +1,7 @@
 //! Helpers for the HIL tests: connectors that hand the driver the host end of a
 //! simulated link, and waiting on health changes with a deadline (never a sleep
-//! standing in for synchronisation).
+//! standing in for synchronisation), and where the real device of a
+//! real-device test is.
 
 use std::io;
 use std::sync::Arc;
@@ -55,13 +56,12 @@ pub async fn wait_health(rx: &mut watch::Receiver<Health>, state: HealthState, l
     })
 }
 
-/// Prints why a real-device test is skipped; returns the variable's value if set.
-pub fn real_device(var: &str, what: &str) -> Option<String> {
+/// Where the real device of an ignored real-device test is. Those tests are
+/// marked `#[ignore]` and run only on request (`-- --ignored`), so a missing
+/// variable is a failure with the fix, never a silent pass.
+pub fn real_device(var: &str, what: &str) -> String {
     match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            eprintln!("skipped: set {var} to run this test against a real {what}");
-            None
-        }
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!("set {var} to run this test against a real {what}"),
     }
 }

@@ -11,7 +11,7 @@ use crate::error::{ModelError, OcrError, RecognitionError, UnusableImage};
 use crate::read::container;
 use crate::read::image::ImageResult;
 use crate::read::plate;
-use crate::reads::{PlateRead, Reads};
+use crate::reads::{PlateRead, Reads, TextLine};
 
 /// Recognise every `(camera, encoded image)` of a passage, image `i` on `engines[i % n]` (each
 /// engine is one worker thread; several let a multi-core lane PC read cameras in parallel).
@@ -41,9 +41,19 @@ pub fn recognize_passage(
     });
     let mut results = Vec::new();
     let mut unusable = Vec::new();
+    // Every line with its box, so a reviewer sees where each read came from.
+    let mut lines = Vec::new();
     for (camera, r) in outcomes {
         match r {
-            Ok(r) => results.push(r),
+            Ok(r) => {
+                lines.extend(r.lines.iter().map(|l| TextLine {
+                    camera: camera.clone(),
+                    text: l.text.clone(),
+                    confidence: l.confidence,
+                    bbox: l.bbox,
+                }));
+                results.push(r)
+            }
             Err(OcrError::Model(e)) => return Err(RecognitionError::ModelsUnavailable(e.to_string())),
             Err(OcrError::Input(e)) => unusable.push(UnusableImage { camera, reason: e.to_string() }),
         }
@@ -51,7 +61,7 @@ pub fn recognize_passage(
     if !unusable.is_empty() {
         return Err(RecognitionError::UnusableImages(unusable));
     }
-    Ok(fuse_results(&results, engines[0].models()))
+    Ok(Reads { lines, ..fuse_results(&results, engines[0].models()) })
 }
 
 /// Fuse several images' results (one passage, several cameras) into [`Reads`]: container reads
@@ -73,5 +83,5 @@ pub fn fuse_results(results: &[ImageResult], models: &[String]) -> Reads {
         }
     }
     plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    Reads { plates, containers: container::fuse(&containers), models: models.to_vec() }
+    Reads { plates, containers: container::fuse(&containers), models: models.to_vec(), lines: vec![] }
 }

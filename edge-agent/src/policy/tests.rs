@@ -9,6 +9,7 @@ use models::{ContainerRead, PlateRead, Reads};
 
 use super::*;
 use crate::config::{DecisionConfig, Engine, RecognitionConfig, VisionPolicy};
+use contract::decision::CheckResult;
 use contract::passage::{
     CaptureRecord, EmptyCheckRecord, EmptyImageRecord, EmptyImageVerdict, UvssCheckRecord, UvssRegion,
     UvssVerdict, PASSAGE_SCHEMA,
@@ -76,6 +77,7 @@ fn good_record() -> PassageRecord {
                 models: vec![],
             }],
             models: vec![],
+            lines: vec![],
         }),
         recognition_error: None,
         empty_check: None,

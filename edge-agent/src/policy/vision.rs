@@ -1,5 +1,5 @@
 //! The decision policy's vision checks: the under-vehicle comparison and the image-based empty
-//! check. Kept beside `policy.rs` so the vision rules read as one table.
+//! check. Kept apart from the other rules so the vision rules read as one table.
 //!
 //! A found anomaly and a disagreement with the declaration always hold. What is merely not
 //! known (no reference yet, an inconclusive comparison, a check that could not run) holds or
@@ -8,12 +8,14 @@
 
 use drivers::EmptyVerdict;
 
-use crate::config::VisionPolicy;
-use crate::policy::{Checks, PolicyInput};
-use contract::passage::{EmptyImageVerdict, UvssVerdict};
+use contract::declaration::Declaration;
+use contract::passage::{EmptyImageVerdict, PassageRecord, UvssVerdict};
 
-pub(crate) fn uvss(input: &PolicyInput, v: &VisionPolicy, c: &mut Checks) {
-    let Some(u) = &input.record.uvss else { return };
+use super::checks::Checks;
+use crate::config::VisionPolicy;
+
+pub(super) fn uvss(record: &PassageRecord, v: &VisionPolicy, c: &mut Checks) {
+    let Some(u) = &record.uvss else { return };
     let why = u.reason.clone().unwrap_or_default();
     match u.verdict {
         UvssVerdict::Clean => c.pass("uvss", &format!("matches the reference (score {:.2})", u.score)),
@@ -40,12 +42,17 @@ pub(crate) fn uvss(input: &PolicyInput, v: &VisionPolicy, c: &mut Checks) {
 }
 
 /// Only for vehicles declared empty, like the detector's own check.
-pub(crate) fn empty_image(input: &PolicyInput, v: &VisionPolicy, c: &mut Checks) {
-    if !input.declaration.is_some_and(|d| d.declared_empty) {
+pub(super) fn empty_image(
+    record: &PassageRecord,
+    declaration: Option<&Declaration>,
+    v: &VisionPolicy,
+    c: &mut Checks,
+) {
+    if !declaration.is_some_and(|d| d.declared_empty) {
         return;
     }
-    let Some(e) = &input.record.empty_image else { return };
-    let detector = input.record.empty_check.as_ref().and_then(|d| d.verdict);
+    let Some(e) = &record.empty_image else { return };
+    let detector = record.empty_check.as_ref().and_then(|d| d.verdict);
     let why = e.reason.clone().unwrap_or_default();
     match e.verdict {
         EmptyImageVerdict::Empty => c.pass("empty_image", &format!("image check: empty ({:.2})", e.score)),

@@ -3,7 +3,11 @@
 //!
 //! Auto-release only when every check passes; a targeted vehicle goes to
 //! inspection; anything else is held for central review with machine-readable
-//! reasons.
+//! reasons. Each rule adds checks to a [`Checks`] list (`checks.rs`); the vision
+//! rules (`vision.rs`) read as one table of their own.
+
+mod checks;
+mod vision;
 
 use std::collections::BTreeMap;
 
@@ -11,9 +15,11 @@ use chrono::{DateTime, Utc};
 use drivers::{EmptyVerdict, HealthState, SealStatus};
 
 use crate::config::{DecisionConfig, RecognitionConfig, VisionPolicy};
-use contract::decision::{Check, CheckResult, DecisionRecord, Outcome};
+use contract::decision::{DecisionRecord, Outcome};
 use contract::declaration::Declaration;
 use contract::passage::{CaptureKind, CaptureOutcome, PassageRecord};
+
+use checks::Checks;
 
 pub struct PolicyInput<'a> {
     pub record: &'a PassageRecord,
@@ -53,8 +59,8 @@ impl Policy {
         self.declaration(input, &mut c);
         seals(input, &mut c);
         empty(input, &mut c);
-        crate::policy_vision::uvss(input, &self.vision, &mut c);
-        crate::policy_vision::empty_image(input, &self.vision, &mut c);
+        vision::uvss(input.record, &self.vision, &mut c);
+        vision::empty_image(input.record, input.declaration, &self.vision, &mut c);
         if !self.decision.auto_release {
             c.fail("auto_release", "auto_release_off", "auto-release is switched off in the configuration");
         }
@@ -229,35 +235,5 @@ fn empty(input: &PolicyInput, c: &mut Checks) {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct Checks {
-    checks: Vec<Check>,
-    reasons: Vec<String>,
-}
-
-impl Checks {
-    fn push(&mut self, name: &str, result: CheckResult, reason: Option<&str>, detail: &str) {
-        self.checks.push(Check { name: name.into(), result, detail: detail.into() });
-        if let Some(r) = reason {
-            if !self.reasons.iter().any(|x| x == r) {
-                self.reasons.push(r.into());
-            }
-        }
-    }
-
-    pub(crate) fn pass(&mut self, name: &str, detail: &str) {
-        self.push(name, CheckResult::Pass, None, detail);
-    }
-
-    pub(crate) fn fail(&mut self, name: &str, reason: &str, detail: &str) {
-        self.push(name, CheckResult::Fail, Some(reason), detail);
-    }
-
-    pub(crate) fn unavailable(&mut self, name: &str, reason: &str, detail: &str) {
-        self.push(name, CheckResult::Unavailable, Some(reason), detail);
-    }
-}
-
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;

@@ -1,0 +1,307 @@
+//! The outlet: everything the lane sends, and what happens to a passage once
+//! it is decided or finished — signing, the record archive, the passage
+//! journal, publishing, the trail's `passage` entry, statistics and the UVSS
+//! reference — on a thread of its own, in the order the loop hands it over.
+//!
+//! Why a thread: storing a result for good costs an fsync (the outbox's, the
+//! journal's), and on a busy or failing disk that can take long. The loop only
+//! queues; it never waits for a disk. What must be durable before the barrier
+//! opens still is: the barrier task waits for [`Outlet::flushed`], which
+//! resolves once everything queued before it (the decision in the outbox) is
+//! done.
+//!
+//! Why one thread for all of it: order. The journal entry that gives out a
+//! passage number is written before anything carrying that number is sent,
+//! and a record leaves the journal only once it is archived and in the outbox.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use contract::command::CommandAck;
+use contract::decision::DecisionEvent;
+use contract::image::{ImageManifest, ImageRef};
+use contract::lane::{Alarm, DeviceHealthEvent};
+use contract::passage::{CaptureKind, PassageRecord};
+use contract::signing::ResultSigner;
+use contract::Topics;
+use tokio::sync::oneshot;
+use tracing::{error, warn};
+
+use super::audit::AuditWriter;
+use super::journal::Journal;
+use super::publish::Publish;
+use crate::archive::Archive;
+use crate::images::ImageStore;
+use crate::stats::Stats;
+use crate::vision::{should_learn, UvssChecker};
+
+/// Jobs the loop may be ahead of the outlet before it waits.
+const BACKLOG: usize = 10_000;
+
+/// Statistics go out with a passage, at most this often.
+const STATS_EVERY: Duration = Duration::from_secs(60);
+
+/// A released vehicle's under-vehicle scan, kept until its passage ends:
+/// (plate, image).
+pub(super) type Scan = (String, drivers::Image);
+
+enum Job {
+    Journal {
+        seq: u64,
+        open: Option<Box<PassageRecord>>,
+    },
+    Send {
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    },
+    Image {
+        passage: String,
+        camera: String,
+        image: ImageRef,
+    },
+    Announce(Box<DecisionEvent>),
+    Complete {
+        record: Box<PassageRecord>,
+        scan: Option<Scan>,
+    },
+    /// A record archived before a stop cut its passage's end short.
+    Unsent {
+        payload: Vec<u8>,
+    },
+    /// Answered once everything queued before it is done.
+    Flush(oneshot::Sender<()>),
+}
+
+/// What the outlet's thread owns.
+pub(super) struct Parts<P> {
+    pub publisher: Arc<P>,
+    pub topics: Topics,
+    pub signer: ResultSigner,
+    pub archive: Archive,
+    pub journal: Journal,
+    pub images: ImageStore,
+    pub chunk_size: u32,
+    pub uvss: Option<Arc<UvssChecker>>,
+    pub audit: AuditWriter,
+    pub site: String,
+    pub lane: String,
+}
+
+/// The loop's handle to the outlet.
+pub(super) struct Outlet {
+    tx: SyncSender<Job>,
+    topics: Topics,
+}
+
+impl Outlet {
+    pub(super) fn start<P: Publish>(parts: Parts<P>) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(BACKLOG);
+        let topics = parts.topics.clone();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let worker =
+            Worker { parts, stats: Stats::new(chrono::Duration::hours(24)), stats_sent: None, runtime };
+        std::thread::Builder::new().name("outlet".into()).spawn(move || worker.run(rx))?;
+        Ok(Outlet { tx, topics })
+    }
+
+    fn queue(&self, job: Job) {
+        if self.tx.send(job).is_err() {
+            error!("the outlet thread stopped; a message was not sent");
+        }
+    }
+
+    /// The last passage number given out, and the passage in progress as far
+    /// as it got, into the journal before anything that follows.
+    pub(super) fn journal(&self, seq: u64, open: Option<&PassageRecord>) {
+        self.queue(Job::Journal { seq, open: open.map(|r| Box::new(r.clone())) });
+    }
+
+    pub(super) fn alarm(&self, alarm: &Alarm) {
+        self.send(self.topics.alarm(), alarm, false);
+    }
+
+    pub(super) fn health(&self, event: &DeviceHealthEvent) {
+        self.send(self.topics.health(&event.device), event, true);
+    }
+
+    pub(super) fn ack(&self, ack: &CommandAck) {
+        self.send(self.topics.ack(), ack, false);
+    }
+
+    /// A passage record again, exactly as first published (same signature).
+    pub(super) fn resend(&self, payload: Vec<u8>) {
+        self.queue(Job::Send { topic: self.topics.passage(), payload, retain: false });
+    }
+
+    fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
+        match serde_json::to_vec(value) {
+            Ok(payload) => self.queue(Job::Send { topic, payload, retain }),
+            Err(e) => warn!(cause = %e, "cannot serialise a message"),
+        }
+    }
+
+    /// A stored image: its manifest, then its chunks (read from the store when sent).
+    pub(super) fn image(&self, passage: &str, camera: &str, image: &ImageRef) {
+        self.queue(Job::Image { passage: passage.into(), camera: camera.into(), image: image.clone() });
+    }
+
+    /// The lane's decision, signed, stored for good before what follows.
+    pub(super) fn announce(&self, event: DecisionEvent) {
+        self.queue(Job::Announce(Box::new(event)));
+    }
+
+    /// A finished passage: signed, archived, published, out of the journal,
+    /// into the trail and the statistics; its scan may become the reference.
+    pub(super) fn complete(&self, record: Box<PassageRecord>, scan: Option<Scan>) {
+        self.queue(Job::Complete { record, scan });
+    }
+
+    /// A record that was archived when the agent last stopped but may not have
+    /// reached the outbox: sent again (the same bytes; consumers deduplicate on
+    /// the id) and its passage finished.
+    pub(super) fn unsent(&self, payload: Vec<u8>) {
+        self.queue(Job::Unsent { payload });
+    }
+
+    /// Resolves once everything queued so far is done (or the outlet is gone).
+    pub(super) fn flushed(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.queue(Job::Flush(tx));
+        rx
+    }
+}
+
+struct Worker<P> {
+    parts: Parts<P>,
+    stats: Stats,
+    stats_sent: Option<Instant>,
+    /// For the UVSS reference update (image work, off this thread too).
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl<P: Publish> Worker<P> {
+    fn run(mut self, rx: Receiver<Job>) {
+        while let Ok(job) = rx.recv() {
+            match job {
+                Job::Journal { seq, open } => {
+                    if let Err(e) = self.parts.journal.note(seq, open.as_deref()) {
+                        error!(cause = %e, seq, "cannot keep the passage journal");
+                    }
+                }
+                Job::Send { topic, payload, retain } => {
+                    self.parts.publisher.publish(topic, payload, retain);
+                }
+                Job::Image { passage, camera, image } => self.image(&passage, &camera, &image),
+                Job::Announce(event) => {
+                    if let Some(payload) = self.signed(&*event) {
+                        self.parts.publisher.publish_result(self.parts.topics.decision(), payload);
+                    }
+                }
+                Job::Complete { record, scan } => self.complete(&record, scan),
+                Job::Unsent { payload } => match serde_json::from_slice::<PassageRecord>(&payload) {
+                    Ok(record) => self.deliver(&record, payload, None),
+                    Err(e) => error!(cause = %e, "an archived record does not read back; not sent again"),
+                },
+                Job::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    fn signed<T: serde::Serialize>(&self, value: &T) -> Option<Vec<u8>> {
+        self.parts.signer.sign_json(value).map_err(|e| warn!(cause = %e, "cannot serialise a result")).ok()
+    }
+
+    /// The manifest, then the chunks; the outbox keeps them in this order.
+    fn image(&self, passage: &str, camera: &str, image: &ImageRef) {
+        let p = &self.parts;
+        let manifest = ImageManifest::for_image(image, camera, passage, p.chunk_size);
+        match serde_json::to_vec(&manifest) {
+            Ok(payload) => p.publisher.publish(p.topics.image(&image.sha256), payload, false),
+            Err(e) => return warn!(cause = %e, "cannot serialise an image manifest"),
+        };
+        let file = p.images.path_of(&image.sha256, image.format.extension());
+        for i in 0..manifest.chunks {
+            let (offset, len) = manifest.chunk_span(i).expect("every index below the count has a span");
+            p.publisher.publish_file(p.topics.image_chunk(&image.sha256, i), file.clone(), offset, len);
+        }
+    }
+
+    /// Archived (durably) before it is sent, so what central has is always in
+    /// the archive too (resend, technician page, statistics), and a passage
+    /// whose record is archived is known to be finished: after a crash it is
+    /// sent again, never closed as interrupted.
+    fn complete(&mut self, record: &PassageRecord, scan: Option<Scan>) {
+        let Some(payload) = self.signed(record) else { return };
+        if let Err(e) = self.parts.archive.put(&record.id, &payload) {
+            warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
+        }
+        self.deliver(record, payload, scan);
+    }
+
+    /// Into the outbox for good, out of the journal, into the trail and the statistics.
+    fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, scan: Option<Scan>) {
+        let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        self.parts.publisher.publish_result(self.parts.topics.passage(), payload);
+        if let Err(e) = self.parts.journal.done(&record.id) {
+            error!(passage = %record.id, cause = %e, "cannot keep the passage journal");
+        }
+        self.parts.audit.append("passage", Some(&record.id), trail_summary(record, Some(record_sha256)));
+        self.learn_reference(record, scan);
+        self.stats.add(record);
+        if self.stats_sent.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
+            self.stats_sent = Some(Instant::now());
+            let report = self.stats.report(&self.parts.site, &self.parts.lane);
+            if let Ok(payload) = serde_json::to_vec(&report) {
+                self.parts.publisher.publish(self.parts.topics.stats(), payload, true);
+            }
+        }
+    }
+
+    /// A released vehicle's clean (or first) scan becomes its reference, off this thread.
+    fn learn_reference(&self, record: &PassageRecord, scan: Option<Scan>) {
+        let (Some(checker), Some((plate, image))) = (self.parts.uvss.clone(), scan) else { return };
+        if !should_learn(record) {
+            return;
+        }
+        let speed = record
+            .captures
+            .iter()
+            .find(|c| c.kind == CaptureKind::UvssScan)
+            .and_then(|c| c.uvss.as_ref())
+            .map(|m| m.speed_kmh);
+        let learn = move || checker.learn(&plate, &image, speed);
+        match &self.runtime {
+            Some(rt) => {
+                let handle = rt.spawn_blocking(learn);
+                rt.spawn(async move {
+                    if let Err(e) = handle.await {
+                        warn!(cause = %e, "UVSS reference update failed");
+                    }
+                });
+            }
+            None => learn(),
+        }
+    }
+}
+
+/// What the trail keeps of a finished passage: enough to find it and to check
+/// the record central has against it (`record_sha256`).
+fn trail_summary(record: &PassageRecord, record_sha256: Option<String>) -> serde_json::Value {
+    serde_json::json!({
+        "outcome": record.final_outcome(),
+        "by": record.review.as_ref().or(record.decision.as_ref()).map(|d| d.by.clone()),
+        "exit": record.exit,
+        "arrived_at": record.arrived_at,
+        "total_ms": record.total_ms,
+        "stages": record.stages.iter().map(|s| serde_json::json!({"stage": s.stage, "ms": s.duration_ms})).collect::<Vec<_>>(),
+        "record_sha256": record_sha256,
+    })
+}
+
+#[cfg(test)]
+#[path = "outlet_tests.rs"]
+mod tests;
