@@ -54,20 +54,9 @@ impl Archive {
         Shelf { dir: self.dir.clone() }
     }
 
-    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
-    /// at least four digits); read back to be sure.
+    /// The id of the newest kept passage with this `seq` (see [`Shelf::find_seq`]).
     pub fn find_seq(&self, seq: u64) -> Option<String> {
-        let suffix = format!("-{seq:04}.json");
-        let mut files: Vec<_> = self
-            .files()
-            .into_iter()
-            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
-            .collect();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
-        files.into_iter().find_map(|(path, _)| {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
-        })
+        self.shelf().find_seq(seq)
     }
 
     /// The newest first, at most `n`.
@@ -82,12 +71,7 @@ impl Archive {
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return vec![] };
-        entries
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
-            .collect()
+        record_files(&self.dir)
     }
 
     fn prune(&mut self) -> std::io::Result<()> {
@@ -114,6 +98,30 @@ impl Shelf {
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
         std::fs::read(record_path(&self.dir, id)?).ok()
     }
+
+    /// The id of the newest kept passage with this `seq` (ids end in `-<seq>`,
+    /// at least four digits); read back to be sure.
+    pub fn find_seq(&self, seq: u64) -> Option<String> {
+        let suffix = format!("-{seq:04}.json");
+        let mut files: Vec<_> = record_files(&self.dir)
+            .into_iter()
+            .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
+            .collect();
+        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.into_iter().find_map(|(path, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?
+        })
+    }
+}
+
+fn record_files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+        .collect()
 }
 
 fn record_path(dir: &Path, id: &str) -> Option<PathBuf> {

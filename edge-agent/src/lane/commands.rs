@@ -134,7 +134,7 @@ impl Lane {
                 Err(e) => done("not_applicable", e.to_string()),
             },
             Action::Resend { passage } => self.resend(passage),
-            Action::ResendSeq { seq } => match self.archive.find_seq(*seq) {
+            Action::ResendSeq { seq } => match self.desk.records.find_seq(*seq) {
                 Some(id) => self.resend(&id),
                 None => done("not_applicable", format!("no record of passage #{seq} is kept on this lane")),
             },

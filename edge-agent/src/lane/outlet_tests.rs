@@ -109,6 +109,7 @@ async fn a_number_is_on_disk_before_anything_carrying_it_is_sent() {
         plate: None,
         containers: vec![],
         decision,
+        snapshot: None,
     });
     outlet.flushed().await.unwrap();
     let seen = probe.seen.lock().unwrap().clone();
