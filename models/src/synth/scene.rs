@@ -183,15 +183,17 @@ pub fn container_scene(fonts: &Fonts, codes: &[String], look: &Look) -> RgbImage
         let px = 60.0 * look.scale;
         let (owner, serial, check) = (&code[..4], &code[4..10], &code[10..]);
         let text = format!("{owner} {serial}");
-        let tw = width(&fonts.latin, &text, px) + 0.9 * px;
+        let tw = width(&fonts.latin, &text, px) + 1.4 * px;
         let th = px * 1.2;
         // The painted code, rendered flat as white on black (coverage), then painted in place.
         let mut patch = RgbImage::new((tw + 0.4 * px) as u32, (2.2 * th) as u32);
         let white = Rgb([255, 255, 255]);
         let adv = draw(&mut patch, &fonts.latin, &text, 0.2 * px, 0.1 * px, px, white);
-        let bx = 0.2 * px + adv + 0.25 * px;
-        draw(&mut patch, &fonts.latin, check, bx + 0.1 * px, 0.1 * px, px, white);
-        frame(&mut patch, bx, 0.12 * px, 0.75 * px, 1.05 * px, white);
+        // The check digit in its box, with a margin inside as painted codes have.
+        let bx = 0.2 * px + adv + 0.2 * px;
+        let (box_w, digit_w) = (0.9 * px, width(&fonts.latin, check, px));
+        draw(&mut patch, &fonts.latin, check, bx + (box_w - digit_w) / 2.0, 0.1 * px, px, white);
+        frame(&mut patch, bx, 0.08 * px, box_w, 1.12 * px, white);
         let st = if r.range(0.0, 1.0) < 0.5 { "22G1" } else { "45G1" };
         draw(&mut patch, &fonts.latin, st, 0.2 * px + 0.3 * tw, 1.3 * th, px * 0.9, white);
         let slot = fw as f32 / n as f32;
