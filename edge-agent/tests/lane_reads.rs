@@ -43,6 +43,9 @@ impl Footage for Scripted {
         v.plate = t.plate.into();
         v.containers = vec![t.declared.into()];
         v.seals.truncate(1);
+        let mut filmed = v.clone();
+        filmed.containers = vec![t.carried.into()];
+        self.0.stage(&mut filmed);
     }
 
     fn picture(&self, v: &SimVehicle, view: CameraView) -> Option<drivers::Image> {
