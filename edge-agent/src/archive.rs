@@ -54,7 +54,7 @@ impl Archive {
         Shelf { dir: self.dir.clone() }
     }
 
-    /// The id of the newest kept passage with this `seq` (see [`Shelf::find_seq`]).
+    /// The id of the newest kept passage with this `seq`.
     pub fn find_seq(&self, seq: u64) -> Option<String> {
         self.shelf().find_seq(seq)
     }
@@ -62,7 +62,7 @@ impl Archive {
     /// The newest first, at most `n`.
     pub fn latest(&self, n: usize) -> Vec<PathBuf> {
         let mut files = self.files();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files.into_iter().take(n).map(|(p, _)| p).collect()
     }
 
@@ -107,7 +107,7 @@ impl Shelf {
             .into_iter()
             .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
             .collect();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files.into_iter().find_map(|(path, _)| {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
             (v.get("seq")?.as_u64()? == seq).then(|| v.get("id")?.as_str().map(str::to_string))?

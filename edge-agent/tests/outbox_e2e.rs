@@ -136,6 +136,7 @@ fn soak_passages_through_kills_and_broker_restarts() {
         got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
     }
     let _ = last.kill();
+    let _ = last.wait();
     let lost: Vec<_> = produced.difference(&got.ids).collect();
     let missing: Vec<_> = got.referenced.difference(&got.images).collect();
     println!(
@@ -182,6 +183,7 @@ fn broker_unreachable_for_minutes_then_everything_arrives() {
         got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
     }
     let _ = lane.kill();
+    let _ = lane.wait();
     let lost: Vec<_> = during.difference(&got.ids).collect();
     println!(
         "outage: {:.0} s, {} passages produced offline, all received {:.1} s after the broker returned ({} images whole)",
@@ -229,6 +231,7 @@ fn broker_restarts_during_traffic_lose_nothing() {
     }
     got.take(&sub, 60, Duration::from_secs(120));
     let _ = agent.kill();
+    let _ = agent.wait();
     assert_eq!(got.ids.len(), 60, "every passage arrived");
     // Three camera images per vehicle differ; the simulated scanner's image is
     // the same for every clean vehicle and is stored (and sent) once.
@@ -260,6 +263,7 @@ fn records_stored_before_kill_9_are_delivered_after_restart() {
     let mut ids = HashSet::new();
     passage_ids(&sub, stored_after_kill.len(), Duration::from_secs(60), &mut ids);
     let _ = second.kill();
+    let _ = second.wait();
     assert_eq!(ids, stored_after_kill, "exactly the stored records arrived");
 }
 

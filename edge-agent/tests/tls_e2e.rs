@@ -223,6 +223,7 @@ fn lane_over_mutual_tls_with_acl() {
         }
     }
     let _ = agent.kill();
+    let _ = agent.wait();
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     let broker_log = std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default();
     assert_eq!(

@@ -11,6 +11,8 @@ use ed25519_dalek::SigningKey;
 use contract::command::{sign, Action, Command};
 use contract::declaration::Declaration;
 
+// Parsed once per run: the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 pub enum CommandCmd {
     /// Make a signing key: the secret goes to FILE (mode 0600), the public key

@@ -139,7 +139,7 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
         }
         _ => {}
     }
-    if let Some(_) = &d.sim {
+    if d.sim.is_some() {
         return Some(Transport::Sim);
     }
     if let Some(g) = &d.gpio {

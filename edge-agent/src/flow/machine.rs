@@ -138,7 +138,7 @@ impl Flow {
                         StageOutcome::Failed
                     };
                     p.record.empty_check = Some(record);
-                    self.to_decision(now, outcome, &mut out);
+                    self.enter_decision(now, outcome, &mut out);
                 }
             }
             Event::Vision { passage, uvss, empty_image } => {
@@ -316,11 +316,11 @@ impl Flow {
                     container,
                 });
             }
-            _ => self.to_decision(now, outcome, out),
+            _ => self.enter_decision(now, outcome, out),
         }
     }
 
-    fn to_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
+    fn enter_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
         let p = self.current.as_mut().expect("a passage is deciding");
         p.end(now, outcome);
         p.enter(Stage::Decision, now, Some(self.cfg.timeouts.decision));
@@ -426,7 +426,7 @@ impl Flow {
                     error: Some("no result in time".into()),
                     image: None,
                 });
-                self.to_decision(now, StageOutcome::Timeout, out);
+                self.enter_decision(now, StageOutcome::Timeout, out);
             }
             Stage::Decision => {
                 let hold = DecisionRecord {

@@ -102,9 +102,12 @@ fn good_declaration() -> Declaration {
     }
 }
 
+/// Device health as the policy sees it: state, and whether the policy needs the device.
+type Devices = BTreeMap<String, (HealthState, bool)>;
+
 struct Case {
     name: &'static str,
-    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut BTreeMap<String, (HealthState, bool)>),
+    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut Devices),
     outcome: Outcome,
     reason: Option<&'static str>,
 }

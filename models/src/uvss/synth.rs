@@ -93,7 +93,7 @@ pub fn chassis(rng: &mut Rng) -> Chassis {
         let (x0, y0) = (rng.range(0.0, w as f32 - 150.0), rng.range(30.0, h as f32 - 150.0));
         let (pw, phh, lvl, per) =
             (rng.range(60.0, 260.0), rng.range(50.0, 200.0), rng.range(110.0, 210.0), rng.range(6.0, 20.0));
-        c.fill(x0, y0, x0 + pw, y0 + phh, |x, _| lvl + 18.0 * (x as f32 * 6.283 / per).sin());
+        c.fill(x0, y0, x0 + pw, y0 + phh, |x, _| lvl + 18.0 * (x as f32 * std::f32::consts::TAU / per).sin());
     }
     let tank = (rng.range(0.45, 0.6) * w as f32, rng.range(0.3, 0.7) * h as f32);
     c.fill(tank.0 - 90.0, tank.1 - 70.0, tank.0 + 90.0, tank.1 + 70.0, |x, y| {
@@ -223,7 +223,7 @@ pub fn render(c: &Chassis, p: &Pass, cross: usize, nominal_len: usize) -> (RgbIm
     while x < VEHICLE_MM.0 + lead {
         xs.push(x);
         let period = p.wobble_period * nominal_len as f32;
-        x += base * (1.0 + p.wobble * (i * 6.283 / period).sin());
+        x += base * (1.0 + p.wobble * (i * std::f32::consts::TAU / period).sin());
         i += 1.0;
     }
     let mm_px = LANE_MM / cross as f32;

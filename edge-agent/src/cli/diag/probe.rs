@@ -164,8 +164,6 @@ pub async fn presence_reading(
     timeout(limit, sensor.occupied()).await.unwrap_or(Err(DeviceError::Timeout(limit)))
 }
 
-/// What a capturing device gave.
-
 /// One capture within `limit` (waiting for the device included).
 pub async fn capture(
     handle: &std::sync::Arc<tokio::sync::Mutex<Capturer>>,
