@@ -28,6 +28,9 @@ fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, Mod
     r.as_ref().map_err(|reason| ModelError::Runtime { path: lib.to_path_buf(), reason: reason.clone() })
 }
 
+/// The plate detector's raw outputs: box offsets, scores and corner offsets, per prior.
+pub type PlateDetOutputs = (Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// A CTC text recogniser: its session, input height and dictionary.
 pub struct Recogniser {
     session: Session,
@@ -148,12 +151,7 @@ impl OcrSessions {
 
     /// Plate detection: input 1x3xHxW (BGR minus the channel means), returns per prior
     /// (box offsets ×4, background/plate scores ×2, corner offsets ×8).
-    pub fn plate_det(
-        &mut self,
-        input: &[f32],
-        h: usize,
-        w: usize,
-    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), ModelError> {
+    pub fn plate_det(&mut self, input: &[f32], h: usize, w: usize) -> Result<PlateDetOutputs, ModelError> {
         let err = |e: ort::Error| ModelError::Inference { stage: "plate_det", reason: e.to_string() };
         let tensor = TensorRef::from_array_view(([1, 3, h, w], input)).map_err(err)?;
         let outputs = self.plate_det.run(ort::inputs![tensor]).map_err(err)?;

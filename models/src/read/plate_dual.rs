@@ -29,6 +29,9 @@ use crate::ocr::runtime::OcrSessions;
 use crate::read::plate::{self, PlateText};
 use crate::reads::PlateColor;
 
+/// A text as each expert spells it: (expert, its decoding).
+type Spelled = Vec<(usize, Decoded)>;
+
 /// A plate image's text as the experts judged it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DualRead {
@@ -186,7 +189,7 @@ impl PlateScan {
         texts.extend(candidates.iter().map(|c| c.chars().collect()));
         texts.sort();
         texts.dedup();
-        let mut best: Option<(f32, Vec<char>, Vec<(usize, Decoded)>)> = None;
+        let mut best: Option<(f32, Vec<char>, Spelled)> = None;
         for t in texts {
             let spelled: Option<Vec<(usize, Decoded)>> = self
                 .experts
