@@ -45,3 +45,40 @@ fn the_example_config_is_valid() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(": ok"), "{stdout}");
 }
+
+#[test]
+fn several_mistakes_are_reported_together_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("central.toml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken/unknown_key.toml"),
+    )
+    .unwrap()
+    .replace("host = \"127.0.0.1\"", "host = \"127.0.0.1\"\nport = \"1883\"\nkeepalive = \"30M\"");
+    std::fs::write(&file, text).unwrap();
+    let (code, stdout, stderr) = check(&file);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("  help: ")).collect();
+    assert!(errors.iter().any(|l| l.ends_with("unknown key `hots` in [mqtt]")), "{stderr}");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.ends_with("`mqtt.port` must be a port number from 1 to 65535, not \"1883\" (text)")),
+        "{stderr}"
+    );
+    assert!(errors.iter().any(|l| l.contains("\"30M\" is not a duration: `M` is not a unit")), "{stderr}");
+    assert!(stderr.contains("did you mean `host`?") && !stderr.contains("expected u16"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_has_no_position() {
+    let (code, _, stderr) = check(Path::new("/nonexistent/central.toml"));
+    assert_eq!(code, 2);
+    assert!(
+        stderr
+            .starts_with("/nonexistent/central.toml: cannot read the configuration file: it does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":0:0"), "{stderr}");
+}

@@ -15,7 +15,7 @@ fn the_unit_is_notify_with_a_watchdog_and_checks_the_config_first() {
         assert!(unit.lines().any(|l| l == line), "missing {line}");
     }
     let watchdog = unit.lines().find_map(|l| l.strip_prefix("WatchdogSec=")).expect("a watchdog");
-    assert!(humantime::parse_duration(watchdog).unwrap().as_secs() >= 10);
+    assert!(tomlcheck::duration::parse_duration(watchdog).unwrap().as_secs() >= 10);
     let pre = unit.lines().find_map(|l| l.strip_prefix("ExecStartPre=")).unwrap();
     let start = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).unwrap();
     assert_eq!(pre, "/usr/bin/lane-central check-config /etc/lane-central/central.toml");

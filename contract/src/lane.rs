@@ -21,6 +21,9 @@ pub enum AlarmKind {
     UplinkBacklog,
     /// The audit trail cannot be written (disk full or failing).
     AuditFailing,
+    /// The data disk is below its floor: images and telemetry are not kept, every vehicle is
+    /// held for review (`storage_full`) until there is room again.
+    StorageFull,
 }
 
 /// Something a person at the lane or in the review room should look at.

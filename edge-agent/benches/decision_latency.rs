@@ -32,6 +32,7 @@ use contract::passage::CaptureKind;
 use drivers::sim::{CameraView, Footage, SimLane, SimPlan, SimTiming, SimVehicle};
 use drivers::{Image, ImageFormat};
 use edge_agent::lane::{Lane, Publish};
+use edge_agent::outbox::Message;
 use edge_agent::recognize::{PpOcrReader, Recognizer, Shot};
 use serde_json::Value;
 
@@ -43,26 +44,23 @@ struct Tee {
 }
 
 impl Tee {
-    fn copy(&self, topic: &str, payload: &[u8]) {
-        if topic.ends_with("/passage") {
-            let _ = self.records.lock().unwrap().send(serde_json::from_slice(payload).unwrap());
+    fn copy(&self, m: &Message) {
+        if m.topic.ends_with("/passage") {
+            let payload = m.payload().unwrap();
+            let _ = self.records.lock().unwrap().send(serde_json::from_slice(&payload).unwrap());
         }
     }
 }
 
 impl Publish for Tee {
-    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
-        self.copy(&topic, &payload);
-        Publish::publish(&self.inner, topic, payload, retain)
+    fn publish(&self, m: Message) -> bool {
+        self.copy(&m);
+        Publish::publish(&self.inner, m)
     }
 
-    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
-        self.copy(&topic, &payload);
-        Publish::publish_result(&self.inner, topic, payload)
-    }
-
-    fn publish_file(&self, topic: String, file: std::path::PathBuf, offset: u64, len: u64) -> bool {
-        Publish::publish_file(&self.inner, topic, file, offset, len)
+    fn publish_durable(&self, m: Message) -> bool {
+        self.copy(&m);
+        Publish::publish_durable(&self.inner, m)
     }
 }
 
@@ -217,7 +215,7 @@ fn main() {
             edge_agent::outbox::OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)
                 .expect("the outbox");
         let nobody = hil_tests::free_port();
-        let will = edge_agent::mqtt::Will { topic: "x".into(), online: vec![], offline: vec![] };
+        let will = edge_agent::mqtt::Will { topic: "x".into(), status: Box::new(|_, _| vec![]) };
         let uplink = edge_agent::mqtt::start(&cfg.mqtt, "127.0.0.1", nobody, will, outbox, None).unwrap();
         let publisher = Arc::new(Tee { inner: uplink, records: Mutex::new(tx) });
         let lane = Lane::new(cfg, Some(sim.clone()), publisher).unwrap();

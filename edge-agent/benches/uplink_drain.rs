@@ -47,6 +47,46 @@ fn records(data: &Path) -> HashSet<String> {
         .collect()
 }
 
+/// Says why the backlog is not complete at the subscriber — still waiting in the outbox, never
+/// stored, or delivered to the broker and lost on the way to the subscriber — and stops.
+fn stalled(
+    data: &Path,
+    broker: &Mosquitto,
+    records: &HashSet<String>,
+    referenced: &HashSet<String>,
+    images_done: &HashSet<String>,
+    image_bytes: &std::collections::HashMap<String, (u64, u64)>,
+) -> ! {
+    let conn = rusqlite::Connection::open(data.join("outbox.db")).unwrap();
+    let waiting = |pattern: &str| -> i64 {
+        conn.query_row("SELECT count(*) FROM outbox WHERE topic LIKE ?1", [pattern], |r| r.get(0)).unwrap()
+    };
+    for id in records.iter().take(10) {
+        let stored = std::fs::read(data.join("records").join(format!("{id}.json")))
+            .map(|p| String::from_utf8_lossy(&p).contains(id.as_str()))
+            .unwrap_or(false);
+        println!(
+            "record {id}: archived {stored}, rows waiting in the outbox for passages: {}",
+            waiting("%/passage")
+        );
+    }
+    for sha in referenced.difference(images_done).take(10) {
+        let (want, got) = image_bytes.get(sha).copied().unwrap_or_default();
+        println!(
+            "image {sha}: manifest says {want} bytes, {got} arrived; rows waiting {}",
+            waiting(&format!("%/image/{sha}%"))
+        );
+    }
+    let log = broker.log();
+    let dropped: Vec<&str> = log.lines().filter(|l| l.contains("dropped")).take(5).collect();
+    println!("broker log, dropped messages: {dropped:?}");
+    panic!(
+        "the drain stalled: {} backlog records and {} images missing at the subscriber",
+        records.len(),
+        referenced.difference(images_done).count()
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benches; nothing to list here
@@ -85,9 +125,18 @@ fn main() {
     let mut referenced = HashSet::new();
     let mut images_done = HashSet::new();
     let mut image_bytes: std::collections::HashMap<String, (u64, u64)> = Default::default();
+    // Live traffic keeps messages coming, so "nothing arrives" never happens: progress on the
+    // backlog is what is watched, and a drain that stops making any is explained, not waited on.
+    let mut progress = (usize::MAX, 0, Instant::now());
     while !pending_records.is_empty() || !referenced.is_subset(&images_done) {
+        let now = (pending_records.len(), images_done.len());
+        if (now.0, now.1) != (progress.0, progress.1) {
+            progress = (now.0, now.1, Instant::now());
+        } else if progress.2.elapsed() > Duration::from_secs(60) {
+            stalled(&data, &broker, &pending_records, &referenced, &images_done, &image_bytes);
+        }
         let Some((topic, payload, _)) = sub.next(Duration::from_secs(120)) else {
-            panic!("the drain stalled")
+            stalled(&data, &broker, &pending_records, &referenced, &images_done, &image_bytes);
         };
         first_at.get_or_insert_with(Instant::now);
         if topic.ends_with("/passage") {
@@ -143,7 +192,14 @@ fn main() {
     let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let mut got = 0;
     while got < sizes.len() {
-        anchor_sub.next(Duration::from_secs(120)).expect("mosquitto_pub's messages arrive");
+        if anchor_sub.next(Duration::from_secs(120)).is_none() {
+            let log = broker.log();
+            let dropped: Vec<&str> = log.lines().filter(|l| l.contains("dropped")).take(5).collect();
+            panic!(
+                "mosquitto_pub's messages did not all arrive: {got} of {}; broker: {dropped:?}",
+                sizes.len()
+            );
+        }
         got += 1;
     }
     let anchor_secs = t.elapsed().as_secs_f64();

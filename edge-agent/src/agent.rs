@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use contract::lane::{Alarm, AlarmKind, LaneState, LaneStatus, SigningKeyInfo};
 use contract::Topics;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
@@ -13,10 +14,10 @@ use tracing::info;
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::config::{Broker, LaneConfig};
 use crate::lane::{Lane, LaneError};
-use crate::mqtt::{self, Will};
-use crate::outbox::OutboxHandle;
+use crate::mqtt::{self, UplinkHandle, Will};
+use crate::outbox::{Message, OutboxHandle, Pressure};
 use crate::signing::KeyFileError;
-use contract::lane::{LaneState, LaneStatus, SigningKeyInfo};
+use crate::storage::DiskGuard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -36,19 +37,74 @@ pub enum AgentError {
     Signals(std::io::Error),
 }
 
-fn status(cfg: &LaneConfig, state: LaneState, signing_key: &SigningKeyInfo) -> Vec<u8> {
+fn status(cfg: &LaneConfig, state: LaneState, signing_key: &SigningKeyInfo, since: DateTime<Utc>) -> Vec<u8> {
     let status = LaneStatus {
         signing_key: Some(signing_key.clone()),
         state,
         site: cfg.site.clone(),
         lane: cfg.lane.clone(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
-        since: Utc::now(),
+        since,
     };
     serde_json::to_vec(&status).expect("status serialises")
 }
 
+/// Raises the `storage_full` alarm each time the data disk goes below its floor. A result: it is
+/// stored in the reserve and reaches central like any evidence.
+fn watch_storage(
+    guard: &DiskGuard,
+    uplink: UplinkHandle,
+    topic: String,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
+    let mut full = guard.watch();
+    let floor = guard.limits().floor;
+    let guard = guard.clone();
+    tokio::spawn(async move {
+        // Already full at start counts too: the value before the first change.
+        let mut first = true;
+        loop {
+            if !std::mem::take(&mut first) && full.changed().await.is_err() {
+                return;
+            }
+            if !*full.borrow_and_update() {
+                continue;
+            }
+            let alarm = Alarm {
+                kind: AlarmKind::StorageFull,
+                passage: None,
+                device: None,
+                message: format!(
+                    "data disk below its floor ({} MB free, floor {} MB): images and telemetry are not kept, vehicles are held for review",
+                    guard.free() >> 20,
+                    floor >> 20
+                ),
+                at: Utc::now(),
+            };
+            metrics.alarm(&alarm);
+            if let Ok(payload) = serde_json::to_vec(&alarm) {
+                uplink.publish(Message::result(topic.clone(), payload));
+            }
+        }
+    });
+}
+
+/// Service managers start programs with a soft limit of 1,024 descriptors and a much higher hard
+/// one; the lane takes what it is allowed, so a burst of connections to its page or many images
+/// in flight do not run it out. (The page and the outbox also cope when it does run out.)
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on a valid struct; no other effect.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
+    raise_descriptor_limit();
     let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
 
@@ -64,14 +120,20 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         .map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
     let signer = crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id)?;
     let key = SigningKeyInfo { key_id: signer.key_id.clone(), public_key: signer.public_b64() };
-    let will = Will {
-        topic: topics.status(),
-        online: status(&cfg, LaneState::Online, &key),
-        offline: status(&cfg, LaneState::Offline, &key),
+    let status_of = {
+        let (cfg, key) = (cfg.clone(), key.clone());
+        move |online: bool, since| {
+            let state = if online { LaneState::Online } else { LaneState::Offline };
+            status(&cfg, state, &key, since)
+        }
     };
-    let outbox = OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)?;
+    let will = Will { topic: topics.status(), status: Box::new(status_of) };
+    let storage = DiskGuard::open(&cfg.data_dir, cfg.storage)
+        .map_err(|e| AgentError::DataDir(cfg.data_dir.display().to_string(), e))?;
+    let pressure = Pressure { guard: storage.clone(), images: Some(cfg.data_dir.join("images")) };
+    let outbox = OutboxHandle::open_with(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota, pressure)?;
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(64);
-    let inbox = mqtt::Inbox { topic: topics.cmd(), tx: cmd_tx };
+    let inbox = mqtt::Inbox { topic: topics.cmd(), tx: cmd_tx, limit: cfg.mqtt.max_command_size as usize };
     let uplink = mqtt::start(&cfg.mqtt, &host, port, will, outbox, Some(inbox))?;
 
     let sim = crate::lane::sim_lane(&cfg);
@@ -79,13 +141,11 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
         info!(vehicles = s.plan.vehicles, "simulated traffic starts");
         tokio::spawn(lane.clone().run_traffic(s.plan.clone()));
     }
-    let offline = status(&cfg, LaneState::Offline, &key);
-    let metrics = Arc::new(crate::metrics::Metrics::default());
-    let web = crate::web::Setup::new(&cfg, &uplink, metrics.clone());
-    let lane =
-        Lane::new(cfg, sim, Arc::new(crate::metrics::Observed::new(uplink.clone(), metrics, &topics)))?;
+    let web = crate::web::Setup::new(&cfg, &uplink, storage.clone());
+    let lane = Lane::with_storage(cfg, sim, Arc::new(uplink.clone()), storage.clone())?;
+    watch_storage(&storage, uplink.clone(), topics.alarm(), lane.metrics());
     lane.accept_commands(cmd_rx);
-    let web = web.start(lane.technician()).await;
+    let web = web.start(lane.technician(), lane.metrics()).await;
     crate::logs::reload_on_sighup().map_err(AgentError::Signals)?;
     // Devices built, uplink and page started: systemd may call the service up.
     crate::notify::ready("lane running");
@@ -100,7 +160,9 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     if let Some(w) = web {
         w.stop().await;
     }
-    uplink.close(offline, topics.status(), Duration::from_secs(3)).await;
+    // The final checkpoint goes out before `offline`; what cannot go within the grace stays in
+    // the outbox for the next start.
+    uplink.close(Duration::from_secs(3)).await;
     if let Some(b) = broker {
         b.stop().await;
     }

@@ -33,6 +33,18 @@ impl Archive {
         Ok(())
     }
 
+    /// Removes temporary files a crash left between write and rename (that record was never
+    /// archived: its passage is still in the journal and is closed on the next start). For the
+    /// lane at start only: readers must not race its writes.
+    pub fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|x| x == "tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// The highest passage number among the kept records, read from their
     /// names (`<lane>-<time>-<seq>`): a floor for the lane's numbering should
     /// its journal ever be lost.
@@ -54,11 +66,6 @@ impl Archive {
         Shelf { dir: self.dir.clone() }
     }
 
-    /// The id of the newest kept passage with this `seq`.
-    pub fn find_seq(&self, seq: u64) -> Option<String> {
-        self.shelf().find_seq(seq)
-    }
-
     /// The newest first, at most `n`.
     pub fn latest(&self, n: usize) -> Vec<PathBuf> {
         let mut files = self.files();
@@ -71,7 +78,7 @@ impl Archive {
     }
 
     fn files(&self) -> Vec<(PathBuf, std::time::SystemTime)> {
-        record_files(&self.dir)
+        records_in(&self.dir)
     }
 
     fn prune(&mut self) -> std::io::Result<()> {
@@ -103,7 +110,7 @@ impl Shelf {
     /// at least four digits); read back to be sure.
     pub fn find_seq(&self, seq: u64) -> Option<String> {
         let suffix = format!("-{seq:04}.json");
-        let mut files: Vec<_> = record_files(&self.dir)
+        let mut files: Vec<_> = records_in(&self.dir)
             .into_iter()
             .filter(|(p, _)| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&suffix)))
             .collect();
@@ -115,7 +122,8 @@ impl Shelf {
     }
 }
 
-fn record_files(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+/// The kept records in `dir` with their modification times.
+fn records_in(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
     let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
     entries
         .flatten()
@@ -167,9 +175,9 @@ mod tests {
         a.put("G07-20261204T100001000Z-0017", br#"{"id":"G07-20261204T100001000Z-0017","seq":17}"#).unwrap();
         a.put("G07-20261204T100002000Z-12345", br#"{"id":"G07-20261204T100002000Z-12345","seq":12345}"#)
             .unwrap();
-        assert_eq!(a.find_seq(7).as_deref(), Some("G07-20261204T100000000Z-0007"));
-        assert_eq!(a.find_seq(12345).as_deref(), Some("G07-20261204T100002000Z-12345"));
-        assert_eq!(a.find_seq(1), None);
+        assert_eq!(a.shelf().find_seq(7).as_deref(), Some("G07-20261204T100000000Z-0007"));
+        assert_eq!(a.shelf().find_seq(12345).as_deref(), Some("G07-20261204T100002000Z-12345"));
+        assert_eq!(a.shelf().find_seq(1), None);
     }
 
     #[test]

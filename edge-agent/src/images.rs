@@ -2,7 +2,9 @@
 //!
 //! Records reference images by hash; the uplink sends them from here. Files are
 //! written to a temporary name and renamed, so a crash never leaves a truncated
-//! image under a valid hash.
+//! image under a valid hash (and a failed write leaves no temporary file behind).
+//! Images are bulk for the data disk's guard: below its floor none is kept, and
+//! the capture says so (see `crate::storage`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,15 +14,28 @@ use sha2::{Digest, Sha256};
 
 use contract::image::ImageRef;
 
+use crate::storage::DiskGuard;
+
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     dir: PathBuf,
+    guard: Option<DiskGuard>,
 }
 
 impl ImageStore {
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(ImageStore { dir: dir.to_path_buf() })
+        Ok(ImageStore { dir: dir.to_path_buf(), guard: None })
+    }
+
+    /// Keeps images only while the data disk has room above its floor.
+    pub fn with_guard(mut self, guard: DiskGuard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn path_of(&self, sha256: &str, ext: &str) -> PathBuf {
@@ -31,13 +46,27 @@ impl ImageStore {
     pub fn put(&self, image: &Image) -> std::io::Result<ImageRef> {
         let sha256 = hex::encode(Sha256::digest(&image.bytes));
         let path = self.path_of(&sha256, image.format.extension());
-        if !path.exists() {
+        if path.exists() {
+            // Stored again: fresh for the eviction of delivered images, which leaves young files.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        } else {
+            if self.guard.as_ref().is_some_and(|g| !g.admit_bulk(image.bytes.len() as u64)) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "the data disk is below its floor; image not kept",
+                ));
+            }
             let parent = path.parent().expect("image paths have a parent");
             std::fs::create_dir_all(parent)?;
-            let mut tmp = tempfile_in(parent)?;
-            tmp.1.write_all(&image.bytes)?;
-            tmp.1.sync_all()?;
-            std::fs::rename(&tmp.0, &path)?;
+            let (tmp, mut file) = tempfile_in(parent)?;
+            let written = file.write_all(&image.bytes).and_then(|()| file.sync_all());
+            if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         }
         Ok(ImageRef {
             sha256,

@@ -25,5 +25,7 @@ pub mod policy;
 pub mod recognize;
 pub mod signing;
 pub mod stats;
+pub mod storage;
 pub mod vision;
 pub mod web;
+pub mod words;

@@ -5,7 +5,12 @@
 //! journald is chosen only when `JOURNAL_STREAM` names the very stream stderr
 //! is (as systemd.exec(5) says to check): a variable merely inherited by a
 //! shell started from a service must not divert the logs.
+//!
+//! Plain text is coloured only when stderr is a terminal (and `NO_COLOR` is unset): a log
+//! file or a pipe gets no escape codes. Values are logged as words (`outcome=release`,
+//! `state=degraded`), the way they appear on the wire, never as Rust's `Some(Release)`.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -49,8 +54,9 @@ pub fn init(format: Format) -> Sink {
         (Some(_), _) => Sink::Journald,
         (None, f) => Sink::Stderr(f),
     };
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let plain = (sink == Sink::Stderr(Format::Text))
-        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        .then(|| tracing_subscriber::fmt::layer().with_ansi(colour).with_writer(std::io::stderr));
     let json = (sink == Sink::Stderr(Format::Json))
         .then(|| tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr));
     let _ = tracing_subscriber::registry().with(filter).with(journald).with(plain).with(json).try_init();

@@ -55,7 +55,7 @@ pub fn key_arg(k: &str) -> Result<(String, VerifyingKey), KeyArgError> {
 /// Why one file did not verify.
 #[derive(Debug, thiserror::Error)]
 enum FileCheck {
-    #[error("{0}")]
+    #[error("{}", crate::words::without_os_codes(&.0.to_string()))]
     Read(std::io::Error),
     #[error("not JSON: {0}")]
     NotJson(serde_json::Error),

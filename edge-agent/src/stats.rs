@@ -2,7 +2,7 @@
 //! the direct-release ratio (released by the machine, no person involved),
 //! hold reasons, time in lane and per-stage durations (mean, p95). The lane
 //! publishes them on `<base>/stats`; `edge-agent stats` computes the same from
-//! the record archive, offline.
+//! the record archive, offline (its wording is in `cli::stats`).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -128,31 +128,4 @@ pub fn from_archive(
         stats.add(r);
     }
     Ok(stats.report(site, lane))
-}
-
-/// The report in plain words, for `edge-agent stats`.
-pub fn render(r: &StatsReport) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let span = match (r.window_from, r.window_to) {
-        (Some(a), Some(b)) => format!("{} .. {}", a.format("%Y-%m-%d %H:%M"), b.format("%Y-%m-%d %H:%M")),
-        _ => "no passages".into(),
-    };
-    let _ = writeln!(out, "lane {}/{}: {} passages ({span})", r.site, r.lane, r.passages);
-    let _ = writeln!(out, "  direct release: {:.1} %", r.direct_release_ratio * 100.0);
-    for (o, n) in &r.outcomes {
-        let _ = writeln!(out, "  {o:<12} {n}");
-    }
-    if !r.hold_reasons.is_empty() {
-        let _ = writeln!(out, "  hold reasons:");
-        for (why, n) in &r.hold_reasons {
-            let _ = writeln!(out, "    {why:<24} {n}");
-        }
-    }
-    let t = &r.time_in_lane_ms;
-    let _ = writeln!(out, "  time in lane: mean {:.0} ms, p95 {} ms", t.mean, t.p95);
-    for (stage, s) in &r.stages_ms {
-        let _ = writeln!(out, "    {stage:<12} mean {:>8.0} ms  p95 {:>7} ms  ({})", s.mean, s.p95, s.count);
-    }
-    out
 }

@@ -102,7 +102,7 @@ impl UvssChecker {
             });
         }
         out.record.duration_ms = t.elapsed().as_millis() as u64;
-        info!(plate, verdict = ?verdict, score = c.score, regions = c.regions.len(), ms = out.record.duration_ms, "UVSS comparison");
+        info!(plate, verdict = %crate::words::wire_word(&verdict), score = c.score, regions = c.regions.len(), ms = out.record.duration_ms, "UVSS comparison");
         out
     }
 

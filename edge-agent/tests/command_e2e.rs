@@ -6,10 +6,8 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use hil_tests::{Mosquitto, Subscriber};
-use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_edge-agent");
 const CMD_TOPIC: &str = "lanectl/DEMO/G01/cmd";
@@ -51,19 +49,6 @@ fn send(port: u16, payload: &str) {
     assert!(status.success());
 }
 
-/// Reads until a message on `leaf` satisfies `want`; everything else is skipped.
-fn wait(sub: &Subscriber, leaf: &str, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let (topic, payload, _) = sub.next(Duration::from_secs(60)).unwrap_or_else(|| panic!("no {what}"));
-        if topic.ends_with(leaf) {
-            let v: Value = serde_json::from_slice(&payload).unwrap();
-            if want(&v) {
-                return v;
-            }
-        }
-    }
-}
-
 fn agent(dir: &Path, port: u16, public: &str) -> Child {
     let lane = hil_tests::demo_lane(
         &format!("host = \"127.0.0.1\"\nport = {port}"),
@@ -100,9 +85,9 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     let mut agent = agent(dir.path(), broker.port, &public);
     let _kill = scopeguard(&mut agent);
 
-    let status = wait(&sub, "/status", "online status", |v| v["state"] == "online");
+    let status = sub.wait_for("/status", "online status", |v| v["state"] == "online");
     let lane_key = status["signing_key"].clone();
-    let held = wait(&sub, "/decision", "hold decision", |v| v["decision"]["outcome"] == "hold");
+    let held = sub.wait_for("/decision", "hold decision", |v| v["decision"]["outcome"] == "hold");
     let passage = held["passage"].as_str().unwrap().to_string();
     let release = ["--action", "release", "--passage", passage.as_str()];
 
@@ -118,7 +103,7 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     ];
     for (payload, reason) in &bad {
         send(broker.port, payload);
-        let ack = wait(&sub, "/ack", "rejection", |_| true);
+        let ack = sub.wait_for("/ack", "rejection", |_| true);
         assert_eq!(ack["accepted"], false, "{payload} -> {ack}");
         assert_eq!(ack["reason"], *reason, "{payload} -> {ack}");
         assert!(!ack["detail"].as_str().unwrap().is_empty());
@@ -128,15 +113,15 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
     let not_yet =
         sign(&key, "central-1", "G01", &["--action", "hold", "--passage", &passage, "--id", "keep-holding"]);
     send(broker.port, &not_yet);
-    let ack = wait(&sub, "/ack", "hold ack", |_| true);
+    let ack = sub.wait_for("/ack", "hold ack", |_| true);
     assert_eq!((ack["accepted"].as_bool(), ack["outcome"].as_str()), (Some(true), Some("held")), "{ack}");
 
     let good = sign(&key, "central-1", "G01", &[&release[..], &["--id", "release-1"]].concat());
     send(broker.port, &good);
-    let ack = wait(&sub, "/ack", "release ack", |_| true);
+    let ack = sub.wait_for("/ack", "release ack", |_| true);
     assert_eq!(ack["id"], "release-1");
     assert_eq!((ack["accepted"].as_bool(), ack["outcome"].as_str()), (Some(true), Some("released")), "{ack}");
-    let record = wait(&sub, "/passage", "passage record", |v| v["id"] == passage.as_str());
+    let record = sub.wait_for("/passage", "passage record", |v| v["id"] == passage.as_str());
     assert_eq!(record["review"]["outcome"], "release", "{record}");
     assert_eq!(record["review"]["by"], "central:reviewer.li");
     assert_eq!(record["exit"], "drove_through");
@@ -156,23 +141,23 @@ fn central_releases_a_held_vehicle_and_bad_commands_are_refused() {
 
     // The very same bytes again: a replay, refused, and nothing runs twice.
     send(broker.port, &good);
-    let ack = wait(&sub, "/ack", "replay rejection", |_| true);
+    let ack = sub.wait_for("/ack", "replay rejection", |_| true);
     assert_eq!((ack["accepted"].as_bool(), ack["reason"].as_str()), (Some(false), Some("replayed")), "{ack}");
 
     // Central asks for the record again: the same signed bytes come back.
     let resend = sign(&key, "central-1", "G01", &["--action", "resend", "--passage", &passage]);
     send(broker.port, &resend);
     // Results go out in order: the record, then (after its images) the ack.
-    let again = wait(&sub, "/passage", "resent record", |v| v["id"] == passage.as_str());
+    let again = sub.wait_for("/passage", "resent record", |v| v["id"] == passage.as_str());
     assert_eq!(again, record);
-    let ack = wait(&sub, "/ack", "resend ack", |_| true);
+    let ack = sub.wait_for("/ack", "resend ack", |_| true);
     assert_eq!((ack["accepted"].as_bool(), ack["outcome"].as_str()), (Some(true), Some("resent")), "{ack}");
     assert!(ack["detail"].as_str().unwrap().contains("images queued again"), "{ack}");
 
     // A release for a passage that is gone does nothing, and says so.
     let late = sign(&key, "central-1", "G01", &["--action", "release", "--passage", &passage]);
     send(broker.port, &late);
-    let ack = wait(&sub, "/ack", "late release ack", |_| true);
+    let ack = sub.wait_for("/ack", "late release ack", |_| true);
     assert_eq!(
         (ack["accepted"].as_bool(), ack["outcome"].as_str()),
         (Some(true), Some("not_applicable")),

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use edge_agent::outbox::{Class, Outbox};
+use edge_agent::outbox::{FilePart, Message, Outbox};
 
 fn lane(dir: &std::path::Path) -> std::path::PathBuf {
     let cfg = dir.join("lane.toml");
@@ -31,11 +31,16 @@ fn shows_the_depth_and_follows_a_drain_to_the_end() {
     let mut outbox = Outbox::open(&db, 1 << 30).unwrap();
     let mut ids = Vec::new();
     for k in 0..30 {
-        ids.push(outbox.push(Class::Result, "lanectl/x/passage", &[b'r'; 100], false, 1000 + k).unwrap());
+        let m = Message::result("lanectl/x/passage".into(), vec![b'r'; 100]);
+        ids.push(outbox.push(&m, 1000 + k).unwrap().unwrap());
     }
     let image = dir.path().join("image.jpg");
     std::fs::write(&image, vec![0u8; 5000]).unwrap();
-    ids.push(outbox.push_file(Class::Image, "lanectl/x/image", &image, 0, 5000, 2000).unwrap());
+    let chunk = Message::image_chunk(
+        "lanectl/x/image".into(),
+        FilePart { path: image.clone(), offset: 0, len: 5000 },
+    );
+    ids.push(outbox.push(&chunk, 2000).unwrap().unwrap());
 
     let out = agent(&["outbox", "--config", cfg.to_str().unwrap(), "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

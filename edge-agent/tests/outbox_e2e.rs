@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use contract::reassembly::Assembler;
+use hil_tests::central::Received;
 use hil_tests::{Mosquitto, Subscriber};
 use serde_json::Value;
 
@@ -31,42 +31,6 @@ fn agent(config: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// What central has received: passage ids, the images the records refer to,
-/// and the images that arrived complete with a matching hash.
-#[derive(Default)]
-struct Received {
-    ids: HashSet<String>,
-    referenced: HashSet<String>,
-    images: HashSet<String>,
-    assembler: Assembler,
-}
-
-impl Received {
-    fn take(&mut self, sub: &Subscriber, want: usize, limit: Duration) {
-        let start = Instant::now();
-        while (self.ids.len() < want || !self.referenced.is_subset(&self.images)) && start.elapsed() < limit {
-            let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) else { continue };
-            if topic.ends_with("/passage") {
-                let v: Value = serde_json::from_slice(&payload).unwrap();
-                self.ids.insert(v["id"].as_str().unwrap().to_string());
-                for c in v["captures"].as_array().unwrap() {
-                    if let Some(sha) = c["image"]["sha256"].as_str() {
-                        self.referenced.insert(sha.to_string());
-                    }
-                }
-            } else if let Some((_, rest)) = topic.split_once("/image/") {
-                let done = match rest.split_once('/') {
-                    None => self.assembler.manifest(serde_json::from_slice(&payload).unwrap()),
-                    Some((sha, i)) => self.assembler.chunk(sha, i.parse().unwrap(), payload),
-                };
-                if let Some((m, _)) = done.expect("every image hashes right") {
-                    self.images.insert(m.sha256);
-                }
-            }
-        }
-    }
 }
 
 /// Every passage the lane completed (its record archive); each one was stored
@@ -121,7 +85,7 @@ fn soak_passages_through_kills_and_broker_restarts() {
             broker.start_again();
             restarts += 1;
         }
-        got.take(&sub, 0, Duration::from_millis(10)); // keep the subscriber's queue short
+        got.drain(&sub, Duration::from_millis(10)); // keep the subscriber's queue short
     }
     // Traffic stops; whatever is in the outbox drains.
     lane.kill().unwrap();
@@ -133,7 +97,8 @@ fn soak_passages_through_kills_and_broker_restarts() {
     while !(produced.is_subset(&got.ids) && got.referenced.is_subset(&got.images))
         && start.elapsed() < Duration::from_secs(600)
     {
-        got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
+        let want = got.ids.len() + 1;
+        got.take(&sub, Duration::from_secs(2), |r| r.ids.len() >= want && r.images_complete());
     }
     let _ = last.kill();
     let _ = last.wait();
@@ -180,7 +145,8 @@ fn broker_unreachable_for_minutes_then_everything_arrives() {
     while !(during.is_subset(&got.ids) && got.referenced.is_subset(&got.images))
         && back.elapsed() < Duration::from_secs(300)
     {
-        got.take(&sub, got.ids.len() + 1, Duration::from_secs(2));
+        let want = got.ids.len() + 1;
+        got.take(&sub, Duration::from_secs(2), |r| r.ids.len() >= want && r.images_complete());
     }
     let _ = lane.kill();
     let _ = lane.wait();
@@ -219,7 +185,7 @@ fn broker_restarts_during_traffic_lose_nothing() {
 
     let mut got = Received::default();
     for round in 1..=2 {
-        got.take(&sub, 15 * round, Duration::from_secs(60));
+        got.take(&sub, Duration::from_secs(60), |r| r.ids.len() >= 15 * round && r.images_complete());
         broker.stop();
         // The lane keeps working while the broker is away: vehicles pass and
         // their records wait in the outbox.
@@ -229,7 +195,7 @@ fn broker_restarts_during_traffic_lose_nothing() {
         });
         broker.start_again();
     }
-    got.take(&sub, 60, Duration::from_secs(120));
+    got.take(&sub, Duration::from_secs(120), |r| r.ids.len() >= 60 && r.images_complete());
     let _ = agent.kill();
     let _ = agent.wait();
     assert_eq!(got.ids.len(), 60, "every passage arrived");

@@ -208,7 +208,7 @@ fn day(vehicles: usize, camera_every: usize) {
         stats.time_in_lane_ms.p95 >= stats.time_in_lane_ms.mean as u64
             && stats.stages_ms.contains_key("capture")
     );
-    println!("{}", edge_agent::stats::render(&stats));
+    println!("{}", edge_agent::cli::stats::render(&stats));
 
     // The audit trail: intact, and no barrier opening without a release before it.
     let data = data.as_path();

@@ -12,12 +12,13 @@ use std::time::Duration;
 use drivers::sim::{SimLane, SimTiming, Zone};
 use drivers::BarrierState;
 use edge_agent::lane::{Lane, Publish};
+use edge_agent::outbox::Message;
 use edge_agent::{config, web};
 
 struct Nowhere;
 
 impl Publish for Nowhere {
-    fn publish(&self, _: String, _: Vec<u8>, _: bool) -> bool {
+    fn publish(&self, _: Message) -> bool {
         true
     }
 }
@@ -52,7 +53,11 @@ fn cycle_is_refused_while_occupied_and_runs_when_clear() {
             metrics: Arc::default(),
             data_dir: dir.path().to_path_buf(),
             action_limit: Duration::from_secs(10),
+            link: None,
+            outbox_counters: None,
+            storage: None,
             operators: Arc::default(),
+            language: None,
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -98,7 +98,11 @@ fn actions_and_bad_requests() {
     let img = agent.get(&url);
     assert_eq!(img.status, 200);
     assert!(image_is_jpeg(&img.body));
-    assert_eq!(agent.post("/api/snapshot?device=no-such-camera", b"").status, 404);
+    let missing = agent.post("/api/snapshot?device=no-such-camera", b"");
+    assert_eq!(missing.status, 404);
+    // A code the page says in its own language, and the detail in English.
+    assert_eq!(missing.json()["code"], "no_device", "{}", missing.text());
+    assert!(missing.json()["error"].as_str().unwrap().contains("no-such-camera"));
     assert_eq!(agent.post("/api/snapshot?device=barrier", b"").status, 404, "the barrier is no camera");
     let seals = agent.post("/api/seals", b"");
     assert_eq!(seals.status, 200, "{}", seals.text());
@@ -122,7 +126,24 @@ fn actions_and_bad_requests() {
     // Log filter at run time; a bad one is refused and the old one stays.
     assert_eq!(agent.post("/api/log-filter", b"info,edge_agent::lane=debug").status, 200);
     assert_eq!(agent.get("/api/log-filter").text().trim(), "info,edge_agent::lane=debug");
-    assert_eq!(agent.post("/api/log-filter", b"edge_agent=[[[").status, 400);
+    let bad = agent.post("/api/log-filter", b"edge_agent=[[[");
+    assert_eq!((bad.status, bad.json()["code"].as_str()), (400, Some("bad_filter")));
+
+    // The page's words: the lane's vocabulary in both languages, the browser's wish, and
+    // the lane file's choice (none here).
+    let words = web_support::http(
+        agent.web_port,
+        "GET",
+        "/api/words",
+        &[("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8")],
+        b"",
+    );
+    let words = words.json();
+    assert_eq!(words["accept"], "zh");
+    assert!(words["configured"].is_null());
+    assert_eq!(words["terms"]["kind"]["area_camera"]["zh"], "抓拍相机");
+    assert_eq!(words["terms"]["kind"]["area_camera"]["en"], "area camera");
+    assert_eq!(words["terms"]["reason"]["targeted"]["zh"], "布控");
     assert_eq!(agent.get("/api/status").json()["log_filter"], "info,edge_agent::lane=debug");
 
     for path in [

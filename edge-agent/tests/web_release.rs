@@ -16,15 +16,16 @@ use std::time::Duration;
 use drivers::sim::{SimLane, SimPlan, SimTiming};
 use edge_agent::lane::{Lane, Publish};
 use edge_agent::operator::{Credential, Operators, MAX_FAILURES, MIN_ITERATIONS};
+use edge_agent::outbox::Message;
 use edge_agent::{config, web};
 use serde_json::{json, Value};
 
 struct Records(Mutex<mpsc::Sender<Value>>);
 
 impl Publish for Records {
-    fn publish(&self, topic: String, payload: Vec<u8>, _: bool) -> bool {
-        if topic.ends_with("/passage") {
-            let _ = self.0.lock().unwrap().send(serde_json::from_slice(&payload).unwrap());
+    fn publish(&self, m: Message) -> bool {
+        if m.topic.ends_with("/passage") {
+            let _ = self.0.lock().unwrap().send(serde_json::from_slice(&m.payload().unwrap()).unwrap());
         }
         true
     }
@@ -76,7 +77,11 @@ fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
             metrics: Arc::default(),
             data_dir: dir.path().to_path_buf(),
             action_limit: Duration::from_secs(10),
+            link: None,
+            outbox_counters: None,
+            storage: None,
             operators,
+            language: None,
         };
         let server = web::start("127.0.0.1:0".parse().unwrap(), None, sources).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -21,14 +21,14 @@ const freePort = () => new Promise((ok) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); });
 });
 
-async function startAgent() {
+async function startAgent(web_extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "edge-browser-"));
   const [broker, web] = [await freePort(), await freePort()];
   const demo = readFileSync(join(root, "config/demo.toml"), "utf8")
     .replace('engine = "ppocr"', 'engine = "sim-truth"')
     .replace("127.0.0.1:18830", `127.0.0.1:${broker}`)
     .replace("../.cache/demo-data", join(dir, "data"))
-    .replace("[sim]", `[web]\nlisten = "127.0.0.1:${web}"\n\n[sim]`)
+    .replace("[sim]", `[web]\nlisten = "127.0.0.1:${web}"\n${web_extra}\n[sim]`)
     .replace("vehicles = 0 ", "vehicles = 4 ")
     .replace(/arrival_gap = .*/, 'arrival_gap = "300ms"');
   writeFileSync(join(dir, "lane.toml"), demo);
@@ -73,5 +73,57 @@ test("technician page: lights, passages with images, actions", { timeout: 120_00
   } finally {
     await browser.close();
     child.kill("SIGTERM");
+  }
+});
+
+// The same words in Chinese: chosen by the browser's language when the lane file leaves it
+// open, by the lane file when it names one, and switchable on the page.
+test("technician page in Chinese and English", { timeout: 120_000 }, async (t) => {
+  if (!chromium) return t.skip("Debian chromium is not installed (apt-get install chromium)");
+  if (!existsSync(agentBin)) return t.skip(`no agent binary at ${agentBin}: cargo build -p edge-agent`);
+  const { chromium: pw } = await import("playwright-core");
+  mkdirSync(out, { recursive: true });
+  const open = await startAgent();
+  const fixed = await startAgent('language = "zh"');
+  const browser = await pw.launch({ executablePath: chromium, args: ["--no-sandbox"] });
+  try {
+    // The browser asks for Chinese; the lane file says nothing: Chinese.
+    const zh = await (await browser.newContext({ locale: "zh-CN" })).newPage();
+    await zh.goto(open.base + "/");
+    await zh.waitForSelector("#devices tr >> nth=9");
+    assert.equal(await zh.getAttribute("html", "lang"), "zh-CN");
+    assert.equal(await zh.locator("h2").first().textContent(), "设备");
+    await zh.waitForFunction(() => document.querySelector("#uplink").textContent === "已连接", null, { timeout: 30_000 });
+    assert.equal(await zh.locator("#cycle").textContent(), "道闸起落测试");
+    const kinds = await zh.$$eval("#devices td.muted:nth-child(3)", (tds) => tds.map((td) => td.textContent));
+    assert.ok(kinds.includes("车辆检测器") && kinds.includes("抓拍相机") && kinds.includes("道闸"), kinds.join(","));
+    await zh.waitForFunction(() => document.querySelectorAll(".passage").length >= 1, null, { timeout: 60_000 });
+    const badge = await zh.locator(".passage .outcome").first().textContent();
+    assert.ok(["放行", "待审", "查验", "未判定"].includes(badge), badge);
+    await zh.waitForFunction(() => document.querySelectorAll(".passage").length >= 4, null, { timeout: 60_000 });
+    await zh.click("#cycle");
+    await zh.waitForFunction(() => document.querySelector("#result").textContent.startsWith("已抬杆并落杆"), null, { timeout: 30_000 });
+    await zh.screenshot({ path: join(out, "page-zh.png"), fullPage: true });
+
+    // The browser asks for English: English, with the CLI's words.
+    const en = await (await browser.newContext({ locale: "en-US" })).newPage();
+    await en.goto(open.base + "/");
+    await en.waitForSelector("#devices tr >> nth=9");
+    assert.equal(await en.locator("h2").first().textContent(), "Devices");
+    const enKinds = await en.$$eval("#devices td.muted:nth-child(3)", (tds) => tds.map((td) => td.textContent));
+    assert.ok(enKinds.includes("presence sensor") && enKinds.includes("under-vehicle camera"), enKinds.join(","));
+
+    // The lane file says Chinese: Chinese even for an English browser; the button switches.
+    const chosen = await (await browser.newContext({ locale: "en-US" })).newPage();
+    await chosen.goto(fixed.base + "/");
+    await chosen.waitForSelector("#devices tr >> nth=9");
+    assert.equal(await chosen.locator("h2").first().textContent(), "设备");
+    await chosen.click("#lang");
+    assert.equal(await chosen.locator("h2").first().textContent(), "Devices");
+    await chosen.waitForFunction(() => document.querySelector("#uplink").textContent === "connected", null, { timeout: 30_000 });
+  } finally {
+    await browser.close();
+    open.child.kill("SIGTERM");
+    fixed.child.kill("SIGTERM");
   }
 });

@@ -1,9 +1,13 @@
 //! Harness for hardware-in-the-loop and end-to-end tests: a real Mosquitto on a
 //! free port, an MQTT subscriber that collects messages, and the agent binary.
 
+pub mod central;
+pub mod disk;
 pub mod postgres;
 pub mod seaweed;
 pub mod sim;
+
+pub use disk::TinyDisk;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -71,8 +75,9 @@ impl Mosquitto {
     /// A persistent broker configured as central needs one: no limit on the
     /// QoS 1 messages queued per client (Mosquitto's default, 1000, silently
     /// drops the rest for a consumer that is busy or away — whole images).
+    /// Every test broker has that limit lifted (see `with_config`).
     pub fn start_for_central() -> Self {
-        Self::with_config(true, free_port(), "max_queued_messages 0\n")
+        Self::with_config(true, free_port(), "")
     }
 
     fn with_persistence(persist: bool, port: u16) -> Self {
@@ -80,7 +85,7 @@ impl Mosquitto {
     }
 
     /// A broker with `extra` lines of configuration (benchmarks: no
-    /// persistence, no queue limit).
+    /// persistence).
     pub fn with_config(persist: bool, port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
@@ -89,11 +94,19 @@ impl Mosquitto {
         } else {
             "persistence false\n".to_string()
         };
+        // The broker's log in its directory (`Mosquitto::log`), for a test to show what the broker
+        // saw when something did not arrive. `max_queued_messages 0`: by default Mosquitto keeps
+        // at most 1,000 QoS 1 messages for a subscriber that lags and silently drops the rest
+        // ("Outgoing messages are being dropped"); a test's subscriber lagging behind a backlog
+        // drain then waits for messages the lane did deliver. Central's broker wants the same.
+        let log = dir.path().join("mosquitto.log");
         std::fs::write(
             &conf,
             format!(
-                "{}listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}{extra}",
-                mosquitto_user_line()
+                "{}listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n{persistence}\
+                 log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n{extra}",
+                mosquitto_user_line(),
+                log.display()
             ),
         )
         .unwrap();
@@ -113,6 +126,11 @@ impl Mosquitto {
             .expect("mosquitto starts");
         assert!(wait_for_port(port, Duration::from_secs(10)), "mosquitto did not come up on {port}");
         child
+    }
+
+    /// What the broker logged (errors, warnings, notices) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 
     /// The broker's process id (benchmarks measure its CPU).
@@ -178,6 +196,26 @@ impl Subscriber {
     /// The next message, or None after `limit` without one.
     pub fn next(&self, limit: Duration) -> Option<(String, Vec<u8>, bool)> {
         self.rx.recv_timeout(limit).ok()
+    }
+
+    /// The next JSON message on a topic ending in `leaf` that `want` accepts (others are
+    /// skipped); fails the test, naming `what`, when none comes for a minute.
+    pub fn wait_for(
+        &self,
+        leaf: &str,
+        what: &str,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        loop {
+            let (topic, payload, _) =
+                self.next(Duration::from_secs(60)).unwrap_or_else(|| panic!("no {what}"));
+            if topic.ends_with(leaf) {
+                let v: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+                if want(&v) {
+                    return v;
+                }
+            }
+        }
     }
 }
 

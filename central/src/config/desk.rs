@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use super::validate::{duration, identifier};
+use tomlcheck::Reporter;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,6 @@
 //! build (pool, store, broker connection — in their own modules).
 
 pub mod desk;
-pub mod diagnostic;
 pub mod raw;
 mod types;
 mod validate;
@@ -16,23 +15,18 @@ mod validate;
 use std::path::Path;
 
 pub use desk::{DeskConfig, Reason};
-pub use diagnostic::{ConfigError, Diagnostic};
+pub use tomlcheck::{ConfigError, Diagnostic};
 pub use types::*;
 
-use diagnostic::{help_for_parse_error, Reporter};
+use tomlcheck::Reporter;
 
 /// Parses and validates a configuration text; `file` names it in messages and
 /// is the base of relative paths.
 pub fn from_str(file: &Path, source: &str) -> Result<CentralConfig, ConfigError> {
     let mut reporter = Reporter::new(file, source);
-    let raw: raw::RawConfig = match toml::from_str(source) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let message = e.message().trim().to_string();
-            let help = help_for_parse_error(&message);
-            reporter.error(e.span().unwrap_or(0..0), message, help);
-            return Err(reporter.finish().unwrap_err());
-        }
+    // Every unknown key and wrong type in one run, in words (the lane's `check-config` form).
+    let Some(raw) = tomlcheck::parse::<raw::RawConfig>(source, &mut reporter, &is_duration) else {
+        return Err(reporter.finish().expect_err("parse reports why it gave up"));
     };
     let base = file.parent().unwrap_or(Path::new("."));
     let config = validate::validate(raw, base, &mut reporter);
@@ -42,14 +36,35 @@ pub fn from_str(file: &Path, source: &str) -> Result<CentralConfig, ConfigError>
 
 /// Reads, parses and validates a configuration file.
 pub fn load(file: &Path) -> Result<CentralConfig, ConfigError> {
-    let source = std::fs::read_to_string(file).map_err(|e| ConfigError {
-        diagnostics: vec![Diagnostic {
-            file: file.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the configuration file: {e}"),
-            help: "check the path and that the service user may read it".into(),
-        }],
+    let source = std::fs::read_to_string(file).map_err(|e| {
+        tomlcheck::unreadable(
+            file,
+            &e,
+            "check the path (the default is /etc/lane-central/central.toml; give another with --config) and that the service user may read it",
+        )
     })?;
     from_str(file, &source)
+}
+
+/// Keys of central's file whose value is a duration (so a type error there says so).
+fn is_duration(key: &str) -> bool {
+    matches!(
+        key,
+        "mqtt.keepalive"
+            | "commands.validity"
+            | "completeness.check_every"
+            | "completeness.grace"
+            | "completeness.first_retry"
+            | "completeness.max_retry"
+            | "images.incomplete_expiry"
+            | "retention.records"
+            | "retention.images"
+            | "retention.sweep_every"
+            | "desk.amber"
+            | "desk.red"
+            | "desk.lease"
+            | "desk.session_idle"
+            | "desk.session_max"
+            | "desk.lockout_for"
+    )
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use super::raw::*;
 use super::types::*;
+use tomlcheck::duration::DurationError;
+use tomlcheck::Reporter;
 
 pub(super) fn validate(raw: RawConfig, base: &Path, r: &mut Reporter) -> Option<CentralConfig> {
     let instance = match raw.central.instance {
@@ -87,16 +88,27 @@ pub(super) fn identifier(r: &mut Reporter, v: &Spanned<String>, what: &str) -> O
 }
 
 pub(super) fn duration(r: &mut Reporter, v: Option<&Spanned<String>>, default: &str) -> Duration {
-    let Some(v) = v else { return humantime::parse_duration(default).expect("defaults parse") };
-    match humantime::parse_duration(v.get_ref()) {
+    let parse = tomlcheck::duration::parse_duration;
+    let Some(v) = v else { return parse(default).expect("defaults parse") };
+    match parse(v.get_ref()) {
         Ok(d) if !d.is_zero() => d,
-        _ => {
+        result => {
+            let why = match result {
+                Ok(_) => ": it is zero".to_string(),
+                Err(
+                    e
+                    @ (DurationError::Months | DurationError::NoUnit(_) | DurationError::UnknownUnit { .. }),
+                ) => {
+                    format!(": {e}")
+                }
+                Err(_) => String::new(),
+            };
             r.error(
                 v.span(),
-                format!("{:?} is not a duration", v.get_ref()),
+                format!("{:?} is not a duration{why}", v.get_ref()),
                 "write a number with a unit, e.g. \"30s\", \"10m\", \"180d\"",
             );
-            humantime::parse_duration(default).expect("defaults parse")
+            parse(default).expect("defaults parse")
         }
     }
 }

@@ -17,9 +17,14 @@ use crate::db::sql::PgPool;
 #[derive(clap::Subcommand)]
 pub enum UserCmd {
     /// Add a user; the password is read from stdin (first line).
+    #[command(
+        after_help = "Example:\n  echo 'a long passphrase' | lane-central user add wang --role reviewer --sites CNSHA-YS\n\n\
+The password never goes in an argument (it would stay in the shell's history)."
+    )]
     Add {
+        /// The login name (letters, digits, '.', '-', '_').
         name: String,
-        /// viewer, reviewer or supervisor.
+        /// viewer (sees), reviewer (decides held vehicles) or supervisor (also takes over, uploads declarations).
         #[arg(long)]
         role: String,
         /// Sites this user sees, comma-separated (default: all).
@@ -30,19 +35,27 @@ pub enum UserCmd {
         language: String,
     },
     /// Every user with role, language, sites and state.
+    #[command(after_help = "Example:\n  lane-central user list --config /etc/lane-central/central.toml")]
     List,
     /// Change a user's role, sites, language; disable, enable or unlock.
+    #[command(after_help = "Examples:\n  lane-central user set wang --role supervisor\n  \
+lane-central user set wang --unlock\n  lane-central user set wang --sites all")]
     Set {
+        /// The login name.
         name: String,
+        /// The new role: viewer, reviewer or supervisor.
         #[arg(long)]
         role: Option<String>,
-        /// Comma-separated, or `all`.
+        /// Sites this user sees, comma-separated, or `all`.
         #[arg(long)]
         sites: Option<String>,
+        /// The new page language: zh-CN or en.
         #[arg(long)]
         language: Option<String>,
+        /// No more logins; the user's sessions end.
         #[arg(long)]
         disable: bool,
+        /// Allow logins again.
         #[arg(long)]
         enable: bool,
         /// Clear a lockout after failed logins.
@@ -50,10 +63,18 @@ pub enum UserCmd {
         unlock: bool,
     },
     /// Set a new password (stdin); the user's sessions end.
-    Passwd { name: String },
-    /// An API token for another system acting as this user (printed once).
-    Token {
+    #[command(after_help = "Example:\n  echo 'a new long passphrase' | lane-central user passwd wang")]
+    Passwd {
+        /// The login name.
         name: String,
+    },
+    /// An API token for another system acting as this user (printed once).
+    #[command(after_help = "Example:\n  lane-central user token wang --label port-tos\n\n\
+The token goes to stdout, once; send it as `Authorization: Bearer <token>`.")]
+    Token {
+        /// The login name the token acts as.
+        name: String,
+        /// What the token is for (shown in the audit log).
         #[arg(long, default_value = "api")]
         label: String,
     },
@@ -62,11 +83,16 @@ pub enum UserCmd {
 #[derive(clap::Subcommand)]
 pub enum AuditCmd {
     /// Check the whole log: chain, hashes, signatures, head. Exit 1 when tampered.
+    #[command(after_help = "Example:\n  lane-central audit verify --config /etc/lane-central/central.toml")]
     Verify,
     /// The newest entries, or one passage's (SITE/LANE/ID).
+    #[command(after_help = "Examples:\n  lane-central audit show --last 20\n  \
+lane-central audit show --passage CNSHA-YS/G07/G07-20261123-0042")]
     Show {
+        /// Only this passage's entries, as SITE/LANE/ID.
         #[arg(long)]
         passage: Option<String>,
+        /// How many of the newest entries (without --passage).
         #[arg(long, default_value_t = 50)]
         last: i64,
     },
@@ -97,14 +123,20 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn role(word: &str) -> anyhow::Result<users::Role> {
-    users::Role::parse(word).with_context(|| format!("role {word:?}: viewer, reviewer or supervisor"))
+    const ROLES: [&str; 3] = ["viewer", "reviewer", "supervisor"];
+    users::Role::parse(word).with_context(|| {
+        format!("there is no role {word:?}: {}", tomlcheck::words::did_you_mean(word, &ROLES, "use"))
+    })
 }
 
 fn language(word: &str) -> anyhow::Result<String> {
     if users::LANGUAGES.contains(&word) {
         Ok(word.to_string())
     } else {
-        bail!("language {word:?}: zh-CN or en")
+        bail!(
+            "there is no page language {word:?}: {}",
+            tomlcheck::words::did_you_mean(word, &users::LANGUAGES, "use")
+        )
     }
 }
 
@@ -116,7 +148,11 @@ fn sites(list: &str, cfg: &CentralConfig) -> anyhow::Result<Vec<String>> {
         list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     for s in &sites {
         if !cfg.sites.contains(s) {
-            bail!("site {s:?} is not one central receives ({})", cfg.sites.join(", "));
+            let sites: Vec<&str> = cfg.sites.iter().map(String::as_str).collect();
+            bail!(
+                "central receives no site {s:?}: {}",
+                tomlcheck::words::did_you_mean(s, &sites, "the sites in its configuration are")
+            );
         }
     }
     Ok(sites)
@@ -159,7 +195,7 @@ pub async fn user(pool: &PgPool, cfg: &CentralConfig, cmd: UserCmd) -> anyhow::R
         }
         UserCmd::Set { name, role: r, sites: s, language: l, disable, enable, unlock } => {
             if disable && enable {
-                bail!("--disable and --enable together");
+                bail!("give --disable or --enable, not both");
             }
             let change = users::Change {
                 role: r.as_deref().map(role).transpose()?,
@@ -188,7 +224,7 @@ pub async fn user(pool: &PgPool, cfg: &CentralConfig, cmd: UserCmd) -> anyhow::R
         }
         UserCmd::Token { name, label } => {
             if users::get(pool, &name).await?.is_none() {
-                bail!("no user {name}");
+                bail!("there is no user {name} (`lane-central user list` shows them)");
             }
             let mut tx = pool.begin().await?;
             let token = sessions::add_token(&mut *tx, &name, &label).await?;
@@ -230,7 +266,9 @@ pub async fn show(pool: &PgPool, passage: Option<&str>, last: i64) -> anyhow::Re
     let rows: Vec<Shown> = match passage {
         Some(p) => {
             let parts: Vec<&str> = p.splitn(3, '/').collect();
-            let [site, lane, id] = parts[..] else { bail!("--passage SITE/LANE/ID") };
+            let [site, lane, id] = parts[..] else {
+                bail!("--passage {p:?} is not SITE/LANE/ID, e.g. CNSHA-YS/G07/G07-20261123-0042")
+            };
             crate::db::sql::query_as(
                 "SELECT seq, at, actor, action, passage_id, detail FROM desk_audit WHERE site = $1 AND lane = $2 AND passage_id = $3 ORDER BY seq",
             )

@@ -105,7 +105,7 @@ pub async fn escalate(pool: &PgPool, red: Duration) -> Result<u64> {
         let message = format!(
             "held vehicle {} waiting longer than {} for review; escalated to supervisors",
             plate.as_deref().unwrap_or("(no plate)"),
-            humantime::format_duration(red)
+            tomlcheck::duration::format_duration(red)
         );
         sql::query(
             "INSERT INTO alarms (site, lane, source, kind, passage_id, message, raised_at, dedup_key) \

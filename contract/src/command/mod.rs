@@ -98,10 +98,10 @@ impl Rejection {
 /// Published on `<prefix>/<site>/<lane>/ack` for every command received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandAck {
-    /// The command's id, when it could be read.
+    /// The command's id, when its signature verified (never an id nobody vouched for).
     pub id: Option<String>,
     pub accepted: bool,
-    /// For a rejection: `malformed`, `unknown_key`, `bad_signature`,
+    /// For a rejection: `too_large`, `malformed`, `unknown_key`, `bad_signature`,
     /// `wrong_target`, `expired`, `not_yet_valid`, `too_long`, `replayed`.
     pub reason: Option<String>,
     pub detail: String,

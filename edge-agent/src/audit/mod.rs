@@ -7,12 +7,16 @@
 //! `CHECKPOINT_EVERY` entries the lane signs (seq, hash) with its key and
 //! publishes the checkpoint to central, so even cutting off the end of the
 //! file is caught against central's copy of the latest checkpoint.
+//!
+//! A crash or a full disk must not make the trail unverifiable: see `log` for how writes are
+//! undone and retried, and how `gap` and `recovered` entries record what happened.
 
+mod line;
 mod log;
 mod verify;
 
 pub use log::{AuditLog, CHECKPOINT_EVERY};
-pub use verify::{verify_file, Broken, Verified};
+pub use verify::{verify_file, Broken, Gap, Verified};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,7 +31,7 @@ pub struct Entry {
     pub seq: u64,
     pub at: DateTime<Utc>,
     /// `passage`, `decision`, `review`, `command`, `barrier`, `operator`,
-    /// `config`, `start`, `checkpoint`, `recovered`.
+    /// `config`, `start`, `checkpoint`, `recovered`, `gap`.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passage: Option<String>,

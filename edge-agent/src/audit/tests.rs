@@ -87,3 +87,75 @@ fn a_torn_last_line_is_cut_and_recorded_and_the_chain_goes_on() {
     assert_eq!(v.entries, 12, "10 + recovered + 1");
     assert!(std::fs::read_to_string(&path).unwrap().contains("\"kind\":\"recovered\""));
 }
+
+/// What an older version left after a full disk: a torn piece of entry 11, then (on the same
+/// line) a complete entry 11 written when the disk had room again, then more entries.
+#[test]
+fn a_torn_entry_inside_the_file_is_reported_then_repaired_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, signer) = log_with(10, dir.path());
+    let copy = dir.path().join("copy.log");
+    std::fs::copy(&path, &copy).unwrap();
+    let mut log = AuditLog::open(&copy).unwrap();
+    for i in 10..15 {
+        log.append("decision", Some(&format!("p{i}")), json!({"i": i})).unwrap();
+    }
+    let later = lines(&copy)[10..].to_vec();
+    let mut glued = lines(&path);
+    glued.push(format!("{}{}", &later[0][..later[0].len() / 3], later[0]));
+    glued.extend(later[1..].iter().cloned());
+    rewrite(&path, &glued);
+
+    let v = verify_file(&path, &keys(&signer)).expect("a torn write is not tampering");
+    assert_eq!((v.entries, v.torn.clone()), (15, vec![11]));
+
+    drop(log);
+    let mut log = AuditLog::open(&path).unwrap();
+    log.append("decision", Some("after"), json!({})).unwrap();
+    let v = verify_file(&path, &keys(&signer)).unwrap();
+    assert_eq!((v.entries, v.torn.len(), v.recovered), (17, 0, 1), "repaired, the repair recorded");
+    let recovered = lines(&path).into_iter().find(|l| l.contains("\"kind\":\"recovered\"")).unwrap();
+    assert!(recovered.contains("\"fragments\":[{\"bytes\":"), "{recovered}");
+}
+
+#[test]
+fn a_whole_line_that_is_no_entry_is_still_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, signer) = log_with(5, dir.path());
+    let mut l = lines(&path);
+    l[2] = "{\"not\": \"an entry\"}".into();
+    rewrite(&path, &l);
+    assert!(matches!(verify_file(&path, &keys(&signer)), Err(Broken::Unreadable { line: 3, .. })));
+}
+
+/// A disk that fills mid-entry: the torn write is undone at once, the entry waits in memory and
+/// is written when there is room again; the trail verifies and nothing is missing.
+#[test]
+fn entries_the_disk_refuses_are_undone_kept_and_written_later() {
+    let disk = match hil_tests::TinyDisk::mount(256 * 1024) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let path = disk.path().join("audit.log");
+    let signer = crate::signing::load_or_create(&disk.path().join("k"), "T-G01").unwrap();
+    let mut log = AuditLog::open(&path).unwrap();
+    log.append("start", None, json!({})).unwrap();
+    let filler = disk.fill(100);
+    let big = json!({"text": "x".repeat(10_000)}); // more than the page the file has
+    assert!(log.append("decision", Some("p1"), big.clone()).is_err(), "the disk is full");
+    assert!(log.append("decision", Some("p2"), big.clone()).is_err());
+    assert_eq!(log.pending(), 2);
+    assert!(verify_file(&path, &keys(&signer)).unwrap().torn.is_empty(), "nothing torn left in the file");
+
+    std::fs::remove_file(filler).unwrap();
+    assert!(log.retry().unwrap().is_some());
+    log.append("decision", Some("p3"), big).unwrap();
+    let v = verify_file(&path, &keys(&signer)).unwrap();
+    assert_eq!(v.entries, 4);
+    let passages: Vec<String> =
+        lines(&path).iter().filter_map(|l| serde_json::from_str::<Entry>(l).ok()?.passage).collect();
+    assert_eq!(passages, ["p1", "p2", "p3"], "in order, none lost");
+}

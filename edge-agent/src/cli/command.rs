@@ -17,9 +17,19 @@ use contract::declaration::Declaration;
 pub enum CommandCmd {
     /// Make a signing key: the secret goes to FILE (mode 0600), the public key
     /// (for `[commands] keys` in the lane's config) is printed.
-    Keygen { file: PathBuf },
+    #[command(after_help = "Example:\n  edge-agent command keygen /etc/lane-central/central-1.key\n\n\
+Then in each lane's config: [commands] keys = { central-1 = \"<the printed public key>\" }")]
+    Keygen {
+        /// Where to write the secret key; an existing file is never overwritten.
+        file: PathBuf,
+    },
     /// Print a signed command envelope (JSON) for a lane's `.../cmd` topic.
-    Sign(SignArgs),
+    #[command(
+        after_help = "Example:\n  edge-agent command sign --key central-1.key --key-id central-1 --site CNSHA --lane G07 \\\n      \
+--by reviewer:li --action release --passage G07-20261204T101502123Z-0042 \\\n    \
+| mosquitto_pub -h mqtt.central -t lanectl/CNSHA/G07/cmd -q 1 -s"
+    )]
+    Sign(Box<SignArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -30,16 +40,18 @@ pub struct SignArgs {
     /// The id the lane knows this key by.
     #[arg(long)]
     key_id: String,
+    /// The lane's site id, as `[lane] site` in its config.
     #[arg(long)]
     site: String,
+    /// The lane id, as `[lane] id` in its config.
     #[arg(long)]
     lane: String,
     /// Who issues it (recorded in the passage).
     #[arg(long)]
     by: String,
-    /// release | hold | inspection | open-barrier | declare | resend
-    #[arg(long)]
-    action: String,
+    /// What the lane should do.
+    #[arg(long, value_enum)]
+    action: ActionArg,
     /// The passage, for release, hold, inspection and resend.
     #[arg(long)]
     passage: Option<String>,
@@ -49,51 +61,85 @@ pub struct SignArgs {
     /// A JSON file with a list of declarations, for declare.
     #[arg(long)]
     declarations: Option<PathBuf>,
-    /// Seconds until it expires.
-    #[arg(long, default_value_t = 120, allow_negative_numbers = true)]
-    valid: i64,
-    /// Defaults to a fresh random id.
+    /// How long the command stays valid, e.g. 2m (the lane refuses longer than its
+    /// `commands.max_validity`; a negative value such as -1s makes an already expired one).
+    #[arg(long, default_value = "2m", allow_hyphen_values = true, value_parser = validity)]
+    valid: chrono::Duration,
+    /// The command's id (a second command with the same id is refused as a replay); default
+    /// a fresh random one.
     #[arg(long)]
     id: Option<String>,
 }
 
-pub fn run(cmd: CommandCmd) -> Result<(), String> {
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ActionArg {
+    /// Release a held vehicle (needs --passage).
+    Release,
+    /// Keep holding it (needs --passage).
+    Hold,
+    /// Send it to inspection (needs --passage).
+    Inspection,
+    /// Open the barrier for the vehicle in the lane (--reason).
+    OpenBarrier,
+    /// Pre-declarations for vehicles on their way (needs --declarations).
+    Declare,
+    /// Publish a passage's record and images again (needs --passage).
+    Resend,
+}
+
+/// `2m`, `30s`, or negative (`-1s`) for tests of expiry.
+fn validity(text: &str) -> Result<chrono::Duration, String> {
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text),
+    };
+    // Plain seconds, as earlier versions took them.
+    if let Ok(secs) = rest.trim().parse::<i64>() {
+        return Ok(chrono::Duration::seconds(sign * secs));
+    }
+    let d = super::duration(rest)?;
+    Ok(chrono::Duration::milliseconds(sign * d.as_millis() as i64))
+}
+
+pub fn run(cmd: CommandCmd) -> Result<bool, String> {
     match cmd {
         CommandCmd::Keygen { file } => {
             let key = SigningKey::generate(&mut rand::rngs::OsRng);
             write_secret(&file, &base64::engine::general_purpose::STANDARD.encode(key.to_bytes()))?;
             println!("{}", base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes()));
-            Ok(())
+            Ok(true)
         }
         CommandCmd::Sign(args) => {
             let key = read_key(&args.key)?;
             let envelope = sign(&command(&args)?, &args.key_id, &key);
             println!("{}", serde_json::to_string(&envelope).expect("envelopes serialise"));
-            Ok(())
+            Ok(true)
         }
     }
 }
 
 fn command(a: &SignArgs) -> Result<Command, String> {
-    let passage = || a.passage.clone().ok_or_else(|| format!("--action {} needs --passage", a.action));
-    let action = match a.action.as_str() {
-        "release" => Action::Release { passage: passage()? },
-        "hold" => Action::Hold { passage: passage()? },
-        "inspection" => Action::Inspection { passage: passage()? },
-        "resend" => Action::Resend { passage: passage()? },
-        "open-barrier" => Action::OpenBarrier { reason: a.reason.clone() },
-        "declare" => {
+    let passage = || {
+        a.passage.clone().ok_or_else(|| {
+            format!(
+                "--action {} needs --passage ID",
+                clap::ValueEnum::to_possible_value(&a.action)
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            )
+        })
+    };
+    let action = match a.action {
+        ActionArg::Release => Action::Release { passage: passage()? },
+        ActionArg::Hold => Action::Hold { passage: passage()? },
+        ActionArg::Inspection => Action::Inspection { passage: passage()? },
+        ActionArg::Resend => Action::Resend { passage: passage()? },
+        ActionArg::OpenBarrier => Action::OpenBarrier { reason: a.reason.clone() },
+        ActionArg::Declare => {
             let file = a.declarations.as_ref().ok_or("--action declare needs --declarations FILE")?;
-            let text =
-                std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let declarations: Vec<Declaration> =
-                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(file).map_err(|e| super::io_error("read", file, &e))?;
+            let declarations: Vec<Declaration> = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a list of declarations: {e}", file.display()))?;
             Action::Declare { declarations }
-        }
-        other => {
-            return Err(format!(
-                "unknown action {other:?}: use release, hold, inspection, open-barrier, declare or resend"
-            ))
         }
     };
     let now = Utc::now();
@@ -103,14 +149,14 @@ fn command(a: &SignArgs) -> Result<Command, String> {
         site: a.site.clone(),
         lane: a.lane.clone(),
         issued_at: now,
-        expires_at: now + chrono::Duration::seconds(a.valid),
+        expires_at: now + a.valid,
         by: a.by.clone(),
         action,
     })
 }
 
 fn read_key(path: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| super::io_error("read", path, &e))?;
     contract::signing::secret_key(&text)
         .map_err(|e| format!("{}: not a key written by `edge-agent command keygen` ({e})", path.display()))
 }
@@ -120,7 +166,7 @@ fn write_secret(path: &Path, text: &str) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-            format!("cannot create {}: {e} (an existing key is never overwritten)", path.display())
+            format!("{} (an existing key is never overwritten)", super::io_error("create", path, &e))
         })?;
-    writeln!(f, "{text}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+    writeln!(f, "{text}").map_err(|e| super::io_error("write", path, &e))
 }

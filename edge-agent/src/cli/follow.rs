@@ -1,14 +1,47 @@
 //! `edge-agent follow`: subscribes to a lane's topics and prints what happens in
 //! plain words, one line per message — the quickest way to watch a lane work.
+//!
+//! Results go to stdout (a line per vehicle, device change, alarm, command answer and
+//! statistics); the connection's own news goes to stderr, so `follow | tee` keeps only
+//! results. A broker that is not up yet is waited for quietly at first — the demo starts
+//! `follow` beside an agent whose embedded broker takes a moment — and only called
+//! unreachable when it stays away.
+//!
+//! `--json` prints one JSON object per message instead: `{"topic", "message"}` with the
+//! payload as published (or `{"topic", "bytes"}` for binary payloads such as image pieces).
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Args;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use contract::decision::{DecisionEvent, Outcome};
 use contract::lane::{Alarm, DeviceHealthEvent, LaneStatus};
-use contract::passage::{ExitKind, PassageRecord, Stage};
+use contract::passage::{ExitKind, PassageRecord};
+use contract::Topics;
+
+use crate::config::Broker;
+use crate::words::{self, format_duration, plural, reason_en, wire_word};
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  edge-agent follow --config /etc/edge-agent/lane.toml\n  \
+edge-agent follow --host 10.1.0.5 --topic 'lanectl/CNSHA/#' --json | jq .\n  \
+edge-agent follow --config lane.toml --count 10    # stop after ten vehicles")]
+pub struct FollowArgs {
+    /// The lane's configuration: broker, topic prefix, site and lane come from it.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub broker: super::BrokerArgs,
+    /// One JSON object per message instead of sentences: {"topic", "message"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit after this many vehicles (passage records); 0 follows until Ctrl-C.
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
+}
 
 pub struct FollowOptions {
     pub host: String,
@@ -20,27 +53,58 @@ pub struct FollowOptions {
     pub count: u64,
 }
 
-pub async fn follow(opts: FollowOptions, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
+pub fn run(args: FollowArgs) -> Result<bool, String> {
+    let opts = match &args.config {
+        Some(file) => {
+            let cfg = super::lane::load(file)?;
+            let (host, port) = match cfg.mqtt.broker {
+                Broker::Remote { host, port } => (host, port),
+                Broker::Embedded { listen, port } => (listen, port),
+            };
+            let filter = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).all();
+            FollowOptions { host, port, filter, json: args.json, count: args.count }
+        }
+        None => FollowOptions {
+            host: args.broker.host,
+            port: args.broker.port,
+            filter: args.broker.topic,
+            json: args.json,
+            count: args.count,
+        },
+    };
+    let rt = super::runtime()?;
+    let mut stdout = std::io::stdout();
+    match rt.block_on(follow(opts, &mut stdout, &mut std::io::stderr())) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Follows until `count` passages (or forever); results to `out`, connection news to `news`.
+pub async fn follow(
+    opts: FollowOptions,
+    out: &mut (dyn Write + Send),
+    news: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
     let id = format!("edge-agent-follow-{}", std::process::id());
     let mut options = MqttOptions::new(id, opts.host.clone(), opts.port);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(16 << 20, 64 << 10);
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let mut passages = 0;
-    let mut reported_down = false;
+    let mut away = super::BrokerWait::default();
+    let broker = format!("{}:{}", opts.host, opts.port);
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                reported_down = false;
+                away.connected();
                 client.subscribe(&opts.filter, QoS::AtLeastOnce).await.map_err(std::io::Error::other)?;
-                writeln!(out, "following {} on {}:{}", opts.filter, opts.host, opts.port)?;
+                writeln!(news, "following {} on {broker}", opts.filter)?;
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let line = if opts.json {
-                    format!("{} {}", p.topic, String::from_utf8_lossy(&p.payload))
-                } else {
-                    describe(&p.topic, &p.payload)
-                };
+                let line =
+                    if opts.json { json_line(&p.topic, &p.payload) } else { describe(&p.topic, &p.payload) };
                 if !line.is_empty() {
                     writeln!(out, "{line}")?;
                     out.flush()?;
@@ -54,14 +118,22 @@ pub async fn follow(opts: FollowOptions, out: &mut (dyn Write + Send)) -> std::i
             }
             Ok(_) => {}
             Err(e) => {
-                if !reported_down {
-                    writeln!(out, "broker {}:{} not reachable ({e}); retrying", opts.host, opts.port)?;
-                    reported_down = true;
+                if let Some(line) = away.failed(&broker, &e) {
+                    writeln!(news, "{line}")?;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
+}
+
+/// `{"topic": …, "message": …}`, or `{"topic": …, "bytes": n}` for a payload that is not JSON.
+pub fn json_line(topic: &str, payload: &[u8]) -> String {
+    let value = match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(message) => serde_json::json!({ "topic": topic, "message": message }),
+        Err(_) => serde_json::json!({ "topic": topic, "bytes": payload.len() }),
+    };
+    value.to_string()
 }
 
 /// One human-readable line for a message on any lane topic (empty: nothing
@@ -86,26 +158,34 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
             )
         })
     } else if topic.ends_with("/alarm") {
-        serde_json::from_slice::<Alarm>(payload)
-            .map(|a| format!("{}  ALARM {:?}: {}", time(&a.at), a.kind, a.message))
+        serde_json::from_slice::<Alarm>(payload).map(|a| {
+            let device = a.device.map(|d| format!(" ({d})")).unwrap_or_default();
+            format!(
+                "{}  ALARM {}{device}: {}",
+                time(&a.at),
+                words::en_of("flag", &wire_word(&a.kind)),
+                a.message
+            )
+        })
     } else if topic.ends_with("/status") {
         serde_json::from_slice::<LaneStatus>(payload).map(|s| {
-            format!("lane {}/{} is {:?} (since {})", s.site, s.lane, s.state, time(&s.since)).to_lowercase()
+            let state = words::en_of("lane_state", &wire_word(&s.state));
+            format!("lane {}/{} is {state} (since {})", s.site, s.lane, time(&s.since))
         })
     } else if topic.contains("/health/") {
         serde_json::from_slice::<DeviceHealthEvent>(payload).map(|h| {
             let reason = h.health.reason.map(|r| format!(" ({r})")).unwrap_or_default();
             format!(
-                "{}  device {} ({}): {:?}{reason}",
+                "{}  device {} ({}): {}{reason}",
                 time(&h.health.since),
                 h.device,
-                h.kind,
-                h.health.state
+                words::en_of("kind", &h.kind),
+                words::en_of("health", &wire_word(&h.health.state))
             )
         })
     } else if topic.ends_with("/ack") {
         serde_json::from_slice::<contract::command::CommandAck>(payload).map(|a| {
-            let id = a.id.as_deref().unwrap_or("?");
+            let id = a.id.as_deref().unwrap_or("(no id)");
             match (a.accepted, a.outcome.as_deref(), a.reason.as_deref()) {
                 (true, outcome, _) => {
                     format!("{}  command {id}: {} — {}", time(&a.at), outcome.unwrap_or("done"), a.detail)
@@ -113,7 +193,7 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
                 (false, _, reason) => format!(
                     "{}  command {id} REJECTED ({}): {}",
                     time(&a.at),
-                    reason.unwrap_or("?"),
+                    reason.unwrap_or("no reason given"),
                     a.detail
                 ),
             }
@@ -121,18 +201,18 @@ pub fn describe(topic: &str, payload: &[u8]) -> String {
     } else if topic.ends_with("/stats") {
         serde_json::from_slice::<contract::stats::StatsReport>(payload).map(|r| {
             format!(
-                "stats {}/{}: {} passages, direct release {:.1} %, p95 time in lane {} ms",
+                "stats {}/{}: {}, direct release {:.1} %, p95 time in lane {}",
                 r.site,
                 r.lane,
-                r.passages,
+                plural(r.passages, "passage", "passages"),
                 r.direct_release_ratio * 100.0,
-                r.time_in_lane_ms.p95
+                ms(r.time_in_lane_ms.p95)
             )
         })
     } else if topic.contains("/image/") || topic.contains("/audit/") {
         return String::new(); // images and audit checkpoints are for machines (`edge-agent tail`)
     } else {
-        return format!("{topic}: {} bytes", payload.len());
+        return format!("{topic}: {}", plural(payload.len() as u64, "byte", "bytes"));
     };
     parsed.unwrap_or_else(|e| format!("{leaf}: unreadable message ({e})"))
 }
@@ -141,7 +221,7 @@ fn passage_line(r: &PassageRecord) -> String {
     let plate = r.plate().unwrap_or("-------");
     let containers = r.container_codes();
     let containers = if containers.is_empty() { "-".to_string() } else { containers.join(",") };
-    let outcome = r.final_outcome().map_or("NONE", word);
+    let outcome = r.final_outcome().map_or("NO DECISION", word);
     let by = r.review.as_ref().map(|d| format!(" by {}", d.by)).unwrap_or_default();
     let why = r
         .decision
@@ -152,36 +232,38 @@ fn passage_line(r: &PassageRecord) -> String {
     let stages: Vec<String> = r
         .stages
         .iter()
-        .map(|s| format!("{} {}", stage_name(s.stage), ms(s.duration_ms.unwrap_or(0))))
+        .map(|s| {
+            format!("{} {}", words::en_of("stage", &wire_word(&s.stage)), ms(s.duration_ms.unwrap_or(0)))
+        })
         .collect();
     let exit = match r.exit {
-        Some(ExitKind::DroveThrough) => "drove through",
-        Some(ExitKind::LeftUnreleased) => "left unreleased",
-        Some(ExitKind::Tailgated) => "TAILGATED",
-        Some(ExitKind::Interrupted) => "INTERRUPTED (agent stopped)",
-        None => "-",
+        Some(ExitKind::Tailgated) => "TAILGATED".to_string(),
+        Some(ExitKind::Interrupted) => "INTERRUPTED (agent stopped)".to_string(),
+        Some(e) => words::en_of("exit", &wire_word(&e)),
+        None => "-".into(),
     };
-    let flags = if r.flags.is_empty() { String::new() } else { format!("  flags {:?}", r.flags) };
+    let flags = if r.flags.is_empty() {
+        String::new()
+    } else {
+        let f: Vec<String> = r.flags.iter().map(|f| words::en_of("flag", &wire_word(f))).collect();
+        format!("  flagged: {}", f.join(", "))
+    };
+    let stages = if stages.is_empty() { String::new() } else { format!(" [{}]", stages.join(" · ")) };
     format!(
-        "{}  {}  {}  {plate:<9} {containers:<24} {outcome}{by}{why}  {exit}  {} [{}]{flags}",
-        time(&r.arrived_at),
+        "{}  {}  {}  {plate:<9} {containers:<24} {outcome}{by}{why}  {exit}  {}{stages}{flags}",
+        time(&r.completed_at.unwrap_or(r.arrived_at)),
         r.lane,
         short(&r.id),
         ms(r.total_ms.unwrap_or(0)),
-        stages.join(" · ")
     )
 }
 
 fn ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    }
+    format_duration(Duration::from_millis(if ms >= 1000 { (ms + 50) / 100 * 100 } else { ms }))
 }
 
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%H:%M:%S").to_string()
+    t.with_timezone(&chrono::Local).format("%H:%M:%S").to_string()
 }
 
 fn short(id: &str) -> String {
@@ -200,35 +282,9 @@ fn reasons(r: &[String]) -> String {
     if r.is_empty() {
         String::new()
     } else {
-        format!(" ({})", r.join(", "))
-    }
-}
-
-fn stage_name(s: Stage) -> &'static str {
-    match s {
-        Stage::Capture => "capture",
-        Stage::Recognition => "recognition",
-        Stage::EmptyCheck => "empty-check",
-        Stage::Decision => "decision",
-        Stage::Review => "review",
-        Stage::Opening => "opening",
-        Stage::Exit => "exit",
-        Stage::Closing => "closing",
+        format!(": {}", r.iter().map(|x| reason_en(x)).collect::<Vec<_>>().join(", "))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::describe;
-
-    #[test]
-    fn machine_topics_are_quiet_and_acks_are_sentences() {
-        assert_eq!(describe("lanectl/S/L/image/ab12", b"{}"), "");
-        assert_eq!(describe("lanectl/S/L/image/ab12/0", &[0xff, 0xd8]), "");
-        assert_eq!(describe("lanectl/S/L/audit/checkpoint", b"{}"), "");
-        let ack = br#"{"id":"c-1","accepted":false,"reason":"expired","detail":"expired at x","outcome":null,"at":"2026-11-23T09:00:00Z"}"#;
-        let line = describe("lanectl/S/L/ack", ack);
-        assert!(line.contains("command c-1 REJECTED (expired)"), "{line}");
-        assert!(describe("lanectl/S/L/ack", b"garbage").contains("unreadable"));
-    }
-}
+mod tests;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use crate::config;
 use crate::outbox::{Depth, Outbox};
 
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub struct OutboxArgs {
     #[command(subcommand)]
     cmd: Option<OutboxCmd>,
@@ -26,12 +26,18 @@ pub struct OutboxArgs {
 #[derive(Subcommand)]
 enum OutboxCmd {
     /// Depth of the outbox (the default); with --watch, follow a backlog as it drains.
+    #[command(after_help = EXAMPLES)]
     Status(StatusArgs),
 }
 
+const EXAMPLES: &str = "Examples:\n  edge-agent outbox --config /etc/edge-agent/lane.toml\n  \
+edge-agent outbox status --watch --interval 5s --config /etc/edge-agent/lane.toml\n\n\
+Read-only beside the running agent. Exit 2 when there is no outbox (the agent has not run with this config).";
+
 #[derive(Args, Clone)]
 pub struct StatusArgs {
-    #[arg(short, long, default_value = "/etc/edge-agent/lane.toml")]
+    /// The lane's configuration: the outbox is in its data directory.
+    #[arg(short, long, default_value = super::lane::DEFAULT_CONFIG)]
     config: PathBuf,
     /// One JSON object (per sample with --watch) instead of sentences.
     #[arg(long)]
@@ -40,7 +46,7 @@ pub struct StatusArgs {
     #[arg(long)]
     watch: bool,
     /// Time between samples with --watch.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = super::duration)]
     interval: Duration,
 }
 
@@ -50,7 +56,7 @@ pub fn run(args: OutboxArgs) -> Result<bool, String> {
         Some(OutboxCmd::Status(a)) => a,
         None => args.status,
     };
-    let cfg = config::load(&args.config).map_err(|e| e.to_string())?;
+    let cfg = super::lane::load(&args.config)?;
     let path = cfg.data_dir.join("outbox.db");
     if !path.exists() {
         return Err(format!("{}: no outbox here (has the agent run with this config?)", path.display()));
@@ -142,22 +148,26 @@ impl Progress {
         let bar: String = "#".repeat(filled) + &".".repeat(WIDTH - filled.min(WIDTH));
         let rate = match self.rate() {
             Some((m, b)) => format!("{m:.0} msg/s, {}/s", human_bytes(b as u64)),
-            None => "rate -".into(),
+            None => "rate not known yet".into(),
         };
         let eta = match (self.eta(), self.last.messages) {
             (_, 0) => "done".into(),
             (Some(t), _) => {
-                format!("about {} left", humantime::format_duration(Duration::from_secs(t.as_secs().max(1))))
+                format!(
+                    "about {} left",
+                    crate::words::format_duration(Duration::from_secs(t.as_secs().max(1)))
+                )
             }
             (None, _) => "not draining (is the uplink connected?)".into(),
         };
+        use crate::words::plural;
         format!(
-            "[{bar}] {:3.0}%  {} messages, {} waiting ({} results, {} images)  {rate}  {eta}",
+            "[{bar}] {:3.0}%  {}, {} waiting ({}, {})  {rate}  {eta}",
             self.done() * 100.0,
-            self.last.messages,
+            plural(self.last.messages, "message", "messages"),
             human_bytes(waiting_bytes(&self.last)),
-            self.last.results,
-            self.last.images,
+            plural(self.last.results, "result", "results"),
+            plural(self.last.images, "image", "images"),
         )
     }
 }
@@ -167,15 +177,19 @@ fn waiting_bytes(d: &Depth) -> u64 {
 }
 
 fn sentence(d: &Depth, now_ms: i64) -> String {
-    let age = d.oldest_ms.map(|t| (now_ms - t) / 1000);
+    use crate::words::{format_duration, plural};
+    let age = d.oldest_ms.map(|t| std::time::Duration::from_secs(((now_ms - t).max(0) / 1000) as u64));
+    if d.messages == 0 {
+        return "outbox: empty, nothing waiting for the uplink".into();
+    }
     format!(
-        "outbox: {} messages, {} waiting ({} results, {} images, {} telemetry); oldest {}",
-        d.messages,
+        "outbox: {}, {} waiting ({}, {}, {} of telemetry); the oldest from {} ago",
+        plural(d.messages, "message", "messages"),
         human_bytes(waiting_bytes(d)),
-        d.results,
-        d.images,
+        plural(d.results, "result", "results"),
+        plural(d.images, "image", "images"),
         d.telemetry,
-        age.map_or("-".into(), |s| format!("{s}s ago"))
+        age.map_or("-".into(), format_duration)
     )
 }
 
@@ -195,14 +209,7 @@ fn json(d: &Depth, progress: Option<&Progress>, now_ms: i64) -> String {
     v.to_string()
 }
 
-pub(crate) fn human_bytes(b: u64) -> String {
-    match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
-}
+pub(crate) use crate::words::format_bytes as human_bytes;
 
 #[cfg(test)]
 mod tests {

@@ -6,11 +6,54 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Args;
+
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use contract::image::ImageManifest;
 use contract::passage::PassageRecord;
 use contract::reassembly::Assembler;
+
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  edge-agent tail --host mqtt.central --out /srv/lanes --client-id review-room-1\n\n\
+Writes passages/<id>.json and images/<sha256>.<jpg|png>; each image's hash is checked before it is kept. \
+Progress goes to stderr; at the end a count of passages, duplicates and images."
+)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub broker: super::BrokerArgs,
+    /// The folder to write into (created when missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keep a session on the broker under this id, so nothing is missed while away.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Exit after this many new passages; 0 runs until Ctrl-C.
+    #[arg(long, default_value_t = 0)]
+    pub count: u64,
+}
+
+pub fn run(a: TailArgs) -> Result<bool, String> {
+    let opts = TailOptions {
+        host: a.broker.host,
+        port: a.broker.port,
+        filter: a.broker.topic,
+        out: a.out,
+        client_id: a.client_id,
+        count: a.count,
+    };
+    let rt = super::runtime()?;
+    let stats = rt.block_on(tail(opts, &mut std::io::stderr())).map_err(|e| e.to_string())?;
+    eprintln!(
+        "{} ({} ignored), {}, {}",
+        crate::words::plural(stats.passages, "passage", "passages"),
+        crate::words::plural(stats.duplicates, "duplicate", "duplicates"),
+        crate::words::plural(stats.images, "image", "images"),
+        crate::words::plural(stats.bad_images, "bad image", "bad images")
+    );
+    Ok(stats.bad_images == 0)
+}
 
 pub struct TailOptions {
     pub host: String,
@@ -43,9 +86,12 @@ pub async fn tail(opts: TailOptions, log: &mut (dyn Write + Send)) -> std::io::R
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let mut assembler = Assembler::default();
     let mut stats = TailStats::default();
+    let mut away = super::BrokerWait::default();
+    let broker = format!("{}:{}", opts.host, opts.port);
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                away.connected();
                 client.subscribe(&opts.filter, QoS::AtLeastOnce).await.map_err(std::io::Error::other)?;
                 writeln!(log, "tail: writing {} into {}", opts.filter, opts.out.display())?;
             }
@@ -57,7 +103,9 @@ pub async fn tail(opts: TailOptions, log: &mut (dyn Write + Send)) -> std::io::R
             }
             Ok(_) => {}
             Err(e) => {
-                writeln!(log, "tail: broker {}:{}: {e}; retrying", opts.host, opts.port)?;
+                if let Some(line) = away.failed(&broker, &e) {
+                    writeln!(log, "tail: {line}")?;
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -89,7 +137,8 @@ fn handle(
         }
         write_atomic(&path, payload)?;
         stats.passages += 1;
-        writeln!(log, "passage {} {:?}", record.id, record.final_outcome())?;
+        let outcome = record.final_outcome().map_or("no decision".into(), |o| crate::words::wire_word(&o));
+        writeln!(log, "passage {}: {outcome}", record.id)?;
         return Ok(());
     }
     let Some(rest) = topic.split_once("/image/").map(|(_, r)| r) else { return Ok(()) };
@@ -116,7 +165,8 @@ fn handle(
                 &bytes,
             )?;
             stats.images += 1;
-            writeln!(log, "image {} {} bytes from {} for {}", &m.sha256[..12], m.bytes, m.camera, m.passage)?;
+            let size = crate::cli::outbox::human_bytes(m.bytes);
+            writeln!(log, "image {} ({size}) from {} for {}", &m.sha256[..12], m.camera, m.passage)?;
         }
         Ok(None) => {}
         Err(e) => {

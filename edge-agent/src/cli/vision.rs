@@ -1,21 +1,21 @@
-//! `edge-agent uvss compare` and `edge-agent empty-check`: the under-vehicle comparison and
-//! the image empty-container check from a terminal, for technicians and for other tools.
+//! `edge-agent uvss compare`: the under-vehicle comparison from a terminal, for technicians
+//! and for other tools.
 //!
-//! With `--json` each prints exactly one object (a contract other tools read):
-//! `{"verdict","score","regions":[{"x","y","w","h","score"}],"timings_ms"}` and
-//! `{"verdict","score"}`. Exit 0 whenever a verdict was reached (including `anomaly`), 2 when
-//! an input is unusable.
+//! With `--json` it prints exactly one object (a contract other tools read):
+//! `{"verdict","score","regions":[{"x","y","w","h","score"}],"timings_ms"}`. Exit 0 whenever a
+//! verdict was reached (including `anomaly`), 2 when an input is unusable.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
-use models::{empty, uvss};
+use clap::Subcommand;
+use models::uvss;
 
 #[derive(Subcommand)]
 pub enum UvssCmd {
     /// Compare a new scan with the vehicle's reference scan; writes a heat-map overlay.
+    #[command(after_help = "Example:\n  edge-agent uvss compare reference.png today.png --out overlay.png")]
     Compare {
         /// The reference scan; a path that does not exist gives the verdict `no_reference`.
         reference: PathBuf,
@@ -27,20 +27,10 @@ pub enum UvssCmd {
         /// Longest side of the overlay in pixels.
         #[arg(long, default_value_t = 4096)]
         overlay_max: u32,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Args)]
-pub struct EmptyCheckArgs {
-    /// Interior image (X-ray scan or photo through the doors).
-    pub image: PathBuf,
-    /// ONNX classifier to use instead of the classical method.
-    #[arg(long)]
-    pub onnx: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -112,32 +102,4 @@ fn compare_files(
     let mut c = uvss::compare(&ref_img, &new_img, p)?;
     c.timings_ms.insert("compare", (t.elapsed().as_secs_f64() * 1e5).round() / 100.0);
     Ok((c, Some(new_img)))
-}
-
-pub fn empty_check(args: EmptyCheckArgs) -> ExitCode {
-    let p = empty::Params { onnx: args.onnx, ..empty::Params::default() };
-    let v = match empty::load(&args.image).and_then(|img| empty::check(&img, &p)) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("edge-agent empty-check: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let text = if args.json {
-        serde_json::to_string(&v).expect("verdict serialises")
-    } else {
-        let m = v.measures.as_ref().map_or(String::new(), |m| {
-            format!(" (occupied {:.3}, structure residual {:.3})", m.occupied, m.residual)
-        });
-        format!(
-            "{}: loaded-ness {:.2}{m}",
-            serde_json::to_value(v.verdict)
-                .ok()
-                .and_then(|j| j.as_str().map(String::from))
-                .unwrap_or_default(),
-            v.score
-        )
-    };
-    let _ = writeln!(std::io::stdout(), "{text}");
-    ExitCode::SUCCESS
 }

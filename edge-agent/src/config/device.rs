@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use super::raw::*;
 use super::types::*;
-use super::validate::duration;
+use super::values::duration;
+use crate::words;
+use tomlcheck::Reporter;
 
-fn kinds_list() -> String {
-    DeviceKind::ALL.iter().map(|(n, _)| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+fn kind_names() -> Vec<&'static str> {
+    DeviceKind::ALL.iter().map(|(n, _)| *n).collect()
 }
 
 /// Transports each device class can be driven over.
@@ -46,16 +47,24 @@ pub fn device(name: &Spanned<String>, dev: &Spanned<RawDevice>, r: &mut Reporter
         );
     }
     let d = dev.get_ref();
-    let Some(kind) = DeviceKind::ALL.iter().find(|(k, _)| k == d.kind.get_ref()).map(|(_, k)| *k) else {
+    let Some(kind_key) = &d.kind else {
+        r.missing(
+            dev.span(),
+            &format!("devices.{n}.kind"),
+            format!("say what the device is: kind = one of {}", words::quoted_list(&kind_names())),
+        );
+        return None;
+    };
+    let Some(kind) = DeviceKind::ALL.iter().find(|(k, _)| k == kind_key.get_ref()).map(|(_, k)| *k) else {
         r.error(
-            d.kind.span(),
-            format!("unknown device kind {:?}", d.kind.get_ref()),
-            format!("use one of {}", kinds_list()),
+            kind_key.span(),
+            format!("unknown device kind {:?}", kind_key.get_ref()),
+            words::did_you_mean(kind_key.get_ref(), &kind_names(), "use"),
         );
         return None;
     };
     let role = role(kind, d, dev.span(), r)?;
-    let transport = transport(kind, d, dev.span(), r)?;
+    let transport = transport(n, kind, d, dev.span(), r)?;
     let timeout = match &d.timeout {
         Some(t) => duration(t, &format!("devices.{n}.timeout"), r)?,
         None => Duration::from_secs(3),
@@ -75,26 +84,30 @@ fn role(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Reporter) -
     match (&d.role, options.is_empty()) {
         (None, true) => Some(Role::Main),
         (Some(role), true) => {
-            r.error(role.span(), format!("a {} has no role", kind.name()), "remove the `role` key");
+            r.error(
+                role.span(),
+                format!("{} has no role", capital(&kind.with_article())),
+                "remove the `role` key",
+            );
             None
         }
         (None, false) => {
-            let list: Vec<_> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
             r.error(
                 span,
-                format!("this {} has no `role`", kind.name()),
-                format!("add `role = ` one of {}", list.join(", ")),
+                format!("this {} has no `role`", kind.words()),
+                format!("add `role = ` {}", words::quoted_list(&names)),
             );
             None
         }
         (Some(role), false) => match options.iter().find(|(n, _)| n == role.get_ref()) {
             Some((_, role)) => Some(*role),
             None => {
-                let list: Vec<_> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
                 r.error(
                     role.span(),
-                    format!("{:?} is not a role of a {}", role.get_ref(), kind.name()),
-                    format!("use one of {}", list.join(", ")),
+                    format!("{:?} is not a role of {}", role.get_ref(), kind.with_article()),
+                    words::did_you_mean(role.get_ref(), &names, "use"),
                 );
                 None
             }
@@ -102,7 +115,13 @@ fn role(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Reporter) -
     }
 }
 
-fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Reporter) -> Option<Transport> {
+fn transport(
+    n: &str,
+    kind: DeviceKind,
+    d: &RawDevice,
+    span: Range<usize>,
+    r: &mut Reporter,
+) -> Option<Transport> {
     let given: Vec<(&str, Range<usize>)> = [
         d.sim.as_ref().map(|t| ("sim", t.span())),
         d.gpio.as_ref().map(|t| ("gpio", t.span())),
@@ -116,9 +135,17 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
     .collect();
     let ok = allowed(kind);
     let list = ok.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
+    let list = match list.rsplit_once(", ") {
+        Some((rest, last)) => format!("{rest} or {last}"),
+        None => list,
+    };
     match given.as_slice() {
         [] => {
-            r.error(span, format!("this {} has no transport", kind.name()), format!("add one of {list}"));
+            r.error(
+                span,
+                format!("this {} has no transport", kind.words()),
+                format!("add how it is connected: {list} (e.g. `sim = {{}}` for a simulated one)"),
+            );
             return None;
         }
         [_, (_, second), ..] => {
@@ -132,8 +159,8 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
         [(name, span)] if !ok.contains(name) => {
             r.error(
                 span.clone(),
-                format!("a {} cannot be driven over `{name}`", kind.name()),
-                format!("use one of {list}"),
+                format!("{} cannot be driven over `{name}`", capital(&kind.with_article())),
+                format!("use {list}"),
             );
             return None;
         }
@@ -143,27 +170,41 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
         return Some(Transport::Sim);
     }
     if let Some(g) = &d.gpio {
-        return gpio(kind, g, r).map(Transport::Gpio);
+        return gpio(n, kind, g, r).map(Transport::Gpio);
     }
-    if let Some(s) = &d.serial {
-        let s = s.get_ref();
+    if let Some(table) = &d.serial {
+        let s = table.get_ref();
+        let port = require(
+            &s.port,
+            table.span(),
+            &format!("devices.{n}.serial.port"),
+            "name the serial device: port = \"/dev/ttyUSB0\" (`edge-agent diag ports` lists them)",
+            r,
+        )?;
         return Some(Transport::Serial {
-            port: s.port.get_ref().clone(),
+            port: port.get_ref().clone(),
             baud: baud(s.baud.as_ref(), r),
             address: s.address.as_ref().map(|a| *a.get_ref()),
         });
     }
     if let Some(m) = &d.modbus {
-        return modbus(kind, m, r).map(Transport::Modbus);
+        return modbus(n, kind, m, r).map(Transport::Modbus);
     }
     if let Some(t) = &d.tcp {
-        let addr = t.get_ref().address.get_ref();
+        let address = require(
+            &t.get_ref().address,
+            t.span(),
+            &format!("devices.{n}.tcp.address"),
+            "give the device's IP and port: address = \"10.20.1.31:7000\"",
+            r,
+        )?;
+        let addr = address.get_ref();
         let valid = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
         if !valid {
             r.error(
-                t.get_ref().address.span(),
+                address.span(),
                 format!("{addr:?} is not HOST:PORT"),
                 "write the device's address and TCP port, e.g. \"10.20.1.31:7000\"",
             );
@@ -172,7 +213,7 @@ fn transport(kind: DeviceKind, d: &RawDevice, span: Range<usize>, r: &mut Report
         return Some(Transport::Tcp { address: addr.clone() });
     }
     if let Some(h) = &d.http {
-        return http(h.get_ref(), r);
+        return http(n, h, r);
     }
     None
 }
@@ -194,14 +235,21 @@ fn baud(b: Option<&Spanned<u32>>, r: &mut Reporter) -> u32 {
     }
 }
 
-fn gpio(kind: DeviceKind, g: &Spanned<RawGpio>, r: &mut Reporter) -> Option<GpioConfig> {
+fn gpio(n: &str, kind: DeviceKind, g: &Spanned<RawGpio>, r: &mut Reporter) -> Option<GpioConfig> {
     let raw = g.get_ref();
+    let chip = require(
+        &raw.chip,
+        g.span(),
+        &format!("devices.{n}.gpio.chip"),
+        "name the GPIO chip: chip = \"/dev/gpiochip0\" (`ls /dev/gpiochip*`)",
+        r,
+    )?;
     let debounce = match &raw.debounce {
-        Some(d) => duration(d, "gpio.debounce", r)?,
+        Some(d) => duration(d, &format!("devices.{n}.gpio.debounce"), r)?,
         None => Duration::from_millis(50),
     };
     let cfg = GpioConfig {
-        chip: raw.chip.get_ref().clone(),
+        chip: chip.get_ref().clone(),
         line: raw.line.as_ref().map(|l| *l.get_ref()),
         active_low: raw.active_low.unwrap_or(false),
         debounce,
@@ -237,13 +285,28 @@ fn gpio(kind: DeviceKind, g: &Spanned<RawGpio>, r: &mut Reporter) -> Option<Gpio
     Some(cfg)
 }
 
-fn modbus(kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<ModbusConfig> {
+fn modbus(n: &str, kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<ModbusConfig> {
     let raw = m.get_ref();
+    let port = require(
+        &raw.port,
+        m.span(),
+        &format!("devices.{n}.modbus.port"),
+        "name the RS-485 adapter: port = \"/dev/ttyS1\" (`edge-agent diag ports` lists them)",
+        r,
+    );
+    let unit = require(
+        &raw.unit,
+        m.span(),
+        &format!("devices.{n}.modbus.unit"),
+        "give the controller's unit id, 1 to 247: unit = 1",
+        r,
+    );
+    let (port, unit) = (port?, unit?);
     let get = |v: &Option<Spanned<u16>>| v.as_ref().map(|x| *x.get_ref());
     let cfg = ModbusConfig {
-        port: raw.port.get_ref().clone(),
+        port: port.get_ref().clone(),
         baud: baud(raw.baud.as_ref(), r),
-        unit: *raw.unit.get_ref(),
+        unit: *unit.get_ref(),
         open_coil: get(&raw.open_coil),
         close_coil: get(&raw.close_coil),
         stop_coil: get(&raw.stop_coil),
@@ -254,7 +317,7 @@ fn modbus(kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<
     };
     if !(1..=247).contains(&cfg.unit) {
         r.error(
-            raw.unit.span(),
+            unit.span(),
             format!("Modbus unit id {} is out of range", cfg.unit),
             "unit ids run from 1 to 247",
         );
@@ -281,11 +344,19 @@ fn modbus(kind: DeviceKind, m: &Spanned<RawModbus>, r: &mut Reporter) -> Option<
     Some(cfg)
 }
 
-fn http(h: &RawHttp, r: &mut Reporter) -> Option<Transport> {
-    let url = h.url.get_ref();
+fn http(n: &str, table: &Spanned<RawHttp>, r: &mut Reporter) -> Option<Transport> {
+    let h = table.get_ref();
+    let url_key = require(
+        &h.url,
+        table.span(),
+        &format!("devices.{n}.http.url"),
+        "give the camera's snapshot URL: url = \"http://10.20.1.21/ISAPI/Streaming/channels/1/picture\"",
+        r,
+    )?;
+    let url = url_key.get_ref();
     if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
         r.error(
-            h.url.span(),
+            url_key.span(),
             format!("{url:?} is not an http:// or https:// URL"),
             "give the camera's snapshot URL, e.g. \"http://10.20.1.21/ISAPI/Streaming/channels/1/picture\"",
         );
@@ -299,14 +370,14 @@ fn http(h: &RawHttp, r: &mut Reporter) -> Option<Transport> {
             r.error(
                 h.auth.as_ref().unwrap().span(),
                 format!("unknown HTTP auth {other:?}"),
-                "use \"none\", \"basic\" or \"digest\"",
+                words::did_you_mean(other, &["none", "basic", "digest"], "use"),
             );
             return None;
         }
     };
     if auth != HttpAuth::None && h.username.is_none() {
         r.error(
-            h.url.span(),
+            url_key.span(),
             "HTTP auth is set but `username` is missing",
             "add `username` and `password` for the camera",
         );
@@ -324,10 +395,11 @@ fn http(h: &RawHttp, r: &mut Reporter) -> Option<Transport> {
 /// several devices may share).
 pub fn serial_port(dev: &Spanned<RawDevice>) -> Option<(String, bool, Range<usize>)> {
     let d = dev.get_ref();
-    if let Some(s) = &d.serial {
-        return Some((s.get_ref().port.get_ref().clone(), false, s.get_ref().port.span()));
+    if let Some(p) = d.serial.as_ref().and_then(|s| s.get_ref().port.as_ref()) {
+        return Some((p.get_ref().clone(), false, p.span()));
     }
-    d.modbus.as_ref().map(|m| (m.get_ref().port.get_ref().clone(), true, m.get_ref().port.span()))
+    let p = d.modbus.as_ref()?.get_ref().port.as_ref()?;
+    Some((p.get_ref().clone(), true, p.span()))
 }
 
 /// A Modbus register a device uses: (space, address, key, span). Coils and
@@ -354,9 +426,30 @@ pub fn modbus_registers(m: &RawModbus) -> Vec<Register> {
 pub fn gpio_lines(dev: &Spanned<RawDevice>) -> Vec<(String, u32, Range<usize>)> {
     let Some(g) = &dev.get_ref().gpio else { return vec![] };
     let g = g.get_ref();
+    let Some(chip) = &g.chip else { return vec![] };
     [&g.line, &g.open, &g.close, &g.stop, &g.opened, &g.closed]
         .into_iter()
         .flatten()
-        .map(|l| (g.chip.get_ref().clone(), *l.get_ref(), l.span()))
+        .map(|l| (chip.get_ref().clone(), *l.get_ref(), l.span()))
         .collect()
+}
+
+/// A required key of a transport table, reported missing (with the device's path) when absent.
+fn require<'a, T>(
+    value: &'a Option<Spanned<T>>,
+    table: Range<usize>,
+    key: &str,
+    help: &str,
+    r: &mut Reporter,
+) -> Option<&'a Spanned<T>> {
+    if value.is_none() {
+        r.missing(table, key, help);
+    }
+    value.as_ref()
+}
+
+/// `An area camera` at the start of a sentence.
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
 }

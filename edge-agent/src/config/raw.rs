@@ -3,7 +3,8 @@
 //! Nothing here is checked beyond what serde does (key names, types). Values that
 //! later checks must point at are wrapped in `Spanned` so a mistake can be reported
 //! with its line and column. Every table denies unknown keys: a typo must not be
-//! silently ignored on a gate controller.
+//! silently ignored on a gate controller. Required keys are `Option`s too: validation
+//! reports them missing, so one absent key does not stop the rest being checked.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,8 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub lane: RawLane,
+    #[serde(default)]
+    pub lane: Option<Spanned<RawLane>>,
     #[serde(default)]
     pub mqtt: Option<Spanned<RawMqtt>>,
     #[serde(default)]
@@ -24,7 +26,8 @@ pub struct RawConfig {
     pub recognition: Option<Spanned<RawRecognition>>,
     #[serde(default)]
     pub decision: RawDecision,
-    pub devices: Spanned<BTreeMap<Spanned<String>, Spanned<RawDevice>>>,
+    #[serde(default)]
+    pub devices: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawDevice>>>>,
     #[serde(default)]
     pub sim: Option<Spanned<RawSim>>,
     #[serde(default)]
@@ -35,7 +38,7 @@ pub struct RawConfig {
     pub web: Option<Spanned<RawWeb>>,
     /// Local operators by name: who may release a held vehicle at the lane.
     #[serde(default)]
-    pub operators: BTreeMap<String, RawOperator>,
+    pub operators: BTreeMap<Spanned<String>, Spanned<RawOperator>>,
     #[serde(default)]
     pub vision: RawVision,
 }
@@ -59,7 +62,7 @@ pub struct RawVision {
 #[serde(deny_unknown_fields)]
 pub struct RawOperator {
     /// `edge-agent operator hash` output; never the password itself.
-    pub credential: Spanned<String>,
+    pub credential: Option<Spanned<String>>,
 }
 
 /// The technician page (and `/metrics`).
@@ -69,6 +72,8 @@ pub struct RawWeb {
     pub enabled: Option<bool>,
     pub listen: Option<Spanned<String>>,
     pub password: Option<Spanned<String>>,
+    /// The page's language: "zh", "en", or "auto" (the browser's).
+    pub language: Option<Spanned<String>>,
 }
 
 /// The lane's own key for signing results.
@@ -91,8 +96,8 @@ pub struct RawCommands {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLane {
-    pub site: Spanned<String>,
-    pub id: Spanned<String>,
+    pub site: Option<Spanned<String>>,
+    pub id: Option<Spanned<String>>,
     pub name: Option<String>,
 }
 
@@ -106,6 +111,7 @@ pub struct RawMqtt {
     pub topic_prefix: Option<Spanned<String>>,
     pub keepalive: Option<Spanned<String>>,
     pub max_packet_size: Option<Spanned<u32>>,
+    pub max_command_size: Option<Spanned<u32>>,
     pub chunk_size: Option<Spanned<u32>>,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -117,7 +123,7 @@ pub struct RawMqtt {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
-    pub ca: Spanned<String>,
+    pub ca: Option<Spanned<String>>,
     pub cert: Option<Spanned<String>>,
     pub key: Option<Spanned<String>>,
 }
@@ -127,6 +133,8 @@ pub struct RawTls {
 pub struct RawStorage {
     pub data_dir: Option<Spanned<String>>,
     pub outbox_quota_mb: Option<Spanned<u64>>,
+    pub min_free_mb: Option<Spanned<u64>>,
+    pub reserve_mb: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,7 +171,7 @@ pub struct RawDecision {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDevice {
-    pub kind: Spanned<String>,
+    pub kind: Option<Spanned<String>>,
     pub role: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     /// A device whose checks the policy needs; when it is down the vehicle is held.
@@ -184,7 +192,7 @@ pub struct RawSimDevice {}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGpio {
-    pub chip: Spanned<String>,
+    pub chip: Option<Spanned<String>>,
     pub line: Option<Spanned<u32>>,
     pub active_low: Option<bool>,
     pub debounce: Option<Spanned<String>>,
@@ -198,7 +206,7 @@ pub struct RawGpio {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSerial {
-    pub port: Spanned<String>,
+    pub port: Option<Spanned<String>>,
     pub baud: Option<Spanned<u32>>,
     pub address: Option<Spanned<u8>>,
 }
@@ -207,9 +215,9 @@ pub struct RawSerial {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModbus {
-    pub port: Spanned<String>,
+    pub port: Option<Spanned<String>>,
     pub baud: Option<Spanned<u32>>,
-    pub unit: Spanned<u8>,
+    pub unit: Option<Spanned<u8>>,
     pub open_coil: Option<Spanned<u16>>,
     pub close_coil: Option<Spanned<u16>>,
     pub stop_coil: Option<Spanned<u16>>,
@@ -224,13 +232,13 @@ pub struct RawModbus {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTcp {
-    pub address: Spanned<String>,
+    pub address: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
-    pub url: Spanned<String>,
+    pub url: Option<Spanned<String>>,
     pub auth: Option<Spanned<String>>,
     pub username: Option<String>,
     pub password: Option<String>,

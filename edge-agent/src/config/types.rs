@@ -13,6 +13,8 @@ pub struct LaneConfig {
     pub data_dir: PathBuf,
     /// Bytes the outbox may hold; beyond it telemetry is dropped, evidence never.
     pub outbox_quota: u64,
+    /// The data disk's floor and the reserve for results (see `crate::storage`).
+    pub storage: crate::storage::Limits,
     pub timeouts: Timeouts,
     pub recognition: RecognitionConfig,
     pub decision: DecisionConfig,
@@ -79,6 +81,8 @@ pub struct WebConfig {
     pub listen: Option<std::net::SocketAddr>,
     /// HTTP basic password (any user name); required off loopback.
     pub password: Option<String>,
+    /// The page's language; `None`: the browser's (Chinese or English), else English.
+    pub language: Option<crate::words::Lang>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +115,8 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     pub keepalive: Duration,
     pub max_packet_size: u32,
+    /// Largest command accepted from central; bigger ones are rejected unread (`too_large`).
+    pub max_command_size: u32,
     /// Images are sent in pieces of this many bytes.
     pub chunk_size: u32,
     pub username: Option<String>,
@@ -195,8 +201,19 @@ impl DeviceKind {
         ("empty_box_detector", DeviceKind::EmptyBoxDetector),
     ];
 
+    /// The word in files and on the wire: `area_camera`.
     pub fn name(self) -> &'static str {
         DeviceKind::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// The words for people: `area camera`.
+    pub fn words(self) -> &'static str {
+        crate::words::vocab_en("kind", self.name())
+    }
+
+    /// `an area camera`, `a barrier`.
+    pub fn with_article(self) -> String {
+        crate::words::with_article(self.words())
     }
 }
 

@@ -8,15 +8,28 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostic::Reporter;
 use super::raw::*;
 use super::types::*;
-
-const ID_HELP: &str = "use letters, digits, '-' and '_' only (it becomes part of MQTT topics)";
+use super::values::{duration_or, ident};
+use crate::words::{self, Lang};
+use tomlcheck::Reporter;
 
 pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<LaneConfig> {
-    let site = ident(&raw.lane.site, "lane.site", r);
-    let lane = ident(&raw.lane.id, "lane.id", r);
+    let (site, lane, name) = match &raw.lane {
+        Some(l) => (
+            ident(l.get_ref().site.as_ref(), "lane.site", l.span(), r),
+            ident(l.get_ref().id.as_ref(), "lane.id", l.span(), r),
+            l.get_ref().name.clone(),
+        ),
+        None => {
+            r.missing(
+                0..0,
+                "lane",
+                "add a [lane] table with the site and lane ids: site = \"…\", id = \"…\"",
+            );
+            (String::new(), String::new(), None)
+        }
+    };
     let devices = devices(&raw, r);
     let all_sim = !devices.is_empty() && devices.iter().all(|d| d.transport == Transport::Sim);
     let mqtt = mqtt(raw.mqtt.as_ref(), &site, &lane, base_dir, r);
@@ -38,6 +51,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         }
         *q.get_ref()
     }) << 20;
+    let storage = storage_limits(&raw.storage);
     let decision = DecisionConfig {
         auto_release: raw.decision.auto_release.unwrap_or(true),
         require_declaration: raw.decision.require_declaration.unwrap_or(true),
@@ -110,10 +124,11 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
         vision,
         site,
         lane,
-        name: raw.lane.name,
+        name,
         mqtt,
         data_dir,
         outbox_quota,
+        storage,
         timeouts,
         recognition,
         decision,
@@ -127,29 +142,32 @@ pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<Lan
 }
 
 fn operators(
-    raw: &std::collections::BTreeMap<String, RawOperator>,
+    raw: &std::collections::BTreeMap<Spanned<String>, Spanned<RawOperator>>,
     r: &mut Reporter,
 ) -> Vec<(String, crate::operator::Credential)> {
     raw.iter()
         .filter_map(|(name, op)| {
+            let (span, name) = (name.span(), name.get_ref());
             if name.is_empty()
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
             {
                 r.error(
-                    op.credential.span(),
+                    span,
                     format!("operator name {name:?} is not usable"),
                     "use letters, digits, '.', '-' and '_' (it is written into records as local:<name>)",
                 );
                 return None;
             }
-            match op.credential.get_ref().parse() {
+            let hash_help =
+                "run `edge-agent operator hash` and paste what it prints; never the password itself";
+            let Some(credential) = &op.get_ref().credential else {
+                r.missing(op.span(), &format!("operators.{name}.credential"), hash_help);
+                return None;
+            };
+            match credential.get_ref().parse() {
                 Ok(c) => Some((name.clone(), c)),
                 Err(e) => {
-                    r.error(
-                        op.credential.span(),
-                        format!("`operators.{name}.credential`: {e}"),
-                        "run `edge-agent operator hash` and paste what it prints; never the password itself",
-                    );
+                    r.error(credential.span(), format!("`operators.{name}.credential`: {e}"), hash_help);
                     None
                 }
             }
@@ -170,8 +188,30 @@ fn web(raw: Option<&Spanned<RawWeb>>, r: &mut Reporter) -> WebConfig {
         }
         p.get_ref().clone()
     });
+    let language = w.language.as_ref().and_then(|l| match l.get_ref().as_str() {
+        "auto" => None,
+        "zh" => Some(Lang::Zh),
+        "en" => Some(Lang::En),
+        other => {
+            let lower = other.to_lowercase();
+            let close = if ["cn", "chinese", "中文", "简体中文", "zh-hans"].contains(&lower.as_str()) {
+                Some("zh")
+            } else if lower == "english" {
+                Some("en")
+            } else {
+                words::suggest(other, ["zh", "en", "auto"])
+            };
+            let close = close.map(|s| format!("did you mean \"{s}\"? ")).unwrap_or_default();
+            r.error(
+                l.span(),
+                format!("`web.language` = {other:?} is not a language of the page"),
+                format!("{close}use \"zh\" (简体中文), \"en\" (English) or \"auto\" (the browser's choice)"),
+            );
+            None
+        }
+    });
     if w.enabled == Some(false) {
-        return WebConfig { listen: None, password };
+        return WebConfig { listen: None, password, language };
     }
     let listen = match &w.listen {
         None => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -192,42 +232,7 @@ fn web(raw: Option<&Spanned<RawWeb>>, r: &mut Reporter) -> WebConfig {
             }
         },
     };
-    WebConfig { listen: Some(listen), password }
-}
-
-fn ident(value: &Spanned<String>, key: &str, r: &mut Reporter) -> String {
-    let v = value.get_ref();
-    if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        r.error(value.span(), format!("`{key}` = {v:?} is not a valid identifier"), ID_HELP);
-    }
-    v.clone()
-}
-
-/// A positive duration such as "5s", "250ms" or "10m".
-pub fn duration(value: &Spanned<String>, key: &str, r: &mut Reporter) -> Option<Duration> {
-    match humantime::parse_duration(value.get_ref()) {
-        Ok(d) if d.is_zero() => {
-            r.error(
-                value.span(),
-                format!("`{key}` must be longer than zero"),
-                "a zero timeout would fire at once; give a positive duration such as \"5s\"",
-            );
-            None
-        }
-        Ok(d) => Some(d),
-        Err(_) => {
-            r.error(
-                value.span(),
-                format!("`{key}` = {:?} is not a duration", value.get_ref()),
-                "write a number with a unit, e.g. \"500ms\", \"5s\" or \"10m\"",
-            );
-            None
-        }
-    }
-}
-
-fn duration_or(value: &Option<Spanned<String>>, key: &str, default: Duration, r: &mut Reporter) -> Duration {
-    value.as_ref().and_then(|v| duration(v, key, r)).unwrap_or(default)
+    WebConfig { listen: Some(listen), password, language }
 }
 
 fn timeouts(raw: &RawTimeouts, r: &mut Reporter) -> Timeouts {
@@ -245,6 +250,10 @@ fn timeouts(raw: &RawTimeouts, r: &mut Reporter) -> Timeouts {
 
 fn tls(raw: &Spanned<RawTls>, base: &Path, r: &mut Reporter) -> Option<TlsConfig> {
     let t = raw.get_ref();
+    let Some(ca) = &t.ca else {
+        r.missing(raw.span(), "mqtt.tls.ca", "give the PEM file of the CA that signed the broker's certificate: ca = \"/etc/edge-agent/ca.pem\"");
+        return None;
+    };
     let mut file = |v: &Spanned<String>, what: &str| -> PathBuf {
         let path = base.join(v.get_ref());
         if !path.is_file() {
@@ -256,7 +265,7 @@ fn tls(raw: &Spanned<RawTls>, base: &Path, r: &mut Reporter) -> Option<TlsConfig
         }
         path
     };
-    let ca = file(&t.ca, "CA certificate");
+    let ca = file(ca, "CA certificate");
     let client = match (&t.cert, &t.key) {
         (Some(c), Some(k)) => Some((file(c, "client certificate"), file(k, "client key"))),
         (None, None) => None,
@@ -360,6 +369,16 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
         }
         *s.get_ref()
     });
+    let max_command_size = m.max_command_size.as_ref().map_or(1 << 20, |s| {
+        if *s.get_ref() < 4096 {
+            r.error(
+                s.span(),
+                "`mqtt.max_command_size` is below 4096 bytes",
+                "a signed command with a few declarations needs room; use at least 4096 (default 1048576)",
+            );
+        }
+        *s.get_ref()
+    });
     let chunk_size = m.chunk_size.as_ref().map_or(256 * 1024, |c| {
         let v = *c.get_ref();
         if v < 1024 || v > max_packet_size.saturating_sub(1024) {
@@ -378,11 +397,18 @@ fn mqtt(raw: Option<&Spanned<RawMqtt>>, site: &str, lane: &str, base: &Path, r: 
         topic_prefix,
         keepalive,
         max_packet_size,
+        max_command_size,
         chunk_size,
         username: m.username.clone(),
         password: m.password.clone(),
         tls: m.tls.as_ref().and_then(|t| tls(t, base, r)),
     }
+}
+
+/// The data disk's floor and the results' reserve, in MB in the file.
+fn storage_limits(raw: &RawStorage) -> crate::storage::Limits {
+    let mb = |v: &Option<Spanned<u64>>, default: u64| v.as_ref().map_or(default, |v| *v.get_ref()) << 20;
+    crate::storage::Limits { floor: mb(&raw.min_free_mb, 512), reserve: mb(&raw.reserve_mb, 128) }
 }
 
 fn recognition(
@@ -411,7 +437,12 @@ fn recognition(
                 r.error(
                     e.span(),
                     format!("unknown recognition engine {other:?}"),
-                    "use \"ppocr\" (PP-OCR on ONNX Runtime) or \"sim-truth\" (simulated lane only)",
+                    format!(
+                        "{}use \"ppocr\" (PP-OCR on ONNX Runtime) or \"sim-truth\" (simulated lane only)",
+                        words::suggest(other, ["ppocr", "sim-truth"])
+                            .map(|s| format!("did you mean \"{s}\"? "))
+                            .unwrap_or_default()
+                    ),
                 );
                 Engine::PpOcr
             }
@@ -424,8 +455,8 @@ fn recognition(
                 if !(*c.get_ref() > 0.0 && *c.get_ref() <= 1.0) {
                     r.error(
                         c.span(),
-                        format!("`recognition.{key}` must be in (0, 1]"),
-                        "confidences are fractions, e.g. 0.85",
+                        format!("`recognition.{key}` = {} is not a confidence", c.get_ref()),
+                        "confidences are fractions above 0 and at most 1, e.g. 0.85",
                     );
                 }
                 *c.get_ref() as f32
@@ -490,12 +521,16 @@ fn sim(raw: Option<&Spanned<RawSim>>, devices: &[DeviceConfig], r: &mut Reporter
 }
 
 fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
+    let Some(all) = &raw.devices else {
+        r.missing(0..0, "devices", "add one [devices.NAME] table per device: a barrier and presence sensors at least (config/lane.example.toml)");
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut ports: HashMap<String, (String, bool)> = HashMap::new();
     let mut buses = Buses::default();
     let mut lines: HashMap<(String, u32), String> = HashMap::new();
     // In file order, so a clash is reported at the second device, where it was made.
-    let mut in_order: Vec<_> = raw.devices.get_ref().iter().collect();
+    let mut in_order: Vec<_> = all.get_ref().iter().collect();
     in_order.sort_by_key(|(name, _)| name.span().start);
     let mut all_valid = true;
     for (name, dev) in in_order {
@@ -529,7 +564,7 @@ fn devices(raw: &RawConfig, r: &mut Reporter) -> Vec<DeviceConfig> {
     }
     // A device that failed its own checks would only show up again here as missing.
     if all_valid {
-        lane_roles(raw, &out, r);
+        lane_roles(all.span(), &out, r);
     }
     out
 }
@@ -548,12 +583,14 @@ struct Buses {
 
 impl Buses {
     fn check(&mut self, device: &str, m: &RawModbus, r: &mut Reporter) {
-        let port = m.port.get_ref();
+        // Both are there: the device's own checks passed.
+        let (Some(port_key), Some(unit_key)) = (&m.port, &m.unit) else { return };
+        let port = port_key.get_ref();
         let (baud, echo) =
             (m.baud.as_ref().map_or(9600, |b| *b.get_ref()), m.echo.as_ref().is_some_and(|e| *e.get_ref()));
         match self.settings.get(port) {
             Some((first, b, _)) if *b != baud => {
-                let span = m.baud.as_ref().map_or(m.port.span(), |b| b.span());
+                let span = m.baud.as_ref().map_or(port_key.span(), |b| b.span());
                 r.error(
                     span,
                     format!("device `{device}` sets {port} to {baud} baud but device `{first}` to {b}"),
@@ -561,7 +598,7 @@ impl Buses {
                 );
             }
             Some((first, _, e)) if *e != echo => {
-                let span = m.echo.as_ref().map_or(m.port.span(), |e| e.span());
+                let span = m.echo.as_ref().map_or(port_key.span(), |e| e.span());
                 r.error(span, format!("device `{device}` and device `{first}` disagree on `echo` for {port}"), "echo is a property of the RS-485 adapter: set the same `echo` on every device of the bus");
             }
             Some(_) => {}
@@ -569,7 +606,7 @@ impl Buses {
                 self.settings.insert(port.clone(), (device.to_string(), baud, echo));
             }
         }
-        let unit = *m.unit.get_ref();
+        let unit = *unit_key.get_ref();
         for (space, addr, key, span) in super::device::modbus_registers(m) {
             let at = (port.clone(), unit, space, addr);
             if let Some((other, other_key)) = self.registers.get(&at) {
@@ -584,8 +621,7 @@ impl Buses {
 }
 
 /// The lane needs one barrier, one arrival sensor and one sensor under the arm.
-fn lane_roles(raw: &RawConfig, devices: &[DeviceConfig], r: &mut Reporter) {
-    let span = raw.devices.span();
+fn lane_roles(span: std::ops::Range<usize>, devices: &[DeviceConfig], r: &mut Reporter) {
     let count = |kind: DeviceKind, role: Option<Role>| {
         devices.iter().filter(|d| d.kind == kind && (role.is_none() || Some(d.role) == role)).count()
     };
@@ -616,7 +652,7 @@ fn lane_roles(raw: &RawConfig, devices: &[DeviceConfig], r: &mut Reporter) {
         if count(kind, None) > 1 {
             r.error(
                 span.clone(),
-                format!("the lane has more than one {}", kind.name()),
+                format!("the lane has more than one {}", kind.words()),
                 "one per lane is supported",
             );
         }

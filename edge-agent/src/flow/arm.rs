@@ -102,12 +102,14 @@ impl Flow {
             }
             (BarrierOp::Close, Err(BarrierError::Refused(_))) => {
                 // The drive saw something under the arm and kept it up: wait for
-                // the zone to clear and try again.
+                // the zone to clear and try again. The closing record stays open, so
+                // the passage shows one exit and one closing however often the drive
+                // stopped (the refusals are in the audit trail).
                 self.barrier = BarrierPos::Opened;
                 if stage == Some(Stage::Closing) {
                     let p = self.current.as_mut().expect("closing has a passage");
-                    p.end(now, StageOutcome::Failed);
-                    p.enter(Stage::Exit, now, Some(self.cfg.timeouts.exit));
+                    p.stage = Stage::Exit;
+                    p.deadline = Some(now.mono + self.cfg.timeouts.exit);
                     self.maybe_close(now, out);
                 }
             }
@@ -157,8 +159,15 @@ impl Flow {
         if p.stage != Stage::Exit || self.under_arm || !cleared {
             return;
         }
-        p.end(now, StageOutcome::Ok);
-        p.enter(Stage::Closing, now, Some(self.cfg.timeouts.barrier));
+        let resumed =
+            p.record.stages.last().is_some_and(|s| s.stage == Stage::Closing && s.ended_at.is_none());
+        if resumed {
+            p.stage = Stage::Closing;
+            p.deadline = Some(now.mono + self.cfg.timeouts.barrier);
+        } else {
+            p.end(now, StageOutcome::Ok);
+            p.enter(Stage::Closing, now, Some(self.cfg.timeouts.barrier));
+        }
         self.barrier = BarrierPos::Closing;
         out.push(Effect::CloseBarrier);
     }

@@ -53,6 +53,9 @@ pub struct Flow {
     pub(super) current: Option<Passage>,
     /// Arrival times of vehicles waiting behind the current one.
     queue: VecDeque<Time>,
+    /// Tailgaters' records with their arrival, completed right after the passage they
+    /// followed, so records arrive in the order the vehicles left the lane.
+    followers: Vec<(contract::passage::PassageRecord, Time)>,
     /// The last passage number given out; the next passage gets the one after.
     seq: u64,
 }
@@ -68,6 +71,7 @@ impl Flow {
             fault_alarmed: false,
             current: None,
             queue: VecDeque::new(),
+            followers: Vec::new(),
             seq: 0,
         }
     }
@@ -90,6 +94,12 @@ impl Flow {
 
     pub fn current(&self) -> Option<&Passage> {
         self.current.as_ref()
+    }
+
+    /// Tailgaters' records waiting for the passage they followed to complete (the lane
+    /// journals them like the passage in progress).
+    pub fn followers(&self) -> impl Iterator<Item = &contract::passage::PassageRecord> {
+        self.followers.iter().map(|(r, _)| r)
     }
 
     pub fn queued(&self) -> usize {
@@ -138,7 +148,7 @@ impl Flow {
                         StageOutcome::Failed
                     };
                     p.record.empty_check = Some(record);
-                    self.enter_decision(now, outcome, &mut out);
+                    self.go_to_decision(now, outcome, &mut out);
                 }
             }
             Event::Vision { passage, uvss, empty_image } => {
@@ -246,7 +256,7 @@ impl Flow {
                 // A waiting vehicle left the capture zone while the arm was up:
                 // it drove through behind the current one.
                 self.tailgate(now, out);
-                self.tailgater_record(arrived, now, out);
+                self.tailgater_record(arrived);
             }
         }
     }
@@ -316,11 +326,11 @@ impl Flow {
                     container,
                 });
             }
-            _ => self.enter_decision(now, outcome, out),
+            _ => self.go_to_decision(now, outcome, out),
         }
     }
 
-    fn enter_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
+    fn go_to_decision(&mut self, now: Time, outcome: StageOutcome, out: &mut Vec<Effect>) {
         let p = self.current.as_mut().expect("a passage is deciding");
         p.end(now, outcome);
         p.enter(Stage::Decision, now, Some(self.cfg.timeouts.decision));
@@ -368,13 +378,12 @@ impl Flow {
     }
 
     /// A record for a vehicle that slipped through without a passage of its own.
-    fn tailgater_record(&mut self, arrived: Time, now: Time, out: &mut Vec<Effect>) {
+    fn tailgater_record(&mut self, arrived: Time) {
         let mut p = self.next_passage(arrived);
         p.flag(Flag::Tailgate);
         p.record.exit = Some(ExitKind::Tailgated);
-        p.record.completed_at = Some(now.utc);
-        p.record.total_ms = Some(now.mono.saturating_sub(arrived.mono).as_millis() as u64);
-        out.push(Effect::Complete { record: Box::new(p.record) });
+        // Completed with the passage it followed (see `finish`); the alarm went out at once.
+        self.followers.push((p.record, arrived));
     }
 
     pub(super) fn finish(&mut self, now: Time, outcome: StageOutcome, exit: ExitKind, out: &mut Vec<Effect>) {
@@ -398,6 +407,11 @@ impl Flow {
         let id = p.record.id.clone();
         out.push(Effect::Complete { record: Box::new(p.record) });
         out.push(Effect::Forget { passage: id });
+        for (mut record, arrived) in self.followers.drain(..) {
+            record.completed_at = Some(now.utc);
+            record.total_ms = Some(now.mono.saturating_sub(arrived.mono).as_millis() as u64);
+            out.push(Effect::Complete { record: Box::new(record) });
+        }
         if let Some(arrived) = self.queue.pop_front() {
             self.start(arrived, now, out);
         }
@@ -426,7 +440,7 @@ impl Flow {
                     error: Some("no result in time".into()),
                     image: None,
                 });
-                self.enter_decision(now, StageOutcome::Timeout, out);
+                self.go_to_decision(now, StageOutcome::Timeout, out);
             }
             Stage::Decision => {
                 let hold = DecisionRecord {

@@ -115,7 +115,9 @@ pub fn close_interrupted(mut record: PassageRecord, now: DateTime<Utc>) -> Passa
     if let Some(open) = record.stages.last_mut().filter(|s| s.ended_at.is_none()) {
         open.outcome = Some(StageOutcome::Interrupted);
     }
-    record.exit = Some(ExitKind::Interrupted);
+    // A tailgater's record waits in the journal for the passage it followed; it keeps
+    // its own exit.
+    record.exit = Some(record.exit.unwrap_or(ExitKind::Interrupted));
     record.completed_at = Some(now);
     record.total_ms = None;
     record

@@ -8,7 +8,11 @@
 //! first ([`AuditWriter::flushed`], awaited by the barrier task, not the loop).
 //! A failing audit disk never stops the lane: it raises an alarm once and
 //! keeps working, as clearance must not stop (the outbox still has every
-//! result).
+//! result). Entries the disk refuses wait in the log's memory and are written,
+//! in order, when it takes writes again (tried every second), so the trail
+//! stays whole and verifiable.
+
+use std::time::Duration;
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -19,6 +23,8 @@ use tracing::error;
 
 use super::Publish;
 use crate::audit::AuditLog;
+use crate::metrics::Metrics;
+use crate::outbox::Message;
 use contract::lane::{Alarm, AlarmKind};
 use contract::signing::ResultSigner;
 use contract::Topics;
@@ -31,6 +37,7 @@ enum Job {
         kind: String,
         passage: Option<String>,
         data: Value,
+        at: chrono::DateTime<chrono::Utc>,
     },
     /// Answered once everything handed over before it is on disk.
     Flush(oneshot::Sender<()>),
@@ -49,16 +56,23 @@ impl AuditWriter {
         signer: ResultSigner,
         publisher: Arc<P>,
         topics: Topics,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(BACKLOG);
         std::thread::Builder::new()
             .name("audit".into())
-            .spawn(move || Writer { log, signer, publisher, topics, failing: false }.run(rx))?;
+            .spawn(move || Writer { log, signer, publisher, topics, metrics, failing: false }.run(rx))?;
         Ok(AuditWriter { tx })
     }
 
     pub(super) fn append(&self, kind: &str, passage: Option<&str>, data: Value) {
-        let _ = self.tx.send(Job::Append { kind: kind.into(), passage: passage.map(str::to_string), data });
+        let job = Job::Append {
+            kind: kind.into(),
+            passage: passage.map(str::to_string),
+            data,
+            at: chrono::Utc::now(),
+        };
+        let _ = self.tx.send(job);
     }
 
     /// Resolves once everything appended so far is durable (or the writer is gone).
@@ -82,17 +96,32 @@ struct Writer<P> {
     signer: ResultSigner,
     publisher: Arc<P>,
     topics: Topics,
+    metrics: Arc<Metrics>,
     failing: bool,
 }
 
+/// How often entries the disk refused are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
 impl<P: Publish> Writer<P> {
     fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(job) = rx.recv() {
+        loop {
+            let job = match rx.recv_timeout(RETRY_EVERY) {
+                Ok(job) => job,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.log.pending() > 0 {
+                        let result = self.log.retry().and_then(|_| self.log.checkpoint_if_due(&self.signer));
+                        self.outcome(result, None);
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             match job {
-                Job::Append { kind, passage, data } => {
+                Job::Append { kind, passage, data, at } => {
                     let result = self
                         .log
-                        .append(&kind, passage.as_deref(), data)
+                        .record(&kind, passage.as_deref(), data, at)
                         .and_then(|_| self.log.checkpoint_if_due(&self.signer));
                     self.outcome(result, passage);
                 }
@@ -114,9 +143,9 @@ impl<P: Publish> Writer<P> {
             Ok(Some(checkpoint)) => {
                 let topic = self.topics.audit_checkpoint();
                 self.send(topic, &checkpoint);
-                self.failing = false;
+                self.recovered();
             }
-            Ok(None) => self.failing = false,
+            Ok(None) => self.recovered(),
             Err(e) if !self.failing => {
                 self.failing = true;
                 error!(cause = %e, path = %self.log.path().display(), "cannot write the audit trail");
@@ -127,15 +156,24 @@ impl<P: Publish> Writer<P> {
                     message: format!("cannot write the audit trail: {e}"),
                     at: chrono::Utc::now(),
                 };
+                self.metrics.alarm(&alarm);
                 self.send(self.topics.alarm(), &alarm);
             }
             Err(_) => {}
         }
     }
 
+    fn recovered(&mut self) {
+        if self.failing && self.log.pending() == 0 {
+            tracing::info!("the audit trail is written again; nothing was lost");
+            self.failing = false;
+        }
+    }
+
+    /// Checkpoints and alarms are results: they reach central even from a full disk's reserve.
     fn send<T: serde::Serialize>(&self, topic: String, value: &T) {
         if let Ok(payload) = serde_json::to_vec(value) {
-            self.publisher.publish(topic, payload, false);
+            self.publisher.publish(Message::result(topic, payload));
         }
     }
 }
@@ -161,7 +199,7 @@ mod tests {
     struct Nowhere;
 
     impl Publish for Nowhere {
-        fn publish(&self, _: String, _: Vec<u8>, _: bool) -> bool {
+        fn publish(&self, _: Message) -> bool {
             true
         }
     }
@@ -178,6 +216,7 @@ mod tests {
             signer(),
             Arc::new(Nowhere),
             Topics::new("lanectl", "T", "1"),
+            Arc::new(Metrics::default()),
         )
         .unwrap();
         for i in 0..250 {

@@ -31,7 +31,9 @@ use crate::config::LaneConfig;
 use crate::declaration::{DeclarationStore, StoreError};
 use crate::flow::{Flow, FlowConfig};
 use crate::images::ImageStore;
+use crate::metrics::Metrics;
 use crate::signing::KeyFileError;
+use crate::storage::DiskGuard;
 
 /// Completed passage records kept for resending (about a week of a busy lane).
 const ARCHIVE_KEEP: usize = 20_000;
@@ -51,27 +53,45 @@ pub enum LaneError {
 }
 
 impl Lane {
-    /// Builds the lane; `publisher` is where everything it sends goes.
+    /// Builds the lane; `publisher` is where everything it sends goes. Its data
+    /// disk is not guarded (tests, benches): see [`Lane::with_storage`].
     pub fn new<P: Publish>(
         cfg: LaneConfig,
         sim: Option<SimLane>,
         publisher: Arc<P>,
     ) -> Result<Self, LaneError> {
+        let storage = DiskGuard::unlimited(&cfg.data_dir);
+        Self::with_storage(cfg, sim, publisher, storage)
+    }
+
+    /// Builds the lane with its data disk guarded by `storage` (the agent's):
+    /// images are kept only while there is room above the floor, below it
+    /// vehicles are held (`storage_full`), and results may use the reserve.
+    pub fn with_storage<P: Publish>(
+        cfg: LaneConfig,
+        sim: Option<SimLane>,
+        publisher: Arc<P>,
+        storage: DiskGuard,
+    ) -> Result<Self, LaneError> {
         let data_dir = |source| LaneError::DataDir { path: cfg.data_dir.display().to_string(), source };
-        let images = ImageStore::open(&cfg.data_dir.join("images")).map_err(data_dir)?;
+        let images =
+            ImageStore::open(&cfg.data_dir.join("images")).map_err(data_dir)?.with_guard(storage.clone());
+        let metrics = Arc::new(Metrics::default());
         let devices = build_devices(&cfg, sim.as_ref())?;
         let (tx, rx) = mpsc::channel(1024);
         let recognition = Recognition::start(&cfg, &devices, &images, tx.clone());
         let declarations = Arc::new(DeclarationStore::open(&cfg.data_dir.join("declarations.db"))?);
-        let decider = Decider::new(&cfg, declarations.clone(), sim.as_ref());
+        let decider = Decider::new(&cfg, declarations.clone(), sim.as_ref(), storage.clone());
         let archive = Archive::open(&cfg.data_dir.join("records"), ARCHIVE_KEEP).map_err(data_dir)?;
+        archive.remove_leftovers();
         let desk = Desk::open(&cfg, &cfg.data_dir.join("commands.db"), declarations, archive.shelf())
             .map_err(LaneError::Commands)?;
         let topics = Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane);
         let signer = || crate::signing::load_or_create(&cfg.signing.key, &cfg.signing.key_id);
         let audit_log = AuditLog::open(&cfg.data_dir.join("audit.log")).map_err(data_dir)?;
         let audit =
-            AuditWriter::start(audit_log, signer()?, publisher.clone(), topics.clone()).map_err(data_dir)?;
+            AuditWriter::start(audit_log, signer()?, publisher.clone(), topics.clone(), metrics.clone())
+                .map_err(data_dir)?;
 
         let (journal, problem) = Journal::open(&cfg.data_dir.join("passages.json"));
         if let Some(e) = problem {
@@ -110,6 +130,8 @@ impl Lane {
             audit: audit.clone(),
             site: cfg.site.clone(),
             lane: cfg.lane.clone(),
+            metrics: metrics.clone(),
+            storage,
         })
         .map_err(data_dir)?;
         let clock = Clock::new();
@@ -134,6 +156,7 @@ impl Lane {
             clock,
             hook: observe::Hook::new(),
             completed: 0,
+            metrics,
         })
     }
 }

@@ -52,14 +52,29 @@ impl Desk {
     }
 
     fn admit(&mut self, bytes: &[u8], now: DateTime<Utc>) -> Result<Command, (Option<String>, Rejection)> {
-        let cmd = self.verifier.verify(bytes, now).map_err(|r| (id_of(bytes), r))?;
+        let cmd = self.verifier.verify(bytes, now).map_err(|r| (trusted_id(bytes, &r), r))?;
         self.replay.first_time(&cmd.id, cmd.expires_at, now).map_err(|r| (Some(cmd.id.clone()), r))?;
         Ok(cmd)
     }
 }
 
-/// The id of a command that failed verification, when it can be read at all:
-/// central matches the rejection to what it sent. Never trusted for anything else.
+/// The id of a command that failed verification, for central to match the rejection to what
+/// it sent — only when its signature verified (the command was late, early or for another lane).
+/// Before that, anyone could have written it: echoing it would let anyone make the lane's acks
+/// carry an id of their choosing.
+fn trusted_id(bytes: &[u8], rejection: &Rejection) -> Option<String> {
+    match rejection {
+        Rejection::WrongTarget(_)
+        | Rejection::Expired(_)
+        | Rejection::NotYetValid(_)
+        | Rejection::TooLong => id_of(bytes),
+        Rejection::Malformed(_)
+        | Rejection::UnknownKey(_)
+        | Rejection::BadSignature
+        | Rejection::Replayed(_) => None,
+    }
+}
+
 fn id_of(bytes: &[u8]) -> Option<String> {
     use base64::Engine;
     let env: Envelope = serde_json::from_slice(bytes).ok()?;
@@ -106,6 +121,26 @@ impl Lane {
                 }
             }
         };
+        self.answer(ack);
+    }
+
+    /// A command too large to read: rejected without an id (nothing of it was read, let alone
+    /// verified), like any bad command, in the trail and on `ack`.
+    pub(super) fn on_command_too_large(&mut self, bytes: usize, limit: usize) {
+        let now = self.clock.now().utc;
+        warn!(bytes, limit, "command rejected: too large");
+        self.answer(CommandAck {
+            id: None,
+            accepted: false,
+            reason: Some("too_large".into()),
+            detail: format!("{bytes} bytes; this lane accepts commands of at most {limit} bytes"),
+            outcome: None,
+            at: now,
+        });
+    }
+
+    fn answer(&mut self, ack: CommandAck) {
+        self.metrics.command(&ack);
         let passage = self.flow.current().map(|p| p.record.id.clone());
         self.audit.append("command", passage.as_deref(), serde_json::to_value(&ack).unwrap_or_default());
         self.outlet.ack(&ack);

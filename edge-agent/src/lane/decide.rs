@@ -1,6 +1,6 @@
 //! The decision as the lane takes it: the pure policy ([`crate::policy`]) fed
-//! with the passage so far, the vehicle's pre-declaration and the devices'
-//! health. Computed on the spot when the machine asks; the declaration is also
+//! with the passage so far, the vehicle's pre-declaration, the devices'
+//! health and whether the data disk can keep evidence. Computed on the spot when the machine asks; the declaration is also
 //! what tells whether a vehicle declared empty needs the empty-box detector.
 
 use std::sync::Arc;
@@ -15,20 +15,29 @@ use crate::config::LaneConfig;
 use crate::declaration::{DeclarationStore, Declarations, Layered, SimDeclarations};
 use crate::flow::EmptyCheckNeed;
 use crate::policy::{Policy, PolicyInput};
+use crate::storage::DiskGuard;
 
 pub(super) struct Decider {
     policy: Policy,
     declarations: Box<dyn Declarations>,
+    /// Below its floor the lane cannot keep a release's evidence: every vehicle is held.
+    storage: DiskGuard,
 }
 
 impl Decider {
     /// Stored declarations first, then (on a simulated lane) each simulated
     /// vehicle's own truth.
-    pub(super) fn new(cfg: &LaneConfig, store: Arc<DeclarationStore>, sim: Option<&SimLane>) -> Self {
+    pub(super) fn new(
+        cfg: &LaneConfig,
+        store: Arc<DeclarationStore>,
+        sim: Option<&SimLane>,
+        storage: DiskGuard,
+    ) -> Self {
         let declarations = Box::new(Layered { store, sim: sim.map(|l| SimDeclarations(l.clone())) });
         Decider {
             policy: Policy::new(cfg.decision, &cfg.recognition).with_vision(cfg.vision.policy),
             declarations,
+            storage,
         }
     }
 
@@ -40,7 +49,13 @@ impl Decider {
     ) -> DecisionRecord {
         let declaration = self.declarations.lookup(record.plate(), &record.container_codes());
         let health = health.for_policy();
-        let input = PolicyInput { record, declaration: declaration.as_ref(), health: &health, now };
+        let input = PolicyInput {
+            record,
+            declaration: declaration.as_ref(),
+            health: &health,
+            storage_full: self.storage.is_full(),
+            now,
+        };
         self.policy.decide(&input)
     }
 

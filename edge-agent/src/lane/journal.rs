@@ -17,7 +17,7 @@
 //! every event: the loop tells when ([`Progress`]); the outlet's thread writes
 //! ([`Journal`]), before it sends anything that follows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use contract::passage::PassageRecord;
@@ -51,11 +51,14 @@ pub struct Journal {
 pub struct Progress {
     seq: u64,
     current: Option<(String, Mark)>,
+    /// Tailgaters' records waiting for their leader, already written (they do
+    /// not change while they wait).
+    followers: BTreeSet<String>,
 }
 
 impl Progress {
     pub fn after(seq: u64) -> Self {
-        Progress { seq, current: None }
+        Progress { seq, current: None, followers: BTreeSet::new() }
     }
 
     /// The number and passage to write when either moved on since last time.
@@ -74,6 +77,17 @@ impl Progress {
             self.current = mark;
         }
         Some((self.seq, current.filter(|_| passage_moved)))
+    }
+
+    /// The tailgaters' records not written yet, of those waiting now.
+    pub fn new_followers<'a>(
+        &mut self,
+        waiting: impl Iterator<Item = &'a PassageRecord>,
+    ) -> Vec<&'a PassageRecord> {
+        let waiting: Vec<&PassageRecord> = waiting.collect();
+        let new = waiting.iter().copied().filter(|r| !self.followers.contains(&r.id)).collect();
+        self.followers = waiting.iter().map(|r| r.id.clone()).collect();
+        new
     }
 }
 
@@ -285,5 +299,18 @@ mod tests {
         assert_eq!(p.moved(5, Some(&r)).map(|m| m.1.is_some()), Some(true), "a decision is");
         assert_eq!(p.moved(6, None), Some((6, None)), "a tailgater's number alone");
         assert_eq!(p.moved(3, None), None, "never backwards");
+    }
+
+    /// A tailgater's record is written once when it starts waiting, not on every event.
+    #[test]
+    fn a_waiting_tailgater_is_written_once() {
+        let mut p = Progress::after(0);
+        let a = record("G07-1", 1);
+        let b = record("G07-2", 2);
+        assert_eq!(p.new_followers([&a].into_iter()), vec![&a]);
+        assert!(p.new_followers([&a].into_iter()).is_empty(), "already written");
+        assert_eq!(p.new_followers([&a, &b].into_iter()), vec![&b]);
+        assert!(p.new_followers(std::iter::empty()).is_empty());
+        assert_eq!(p.new_followers([&a].into_iter()), vec![&a], "a new wait is written again");
     }
 }

@@ -55,6 +55,7 @@ use crate::config::LaneConfig;
 use crate::flow::{BarrierError, BarrierOp, Effect, Event, Flow, Time, Zone};
 use crate::images::ImageStore;
 use crate::recognize::Shot;
+use crate::words::wire_word;
 
 /// What device tasks and the recognition worker report back to the loop.
 pub(crate) enum Input {
@@ -89,6 +90,11 @@ pub(crate) enum Input {
     },
     /// A command from central, exactly as it arrived.
     Command(Vec<u8>),
+    /// A message on the command topic too large to read.
+    CommandTooLarge {
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// Monotonic time for the machine, UTC derived from it so both stay consistent.
@@ -133,15 +139,31 @@ pub struct Lane {
     clock: Clock,
     hook: observe::Hook,
     pub(crate) completed: u64,
+    /// Counted where each event happens (passages, decisions, alarms, commands).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Lane {
+    /// The lane's counters, for `/metrics`.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
     /// Hands commands from central (as received on the command topic) to the lane.
-    pub fn accept_commands(&self, mut rx: mpsc::Receiver<Vec<u8>>) {
+    pub fn accept_commands<T>(&self, mut rx: mpsc::Receiver<T>)
+    where
+        T: Into<crate::mqtt::Inbound> + Send + 'static,
+    {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if tx.send(Input::Command(bytes)).await.is_err() {
+            while let Some(inbound) = rx.recv().await {
+                let input = match inbound.into() {
+                    crate::mqtt::Inbound::Command(bytes) => Input::Command(bytes),
+                    crate::mqtt::Inbound::TooLarge { bytes, limit } => {
+                        Input::CommandTooLarge { bytes, limit }
+                    }
+                };
+                if tx.send(input).await.is_err() {
                     break;
                 }
             }
@@ -251,6 +273,7 @@ impl Lane {
                 self.device_result(&device, result, now);
             }
             Input::Command(bytes) => self.on_command(bytes),
+            Input::CommandTooLarge { bytes, limit } => self.on_command_too_large(bytes, limit),
         }
     }
 
@@ -258,7 +281,9 @@ impl Lane {
         let Some(change) = self.health.update(device, result.as_ref().map(|_| ()), now) else { return };
         let event = &change.event;
         match &event.health.reason {
-            Some(reason) => warn!(device, state = ?event.health.state, %reason, "device health changed"),
+            Some(reason) => {
+                warn!(device, state = %wire_word(&event.health.state), %reason, "device health changed")
+            }
             None => info!(device, "device healthy again"),
         }
         self.outlet.health(event);
@@ -315,7 +340,8 @@ impl Lane {
             Effect::Announce { record } => self.announce(&record),
             Effect::Complete { record } => self.complete(record),
             Effect::Alarm(alarm) => {
-                warn!(kind = ?alarm.kind, passage = ?alarm.passage, message = %alarm.message, "alarm");
+                let passage = alarm.passage.as_deref().unwrap_or("-");
+                warn!(kind = %wire_word(&alarm.kind), passage, message = %alarm.message, "alarm");
                 self.outlet.alarm(&alarm);
             }
             Effect::Forget { passage } => self.recognition.forget(&passage),
@@ -343,8 +369,8 @@ impl Lane {
         info!(
             passage = %record.id,
             plate = record.plate().unwrap_or("-"),
-            outcome = ?record.final_outcome(),
-            exit = ?record.exit,
+            outcome = %wire_word(&record.final_outcome()),
+            exit = %wire_word(&record.exit),
             total_ms = record.total_ms,
             "passage complete"
         );
@@ -377,6 +403,11 @@ impl Lane {
         if let Some((seq, open)) = self.progress.moved(self.flow.last_seq(), current) {
             self.outlet.journal(seq, open);
         }
+        // A tailgater's record waits for the passage it followed; journaled like
+        // it, a restart closes it as tailgated rather than losing it.
+        for follower in self.progress.new_followers(self.flow.followers()) {
+            self.outlet.journal(self.flow.last_seq(), Some(follower));
+        }
     }
 
     /// Passages the agent was in the middle of when it last stopped: closed
@@ -389,7 +420,7 @@ impl Lane {
         let now = self.clock.now().utc;
         for record in std::mem::take(&mut self.interrupted) {
             let stage = record.stages.last().map(|s| s.stage);
-            warn!(passage = %record.id, ?stage, "closing a passage interrupted by the last stop");
+            warn!(passage = %record.id, stage = %wire_word(&stage), "closing a passage interrupted by the last stop");
             self.complete(Box::new(crate::flow::close_interrupted(record, now)));
         }
     }

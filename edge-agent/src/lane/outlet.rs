@@ -12,8 +12,21 @@
 //!
 //! Why one thread for all of it: order. The journal entry that gives out a
 //! passage number is written before anything carrying that number is sent,
-//! and a record leaves the journal only once it is archived and in the outbox.
+//! and a record leaves the journal only once it is in the outbox for good.
+//!
+//! A finished passage's record survives a kill at any point, and is never
+//! published as two different passages: it is archived durably, then stored
+//! in the outbox, then the passage leaves the journal. A kill before the
+//! archive write leaves the passage in the journal, closed as interrupted on
+//! the next start (nothing of the record was sent); a kill after it, with the
+//! passage still in the journal, sends the archived record again — the same
+//! bytes, which consumers deduplicate on the id. On a full disk the archive
+//! write may use the storage reserve like any result; a record the outbox
+//! could not confirm keeps its passage in the journal (resent from the archive
+//! on the next start), and one the archive refused too is tried again every
+//! second until it is archived.
 
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +46,10 @@ use super::journal::Journal;
 use super::publish::Publish;
 use crate::archive::Archive;
 use crate::images::ImageStore;
+use crate::metrics::Metrics;
+use crate::outbox::{FilePart, Message};
 use crate::stats::Stats;
+use crate::storage::DiskGuard;
 use crate::vision::{should_learn, UvssChecker};
 
 /// Jobs the loop may be ahead of the outlet before it waits.
@@ -41,6 +57,9 @@ const BACKLOG: usize = 10_000;
 
 /// Statistics go out with a passage, at most this often.
 const STATS_EVERY: Duration = Duration::from_secs(60);
+
+/// How often records the archive refused are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// A released vehicle's under-vehicle scan, kept until its passage ends:
 /// (plate, image).
@@ -51,11 +70,7 @@ enum Job {
         seq: u64,
         open: Option<Box<PassageRecord>>,
     },
-    Send {
-        topic: String,
-        payload: Vec<u8>,
-        retain: bool,
-    },
+    Send(Message),
     Image {
         passage: String,
         camera: String,
@@ -87,23 +102,34 @@ pub(super) struct Parts<P> {
     pub audit: AuditWriter,
     pub site: String,
     pub lane: String,
+    /// Counted here, where each passage, decision and alarm leaves.
+    pub metrics: Arc<Metrics>,
+    /// The data disk: its reserve is for results, the archived record among them.
+    pub storage: DiskGuard,
 }
 
 /// The loop's handle to the outlet.
 pub(super) struct Outlet {
     tx: SyncSender<Job>,
     topics: Topics,
+    metrics: Arc<Metrics>,
 }
 
 impl Outlet {
     pub(super) fn start<P: Publish>(parts: Parts<P>) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(BACKLOG);
         let topics = parts.topics.clone();
+        let metrics = parts.metrics.clone();
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let worker =
-            Worker { parts, stats: Stats::new(chrono::Duration::hours(24)), stats_sent: None, runtime };
+        let worker = Worker {
+            parts,
+            stats: Stats::new(chrono::Duration::hours(24)),
+            stats_sent: None,
+            runtime,
+            unarchived: Vec::new(),
+        };
         std::thread::Builder::new().name("outlet".into()).spawn(move || worker.run(rx))?;
-        Ok(Outlet { tx, topics })
+        Ok(Outlet { tx, topics, metrics })
     }
 
     fn queue(&self, job: Job) {
@@ -118,26 +144,29 @@ impl Outlet {
         self.queue(Job::Journal { seq, open: open.map(|r| Box::new(r.clone())) });
     }
 
+    /// An alarm is a result: it reaches central even from a full disk's reserve.
     pub(super) fn alarm(&self, alarm: &Alarm) {
-        self.send(self.topics.alarm(), alarm, false);
+        self.metrics.alarm(alarm);
+        self.send(self.topics.alarm(), alarm, Message::result);
     }
 
     pub(super) fn health(&self, event: &DeviceHealthEvent) {
-        self.send(self.topics.health(&event.device), event, true);
+        let topic = self.topics.health(&event.device);
+        self.send(topic, event, |topic, payload| Message::telemetry(topic, payload, true));
     }
 
     pub(super) fn ack(&self, ack: &CommandAck) {
-        self.send(self.topics.ack(), ack, false);
+        self.send(self.topics.ack(), ack, Message::result);
     }
 
     /// A passage record again, exactly as first published (same signature).
     pub(super) fn resend(&self, payload: Vec<u8>) {
-        self.queue(Job::Send { topic: self.topics.passage(), payload, retain: false });
+        self.queue(Job::Send(Message::result(self.topics.passage(), payload)));
     }
 
-    fn send<T: serde::Serialize>(&self, topic: String, value: &T, retain: bool) {
+    fn send<T: serde::Serialize>(&self, topic: String, value: &T, message: fn(String, Vec<u8>) -> Message) {
         match serde_json::to_vec(value) {
-            Ok(payload) => self.queue(Job::Send { topic, payload, retain }),
+            Ok(payload) => self.queue(Job::Send(message(topic, payload))),
             Err(e) => warn!(cause = %e, "cannot serialise a message"),
         }
     }
@@ -179,29 +208,47 @@ struct Worker<P> {
     stats_sent: Option<Instant>,
     /// For the UVSS reference update (image work, off this thread too).
     runtime: Option<tokio::runtime::Handle>,
+    /// Records neither the archive nor the outbox could confirm (a disk full past its reserve):
+    /// (passage, signed record), archived as soon as the disk takes them (tried before each job
+    /// and every second).
+    unarchived: Vec<(String, Vec<u8>)>,
 }
 
 impl<P: Publish> Worker<P> {
     fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(job) = rx.recv() {
+        loop {
+            let job = match rx.recv_timeout(RETRY_EVERY) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.archive_held();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            if !self.unarchived.is_empty() {
+                self.archive_held();
+            }
             match job {
                 Job::Journal { seq, open } => {
                     if let Err(e) = self.parts.journal.note(seq, open.as_deref()) {
                         error!(cause = %e, seq, "cannot keep the passage journal");
                     }
                 }
-                Job::Send { topic, payload, retain } => {
-                    self.parts.publisher.publish(topic, payload, retain);
+                Job::Send(message) => {
+                    self.parts.publisher.publish(message);
                 }
                 Job::Image { passage, camera, image } => self.image(&passage, &camera, &image),
                 Job::Announce(event) => {
+                    self.parts.metrics.decision(&event);
                     if let Some(payload) = self.signed(&*event) {
-                        self.parts.publisher.publish_result(self.parts.topics.decision(), payload);
+                        self.parts
+                            .publisher
+                            .publish_durable(Message::result(self.parts.topics.decision(), payload));
                     }
                 }
                 Job::Complete { record, scan } => self.complete(&record, scan),
                 Job::Unsent { payload } => match serde_json::from_slice::<PassageRecord>(&payload) {
-                    Ok(record) => self.deliver(&record, payload, None),
+                    Ok(record) => self.deliver(&record, payload, true, None),
                     Err(e) => error!(cause = %e, "an archived record does not read back; not sent again"),
                 },
                 Job::Flush(done) => {
@@ -220,13 +267,14 @@ impl<P: Publish> Worker<P> {
         let p = &self.parts;
         let manifest = ImageManifest::for_image(image, camera, passage, p.chunk_size);
         match serde_json::to_vec(&manifest) {
-            Ok(payload) => p.publisher.publish(p.topics.image(&image.sha256), payload, false),
+            Ok(payload) => p.publisher.publish(Message::image(p.topics.image(&image.sha256), payload)),
             Err(e) => return warn!(cause = %e, "cannot serialise an image manifest"),
         };
         let file = p.images.path_of(&image.sha256, image.format.extension());
         for i in 0..manifest.chunks {
             let (offset, len) = manifest.chunk_span(i).expect("every index below the count has a span");
-            p.publisher.publish_file(p.topics.image_chunk(&image.sha256, i), file.clone(), offset, len);
+            let part = FilePart { path: file.clone(), offset, len };
+            p.publisher.publish(Message::image_chunk(p.topics.image_chunk(&image.sha256, i), part));
         }
     }
 
@@ -236,19 +284,49 @@ impl<P: Publish> Worker<P> {
     /// sent again, never closed as interrupted.
     fn complete(&mut self, record: &PassageRecord, scan: Option<Scan>) {
         let Some(payload) = self.signed(record) else { return };
-        if let Err(e) = self.parts.archive.put(&record.id, &payload) {
-            warn!(passage = %record.id, cause = %e, "cannot keep the passage record for resending");
-        }
-        self.deliver(record, payload, scan);
+        let archived = self.archive(&record.id, &payload);
+        self.deliver(record, payload, archived, scan);
     }
 
-    /// Into the outbox for good, out of the journal, into the trail and the statistics.
-    fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, scan: Option<Scan>) {
-        let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
-        self.parts.publisher.publish_result(self.parts.topics.passage(), payload);
-        if let Err(e) = self.parts.journal.done(&record.id) {
-            error!(passage = %record.id, cause = %e, "cannot keep the passage journal");
+    /// Keeps a record in the archive, with the storage reserve if the disk is full.
+    fn archive(&mut self, id: &str, payload: &[u8]) -> bool {
+        let mut result = self.parts.archive.put(id, payload);
+        if let Err(e) = &result {
+            if self.parts.storage.relieve(e) {
+                result = self.parts.archive.put(id, payload);
+            }
         }
+        result.map_err(|e| warn!(passage = %id, cause = %e, "cannot keep the passage record")).is_ok()
+    }
+
+    /// Records neither the archive nor the outbox confirmed, tried again: once archived, a kill
+    /// sends them again on the next start instead of closing their passage as interrupted.
+    fn archive_held(&mut self) {
+        for (id, payload) in std::mem::take(&mut self.unarchived) {
+            if self.archive(&id, &payload) {
+                tracing::info!(passage = %id, "passage record archived after the disk refused it");
+            } else {
+                self.unarchived.push((id, payload));
+            }
+        }
+    }
+
+    /// Into the outbox for good; out of the journal only then (else resent from
+    /// the archive on the next start); into the trail and the statistics.
+    fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, archived: bool, scan: Option<Scan>) {
+        let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        let message = Message::result(self.parts.topics.passage(), payload.clone());
+        if self.parts.publisher.publish_durable(message) {
+            if let Err(e) = self.parts.journal.done(&record.id) {
+                error!(passage = %record.id, cause = %e, "cannot keep the passage journal");
+            }
+        } else if archived {
+            warn!(passage = %record.id, "record not confirmed by the outbox; kept in the journal, resent from the archive after a stop");
+        } else {
+            error!(passage = %record.id, "record neither archived nor confirmed by the outbox; archived once the disk takes it");
+            self.unarchived.push((record.id.clone(), payload));
+        }
+        self.parts.metrics.passage(record);
         self.parts.audit.append("passage", Some(&record.id), trail_summary(record, Some(record_sha256)));
         self.learn_reference(record, scan);
         self.stats.add(record);
@@ -256,7 +334,7 @@ impl<P: Publish> Worker<P> {
             self.stats_sent = Some(Instant::now());
             let report = self.stats.report(&self.parts.site, &self.parts.lane);
             if let Ok(payload) = serde_json::to_vec(&report) {
-                self.parts.publisher.publish(self.parts.topics.stats(), payload, true);
+                self.parts.publisher.publish(Message::telemetry(self.parts.topics.stats(), payload, true));
             }
         }
     }

@@ -1,8 +1,10 @@
 //! The outlet's promises, checked at the publishing boundary: a passage number
 //! is in the journal before anything carrying it is sent, `flushed` resolves
-//! only after what was queued before it, and a finished passage leaves the
-//! journal only once it is archived and handed over.
+//! only after what was queued before it, a finished passage leaves the
+//! journal only once it is archived and stored for good, and a record the
+//! outbox could not confirm is sent again after a stop, never lost.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use contract::decision::{DecisionEvent, DecisionRecord, Outcome};
@@ -18,6 +20,8 @@ use crate::audit::AuditLog;
 struct Probe {
     journal: std::path::PathBuf,
     seen: Mutex<Vec<(String, u64)>>,
+    /// The outbox cannot confirm results (a disk full past its reserve).
+    refuse_durable: AtomicBool,
 }
 
 impl Probe {
@@ -32,14 +36,14 @@ impl Probe {
 }
 
 impl Publish for Probe {
-    fn publish(&self, topic: String, _: Vec<u8>, _: bool) -> bool {
-        self.note(topic);
+    fn publish(&self, m: Message) -> bool {
+        self.note(m.topic);
         true
     }
 
-    fn publish_file(&self, topic: String, _: std::path::PathBuf, _: u64, _: u64) -> bool {
-        self.note(topic);
-        true
+    fn publish_durable(&self, m: Message) -> bool {
+        self.note(m.topic);
+        !self.refuse_durable.load(Ordering::SeqCst)
     }
 }
 
@@ -53,7 +57,12 @@ fn record(seq: u64) -> PassageRecord {
 }
 
 fn outlet(dir: &std::path::Path) -> (Outlet, Arc<Probe>) {
-    let probe = Arc::new(Probe { journal: dir.join("passages.json"), seen: Mutex::new(vec![]) });
+    let probe = Arc::new(Probe {
+        journal: dir.join("passages.json"),
+        seen: Mutex::new(vec![]),
+        refuse_durable: AtomicBool::new(false),
+    });
+    let metrics = Arc::new(Metrics::default());
     let topics = Topics::new("lanectl", "S", "G07");
     let signer = || crate::signing::load_or_create(&dir.join("key"), "S-G07").unwrap();
     let audit = AuditWriter::start(
@@ -61,6 +70,7 @@ fn outlet(dir: &std::path::Path) -> (Outlet, Arc<Probe>) {
         signer(),
         probe.clone(),
         topics.clone(),
+        metrics.clone(),
     )
     .unwrap();
     let parts = Parts {
@@ -75,6 +85,8 @@ fn outlet(dir: &std::path::Path) -> (Outlet, Arc<Probe>) {
         audit,
         site: "S".into(),
         lane: "G07".into(),
+        metrics,
+        storage: DiskGuard::unlimited(dir),
     };
     (Outlet::start(parts).unwrap(), probe)
 }
@@ -152,4 +164,61 @@ async fn a_record_archived_before_a_stop_is_sent_again() {
     outlet.flushed().await.unwrap();
     assert_eq!(Journal::open(&dir.path().join("passages.json")).0.open_passages(), vec![]);
     assert!(probe.seen.lock().unwrap().iter().any(|(t, _)| t.ends_with("/passage")));
+}
+
+/// The outbox could not confirm the record (the disk refused it even with the
+/// reserve): the passage stays in the journal, and the next start finds the
+/// archived record and sends it again — the same bytes, not an interrupted twin.
+#[tokio::test]
+async fn a_record_the_outbox_did_not_confirm_stays_in_the_journal_and_is_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, probe) = outlet(dir.path());
+    probe.refuse_durable.store(true, Ordering::SeqCst);
+    let r = record(4);
+    first.journal(4, Some(&r));
+    first.complete(Box::new(r.clone()), None);
+    first.flushed().await.unwrap();
+    let (journal, _) = Journal::open(&dir.path().join("passages.json"));
+    let open: Vec<String> = journal.open_passages().into_iter().map(|p| p.id).collect();
+    assert_eq!(open, vec![r.id.clone()], "not confirmed: still in the journal");
+    let archive = crate::archive::Archive::open(&dir.path().join("records"), 100).unwrap();
+    let archived = archive.get(&r.id).expect("archived before it was sent");
+    let sent = probe.seen.lock().unwrap().iter().filter(|(t, _)| t.ends_with("/passage")).count();
+    assert_eq!(sent, 1);
+    // What the next start does with it (see `build.rs`): the archived bytes again.
+    drop(first);
+    let (outlet, probe) = outlet(dir.path());
+    outlet.unsent(archived);
+    outlet.flushed().await.unwrap();
+    assert_eq!(Journal::open(&dir.path().join("passages.json")).0.open_passages(), vec![]);
+    assert!(probe.seen.lock().unwrap().iter().any(|(t, _)| t.ends_with("/passage")));
+}
+
+/// Neither the archive nor the outbox took the record: it is archived once
+/// the disk takes writes again, so a stop after that resends it.
+#[tokio::test]
+async fn a_record_the_archive_refused_is_archived_once_the_disk_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outlet, probe) = outlet(dir.path());
+    probe.refuse_durable.store(true, Ordering::SeqCst);
+    let r = record(5);
+    outlet.journal(5, Some(&r));
+    outlet.flushed().await.unwrap();
+    // The archive refuses: its folder is replaced by a file.
+    let records = dir.path().join("records");
+    std::fs::rename(&records, dir.path().join("records.away")).unwrap();
+    std::fs::write(&records, b"in the way").unwrap();
+    outlet.complete(Box::new(r.clone()), None);
+    outlet.flushed().await.unwrap();
+    let file = format!("{}.json", r.id);
+    assert!(!dir.path().join("records.away").join(&file).exists());
+    std::fs::remove_file(&records).unwrap();
+    std::fs::rename(dir.path().join("records.away"), &records).unwrap();
+    let path = records.join(&file);
+    // Tried again before the next job (and every second when there is none).
+    outlet.flushed().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v["id"], r.id.as_str());
+    let open = Journal::open(&dir.path().join("passages.json")).0.open_passages();
+    assert_eq!(open.len(), 1, "still in the journal: resent from the archive after a stop");
 }

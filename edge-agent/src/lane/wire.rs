@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn camera_urls_split_into_address_host_and_path() {
-        let s = |u| split_url(u);
+        let s = split_url;
         assert_eq!(
             s("http://10.20.1.21/ISAPI/Streaming/channels/1/picture"),
             Some(("10.20.1.21:80".into(), "10.20.1.21".into(), "/ISAPI/Streaming/channels/1/picture".into()))

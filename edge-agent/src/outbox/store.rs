@@ -1,43 +1,30 @@
 //! The durable outbox: every message the lane publishes is written here first,
 //! and removed only when the broker's PUBACK for it has arrived.
 //!
-//! SQLite in WAL mode with `synchronous = FULL`: a row that `push` returned for
+//! SQLite in WAL mode with `synchronous = FULL`: a row whose transaction committed
 //! survives kill -9 and power loss. Order is by class (results before images
 //! before telemetry), then by insertion, so live results never queue behind a
 //! backlog of images. See docs/design/outbox.md for why SQLite.
+//!
+//! This file is the table and nothing else: no threads, no retries, no policy
+//! about full disks. Transactions are the caller's ([`Outbox::begin`] /
+//! [`Outbox::commit`]), so the outbox thread can commit many inserts and deletes
+//! with one fsync (group commit).
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// Delivery class; lower goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Class {
-    /// Passage records, decisions, alarms, command acks: evidence.
-    Result = 0,
-    /// Image manifests and chunks: evidence too, but bulky.
-    Image = 1,
-    /// Status, health, statistics: the first to go when the disk is full.
-    Telemetry = 2,
-}
+use super::message::{Body, Class, FilePart, Message};
 
-impl Class {
-    fn from_i64(v: i64) -> Class {
-        match v {
-            0 => Class::Result,
-            1 => Class::Image,
-            _ => Class::Telemetry,
-        }
-    }
-}
-
+/// A message as stored, its body not yet read (image chunks point into the image store).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub id: i64,
     pub class: Class,
     pub topic: String,
-    pub payload: Vec<u8>,
+    pub body: Body,
     pub retain: bool,
 }
 
@@ -64,16 +51,40 @@ pub enum OutboxError {
     Full { bytes: u64, quota: u64 },
 }
 
+impl OutboxError {
+    /// The disk (not the quota) has no room: worth retrying once space is freed.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, OutboxError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
+/// What deleting an acknowledged row removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removed {
+    pub class: Class,
+    pub file: Option<String>,
+}
+
 pub struct Outbox {
     conn: Connection,
     quota: u64,
+    /// Payload bytes in the table, kept in step with every insert and delete so the quota check
+    /// does not scan the table for each message.
+    bytes: u64,
+    /// `synchronous = FULL` (else NORMAL), see [`Outbox::set_durable`].
+    durable: bool,
 }
 
 impl Outbox {
     pub fn open(path: &Path, quota: u64) -> Result<Self, OutboxError> {
         let conn = Connection::open(path)?;
+        // Only takes effect for a new database: lets a disk under pressure get freed pages back.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // After a checkpoint the WAL is cut back to this, not left at its largest.
+        conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS outbox (
@@ -89,139 +100,211 @@ impl Outbox {
                 file_offset INTEGER,
                 file_len INTEGER
             );
-            CREATE INDEX IF NOT EXISTS outbox_order ON outbox (class, id);",
+            CREATE INDEX IF NOT EXISTS outbox_order ON outbox (class, id);
+            CREATE INDEX IF NOT EXISTS outbox_file ON outbox (file) WHERE file IS NOT NULL;",
         )?;
-        Ok(Outbox { conn, quota })
+        let bytes: i64 =
+            conn.query_row("SELECT coalesce(sum(length(payload)), 0) FROM outbox", [], |r| r.get(0))?;
+        Ok(Outbox { conn, quota, bytes: bytes as u64, durable: true })
     }
 
-    /// Stores a message durably and returns its id. Telemetry is dropped (oldest
-    /// first) to make room; evidence never is.
-    pub fn push(
-        &mut self,
-        class: Class,
-        topic: &str,
-        payload: &[u8],
-        retain: bool,
-        now_ms: i64,
-    ) -> Result<i64, OutboxError> {
-        let depth = self.depth()?;
-        let needed = depth.bytes + payload.len() as u64;
+    pub fn begin(&mut self) -> Result<(), OutboxError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Whether the next commits are fsynced. New messages must be (a stored result survives a
+    /// power cut); a transaction that only deletes acknowledged messages need not be: lost on a
+    /// power cut, it means those messages are sent once more, which at-least-once allows. The
+    /// next fsynced commit makes the earlier ones durable too (the WAL is written in order).
+    pub fn set_durable(&mut self, durable: bool) -> Result<(), OutboxError> {
+        if self.durable != durable {
+            self.conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+            self.durable = durable;
+        }
+        Ok(())
+    }
+
+    pub fn commit(&mut self) -> Result<(), OutboxError> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Undoes an open transaction; the byte count is read again, as it counted the undone rows.
+    pub fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if let Ok(bytes) =
+            self.conn
+                .query_row("SELECT coalesce(sum(length(payload)), 0) FROM outbox", [], |r| r.get::<_, i64>(0))
+        {
+            self.bytes = bytes as u64;
+        }
+    }
+
+    /// Stores a message and returns its id; `None` for telemetry that does not fit. Telemetry is
+    /// dropped (oldest first) to make room within the quota; evidence never is.
+    pub fn push(&mut self, m: &Message, now_ms: i64) -> Result<Option<i64>, OutboxError> {
+        let needed = self.bytes + m.stored_len();
         if needed > self.quota {
             self.drop_telemetry(needed - self.quota)?;
-            let bytes = self.depth()?.bytes + payload.len() as u64;
+            let bytes = self.bytes + m.stored_len();
             if bytes > self.quota {
-                if class == Class::Telemetry {
-                    return Ok(0); // telemetry that does not fit is not worth an alarm
+                if m.class == Class::Telemetry {
+                    return Ok(None); // telemetry that does not fit is not worth an alarm
                 }
                 return Err(OutboxError::Full { bytes, quota: self.quota });
             }
         }
-        self.conn.execute(
-            "INSERT INTO outbox (class, topic, payload, retain, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![class as i64, topic, payload, retain as i64, now_ms],
+        self.insert(m, now_ms).map(Some)
+    }
+
+    fn insert(&mut self, m: &Message, now_ms: i64) -> Result<i64, OutboxError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO outbox (class, topic, payload, retain, created_ms, file, file_offset, file_len)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        let empty: &[u8] = &[];
+        match &m.body {
+            Body::Bytes(b) => {
+                stmt.execute(params![
+                    m.class as i64,
+                    m.topic,
+                    b,
+                    m.retain as i64,
+                    now_ms,
+                    None::<String>,
+                    None::<i64>,
+                    None::<i64>
+                ])?;
+            }
+            Body::File(p) => {
+                let file = p.path.to_string_lossy();
+                stmt.execute(params![
+                    m.class as i64,
+                    m.topic,
+                    empty,
+                    m.retain as i64,
+                    now_ms,
+                    file,
+                    p.offset as i64,
+                    p.len as i64
+                ])?;
+            }
+        }
+        self.bytes += m.stored_len();
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Stores a message whose payload is `len` bytes of `file` from `offset`,
-    /// read when it is sent.
-    pub fn push_file(
-        &mut self,
-        class: Class,
-        topic: &str,
-        file: &Path,
-        offset: u64,
-        len: u64,
-        now_ms: i64,
-    ) -> Result<i64, OutboxError> {
-        self.conn.execute(
-            "INSERT INTO outbox (class, topic, payload, retain, created_ms, file, file_offset, file_len) VALUES (?1, ?2, x'', 0, ?3, ?4, ?5, ?6)",
-            params![class as i64, topic, now_ms, file.to_string_lossy(), offset as i64, len as i64],
-        )?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    fn drop_telemetry(&mut self, mut bytes: u64) -> Result<(), OutboxError> {
-        let mut stmt =
-            self.conn.prepare("SELECT id, length(payload) FROM outbox WHERE class = 2 ORDER BY id")?;
-        let rows: Vec<(i64, i64)> =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    /// Drops telemetry, oldest first, until `bytes` are freed (all of it for `u64::MAX`).
+    /// Returns how many messages went.
+    pub fn drop_telemetry(&mut self, mut bytes: u64) -> Result<u64, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, length(payload) FROM outbox WHERE class = ?1 ORDER BY id")?;
+        let rows: Vec<(i64, i64)> = stmt
+            .query_map([Class::Telemetry as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         drop(stmt);
+        let mut dropped = 0;
         for (id, len) in rows {
             if bytes == 0 {
                 break;
             }
-            self.conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
-            bytes = bytes.saturating_sub(len as u64);
+            if self.remove(id)?.is_some() {
+                dropped += 1;
+            }
+            bytes = bytes.saturating_sub((len as u64).max(1));
         }
-        Ok(())
+        Ok(dropped)
     }
 
-    /// Up to `limit` messages to send next, skipping those already in flight.
-    pub fn next(&mut self, in_flight: &HashSet<i64>, limit: usize) -> Result<Vec<Stored>, OutboxError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, class, topic, payload, retain, file, file_offset, file_len FROM outbox ORDER BY class, id LIMIT ?1",
-        )?;
-        let take = (limit + in_flight.len()) as i64;
-        let rows = stmt.query_map([take], |r| {
-            let stored = Stored {
-                id: r.get(0)?,
-                class: Class::from_i64(r.get(1)?),
-                topic: r.get(2)?,
-                payload: r.get(3)?,
-                retain: r.get::<_, i64>(4)? != 0,
-            };
-            let file: Option<(String, i64, i64)> = match r.get::<_, Option<String>>(5)? {
-                Some(f) => Some((f, r.get(6)?, r.get(7)?)),
-                None => None,
-            };
-            Ok((stored, file))
-        })?;
-        let mut out = Vec::new();
-        let mut missing = Vec::new();
-        for row in rows {
-            let (mut row, file) = row?;
-            if in_flight.contains(&row.id) {
-                continue;
-            }
-            if let Some((path, offset, len)) = file {
-                match read_part(Path::new(&path), offset as u64, len as u64) {
-                    Ok(bytes) => row.payload = bytes,
-                    Err(e) => {
-                        tracing::error!(cause = %e, path, "image chunk unreadable; dropped");
-                        missing.push(row.id);
-                        continue;
+    /// Up to `limit` messages to send next, in order, skipping those `skip` names.
+    pub fn next(&mut self, skip: &HashSet<i64>, limit: usize) -> Result<Vec<Stored>, OutboxError> {
+        // Ids first, from the index alone: the rows in flight are skipped without reading their
+        // payloads (a record with previews is tens of KB).
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached("SELECT id FROM outbox ORDER BY class, id LIMIT ?1")?;
+            let take = (limit + skip.len()) as i64;
+            let rows = stmt.query_map([take], |r| r.get::<_, i64>(0))?;
+            let mut ids = Vec::with_capacity(limit);
+            for id in rows {
+                let id = id?;
+                if !skip.contains(&id) {
+                    ids.push(id);
+                    if ids.len() == limit {
+                        break;
                     }
                 }
             }
+            ids
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, class, topic, payload, retain, file, file_offset, file_len FROM outbox WHERE id = ?1",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = stmt.query_row([id], |r| {
+                let body = match r.get::<_, Option<String>>(5)? {
+                    Some(f) => Body::File(FilePart {
+                        path: f.into(),
+                        offset: r.get::<_, i64>(6)? as u64,
+                        len: r.get::<_, i64>(7)? as u64,
+                    }),
+                    None => Body::Bytes(r.get(3)?),
+                };
+                Ok(Stored {
+                    id: r.get(0)?,
+                    class: Class::from_i64(r.get(1)?),
+                    topic: r.get(2)?,
+                    body,
+                    retain: r.get::<_, i64>(4)? != 0,
+                })
+            })?;
             out.push(row);
-            if out.len() == limit {
-                break;
-            }
-        }
-        drop(stmt);
-        for id in missing {
-            self.conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
         }
         Ok(out)
     }
 
-    /// The broker has the message: forget it.
-    pub fn ack(&mut self, id: i64) -> Result<(), OutboxError> {
-        self.conn.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
-        Ok(())
+    /// The broker has the message: forget it. `None` if it was not there (acknowledged before).
+    pub fn remove(&mut self, id: i64) -> Result<Option<Removed>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM outbox WHERE id = ?1 RETURNING class, length(payload), file")?;
+        let removed = stmt
+            .query_row([id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .optional()?;
+        Ok(removed.map(|(class, len, file)| {
+            self.bytes = self.bytes.saturating_sub(len as u64);
+            Removed { class: Class::from_i64(class), file }
+        }))
     }
 
-    /// Many acks in one transaction: one fsync instead of one per message.
+    /// Many acknowledgements in one transaction: one fsync for all of them.
     pub fn ack_all(&mut self, ids: &[i64]) -> Result<(), OutboxError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute([id])?;
+        self.begin()?;
+        for &id in ids {
+            if let Err(e) = self.remove(id) {
+                self.rollback();
+                return Err(e);
             }
         }
-        tx.commit()?;
+        self.commit()
+    }
+
+    /// Whether any waiting row still reads from `file`.
+    pub fn references(&self, file: &str) -> Result<bool, OutboxError> {
+        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM outbox WHERE file = ?1 LIMIT 1")?;
+        Ok(stmt.query_row([file], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Gives freed pages and WAL space back to the filesystem (a disk under pressure).
+    pub fn shrink(&mut self) -> Result<(), OutboxError> {
+        self.conn.execute_batch("PRAGMA incremental_vacuum;")?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -268,77 +351,6 @@ impl Outbox {
     }
 }
 
-fn read_part(path: &Path, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    f.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0; len as usize];
-    f.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open(quota: u64) -> (tempfile::TempDir, Outbox) {
-        let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(&dir.path().join("outbox.db"), quota).unwrap();
-        (dir, outbox)
-    }
-
-    #[test]
-    fn results_go_before_images_before_telemetry() {
-        let (_d, mut o) = open(1 << 20);
-        let t = o.push(Class::Telemetry, "t", b"1", false, 1).unwrap();
-        let i = o.push(Class::Image, "i", b"2", false, 2).unwrap();
-        let r = o.push(Class::Result, "r", b"3", false, 3).unwrap();
-        let ids: Vec<i64> = o.next(&HashSet::new(), 10).unwrap().iter().map(|s| s.id).collect();
-        assert_eq!(ids, [r, i, t]);
-        let ids: Vec<i64> = o.next(&HashSet::from([r]), 1).unwrap().iter().map(|s| s.id).collect();
-        assert_eq!(ids, [i], "in-flight messages are skipped");
-    }
-
-    #[test]
-    fn only_an_ack_removes_and_everything_survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("outbox.db");
-        let mut o = Outbox::open(&path, 1 << 20).unwrap();
-        let a = o.push(Class::Result, "a", b"x", false, 1).unwrap();
-        let b = o.push(Class::Result, "b", b"y", true, 2).unwrap();
-        o.ack(a).unwrap();
-        drop(o);
-        let mut o = Outbox::open(&path, 1 << 20).unwrap();
-        let left = o.next(&HashSet::new(), 10).unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!((left[0].id, left[0].retain, left[0].payload.as_slice()), (b, true, &b"y"[..]));
-    }
-
-    #[test]
-    fn file_rows_are_read_when_sent_and_missing_files_are_dropped() {
-        let (dir, mut o) = open(1 << 20);
-        let file = dir.path().join("img.jpg");
-        std::fs::write(&file, b"0123456789").unwrap();
-        let a = o.push_file(Class::Image, "c/0", &file, 0, 4, 1).unwrap();
-        let b = o.push_file(Class::Image, "c/1", &file, 4, 6, 1).unwrap();
-        let gone = o.push_file(Class::Image, "c/x", &dir.path().join("nope"), 0, 1, 1).unwrap();
-        let rows = o.next(&HashSet::new(), 10).unwrap();
-        let got: Vec<(i64, &[u8])> = rows.iter().map(|r| (r.id, r.payload.as_slice())).collect();
-        assert_eq!(got, [(a, &b"0123"[..]), (b, &b"456789"[..])]);
-        assert!(!o.contains(gone).unwrap());
-    }
-
-    #[test]
-    fn full_disk_drops_telemetry_never_evidence() {
-        let (_d, mut o) = open(100);
-        o.push(Class::Telemetry, "t", &[0; 40], false, 1).unwrap();
-        o.push(Class::Result, "r", &[0; 40], false, 2).unwrap();
-        o.push(Class::Image, "i", &[0; 40], false, 3).unwrap();
-        let d = o.depth().unwrap();
-        assert_eq!((d.telemetry, d.results, d.images), (0, 1, 1), "telemetry made room");
-        let err = o.push(Class::Result, "r2", &[0; 40], false, 4).unwrap_err();
-        assert!(matches!(err, OutboxError::Full { .. }), "{err}");
-        assert_eq!(o.depth().unwrap().messages, 2, "nothing was deleted for it");
-        assert_eq!(o.push(Class::Telemetry, "t2", &[0; 40], false, 5).unwrap(), 0);
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

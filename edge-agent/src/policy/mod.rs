@@ -26,6 +26,8 @@ pub struct PolicyInput<'a> {
     pub declaration: Option<&'a Declaration>,
     /// Health of each device that matters to the decision, by name.
     pub health: &'a BTreeMap<String, (HealthState, bool)>,
+    /// The data disk is below its floor: the lane cannot keep the evidence of a release.
+    pub storage_full: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -54,6 +56,13 @@ impl Policy {
 
     pub fn decide(&self, input: &PolicyInput) -> DecisionRecord {
         let mut c = Checks::default();
+        if input.storage_full {
+            c.unavailable(
+                "storage",
+                "storage_full",
+                "the data disk is below its floor: images are not kept, so no vehicle is released unseen",
+            );
+        }
         self.devices(input, &mut c);
         self.reads(input, &mut c);
         self.declaration(input, &mut c);

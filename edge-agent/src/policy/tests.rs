@@ -102,12 +102,12 @@ fn good_declaration() -> Declaration {
     }
 }
 
-/// Device health as the policy sees it: state, and whether the policy needs the device.
-type Devices = BTreeMap<String, (HealthState, bool)>;
+/// Device health by name, as the cases set it: (state, whether the device is required).
+type Health = BTreeMap<String, (HealthState, bool)>;
 
 struct Case {
     name: &'static str,
-    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut Devices),
+    change: fn(&mut PassageRecord, &mut Option<Declaration>, &mut Health),
     outcome: Outcome,
     reason: Option<&'static str>,
 }
@@ -121,6 +121,7 @@ fn run(case: &Case) -> DecisionRecord {
         record: &record,
         declaration: declaration.as_ref(),
         health: &health,
+        storage_full: false,
         now: record.arrived_at,
     };
     policy().decide(&input)
@@ -320,6 +321,7 @@ fn auto_release_off_holds_everything() {
         record: &record,
         declaration: Some(&decl),
         health: &health,
+        storage_full: false,
         now: record.arrived_at,
     });
     assert_eq!((d.outcome, d.reasons), (Outcome::Hold, vec!["auto_release_off".to_string()]));
@@ -441,8 +443,14 @@ fn vision_settings_turn_unknowns_into_holds_or_not() {
     let decide = |p: &Policy, change: fn(&mut PassageRecord, &mut Option<Declaration>)| {
         let (mut r, mut d) = (good_record(), Some(decl.clone()));
         change(&mut r, &mut d);
-        p.decide(&PolicyInput { record: &r, declaration: d.as_ref(), health: &health, now: r.arrived_at })
-            .reasons
+        p.decide(&PolicyInput {
+            record: &r,
+            declaration: d.as_ref(),
+            health: &health,
+            storage_full: false,
+            now: r.arrived_at,
+        })
+        .reasons
     };
     let (strict, lenient) = (policy().with_vision(strict), policy().with_vision(lenient));
     assert_eq!(decide(&strict, |r, _| r.uvss = uvss(UvssVerdict::NoReference)), vec!["uvss_no_reference"]);
@@ -458,4 +466,23 @@ fn vision_settings_turn_unknowns_into_holds_or_not() {
         decide(&strict, |r, d| declared_empty_image(r, d, EmptyImageVerdict::Inconclusive)),
         vec!["empty_image_inconclusive"]
     );
+}
+
+#[test]
+fn a_full_data_disk_holds_a_vehicle_that_would_have_been_released() {
+    let record = good_record();
+    let declaration = good_declaration();
+    let health = BTreeMap::from([("plate-cam".to_string(), (HealthState::Ok, true))]);
+    let decide = |storage_full| {
+        policy().decide(&PolicyInput {
+            record: &record,
+            declaration: Some(&declaration),
+            health: &health,
+            storage_full,
+            now: record.arrived_at,
+        })
+    };
+    assert_eq!(decide(false).outcome, Outcome::Release);
+    let held = decide(true);
+    assert_eq!((held.outcome, held.reasons), (Outcome::Hold, vec!["storage_full".to_string()]));
 }

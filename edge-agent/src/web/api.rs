@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::Sources;
 use crate::lane::DiagError;
-use crate::metrics::Now;
+use crate::metrics::{Now, StorageNow};
 use contract::image::ImageRef;
 use contract::passage::PassageRecord;
 
@@ -20,6 +20,24 @@ const MAX_PASSAGES: usize = 50;
 
 pub async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(include_str!("page.html")))
+}
+
+/// The page's words: the lane's vocabulary in both languages (`crate::words`, the same as
+/// the command line's), the language the lane file chose and the one the browser asks for.
+pub async fn words(State(s): State<Sources>, headers: axum::http::HeaderMap) -> Json<Value> {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::words::Lang::from_accept_language);
+    let terms: serde_json::Map<String, Value> = crate::words::TABLES
+        .iter()
+        .map(|(name, table)| {
+            let t: serde_json::Map<String, Value> =
+                table.iter().map(|t| (t.key.to_string(), json!({ "en": t.en, "zh": t.zh }))).collect();
+            (name.to_string(), Value::Object(t))
+        })
+        .collect();
+    Json(json!({ "configured": s.language, "accept": accept, "terms": terms }))
 }
 
 fn now_ms() -> i64 {
@@ -35,6 +53,13 @@ pub async fn metrics(State(s): State<Sources>) -> impl IntoResponse {
         uplink_connected: *s.uplink_connected.borrow(),
         loop_beats: view.beats,
         completed: view.completed,
+        link: s.link.clone(),
+        outbox_counters: s.outbox_counters.clone(),
+        storage: s.storage.as_ref().map(|g| StorageNow {
+            free: g.free(),
+            floor: g.limits().floor,
+            full: g.is_full(),
+        }),
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render(&now))
 }
@@ -48,6 +73,9 @@ pub async fn status(State(s): State<Sources>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "state": s.technician.view(),
         "uplink": { "connected": *s.uplink_connected.borrow() },
+        "storage": s.storage.as_ref().map(|g| json!({
+            "free_bytes": g.free(), "floor_bytes": g.limits().floor, "full": g.is_full(),
+        })),
         "outbox": {
             "messages": d.messages, "bytes": d.bytes, "results": d.results,
             "images": d.images, "telemetry": d.telemetry, "oldest_age_s": oldest_age_s,
@@ -79,10 +107,12 @@ pub async fn passages(State(s): State<Sources>, Query(q): Query<Count>) -> Respo
     .await;
     match read {
         Ok(Ok(records)) => Json(records).into_response(),
-        Ok(Err(e)) => {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the passage archive: {e}"))
-        }
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "archive_unreadable",
+            format!("cannot read the passage archive: {}", crate::words::without_os_codes(&e.to_string())),
+        ),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 
@@ -104,16 +134,16 @@ fn strip_previews(mut r: PassageRecord) -> PassageRecord {
 /// `/images/<sha256>.<jpg|png>` from the content-addressed store.
 pub async fn image(State(s): State<Sources>, Path(file): Path<String>) -> Response {
     let Some((sha, ext)) = file.split_once('.') else {
-        return problem(StatusCode::NOT_FOUND, "no such image");
+        return problem(StatusCode::NOT_FOUND, "no_image", "no such image");
     };
     let hex = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let mime = match ext {
         "jpg" => "image/jpeg",
         "png" => "image/png",
-        _ => return problem(StatusCode::NOT_FOUND, "no such image"),
+        _ => return problem(StatusCode::NOT_FOUND, "no_image", "no such image"),
     };
     if !hex {
-        return problem(StatusCode::NOT_FOUND, "no such image");
+        return problem(StatusCode::NOT_FOUND, "no_image", "no such image");
     }
     let path = s.data_dir.join("images").join(&sha[..2]).join(&file);
     match tokio::fs::read(&path).await {
@@ -122,22 +152,27 @@ pub async fn image(State(s): State<Sources>, Path(file): Path<String>) -> Respon
             ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "max-age=31536000, immutable")], bytes)
                 .into_response()
         }
-        Err(_) => problem(StatusCode::NOT_FOUND, "no such image (it may have been removed to make room)"),
+        Err(_) => problem(
+            StatusCode::NOT_FOUND,
+            "no_image",
+            "no such image (it may have been removed to make room)",
+        ),
     }
 }
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+/// An error answer: `code` for the page to say it in its language, `error` in English.
+fn problem(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "code": code, "error": message.into() }))).into_response()
 }
 
 fn diag(e: DiagError) -> Response {
-    let status = match e {
-        DiagError::Refused(_) => StatusCode::CONFLICT,
-        DiagError::NoDevice(_) => StatusCode::NOT_FOUND,
-        DiagError::Device(_) => StatusCode::BAD_GATEWAY,
-        DiagError::NoAnswer => StatusCode::GATEWAY_TIMEOUT,
+    let (status, code) = match e {
+        DiagError::Refused(_) => (StatusCode::CONFLICT, "refused"),
+        DiagError::NoDevice(_) => (StatusCode::NOT_FOUND, "no_device"),
+        DiagError::Device(_) => (StatusCode::BAD_GATEWAY, "device_error"),
+        DiagError::NoAnswer => (StatusCode::GATEWAY_TIMEOUT, "no_answer"),
     };
-    problem(status, e.to_string())
+    problem(status, code, e.to_string())
 }
 
 fn image_json(i: &ImageRef) -> Value {
@@ -190,12 +225,14 @@ pub async fn local_release(State(s): State<Sources>, Json(r): Json<Release>) -> 
     if s.operators.is_empty() {
         return problem(
             StatusCode::FORBIDDEN,
+            "no_operators",
             "no local operators are configured on this lane ([operators] in the lane config)",
         );
     }
     if *s.uplink_connected.borrow() {
         return problem(
             StatusCode::CONFLICT,
+            "uplink_up",
             "the uplink is up: central reviews held vehicles; local release is for when it is down",
         );
     }
@@ -212,13 +249,13 @@ pub async fn local_release(State(s): State<Sources>, Json(r): Json<Release>) -> 
         },
         Ok(Err(denied)) => {
             s.technician.operator_refused(&r.operator, &r.passage, &denied.to_string());
-            let status = match denied {
-                crate::operator::Denied::Wrong => StatusCode::UNAUTHORIZED,
-                crate::operator::Denied::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            let (status, code) = match denied {
+                crate::operator::Denied::Wrong => (StatusCode::UNAUTHORIZED, "wrong_password"),
+                crate::operator::Denied::Locked { .. } => (StatusCode::TOO_MANY_REQUESTS, "locked"),
             };
-            problem(status, denied.to_string())
+            problem(status, code, denied.to_string())
         }
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 
@@ -230,6 +267,6 @@ pub async fn log_filter() -> String {
 pub async fn set_log_filter(body: String) -> Response {
     match crate::logs::set_filter(&body) {
         Ok(()) => Json(json!({ "ok": true, "filter": crate::logs::filter() })).into_response(),
-        Err(e) => problem(StatusCode::BAD_REQUEST, e),
+        Err(e) => problem(StatusCode::BAD_REQUEST, "bad_filter", e),
     }
 }

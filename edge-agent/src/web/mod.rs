@@ -1,7 +1,9 @@
 //! The technician page on the lane PC, its JSON API and `/metrics` (axum).
 //!
 //! Loopback by default; anywhere else only with a password (checked when the
-//! configuration is validated). Everything it shows comes from places that
+//! configuration is validated). Served by its own accept loop (`serve`) with a
+//! connection limit and header and idle timeouts: the page must never take the
+//! descriptors the lane needs. Everything it shows comes from places that
 //! never make the lane wait: the lane's published [`LaneView`], the outbox's
 //! own connection, the passage archive and image store on disk. Actions go to
 //! the lane loop as requests, which the loop may refuse.
@@ -10,6 +12,9 @@
 
 mod api;
 pub(crate) mod auth;
+mod serve;
+
+pub use serve::{Refusals, HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,10 +44,17 @@ pub struct Sources {
     pub action_limit: Duration,
     /// Local operators who may release held vehicles while the uplink is down.
     pub operators: Arc<crate::operator::Operators>,
+    /// The page's language from the lane file; `None`: the browser's.
+    pub language: Option<crate::words::Lang>,
+    /// The uplink's and the outbox's own counters, and the data disk's guard, for `/metrics`.
+    pub link: Option<Arc<crate::mqtt::LinkCounters>>,
+    pub outbox_counters: Option<Arc<crate::outbox::Counters>>,
+    pub storage: Option<crate::storage::DiskGuard>,
 }
 
 pub struct WebServer {
     pub addr: SocketAddr,
+    pub refusals: Arc<Refusals>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -60,6 +72,7 @@ pub fn router(sources: Sources, password: Option<String>, loopback: bool) -> Rou
         .route("/", get(api::page))
         .route("/metrics", get(api::metrics))
         .route("/api/status", get(api::status))
+        .route("/api/words", get(api::words))
         .route("/api/passages", get(api::passages))
         .route("/images/{file}", get(api::image))
         .route("/api/barrier/cycle", post(api::cycle_barrier))
@@ -80,17 +93,11 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let app = router(sources, password, addr.ip().is_loopback());
-    let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-            tracing::warn!(cause = %e, "technician page stopped");
-        }
-    });
+    let (stop, stopped) = watch::channel(false);
+    let refusals = Arc::new(Refusals::default());
+    let task = tokio::spawn(serve::serve(listener, app, stopped, refusals.clone()));
     tracing::info!(%addr, "technician page listening");
-    Ok(WebServer { addr, stop, task })
+    Ok(WebServer { addr, refusals, stop, task })
 }
 
 /// Everything the page needs from the agent but the lane's [`Technician`],
@@ -101,7 +108,8 @@ pub struct Setup {
     lane: String,
     outbox: OutboxHandle,
     uplink_connected: watch::Receiver<bool>,
-    metrics: Arc<Metrics>,
+    link: Arc<crate::mqtt::LinkCounters>,
+    storage: crate::storage::DiskGuard,
     data_dir: PathBuf,
     action_limit: Duration,
     operators: Arc<crate::operator::Operators>,
@@ -111,7 +119,7 @@ impl Setup {
     pub fn new(
         cfg: &crate::config::LaneConfig,
         uplink: &crate::mqtt::UplinkHandle,
-        metrics: Arc<Metrics>,
+        storage: crate::storage::DiskGuard,
     ) -> Self {
         let slowest_device = cfg.devices.iter().map(|d| d.timeout).max().unwrap_or_default();
         Setup {
@@ -120,7 +128,8 @@ impl Setup {
             lane: cfg.lane.clone(),
             outbox: uplink.outbox().clone(),
             uplink_connected: uplink.connected(),
-            metrics,
+            link: uplink.counters.clone(),
+            storage,
             data_dir: cfg.data_dir.clone(),
             // A barrier cycle is two moves; give the lane's own timeouts room to fire first.
             action_limit: (cfg.timeouts.barrier * 2).max(slowest_device) + Duration::from_secs(5),
@@ -130,18 +139,22 @@ impl Setup {
 
     /// Starts the page unless it is switched off. A port already taken is
     /// logged, not fatal: the lane matters more than its page.
-    pub async fn start(self, technician: Technician) -> Option<WebServer> {
+    pub async fn start(self, technician: Technician, metrics: Arc<Metrics>) -> Option<WebServer> {
         let listen = self.cfg.listen?;
         let sources = Sources {
+            outbox_counters: Some(self.outbox.counters.clone()),
+            link: Some(self.link),
+            storage: Some(self.storage),
             site: self.site,
             lane: self.lane,
             technician,
             outbox: self.outbox,
             uplink_connected: self.uplink_connected,
-            metrics: self.metrics,
+            metrics,
             data_dir: self.data_dir,
             action_limit: self.action_limit,
             operators: self.operators,
+            language: self.cfg.language,
         };
         match start(listen, self.cfg.password, sources).await {
             Ok(server) => Some(server),

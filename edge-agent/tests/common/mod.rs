@@ -12,18 +12,19 @@ use std::time::Duration;
 use drivers::sim::{Footage, SimLane, SimPlan, SimTiming};
 use edge_agent::config;
 use edge_agent::lane::{Lane, Publish};
+use edge_agent::outbox::{Body, Message};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub struct Collector(pub Mutex<mpsc::Sender<(String, Value)>>);
 
 impl Publish for Collector {
-    fn publish(&self, topic: String, payload: Vec<u8>, _retain: bool) -> bool {
-        if topic.contains("/image/") && topic.rsplit('/').next().is_some_and(|i| i.parse::<u32>().is_ok()) {
-            return true; // an image chunk: raw bytes
-        }
-        let value = serde_json::from_slice(&payload).expect("every message but image chunks is JSON");
-        self.0.lock().unwrap().send((topic, value)).is_ok()
+    fn publish(&self, m: Message) -> bool {
+        let Body::Bytes(payload) = &m.body else {
+            return true; // an image chunk: raw bytes from the image store
+        };
+        let value = serde_json::from_slice(payload).expect("every message but image chunks is JSON");
+        self.0.lock().unwrap().send((m.topic, value)).is_ok()
     }
 }
 
@@ -117,7 +118,7 @@ impl Running {
                     edge_agent::outbox::OutboxHandle::open(&cfg.data_dir.join("outbox.db"), cfg.outbox_quota)
                         .unwrap();
                 let topic = contract::Topics::new(&cfg.mqtt.topic_prefix, &cfg.site, &cfg.lane).status();
-                let will = edge_agent::mqtt::Will { topic, online: b"{}".to_vec(), offline: b"{}".to_vec() };
+                let will = edge_agent::mqtt::Will { topic, status: Box::new(|_, _| b"{}".to_vec()) };
                 Arc::new(edge_agent::mqtt::start(&cfg.mqtt, "127.0.0.1", port, will, outbox, None).unwrap())
             },
         )

@@ -29,18 +29,46 @@ pub fn config(broker_port: u16, data: &std::path::Path, extra: &str) -> String {
 impl Agent {
     /// Starts the agent and waits for READY=1. `extra` gets `{web_port}` replaced.
     pub fn start(broker_port: u16, extra: &str, watchdog: Option<Duration>) -> Agent {
+        Self::launch(broker_port, None, "", extra, watchdog)
+    }
+
+    /// With its data directory at `data` (say, on a small disk of the test's own).
+    pub fn start_in(broker_port: u16, data: &std::path::Path, extra: &str) -> Agent {
+        Self::launch(broker_port, Some(data), "", extra, None)
+    }
+
+    /// With its data directory at `data` and the disk's floor and reserve given (MB).
+    pub fn start_limited(
+        broker_port: u16,
+        data: &std::path::Path,
+        extra: &str,
+        floor_mb: u64,
+        reserve_mb: u64,
+    ) -> Agent {
+        let storage = format!("min_free_mb = {floor_mb}\nreserve_mb = {reserve_mb}\n");
+        Self::launch(broker_port, Some(data), &storage, extra, None)
+    }
+
+    fn launch(
+        broker_port: u16,
+        data: Option<&std::path::Path>,
+        storage: &str,
+        extra: &str,
+        watchdog: Option<Duration>,
+    ) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let web_port = hil_tests::free_port();
         let file = dir.path().join("lane.toml");
-        std::fs::write(
-            &file,
-            config(
-                broker_port,
-                &dir.path().join("data"),
-                &extra.replace("{web_port}", &web_port.to_string()),
-            ),
-        )
-        .unwrap();
+        let data = data.map_or_else(|| dir.path().join("data"), std::path::Path::to_path_buf);
+        let text = config(broker_port, &data, &extra.replace("{web_port}", &web_port.to_string()));
+        let data_line = format!("data_dir = {:?}", data.display().to_string());
+        // The storage limits given replace the demo's own.
+        let text: String = text
+            .lines()
+            .filter(|l| storage.is_empty() || !l.starts_with("reserve_mb") && !l.starts_with("min_free_mb"))
+            .map(|l| if l == data_line { format!("{l}\n{storage}") } else { format!("{l}\n") })
+            .collect();
+        std::fs::write(&file, text).unwrap();
         let sock_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&sock_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-agent"));

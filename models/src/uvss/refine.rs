@@ -102,9 +102,9 @@ fn segments(
 /// Cross-axis edge profile of columns x0..x1 only.
 fn strip_profile(p: &Plane, x0: usize, x1: usize) -> Vec<f32> {
     let mut prof = vec![0f32; p.h];
-    for (y, slot) in prof.iter_mut().enumerate().skip(1) {
+    for (y, out) in prof.iter_mut().enumerate().skip(1) {
         let (r0, r1) = (&p.data[(y - 1) * p.w + x0..(y - 1) * p.w + x1], &p.data[y * p.w + x0..y * p.w + x1]);
-        *slot = r0.iter().zip(r1).map(|(u, v)| (u - v).abs()).sum();
+        *out = r0.iter().zip(r1).map(|(u, v)| (u - v).abs()).sum();
     }
     prof[0] = prof.get(1).copied().unwrap_or(0.0);
     prof

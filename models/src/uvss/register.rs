@@ -90,9 +90,9 @@ pub(crate) fn edge_profile(p: &Plane, along_x: bool) -> Vec<f32> {
         prof
     } else {
         let mut prof = vec![0f32; p.h];
-        for (y, slot) in prof.iter_mut().enumerate().skip(1) {
+        for (y, out) in prof.iter_mut().enumerate().skip(1) {
             let (a, b) = (&p.data[(y - 1) * p.w..y * p.w], &p.data[y * p.w..(y + 1) * p.w]);
-            *slot = a.iter().zip(b).map(|(u, v)| (u - v).abs()).sum();
+            *out = a.iter().zip(b).map(|(u, v)| (u - v).abs()).sum();
         }
         prof[0] = prof.get(1).copied().unwrap_or(0.0);
         prof

@@ -80,6 +80,8 @@ impl Chassis {
 }
 
 /// Paint a random but plausible underside.
+// 6.283, not TAU: the synthetic scans (and the thresholds tuned on them) stay as they were.
+#[allow(clippy::approx_constant)]
 pub fn chassis(rng: &mut Rng) -> Chassis {
     let (w, h) = ((VEHICLE_MM.0 / MM_PER_TEXEL) as usize, (VEHICLE_MM.1 / MM_PER_TEXEL) as usize);
     let (fx, fy, ph) = (rng.range(0.005, 0.02), rng.range(0.01, 0.04), rng.range(0.0, 6.3));
@@ -214,6 +216,8 @@ impl Pass {
 
 /// Render a pass: `cross` pixels across the lane, about `nominal_len` lines for the vehicle at
 /// speed 1. Travel runs along x. Also returns the vehicle x (mm) of each line.
+// 6.283, not TAU: see `chassis`.
+#[allow(clippy::approx_constant)]
 pub fn render(c: &Chassis, p: &Pass, cross: usize, nominal_len: usize) -> (RgbImage, Vec<f32>) {
     let lead = 300.0;
     let base = VEHICLE_MM.0 / nominal_len as f32 * p.speed;

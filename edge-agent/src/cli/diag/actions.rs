@@ -15,7 +15,7 @@ use tokio::time::{timeout, Instant};
 
 use super::probe::{self, capture, describe_image, limit, presence_reading, seals_line, until_ok};
 use super::Outcome;
-use crate::config::{DeviceKind, LaneConfig};
+use crate::config::{DeviceKind, LaneConfig, Transport};
 use crate::flow::Zone;
 use crate::lane::Captured;
 use crate::lane::Devices;
@@ -184,7 +184,19 @@ pub async fn capture_uvss(
         .devices_of(DeviceKind::UnderVehicleCamera)
         .next()
         .map(|d| d.name.clone())
-        .ok_or("the lane has no under_vehicle_camera")?;
+        .ok_or("the lane has no under-vehicle camera")?;
+    // The simulation diag builds has no traffic (see `on_lane`): no vehicle will ever drive
+    // over, so say so now rather than promise a wait that cannot end well.
+    if cfg.devices.iter().any(|d| d.name == name && d.transport == Transport::Sim) {
+        return Ok(outcome(
+            &name,
+            "capture",
+            Err("simulated, and diag runs the simulation without traffic: no vehicle will drive over. \
+                 Run the lane (`edge-agent run`) and take scans from its passages (technician page, `edge-agent tail`)"
+                .to_string()),
+            Saved::default(),
+        ));
+    }
     let handle =
         devices.capturers.get(&name).map(|(_, h)| h.clone()).ok_or("the UVSS camera was not built")?;
     // An unplugged camera fails now, not after the whole wait.
@@ -192,7 +204,7 @@ pub async fn capture_uvss(
     if let Err(e) = until_ok(health, limit(cfg, &name)).await {
         return Ok(outcome(&name, "capture", Err(e.to_string()), Saved::default()));
     }
-    eprintln!("{name}: waiting up to {} for a vehicle to drive over…", humantime::format_duration(wait));
+    eprintln!("{name}: waiting up to {} for a vehicle to drive over…", crate::words::format_duration(wait));
     let deadline = Instant::now() + wait;
     let scan = loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -205,7 +217,7 @@ pub async fn capture_uvss(
         match r {
             Err(DeviceError::Timeout(_)) if Instant::now() < deadline => continue,
             Err(DeviceError::Timeout(_)) => {
-                break Err(format!("no vehicle drove over within {}", humantime::format_duration(wait)))
+                break Err(format!("no vehicle drove over within {}", crate::words::format_duration(wait)))
             }
             other => break other.map_err(|e| e.to_string()),
         }

@@ -22,13 +22,19 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::cli::print_text;
 use crate::config::{self, LaneConfig};
 use crate::lane::{build_devices, Devices};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  edge-agent diag --config /etc/edge-agent/lane.toml\n  \
+edge-agent diag barrier --cycle\n  edge-agent diag camera plate-front --snapshot front.jpg\n  \
+edge-agent diag uvss --capture scan.png --wait 2m\n  edge-agent diag ports\n\n\
+Exit 0 when every device checked is ok, 1 when one failed its check or an action was refused, \
+2 when diag could not run. Stop the agent first for serial devices (it holds their ports).")]
 pub struct DiagArgs {
     /// The lane's configuration; its devices are built as the agent builds them.
-    #[arg(short, long, global = true, default_value = "/etc/edge-agent/lane.toml")]
+    #[arg(short, long, global = true, default_value = crate::cli::lane::DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// JSON on stdout instead of sentences.
     #[arg(long, global = true)]
@@ -42,30 +48,42 @@ pub struct DiagArgs {
 pub enum DiagCmd {
     /// The barrier's state; `--cycle` opens and closes it once (refused while
     /// the zone under the arm is occupied).
+    #[command(after_help = "Example:\n  edge-agent diag barrier --cycle --config /etc/edge-agent/lane.toml")]
     Barrier {
+        /// Open the barrier and close it again, timing both moves.
         #[arg(long)]
         cycle: bool,
     },
     /// The seal reader; `--read` lists every seal in range.
+    #[command(after_help = "Example:\n  edge-agent diag seal --read")]
     Seal {
+        /// Read every seal in range (id, status, battery).
         #[arg(long)]
         read: bool,
     },
     /// One area camera; `--snapshot FILE` saves a picture (JPEG as the camera sends it).
+    #[command(after_help = "Example:\n  edge-agent diag camera plate-front --snapshot front.jpg")]
     Camera {
+        /// The camera's device name, as `[devices.NAME]` in the lane file.
         name: String,
+        /// Save one picture to this file.
         #[arg(long)]
         snapshot: Option<PathBuf>,
     },
     /// The under-vehicle camera; `--capture FILE` waits for the next vehicle and saves its scan (PNG).
+    #[command(after_help = "Example:\n  edge-agent diag uvss --capture scan.png --wait 2m")]
     Uvss {
+        /// Wait for the next vehicle to drive over and save its scan to this file.
         #[arg(long)]
         capture: Option<PathBuf>,
-        /// How long to wait for a vehicle to drive over.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        /// How long to wait for a vehicle to drive over (e.g. 60s, 5m).
+        #[arg(long, default_value = "60s", value_parser = crate::cli::duration)]
         wait: Duration,
     },
     /// Serial ports on this machine, with USB vendor and product ids.
+    #[command(
+        after_help = "Example:\n  edge-agent diag ports --config /etc/edge-agent/lane.toml   # matched to the lane's devices"
+    )]
     Ports,
 }
 
@@ -91,7 +109,7 @@ pub fn run(args: DiagArgs) -> Result<bool, String> {
             ports::report(std::path::Path::new("/sys/class/tty"), cfg.as_ref())
         }
         _ => {
-            let cfg = config::load(&args.config).map_err(|e| e.to_string())?;
+            let cfg = crate::cli::lane::load(&args.config)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -101,9 +119,9 @@ pub fn run(args: DiagArgs) -> Result<bool, String> {
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome.json).expect("JSON values print"));
+        print_text(&(serde_json::to_string_pretty(&outcome.json).expect("JSON values print") + "\n"));
     } else {
-        print!("{}", outcome.human);
+        print_text(&outcome.human);
     }
     Ok(outcome.ok)
 }

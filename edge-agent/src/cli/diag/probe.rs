@@ -114,7 +114,7 @@ pub fn device_for(cfg: &LaneConfig, cmd: &DiagCmd) -> Result<String, String> {
         cfg.devices_of(kind)
             .next()
             .map(|d| d.name.clone())
-            .ok_or_else(|| format!("the lane has no {}", kind.name()))
+            .ok_or_else(|| format!("the lane has no {}", kind.words()))
     };
     match cmd {
         DiagCmd::Barrier { .. } => of_kind(DeviceKind::Barrier),
@@ -129,7 +129,13 @@ pub fn device_for(cfg: &LaneConfig, cmd: &DiagCmd) -> Result<String, String> {
 pub fn camera<'a>(cfg: &'a LaneConfig, name: &str) -> Result<&'a DeviceConfig, String> {
     cfg.devices_of(DeviceKind::AreaCamera).find(|d| d.name == name).ok_or_else(|| {
         let names: Vec<_> = cfg.devices_of(DeviceKind::AreaCamera).map(|d| d.name.as_str()).collect();
-        format!("the lane has no area camera named {name:?}; its cameras: {}", names.join(", "))
+        if names.is_empty() {
+            return "the lane has no area cameras".to_string();
+        }
+        let close = crate::words::suggest(name, names.iter().copied())
+            .map(|s| format!("did you mean {s:?}? "))
+            .unwrap_or_default();
+        format!("the lane has no area camera named {name:?}; {close}its cameras: {}", names.join(", "))
     })
 }
 
@@ -233,21 +239,23 @@ pub async fn glance(cfg: &LaneConfig, devices: Devices, only: Option<&str>) -> O
 }
 
 pub fn seals_line(seals: &[drivers::SealRead]) -> String {
-    let list: Vec<String> = seals.iter().map(|s| format!("{} {:?}", s.id, s.status).to_lowercase()).collect();
+    let list: Vec<String> = seals
+        .iter()
+        .map(|s| format!("{} {}", s.id, crate::words::en_of("seal", &crate::words::wire_word(&s.status))))
+        .collect();
     match seals.len() {
         0 => "no seal in range".into(),
-        n => format!("{n} seal{} in range: {}", if n == 1 { "" } else { "s" }, list.join(", ")),
+        n => format!("{} in range: {}", crate::words::plural(n as u64, "seal", "seals"), list.join(", ")),
     }
 }
 
 fn render(cfg: &LaneConfig, reports: Vec<DeviceReport>) -> Outcome {
     let bad = reports.iter().filter(|r| !r.ok).count();
     let mut human = format!(
-        "lane {}/{}: {} device{}, {}\n",
+        "lane {}/{}: {}, {}\n",
         cfg.site,
         cfg.lane,
-        reports.len(),
-        if reports.len() == 1 { "" } else { "s" },
+        crate::words::plural(reports.len() as u64, "device", "devices"),
         if bad == 0 { "all ok".to_string() } else { format!("{bad} not ok") }
     );
     let width = reports.iter().map(|r| r.device.chars().count()).max().unwrap_or(0);
@@ -260,7 +268,10 @@ fn render(cfg: &LaneConfig, reports: Vec<DeviceReport>) -> Outcome {
         let what = r.reading.clone().or(r.last_error.clone()).unwrap_or_default();
         human.push_str(&format!(
             "  {state:<5}  {:<width$}  {:<20}  {}  [{}]\n",
-            r.device, r.kind, what, r.transport
+            r.device,
+            crate::words::vocab_en("kind", r.kind),
+            what,
+            r.transport
         ));
         if let Some(h) = &r.hint {
             human.push_str(&format!("         hint: {h}\n"));

@@ -1,13 +1,16 @@
 //! Tests of the metrics: series counted where each event happens, rendered in the Prometheus text format.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use chrono::Utc;
 use drivers::Health;
 
 use super::*;
-use contract::decision::{DecisionRecord, Outcome};
-use contract::passage::{ExitKind, Stage, StageRecord, PASSAGE_SCHEMA};
+use crate::outbox::Depth;
+use contract::command::CommandAck;
+use contract::decision::{DecisionEvent, DecisionRecord, Outcome};
+use contract::lane::DeviceHealthEvent;
+use contract::passage::{ExitKind, PassageRecord, Stage, StageRecord, PASSAGE_SCHEMA};
 
 fn record(outcome: Outcome, recognition_ms: u64) -> PassageRecord {
     let at = Utc::now();
@@ -67,6 +70,9 @@ fn now() -> Now {
         uplink_connected: true,
         loop_beats: 7,
         completed: 1,
+        link: None,
+        outbox_counters: None,
+        storage: Some(StorageNow { free: 10, floor: 5, full: false }),
     }
 }
 
@@ -121,25 +127,24 @@ fn decisions_count_once_per_reason_without_device_names() {
     assert!(text.contains("edge_decisions_total{outcome=\"hold\",reason=\"device_down\"} 1\n"), "{text}");
 }
 
-struct Sink(Mutex<Vec<String>>);
-
-impl Publish for Sink {
-    fn publish(&self, topic: String, _: Vec<u8>, _: bool) -> bool {
-        self.0.lock().unwrap().push(topic);
-        true
-    }
-}
-
 #[test]
-fn the_observed_publisher_forwards_everything_and_counts_results_once() {
-    let topics = Topics::new("lanectl", "S", "G01");
-    let m = Arc::new(Metrics::default());
-    let p = Observed::new(Sink(Mutex::new(vec![])), m.clone(), &topics);
-    let payload = serde_json::to_vec(&record(Outcome::Release, 5)).unwrap();
-    assert!(p.publish_result(topics.passage(), payload.clone()));
-    // A resend on central's request: forwarded, not counted again.
-    assert!(p.publish(topics.passage(), payload, false));
-    assert!(p.publish(topics.passage(), b"not json".to_vec(), false));
-    assert_eq!(p.inner.0.lock().unwrap().len(), 3);
-    assert!(m.render(&now()).contains("edge_passages_total{outcome=\"release\",exit=\"drove_through\"} 1\n"));
+fn commands_count_by_outcome_or_reason_and_link_counters_render() {
+    let m = Metrics::default();
+    let ack = |accepted: bool, why: &str| CommandAck {
+        id: None,
+        accepted,
+        reason: (!accepted).then(|| why.to_string()),
+        detail: String::new(),
+        outcome: accepted.then(|| why.to_string()),
+        at: Utc::now(),
+    };
+    m.command(&ack(false, "too_large"));
+    m.command(&ack(false, "too_large"));
+    m.command(&ack(true, "released"));
+    let link = Arc::new(crate::mqtt::LinkCounters::default());
+    link.too_large.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
+    let text = m.render(&Now { link: Some(link), ..now() });
+    assert!(text.contains("edge_commands_total{result=\"rejected\",why=\"too_large\"} 2\n"), "{text}");
+    assert!(text.contains("edge_commands_total{result=\"accepted\",why=\"released\"} 1\n"), "{text}");
+    assert!(text.contains("edge_inbound_messages_total{what=\"too_large\"} 2\n"), "{text}");
 }

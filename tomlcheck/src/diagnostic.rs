@@ -1,6 +1,8 @@
 //! Configuration errors that point at the offending spot: `file:line:col`, what is
-//! wrong, and one sentence on how to fix it.
+//! wrong, and one sentence on how to fix it. A problem with the file as a whole (it
+//! cannot be read) has no position and is printed as `file: message`.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -8,15 +10,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
+    /// 1-based line and column (in characters); `None` for the file as a whole.
+    pub position: Option<(usize, usize)>,
     pub message: String,
     pub help: String,
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file.display(), self.message)?,
+            None => write!(f, "{}: {}", self.file.display(), self.message)?,
+        }
         if !self.help.is_empty() {
             write!(f, "\n  help: {}", self.help)?;
         }
@@ -48,29 +53,54 @@ pub struct Reporter<'a> {
     file: &'a Path,
     source: &'a str,
     pub diagnostics: Vec<Diagnostic>,
+    /// Keys taken out of the document for a wrong type: reported once, not again as missing.
+    removed: BTreeSet<String>,
 }
 
 impl<'a> Reporter<'a> {
     pub fn new(file: &'a Path, source: &'a str) -> Self {
-        Reporter { file, source, diagnostics: Vec::new() }
+        Reporter { file, source, diagnostics: Vec::new(), removed: BTreeSet::new() }
     }
 
     pub fn error(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
-        let (line, column) = line_col(self.source, span.start);
         self.diagnostics.push(Diagnostic {
             file: self.file.to_path_buf(),
-            line,
-            column,
+            position: Some(line_col(self.source, span.start)),
             message: message.into(),
             help: help.into(),
         });
+    }
+
+    /// Notes that `key` (dotted path) was reported and taken out of the document.
+    pub fn removed(&mut self, key: String) {
+        self.removed.insert(key);
+    }
+
+    /// Whether `key` was already reported for its type (so "missing" would repeat it).
+    pub fn was_removed(&self, key: &str) -> bool {
+        self.removed
+            .iter()
+            .any(|r| key == r || key.strip_prefix(r.as_str()).is_some_and(|k| k.starts_with('.')))
+    }
+
+    /// A required key that is absent, reported at its table unless already reported.
+    pub fn missing(&mut self, table: Range<usize>, key: &str, help: impl Into<String>) {
+        if !self.was_removed(key) {
+            let (table_name, last) = key.rsplit_once('.').unwrap_or(("", key));
+            let message = if table_name.is_empty() {
+                format!("the file has no [{last}] table")
+            } else {
+                format!("[{table_name}] has no `{last}`")
+            };
+            self.error(table, message, help);
+        }
     }
 
     pub fn finish(mut self) -> Result<(), ConfigError> {
         if self.diagnostics.is_empty() {
             Ok(())
         } else {
-            self.diagnostics.sort_by_key(|d| (d.line, d.column));
+            self.diagnostics.sort_by_key(|d| d.position);
             Err(ConfigError { diagnostics: self.diagnostics })
         }
     }
@@ -82,27 +112,6 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
-}
-
-/// A fix-it sentence for the errors serde and the TOML parser produce.
-pub fn help_for_parse_error(message: &str) -> String {
-    if message.contains("unknown field") {
-        if let Some(expected) = message.split("expected ").nth(1) {
-            return format!("remove this key or correct its spelling; this table accepts {expected}");
-        }
-        return "remove this key or correct its spelling".into();
-    }
-    if message.contains("missing field") {
-        return "add the missing key to this table (see config/lane.example.toml)".into();
-    }
-    if message.contains("invalid type") {
-        return "give the value the type the example config shows (quotes for text and durations, none for numbers)"
-            .into();
-    }
-    if message.contains("duplicate key") {
-        return "each key may appear once per table; remove one of them".into();
-    }
-    "fix the TOML syntax at this spot".into()
 }
 
 #[cfg(test)]

@@ -1,27 +1,28 @@
 //! Prometheus metrics, in the text exposition format (`GET /metrics`).
 //!
-//! Counted from what the lane publishes, not from hooks scattered through the
-//! lane: [`Observed`] wraps the lane's publisher and reads passage records,
-//! decisions and alarms on their way to the outbox. What a metric says is
-//! therefore exactly what central received. Gauges that describe the present
-//! (device health, outbox depth, uplink) are read when scraped, see [`Now`].
+//! Counted where each event happens, from the typed value at hand: the lane
+//! counts a passage when it completes it, a decision when it announces it, an
+//! alarm when it raises it, a command when it answers it; the uplink and the
+//! outbox keep their own counters (`LinkCounters`, `outbox::Counters`). Nothing
+//! is parsed back out of the bytes on their way to the broker. Gauges that
+//! describe the present (device health, outbox depth, uplink, disk) are read
+//! when scraped, see [`Now`].
 //!
 //! Hand-written rather than a metrics crate: a dozen series, rendered on
 //! request, with no global registry to share between tests.
 
+mod now;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use drivers::HealthState;
+pub use now::{Now, StorageNow};
 
-use crate::lane::Publish;
-use crate::outbox::Depth;
+use contract::command::CommandAck;
 use contract::decision::DecisionEvent;
-use contract::lane::{Alarm, DeviceHealthEvent};
+use contract::lane::Alarm;
 use contract::passage::PassageRecord;
-use contract::Topics;
 
 /// Seconds; from a 1 ms capture to a 10-minute review.
 const STAGE_BUCKETS: &[f64] =
@@ -69,6 +70,8 @@ struct Inner {
     passages: BTreeMap<(String, String), u64>,
     decisions: BTreeMap<(String, String), u64>,
     alarms: BTreeMap<String, u64>,
+    /// (`accepted` / `rejected`, outcome or reason).
+    commands: BTreeMap<(String, String), u64>,
     stages: BTreeMap<String, Histogram>,
     total: Histogram,
     recognition: Histogram,
@@ -86,6 +89,7 @@ impl Default for Metrics {
                 passages: BTreeMap::new(),
                 decisions: BTreeMap::new(),
                 alarms: BTreeMap::new(),
+                commands: BTreeMap::new(),
                 stages: BTreeMap::new(),
                 total: Histogram::new(STAGE_BUCKETS),
                 recognition: Histogram::new(INFERENCE_BUCKETS),
@@ -149,6 +153,16 @@ impl Metrics {
         *m.alarms.entry(word(&a.kind)).or_default() += 1;
     }
 
+    /// A command from central answered (accepted or rejected).
+    pub fn command(&self, ack: &CommandAck) {
+        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (result, why) = match ack.accepted {
+            true => ("accepted", ack.outcome.clone().unwrap_or_else(|| "none".into())),
+            false => ("rejected", ack.reason.clone().unwrap_or_else(|| "none".into())),
+        };
+        *m.commands.entry((result.into(), why)).or_default() += 1;
+    }
+
     /// The whole exposition: counters and histograms so far, gauges from `now`.
     pub fn render(&self, now: &Now) -> String {
         let m = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone_out();
@@ -185,6 +199,15 @@ impl Metrics {
         for (kind, n) in &m.alarms {
             let _ = writeln!(out, "edge_alarms_total{{kind=\"{}\"}} {n}", esc(kind));
         }
+        head(
+            &mut out,
+            "edge_commands_total",
+            "counter",
+            "Commands from central, accepted (by outcome) or rejected (by reason).",
+        );
+        for ((result, why), n) in &m.commands {
+            let _ = writeln!(out, "edge_commands_total{{result=\"{result}\",why=\"{}\"}} {n}", esc(why));
+        }
         head(&mut out, "edge_stage_duration_seconds", "histogram", "Duration of each passage stage.");
         for (stage, h) in &m.stages {
             h.render(&mut out, "edge_stage_duration_seconds", &format!("stage=\"{}\"", esc(stage)));
@@ -209,6 +232,7 @@ impl Inner {
             passages: self.passages.clone(),
             decisions: self.decisions.clone(),
             alarms: self.alarms.clone(),
+            commands: self.commands.clone(),
             stages: self.stages.clone(),
             total: self.total.clone(),
             recognition: self.recognition.clone(),
@@ -216,133 +240,28 @@ impl Inner {
     }
 }
 
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+/// A series with one value and no labels.
+pub(crate) fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    head(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// A series with one label, one value per label value.
+pub(crate) fn by_label(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+    head(out, name, "counter", help);
+    for (v, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", esc(v));
+    }
+}
+
+pub(crate) fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// Label values may come from configuration (device names): escaped as the format says.
-fn esc(v: &str) -> String {
+pub(crate) fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The present, read at scrape time.
-pub struct Now {
-    pub devices: Vec<DeviceHealthEvent>,
-    pub outbox: Option<Depth>,
-    pub now_ms: i64,
-    pub uplink_connected: bool,
-    pub loop_beats: u64,
-    pub completed: u64,
-}
-
-impl Now {
-    fn render(&self, out: &mut String) {
-        head(out, "edge_device_up", "gauge", "1 when the device answers (ok or degraded), 0 when down.");
-        for d in &self.devices {
-            let up = u8::from(d.health.state != HealthState::Down);
-            let _ = writeln!(
-                out,
-                "edge_device_up{{device=\"{}\",kind=\"{}\"}} {up}",
-                esc(&d.device),
-                esc(&d.kind)
-            );
-        }
-        head(out, "edge_device_degraded", "gauge", "1 when the device answers with errors.");
-        for d in &self.devices {
-            let degraded = u8::from(d.health.state == HealthState::Degraded);
-            let _ = writeln!(
-                out,
-                "edge_device_degraded{{device=\"{}\",kind=\"{}\"}} {degraded}",
-                esc(&d.device),
-                esc(&d.kind)
-            );
-        }
-        if let Some(d) = &self.outbox {
-            head(out, "edge_outbox_messages", "gauge", "Messages waiting in the outbox, by class.");
-            for (class, n) in [("result", d.results), ("image", d.images), ("telemetry", d.telemetry)] {
-                let _ = writeln!(out, "edge_outbox_messages{{class=\"{class}\"}} {n}");
-            }
-            head(out, "edge_outbox_bytes", "gauge", "Bytes waiting in the outbox.");
-            let _ = writeln!(out, "edge_outbox_bytes {}", d.bytes);
-            head(
-                out,
-                "edge_outbox_oldest_age_seconds",
-                "gauge",
-                "Age of the oldest message waiting; 0 when empty.",
-            );
-            let age = d.oldest_ms.map_or(0.0, |t| ((self.now_ms - t).max(0)) as f64 / 1000.0);
-            let _ = writeln!(out, "edge_outbox_oldest_age_seconds {age}");
-        }
-        head(out, "edge_uplink_connected", "gauge", "1 while connected to the MQTT broker.");
-        let _ = writeln!(out, "edge_uplink_connected {}", u8::from(self.uplink_connected));
-        head(
-            out,
-            "edge_lane_loop_beats_total",
-            "counter",
-            "Beats of the lane's main loop; stands still when the loop hangs.",
-        );
-        let _ = writeln!(out, "edge_lane_loop_beats_total {}", self.loop_beats);
-        head(out, "edge_info", "gauge", "The agent's version.");
-        let _ = writeln!(out, "edge_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-    }
-}
-
-/// The lane's publisher, counting results on their way out.
-pub struct Observed<P> {
-    inner: P,
-    metrics: Arc<Metrics>,
-    passage: String,
-    decision: String,
-    alarm: String,
-}
-
-impl<P> Observed<P> {
-    pub fn new(inner: P, metrics: Arc<Metrics>, topics: &Topics) -> Self {
-        Observed {
-            inner,
-            metrics,
-            passage: topics.passage(),
-            decision: topics.decision(),
-            alarm: topics.alarm(),
-        }
-    }
-
-    /// `result`: published as a result (the first time). A record resent on
-    /// central's request goes through `publish` and is not counted again.
-    fn observe(&self, topic: &str, payload: &[u8], result: bool) {
-        // Only the lane's own messages, a few per passage: parsing them is cheap.
-        if result && topic == self.passage {
-            if let Ok(r) = serde_json::from_slice::<PassageRecord>(payload) {
-                self.metrics.passage(&r);
-            }
-        } else if result && topic == self.decision {
-            if let Ok(d) = serde_json::from_slice::<DecisionEvent>(payload) {
-                self.metrics.decision(&d);
-            }
-        } else if !result && topic == self.alarm {
-            if let Ok(a) = serde_json::from_slice::<Alarm>(payload) {
-                self.metrics.alarm(&a);
-            }
-        }
-    }
-}
-
-impl<P: Publish> Publish for Observed<P> {
-    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> bool {
-        self.observe(&topic, &payload, false);
-        self.inner.publish(topic, payload, retain)
-    }
-
-    fn publish_result(&self, topic: String, payload: Vec<u8>) -> bool {
-        self.observe(&topic, &payload, true);
-        self.inner.publish_result(topic, payload)
-    }
-
-    fn publish_file(&self, topic: String, file: PathBuf, offset: u64, len: u64) -> bool {
-        self.inner.publish_file(topic, file, offset, len)
-    }
-}
-
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;
