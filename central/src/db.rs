@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use sqlx_core::connection::{ConnectOptions, Connection};
 use sqlx_core::migrate::{Migration, MigrationType, Migrator};
 
 use crate::config::DatabaseConfig;
@@ -51,16 +52,31 @@ pub async fn connect(cfg: &DatabaseConfig, patience: Duration) -> Result<PgPool,
     let options: PgConnectOptions = cfg.url.parse()?;
     let options = options.application_name("lane-central");
     let deadline = tokio::time::Instant::now() + patience;
+    let mut last_cause = String::new();
     let pool = loop {
-        let attempt = PgPoolOptions::new()
-            .max_connections(cfg.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await;
+        // One plain connection first: it fails at once with the real cause
+        // (connection refused, no such user), where the pool would wait out
+        // its acquire timeout and say only that it timed out.
+        let attempt = match options.connect().await {
+            Ok(probe) => {
+                let _ = probe.close().await;
+                PgPoolOptions::new()
+                    .max_connections(cfg.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options.clone())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match attempt {
             Ok(pool) => break pool,
             Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(cause = %e, "database not reachable yet; retrying");
+                // Once per cause, not every second.
+                let cause = e.to_string();
+                if cause != last_cause {
+                    tracing::warn!(%cause, "database not reachable yet; retrying");
+                    last_cause = cause;
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => return Err(e),

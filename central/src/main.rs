@@ -96,11 +96,11 @@ Every container and plate a reviewer confirmed or corrected becomes an image and
         /// The folder to write (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// From this time, RFC 3339 (e.g. 2026-11-01T00:00:00Z); default: seven days before --to.
-        #[arg(long)]
+        /// From this day (2026-11-01, midnight UTC) or time (2026-11-01T08:00:00Z); default: seven days before --to.
+        #[arg(long, value_parser = time)]
         from: Option<chrono::DateTime<chrono::Utc>>,
-        /// Up to this time, RFC 3339; default: now.
-        #[arg(long)]
+        /// Up to this day or time, as --from; default: now.
+        #[arg(long, value_parser = time)]
         to: Option<chrono::DateTime<chrono::Utc>>,
         /// Only this site (default: every site).
         #[arg(long)]
@@ -147,6 +147,16 @@ enum LanesCmd {
     },
 }
 
+/// A day (midnight UTC) or an RFC 3339 time, as a person types it.
+fn time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| "not a day or a time: use e.g. 2026-11-01 or 2026-11-01T08:00:00Z".to_string())
+}
+
 /// The clap command with the grouped help (the layout `edge-agent --help` has too).
 fn command() -> clap::Command {
     tomlcheck::help::grouped(Cli::command(), GROUPS, AFTER)
@@ -162,6 +172,10 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or a pipe gets plain text (as the lane's).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     let name = command_name(&cli.command);
     if let Cmd::CheckConfig { file } = &cli.command {
@@ -220,7 +234,16 @@ fn command_name(cmd: &Cmd) -> String {
 
 /// The documented exit 2, with the reason on stderr in words.
 fn fail(command: &str, e: &anyhow::Error) -> ExitCode {
-    let text = format!("{e:#}");
+    // The chain in one line, without a cause its error already ends with
+    // (sqlx's "…: Connection refused" over the I/O error "Connection refused").
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !parts.last().is_some_and(|p| p.ends_with(&part)) {
+            parts.push(part);
+        }
+    }
+    let text = parts.join(": ");
     if !text.is_empty() {
         eprintln!("lane-central {command}: {}", tomlcheck::words::without_os_codes(&text));
     }
@@ -232,8 +255,27 @@ async fn open(
     path: &std::path::Path,
 ) -> anyhow::Result<(central::config::CentralConfig, central::db::sql::PgPool)> {
     let cfg = load(path)?;
-    let pool = central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")?;
+    let pool = connect(&cfg).await?;
     Ok((cfg, pool))
+}
+
+/// A pool on the configured database (schema brought up to date).
+async fn connect(cfg: &central::config::CentralConfig) -> anyhow::Result<central::db::sql::PgPool> {
+    connect_for(cfg, Duration::from_secs(5)).await
+}
+
+/// Connects, waiting up to `patience`; a failure names the database (never its password).
+async fn connect_for(
+    cfg: &central::config::CentralConfig,
+    patience: Duration,
+) -> anyhow::Result<central::db::sql::PgPool> {
+    let at = match cfg.database.url.parse::<central::db::sql::PgConnectOptions>() {
+        Ok(o) => format!(" {} at {}:{}", o.get_database().unwrap_or("(default)"), o.get_host(), o.get_port()),
+        Err(_) => String::new(),
+    };
+    central::db::connect(&cfg.database, patience)
+        .await
+        .with_context(|| format!("cannot use the database{at} (from [database] url)"))
 }
 
 /// Loads the configuration; its mistakes are printed here (all of them, at file:line:col),
@@ -290,12 +332,14 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Migrate { config } => {
             let cfg = load(&config)?;
-            central::db::connect(&cfg.database, Duration::from_secs(30)).await.context("database")?;
+            connect_for(&cfg, Duration::from_secs(30)).await?;
             println!("schema up to date");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::User { config, cmd } => {
-            let (cfg, pool) = open(&config).await?;
+            let cfg = load(&config)?;
+            central::desk::cli::check(&cmd, &cfg)?;
+            let pool = connect(&cfg).await?;
             central::desk::cli::user(&pool, &cfg, cmd).await
         }
         Cmd::Audit { config, cmd } => {
@@ -317,8 +361,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Lanes { config, cmd } => {
             let cfg = load(&config)?;
-            let pool =
-                central::db::connect(&cfg.database, Duration::from_secs(5)).await.context("database")?;
+            let pool = connect(&cfg).await?;
             let ingest = central::ingest::Ingest::new(pool.clone(), &cfg).context("object store")?;
             central::lanes_cli::run(&pool, &ingest, cmd.into()).await
         }
@@ -353,6 +396,16 @@ mod tests {
     #[test]
     fn every_command_shows_an_example() {
         assert_eq!(without_example(&super::command(), "lane-central"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn export_takes_a_day_or_a_time() {
+        assert_eq!(super::time("2026-11-01").unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(
+            super::time("2026-11-01T08:00:00+08:00").unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+        assert!(super::time("1 Nov").unwrap_err().contains("2026-11-01"));
     }
 
     #[test]

@@ -42,6 +42,17 @@ pub enum BarrierState {
     Between,
 }
 
+impl BarrierState {
+    /// The position in a technician's words, for logs and messages (`open`, not `Opened`).
+    pub fn word(self) -> &'static str {
+        match self {
+            BarrierState::Opened => "open",
+            BarrierState::Closed => "closed",
+            BarrierState::Between => "half-way",
+        }
+    }
+}
+
 /// The empty-box detector's own verdict on one container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmptyBoxResult {

@@ -77,8 +77,9 @@ fn the_agent_does_not_start_half_wired() {
     let out =
         Command::new(env!("CARGO_BIN_EXE_edge-agent")).args(["run", "--config"]).arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("edge-agent: device `barrier`: {CHIP_MESSAGE}")), "{stderr}");
+    // Exit 2: the lane could not start (docs/cli.md).
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("edge-agent run: device `barrier`: {CHIP_MESSAGE}")), "{stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "it stops at once, it does not run on without a barrier"

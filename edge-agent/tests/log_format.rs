@@ -65,4 +65,15 @@ fn a_piped_log_is_plain_text_with_values_in_words() {
     let outcome = passage.split(" outcome=").nth(1).unwrap().split(' ').next().unwrap();
     assert!(["release", "hold", "inspection", "none"].contains(&outcome), "{passage}");
     assert!(!passage.contains("DroveThrough") && !passage.contains("Release"), "{passage}");
+    // No field anywhere holds a Rust variant name (`state=Closed`, `code=Success`).
+    let variant = |v: &str| {
+        v.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && v.chars().all(|c| c.is_ascii_alphabetic())
+            && v.chars().any(|c| c.is_ascii_lowercase())
+    };
+    for word in log.split_whitespace() {
+        if let Some((key, value)) = word.split_once('=') {
+            assert!(!variant(value), "`{key}={value}`: a value in words, not a variant name:\n{log}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::validate::{duration, identifier};
+use tomlcheck::duration::format_duration;
 use tomlcheck::Reporter;
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,12 +87,20 @@ pub(super) fn validate(raw: RawDesk, sites: &[String], r: &mut Reporter) -> Desk
     let red = duration(r, raw.red.as_ref(), "2m");
     if red <= amber {
         let span = raw.red.as_ref().or(raw.amber.as_ref()).map_or(0..0, |v| v.span());
-        r.error(span, "red must come after amber", "e.g. amber = \"1m\", red = \"2m\"");
+        r.error(
+            span,
+            format!("red ({}) must come after amber ({})", format_duration(red), format_duration(amber)),
+            "a waiting vehicle turns amber first, then red: e.g. amber = \"1m\", red = \"2m\"",
+        );
     }
     let lease = duration(r, raw.lease.as_ref(), "90s");
     if lease < Duration::from_secs(15) || lease > Duration::from_secs(600) {
         let span = raw.lease.as_ref().map_or(0..0, |v| v.span());
-        r.error(span, "lease out of range", "use 15s to 10m: the page renews it every third of it");
+        r.error(
+            span,
+            format!("a claim lease of {} is out of range", format_duration(lease)),
+            "use 15s to 10m: the reviewer's page renews it every third of it",
+        );
     }
     let lockout_after = match &raw.lockout_after {
         Some(v) if *v.get_ref() == 0 => {

@@ -158,6 +158,25 @@ fn sites(list: &str, cfg: &CentralConfig) -> anyhow::Result<Vec<String>> {
     Ok(sites)
 }
 
+/// The arguments checked against the configuration before the database is opened: a
+/// mistyped role, language or site is told at once, not after a connection (or its failure).
+pub fn check(cmd: &UserCmd, cfg: &CentralConfig) -> anyhow::Result<()> {
+    let (r, s, l) = match cmd {
+        UserCmd::Add { role, sites, language, .. } => (Some(role), sites, Some(language)),
+        UserCmd::Set { role, sites, language, disable, enable, .. } => {
+            if *disable && *enable {
+                bail!("give --disable or --enable, not both");
+            }
+            (role.as_ref(), sites, language.as_ref())
+        }
+        UserCmd::List | UserCmd::Passwd { .. } | UserCmd::Token { .. } => return Ok(()),
+    };
+    r.map(|r| role(r)).transpose()?;
+    l.map(|l| language(l)).transpose()?;
+    s.as_deref().map(|s| sites(s, cfg)).transpose()?;
+    Ok(())
+}
+
 pub async fn user(pool: &PgPool, cfg: &CentralConfig, cmd: UserCmd) -> anyhow::Result<ExitCode> {
     let log = log(cfg)?;
     match cmd {

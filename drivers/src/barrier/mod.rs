@@ -134,7 +134,7 @@ impl<A: Actuator> InterlockedBarrier<A> {
 
     fn settle_power_up(&mut self, limits: Limits) {
         let state = self.judge(limits);
-        info!(device = self.health.device(), state = ?state, "barrier state at power-up");
+        info!(device = self.health.device(), state = state.word(), "barrier state at power-up");
         self.ready = true;
         match (state, limits.opened && limits.closed) {
             (_, true) => self.health.degraded(BOTH_LIMITS),
@@ -223,10 +223,11 @@ impl<A: Actuator> InterlockedBarrier<A> {
             }
             if Instant::now() >= deadline {
                 let why = format!(
-                    "barrier did not reach {target:?} within {:?}: arm stuck or drive unpowered",
+                    "barrier did not reach the {} position within {:?}: arm stuck or drive unpowered",
+                    target.word(),
                     self.timing.move_timeout
                 );
-                warn!(device = self.health.device(), target = ?target, "barrier movement timed out");
+                warn!(device = self.health.device(), target = target.word(), "barrier movement timed out");
                 self.health.down(why.clone());
                 return Err(DeviceError::Fault(why));
             }

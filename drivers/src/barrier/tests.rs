@@ -274,7 +274,7 @@ async fn stuck_arm_is_a_fault_and_health_recovers_after_a_good_move() {
         let (mut b, mut health) = barrier(drive, &pins, rx).await;
         let err = b.open().await.unwrap_err();
         assert!(
-            matches!(&err, DeviceError::Fault(m) if m.contains("did not reach Opened")),
+            matches!(&err, DeviceError::Fault(m) if m.contains("did not reach the open position")),
             "{drive:?}: {err:?}"
         );
         assert_eq!(health.borrow_and_update().state, HealthState::Down, "{drive:?}");

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rumqttc::{ConnectReturnCode, Event, EventLoop, LastWill, Outgoing, Packet, QoS};
+use rumqttc::{Event, EventLoop, LastWill, Outgoing, Packet, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
@@ -26,8 +26,8 @@ use tracing::{debug, warn};
 pub const MQTT_MAX_REMAINING: usize = 268_435_455;
 
 pub enum LinkEvent {
+    /// The broker accepted the connection (rumqttc turns a refusal into an error).
     Connected {
-        code: ConnectReturnCode,
         at: DateTime<Utc>,
     },
     Mqtt(Event),
@@ -58,11 +58,11 @@ pub async fn run(mut eventloop: EventLoop, events: mpsc::Sender<LinkEvent>, will
             eventloop.mqtt_options.set_last_will(will(attempt_at));
         }
         let event = match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 connected = true;
                 last_error.clear();
                 backoff = Duration::from_millis(250);
-                LinkEvent::Connected { code: ack.code, at: attempt_at }
+                LinkEvent::Connected { at: attempt_at }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 debug!("disconnect sent");

@@ -238,8 +238,8 @@ impl Uplink {
 
     fn on_link(&mut self, event: LinkEvent) {
         match event {
-            LinkEvent::Connected { code, at } => {
-                info!(?code, "connected to broker");
+            LinkEvent::Connected { at } => {
+                info!("connected to broker");
                 self.counters.connects.fetch_add(1, Ordering::Relaxed);
                 self.flight.connected();
                 let online = (self.status)(true, at);
