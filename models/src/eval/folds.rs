@@ -21,7 +21,7 @@ use crate::read::image::ReadOptions;
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
-pub const VARIANTS: [&str; 8] = [
+pub const VARIANTS: [&str; 10] = [
     "default",
     "rank-size",
     "rank-detector",
@@ -30,6 +30,8 @@ pub const VARIANTS: [&str; 8] = [
     "alt-reads-province",
     "color-prior-1",
     "color-prior-12",
+    "dual-min-0",
+    "dual-min-0.1",
 ];
 
 /// The options of a named variant.
@@ -49,6 +51,9 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
         "alt-reads-province" => ReadOptions { alt_reads_province: true, ..d },
         "color-prior-1" => ReadOptions { plate_color_prior: 1.0, ..d },
         "color-prior-12" => ReadOptions { plate_color_prior: 12.0, ..d },
+        // Every judged read counts, however unsure (as first built), or only fairly sure ones.
+        "dual-min-0" => ReadOptions { plate_dual_min_confidence: 0.0, ..d },
+        "dual-min-0.1" => ReadOptions { plate_dual_min_confidence: 0.1, ..d },
         _ => return None,
     })
 }

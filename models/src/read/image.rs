@@ -38,6 +38,8 @@ pub struct ReadOptions {
     pub alt_reads_province: bool,
     /// See [`crate::read::plate_dual::PlateAlphabets::color_prior`].
     pub plate_color_prior: f32,
+    /// See [`crate::read::plate_dual::PlateAlphabets::min_confidence`].
+    pub plate_dual_min_confidence: f32,
 }
 
 impl Default for ReadOptions {
@@ -49,6 +51,7 @@ impl Default for ReadOptions {
             rank: RankWeights::default(),
             alt_reads_province: false,
             plate_color_prior: 4.0,
+            plate_dual_min_confidence: crate::read::plate::MIN_DECODED_PROB,
         }
     }
 }

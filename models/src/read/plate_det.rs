@@ -41,12 +41,28 @@ pub struct PlateBox {
 impl PlateBox {
     /// Width over height of the rectified plate (single-row plates ~3.1, two-row ~2.0).
     pub fn aspect(&self) -> f32 {
-        let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-        let c = self.corners;
-        let w = (d(c[0], c[1]) + d(c[3], c[2])) / 2.0;
-        let h = (d(c[0], c[3]) + d(c[1], c[2])) / 2.0;
-        w / h.max(1.0)
+        quad_aspect(&self.corners)
     }
+}
+
+/// Width over height of a quad (corners clockwise from top-left), its sides averaged.
+pub fn quad_aspect(c: &Quad) -> f32 {
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let w = (d(c[0], c[1]) + d(c[3], c[2])) / 2.0;
+    let h = (d(c[0], c[3]) + d(c[1], c[2])) / 2.0;
+    w / h.max(1.0)
+}
+
+/// Widest aspect still taken for a two-row plate. GA 36 sizes: single-row plates are 440x140 mm
+/// (3.14), two-row ones 440x220 mm (2.0); the boundary is their geometric mean, so a box's
+/// perspective or a loose corner errs by the same factor either way. Fixed by the standard, not
+/// fitted to images.
+pub const TWO_ROW_MAX_ASPECT: f32 = 2.5;
+
+/// Is a plate box of this outline a two-row plate (see [`TWO_ROW_MAX_ASPECT`])? The recognisers
+/// read one line: a two-row plate read whole is squashed into a line of garbage.
+pub fn is_two_row(c: &Quad) -> bool {
+    quad_aspect(c) < TWO_ROW_MAX_ASPECT
 }
 
 /// Detect plates in `img`. The image is scaled so that its longer side is at most `max_side`

@@ -104,6 +104,8 @@ pub struct PlateAlphabets {
     pub alt_reads_province: bool,
     /// Log-odds against a plate length its colour argues against (see [`color_prior`]).
     pub color_prior: f32,
+    /// A judged read less confident than this is no read (see [`PlateScan::judge`]).
+    pub min_confidence: f32,
 }
 
 impl PlateAlphabets {
@@ -122,6 +124,7 @@ impl PlateAlphabets {
             alphabets: [PlateAlphabet::of(first), PlateAlphabet::of(second)],
             alt_reads_province,
             color_prior,
+            min_confidence: plate::MIN_DECODED_PROB,
         }
     }
 }
@@ -180,7 +183,10 @@ pub struct PlateScan {
 
 impl PlateScan {
     /// The best text among `candidates` and the experts' own reads, with its confidence (see
-    /// the module doc). `None` when no candidate can be spelled by every expert.
+    /// the module doc). `None` when no candidate can be spelled by every expert, or when the best
+    /// is less confident than [`PlateAlphabets::min_confidence`]: the layouts let the experts
+    /// spell a plate in anything (a background, one row of a two-row plate), and a read whose
+    /// weakest character the image hardly supports was chosen by the format, not the image.
     pub fn judge(&self, candidates: &[String], s: &PlateAlphabets) -> Option<DualRead> {
         let own: Vec<&Decoded> =
             self.experts.iter().filter_map(|e| e.best(self.color, s.color_prior)).collect();
@@ -215,6 +221,9 @@ impl PlateScan {
                 .map(|(_, d)| d.probs[i])
                 .collect();
             conf = conf.min(judges.iter().sum::<f32>() / judges.len().max(1) as f32);
+        }
+        if conf < s.min_confidence {
+            return None;
         }
         let agree = !own.is_empty() && own.iter().all(|d| d.chars == text);
         Some(DualRead { text: text.into_iter().collect(), confidence: conf, color: self.color, agree })

@@ -20,6 +20,7 @@ use image::RgbImage;
 
 use crate::imgops::Quad;
 use crate::read::plate::{self, PlateText};
+use crate::read::plate_det::PlateBox;
 use crate::read::plate_dual::{DualRead, PlateAlphabets, PlateScan};
 use crate::reads::PlateColor;
 
@@ -171,6 +172,24 @@ pub fn group(found: Vec<PlateEvidence>, alphabets: &PlateAlphabets) -> Vec<Plate
         g.choose(alphabets);
     }
     groups
+}
+
+/// Boxes the plate detector found that were not read (two-row plates, see
+/// [`crate::read::plates`]) join the plate read there: their outline and score count for
+/// cropping, colour and ranking as a read detected plate's would.
+pub fn attach_detections(groups: &mut [PlateCandidate], boxes: &[PlateBox]) {
+    for b in boxes {
+        let g = groups
+            .iter_mut()
+            .find(|g| contains_centre(&g.bbox, &b.bbox) || contains_centre(&b.bbox, &g.bbox));
+        if let Some(g) = g {
+            if b.score >= g.det_score {
+                g.quad = b.corners;
+                g.det_score = b.score;
+            }
+            g.size = g.size.max((b.bbox[2] - b.bbox[0]).max(b.bbox[3] - b.bbox[1]));
+        }
+    }
 }
 
 /// Grow a box about its centre by `fx` of its width and `fy` of its height on each side: a text

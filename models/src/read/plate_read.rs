@@ -173,7 +173,10 @@ pub fn evidence_in_lines(
                     }
                 }
                 if let Some(p) = plate::find_two_row(&top, &alts[j]) {
-                    found.push((l.quad, p));
+                    // The plate's box spans both rows: its shape says two-row (see
+                    // [`crate::read::plate_det::is_two_row`]), so it is not re-read as a line.
+                    let (a, c) = (l.quad, m.quad);
+                    found.push(([a[0], a[1], c[2], c[3]], p));
                 }
             }
         }

@@ -23,7 +23,7 @@ use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
 use crate::read::image::ReadOptions;
 use crate::read::plate;
-use crate::read::plate_det;
+use crate::read::plate_det::{self, PlateBox};
 use crate::read::plate_dual::{self, PlateAlphabets, PlateScan};
 use crate::read::plate_find;
 use crate::read::plate_rank::{self, PlateCandidate, PlateEvidence};
@@ -60,7 +60,8 @@ pub fn plates_in_image(
     let mut evidence = plate_read::evidence_in_lines(&out.lines, alts, &dict, region_found);
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
 
-    let alphabets = PlateAlphabets::new(s, o.alt_reads_province, o.plate_color_prior);
+    let mut alphabets = PlateAlphabets::new(s, o.alt_reads_province, o.plate_color_prior);
+    alphabets.min_confidence = o.plate_dual_min_confidence;
     if pipeline::is_line_shaped(img) {
         // A tight crop: the image is the plate.
         let t = Instant::now();
@@ -69,11 +70,16 @@ pub fn plates_in_image(
         let scans = plate_dual::scan_plates(s, &alphabets, std::slice::from_ref(img))?;
         evidence.extend(scans.into_iter().filter_map(|scan| as_evidence(scan, whole, 0.0, &alphabets)));
         out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
-    } else if !pipeline::is_column_shaped(img) {
-        evidence.extend(detected(s, img, out, o, &alphabets)?);
+    }
+    let mut unread = Vec::new();
+    if !pipeline::is_line_shaped(img) && !pipeline::is_column_shaped(img) {
+        let (found, boxes) = detected(s, img, out, o, &alphabets)?;
+        evidence.extend(found);
+        unread = boxes;
     }
 
     let mut groups = plate_rank::group(evidence, &alphabets);
+    plate_rank::attach_detections(&mut groups, &unread);
     verify(s, img, &mut groups, out, &alphabets)?;
     let ranked = plate_rank::rank(img, groups, &o.rank);
     Ok(ranked.into_iter().map(|c| to_read(img, c, s, cameras)).collect())
@@ -90,16 +96,22 @@ fn as_evidence(
     Some(PlateEvidence { quad, read: d.as_plate_text(), det_score, scan: Some(Rc::new(scan)) })
 }
 
-/// Plates the plate detector finds, rectified and read by both recognisers.
+/// Plates the plate detector finds: single-row ones rectified and read by both recognisers,
+/// and the boxes not read: two-row ones, which the line recognisers cannot read whole (their
+/// text comes from the row reads of [`plate_read`]), and those without a credible read. An
+/// unread box still tells the ranking a plate is where the text lines read one.
 fn detected(
     s: &mut OcrSessions,
     img: &RgbImage,
     out: &mut OcrOutput,
     o: &ReadOptions,
     alphabets: &PlateAlphabets,
-) -> Result<Vec<PlateEvidence>, ModelError> {
+) -> Result<(Vec<PlateEvidence>, Vec<PlateBox>), ModelError> {
     let t = Instant::now();
-    let boxes = plate_det::detect(s, img, o.plate_det_max_side, o.plate_det_min_score)?;
+    let (two_row, boxes): (Vec<PlateBox>, Vec<PlateBox>) =
+        plate_det::detect(s, img, o.plate_det_max_side, o.plate_det_min_score)?
+            .into_iter()
+            .partition(|b| plate_det::is_two_row(&b.corners));
     out.det_ms += t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let crops: Vec<RgbImage> = boxes
@@ -108,11 +120,16 @@ fn detected(
         .collect();
     let scans = plate_dual::scan_plates(s, alphabets, &crops)?;
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
-    Ok(boxes
-        .into_iter()
-        .zip(scans)
-        .filter_map(|(b, scan)| as_evidence(scan, b.corners, b.score, alphabets))
-        .collect())
+    let (mut found, mut unread) = (Vec::new(), two_row);
+    for (b, scan) in boxes.into_iter().zip(scans) {
+        // A box the experts read nothing credible in (one row of a two-row plate, a background
+        // shape) is still a box: it may frame a plate the text lines read.
+        match as_evidence(scan, b.corners, b.score, alphabets) {
+            Some(e) => found.push(e),
+            None => unread.push(b),
+        }
+    }
+    Ok((found, unread))
 }
 
 /// Margin added around a detected plate's corners before reading (fraction of width, height).
@@ -120,7 +137,8 @@ const PLATE_MARGIN: (f32, f32) = (0.02, 0.04);
 /// Margin added around a text box to take in the whole plate.
 const TEXT_BOX_MARGIN: (f32, f32) = (0.06, 0.25);
 
-/// Give the largest plates that only single reads support a dual read of their box.
+/// Give the largest plates that only single reads support a dual read of their box. Two-row
+/// plates are not scanned: read as one line they are garbage the experts would still spell.
 fn verify(
     s: &mut OcrSessions,
     img: &RgbImage,
@@ -128,7 +146,9 @@ fn verify(
     out: &mut OcrOutput,
     alphabets: &PlateAlphabets,
 ) -> Result<(), ModelError> {
-    let mut todo: Vec<usize> = (0..groups.len()).filter(|&i| !groups[i].has_scan()).collect();
+    let mut todo: Vec<usize> = (0..groups.len())
+        .filter(|&i| !groups[i].has_scan() && !plate_det::is_two_row(&groups[i].quad))
+        .collect();
     todo.sort_by(|&a, &b| groups[b].size.total_cmp(&groups[a].size));
     todo.truncate(MAX_VERIFIED);
     if todo.is_empty() {
