@@ -193,6 +193,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plate_shapes_by_the_standard() {
+        let q = |w: f32, h: f32| [[10.0, 20.0], [10.0 + w, 20.0], [10.0 + w, 20.0 + h], [10.0, 20.0 + h]];
+        assert!(is_two_row(&q(440.0, 220.0)), "two-row 440x220 mm");
+        assert!(!is_two_row(&q(440.0, 140.0)), "single-row 440x140 mm");
+        assert!(!is_two_row(&q(480.0, 140.0)), "green new-energy 480x140 mm");
+    }
+
+    #[test]
     fn priors_follow_the_output_order() {
         let p = priors(64, 32);
         // 8x4 + 4x2 + 2x1 cells, two sizes each.

@@ -338,6 +338,15 @@ mod tests {
     }
 
     #[test]
+    fn a_read_less_sure_than_the_floor_is_no_read() {
+        let (s, mut a) = scan(&[(0, "京A12345", &[0.9; 7]), (1, "京A12345", &[0.9; 7])]);
+        a.min_confidence = 0.95;
+        assert_eq!(s.judge(&[], &a), None);
+        a.min_confidence = 0.5;
+        assert_eq!(s.judge(&[], &a).map(|r| r.text), Some("京A12345".to_string()));
+    }
+
+    #[test]
     fn colour_weighs_on_the_length() {
         assert_eq!(color_prior(Some(PlateColor::Green), 7, 4.0), -4.0);
         assert_eq!(color_prior(Some(PlateColor::Green), 8, 4.0), 0.0);

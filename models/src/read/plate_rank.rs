@@ -285,6 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn an_unread_detector_box_joins_the_plate_it_frames() {
+        let mut groups = vec![candidate("粤AB2893", 0.5, [450.0, 420.0, 540.0, 500.0], 0.0)];
+        let corners = [[400.0, 410.0], [580.0, 410.0], [580.0, 510.0], [400.0, 510.0]];
+        let boxed = PlateBox { bbox: [400.0, 410.0, 580.0, 510.0], corners, score: 0.9 };
+        let elsewhere = PlateBox { bbox: [0.0, 0.0, 60.0, 20.0], corners: [[0.0; 2]; 4], score: 0.95 };
+        attach_detections(&mut groups, &[boxed, elsewhere]);
+        assert_eq!(groups[0].det_score, 0.9);
+        assert_eq!(groups[0].quad, corners);
+        assert_eq!(groups[0].size, 180.0);
+        assert_eq!(groups[0].text, "粤AB2893");
+    }
+
+    #[test]
     fn the_large_detected_plate_ranks_before_a_confident_small_one() {
         let img = RgbImage::new(1000, 600);
         let near = candidate("沪A11111", 0.6, [420.0, 400.0, 580.0, 450.0], 0.98);
