@@ -129,25 +129,44 @@ fn config(dir: &Path, db: &str) -> std::path::PathBuf {
     path
 }
 
+/// `lane-central audit verify` on the database `db` names: (exit code, output).
+fn verify_cli(dir: &Path, url: &str) -> (Option<i32>, String) {
+    let cfg = config(dir, url);
+    let out = Command::new(env!("CARGO_BIN_EXE_lane-central"))
+        .args(["audit", "verify", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lane_central_audit_verify_exits_1_on_a_tampered_log() {
+async fn lane_central_audit_verify_exits_1_on_a_modified_deleted_or_reordered_entry() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let (_pool, _) = log(&pg, "cli").await;
-    let cfg = config(dir.path(), &pg.url("cli"));
-    let verify = || {
-        Command::new(env!("CARGO_BIN_EXE_lane-central"))
-            .args(["audit", "verify", "--config"])
-            .arg(&cfg)
-            .output()
-            .unwrap()
-    };
-    let ok = verify();
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 7 entries"));
-    pg.psql("cli", "UPDATE desk_audit SET actor = 'someone-else' WHERE seq = 2");
-    let bad = verify();
-    let text = String::from_utf8_lossy(&bad.stdout);
-    assert_eq!(bad.status.code(), Some(1), "{text}");
-    assert!(text.contains("TAMPERED  entry 2: modified"), "{text}");
+    let (code, text) = verify_cli(dir.path(), &pg.url("cli"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("intact: 7 entries"), "{text}");
+
+    for (db, tampering, found) in [
+        (
+            "modified",
+            "UPDATE desk_audit SET actor = 'someone-else' WHERE seq = 2",
+            "TAMPERED  entry 2: modified",
+        ),
+        ("deleted", "DELETE FROM desk_audit WHERE seq = 5", "entry 5 missing"),
+        (
+            "reordered",
+            "UPDATE desk_audit SET seq = -2 WHERE seq = 2; UPDATE desk_audit SET seq = 2 WHERE seq = 3; \
+             UPDATE desk_audit SET seq = 3 WHERE seq = -2",
+            "entry 2: out of order",
+        ),
+    ] {
+        let (_pool, _) = log(&pg, db).await;
+        pg.psql(db, tampering);
+        let (code, text) = verify_cli(dir.path(), &pg.url(db));
+        assert_eq!(code, Some(1), "{db}: {text}");
+        assert!(text.contains(found), "{db}: {text}");
+    }
 }

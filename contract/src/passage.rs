@@ -149,6 +149,26 @@ pub struct UvssRegion {
     pub score: f32,
 }
 
+/// Why an under-vehicle comparison is `inconclusive` (the sentence is in `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UvssInconclusiveReason {
+    /// Scanner resolutions or scan lengths too far apart to bring to a common scale.
+    TooDifferentInSize,
+    /// A scan too dark to show the underside (lamps).
+    TooDark,
+    /// A scan mostly saturated.
+    Overexposed,
+    /// A blank scan: no structure at all.
+    NoStructure,
+    /// The scans could not be aligned (another vehicle, or too different a pass).
+    RegistrationFailed,
+    /// Aligned, but different almost everywhere.
+    DiffersEverywhere,
+    /// The new scan covers too little of the reference.
+    PartialScan,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UvssCheckRecord {
     /// The under-vehicle camera.
@@ -157,6 +177,10 @@ pub struct UvssCheckRecord {
     /// 0..1; at or above 0.5 the verdict is `anomaly`.
     pub score: f32,
     pub regions: Vec<UvssRegion>,
+    /// Set exactly when the verdict is `inconclusive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_reason: Option<UvssInconclusiveReason>,
+    /// For a person: why inconclusive, unavailable or no_reference.
     pub reason: Option<String>,
     /// The heat-map overlay for the reviewer (sent like the other images).
     pub overlay: Option<ImageRef>,

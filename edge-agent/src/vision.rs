@@ -19,7 +19,8 @@ use crate::images::ImageStore;
 use crate::recognize::Shot;
 use contract::decision::Outcome;
 use contract::passage::{
-    CaptureKind, EmptyImageRecord, EmptyImageVerdict, PassageRecord, UvssCheckRecord, UvssRegion, UvssVerdict,
+    CaptureKind, EmptyImageRecord, EmptyImageVerdict, PassageRecord, UvssCheckRecord, UvssInconclusiveReason,
+    UvssRegion, UvssVerdict,
 };
 
 /// Longest side of the overlay sent to the reviewer.
@@ -70,15 +71,13 @@ impl UvssChecker {
                 return out;
             }
         };
-        let result = image::load_from_memory(&shot.image.bytes)
-            .map_err(|e| format!("unreadable scan: {e}"))
-            .map(|i| i.to_rgb8())
-            .and_then(|new| {
+        let result =
+            uvss::decode(&shot.image.bytes).map_err(|e| format!("unreadable scan: {e}")).and_then(|new| {
                 uvss::compare_to_reference(store, &plate, &new, &self.params)
-                    .map(|c| (c, new))
+                    .map(|(c, reference)| (c, reference, new))
                     .map_err(|e| e.to_string())
             });
-        let (c, new) = match result {
+        let (c, reference, new) = match result {
             Ok(v) => v,
             Err(e) => {
                 out.record.reason = Some(e);
@@ -92,11 +91,12 @@ impl UvssChecker {
             uvss::Verdict::Inconclusive => UvssVerdict::Inconclusive,
         };
         out.record = self.record(verdict, c.reason.clone());
+        out.record.inconclusive_reason = c.inconclusive.map(inconclusive_reason);
         out.record.score = c.score;
         out.record.regions =
             c.regions.iter().map(|r| UvssRegion { x: r.x, y: r.y, w: r.w, h: r.h, score: r.score }).collect();
         if c.heat.is_some() {
-            let overlay = self.overlay(&new, &c, &shot.image);
+            let overlay = self.overlay(reference.as_ref(), &new, &c, &shot.image);
             out.record.overlay = overlay.and_then(|o| {
                 self.images.put(&o).map_err(|e| warn!(cause = %e, "cannot store the UVSS overlay")).ok()
             });
@@ -112,14 +112,21 @@ impl UvssChecker {
             verdict,
             score: 0.0,
             regions: vec![],
+            inconclusive_reason: None,
             reason,
             overlay: None,
             duration_ms: 0,
         }
     }
 
-    fn overlay(&self, new: &image::RgbImage, c: &uvss::Comparison, scan: &Image) -> Option<Image> {
-        let img = uvss::overlay::render(new, c, &self.params, OVERLAY_MAX);
+    fn overlay(
+        &self,
+        reference: Option<&image::RgbImage>,
+        new: &image::RgbImage,
+        c: &uvss::Comparison,
+        scan: &Image,
+    ) -> Option<Image> {
+        let img = uvss::overlay::render(reference, new, c, &self.params, OVERLAY_MAX);
         let mut bytes = Vec::new();
         img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).ok()?;
         Some(Image {
@@ -141,6 +148,20 @@ impl UvssChecker {
             Ok(evicted) => info!(plate, evicted = evicted.len(), "UVSS reference updated"),
             Err(e) => warn!(plate, cause = %e, "cannot keep the UVSS reference"),
         }
+    }
+}
+
+/// The comparison's reason code as the record carries it (the same snake_case names).
+fn inconclusive_reason(r: uvss::InconclusiveReason) -> UvssInconclusiveReason {
+    use uvss::InconclusiveReason as M;
+    match r {
+        M::TooDifferentInSize => UvssInconclusiveReason::TooDifferentInSize,
+        M::TooDark => UvssInconclusiveReason::TooDark,
+        M::Overexposed => UvssInconclusiveReason::Overexposed,
+        M::NoStructure => UvssInconclusiveReason::NoStructure,
+        M::RegistrationFailed => UvssInconclusiveReason::RegistrationFailed,
+        M::DiffersEverywhere => UvssInconclusiveReason::DiffersEverywhere,
+        M::PartialScan => UvssInconclusiveReason::PartialScan,
     }
 }
 
@@ -201,11 +222,20 @@ mod tests {
             verdict: v,
             score: 0.0,
             regions: vec![],
+            inconclusive_reason: None,
             reason: None,
             overlay: None,
             duration_ms: 0,
         });
         r
+    }
+
+    #[test]
+    fn the_record_carries_the_comparisons_reason_codes() {
+        for r in uvss::InconclusiveReason::ALL {
+            let wire = serde_json::to_value(inconclusive_reason(r)).unwrap();
+            assert_eq!(wire, r.code(), "record and comparison name {r:?} alike");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `edge-agent uvss compare` as a technician runs it, on synthetic scans of one chassis
 //! (`models::uvss::synth`): the text and `--json` say the same things (verdict words,
 //! match, coverage, speed ratio, timings whose total is the largest), a missing reference is
-//! `no_reference` in both, and an unusable scan is named (reference or new) on stderr.
+//! `no_reference` in both, an unusable scan is named (reference or new) on stderr, and an
+//! inconclusive verdict always carries its reason code and sentence.
 
 use std::path::Path;
 use std::process::Command;
@@ -104,4 +105,38 @@ fn an_unusable_scan_is_named() {
     let (code, _, stderr) = compare(&[&reference, missing.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot read it: it does not exist") && !stderr.contains("os error"), "{stderr}");
+}
+
+#[test]
+fn inconclusive_always_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, _) = scans(dir.path());
+    // The lamps failed: a black scan.
+    let dark = dir.path().join("dark.png");
+    image::RgbImage::from_pixel(900, 300, image::Rgb([6, 6, 6])).save(&dark).unwrap();
+    let dark = dark.to_str().unwrap();
+    let (code, out, _) = compare(&[&reference, dark, "--json"]);
+    assert_eq!(code, 0);
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["verdict"].as_str(), j["inconclusive_reason"].as_str()),
+        (Some("inconclusive"), Some("too_dark")),
+        "{j}"
+    );
+    assert!(j["reason"].as_str().unwrap().contains("new scan is too dark"), "{j}");
+    let (_, text, _) = compare(&[&reference, dark]);
+    assert!(
+        text.starts_with("inconclusive: ") && text.contains("(too_dark: the new scan is too dark"),
+        "{text}"
+    );
+    // Another vehicle altogether: it cannot be registered or differs everywhere, never clean;
+    // inconclusive with a code and a sentence.
+    let other = dir.path().join("other.png");
+    synth::vehicle_scan(99, 3, false, 300, 900).save(&other).unwrap();
+    let (_, out, _) = compare(&[&reference, other.to_str().unwrap(), "--json"]);
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(j["verdict"], "clean", "{j}");
+    if j["verdict"] == "inconclusive" {
+        assert!(j["inconclusive_reason"].is_string() && j["reason"].is_string(), "{j}");
+    }
 }

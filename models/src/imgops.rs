@@ -18,6 +18,11 @@ pub const MAX_SIDE: u32 = 12_000;
 
 /// Read and decode an image file with size checks.
 pub fn load_path(path: &Path) -> Result<RgbImage, InputError> {
+    load_path_within(path, MAX_SIDE)
+}
+
+/// [`load_path`] with another limit on the longer side (line-scan strips are long).
+pub fn load_path_within(path: &Path, max_side: u32) -> Result<RgbImage, InputError> {
     let io = |e| InputError::Io { path: path.to_path_buf(), source: e };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_FILE_BYTES {
@@ -25,11 +30,16 @@ pub fn load_path(path: &Path) -> Result<RgbImage, InputError> {
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     std::fs::File::open(path).map_err(io)?.read_to_end(&mut bytes).map_err(io)?;
-    decode(&bytes)
+    decode_within(&bytes, max_side)
 }
 
 /// Decode JPEG or PNG bytes with size checks.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
+    decode_within(bytes, MAX_SIDE)
+}
+
+/// [`decode`] with another limit on the longer side.
+pub fn decode_within(bytes: &[u8], max_side: u32) -> Result<RgbImage, InputError> {
     if bytes.is_empty() {
         return Err(InputError::Empty);
     }
@@ -42,19 +52,34 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, InputError> {
     }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => InputError::BadDimensions { width: 0, height: 0, max: MAX_SIDE },
+        image::ImageError::Limits(_) => InputError::BadDimensions { width: 0, height: 0, max: max_side },
         other => InputError::Corrupt(other.to_string()),
     })?;
     let (w, h) = (img.width(), img.height());
-    if w < 8 || h < 8 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(InputError::BadDimensions { width: w, height: h, max: MAX_SIDE });
+    if w < 8 || h < 8 || w > max_side || h > max_side {
+        return Err(InputError::BadDimensions { width: w, height: h, max: max_side });
     }
     Ok(img.to_rgb8())
+}
+
+/// Bilinear value of the three channels at source position (`sx`, `sy`) (pixel centres at
+/// integers), `px(x, y, channel)` deciding what lies beyond the source (clamped border, road).
+#[inline]
+pub(crate) fn bilinear(px: impl Fn(i32, i32, usize) -> f32, sx: f32, sy: f32) -> [f32; 3] {
+    let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
+    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+    let mut out = [0f32; 3];
+    for (k, o) in out.iter_mut().enumerate() {
+        let top = px(x0, y0, k) * (1.0 - fx) + px(x0 + 1, y0, k) * fx;
+        let bot = px(x0, y0 + 1, k) * (1.0 - fx) + px(x0 + 1, y0 + 1, k) * fx;
+        *o = top * (1.0 - fy) + bot * fy;
+    }
+    out
 }
 
 #[inline]

@@ -207,7 +207,13 @@ impl Ingest {
         }
         let mut bytes = BytesMut::with_capacity(m.bytes as usize);
         for i in 0..m.chunks {
-            bytes.extend_from_slice(&self.store.get_part(&m.sha256, i).await?);
+            match self.store.get_part(&m.sha256, i).await {
+                Ok(part) => bytes.extend_from_slice(&part),
+                // Recorded but gone (a filesystem store after a power cut): no
+                // retry brings it back; drop the image and let completeness ask.
+                Err(object_store::Error::NotFound { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
         }
         let bytes = bytes.freeze();
         let actual = hex::encode(Sha256::digest(&bytes));

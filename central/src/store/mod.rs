@@ -19,6 +19,12 @@ use crate::config::StoreConfig;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// Where parts wait: the same store on S3; on a filesystem the same
+    /// folder without `fsync` (a part lost in a power cut makes its image
+    /// fail assembly: dropped, and asked for again by completeness — never a
+    /// wrong image); a whole image is flushed to disk before its row says it
+    /// is stored.
+    parts: Arc<dyn ObjectStore>,
     prefix: String,
 }
 
@@ -30,8 +36,13 @@ impl Store {
                     store: "file",
                     source: format!("cannot create {}: {e}", root.display()).into(),
                 })?;
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(root)?;
-                Ok(Store { inner: Arc::new(fs), prefix: String::new() })
+                // Empty `parts/<sha256>/` folders go with their last part.
+                let images = object_store::local::LocalFileSystem::new_with_prefix(root)?
+                    .with_automatic_cleanup(true)
+                    .with_fsync(true);
+                let parts =
+                    object_store::local::LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true);
+                Ok(Store { inner: Arc::new(images), parts: Arc::new(parts), prefix: String::new() })
             }
             StoreConfig::S3 {
                 bucket,
@@ -57,7 +68,8 @@ impl Store {
                     b = b.with_secret_access_key(s);
                 }
                 let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-                Ok(Store { inner: Arc::new(b.build()?), prefix })
+                let s3: Arc<dyn ObjectStore> = Arc::new(b.build()?);
+                Ok(Store { inner: s3.clone(), parts: s3, prefix })
             }
         }
     }
@@ -100,17 +112,17 @@ impl Store {
 
     pub async fn put_part(&self, sha256: &str, index: u32, bytes: Bytes) -> Result<(), object_store::Error> {
         let path = self.path(&format!("parts/{sha256}/{index:06}"));
-        self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map(|_| ())
+        self.parts.put(&path, PutPayload::from_bytes(bytes)).await.map(|_| ())
     }
 
     pub async fn get_part(&self, sha256: &str, index: u32) -> Result<Bytes, object_store::Error> {
-        self.inner.get(&self.path(&format!("parts/{sha256}/{index:06}"))).await?.bytes().await
+        self.parts.get(&self.path(&format!("parts/{sha256}/{index:06}"))).await?.bytes().await
     }
 
     /// Drops every chunk of an image (assembled, expired or refused).
     pub async fn delete_parts(&self, sha256: &str, chunks: u32) -> Result<(), object_store::Error> {
         for i in 0..chunks {
-            match self.inner.delete(&self.path(&format!("parts/{sha256}/{i:06}"))).await {
+            match self.parts.delete(&self.path(&format!("parts/{sha256}/{i:06}"))).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }

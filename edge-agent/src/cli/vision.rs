@@ -2,7 +2,8 @@
 //! and for other tools.
 //!
 //! The text and `--json` say the same things: the verdict (its wire word, `no_reference`),
-//! the score, why when inconclusive, how well the scans matched (`match`), how much of the
+//! the score, why when inconclusive (a machine-readable `inconclusive_reason` code and the
+//! sentence `reason`), how well the scans matched (`match`), how much of the
 //! new scan the reference covers (`coverage`), the speed ratio between the two passes, the
 //! regions, and the time taken (`timings_ms`: `load`, the comparison's own stages, `compare`,
 //! and `total` for all of it, so no part is ever longer than the total). Exit 0 whenever a
@@ -47,7 +48,10 @@ taken and a line per region. Exit 0 with a verdict, 2 when a scan is unusable or
 struct UvssReport<'a> {
     verdict: uvss::Verdict,
     score: f32,
-    /// Why the verdict is inconclusive or no_reference.
+    /// Why the verdict is inconclusive, as a code: too_different_in_size, too_dark,
+    /// overexposed, no_structure, registration_failed, differs_everywhere, partial_scan.
+    inconclusive_reason: Option<&'static str>,
+    /// Why the verdict is inconclusive or no_reference, in a sentence.
     reason: Option<&'a str>,
     /// How well the two scans could be registered, 0..1 (null without a reference).
     r#match: Option<f32>,
@@ -66,6 +70,7 @@ impl<'a> UvssReport<'a> {
         UvssReport {
             verdict: c.verdict,
             score: c.score,
+            inconclusive_reason: c.inconclusive.map(|r| r.code()),
             reason: c.reason.as_deref(),
             r#match: measured(c.quality),
             coverage: measured(c.coverage),
@@ -78,8 +83,11 @@ impl<'a> UvssReport<'a> {
     fn text(&self) -> String {
         let regions = crate::words::plural(self.regions.len() as u64, "region", "regions");
         let mut s = format!("{}: score {:.2}, {regions}", crate::words::wire_word(&self.verdict), self.score);
-        if let Some(r) = self.reason {
-            s += &format!(" ({r})");
+        match (self.inconclusive_reason, self.reason) {
+            (Some(code), Some(r)) => s += &format!(" ({code}: {r})"),
+            (None, Some(r)) => s += &format!(" ({r})"),
+            (Some(code), None) => s += &format!(" ({code})"),
+            (None, None) => {}
         }
         if let (Some(m), Some(c), Some(v)) = (self.r#match, self.coverage, self.speed_ratio) {
             s += &format!("; match {m:.2}, coverage {:.0}%, speed ratio {v:.3}", c * 100.0);
@@ -97,7 +105,7 @@ impl<'a> UvssReport<'a> {
 pub fn uvss(cmd: UvssCmd) -> ExitCode {
     let UvssCmd::Compare { reference, new, out, overlay_max, json } = cmd;
     let params = uvss::Params::default();
-    let (c, new_img) = match compare_files(&reference, &new, &params) {
+    let (c, ref_img, new_img) = match compare_files(&reference, &new, &params) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("edge-agent uvss compare: {e}");
@@ -106,7 +114,9 @@ pub fn uvss(cmd: UvssCmd) -> ExitCode {
     };
     if let Some(path) = &out {
         if c.verdict != uvss::Verdict::NoReference {
-            if let Err(e) = uvss::overlay::render(&new_img, &c, &params, overlay_max).save(path) {
+            if let Err(e) =
+                uvss::overlay::render(ref_img.as_ref(), &new_img, &c, &params, overlay_max).save(path)
+            {
                 eprintln!("edge-agent uvss compare: cannot write the overlay {}: {e}", path.display());
                 return ExitCode::from(2);
             }
@@ -124,7 +134,7 @@ fn compare_files(
     reference: &Path,
     new: &Path,
     p: &uvss::Params,
-) -> Result<(uvss::Comparison, image::RgbImage), String> {
+) -> Result<(uvss::Comparison, Option<image::RgbImage>, image::RgbImage), String> {
     let scan = |what: &str, path: &Path| {
         uvss::load(path).map_err(|e| format!("the {what} {}: {}", path.display(), words_for(&e)))
     };
@@ -135,7 +145,7 @@ fn compare_files(
         let mut c = uvss::Comparison::no_reference();
         c.timings_ms.insert("load", ms(t0));
         c.timings_ms.insert("total", ms(t0));
-        return Ok((c, new_img));
+        return Ok((c, None, new_img));
     }
     let ref_img = scan("reference scan", reference)?;
     let load = ms(t0);
@@ -146,7 +156,8 @@ fn compare_files(
     c.timings_ms.insert("compare", ms(t1));
     c.timings_ms.insert("load", load);
     c.timings_ms.insert("total", ms(t0));
-    Ok((c, new_img))
+    // The reference comes back for the overlay (warped onto the new scan's geometry).
+    Ok((c, Some(ref_img), new_img))
 }
 
 fn ms(since: std::time::Instant) -> f64 {

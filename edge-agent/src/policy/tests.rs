@@ -338,6 +338,8 @@ fn uvss(verdict: UvssVerdict) -> Option<UvssCheckRecord> {
         verdict,
         score: 0.7,
         regions,
+        inconclusive_reason: (verdict == UvssVerdict::Inconclusive)
+            .then_some(contract::passage::UvssInconclusiveReason::RegistrationFailed),
         reason: Some("why".into()),
         overlay: None,
         duration_ms: 5,

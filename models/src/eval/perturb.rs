@@ -65,16 +65,10 @@ impl Perturbation {
             let (dx, dy) = (x as f32 + 0.5 - ocx, y as f32 + 0.5 - ocy);
             let sx = (cos * dx - sin * dy) / self.scale + icx - 0.5;
             let sy = (sin * dx + cos * dy) / self.scale + icy - 0.5;
-            let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
-            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let mut out = [0u8; 3];
-            for (k, o) in out.iter_mut().enumerate() {
-                let top = px(x0, y0, k) * (1.0 - fx) + px(x0 + 1, y0, k) * fx;
-                let bot = px(x0, y0 + 1, k) * (1.0 - fx) + px(x0 + 1, y0 + 1, k) * fx;
-                let v = top * (1.0 - fy) + bot * fy;
-                *o = ((v - 128.0) * self.contrast + 128.0 + self.brightness).round().clamp(0.0, 255.0) as u8;
-            }
-            Rgb(out)
+            let v = crate::imgops::bilinear(px, sx, sy);
+            Rgb(v.map(|v| {
+                ((v - 128.0) * self.contrast + 128.0 + self.brightness).round().clamp(0.0, 255.0) as u8
+            }))
         })
     }
 

@@ -110,7 +110,7 @@ impl ReferenceStore {
     pub fn get(&self, plate: &str) -> Result<Option<(RgbImage, ReferenceMeta)>, StoreError> {
         let Some(meta) = self.meta_of_key(&Self::key(plate))? else { return Ok(None) };
         let path = self.dir.join(&meta.file);
-        match crate::imgops::load_path(&path) {
+        match crate::imgops::load_path_within(&path, super::MAX_SCAN_SIDE) {
             Ok(img) => Ok(Some((img, meta))),
             Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Corrupt { path, reason: e.to_string() }),

@@ -2,64 +2,105 @@
 //! lateral shifts, then per-block residuals, and the warp of the new scan into the
 //! reference frame.
 
+use super::blocks::{self, Grid};
 use super::plane::Plane;
-use super::register::{best_shift, edge_profile, global_travel, median, ncc, RegisterParams, Registration};
+use super::register::{
+    best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration, SegmentMap,
+};
+use super::travel;
 
-/// Register the normalised new plane `nn` onto the normalised reference `rn`; returns the
-/// mapping and `nn` warped into the reference frame (NaN where the new scan has no data).
-/// `None` when the profiles do not correlate at any searched scale (nothing to compare).
-pub fn register(rn: &Plane, nn: &Plane, p: &RegisterParams) -> Option<(Registration, Plane)> {
+/// Register the normalised new plane `nn` onto the normalised reference `rn`, searching travel
+/// scales (new per reference work pixel) within `scales`. `None` when the profiles do not
+/// correlate at any searched scale (nothing to compare).
+pub fn register(rn: &Plane, nn: &Plane, p: &RegisterParams, scales: (f32, f32)) -> Option<Registration> {
     let (a, b) = (edge_profile(rn, true), edge_profile(nn, true));
-    let (_, scale, shift) = global_travel(&a, &b, p.scale_range)?;
+    let (_, scale, shift) = global_travel(&a, &b, scales)?;
     let (ca, cb) = (edge_profile(rn, false), edge_profile(nn, false));
-    let max_lat = (p.max_lateral * rn.h as f32) as i32;
-    let dy0 = best_shift(&ca, &cb, 0..rn.h, |y| y as f32, max_lat).map_or(0.0, |v| v.0);
+    let max_lat = (p.max_lateral * rn.h as f32).round();
+    let (sy, dy0) = global_cross(&ca, &cb, p.max_cross_scale, max_lat).map_or((1.0, 0.0), |v| (v.1, v.2));
 
-    let (map_x, map_y) = segments(rn, nn, &a, &b, scale, shift, dy0, p);
-    let pre = prewarp(nn, &map_x, &map_y);
-    // Coarse blocks on a 4x smaller grid catch what the 1-D profiles got wrong (periodic
-    // panels can fool a profile by one period); the fine blocks then search around them.
+    let lateral = Lateral { scale: sy, offset: dy0 };
+    // The speed profile as a monotone path; the segments then only polish it.
+    let band = ((rn.w as f32 * 0.06) as usize).max(24);
+    // Where the vehicle drifts across the lane (driven at an angle), the bands a column is
+    // described by must drift with it.
+    let line: Vec<f32> = (0..rn.w).map(|x| scale * x as f32 + shift).collect();
+    let (slope, at0) = drift(rn, nn, &line, lateral, p).unwrap_or((0.0, dy0));
+    let dy_at = |j: usize| at0 + slope * (j as f32 - shift) / scale;
+    let path = travel::warp_path(rn, nn, (scale, shift), dy_at, band);
+    let (map_x, map_y) = segments(rn, nn, (&a, &b), (scale, shift), path, lateral, p);
+    let mid = rn.h as f32 / 2.0;
+    let seg_map = |shear| SegmentMap { map_x: &map_x, map_y: &map_y, cross_scale: sy, shear, mid };
+    let pre = prewarp(nn, seg_map(0.0));
+    // A turned pass: each band across the lane is offset along travel in proportion to its
+    // distance from the middle. Measured once, applied in the segment mapping.
+    let shear = shear(rn, &pre, MAX_DRIFT);
+    let pre = if shear != 0.0 { prewarp(nn, seg_map(shear)) } else { pre };
+    // Blocks, coarse to fine (see `blocks`): on a 4x smaller grid first, then on the work grid.
     const C: usize = 4;
-    let (rc, pc) = (shrink(rn, C), shrink(&pre, C));
-    let (cw, ch, cdx, cdy, _) = blocks(&rc, &pc, p.block * 2 / C, 8, |_, _| (0, 0));
-    let coarse = Grid { block: p.block * 2 / C, gw: cw, gh: ch, dx: cdx, dy: cdy };
-    let init = |x: f32, y: f32| {
-        let (dx, dy) = coarse.at(x / C as f32, y / C as f32);
-        ((dx * C as f32).round() as i32, (dy * C as f32).round() as i32)
+    let (rc, pc) = (rn.shrink(C), pre.shrink(C));
+    let (coarse, _) = blocks::search(&rc, &pc, p.block * 2 / C, p.coarse_search, |_, _| (0, 0));
+    let (fine, quality) = blocks::search(rn, &pre, p.block, p.block_search, coarse.scaled(C));
+    let Grid { gw, gh, dx: bdx, dy: bdy, .. } = fine;
+    let reg = Registration {
+        scale,
+        shift,
+        cross_scale: sy,
+        shear,
+        mid,
+        map_x,
+        map_y,
+        block: p.block,
+        gw,
+        gh,
+        bdx,
+        bdy,
+        quality,
     };
-    let (gw, gh, bdx, bdy, quality) = blocks(rn, &pre, p.block, p.block_search, init);
-    let reg = Registration { scale, shift, map_x, map_y, block: p.block, gw, gh, bdx, bdy, quality };
-    let warped = warp(&pre, &reg);
-    Some((reg, warped))
+    Some(reg)
 }
 
 /// Any other plane of the new scan (colour, raw grey) on the same work grid, warped into the
 /// reference frame with an existing registration (NaN where the new scan has no data).
 pub fn warp_plane(reg: &Registration, plane: &Plane) -> Plane {
-    warp(&prewarp(plane, &reg.map_x, &reg.map_y), reg)
+    warp(&prewarp(plane, reg.segment_map()), reg)
+}
+
+/// The global cross mapping y_new = scale * y + offset.
+#[derive(Clone, Copy)]
+struct Lateral {
+    scale: f32,
+    offset: f32,
 }
 
 /// Travel mapping refined over ever shorter segments of the travel axis: long segments first
 /// (a large search, but enough structure to be unambiguous on corrugated panels), then
-/// shorter ones with a small search around the previous level's mapping.
-#[allow(clippy::too_many_arguments)]
+/// shorter ones with a small search around the previous level's mapping. The lateral offset
+/// follows on the first two levels: widely on the long segments (a vehicle driven at a slight
+/// angle drifts by a tenth of the lane over its length), then closer on the middle ones.
 fn segments(
     rn: &Plane,
     nn: &Plane,
-    a: &[f32],
-    b: &[f32],
-    s: f32,
-    t: f32,
-    dy0: f32,
+    (a, b): (&[f32], &[f32]),
+    (s, t): (f32, f32),
+    path: Option<Vec<f32>>,
+    lateral: Lateral,
     p: &RegisterParams,
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut map_x: Vec<f32> = (0..rn.w).map(|x| s * x as f32 + t).collect();
-    let mut map_y = vec![dy0; rn.w];
     // A speed wobble bends the true mapping away from the best straight line by up to a few
-    // percent of the length at the ends, so the first level searches that far.
-    let first = ((p.segment * 4).max(rn.w / 6), (p.segment_search as i32).max(rn.w as i32 / 15));
+    // percent of the length at the ends, so without a warping path the first level searches
+    // that far; with one, only around it.
+    let first_search = if path.is_some() {
+        p.segment_search as i32 / 2
+    } else {
+        (p.segment_search as i32).max(rn.w as i32 / 15)
+    };
+    let mut map_x: Vec<f32> = path.unwrap_or_else(|| (0..rn.w).map(|x| s * x as f32 + t).collect());
+    let mut map_y = vec![lateral.offset; rn.w];
+    let first = ((p.segment * 4).max(rn.w / 6), first_search);
     let levels =
         [first, (p.segment * 2, p.segment_search as i32 / 3), (p.segment, p.segment_search as i32 / 6)];
+    let lateral_search = [wide_lateral(rn.h), p.lateral_search];
     for (level, &(seg, search)) in levels.iter().enumerate() {
         let seg = seg.min(rn.w).max(8);
         let stride = seg / 2;
@@ -71,16 +112,17 @@ fn segments(
             let tau = best_shift(a, b, range.clone(), |x| base[x], search.max(2))
                 .filter(|v| v.1 > 0.3)
                 .map(|v| v.0);
-            // Lateral, once, on the middle level: long enough strips to be stable, short
-            // enough to follow a vehicle driving slightly across the lane.
-            let lat = (level == 1).then_some(()).and(tau).and_then(|tau| {
+            let lat = lateral_search.get(level).and(tau).and_then(|tau| {
                 let nx0 = (base[x0] + tau).max(0.0) as usize;
                 let nx1 = ((base[x0 + seg - 1] + tau).max(0.0) as usize).min(nn.w);
                 if nx1 <= nx0 + 4 {
                     return None;
                 }
                 let (ra, nb) = (strip_profile(rn, x0, x0 + seg), strip_profile(nn, nx0, nx1));
-                best_shift(&ra, &nb, 0..rn.h, |y| y as f32 + dy0, 12).filter(|v| v.1 > 0.3).map(|v| v.0 + dy0)
+                let here = map_y[x0 + seg / 2];
+                best_shift(&ra, &nb, 0..rn.h, |y| lateral.scale * y as f32 + here, lateral_search[level])
+                    .filter(|v| v.1 > 0.3)
+                    .map(|v| v.0 + here)
             });
             centres.push((x0 + seg / 2) as f32);
             taus.push(tau);
@@ -91,12 +133,71 @@ fn segments(
         for (x, m) in map_x.iter_mut().enumerate() {
             *m += interp(&centres, &taus, x as f32);
         }
-        if level == 1 {
-            let lats = robust_fill(&lats, dy0);
+        if level == 0 {
+            // A straight drift (the vehicle at a slight angle) through the long segments' offsets;
+            // a robust line, so that one segment matched to the wrong part cannot bend it.
+            if let Some((slope, at0)) = theil_sen(&centres, &lats, MAX_DRIFT) {
+                map_y = (0..rn.w).map(|x| at0 + slope * x as f32).collect();
+            }
+        } else if level < lateral_search.len() && lats.iter().any(Option::is_some) {
+            let lats = robust_fill(&lats, lateral.offset);
             map_y = (0..rn.w).map(|x| interp(&centres, &lats, x as f32)).collect();
         }
     }
     (map_x, map_y)
+}
+
+/// The vehicle's lateral offset as a straight line (slope, offset at reference x = 0) from
+/// long segments compared with their partners under the travel map `map_x`.
+fn drift(rn: &Plane, nn: &Plane, map_x: &[f32], lateral: Lateral, p: &RegisterParams) -> Option<(f32, f32)> {
+    let seg = (p.segment * 4).max(rn.w / 6).min(rn.w).max(8);
+    let search = wide_lateral(rn.h);
+    let (mut centres, mut lats) = (Vec::new(), Vec::new());
+    let mut x0 = 0;
+    while x0 + seg <= rn.w {
+        let nx0 = map_x[x0].max(0.0) as usize;
+        let nx1 = (map_x[x0 + seg - 1].max(0.0) as usize).min(nn.w);
+        if nx1 > nx0 + 4 {
+            let (ra, nb) = (strip_profile(rn, x0, x0 + seg), strip_profile(nn, nx0, nx1));
+            let lat = best_shift(&ra, &nb, 0..rn.h, |y| lateral.scale * y as f32 + lateral.offset, search)
+                .filter(|v| v.1 > 0.3)
+                .map(|v| v.0 + lateral.offset);
+            centres.push((x0 + seg / 2) as f32);
+            lats.push(lat);
+        }
+        x0 += seg / 2;
+    }
+    theil_sen(&centres, &lats, MAX_DRIFT)
+}
+
+/// Lateral search on the long segments: a tenth of the lane (a vehicle at 3 degrees drifts by
+/// that much from its mean position over its length).
+fn wide_lateral(h: usize) -> i32 {
+    ((h / 10) as i32).max(12)
+}
+
+/// Largest lateral drift along travel taken as a straight line (pixels across per pixel along:
+/// about 3 degrees).
+const MAX_DRIFT: f32 = 0.05;
+
+/// Theil-Sen line through the known points: median pairwise slope (clamped to +-`max_slope`),
+/// median intercept. `None` with fewer than three points.
+fn theil_sen(xs: &[f32], ys: &[Option<f32>], max_slope: f32) -> Option<(f32, f32)> {
+    let pts: Vec<(f32, f32)> = xs.iter().zip(ys).filter_map(|(x, y)| y.map(|y| (*x, y))).collect();
+    if pts.len() < 3 {
+        return None;
+    }
+    let mut slopes = Vec::with_capacity(pts.len() * pts.len() / 2);
+    for (i, a) in pts.iter().enumerate() {
+        for b in &pts[i + 1..] {
+            if (b.0 - a.0).abs() > 1e-3 {
+                slopes.push((b.1 - a.1) / (b.0 - a.0));
+            }
+        }
+    }
+    let slope = median(&mut slopes).clamp(-max_slope, max_slope);
+    let mut at0: Vec<f32> = pts.iter().map(|(x, y)| y - slope * x).collect();
+    Some((slope, median(&mut at0)))
 }
 
 /// Cross-axis edge profile of columns x0..x1 only.
@@ -144,14 +245,64 @@ fn interp(xs: &[f32], ys: &[f32], x: f32) -> f32 {
 }
 
 /// The new plane resampled in the reference frame with the segment mapping; NaN outside.
-fn prewarp(nn: &Plane, map_x: &[f32], map_y: &[f32]) -> Plane {
-    let mut out = Plane::new(map_x.len(), nn.h);
+/// The output has the reference's height (`map_x` gives its width; the cross size is shared).
+fn prewarp(nn: &Plane, m: SegmentMap) -> Plane {
+    let mut out = Plane::new(m.map_x.len(), nn.h);
     for y in 0..nn.h {
-        for (x, (mx, my)) in map_x.iter().zip(map_y).enumerate() {
-            out.data[y * out.w + x] = nn.sample(*mx, y as f32 + my).unwrap_or(f32::NAN);
+        let row = &mut out.data[y * m.map_x.len()..(y + 1) * m.map_x.len()];
+        for (x, o) in row.iter_mut().enumerate() {
+            *o = m.at(x as f32, y as f32, false).and_then(|(mx, my)| nn.sample(mx, my)).unwrap_or(f32::NAN);
         }
     }
     out
+}
+
+/// Travel offset per row (see [`Registration::shear`]): the shift that best aligns the
+/// travel profile of each band across the lane, as a straight line through the bands.
+fn shear(rn: &Plane, pre: &Plane, max: f32) -> f32 {
+    const BANDS: usize = 6;
+    let bh = rn.h / BANDS;
+    if bh < 4 {
+        return 0.0;
+    }
+    let reach = ((max * rn.h as f32 / 2.0).ceil() as i32).max(2);
+    let mut pts = Vec::new();
+    for k in 0..BANDS {
+        let (y0, y1) = (k * bh, (k + 1) * bh);
+        let (a, b) = (band_profile(rn, y0, y1), band_profile(pre, y0, y1));
+        if let Some((tau, c)) = best_shift(&a, &b, 0..rn.w, |x| x as f32, reach) {
+            if c > 0.5 {
+                pts.push((((y0 + y1) as f32) / 2.0 - rn.h as f32 / 2.0, tau));
+            }
+        }
+    }
+    if pts.len() < 3 {
+        return 0.0;
+    }
+    let n = pts.len() as f32;
+    let (my, mt) = (pts.iter().map(|p| p.0).sum::<f32>() / n, pts.iter().map(|p| p.1).sum::<f32>() / n);
+    let sxx: f32 = pts.iter().map(|p| (p.0 - my).powi(2)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - my) * (p.1 - mt)).sum();
+    if sxx <= 0.0 {
+        return 0.0;
+    }
+    (sxy / sxx).clamp(-max, max)
+}
+
+/// Travel edge profile of rows y0..y1 (NaN, no data, counts as no edge).
+fn band_profile(p: &Plane, y0: usize, y1: usize) -> Vec<f32> {
+    let mut prof = vec![0f32; p.w];
+    for y in y0..y1 {
+        let row = &p.data[y * p.w..(y + 1) * p.w];
+        for x in 1..p.w {
+            let d = (row[x] - row[x - 1]).abs();
+            if d.is_finite() {
+                prof[x] += d;
+            }
+        }
+    }
+    prof[0] = prof.get(1).copied().unwrap_or(0.0);
+    prof
 }
 
 /// Final warp: the pre-warped plane sampled at the block residuals (NaN where unknown).
@@ -161,155 +312,6 @@ fn warp(pre: &Plane, reg: &Registration) -> Plane {
         for x in 0..pre.w {
             let (dx, dy) = reg.residual(x as f32, y as f32);
             out.data[y * pre.w + x] = pre.sample(x as f32 + dx, y as f32 + dy).unwrap_or(f32::NAN);
-        }
-    }
-    out
-}
-
-/// A displacement grid sampled at block centres.
-struct Grid {
-    block: usize,
-    gw: usize,
-    gh: usize,
-    dx: Vec<f32>,
-    dy: Vec<f32>,
-}
-
-impl Grid {
-    fn at(&self, x: f32, y: f32) -> (f32, f32) {
-        super::register::grid_lerp(self.block, self.gw, self.gh, x, y, [&self.dx, &self.dy])
-    }
-}
-
-/// Area-average by `k`, NaN (no data) wins so that edges of coverage stay marked.
-fn shrink(p: &Plane, k: usize) -> Plane {
-    let mut out = Plane::new((p.w / k).max(1), (p.h / k).max(1));
-    for y in 0..out.h {
-        for x in 0..out.w {
-            let mut s = 0f32;
-            for yy in y * k..((y + 1) * k).min(p.h) {
-                for xx in x * k..((x + 1) * k).min(p.w) {
-                    s += p.at(xx, yy);
-                }
-            }
-            out.data[y * out.w + x] = s / (k * k) as f32;
-        }
-    }
-    out
-}
-
-/// Per-block integer search within +-r of `init` (block centre -> start offset); returns grid
-/// size, displacement fields and the median NCC at the chosen offsets.
-fn blocks(
-    rn: &Plane,
-    pre: &Plane,
-    bs: usize,
-    r: i32,
-    init: impl Fn(f32, f32) -> (i32, i32),
-) -> (usize, usize, Vec<f32>, Vec<f32>, f32) {
-    let (gw, gh) = ((rn.w / bs).max(1), (rn.h / bs).max(1));
-    let mut dx = vec![f32::NAN; gw * gh];
-    let mut dy = vec![f32::NAN; gw * gh];
-    let mut nccs = Vec::new();
-    for gy in 0..gh {
-        for gx in 0..gw {
-            let (x0, y0) = (gx * bs, gy * bs);
-            let (x1, y1) = ((x0 + bs).min(rn.w), (y0 + bs).min(rn.h));
-            let n = ((x1 - x0) * (y1 - y0)) as f32;
-            let mean =
-                (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).map(|(x, y)| rn.at(x, y)).sum::<f32>()
-                    / n;
-            let var = (y0..y1)
-                .flat_map(|y| (x0..x1).map(move |x| (x, y)))
-                .map(|(x, y)| (rn.at(x, y) - mean).powi(2))
-                .sum::<f32>()
-                / n;
-            if var < 0.15 {
-                continue; // flat: any shift fits, trust the neighbours instead
-            }
-            let mut best = (f32::MAX, 0i32, 0i32);
-            let (ix, iy) = init((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
-            for sy in iy - r..=iy + r {
-                for sx in ix - r..=ix + r {
-                    let (mut sad, mut k) = (0f32, 0usize);
-                    for y in y0..y1 {
-                        let py = y as i32 + sy;
-                        if py < 0 || py >= pre.h as i32 {
-                            continue;
-                        }
-                        for x in x0..x1 {
-                            let px = x as i32 + sx;
-                            if px < 0 || px >= pre.w as i32 {
-                                continue;
-                            }
-                            let v = pre.data[py as usize * pre.w + px as usize];
-                            if v.is_finite() {
-                                sad += (rn.data[y * rn.w + x] - v).abs();
-                                k += 1;
-                            }
-                        }
-                    }
-                    if (k as f32) > 0.8 * n && sad / (k as f32) < best.0 {
-                        best = (sad / k as f32, sx, sy);
-                    }
-                }
-            }
-            if best.0 < f32::MAX {
-                dx[gy * gw + gx] = best.1 as f32;
-                dy[gy * gw + gx] = best.2 as f32;
-                if let Some(c) = block_ncc(rn, pre, x0, x1, y0, y1, best.1, best.2) {
-                    nccs.push(c);
-                }
-            }
-        }
-    }
-    let quality = if nccs.is_empty() { 0.0 } else { median(&mut nccs) };
-    (gw, gh, grid_median(&dx, gw, gh), grid_median(&dy, gw, gh), quality)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn block_ncc(
-    rn: &Plane,
-    pre: &Plane,
-    x0: usize,
-    x1: usize,
-    y0: usize,
-    y1: usize,
-    sx: i32,
-    sy: i32,
-) -> Option<f32> {
-    let mut v = Vec::with_capacity((x1 - x0) * (y1 - y0));
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let (px, py) = (x as i32 + sx, y as i32 + sy);
-            if px >= 0 && py >= 0 && (px as usize) < pre.w && (py as usize) < pre.h {
-                let b = pre.at(px as usize, py as usize);
-                if b.is_finite() {
-                    v.push((rn.at(x, y), b));
-                }
-            }
-        }
-    }
-    let a: Vec<f32> = v.iter().map(|p| p.0).collect();
-    let b: Vec<f32> = v.iter().map(|p| p.1).collect();
-    ncc(&a, &b)
-}
-
-/// 3x3 median over known cells; unknown cells take their neighbours' median, else 0.
-fn grid_median(g: &[f32], gw: usize, gh: usize) -> Vec<f32> {
-    let mut out = vec![0f32; g.len()];
-    for y in 0..gh {
-        for x in 0..gw {
-            let mut w = Vec::with_capacity(9);
-            for yy in y.saturating_sub(1)..(y + 2).min(gh) {
-                for xx in x.saturating_sub(1)..(x + 2).min(gw) {
-                    let v = g[yy * gw + xx];
-                    if v.is_finite() {
-                        w.push(v);
-                    }
-                }
-            }
-            out[y * gw + x] = median(&mut w);
         }
     }
     out

@@ -4,7 +4,9 @@
 //! vehicle's speed, and the speed changes during a pass (drivers brake over the scanner). The
 //! cross axis (y) only shifts with where the vehicle drives in the lane. Hence:
 //! 1. global: one scale and shift along x from 1-D "edge energy" profiles (mean |d/dx| per
-//!    column), searched over candidate scales; one lateral shift from the cross profile;
+//!    column), searched over candidate scales; one lateral scale and shift from the cross
+//!    profile (another lens, or the vehicle nearer one side of a wide-angle scanner, changes
+//!    the magnification across the lane a little);
 //! 2. segments: the same profile correlation on overlapping pieces of the travel axis gives a
 //!    piecewise-linear x mapping (speed changes) and a per-segment lateral shift (drift);
 //! 3. blocks: a small integer search per block on the pre-warped image absorbs what remains
@@ -14,16 +16,35 @@
 use super::plane::Plane;
 
 /// Search ranges of the registration, in work pixels unless stated.
+///
+/// Where a value was chosen between alternatives (the cross magnification, the lateral and
+/// coarse-block searches), it was chosen on the `choose` conditions of `uvss_eval` (identity,
+/// length 0.9 and 1.1, lateral +-5 %, gain 0.7; real and synthetic pairs) and the synthetic rows
+/// of the other conditions; the real pairs under the other conditions (speed 0.75 / 1.3, ramps,
+/// wobble, lateral 10 %, rotation, other scanners, gain, gamma, JPEG) only judge it
+/// (docs/design/uvss.md).
 #[derive(Clone, Debug)]
 pub struct RegisterParams {
     /// Smallest and largest new/reference length ratio searched (speed ratio).
     pub scale_range: (f32, f32),
     /// Largest global lateral shift, as a fraction of the cross size.
     pub max_lateral: f32,
+    /// Largest magnification difference across the lane searched (ratio, both ways). 1 (the
+    /// default) searches none: between passes of one scanner over one car it came out
+    /// anywhere in 0.87..1.15 (parallax of low parts, not magnification) and cost a detection
+    /// and two clean pairs; set it for two scanners whose lenses see different lane widths.
+    pub max_cross_scale: f32,
     pub segment: usize,
     pub segment_search: usize,
+    /// Lateral search (work pixels) of the middle segments, around the straight drift (12,
+    /// about 3 % of the lane; 8 was the other value tried on the choose conditions).
+    pub lateral_search: i32,
+    /// Fine blocks (work pixels) and their search radius around the coarse result; the
+    /// coarse blocks' radius on the 4x reduced grid (8: up to 32 work pixels, where the 1-D
+    /// profiles were fooled by a periodic panel, or parts at different heights moved apart).
     pub block: usize,
     pub block_search: i32,
+    pub coarse_search: i32,
 }
 
 impl Default for RegisterParams {
@@ -31,10 +52,13 @@ impl Default for RegisterParams {
         RegisterParams {
             scale_range: (0.7, 1.45),
             max_lateral: 0.2,
+            max_cross_scale: 1.0,
             segment: 96,
             segment_search: 40,
+            lateral_search: 12,
             block: 24,
             block_search: 3,
+            coarse_search: 8,
         }
     }
 }
@@ -45,6 +69,12 @@ pub struct Registration {
     /// Global travel mapping x_new = scale * x_ref + shift.
     pub scale: f32,
     pub shift: f32,
+    /// Magnification across the lane: y_new = cross_scale * y + map_y[x].
+    pub cross_scale: f32,
+    /// Travel offset per row from the middle of the lane (a vehicle at a slight angle, or a
+    /// turned scan): the travel maps are read at x + shear * (y - h / 2).
+    pub shear: f32,
+    pub mid: f32,
     /// Per reference column: x in the new scan and lateral offset (segment level).
     pub map_x: Vec<f32>,
     pub map_y: Vec<f32>,
@@ -64,15 +94,48 @@ impl Registration {
         // The block residual is applied in the pre-warped (reference) frame, then the
         // segment mapping takes that point into the new scan.
         let (dx, dy) = self.residual(x, y);
-        let xs = (x + dx).clamp(0.0, (self.map_x.len() - 1) as f32);
-        let mx = lin(&self.map_x, xs).unwrap_or(0.0);
-        let my = lin(&self.map_y, xs).unwrap_or(0.0);
-        (mx, y + dy + my)
+        self.segment_map().at(x + dx, y + dy, true).unwrap_or((0.0, 0.0))
+    }
+
+    pub(crate) fn segment_map(&self) -> SegmentMap<'_> {
+        SegmentMap {
+            map_x: &self.map_x,
+            map_y: &self.map_y,
+            cross_scale: self.cross_scale,
+            shear: self.shear,
+            mid: self.mid,
+        }
     }
 
     /// Bilinear interpolation of the block grid between block centres.
     pub(crate) fn residual(&self, x: f32, y: f32) -> (f32, f32) {
         grid_lerp(self.block, self.gw, self.gh, x, y, [&self.bdx, &self.bdy])
+    }
+}
+
+/// The segment-level mapping (travel maps, lateral map, magnification and shear) from the
+/// reference frame to the new scan, before block residuals.
+#[derive(Clone, Copy)]
+pub(crate) struct SegmentMap<'a> {
+    pub map_x: &'a [f32],
+    pub map_y: &'a [f32],
+    pub cross_scale: f32,
+    pub shear: f32,
+    pub mid: f32,
+}
+
+impl SegmentMap<'_> {
+    /// New-scan position of reference point (x, y); outside the maps `None`, or the nearest end
+    /// when `clamp`.
+    #[inline]
+    pub fn at(&self, x: f32, y: f32, clamp: bool) -> Option<(f32, f32)> {
+        let mut xs = x + self.shear * (y - self.mid);
+        if clamp {
+            xs = xs.clamp(0.0, (self.map_x.len() - 1) as f32);
+        }
+        let mx = lin(self.map_x, xs)?;
+        let my = lin(self.map_y, xs)?;
+        Some((mx, self.cross_scale * y + my))
     }
 }
 
@@ -185,6 +248,32 @@ pub(crate) fn global_travel(a: &[f32], b: &[f32], scales: (f32, f32)) -> Option<
         }
     }
     fine.or(Some((best?.0, s0, t0)))
+}
+
+/// Best (ncc, scale, offset) for b[scale * y + offset] ~ a[y] on the cross profiles: the
+/// magnification across the lane within 1/`max_scale`..`max_scale` and the lateral shift
+/// within +-`max_shift` pixels (measured at the middle of the lane).
+pub(crate) fn global_cross(a: &[f32], b: &[f32], max_scale: f32, max_shift: f32) -> Option<(f32, f32, f32)> {
+    let n = a.len();
+    let mid = n as f32 / 2.0;
+    // One step in scale moves the lane's edges by about half a pixel.
+    let ds = 1.0 / n as f32;
+    let mut best: Option<(f32, f32, f32)> = None;
+    let mut s = 1.0 / max_scale.max(1.0);
+    while s <= max_scale.max(1.0) + 1e-6 {
+        let mut d = -max_shift;
+        while d <= max_shift {
+            let offset = mid * (1.0 - s) + d;
+            if let Some(c) = ncc_mapped(a, b, 0..n, s, offset, n * 6 / 10) {
+                if best.is_none_or(|b| c > b.0) {
+                    best = Some((c, s, offset));
+                }
+            }
+            d += 1.0;
+        }
+        s += ds;
+    }
+    best
 }
 
 /// Best integer shift d in [-r, r] for b[x + d] ~ a[x] over the given range.

@@ -25,12 +25,15 @@ fn speed_change_is_recovered_as_scale() {
     let truth = pair.probe.width() as f32 / pair.reference.width() as f32;
     // Loose: a straight line through a wobbling speed profile; the per-line check below is strict.
     assert!((c.scale - truth).abs() < 0.08, "estimated {} true {}", c.scale, truth);
-    let reg = c.registration.as_ref().unwrap();
-    // Every 100th reference line lands within 3 lines of where the vehicle really was.
-    for x in (100..reg.map_x.len() - 100).step_by(100) {
+    let (reg, geo) = (c.registration.as_ref().unwrap(), c.geometry.unwrap());
+    // Every 100th reference line lands within 3 lines of where the vehicle really was (work
+    // grids to image lines: one of the two was resampled along travel to the other's resolution).
+    for x in (100..pair.reference.width() as usize - 100).step_by(100) {
         let truth = pair.probe_mm.partition_point(|&v| v < pair.reference_mm[x]) as f32;
-        let (lx, _) = reg.locate(x as f32, 100.0);
-        assert!((lx - truth).abs() <= 3.0, "line {x}: located {lx}, true {truth}");
+        let (wx, wy) = geo.reference.to_work(x as f32 + 0.5, 100.0);
+        let (lx, ly) = reg.locate(wx - 0.5, wy);
+        let (ix, _) = geo.new.to_image(lx + 0.5, ly);
+        assert!((ix - 0.5 - truth).abs() <= 3.0, "line {x}: located {ix}, true {truth}");
     }
 }
 
@@ -100,8 +103,10 @@ fn store_without_reference_gives_no_reference() {
     let dir = std::env::temp_dir().join(format!("uvss-noref-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store = ReferenceStore::open(&dir, 1 << 20).unwrap();
-    let c = compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default())
-        .unwrap();
+    let (c, reference) =
+        compare_to_reference(&store, "浙B52961", &image::RgbImage::new(400, 200), &Params::default())
+            .unwrap();
+    assert!(reference.is_none());
     assert_eq!(c.verdict, Verdict::NoReference);
     assert_eq!(c.score, 0.0);
 }

@@ -1,0 +1,196 @@
+//! The stages of [`super::compare`] around registration: preparing each scan's planes, bringing
+//! both to one resolution along travel, the difference, and the regions with their scores.
+//! `compare` itself only sequences them and decides the verdict, so that the order of the
+//! checks (and every reason a comparison can stop for) reads in one place.
+
+use super::diff;
+use super::exposure::Exposure;
+use super::geometry::{self, Geometry, ScanGrid};
+use super::noise;
+use super::plane::Plane;
+use super::refine;
+use super::regions::{self, Blob};
+use super::register::Registration;
+use super::verdict::Region;
+use super::Params;
+
+/// One scan on its work grid: normalised luma (for registration), the raw grey and colour
+/// planes (normalised later, over the area both scans cover), the gain that puts them on the
+/// normalised scale, and how much structure and light the scan has.
+pub(crate) struct Prepared {
+    pub luma: Plane,
+    pub raw: Plane,
+    pub u: Plane,
+    pub v: Plane,
+    pub gain: f32,
+    pub exposure: Exposure,
+    /// Mean absolute deviation from the local mean, grey levels.
+    pub structure: f32,
+}
+
+impl Prepared {
+    pub fn new(img: &image::RgbImage, grid: &ScanGrid, p: &Params) -> Prepared {
+        let [raw, u, v] = geometry::reduce(img, grid);
+        let exposure = Exposure::of(&raw);
+        let (luma, gain) = raw.normalise_gain(p.norm_radius, p.norm_floor);
+        Prepared { luma, raw, u, v, gain, exposure, structure: 1.0 / gain - p.norm_floor }
+    }
+
+    fn resample_along(&mut self, grid: &mut ScanGrid, len: usize) {
+        geometry::equalise_along(&mut [&mut self.luma, &mut self.u, &mut self.v, &mut self.raw], grid, len);
+    }
+}
+
+/// Bring both scans to the same resolution along travel when the measured travel scale `s`
+/// (new work pixels per reference work pixel) is beyond `above` either way: the finer scan is
+/// area-reduced to the coarser, never the coarser enlarged. Returns the scale that remains.
+pub(crate) fn equalise(
+    r: &mut Prepared,
+    gr: &mut ScanGrid,
+    n: &mut Prepared,
+    gn: &mut ScanGrid,
+    s: f32,
+    above: f32,
+) -> f32 {
+    if s > above {
+        let old = gn.len;
+        n.resample_along(gn, (old as f32 / s).round() as usize);
+        s * gn.len as f32 / old as f32
+    } else if s * above < 1.0 {
+        let old = gr.len;
+        r.resample_along(gr, (old as f32 * s).round() as usize);
+        s * old as f32 / gr.len as f32
+    } else {
+        s
+    }
+}
+
+/// The windowed patch difference of the registered pair on the difference grid, and the share
+/// of the reference the new scan covers.
+///
+/// Lighting is normalised here, after registration, with the local mean of both scans taken
+/// over the same support: the pixels where the new scan has data. Normalising each scan on
+/// its own (as registration does) treats a part near the new scan's edge (the vehicle driven
+/// to one side of the lane, a turned pass) differently from the same part in the middle of the
+/// reference, and that difference alone was enough to raise regions along the lane's edge.
+pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Params) -> (Plane, f32) {
+    let k = p.diff_step.max(1);
+    let [wu, wv, wy] = std::thread::scope(|s| {
+        let a = s.spawn(|| refine::warp_plane(reg, &n.u).shrink(k));
+        let b = s.spawn(|| refine::warp_plane(reg, &n.v).shrink(k));
+        let c = refine::warp_plane(reg, &n.raw).shrink(k);
+        [a.join().expect("warp thread"), b.join().expect("warp thread"), c]
+    });
+    let valid: Vec<bool> = wy.data.iter().map(|v| v.is_finite()).collect();
+    let rad = (p.norm_radius / k).max(1);
+    let centre = |plane: &Plane, gain: f32| plane.centre_where(rad, &valid, gain);
+    let ry = r.raw.shrink(k);
+    let [rl, ru, rv, wl, wu, wv] = std::thread::scope(|s| {
+        let a =
+            s.spawn(|| [centre(&ry, r.gain), centre(&r.u.shrink(k), r.gain), centre(&r.v.shrink(k), r.gain)]);
+        let [wl, wu, wv] = [centre(&wy, n.gain), centre(&wu, n.gain), centre(&wv, n.gain)];
+        let [rl, ru, rv] = a.join().expect("normalise thread");
+        [rl, ru, rv, wl, wu, wv]
+    });
+    let win = diff::Window {
+        along: p.search_along,
+        across: p.search_across,
+        patch: p.patch,
+        chroma: p.chroma_weight,
+    };
+    diff::window_match(
+        &diff::Scan { luma: &rl, chroma: [&ru, &rv], raw: &ry },
+        &diff::Scan { luma: &wl, chroma: [&wu, &wv], raw: &wy },
+        win,
+    )
+}
+
+/// What the difference amounts to.
+pub(crate) struct Found {
+    /// Qualifying regions, strongest first, in pixels of the new scan.
+    pub regions: Vec<Region>,
+    /// Score of the strongest candidate (qualifying or not).
+    pub score: f32,
+    /// The pair's residual level (90th percentile of the difference).
+    pub level: f32,
+    /// The difference in residual units on the reference's work grid.
+    pub heat: Plane,
+}
+
+/// Express the difference in the pair's own residual units and keep the compact, strong
+/// components away from the travel ends.
+pub(crate) fn regions(d: Plane, reg: &Registration, geo: &Geometry, p: &Params) -> Found {
+    let k = p.diff_step.max(1);
+    // Constant false-alarm rate: express the difference in units of this pair's own residual
+    // level (a high percentile over the covered area). Two passes of a clean, well-aligned
+    // vehicle leave little residual; a pair with more parallax, glare or blur leaves more
+    // everywhere, and only what stands out against that is a candidate.
+    let level = percentile(&d.data, 0.9).max(p.residual_floor);
+    let d = Plane { w: d.w, h: d.h, data: d.data.iter().map(|v| v / level).collect() };
+    // Then against its own neighbourhood: wheels, bumpers and poorly held parts differ all
+    // over, a new object differs from surroundings that match (see `noise`).
+    let tile = (p.noise_tile * d.h as f32).round() as usize;
+    let d = if tile > 0 { noise::local_normalise(&d, tile, p.pixel_threshold) } else { d };
+    let mut blobs = regions::compact_blobs(&d, p.pixel_threshold, p.open_radius, p.min_area);
+    blobs.retain(|b| !noise::in_end_band(b.x0, b.x1, d.w, p.end_band));
+    // Strength: mean difference, discounted for regions smaller than `full_area` (a small
+    // blob of strong difference is as typical of residual misalignment as of a small object).
+    let strength = |b: &Blob| b.mean * (b.area as f32 / p.full_area.max(1) as f32).sqrt().min(1.0);
+    let mut blobs: Vec<(f32, Blob)> = blobs.into_iter().map(|b| (strength(&b), b)).collect();
+    blobs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let regions = blobs
+        .iter()
+        .filter(|b| b.0 >= p.region_threshold)
+        .take(p.max_regions)
+        .map(|(st, b)| {
+            let wb = Blob { x0: b.x0 * k, y0: b.y0 * k, x1: b.x1 * k, y1: b.y1 * k, ..b.clone() };
+            to_region(&wb, reg, &geo.new, squash(*st, p.region_threshold))
+        })
+        .collect();
+    // The heat map back on the work grid (nearest neighbour) for the overlay.
+    let (w, h) = (geo.reference.len, geo.reference.cross);
+    let mut heat = Plane::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            heat.data[y * w + x] = d.at((x / k).min(d.w - 1), (y / k).min(d.h - 1));
+        }
+    }
+    let best = blobs.first().map_or(0.0, |b| b.0);
+    Found { regions, score: squash(best, p.region_threshold), level, heat }
+}
+
+/// Map a 0.. strength onto 0..1 so that `threshold` lands on 0.5.
+fn squash(m: f32, threshold: f32) -> f32 {
+    if m <= 0.0 {
+        0.0
+    } else {
+        m / (m + threshold)
+    }
+}
+
+/// The `q` quantile of the positive values (0 where the new scan had no data is left out).
+fn percentile(v: &[f32], q: f32) -> f32 {
+    let mut pos: Vec<f32> = v.iter().copied().filter(|x| *x > 0.0).collect();
+    if pos.is_empty() {
+        return 0.0;
+    }
+    let k = ((pos.len() - 1) as f32 * q) as usize;
+    *pos.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
+}
+
+/// A work-grid box of the reference frame as a pixel box of the new scan.
+fn to_region(b: &Blob, reg: &Registration, new: &ScanGrid, score: f32) -> Region {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for (x, y) in [(b.x0, b.y0), (b.x1, b.y0), (b.x0, b.y1), (b.x1, b.y1)] {
+        let (wx, wy) = reg.locate(x as f32, y as f32);
+        let (ix, iy) = new.to_image(wx, wy);
+        x0 = x0.min(ix);
+        x1 = x1.max(ix);
+        y0 = y0.min(iy);
+        y1 = y1.max(iy);
+    }
+    let cx = |v: f32| v.clamp(0.0, new.width as f32) as u32;
+    let cy = |v: f32| v.clamp(0.0, new.height as f32) as u32;
+    let (x, y) = (cx(x0), cy(y0));
+    Region { x, y, w: cx(x1).saturating_sub(x).max(1), h: cy(y1).saturating_sub(y).max(1), score }
+}
