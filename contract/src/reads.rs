@@ -43,11 +43,16 @@ pub enum PlateColor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlateRead {
     pub text: String,
-    /// 0..1, the weakest character's confidence.
+    /// 0..1: the weakest character's probability, fused over two recognisers where both read
+    /// the plate; calibrated so that the lane's default threshold separates right reads from
+    /// wrong ones.
     pub confidence: f32,
     pub color: Option<PlateColor>,
     /// Cameras whose images produced this read.
     pub cameras: Vec<String>,
+    /// `name version` of the models that produced this read (detectors and recognisers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,4 +66,7 @@ pub struct ContainerRead {
     /// ISO 6346 size/type code (`22G1`, `45G1`) when visible.
     pub size_type: Option<String>,
     pub cameras: Vec<String>,
+    /// `name version` of the models that produced this read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }

@@ -190,10 +190,11 @@ fn main() {
         .next()
         .unwrap()
         .replace("../.cache/demo-data", &dir.path().display().to_string())
-        .replace(
-            "engine = \"sim-truth\"",
-            &format!("engine = \"ppocr\"\nmodels_dir = \"{}\"", models.display()),
-        );
+        .replace("models_dir = \"../.cache/models\"", &format!("models_dir = \"{}\"", models.display()));
+    assert!(
+        text.contains("engine = \"ppocr\"") && text.contains(&models.display().to_string()),
+        "config/demo.toml changed"
+    );
     let cfg = edge_agent::config::from_str(Path::new("bench.toml"), &text).expect("valid config");
     let recognition = cfg.recognition.clone();
 

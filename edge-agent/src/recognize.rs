@@ -53,6 +53,7 @@ impl Recognizer for SimTruthReader {
                         confidence: truth.confidence,
                         color: None,
                         cameras: vec![shot.device.clone()],
+                        models: vec![],
                     }),
                 }
             }
@@ -66,6 +67,7 @@ impl Recognizer for SimTruthReader {
                         corrected: vec![],
                         size_type: None,
                         cameras: vec![shot.device.clone()],
+                        models: vec![],
                     }),
                 }
             }
@@ -122,7 +124,7 @@ impl PpOcrReader {
 
     fn failed(reason: String, workers: usize) -> PpOcrReader {
         let paths = ModelPaths { models_dir: PathBuf::new(), runtime_lib: PathBuf::new() };
-        let opts = EngineOptions { paths, threads: 1, queue: 1, ocr: Default::default() };
+        let opts = EngineOptions { paths, threads: 1, queue: 1, read: Default::default() };
         PpOcrReader { opts, workers, engines: Err((reason, Instant::now())) }
     }
 

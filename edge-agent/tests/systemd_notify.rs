@@ -17,7 +17,9 @@ fn ready_then_watchdog_heartbeats_then_stopping() {
     // NOTIFY_SOCKET.
     let broker_port = hil_tests::free_port();
     let dir = tempfile::tempdir().unwrap();
-    let demo = std::fs::read_to_string(hil_tests::repo_root().join("config/demo.toml")).unwrap();
+    let demo = hil_tests::with_sim_truth(
+        &std::fs::read_to_string(hil_tests::repo_root().join("config/demo.toml")).unwrap(),
+    );
     let lane = demo
         .split("\n[sim]")
         .next()

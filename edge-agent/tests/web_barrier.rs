@@ -30,7 +30,9 @@ fn post(port: u16, path: &str) -> web_support::Response {
 #[test]
 fn cycle_is_refused_while_occupied_and_runs_when_clear() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = std::fs::read_to_string(web_support::repo().join("config/demo.toml")).unwrap();
+    let demo = hil_tests::with_sim_truth(
+        &std::fs::read_to_string(web_support::repo().join("config/demo.toml")).unwrap(),
+    );
     let text = demo
         .split("\n[sim]")
         .next()

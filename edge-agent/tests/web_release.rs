@@ -45,7 +45,9 @@ fn release(port: u16, passage: &str, operator: &str, password: &str) -> web_supp
 #[test]
 fn a_local_operator_releases_a_held_vehicle_while_the_uplink_is_down() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = std::fs::read_to_string(web_support::repo().join("config/demo.toml")).unwrap();
+    let demo = hil_tests::with_sim_truth(
+        &std::fs::read_to_string(web_support::repo().join("config/demo.toml")).unwrap(),
+    );
     let wang = Credential::new("wang-secret-1", MIN_ITERATIONS);
     let li = Credential::new("li-secret-22", MIN_ITERATIONS);
     let text = demo

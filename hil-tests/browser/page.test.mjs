@@ -25,6 +25,7 @@ async function startAgent(web_extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "edge-browser-"));
   const [broker, web] = [await freePort(), await freePort()];
   const demo = readFileSync(join(root, "config/demo.toml"), "utf8")
+    .replace('engine = "ppocr"', 'engine = "sim-truth"')
     .replace("127.0.0.1:18830", `127.0.0.1:${broker}`)
     .replace("../.cache/demo-data", join(dir, "data"))
     .replace("[sim]", `[web]\nlisten = "127.0.0.1:${web}"\n${web_extra}\n[sim]`)

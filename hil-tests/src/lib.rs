@@ -250,12 +250,22 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The demo lane's configuration text with recognition switched from the real models to the
+/// ground truth the simulated cameras carry (`sim-truth`): for tests of the lane's logic, which
+/// must not depend on how well a vehicle's rendered plate reads.
+pub fn with_sim_truth(demo: &str) -> String {
+    const REAL: &str = "engine = \"ppocr\"";
+    assert!(demo.contains(REAL), "config/demo.toml changed: update hil_tests::with_sim_truth");
+    demo.replacen(REAL, "engine = \"sim-truth\"", 1)
+}
+
 /// The demo lane's configuration (`config/demo.toml`) without its `[sim]`
-/// section, pointed at a test's broker (`broker`: the lines that replace the
+/// section, with `sim-truth` recognition (see [`with_sim_truth`]), pointed at a test's broker (`broker`: the lines that replace the
 /// embedded-broker line, e.g. `host = "127.0.0.1"\nport = 1883`) and data dir.
 /// Tests append their own `[sim]` plan and sections.
 pub fn demo_lane(broker: &str, data_dir: &str) -> String {
     let base = std::fs::read_to_string(repo_root().join("config/demo.toml")).expect("config/demo.toml");
+    let base = with_sim_truth(&base);
     let lane = base.split("\n[sim]").next().expect("split always yields one part");
     let out = lane.replace("embedded_listen = \"127.0.0.1:18830\"", broker).replace(
         "data_dir = \"../.cache/demo-data\"   # relative to this file",

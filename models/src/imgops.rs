@@ -83,7 +83,7 @@ pub(crate) fn bilinear(px: impl Fn(i32, i32, usize) -> f32, sx: f32, sy: f32) ->
 }
 
 #[inline]
-fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+pub(crate) fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (w, h) = (img.width() as i32, img.height() as i32);
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
@@ -158,7 +158,7 @@ pub fn crop_quad(img: &RgbImage, q: &Quad) -> RgbImage {
 }
 
 /// Homography mapping the unit square (0,0),(1,0),(1,1),(0,1) onto `q` (Heckbert's closed form).
-fn homography_unit_to_quad(q: &Quad) -> [f32; 8] {
+pub(crate) fn homography_unit_to_quad(q: &Quad) -> [f32; 8] {
     let [[x0, y0], [x1, y1], [x2, y2], [x3, y3]] = *q;
     let (dx1, dx2, dx3) = (x1 - x2, x3 - x2, x0 - x1 + x2 - x3);
     let (dy1, dy2, dy3) = (y1 - y2, y3 - y2, y0 - y1 + y2 - y3);

@@ -10,7 +10,8 @@
 //! - [`engine`]: the worker thread that owns the sessions and serves requests.
 //! - [`eval`]: accuracy over labelled folders (plain, perturbed, grouped by source).
 //! - [`uvss`] and [`empty`]: under-vehicle comparison and the container-empty check (classical
-//!   vision, no models).
+//!   vision, no models);
+//! - [`synth`]: rendered plates and container codes with known truth (simulated cameras, tests).
 //!
 //! Errors are typed ([`error`]): a model problem stops recognition until an installer acts, an
 //! input problem loses one image only.
@@ -25,6 +26,7 @@ pub mod manifest;
 pub mod ocr;
 pub mod read;
 pub mod reads;
+pub mod synth;
 pub mod uvss;
 
 pub use error::{InputError, ModelError, OcrError, RecognitionError, UnusableImage};

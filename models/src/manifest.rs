@@ -2,7 +2,7 @@
 //!
 //! The manifest is embedded with `include_str!` so the binary and the files it expects can never
 //! drift apart: a model swapped on disk fails the sha256 check with [`ModelError::Checksum`].
-//! Hashing ~45 MB takes ~0.1 s once per process, cheap next to session creation.
+//! Hashing ~70 MB takes ~0.2 s once per process, cheap next to session creation.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -30,14 +30,32 @@ pub struct FileEntry {
     pub sha256: String,
     #[serde(default)]
     pub source: String,
+    /// Recognisers: input height in pixels.
+    #[serde(default)]
+    pub height: Option<usize>,
+    /// Recognisers: `"metadata"` (the model's `character` key) or a file beside the model.
+    #[serde(default)]
+    pub dictionary: Option<String>,
+    #[serde(default)]
+    pub dictionary_sha256: Option<String>,
 }
+
+/// The models every engine loads, by manifest key.
+pub const REQUIRED: [&str; 4] = ["det", "rec", "rec_alt", "plate_det"];
 
 impl Manifest {
     pub fn builtin() -> Result<Manifest, ModelError> {
         let m: Manifest = toml::from_str(MANIFEST_TOML).map_err(|e| ModelError::Manifest(e.to_string()))?;
-        for key in ["det", "rec", "cls"] {
+        for key in REQUIRED {
             if !m.models.contains_key(key) {
                 return Err(ModelError::Manifest(format!("no [models.{key}] entry")));
+            }
+        }
+        for (key, e) in &m.models {
+            if e.dictionary.as_deref().is_some_and(|d| d != "metadata") && e.dictionary_sha256.is_none() {
+                return Err(ModelError::Manifest(format!(
+                    "[models.{key}] has a dictionary file but no sha256"
+                )));
             }
         }
         Ok(m)
@@ -49,7 +67,14 @@ impl Manifest {
 
     /// `name version` of every model, for [`crate::Reads::models`].
     pub fn model_names(&self) -> Vec<String> {
-        self.models.values().map(|e| format!("{} {}", e.name, e.version)).collect()
+        self.models.values().map(FileEntry::label).collect()
+    }
+}
+
+impl FileEntry {
+    /// `name version`, as recorded in the reads.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.version)
     }
 }
 
@@ -135,7 +160,8 @@ mod tests {
         let m = Manifest::builtin().unwrap();
         assert_eq!(m.runtime.version, "1.31.1");
         assert_eq!(m.model("rec").file, "ch_PP-OCRv4_rec_infer.onnx");
-        assert_eq!(m.model_names().len(), 3);
+        assert_eq!(m.model_names().len(), REQUIRED.len());
+        assert_eq!(m.model("rec_alt").dictionary.as_deref(), Some("ppocrv6_dict.txt"));
     }
 
     #[test]

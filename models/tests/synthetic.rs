@@ -6,10 +6,11 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
+use ab_glyph::FontVec;
 use image::{ImageFormat, Rgb, RgbImage};
 use models::engine::{Engine, EngineOptions, ImageSource};
 use models::read::image::ImageResult;
+use models::synth::draw;
 use models::{InputError, OcrError, PlateColor};
 
 const DEJAVU_BOLD: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
@@ -33,32 +34,6 @@ fn font(path: &str) -> Option<FontVec> {
         .map_err(|_| eprintln!("skipping: font {path} missing (install its Debian package)"))
         .ok()?;
     FontVec::try_from_vec_and_index(data, 0).ok()
-}
-
-/// Draw `text` with its top-left at (x, y); returns the advance width.
-fn draw(img: &mut RgbImage, f: &FontVec, text: &str, x: f32, y: f32, px: f32, color: Rgb<u8>) -> f32 {
-    let sf = f.as_scaled(PxScale::from(px));
-    let mut pen = x;
-    for ch in text.chars() {
-        let g = sf.scaled_glyph(ch);
-        let adv = sf.h_advance(g.id);
-        let mut g = g;
-        g.position = ab_glyph::point(pen, y + sf.ascent());
-        if let Some(o) = f.outline_glyph(g) {
-            let b = o.px_bounds();
-            o.draw(|gx, gy, cov| {
-                let (px_, py_) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
-                if px_ >= 0 && py_ >= 0 && (px_ as u32) < img.width() && (py_ as u32) < img.height() {
-                    let p = img.get_pixel_mut(px_ as u32, py_ as u32);
-                    for k in 0..3 {
-                        p[k] = (p[k] as f32 * (1.0 - cov) + color[k] as f32 * cov) as u8;
-                    }
-                }
-            });
-        }
-        pen += adv;
-    }
-    pen - x
 }
 
 fn png(img: &RgbImage) -> Vec<u8> {

@@ -5,6 +5,7 @@
 //! wire-level simulators exist; its timing runs on tokio time, so tests can pause it.
 
 mod devices;
+mod rendered;
 mod traffic;
 mod vehicle;
 
@@ -16,6 +17,7 @@ use tokio::sync::{broadcast, watch, Notify};
 pub use devices::{
     uvss_image, CameraView, SimBarrier, SimCamera, SimEmptyBox, SimPresence, SimSealReader, SimUvss,
 };
+pub use rendered::Rendered;
 pub use traffic::{SimPlan, SimTiming};
 pub use vehicle::SimVehicle;
 

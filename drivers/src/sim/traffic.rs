@@ -114,8 +114,14 @@ impl SimLane {
                 break;
             }
             let mut vehicle = plan.vehicle(seq, &mut rng);
-            if let Some(footage) = &self.footage {
-                footage.stage(&mut vehicle);
+            if let Some(footage) = self.footage.clone() {
+                // Footage may render frames here (CPU work): off the runtime's threads.
+                vehicle = tokio::task::spawn_blocking(move || {
+                    footage.stage(&mut vehicle);
+                    vehicle
+                })
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             }
             if vehicle.tailgates {
                 // Close behind the one in front: arrive as soon as it leaves the loop.

@@ -34,7 +34,20 @@ use contract::passage::CaptureKind;
 /// The in-process simulation, when any device is simulated (idle: traffic is started apart).
 pub fn sim_lane(cfg: &LaneConfig) -> Option<SimLane> {
     let simulated = cfg.devices.iter().any(|d| d.transport == Transport::Sim);
-    simulated.then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)))
+    let lane = simulated
+        .then(|| SimLane::new(cfg.sim.as_ref().map_or(drivers::sim::SimTiming::fast(), |s| s.timing)))?;
+    // A lane that runs the real recognition gets cameras that film plates and codes; with the
+    // `sim-truth` engine the pixels are never read, so rendering them would only cost time.
+    if cfg.recognition.engine != crate::config::Engine::PpOcr {
+        return Some(lane);
+    }
+    match drivers::sim::Rendered::system() {
+        Ok(footage) => Some(lane.with_footage(std::sync::Arc::new(footage))),
+        Err(e) => {
+            tracing::warn!(cause = %e, "simulated cameras cannot render plates; recognition will find nothing");
+            Some(lane)
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -65,6 +65,7 @@ fn good_record() -> PassageRecord {
                 confidence: 0.95,
                 color: None,
                 cameras: vec![],
+                models: vec![],
             }],
             containers: vec![ContainerRead {
                 code: "CSQU3054383".into(),
@@ -73,6 +74,7 @@ fn good_record() -> PassageRecord {
                 corrected: vec![],
                 size_type: None,
                 cameras: vec![],
+                models: vec![],
             }],
             models: vec![],
             lines: vec![],

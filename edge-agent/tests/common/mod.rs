@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use drivers::sim::{SimLane, SimPlan, SimTiming};
+use drivers::sim::{Footage, SimLane, SimPlan, SimTiming};
 use edge_agent::config;
 use edge_agent::lane::{Lane, Publish};
 use edge_agent::outbox::{Body, Message};
@@ -29,12 +29,37 @@ impl Publish for Collector {
 }
 
 pub fn lane_config(data: &Path) -> config::LaneConfig {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap();
+    let text = hil_tests::with_sim_truth(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap(),
+    );
     let text =
         text.split("\n[sim]").next().unwrap().replace("../.cache/demo-data", &data.display().to_string());
     let text = text.replace("review = \"20s\"", "review = \"5s\"\nbarrier = \"500ms\"");
     config::from_str(Path::new("test.toml"), &text).expect("valid config")
+}
+
+/// The demo lane's configuration as the demo runs it, with the real recognition: the models
+/// `scripts/setup-models` installed, found where the `models` crate looks for them.
+pub fn reading_lane_config(data: &Path) -> config::LaneConfig {
+    let opts = models::engine::EngineOptions::discover().expect("model paths (scripts/setup-models)");
+    let models = opts.paths.models_dir;
+    assert!(models.is_dir(), "models not installed in {}: run scripts/setup-models", models.display());
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml")).unwrap();
+    assert!(text.contains("engine = \"ppocr\""), "config/demo.toml no longer runs the real recognition");
+    let text = text
+        .split("\n[sim]")
+        .next()
+        .unwrap()
+        .replace("../.cache/demo-data", &data.display().to_string())
+        .replace(
+            "models_dir = \"../.cache/models\"",
+            &format!("models_dir = {:?}", models.display().to_string()),
+        )
+        .replace("review = \"20s\"", "review = \"5s\"\nbarrier = \"500ms\"");
+    let cfg = config::from_str(Path::new("test.toml"), &text).expect("valid config");
+    assert_eq!(cfg.recognition.models_dir, models, "config/demo.toml changed: update reading_lane_config");
+    cfg
 }
 
 pub struct Running {
@@ -111,6 +136,33 @@ impl Running {
         let cfg = lane_config(dir.path());
         let sim = SimLane::new(timing);
         before(&sim);
+        Self::run_lane(rt, dir, cfg, sim, plan, rx, publisher)
+    }
+
+    /// The lane with the real recognition (see [`reading_lane_config`]) on a simulated lane whose
+    /// cameras film `footage`, its messages collected.
+    pub fn start_reading(
+        rt: &tokio::runtime::Runtime,
+        plan: SimPlan,
+        timing: SimTiming,
+        footage: Arc<dyn Footage>,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = reading_lane_config(dir.path());
+        let (tx, rx) = mpsc::channel();
+        let sim = SimLane::new(timing).with_footage(footage);
+        Self::run_lane(rt, dir, cfg, sim, plan, rx, |_| Arc::new(Collector(Mutex::new(tx))))
+    }
+
+    fn run_lane<P: Publish>(
+        rt: &tokio::runtime::Runtime,
+        dir: tempfile::TempDir,
+        cfg: config::LaneConfig,
+        sim: SimLane,
+        plan: SimPlan,
+        rx: mpsc::Receiver<(String, Value)>,
+        publisher: impl FnOnce(&config::LaneConfig) -> Arc<P>,
+    ) -> Self {
         let (stop, stopped) = oneshot::channel();
         let _guard = rt.enter();
         let publisher = publisher(&cfg);

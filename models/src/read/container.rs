@@ -3,9 +3,13 @@
 //! On containers the code is often painted in pieces: owner+category in one box, serial in the
 //! next, the check digit framed in a third, or the whole code over two or three lines. The
 //! detector returns such pieces as separate boxes, so candidates are built from chains of up to
-//! three nearby lines of similar character height (next piece to the right on the same row, or
-//! below and overlapping horizontally), and every chain is searched for an 11-character code.
-//! Check-digit validity ranks candidates; the size/type code is searched near the winner.
+//! three lines whose geometry says they are one inscription: similar character height, and the
+//! next piece either on the same row (centres aligned, a gap of a few characters) or on the next
+//! row (overlapping horizontally, one line height down). Every chain is searched for an
+//! 11-character code. Two boxes side by side, or a stack of reefers, also put codes next to each
+//! other; the geometry rule keeps their pieces apart, and two valid codes read from the same
+//! place are one too many: the weaker goes. Every other valid code is reported, so a frame with
+//! two containers yields both.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +44,7 @@ pub fn follows(a: &TextLine, b: &TextLine) -> bool {
         return false;
     }
     let (ha, hb) = (char_height(a), char_height(b));
-    if ha.max(hb) > 1.8 * ha.min(hb) {
+    if ha.max(hb) > MAX_HEIGHT_RATIO * ha.min(hb) {
         return false;
     }
     let h = ha.max(hb);
@@ -55,13 +59,21 @@ pub fn follows(a: &TextLine, b: &TextLine) -> bool {
         let right = v_overlap > 0.0 && bb[0] > ba[0] && bb[0] - ba[2] < 2.0 * h;
         below || right
     } else {
+        let centre_offset = ((ba[1] + ba[3]) - (bb[1] + bb[3])).abs() / 2.0;
         let right = v_overlap > 0.5 * (ba[3] - ba[1]).min(bb[3] - bb[1])
+            && centre_offset < 0.5 * h
             && bb[0] > ba[0] + 0.3 * h
             && bb[0] - ba[2] < 3.0 * h;
-        let below = h_overlap > -0.5 * h && bb[1] > ba[1] + 0.5 * h && bb[1] - ba[3] < 1.2 * h;
+        // The next row starts under this one: overlapping it, or left-aligned with it.
+        let aligned = h_overlap > 0.0 || (bb[0] - ba[0]).abs() < 1.5 * h;
+        let below = aligned && bb[1] > ba[1] + 0.5 * h && bb[1] - ba[3] < 1.2 * h;
         right || below
     }
 }
+
+/// Largest ratio of two pieces' character heights that may still be one code (perspective makes
+/// the far piece a little smaller; a different box's code at another distance differs more).
+const MAX_HEIGHT_RATIO: f32 = 1.5;
 
 /// All container codes readable in `lines`, best first.
 pub fn codes_in_lines(lines: &[TextLine], alts: &[Vec<CharAlts>]) -> Vec<ImageCode> {
@@ -167,6 +179,15 @@ fn finish(lines: &[TextLine], found: &mut Vec<ImageCode>) {
     });
     if found.iter().any(|f| f.read.check_digit_ok) {
         found.retain(|f| f.read.check_digit_ok);
+        // Two different valid codes read from the same place: one is a misread (or a join of
+        // pieces that belong elsewhere); the stronger stays.
+        let mut kept: Vec<ImageCode> = Vec::new();
+        for f in found.drain(..) {
+            if !kept.iter().any(|k| same_place(lines, &k.lines, &f.lines)) {
+                kept.push(f);
+            }
+        }
+        *found = kept;
     } else {
         // Without a valid code, only the most confident failed read is worth reporting.
         found.truncate(1);
@@ -174,6 +195,20 @@ fn finish(lines: &[TextLine], found: &mut Vec<ImageCode>) {
     for f in found.iter_mut() {
         f.size_type = nearest_size_type(lines, &f.lines);
     }
+}
+
+/// Do two codes' lines cover the same text? (A line's centre inside the other's box.)
+fn same_place(lines: &[TextLine], a: &[usize], b: &[usize]) -> bool {
+    let inside = |o: [f32; 4], i: [f32; 4]| {
+        let (cx, cy) = ((i[0] + i[2]) / 2.0, (i[1] + i[3]) / 2.0);
+        cx > o[0] && cx < o[2] && cy > o[1] && cy < o[3]
+    };
+    a.iter().any(|&i| {
+        b.iter().any(|&j| {
+            let (x, y) = (lines[i].bbox(), lines[j].bbox());
+            inside(x, y) || inside(y, x)
+        })
+    })
 }
 
 fn nearest_size_type(lines: &[TextLine], code_lines: &[usize]) -> Option<String> {
@@ -197,7 +232,9 @@ fn nearest_size_type(lines: &[TextLine], code_lines: &[usize]) -> Option<String>
 ///
 /// Reads with a valid check digit vote for their code; an invalid read within two characters of
 /// a valid code supports it. Confidence is `1 - Π(1 - cᵢ)` over supporting reads, scaled by the
-/// share of all reads that support the code, so two cameras agreeing beat one sure camera.
+/// share of the competing reads that support the code, so two cameras agreeing beat one sure
+/// camera. Competing reads are those of the same container (within three characters of the
+/// code): a second container of the passage is not a competitor and costs no confidence.
 pub fn fuse(reads: &[ContainerRead]) -> Vec<ContainerRead> {
     let mut groups: BTreeMap<String, Vec<&ContainerRead>> = BTreeMap::new();
     for r in reads.iter().filter(|r| r.check_digit_ok) {
@@ -207,7 +244,6 @@ pub fn fuse(reads: &[ContainerRead]) -> Vec<ContainerRead> {
         let near = groups.keys().find(|k| hamming(k, &r.code) <= 2).cloned();
         groups.entry(near.unwrap_or_else(|| r.code.clone())).or_default().push(r);
     }
-    let total = reads.len().max(1) as f32;
     let mut out: Vec<ContainerRead> = groups
         .into_iter()
         .map(|(code, rs)| {
@@ -227,18 +263,27 @@ pub fn fuse(reads: &[ContainerRead]) -> Vec<ContainerRead> {
                 .map(|r| r.corrected.clone())
                 .unwrap_or_default();
             corrected.dedup();
+            let mut models: Vec<String> = rs.iter().flat_map(|r| r.models.iter().cloned()).collect();
+            models.sort();
+            models.dedup();
             ContainerRead {
                 check_digit_ok: !valid.is_empty() || iso6346::is_valid(&code),
-                confidence: (1.0 - miss) * (rs.len() as f32 / total).sqrt(),
+                confidence: (1.0 - miss) * (rs.len() as f32 / competing(reads, &code) as f32).sqrt(),
                 code,
                 corrected,
                 size_type,
                 cameras,
+                models,
             }
         })
         .collect();
     out.sort_by(|a, b| b.check_digit_ok.cmp(&a.check_digit_ok).then(b.confidence.total_cmp(&a.confidence)));
     out
+}
+
+/// Reads that are about the container with `code`: within three characters of it.
+fn competing(reads: &[ContainerRead], code: &str) -> usize {
+    reads.iter().filter(|r| hamming(&r.code, code) <= 3).count().max(1)
 }
 
 fn hamming(a: &str, b: &str) -> usize {
@@ -258,6 +303,7 @@ mod tests {
             confidence: conf,
             check_digit_ok: iso6346::is_valid(code),
             corrected: vec![],
+            models: vec![],
             size_type: None,
             cameras: vec![cam.into()],
         }
@@ -284,5 +330,57 @@ mod tests {
         assert_eq!(fused[0].cameras, vec!["AH", "LF", "RF"]);
         assert!(fused[0].confidence > fused[1].confidence);
         assert_eq!(fused[1].code, "TRHU1700369");
+    }
+
+    fn line(x: f32, y: f32, w: f32, h: f32) -> TextLine {
+        TextLine {
+            text: String::new(),
+            confidence: 0.9,
+            quad: [[x, y], [x + w, y], [x + w, y + h], [x, y + h]],
+            source: LineSource::Detected,
+            rec: Default::default(),
+        }
+    }
+
+    #[test]
+    fn pieces_join_only_when_their_geometry_is_one_inscription() {
+        let owner = line(100.0, 100.0, 120.0, 30.0);
+        // The serial on the same row, a character's gap to the right: one code.
+        assert!(follows(&owner, &line(240.0, 102.0, 180.0, 30.0)));
+        // On the next row, left-aligned: one code.
+        assert!(follows(&owner, &line(100.0, 138.0, 200.0, 30.0)));
+        // The next box's serial at another distance: characters twice as tall.
+        assert!(!follows(&owner, &line(240.0, 90.0, 300.0, 60.0)));
+        // Same height but a row lower and far to the right: another container's code.
+        assert!(!follows(&owner, &line(600.0, 140.0, 180.0, 30.0)));
+        // Same row but shifted by most of a line: not aligned.
+        assert!(!follows(&owner, &line(240.0, 120.0, 180.0, 30.0)));
+    }
+
+    #[test]
+    fn two_valid_codes_from_one_place_keep_the_stronger_and_two_places_keep_both() {
+        let lines =
+            vec![line(0.0, 0.0, 300.0, 30.0), line(5.0, 2.0, 290.0, 28.0), line(0.0, 200.0, 300.0, 30.0)];
+        let code = |c: &str, conf: f32, i: usize| ImageCode {
+            read: CodeRead { code: c.into(), confidence: conf, check_digit_ok: true, corrected: vec![] },
+            size_type: None,
+            lines: vec![i],
+        };
+        let mut found =
+            vec![code("BEAU2656931", 0.9, 0), code("CSQU3054383", 0.5, 1), code("TRHU1700369", 0.8, 2)];
+        finish(&lines, &mut found);
+        let codes: Vec<&str> = found.iter().map(|f| f.read.code.as_str()).collect();
+        assert_eq!(codes, vec!["BEAU2656931", "TRHU1700369"]);
+    }
+
+    #[test]
+    fn a_second_container_costs_the_first_no_confidence() {
+        let one = fuse(&[read("BEAU2656931", 0.9, "LF")]);
+        let two = fuse(&[read("BEAU2656931", 0.9, "LF"), read("TRHU1700369", 0.9, "RF")]);
+        assert_eq!(two.len(), 2);
+        assert_eq!(one[0].confidence, two.iter().find(|r| r.code == "BEAU2656931").unwrap().confidence);
+        // A competing valid read of the same box (two characters off) does.
+        let doubted = fuse(&[read("BEAU2656931", 0.9, "LF"), read("BEAU2657938", 0.9, "RF")]);
+        assert!(doubted.iter().all(|r| r.confidence < one[0].confidence), "{doubted:?}");
     }
 }

@@ -17,12 +17,44 @@ use crate::read::checkdigit;
 use crate::read::container;
 use crate::read::iso6346;
 use crate::read::plate;
-use crate::read::plate_find;
-use crate::read::plate_read;
+use crate::read::plate_rank::RankWeights;
+use crate::read::plates;
 use crate::reads::{ContainerRead, PlateRead};
 
 /// Alternatives kept per character for the parsers.
 const ALTS: usize = 8;
+
+/// Tuning of recognition; the defaults are what the evaluation chose on grouped folds.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub ocr: OcrOptions,
+    /// The plate detector's input is scaled down to this longer side (never up): plates of a
+    /// lane camera's frame stay well above the detector's smallest anchor (24 px) at 1280.
+    pub plate_det_max_side: u32,
+    /// Plate detections scoring below this are ignored.
+    pub plate_det_min_score: f32,
+    pub rank: RankWeights,
+    /// See [`crate::read::plate_dual::PlateAlphabets::alt_reads_province`].
+    pub alt_reads_province: bool,
+    /// See [`crate::read::plate_dual::PlateAlphabets::color_prior`].
+    pub plate_color_prior: f32,
+    /// See [`crate::read::plate_dual::PlateAlphabets::min_confidence`].
+    pub plate_dual_min_confidence: f32,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            ocr: OcrOptions::default(),
+            plate_det_max_side: 1280,
+            plate_det_min_score: 0.5,
+            rank: RankWeights::default(),
+            alt_reads_province: false,
+            plate_color_prior: 4.0,
+            plate_dual_min_confidence: crate::read::plate::MIN_DECODED_PROB,
+        }
+    }
+}
 
 /// What recognition made of one image; serialises to the `edge-agent ocr --json` contract.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,16 +105,16 @@ pub fn recognize_image(
     s: &mut OcrSessions,
     img: &RgbImage,
     camera: &str,
-    o: &OcrOptions,
+    o: &ReadOptions,
 ) -> Result<ImageResult, ModelError> {
     let t0 = Instant::now();
-    let dict = s.dictionary.clone();
-    let mut out = pipeline::read_image(s, img, o, &|lines| enough(lines, &dict))?;
+    let dict = s.rec.dictionary.clone();
+    let mut out = pipeline::read_image(s, img, &o.ocr, &|lines| enough(lines, &dict))?;
     let tp = Instant::now();
     let (rec_before_parse, det_before_parse) = (out.rec_ms, out.det_ms);
     let cameras = if camera.is_empty() { vec![] } else { vec![camera.to_string()] };
     let first = out.lines.len();
-    let (mut containers, mut plates) = read_results(s, img, &mut out, &dict, &cameras)?;
+    let (mut containers, mut plates) = read_results(s, img, &mut out, o, &cameras)?;
     // Nothing the lane is after: look again for small or dim text (see `pipeline::second_look`).
     // Lines the parsing added are dropped first; it adds them again from all lines.
     if !containers.iter().any(|c| c.check_digit_ok)
@@ -90,11 +122,11 @@ pub fn recognize_image(
         && !pipeline::is_line_shaped(img)
         && !pipeline::is_column_shaped(img)
     {
-        let more = pipeline::second_look(s, img, o, &mut out)?;
+        let more = pipeline::second_look(s, img, &o.ocr, &mut out)?;
         if !more.is_empty() {
             out.lines.truncate(first);
             out.lines.extend(more);
-            (containers, plates) = read_results(s, img, &mut out, &dict, &cameras)?;
+            (containers, plates) = read_results(s, img, &mut out, o, &cameras)?;
         }
     }
 
@@ -132,33 +164,35 @@ pub fn recognize_image(
     })
 }
 
-/// Container codes and plates from the pipeline's lines; re-reads and colour regions it does
-/// add lines to `out`.
+/// Container codes and plates from the pipeline's lines; re-reads, colour regions and the plate
+/// detector add lines to `out`.
 fn read_results(
     s: &mut OcrSessions,
     img: &RgbImage,
     out: &mut pipeline::OcrOutput,
-    dict: &[String],
+    o: &ReadOptions,
     cameras: &[String],
 ) -> Result<(Vec<ContainerRead>, Vec<PlateRead>), ModelError> {
-    let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(dict, ALTS)).collect();
+    let dict = s.rec.dictionary.clone();
+    let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
     let retry = plate_retries(img, &out.lines, &alts);
     if !retry.is_empty() {
         let t = Instant::now();
         let more = pipeline::recognize(s, retry)?;
-        alts.extend(more.iter().map(|l| l.rec.alternatives(dict, ALTS)));
+        alts.extend(more.iter().map(|l| l.rec.alternatives(&dict, ALTS)));
         out.lines.extend(more);
         out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     }
 
     let mut codes = container::codes_in_lines(&out.lines, &alts);
-    let decoded = container::decoded_codes(&out.lines, dict);
+    let decoded = container::decoded_codes(&out.lines, &dict);
     container::merge(&out.lines, &mut codes, decoded);
     // Probe for a missed check digit unless a code was already read with fair confidence.
     if !codes.iter().any(|c| c.read.check_digit_ok && c.read.confidence >= 0.3) {
         let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
         container::merge(&out.lines, &mut codes, more);
     }
+    let models = vec![s.det_label.clone(), s.rec.label.clone()];
     let containers = codes
         .into_iter()
         .map(|c| ContainerRead {
@@ -168,24 +202,10 @@ fn read_results(
             corrected: c.read.corrected,
             size_type: c.size_type,
             cameras: cameras.to_vec(),
+            models: models.clone(),
         })
         .collect();
-
-    // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
-    let t = Instant::now();
-    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, &alts, dict);
-    let cands = plate_read::region_candidates(img, &regions);
-    let mut region_found = Vec::new();
-    if !cands.is_empty() {
-        let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
-        let mut lines =
-            pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
-        region_found = plate_read::region_reads(&parts, &lines, dict);
-        plate_read::as_region_lines(&mut lines);
-        out.lines.extend(lines);
-        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
-    }
-    let plates = plate_read::plates_in_lines(img, &out.lines, &alts, dict, cameras, region_found);
+    let plates = plates::plates_in_image(s, img, out, &alts, o, cameras)?;
     Ok((containers, plates))
 }
 

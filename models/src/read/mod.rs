@@ -5,7 +5,9 @@
 //! to decode a line under a layout when the plain read does not fit, and to join pieces of one
 //! code. Format knowledge lives only here, so the OCR layer stays generic.
 //! - [`iso6346`], [`container`], [`checkdigit`]: container codes;
-//! - [`plate`], [`plate_find`], [`plate_read`]: plates;
+//! - [`plate`]: the GA 36 format; [`plates`]: every plate of an image, from [`plate_read`]
+//!   (text lines), [`plate_find`] (colour regions), [`plate_det`] (the plate detector) and
+//!   [`plate_dual`] (two recognisers), merged and ranked by [`plate_rank`];
 //! - [`image`]: one image → an [`image::ImageResult`] with both.
 
 pub mod checkdigit;
@@ -13,5 +15,9 @@ pub mod container;
 pub mod image;
 pub mod iso6346;
 pub mod plate;
+pub mod plate_det;
+pub mod plate_dual;
 pub mod plate_find;
+pub mod plate_rank;
 pub mod plate_read;
+pub mod plates;

@@ -107,6 +107,11 @@ fn read_layout(chars: &[CharAlts], layout: &[Class]) -> Option<PlateText> {
     Some(PlateText { text, confidence: conf, corrected, forced: false })
 }
 
+/// A character some plate may hold (after [`crate::ocr::rec::normalize_char`]).
+pub fn is_plate_char(c: char) -> bool {
+    c.is_ascii_digit() || c.is_ascii_uppercase() || PROVINCES.contains(c) || SUFFIXES.contains(c)
+}
+
 pub(crate) fn is_separator(c: char) -> bool {
     matches!(c, '·' | '•' | '.' | '-' | ' ' | '・' | ':' | '：' | '"' | '\'' | '“' | '”' | '。' | '_')
 }

@@ -1,10 +1,10 @@
-//! Plates of one image: reads from text lines and from colour regions, fused per physical plate.
+//! Plate reads from text lines and from colour regions.
 //!
-//! A plate is usually read several times: the whole crop, the detector's box, a re-read extended
-//! to the left, and the colour region at two paddings (and, for two-row plates, its rows). Single
-//! reads err in one character (a province look-alike, `8`/`B`), rarely the same way twice, so
-//! reads whose boxes share a centre are grouped and the text with the largest summed confidence
-//! wins, instead of the single most confident read.
+//! Detected lines are parsed as plates (greedy first, then decoded under the layouts where the
+//! line is known or likely to show a plate), two-row plates are assembled from a line above
+//! another, and plate-coloured regions are read as tight crops at two paddings and, for two-row
+//! shapes, per row. Every read becomes [`PlateEvidence`]; [`crate::read::plate_rank`] merges
+//! them per physical plate.
 
 use image::RgbImage;
 
@@ -13,7 +13,7 @@ use crate::ocr::pipeline::{LineSource, TextLine};
 use crate::ocr::rec::CharAlts;
 use crate::read::plate::{self, PlateText};
 use crate::read::plate_find::PlateRegion;
-use crate::reads::PlateRead;
+use crate::read::plate_rank::PlateEvidence;
 
 /// Alternatives kept per character.
 const ALTS: usize = 8;
@@ -124,16 +124,14 @@ pub fn region_reads(parts: &[(usize, Part)], lines: &[TextLine], dict: &[String]
     out
 }
 
-/// Every plate in the image, main plate first. `extra` are reads made outside the text lines
-/// (colour regions).
-pub fn plates_in_lines(
-    img: &RgbImage,
+/// Every plate read in the lines, unmerged (see [`crate::read::plate_rank::group`]). `extra` are
+/// reads made outside the text lines (colour regions).
+pub fn evidence_in_lines(
     lines: &[TextLine],
     alts: &[Vec<CharAlts>],
     dict: &[String],
-    cameras: &[String],
     extra: Vec<(Quad, PlateText)>,
-) -> Vec<PlateRead> {
+) -> Vec<PlateEvidence> {
     // Lines beyond `alts` were read for `extra` and are already parsed there.
     let lines = &lines[..alts.len().min(lines.len())];
     let layouts = plate::layout_classes(dict);
@@ -175,93 +173,16 @@ pub fn plates_in_lines(
                     }
                 }
                 if let Some(p) = plate::find_two_row(&top, &alts[j]) {
-                    found.push((l.quad, p));
+                    // The plate's box spans both rows: its shape says two-row (see
+                    // [`crate::read::plate_det::is_two_row`]), so it is not re-read as a line.
+                    let (a, c) = (l.quad, m.quad);
+                    found.push(([a[0], a[1], c[2], c[3]], p));
                 }
             }
         }
     }
     found.extend(extra);
-    group(img, found, cameras)
-}
-
-/// One physical plate: its box, size and the votes for each text.
-struct Group {
-    bbox: [f32; 4],
-    quad: Quad,
-    size: f32,
-    /// (text, summed confidence, best confidence, forced: see [`PlateText::forced`]).
-    votes: Vec<(String, f32, f32, bool)>,
-}
-
-fn bbox(q: &Quad) -> [f32; 4] {
-    let xs = q.map(|p| p[0]);
-    let ys = q.map(|p| p[1]);
-    let min = |v: [f32; 4]| v.iter().copied().fold(f32::MAX, f32::min);
-    let max = |v: [f32; 4]| v.iter().copied().fold(f32::MIN, f32::max);
-    [min(xs), min(ys), max(xs), max(ys)]
-}
-
-fn group(img: &RgbImage, found: Vec<(Quad, PlateText)>, cameras: &[String]) -> Vec<PlateRead> {
-    let inside = |o: &[f32; 4], x: &[f32; 4]| {
-        let (cx, cy) = ((x[0] + x[2]) / 2.0, (x[1] + x[3]) / 2.0);
-        cx > o[0] && cx < o[2] && cy > o[1] && cy < o[3]
-    };
-    let mut groups: Vec<Group> = Vec::new();
-    for (q, p) in found {
-        let b = bbox(&q);
-        let size = (b[2] - b[0]).max(b[3] - b[1]);
-        let same = groups.iter().position(|g| {
-            g.votes.iter().any(|v| plate::same_plate(&v.0, &p.text))
-                || inside(&g.bbox, &b)
-                || inside(&b, &g.bbox)
-        });
-        let g = match same {
-            Some(k) => &mut groups[k],
-            None => {
-                groups.push(Group { bbox: b, quad: q, size, votes: Vec::new() });
-                groups.last_mut().expect("just pushed")
-            }
-        };
-        g.size = g.size.max(size);
-        match g.votes.iter_mut().find(|v| v.0 == p.text) {
-            Some(v) => {
-                v.1 += p.confidence;
-                v.2 = v.2.max(p.confidence);
-                v.3 &= p.forced;
-            }
-            None => g.votes.push((p.text, p.confidence, p.confidence, p.forced)),
-        }
-    }
-    let mut plates: Vec<(f32, PlateRead)> = groups
-        .into_iter()
-        .filter_map(|g| {
-            // Plain reads outvote forced ones; a forced read that a plain read agrees with is plain.
-            let (text, _, conf, _) = g
-                .votes
-                .iter()
-                .max_by(|a, b| b.3.cmp(&a.3).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)))?
-                .clone();
-            let color = plate::plate_color(img, &grow(&g.quad, 0.15, img));
-            Some((g.size, PlateRead { text, confidence: conf, color, cameras: cameras.to_vec() }))
-        })
-        .collect();
-    // The main plate is the nearest vehicle's, i.e. the biggest; confidence breaks near-ties.
-    let max_size = plates.iter().map(|p| p.0).fold(1.0f32, f32::max);
-    let score = |p: &(f32, PlateRead)| 0.3 * p.1.confidence + p.0 / max_size;
-    plates.sort_by(|a, b| score(b).total_cmp(&score(a)));
-    plates.into_iter().map(|p| p.1).collect()
-}
-
-/// Grow a text box about its centre (a plate's text box misses the plate's border colour).
-fn grow(q: &Quad, by: f32, img: &RgbImage) -> Quad {
-    let cx = q.iter().map(|p| p[0]).sum::<f32>() / 4.0;
-    let cy = q.iter().map(|p| p[1]).sum::<f32>() / 4.0;
-    q.map(|[x, y]| {
-        [
-            (cx + (x - cx) * (1.0 + by)).clamp(0.0, img.width() as f32),
-            (cy + (y - cy) * (1.0 + 2.0 * by)).clamp(0.0, img.height() as f32),
-        ]
-    })
+    found.into_iter().map(|(q, p)| PlateEvidence::line(q, p)).collect()
 }
 
 /// Drop regions that the whole (tight-crop) image already read as a plate with every character

@@ -13,6 +13,7 @@ fn container(code: &str, confidence: f32, corrected: &[&str]) -> ContainerRead {
         corrected: corrected.iter().map(|s| s.to_string()).collect(),
         size_type: None,
         cameras: vec![],
+        models: vec![],
     }
 }
 
@@ -53,6 +54,7 @@ fn a_lone_uncertain_read_is_shown_as_one_the_lane_would_hold() {
             confidence: 1.0,
             color: Some(PlateColor::Black),
             cameras: vec![],
+            models: vec![],
         }],
     );
     let text = render(&r, 0.8, false, false);

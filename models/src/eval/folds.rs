@@ -1,0 +1,173 @@
+//! Grouped k-fold evaluation: leave one source out.
+//!
+//! Images from one repository share a camera, a country, a labelling habit; a heuristic tuned on
+//! them fits them. So a fold is a source (`source_repo`), and every choice made from the data
+//! is made on the other folds and judged on the one left out:
+//! - which option [`variant`] to run (several are evaluated over every image, the best on the
+//!   other folds is the one whose result on this fold counts);
+//! - the confidence threshold (see [`super::calibration`]).
+//!
+//! The total of the held-out folds is the leave-one-source-out figure; next to the plain figure
+//! (the default variant on everything) it shows how much of the plain figure is fit.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use super::calibration::{self, Shares};
+use super::{run_perturbed, EvalError, EvalReport, EvalRow};
+use crate::engine::{Engine, EngineOptions};
+use crate::read::image::ReadOptions;
+use crate::read::plate_rank::RankWeights;
+
+/// Option variants by name; `default` is what the engine runs.
+pub const VARIANTS: [&str; 10] = [
+    "default",
+    "rank-size",
+    "rank-detector",
+    "plate-det-960",
+    "plate-det-1600",
+    "alt-reads-province",
+    "color-prior-1",
+    "color-prior-12",
+    "dual-min-0",
+    "dual-min-0.1",
+];
+
+/// The options of a named variant.
+pub fn variant(name: &str) -> Option<ReadOptions> {
+    let d = ReadOptions::default();
+    Some(match name {
+        "default" => d,
+        // Size and confidence only, as before the plate detector.
+        "rank-size" => {
+            ReadOptions { rank: RankWeights { size: 1.0, detector: 0.0, confidence: 0.3, centre: 0.0 }, ..d }
+        }
+        "rank-detector" => {
+            ReadOptions { rank: RankWeights { size: 0.5, detector: 1.0, confidence: 0.3, centre: 0.3 }, ..d }
+        }
+        "plate-det-960" => ReadOptions { plate_det_max_side: 960, ..d },
+        "plate-det-1600" => ReadOptions { plate_det_max_side: 1600, ..d },
+        "alt-reads-province" => ReadOptions { alt_reads_province: true, ..d },
+        "color-prior-1" => ReadOptions { plate_color_prior: 1.0, ..d },
+        "color-prior-12" => ReadOptions { plate_color_prior: 12.0, ..d },
+        // Every judged read counts, however unsure (as first built), or only fairly sure ones.
+        "dual-min-0" => ReadOptions { plate_dual_min_confidence: 0.0, ..d },
+        "dual-min-0.1" => ReadOptions { plate_dual_min_confidence: 0.1, ..d },
+        _ => return None,
+    })
+}
+
+/// One variant's rows over all folders, in folder and file order.
+struct Run {
+    name: String,
+    rows: Vec<EvalRow>,
+}
+
+fn exact_where(rows: &[EvalRow], keep: impl Fn(&EvalRow) -> bool) -> usize {
+    rows.iter().filter(|r| keep(r) && r.exact).count()
+}
+
+/// `ocr-eval --folds [--variants=a,b] DIR...`: run every variant over every folder, then report
+/// the plain figures and the leave-one-source-out ones, with calibration.
+pub fn run(
+    dirs: &[PathBuf],
+    variants: &[String],
+    perturb_seed: Option<u64>,
+    show_misses: bool,
+) -> Result<String, EvalError> {
+    let mut runs = Vec::new();
+    for name in variants {
+        let read = variant(name)
+            .ok_or_else(|| EvalError::Variant { name: name.clone(), known: VARIANTS.join(", ") })?;
+        let engine = Engine::start(EngineOptions { read, ..EngineOptions::discover()? })?;
+        let mut rows = Vec::new();
+        for d in dirs {
+            rows.extend(run_perturbed(&engine, d, perturb_seed)?.rows);
+        }
+        runs.push(Run { name: name.clone(), rows });
+    }
+    Ok(report(&runs, show_misses))
+}
+
+fn report(runs: &[Run], show_misses: bool) -> String {
+    let mut s = String::new();
+    let Some(first) = runs.first() else { return s };
+    for r in runs {
+        let _ = writeln!(s, "== plain, variant {}", r.name);
+        s.push_str(&EvalReport { rows: r.rows.clone() }.to_text(false));
+    }
+    // Folds: every source, in first-seen order.
+    let mut sources: Vec<&str> = Vec::new();
+    for r in &first.rows {
+        if !sources.contains(&r.source.as_str()) {
+            sources.push(&r.source);
+        }
+    }
+    let _ = writeln!(s, "\n== leave one source out ({} folds)", sources.len());
+    let _ = writeln!(
+        s,
+        "{:<46} {:>5} {:<15} {:>9} {:>20}",
+        "held-out source", "n", "variant", "exact", "threshold p/c"
+    );
+    // Held-out rows, as the variant chosen without them produced them.
+    let mut held_out: Vec<EvalRow> = Vec::new();
+    let mut fold_shares: BTreeMap<&'static str, Shares> = BTreeMap::new();
+    for src in &sources {
+        let train = |r: &EvalRow| r.source != *src;
+        let chosen = runs
+            .iter()
+            .max_by(|a, b| {
+                // Ties go to the earlier variant (`max_by` keeps the last maximum).
+                exact_where(&a.rows, train)
+                    .cmp(&exact_where(&b.rows, train))
+                    .then(std::cmp::Ordering::Greater)
+            })
+            .expect("at least one run");
+        let test: Vec<EvalRow> = chosen.rows.iter().filter(|r| r.source == *src).cloned().collect();
+        let mut thresholds = Vec::new();
+        for domain in ["plates", "containers"] {
+            let train_rows = chosen.rows.iter().filter(|r| train(r) && r.domain == domain);
+            let t = calibration::choose_threshold(train_rows);
+            thresholds.push(t);
+            fold_shares
+                .entry(domain)
+                .or_default()
+                .add(Shares::of(test.iter().filter(|r| r.domain == domain), t));
+        }
+        let _ = writeln!(
+            s,
+            "{:<46} {:>5} {:<15} {:>9} {:>20}",
+            src,
+            test.len(),
+            chosen.name,
+            format!("{}/{}", test.iter().filter(|r| r.exact).count(), test.len()),
+            format!("{:.2}/{:.2}", thresholds[0], thresholds[1])
+        );
+        held_out.extend(test);
+    }
+    let _ =
+        writeln!(s, "\n== leave one source out, total (each fold judged with the choices made without it)");
+    s.push_str(&EvalReport { rows: held_out.clone() }.to_text(show_misses));
+
+    let _ = writeln!(s, "\n== calibration");
+    for (domain, shares) in &fold_shares {
+        let _ = writeln!(s, "{domain:<11} threshold chosen on the other folds: {}", shares.to_text());
+    }
+    for domain in ["plates", "containers"] {
+        let t = calibration::default_threshold(domain);
+        let rows: Vec<&EvalRow> = held_out.iter().filter(|r| r.domain == domain).collect();
+        let _ = writeln!(
+            s,
+            "{domain:<11} the lane's default {t:.2}, held-out reads: {}",
+            Shares::of(rows.iter().copied(), t).to_text()
+        );
+        let all: Vec<&EvalRow> = first.rows.iter().filter(|r| r.domain == domain).collect();
+        let _ = writeln!(
+            s,
+            "{domain:<11} threshold chosen on all sources: {:.2}",
+            calibration::choose_threshold(all.iter().copied())
+        );
+    }
+    s
+}

@@ -1,0 +1,356 @@
+//! Reading an image known to show one plate with two recognisers, under the plate's layouts.
+//!
+//! Two things make a read trustworthy enough to release a vehicle on: the format and more than
+//! one opinion. The format is applied by decoding each recogniser's output under the GA 36
+//! layouts (a recogniser cannot answer with a character no plate has at a position, nor drop
+//! one), with the plate's colour as a prior on the length (green new-energy plates have 8
+//! characters, blue ones 7). The opinions are *experts*: two recognisers trained on different
+//! data (PP-OCRv4 and PP-OCRv6, whose mistakes — Q/O, D/0, 4/A — rarely coincide), each reading
+//! the plate at a few slightly different crops (a province character on a small plate flips
+//! between look-alikes with a pixel of framing; its average over framings is steadier).
+//!
+//! Every expert's own reads, and any text read elsewhere of the same plate, are candidates; the
+//! candidate the experts find most likely together (the sum of their log-likelihoods, a product
+//! of experts) wins. Its confidence is the weakest character's probability averaged over the
+//! experts: an ensemble's mean is better calibrated than any member, and it is low wherever
+//! the experts disagree. PP-OCRv6 reads provinces worse than PP-OCRv4 (新 for 皖, 鄂 for 粤 on
+//! the development folds), so by default it has no say on the province.
+
+use std::collections::HashMap;
+
+use image::RgbImage;
+
+use crate::error::ModelError;
+use crate::imgops;
+use crate::ocr::ctc_layout;
+use crate::ocr::pipeline::stretch_contrast;
+use crate::ocr::rec::{self, normalize_char, RecLine};
+use crate::ocr::runtime::OcrSessions;
+use crate::read::plate::{self, PlateText};
+use crate::reads::PlateColor;
+
+/// A text as each expert spells it: (expert, its decoding).
+type Spelled = Vec<(usize, Decoded)>;
+
+/// A plate image's text as the experts judged it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DualRead {
+    pub text: String,
+    /// The weakest character's probability, averaged over the experts (see the module doc).
+    pub confidence: f32,
+    pub color: Option<PlateColor>,
+    /// Every expert's own best read is exactly this text.
+    pub agree: bool,
+}
+
+impl DualRead {
+    pub fn as_plate_text(&self) -> PlateText {
+        PlateText { text: self.text.clone(), confidence: self.confidence, corrected: vec![], forced: false }
+    }
+}
+
+/// A reading of a fixed text: characters, each one's peak probability, the path's log-probability.
+#[derive(Debug, Clone, PartialEq)]
+struct Decoded {
+    chars: Vec<char>,
+    probs: Vec<f32>,
+    log_p: f32,
+}
+
+/// Log-prior of a plate of `len` characters given the colour seen: a length the colour argues
+/// against (7 characters on green, 8 on blue) costs `strength`. Colour from pixels is not
+/// certain (a washed-out green plate looks white, dusk turns blue grey), so it weighs against
+/// the recognisers' evidence instead of ruling a length out.
+fn color_prior(color: Option<PlateColor>, len: usize, strength: f32) -> f32 {
+    let eight = len == 8;
+    match color {
+        Some(PlateColor::Green) if !eight => -strength,
+        Some(PlateColor::Blue | PlateColor::Yellow | PlateColor::White | PlateColor::Black) if eight => {
+            -strength
+        }
+        _ => 0.0,
+    }
+}
+
+/// What one recogniser's dictionary needs for plates: the layouts' class sets and the class of
+/// each plate character.
+struct PlateAlphabet {
+    layouts: Vec<Vec<Vec<usize>>>,
+    class_of: HashMap<char, usize>,
+    provinces: Vec<usize>,
+}
+
+impl PlateAlphabet {
+    fn of(dict: &[String]) -> PlateAlphabet {
+        let mut class_of = HashMap::new();
+        for (k, s) in dict.iter().enumerate().skip(1) {
+            let mut it = s.chars();
+            let (Some(c), None) = (it.next(), it.next()) else { continue };
+            let c = normalize_char(c);
+            if plate::is_plate_char(c) {
+                class_of.entry(c).or_insert(k);
+            }
+        }
+        let provinces =
+            class_of.iter().filter(|(c, _)| plate::PROVINCES.contains(**c)).map(|(_, &k)| k).collect();
+        PlateAlphabet { layouts: plate::layout_classes(dict), class_of, provinces }
+    }
+}
+
+/// Both recognisers' plate alphabets, computed once per image, and how the experts judge.
+pub struct PlateAlphabets {
+    alphabets: [PlateAlphabet; 2],
+    /// Whether the second recogniser judges the province character too (see the module doc).
+    pub alt_reads_province: bool,
+    /// Log-odds against a plate length its colour argues against (see [`color_prior`]).
+    pub color_prior: f32,
+    /// A judged read less confident than this is no read (see [`PlateScan::judge`]).
+    pub min_confidence: f32,
+}
+
+impl PlateAlphabets {
+    pub fn new(s: &OcrSessions, alt_reads_province: bool, color_prior: f32) -> PlateAlphabets {
+        PlateAlphabets::of(&s.rec.dictionary, &s.rec_alt.dictionary, alt_reads_province, color_prior)
+    }
+
+    /// From the two recognisers' dictionaries (index 0 the CTC blank).
+    pub fn of(
+        first: &[String],
+        second: &[String],
+        alt_reads_province: bool,
+        color_prior: f32,
+    ) -> PlateAlphabets {
+        PlateAlphabets {
+            alphabets: [PlateAlphabet::of(first), PlateAlphabet::of(second)],
+            alt_reads_province,
+            color_prior,
+            min_confidence: plate::MIN_DECODED_PROB,
+        }
+    }
+}
+
+/// One recogniser's output on one framing of the plate.
+#[derive(Debug)]
+struct Expert {
+    /// 0: the first recogniser, 1: the second.
+    model: usize,
+    line: RecLine,
+    /// Its best reading under each layout.
+    per_layout: Vec<Decoded>,
+}
+
+impl Expert {
+    fn new(model: usize, line: RecLine, dict: &[String], alphabet: &PlateAlphabet) -> Expert {
+        let per_layout = alphabet
+            .layouts
+            .iter()
+            .filter_map(|sets| {
+                let best = ctc_layout::decode(&line.probs, sets)?;
+                let chars: Option<Vec<char>> =
+                    best.classes.iter().map(|&k| dict.get(k)?.chars().next().map(normalize_char)).collect();
+                Some(Decoded { chars: chars?, probs: best.probs, log_p: best.log_p })
+            })
+            .collect();
+        Expert { model, line, per_layout }
+    }
+
+    /// Its own best read, the colour prior counted.
+    fn best(&self, color: Option<PlateColor>, prior: f32) -> Option<&Decoded> {
+        let score = |d: &Decoded| d.log_p + color_prior(color, d.chars.len(), prior);
+        self.per_layout.iter().max_by(|a, b| score(a).total_cmp(&score(b)))
+    }
+
+    /// Its reading of exactly `text`: the best alignment's log-probability and each character's
+    /// peak probability on it. `None` if a character is not in its dictionary. With
+    /// `any_province`, a leading province may be any province (the expert has no say on it).
+    fn spell(&self, text: &[char], alphabet: &PlateAlphabet, any_province: bool) -> Option<Decoded> {
+        let mut sets: Vec<Vec<usize>> =
+            text.iter().map(|c| alphabet.class_of.get(c).map(|&k| vec![k])).collect::<Option<_>>()?;
+        if any_province && text.first().is_some_and(|c| plate::PROVINCES.contains(*c)) {
+            sets[0] = alphabet.provinces.clone();
+        }
+        let r = ctc_layout::decode(&self.line.probs, &sets)?;
+        Some(Decoded { chars: text.to_vec(), probs: r.probs, log_p: r.log_p })
+    }
+}
+
+/// Every expert's output on one plate image.
+#[derive(Debug)]
+pub struct PlateScan {
+    pub color: Option<PlateColor>,
+    experts: Vec<Expert>,
+}
+
+impl PlateScan {
+    /// The best text among `candidates` and the experts' own reads, with its confidence (see
+    /// the module doc). `None` when no candidate can be spelled by every expert, or when the best
+    /// is less confident than [`PlateAlphabets::min_confidence`]: the layouts let the experts
+    /// spell a plate in anything (a background, one row of a two-row plate), and a read whose
+    /// weakest character the image hardly supports was chosen by the format, not the image.
+    pub fn judge(&self, candidates: &[String], s: &PlateAlphabets) -> Option<DualRead> {
+        let own: Vec<&Decoded> =
+            self.experts.iter().filter_map(|e| e.best(self.color, s.color_prior)).collect();
+        let mut texts: Vec<Vec<char>> =
+            self.experts.iter().flat_map(|e| e.per_layout.iter().map(|d| d.chars.clone())).collect();
+        texts.extend(candidates.iter().map(|c| c.chars().collect()));
+        texts.sort();
+        texts.dedup();
+        let mut best: Option<(f32, Vec<char>, Spelled)> = None;
+        for t in texts {
+            let spelled: Option<Vec<(usize, Decoded)>> = self
+                .experts
+                .iter()
+                .map(|e| {
+                    let no_say = e.model == 1 && !s.alt_reads_province;
+                    Some((e.model, e.spell(&t, &s.alphabets[e.model], no_say)?))
+                })
+                .collect();
+            let Some(spelled) = spelled else { continue };
+            let score = spelled.iter().map(|(_, d)| d.log_p).sum::<f32>()
+                + color_prior(self.color, t.len(), s.color_prior);
+            if best.as_ref().is_none_or(|b| score > b.0) {
+                best = Some((score, t, spelled));
+            }
+        }
+        let (_, text, spelled) = best?;
+        let mut conf = 1.0f32;
+        for i in 0..text.len() {
+            let judges: Vec<f32> = spelled
+                .iter()
+                .filter(|(m, _)| i > 0 || *m == 0 || s.alt_reads_province)
+                .map(|(_, d)| d.probs[i])
+                .collect();
+            conf = conf.min(judges.iter().sum::<f32>() / judges.len().max(1) as f32);
+        }
+        if conf < s.min_confidence {
+            return None;
+        }
+        let agree = !own.is_empty() && own.iter().all(|d| d.chars == text);
+        Some(DualRead { text: text.into_iter().collect(), confidence: conf, color: self.color, agree })
+    }
+}
+
+/// The framings each recogniser reads a plate image at: as given, its contrast stretched, and
+/// trimmed to the characters' band (a plate's frame and rivets pull a small crop's read).
+fn framings(img: &RgbImage) -> Vec<RgbImage> {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let trim = [[0.02 * w, 0.1 * h], [0.98 * w, 0.1 * h], [0.98 * w, 0.92 * h], [0.02 * w, 0.92 * h]];
+    vec![img.clone(), stretch_contrast(img), imgops::crop_quad(img, &trim)]
+}
+
+/// Scan each image (a rectified plate or a tight crop) with both recognisers at every framing.
+pub fn scan_plates(
+    s: &mut OcrSessions,
+    alphabets: &PlateAlphabets,
+    images: &[RgbImage],
+) -> Result<Vec<PlateScan>, ModelError> {
+    if images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let per_image = framings(&images[0]).len();
+    let all: Vec<RgbImage> = images.iter().flat_map(framings).collect();
+    let first = rec::recognize(&mut s.rec, &all)?;
+    let second = rec::recognize(&mut s.rec_alt, &all)?;
+    let (d0, d1) = (s.rec.dictionary.as_slice(), s.rec_alt.dictionary.as_slice());
+    let mut first = first.into_iter();
+    let mut second = second.into_iter();
+    Ok(images
+        .iter()
+        .map(|img| {
+            let mut experts = Vec::with_capacity(2 * per_image);
+            for _ in 0..per_image {
+                if let Some(l) = first.next() {
+                    experts.push(Expert::new(0, l, d0, &alphabets.alphabets[0]));
+                }
+                if let Some(l) = second.next() {
+                    experts.push(Expert::new(1, l, d1, &alphabets.alphabets[1]));
+                }
+            }
+            PlateScan { color: plate_color_of_crop(img), experts }
+        })
+        .collect())
+}
+
+/// The colour of a plate image that is (nearly) all plate.
+pub fn plate_color_of_crop(img: &RgbImage) -> Option<PlateColor> {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    plate::plate_color(img, &[[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::rec::{ctc_decode, LineProbs};
+
+    /// A dictionary and a recogniser output spelling `text` with probability `p` per character.
+    fn output(dict: &[String], text: &str, p: &[f32]) -> RecLine {
+        let c = dict.len();
+        let mut probs = Vec::new();
+        for (ch, &pc) in text.chars().zip(p) {
+            let k = dict.iter().position(|d| d.starts_with(ch)).unwrap();
+            let rest = (1.0 - pc) / (c - 1) as f32;
+            probs.extend((0..c).map(|i| if i == k { pc } else { rest }));
+            probs.extend((0..c).map(|i| if i == 0 { 0.97 } else { 0.03 / (c - 1) as f32 }));
+        }
+        let lp = LineProbs { t: 2 * text.chars().count(), c, probs };
+        ctc_decode(&lp, dict, None)
+    }
+
+    fn dict() -> Vec<String> {
+        ["", "京", "新", "皖", "A", "D", "0", "1", "2", "3", "4", "5", "6", "8", "9"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn scan(reads: &[(usize, &str, &[f32])]) -> (PlateScan, PlateAlphabets) {
+        let d = dict();
+        let alphabets = PlateAlphabets::of(&d, &d, false, 4.0);
+        let experts = reads
+            .iter()
+            .map(|&(m, t, p)| Expert::new(m, output(&d, t, p), &d, &alphabets.alphabets[m]))
+            .collect();
+        (PlateScan { color: Some(PlateColor::Blue), experts }, alphabets)
+    }
+
+    #[test]
+    fn agreeing_experts_give_a_confident_read() {
+        let (s, a) = scan(&[(0, "京A12345", &[0.9; 7]), (1, "京A12345", &[0.95; 7])]);
+        let r = s.judge(&[], &a).unwrap();
+        assert_eq!(r.text, "京A12345");
+        assert!(r.agree && r.confidence > 0.85, "{r:?}");
+    }
+
+    #[test]
+    fn a_disagreement_is_settled_by_both_and_stays_doubtful() {
+        // D/0 at the end: the first recogniser is unsure, the second sure of D.
+        let (s, a) =
+            scan(&[(0, "京A12340", &[0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5]), (1, "京A1234D", &[0.95; 7])]);
+        let r = s.judge(&[], &a).unwrap();
+        assert_eq!(r.text, "京A1234D");
+        assert!(!r.agree && r.confidence < 0.8, "{r:?}");
+    }
+
+    #[test]
+    fn the_second_recogniser_has_no_say_on_the_province() {
+        let (s, a) =
+            scan(&[(0, "皖A12345", &[0.6, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]), (1, "新A12345", &[0.99; 7])]);
+        assert_eq!(s.judge(&[], &a).unwrap().text, "皖A12345");
+    }
+
+    #[test]
+    fn a_read_less_sure_than_the_floor_is_no_read() {
+        let (s, mut a) = scan(&[(0, "京A12345", &[0.9; 7]), (1, "京A12345", &[0.9; 7])]);
+        a.min_confidence = 0.95;
+        assert_eq!(s.judge(&[], &a), None);
+        a.min_confidence = 0.5;
+        assert_eq!(s.judge(&[], &a).map(|r| r.text), Some("京A12345".to_string()));
+    }
+
+    #[test]
+    fn colour_weighs_on_the_length() {
+        assert_eq!(color_prior(Some(PlateColor::Green), 7, 4.0), -4.0);
+        assert_eq!(color_prior(Some(PlateColor::Green), 8, 4.0), 0.0);
+        assert_eq!(color_prior(Some(PlateColor::Blue), 8, 4.0), -4.0);
+        assert_eq!(color_prior(None, 8, 4.0), 0.0);
+    }
+}

@@ -1,0 +1,188 @@
+//! Every plate of one image, the lane's vehicle first: all the ways of finding a plate, merged.
+//!
+//! Four sources of evidence, each covering another's blind spot:
+//! - the text detector's lines (any plate with legible characters, parsed by [`plate_read`]);
+//! - plate-coloured regions read as tight crops ([`plate_find`]: dim or small plates whose
+//!   characters the text detector misses);
+//! - the plate detector's rectified plates read by both recognisers ([`plate_det`],
+//!   [`plate_dual`]: plates at an angle, province characters the text box cut off);
+//! - for a tight crop, the whole image read by both recognisers.
+//!
+//! A plate that only single reads support gets a dual read of its box before ranking, so every
+//! reported plate's confidence means the same thing: two recognisers' fused belief.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use image::RgbImage;
+
+use crate::error::ModelError;
+use crate::imgops::{self, Quad};
+use crate::ocr::pipeline::{self, LineSource, OcrOutput};
+use crate::ocr::rec::CharAlts;
+use crate::ocr::runtime::OcrSessions;
+use crate::read::image::ReadOptions;
+use crate::read::plate;
+use crate::read::plate_det::{self, PlateBox};
+use crate::read::plate_dual::{self, PlateAlphabets, PlateScan};
+use crate::read::plate_find;
+use crate::read::plate_rank::{self, PlateCandidate, PlateEvidence};
+use crate::read::plate_read;
+use crate::reads::PlateRead;
+
+/// At most this many plates without a dual read get one before ranking (the largest first).
+const MAX_VERIFIED: usize = 3;
+
+/// Every plate in the image, main plate first. `alts` are the alternatives of `out.lines` as
+/// they were before this call; region and detector reads add lines to `out`.
+pub fn plates_in_image(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    out: &mut OcrOutput,
+    alts: &[Vec<CharAlts>],
+    o: &ReadOptions,
+    cameras: &[String],
+) -> Result<Vec<PlateRead>, ModelError> {
+    let dict = s.rec.dictionary.clone();
+    let t = Instant::now();
+    // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
+    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, alts, &dict);
+    let cands = plate_read::region_candidates(img, &regions);
+    let mut region_found = Vec::new();
+    if !cands.is_empty() {
+        let parts: Vec<_> = cands.iter().map(|c| (c.0, c.1)).collect();
+        let mut lines =
+            pipeline::recognize(s, cands.into_iter().map(|c| (c.2, c.3, LineSource::PlateRegion)).collect())?;
+        region_found = plate_read::region_reads(&parts, &lines, &dict);
+        plate_read::as_region_lines(&mut lines);
+        out.lines.extend(lines);
+    }
+    let mut evidence = plate_read::evidence_in_lines(&out.lines, alts, &dict, region_found);
+    out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+
+    let mut alphabets = PlateAlphabets::new(s, o.alt_reads_province, o.plate_color_prior);
+    alphabets.min_confidence = o.plate_dual_min_confidence;
+    if pipeline::is_line_shaped(img) {
+        // A tight crop: the image is the plate.
+        let t = Instant::now();
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let whole: Quad = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]];
+        let scans = plate_dual::scan_plates(s, &alphabets, std::slice::from_ref(img))?;
+        evidence.extend(scans.into_iter().filter_map(|scan| as_evidence(scan, whole, 0.0, &alphabets)));
+        out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    }
+    let mut unread = Vec::new();
+    if !pipeline::is_line_shaped(img) && !pipeline::is_column_shaped(img) {
+        let (found, boxes) = detected(s, img, out, o, &alphabets)?;
+        evidence.extend(found);
+        unread = boxes;
+    }
+
+    let mut groups = plate_rank::group(evidence, &alphabets);
+    plate_rank::attach_detections(&mut groups, &unread);
+    verify(s, img, &mut groups, out, &alphabets)?;
+    let ranked = plate_rank::rank(img, groups, &o.rank);
+    Ok(ranked.into_iter().map(|c| to_read(img, c, s, cameras)).collect())
+}
+
+/// A scan's own best read as evidence at `quad`.
+fn as_evidence(
+    scan: PlateScan,
+    quad: Quad,
+    det_score: f32,
+    alphabets: &PlateAlphabets,
+) -> Option<PlateEvidence> {
+    let d = scan.judge(&[], alphabets)?;
+    Some(PlateEvidence { quad, read: d.as_plate_text(), det_score, scan: Some(Rc::new(scan)) })
+}
+
+/// Plates the plate detector finds: single-row ones rectified and read by both recognisers,
+/// and the boxes not read: two-row ones, which the line recognisers cannot read whole (their
+/// text comes from the row reads of [`plate_read`]), and those without a credible read. An
+/// unread box still tells the ranking a plate is where the text lines read one.
+fn detected(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    out: &mut OcrOutput,
+    o: &ReadOptions,
+    alphabets: &PlateAlphabets,
+) -> Result<(Vec<PlateEvidence>, Vec<PlateBox>), ModelError> {
+    let t = Instant::now();
+    let (two_row, boxes): (Vec<PlateBox>, Vec<PlateBox>) =
+        plate_det::detect(s, img, o.plate_det_max_side, o.plate_det_min_score)?
+            .into_iter()
+            .partition(|b| plate_det::is_two_row(&b.corners));
+    out.det_ms += t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let crops: Vec<RgbImage> = boxes
+        .iter()
+        .map(|b| imgops::crop_quad(img, &plate_rank::grow(&b.corners, PLATE_MARGIN.0, PLATE_MARGIN.1, img)))
+        .collect();
+    let scans = plate_dual::scan_plates(s, alphabets, &crops)?;
+    out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    let (mut found, mut unread) = (Vec::new(), two_row);
+    for (b, scan) in boxes.into_iter().zip(scans) {
+        // A box the experts read nothing credible in (one row of a two-row plate, a background
+        // shape) is still a box: it may frame a plate the text lines read.
+        match as_evidence(scan, b.corners, b.score, alphabets) {
+            Some(e) => found.push(e),
+            None => unread.push(b),
+        }
+    }
+    Ok((found, unread))
+}
+
+/// Margin added around a detected plate's corners before reading (fraction of width, height).
+const PLATE_MARGIN: (f32, f32) = (0.02, 0.04);
+/// Margin added around a text box to take in the whole plate.
+const TEXT_BOX_MARGIN: (f32, f32) = (0.06, 0.25);
+
+/// Give the largest plates that only single reads support a dual read of their box. Two-row
+/// plates are not scanned: read as one line they are garbage the experts would still spell.
+fn verify(
+    s: &mut OcrSessions,
+    img: &RgbImage,
+    groups: &mut [PlateCandidate],
+    out: &mut OcrOutput,
+    alphabets: &PlateAlphabets,
+) -> Result<(), ModelError> {
+    let mut todo: Vec<usize> = (0..groups.len())
+        .filter(|&i| !groups[i].has_scan() && !plate_det::is_two_row(&groups[i].quad))
+        .collect();
+    todo.sort_by(|&a, &b| groups[b].size.total_cmp(&groups[a].size));
+    todo.truncate(MAX_VERIFIED);
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let t = Instant::now();
+    let crops: Vec<RgbImage> = todo
+        .iter()
+        .map(|&i| {
+            imgops::crop_quad(
+                img,
+                &plate_rank::grow(&groups[i].quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img),
+            )
+        })
+        .collect();
+    let scans = plate_dual::scan_plates(s, alphabets, &crops)?;
+    for (i, scan) in todo.into_iter().zip(scans) {
+        groups[i].add_scan(scan, alphabets);
+    }
+    out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    Ok(())
+}
+
+fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String]) -> PlateRead {
+    let color = c.color.or_else(|| {
+        plate::plate_color(img, &plate_rank::grow(&c.quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img))
+    });
+    let mut models = Vec::new();
+    if c.det_score > 0.0 {
+        models.push(s.plate_det_label.clone());
+    }
+    models.push(s.rec.label.clone());
+    if c.dual.is_some() {
+        models.push(s.rec_alt.label.clone());
+    }
+    PlateRead { text: c.text, confidence: c.confidence, color, cameras: cameras.to_vec(), models }
+}
