@@ -1,3 +1,5 @@
+//! Tests of the outbox worker: group commit and its confirmations, acks the disk refuses, unreadable chunks kept and resent, results stored below the floor while telemetry is evicted.
+
 use std::sync::atomic::AtomicU64;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Tests of the outbox store: classes in order (results before images before telemetry), what survives reopening, the quota that drops telemetry never evidence.
+
 use super::*;
 
 fn open(quota: u64) -> (tempfile::TempDir, Outbox) {

@@ -18,8 +18,8 @@ use crate::error::{ModelError, OcrError};
 use crate::imgops;
 use crate::manifest::{Manifest, ModelPaths};
 use crate::ocr::runtime::OcrSessions;
-use crate::read::image::ReadOptions;
 use crate::read::image::{recognize_image, ImageResult};
+use crate::read::options::ReadOptions;
 
 /// Where an image comes from.
 pub enum ImageSource {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use super::calibration::{self, Shares};
 use super::{run_perturbed, EvalError, EvalReport, EvalRow};
 use crate::engine::{Engine, EngineOptions};
-use crate::read::image::ReadOptions;
+use crate::read::options::ReadOptions;
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.

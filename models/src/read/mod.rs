@@ -14,6 +14,7 @@ pub mod checkdigit;
 pub mod container;
 pub mod image;
 pub mod iso6346;
+pub mod options;
 pub mod plate;
 pub mod plate_det;
 pub mod plate_dual;

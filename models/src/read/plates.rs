@@ -21,7 +21,7 @@ use crate::imgops::{self, Quad};
 use crate::ocr::pipeline::{self, LineSource, OcrOutput};
 use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
-use crate::read::image::ReadOptions;
+use crate::read::options::ReadOptions;
 use crate::read::plate;
 use crate::read::plate_det::{self, PlateBox};
 use crate::read::plate_dual::{self, PlateAlphabets, PlateScan};
