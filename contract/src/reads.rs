@@ -44,8 +44,8 @@ pub enum PlateColor {
 pub struct PlateRead {
     pub text: String,
     /// 0..1: the weakest character's probability, fused over two recognisers where both read
-    /// the plate; calibrated so that the lane's default threshold separates right reads from
-    /// wrong ones.
+    /// the plate (how well it separates right reads from wrong ones at the lane's threshold:
+    /// docs/design/recognition.md).
     pub confidence: f32,
     pub color: Option<PlateColor>,
     /// Cameras whose images produced this read.
