@@ -7,14 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use contract::passage::PassageRecord;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
@@ -199,15 +196,5 @@ pub async fn image(
     let (key, format, site) = row.ok_or(Error::NotFound)?;
     caller.site(&site)?;
     let (size, stream) = s.store.image_stream(&key).await?;
-    let mime = if format == "png" { "image/png" } else { "image/jpeg" };
-    let body = Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other)));
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_LENGTH, size.to_string()),
-            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::http::image_body::image_response(&format, size, stream))
 }

@@ -5,6 +5,7 @@
 //! [`router`] (see docs/design/central.md); everything it needs from here is
 //! in [`AppState`].
 
+pub mod image_body;
 mod lanes;
 mod resources;
 

@@ -1,13 +1,10 @@
 //! `/api/passages`, `/api/images`, `/api/alarms`, `/api/quarantine`,
 //! `/api/completeness`, `/api/stats`: thin handlers over the resource modules.
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use futures::StreamExt;
 use serde::Deserialize;
 
 use super::AppState;
@@ -52,21 +49,7 @@ async fn image(State(s): State<AppState>, Path(sha256): Path<String>) -> Result<
             .await?;
     let (key, format) = row.ok_or(Error::NotFound)?;
     let (size, stream) = s.store.image_stream(&key).await?;
-    let mime = match format.as_str() {
-        "png" => "image/png",
-        _ => "image/jpeg",
-    };
-    let body = Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other)));
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_LENGTH, size.to_string()),
-            // Content-addressed: an image never changes under its name.
-            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_string()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(super::image_body::image_response(&format, size, stream))
 }
 
 #[derive(Deserialize)]
