@@ -257,6 +257,7 @@ impl Lane {
             Input::Barrier { op, result } => {
                 let now = self.clock.now().utc;
                 let name = self.tasks.barrier_name().to_string();
+                self.tasks.barrier_moved(op, &result);
                 self.device_result(&name, result.as_ref().map(|_| ()).map_err(|e| e.clone()), now);
                 let passage = self.flow.current().map(|p| p.record.id.clone());
                 let error = result.as_ref().err().map(|e| e.to_string());
@@ -266,6 +267,11 @@ impl Lane {
             }
             // Half-way counts as open: it is closed once the zone under it is clear.
             Input::BarrierObserved(state) => {
+                if self.tasks.barrier_caught_up(state) {
+                    let (name, now) = (self.tasks.barrier_name().to_string(), self.clock.now().utc);
+                    info!(device = %name, position = state.word(), "the barrier got there late; working again");
+                    self.device_result(&name, Ok(()), now);
+                }
                 self.feed(Event::BarrierObserved { opened: state != drivers::BarrierState::Closed })
             }
             Input::DeviceResult { device, result } => {
