@@ -14,7 +14,7 @@
 //! - `journal.rs`: passage numbers and passages in progress, across restarts;
 //! - `commands.rs`: central's signed commands; `observe.rs`: the technician
 //!   page and the systemd watchdog; `audit.rs`: the audit trail's writer;
-//!   `health.rs`: device health;
+//!   `health.rs`: device health; `disk_alarm.rs`: the data disk below its floor;
 //! - `devices.rs` (with `wire.rs`, `gpio.rs`): the devices, built from
 //!   configuration; `build.rs`: the lane put together; `publish.rs`: where
 //!   messages go.
@@ -24,6 +24,7 @@ mod build;
 mod commands;
 mod decide;
 mod devices;
+mod disk_alarm;
 mod health;
 mod journal;
 // Technician page and systemd watchdog: one select branch in `run`.
@@ -95,6 +96,8 @@ pub(crate) enum Input {
         bytes: usize,
         limit: usize,
     },
+    /// The data disk went below its floor: raise `storage_full`.
+    StorageFull,
 }
 
 /// Monotonic time for the machine, UTC derived from it so both stay consistent.
@@ -181,6 +184,7 @@ impl Lane {
         }
         self.close_interrupted();
         self.tasks.start();
+        disk_alarm::watch(self.decider.storage(), self.tx.clone());
         loop {
             let deadline = self.flow.next_deadline().map(|d| self.clock.start + d);
             let timer = async {
@@ -280,6 +284,10 @@ impl Lane {
             }
             Input::Command(bytes) => self.on_command(bytes),
             Input::CommandTooLarge { bytes, limit } => self.on_command_too_large(bytes, limit),
+            Input::StorageFull => {
+                let alarm = disk_alarm::alarm(self.decider.storage(), self.clock.now().utc);
+                self.execute(Effect::Alarm(alarm), self.clock.now());
+            }
         }
     }
 
