@@ -165,6 +165,8 @@ pub fn probe_missing(
                 confidence,
                 check_digit_ok: ok && iso6346::is_valid(&format!("{}{digit}", p.code10)),
                 corrected: p.corrected,
+                // A runner-up taken because it is the expected digit: the code chose it.
+                guessed: ok && digit != top,
             },
             size_type: None,
             lines: p.lines,

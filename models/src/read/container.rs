@@ -151,7 +151,8 @@ pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
             continue;
         }
         let corrected = if code == l.text { vec![] } else { vec![format!("{}->{code}", l.text)] };
-        let read = CodeRead { code, confidence: r.min_prob(), check_digit_ok: true, corrected };
+        let read =
+            CodeRead { code, confidence: r.min_prob(), check_digit_ok: true, corrected, guessed: false };
         out.push(ImageCode { read, size_type: None, lines: vec![i] });
     }
     out
@@ -362,7 +363,13 @@ mod tests {
         let lines =
             vec![line(0.0, 0.0, 300.0, 30.0), line(5.0, 2.0, 290.0, 28.0), line(0.0, 200.0, 300.0, 30.0)];
         let code = |c: &str, conf: f32, i: usize| ImageCode {
-            read: CodeRead { code: c.into(), confidence: conf, check_digit_ok: true, corrected: vec![] },
+            read: CodeRead {
+                code: c.into(),
+                confidence: conf,
+                check_digit_ok: true,
+                corrected: vec![],
+                guessed: false,
+            },
             size_type: None,
             lines: vec![i],
         };

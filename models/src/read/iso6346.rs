@@ -69,6 +69,18 @@ pub struct CodeRead {
     pub check_digit_ok: bool,
     /// e.g. `"0->O@1"`: read `0` at index 1, corrected to `O`.
     pub corrected: Vec<String>,
+    /// A character was changed so that the check digit verifies (the digit chose it).
+    pub guessed: bool,
+}
+
+impl CodeRead {
+    /// What speaks for this read (see [`crate::read::calibrate`]).
+    pub fn cues(&self) -> crate::read::calibrate::CodeCues {
+        crate::read::calibrate::CodeCues {
+            min_prob: self.confidence,
+            verified: self.check_digit_ok && !self.guessed,
+        }
+    }
 }
 
 /// Look-alikes: what a misread character in a letter position probably was.
@@ -214,7 +226,13 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
     let confidence = |p: &[f32]| p.iter().copied().fold(1.0f32, f32::min);
     let s = as_string(&code);
     if is_valid(&s) {
-        return Some(CodeRead { code: s, confidence: confidence(&probs), check_digit_ok: true, corrected });
+        return Some(CodeRead {
+            code: s,
+            confidence: confidence(&probs),
+            check_digit_ok: true,
+            corrected,
+            guessed: false,
+        });
     }
     // One substitution, scored by how plausible the recogniser found it relative to its choice.
     let mut best: Option<(f32, usize, char, f32)> = None;
@@ -256,11 +274,16 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
                 confidence: confidence(&probs),
                 check_digit_ok: true,
                 corrected,
+                guessed: true,
             })
         }
-        _ => {
-            Some(CodeRead { code: s, confidence: confidence(&probs) * 0.5, check_digit_ok: false, corrected })
-        }
+        _ => Some(CodeRead {
+            code: s,
+            confidence: confidence(&probs) * 0.5,
+            check_digit_ok: false,
+            corrected,
+            guessed: false,
+        }),
     }
 }
 
