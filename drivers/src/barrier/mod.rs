@@ -18,7 +18,9 @@
 //! * a command is always released after it was pressed, even when the press
 //!   itself failed (a write whose reply was lost may still have switched it on);
 //! * a movement that does not reach its limit in time is a fault (the lane
-//!   holds and raises an alarm) and the device is `down` until one succeeds;
+//!   holds and raises an alarm) and the device is `down` until one succeeds,
+//!   or until the limits show the arm got where that movement sent it (a slow
+//!   drive that finished late works; an arm found anywhere else proves nothing);
 //! * the state at power-up is read from the limit switches, never assumed, and
 //!   power-up (every command released, limits read) runs again after any
 //!   transport error, so a controller power-cycled meanwhile is not trusted to
@@ -91,13 +93,22 @@ pub struct InterlockedBarrier<A> {
     /// Commands released and limits read since start or since the last
     /// transport error; until then every operation does that first.
     ready: bool,
+    /// Where the last movement was going, while it stands timed out.
+    missed: Option<BarrierState>,
 }
 
 impl<A: Actuator> InterlockedBarrier<A> {
     /// Without touching the drive yet (it may be unplugged when the lane starts):
     /// power-up runs before the first operation.
     pub fn over(name: &str, actuator: A, timing: BarrierTiming, occupied: watch::Receiver<bool>) -> Self {
-        InterlockedBarrier { actuator, timing, occupied, health: HealthReporter::new(name), ready: false }
+        InterlockedBarrier {
+            actuator,
+            timing,
+            occupied,
+            health: HealthReporter::new(name),
+            ready: false,
+            missed: None,
+        }
     }
 
     /// For a transport that did the power-up itself (every command released)
@@ -173,7 +184,17 @@ impl<A: Actuator> InterlockedBarrier<A> {
 
     async fn read_state(&mut self) -> Result<BarrierState, DeviceError> {
         let limits = self.limits().await?;
-        Ok(self.judge(limits))
+        let state = self.judge(limits);
+        if self.missed == Some(state) {
+            self.missed = None;
+            info!(
+                device = self.health.device(),
+                state = state.word(),
+                "barrier got there late; working again"
+            );
+            self.health.ok();
+        }
+        Ok(state)
     }
 
     /// Releases `button` after a press, whatever the press returned.
@@ -216,6 +237,8 @@ impl<A: Actuator> InterlockedBarrier<A> {
     /// Ok(false): presence turned occupied on the way.
     async fn reach(&mut self, target: BarrierState, watch_presence: bool) -> Result<bool, DeviceError> {
         let deadline = Instant::now() + self.timing.move_timeout;
+        // A new movement: whatever an earlier one missed is no longer the question.
+        self.missed = None;
         loop {
             if self.read_state().await? == target {
                 self.health.ok();
@@ -229,6 +252,7 @@ impl<A: Actuator> InterlockedBarrier<A> {
                 );
                 warn!(device = self.health.device(), target = target.word(), "barrier movement timed out");
                 self.health.down(why.clone());
+                self.missed = Some(target);
                 return Err(DeviceError::Fault(why));
             }
             if watch_presence {
