@@ -23,6 +23,8 @@ pub struct PlateCues {
     pub min_prob: f32,
     /// Share of the experts whose own best read is this text (0 without a dual read).
     pub agree: f32,
+    /// The same share for each recogniser apart, the smaller one: both must read the text.
+    pub agree_both: f32,
     /// How much likelier the experts found this text than the runner-up candidate: the
     /// difference of their summed log-likelihoods, in nats (0 without a dual read).
     pub margin: f32,
@@ -39,7 +41,7 @@ pub struct CodeCues {
 }
 
 /// Number of weights of a map (the first is the bias).
-pub const PLATE_FEATURES: usize = 4;
+pub const PLATE_FEATURES: usize = 5;
 pub const CODE_FEATURES: usize = 3;
 
 /// `logit(p)`, bounded: a probability of 1e-6 or 0.999999 is not that much surer than 0.007/0.993.
@@ -52,12 +54,14 @@ fn logit(p: f32) -> f32 {
 const MARGIN_CAP: f32 = 8.0;
 
 impl PlateCues {
-    /// The map's inputs: 1, logit of the weakest character, agreement, margin / cap.
+    /// The map's inputs: 1, logit of the weakest character, agreement, agreement of both,
+    /// margin / cap.
     pub fn features(&self) -> [f32; PLATE_FEATURES] {
         [
             1.0,
             logit(self.min_prob),
             self.agree.clamp(0.0, 1.0),
+            self.agree_both.clamp(0.0, 1.0),
             self.margin.clamp(0.0, MARGIN_CAP) / MARGIN_CAP,
         ]
     }
@@ -94,7 +98,7 @@ pub const COST_ODDS: f32 = 2.5;
 /// on all sources of `../shared/testdata/plates` ("map fit on all sources", 2026-12-05), each
 /// wrong read counting [`COST_ODDS`] times (which lowers the bias by about ln 2.5); order as in
 /// [`PlateCues::features`].
-pub const PLATE_WEIGHTS: [f32; PLATE_FEATURES] = [-0.531, 0.568, 0.955, 1.877];
+pub const PLATE_WEIGHTS: [f32; PLATE_FEATURES] = [-0.627, 0.557, 0.0, 1.688, 1.470];
 
 /// Container map: a rule from the standard, not a fit (the development set has one wrong
 /// first read of 66, too few to fit on). The read's own odds `p / (1 - p)`, times 11 when the
@@ -108,7 +112,7 @@ mod tests {
     use super::*;
 
     fn plate(min_prob: f32, agree: f32, margin: f32) -> PlateCues {
-        PlateCues { min_prob, agree, margin }
+        PlateCues { min_prob, agree, agree_both: agree, margin }
     }
 
     #[test]
@@ -126,7 +130,7 @@ mod tests {
         let base = plate(0.5, 0.5, 2.0);
         let c = base.confidence();
         assert!(PlateCues { min_prob: 0.9, ..base }.confidence() > c);
-        assert!(PlateCues { agree: 1.0, ..base }.confidence() > c);
+        assert!(PlateCues { agree: 1.0, agree_both: 1.0, ..base }.confidence() > c);
         assert!(PlateCues { margin: 6.0, ..base }.confidence() > c);
         assert!(PLATE_WEIGHTS[1..].iter().all(|&w| w >= 0.0));
     }

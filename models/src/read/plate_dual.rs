@@ -42,6 +42,8 @@ pub struct DualRead {
     /// Share of the experts whose own best read is this text (the second recogniser's province
     /// not counted where it has no say on it).
     pub agree: f32,
+    /// The smaller of the two recognisers' shares of experts reading this text.
+    pub agree_both: f32,
     /// The summed log-likelihood of this text minus the runner-up candidate's, in nats
     /// ([`f32::INFINITY`] when no other candidate could be spelled).
     pub margin: f32,
@@ -236,19 +238,24 @@ impl PlateScan {
         }
         // An expert agrees when its own best read spells the text; one with no say on the
         // province agrees on the rest.
-        let agreeing = own
-            .iter()
-            .filter(|(m, d)| {
-                let skip = usize::from(*m == 1 && !s.alt_reads_province);
-                d.chars.len() == text.len() && d.chars[skip..] == text[skip..]
-            })
-            .count();
-        let agree = agreeing as f32 / own.len().max(1) as f32;
+        let agrees = |m: usize, d: &Decoded| {
+            let skip = usize::from(m == 1 && !s.alt_reads_province);
+            d.chars.len() == text.len() && d.chars[skip..] == text[skip..]
+        };
+        let share = |keep: &dyn Fn(usize) -> bool| {
+            let mine: Vec<bool> = own.iter().filter(|(m, _)| keep(*m)).map(|(m, d)| agrees(*m, d)).collect();
+            mine.iter().filter(|&&a| a).count() as f32 / mine.len().max(1) as f32
+        };
+        let agree = share(&|_| true);
+        // Two recognisers trained apart: a text only one of them reads is doubtful however
+        // sure that one is.
+        let agree_both = share(&|m| m == 0).min(share(&|m| m == 1));
         Some(DualRead {
             text: text.into_iter().collect(),
             confidence: conf,
             color: self.color,
             agree,
+            agree_both,
             margin: score - runner_up,
         })
     }
@@ -351,7 +358,7 @@ mod tests {
             scan(&[(0, "京A12340", &[0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5]), (1, "京A1234D", &[0.95; 7])]);
         let r = s.judge(&[], &a).unwrap();
         assert_eq!(r.text, "京A1234D");
-        assert!(r.agree == 0.5 && r.confidence < 0.8, "{r:?}");
+        assert!(r.agree == 0.5 && r.agree_both == 0.0 && r.confidence < 0.8, "{r:?}");
     }
 
     #[test]

@@ -75,9 +75,12 @@ impl PlateCandidate {
     /// What speaks for the chosen text (see [`crate::read::calibrate`]).
     pub fn cues(&self) -> PlateCues {
         match &self.dual {
-            Some(d) if d.text == self.text => {
-                PlateCues { min_prob: d.confidence, agree: d.agree, margin: d.margin }
-            }
+            Some(d) if d.text == self.text => PlateCues {
+                min_prob: d.confidence,
+                agree: d.agree,
+                agree_both: d.agree_both,
+                margin: d.margin,
+            },
             _ => PlateCues {
                 min_prob: self.votes.iter().find(|v| v.0 == self.text).map_or(0.0, |v| v.2),
                 ..PlateCues::default()
