@@ -54,6 +54,15 @@ pub enum Button {
 
 impl Button {
     pub const ALL: [Button; 3] = [Button::Open, Button::Close, Button::Stop];
+
+    /// The button's name in the lane's vocabulary, for logs.
+    pub fn word(self) -> &'static str {
+        match self {
+            Button::Open => "open",
+            Button::Close => "close",
+            Button::Stop => "stop",
+        }
+    }
 }
 
 /// The two limit switches, as read (true = reached).
@@ -95,6 +104,10 @@ pub struct InterlockedBarrier<A> {
     ready: bool,
     /// Where the last movement was going, while it stands timed out.
     missed: Option<BarrierState>,
+    /// A command pressed and not yet released. Set before the press goes out, cleared by its
+    /// release: if the operation is abandoned in between (its future dropped), the next
+    /// operation releases it first, so no command stays pressed until its button's next use.
+    held: Option<Button>,
 }
 
 impl<A: Actuator> InterlockedBarrier<A> {
@@ -108,6 +121,7 @@ impl<A: Actuator> InterlockedBarrier<A> {
             health: HealthReporter::new(name),
             ready: false,
             missed: None,
+            held: None,
         }
     }
 
@@ -132,6 +146,14 @@ impl<A: Actuator> InterlockedBarrier<A> {
     /// Every command released and the limits read, unless done since the last
     /// transport error.
     pub(crate) async fn power_up(&mut self) -> Result<(), DeviceError> {
+        if let Some(button) = self.held {
+            warn!(
+                device = self.health.device(),
+                button = button.word(),
+                "releasing a command an abandoned operation left pressed"
+            );
+            self.set(button, false).await?;
+        }
         if self.ready {
             return Ok(());
         }
@@ -161,7 +183,13 @@ impl<A: Actuator> InterlockedBarrier<A> {
     }
 
     async fn set(&mut self, button: Button, pressed: bool) -> Result<(), DeviceError> {
+        if pressed {
+            self.held = Some(button);
+        }
         let r = self.actuator.set(button, pressed).await;
+        if !pressed && r.is_ok() && self.held == Some(button) {
+            self.held = None;
+        }
         r.inspect_err(|e| self.lost(e))
     }
 

@@ -19,6 +19,7 @@ use embedded_hal::digital::OutputPin;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
 
 use super::*;
 use crate::gpio::sim::{spawn_gate, SimGatePins, SimPin};
@@ -374,6 +375,21 @@ async fn a_failed_press_is_still_released() {
     s.fail.lock().unwrap().push("press Stop".into());
     assert!(matches!(b.stop().await, Err(DeviceError::Disconnected(_))));
     assert_eq!(s.take_calls(), ["press Stop", "release Stop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_left_pressed_by_an_abandoned_operation_is_released_first() {
+    let (mut b, s, _presence) = scripted();
+    b.state().await.unwrap();
+    s.take_calls();
+    // Given up on halfway through its pulse, as a caller's timeout would: the press went out,
+    // its release never ran.
+    assert!(timeout(PULSE / 2, b.stop()).await.is_err());
+    assert_eq!(s.take_calls(), ["press Stop"]);
+    b.state().await.unwrap();
+    assert_eq!(s.take_calls(), ["release Stop", "limits"]);
+    b.state().await.unwrap();
+    assert_eq!(s.take_calls(), ["limits"], "released once, not on every operation");
 }
 
 #[tokio::test(start_paused = true)]

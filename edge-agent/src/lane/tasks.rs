@@ -195,15 +195,23 @@ impl DeviceTasks {
             for durable in first {
                 let _ = durable.await;
             }
-            let result = timeout(limit, async {
+            // The movement runs to its end on a task of its own; the lane's limit only stops
+            // waiting for it. Dropped halfway, it would leave a command pressed, or a closing arm
+            // without the presence watch that reverses it. The driver's own move timeout ends it.
+            let movement = tokio::spawn(async move {
                 let mut barrier = handle.lock().await;
                 match op {
                     BarrierOp::Open => barrier.open().await,
                     BarrierOp::Close => barrier.close().await,
                 }
-            })
-            .await
-            .unwrap_or(Err(DeviceError::Timeout(limit)));
+            });
+            let result = match timeout(limit, movement).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(failed)) => {
+                    Err(DeviceError::Fault(format!("the barrier's movement failed: {failed}")))
+                }
+                Err(_) => Err(DeviceError::Timeout(limit)),
+            };
             let _ = tx.send(Input::Barrier { op, result }).await;
         });
     }
