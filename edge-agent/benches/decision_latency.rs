@@ -276,7 +276,12 @@ fn main() {
                     commanded.push((*m - c).num_microseconds().unwrap() as f64 / 1000.0);
                 }
             }
-            _ => held.push(format!("{} {:?}", r["seq"], r["decision"]["reasons"])),
+            _ => {
+                let reasons = r["decision"]["reasons"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("+"));
+                held.push(format!("#{} {}", r["seq"], reasons.unwrap_or_default()));
+            }
         }
     }
     let _ = stop.send(());
@@ -312,9 +317,10 @@ fn main() {
 
     let latency: Vec<f64> = latency.into_iter().map(|(_, ms)| ms).collect();
     println!(
-        "vehicles {vehicles}: auto-released and timed {} (the first, with warm-up, not), held {} {held:?}",
+        "vehicles {vehicles}: auto-released and timed {} (the first, with warm-up, not), held {} [{}]",
         latency.len(),
-        held.len()
+        held.len(),
+        held.join(", ")
     );
     println!(
         "released directly {}/{vehicles} ({:.1} %, goal >= 95 %); released with a wrong read: {} {released_wrong:?}",
