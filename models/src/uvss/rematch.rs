@@ -31,11 +31,11 @@ pub struct Reach {
 /// Width of the frame of surroundings around a candidate's box, in difference-grid pixels
 /// (about 7 cm at the defaults; registration errors vary over a block, twice that).
 const FRAME: usize = 6;
-/// A moved window explains the surroundings only when it leaves them this share of the
-/// difference they have in place or less; otherwise the candidate stays where it is (flat
-/// surroundings fit anywhere about equally, and must not carry a candidate to wherever it
-/// happens to match).
-const CLEARLY_BETTER: f32 = 0.8;
+/// A move is open to the candidate only when its surroundings keep at most this multiple of
+/// the difference they have in place: the candidate may move alone (a low part seen with
+/// parallax moves across the lane against the floor above it), but not to where what is around
+/// it stops matching (a plain box finding a patch of the same grey in other texture).
+const COMPATIBLE: f32 = 1.5;
 
 /// The candidate's mean difference where its surroundings fit best, as a share of its mean
 /// difference in place: 1 when the surroundings fit best in place (or nowhere clearly better),
@@ -75,7 +75,8 @@ pub(crate) fn remaining_share(r: &Scan, n: &Scan, blob: &Blob, win: Window, reac
     let mut best = vec![0f32; bw * bh];
     let mean = |v: &[f32], at: &[usize]| at.iter().map(|&k| v[k]).sum::<f32>() / at.len() as f32;
     // (frame mean, blob mean) in place and at the cell whose frame fits best.
-    let (mut in_place, mut fitted) = ((0f32, 0f32), (f32::MAX, 0f32));
+    // (frame mean, blob mean) of every move; the first is in place.
+    let mut moves = Vec::new();
     for cy in -(reach.across as isize)..=reach.across as isize {
         for cx in -(reach.along as isize)..=reach.along as isize {
             best.iter_mut().for_each(|v| *v = f32::MAX);
@@ -98,17 +99,18 @@ pub(crate) fn remaining_share(r: &Scan, n: &Scan, blob: &Blob, win: Window, reac
             }
             let here = (mean(&best, &frame), mean(&best, &local));
             if cx == 0 && cy == 0 {
-                in_place = here;
-            }
-            if here.0 < fitted.0 {
-                fitted = here;
+                moves.insert(0, here);
+            } else {
+                moves.push(here);
             }
         }
     }
-    if in_place.1 <= 0.0 || fitted.0 > CLEARLY_BETTER * in_place.0 {
+    let (frame_in_place, in_place) = moves[0];
+    if in_place <= 0.0 {
         return 1.0;
     }
-    (fitted.1 / in_place.1).min(1.0)
+    let fits = moves.iter().filter(|m| m.0 <= COMPATIBLE * frame_in_place).map(|m| m.1);
+    (fits.fold(in_place, f32::min) / in_place).min(1.0)
 }
 
 #[cfg(test)]
