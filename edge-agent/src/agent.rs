@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use contract::lane::{Alarm, AlarmKind, LaneState, LaneStatus, SigningKeyInfo};
+use contract::lane::{LaneState, LaneStatus, SigningKeyInfo};
 use contract::Topics;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
@@ -14,8 +14,8 @@ use tracing::info;
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::config::{Broker, LaneConfig};
 use crate::lane::{Lane, LaneError};
-use crate::mqtt::{self, UplinkHandle, Will};
-use crate::outbox::{Message, OutboxHandle, Pressure};
+use crate::mqtt::{self, Will};
+use crate::outbox::{OutboxHandle, Pressure};
 use crate::signing::KeyFileError;
 use crate::storage::DiskGuard;
 
@@ -47,46 +47,6 @@ fn status(cfg: &LaneConfig, state: LaneState, signing_key: &SigningKeyInfo, sinc
         since,
     };
     serde_json::to_vec(&status).expect("status serialises")
-}
-
-/// Raises the `storage_full` alarm each time the data disk goes below its floor. A result: it is
-/// stored in the reserve and reaches central like any evidence.
-fn watch_storage(
-    guard: &DiskGuard,
-    uplink: UplinkHandle,
-    topic: String,
-    metrics: Arc<crate::metrics::Metrics>,
-) {
-    let mut full = guard.watch();
-    let floor = guard.limits().floor;
-    let guard = guard.clone();
-    tokio::spawn(async move {
-        // Already full at start counts too: the value before the first change.
-        let mut first = true;
-        loop {
-            if !std::mem::take(&mut first) && full.changed().await.is_err() {
-                return;
-            }
-            if !*full.borrow_and_update() {
-                continue;
-            }
-            let alarm = Alarm {
-                kind: AlarmKind::StorageFull,
-                passage: None,
-                device: None,
-                message: format!(
-                    "data disk below its floor ({} MB free, floor {} MB): images and telemetry are not kept, vehicles are held for review",
-                    guard.free() >> 20,
-                    floor >> 20
-                ),
-                at: Utc::now(),
-            };
-            metrics.alarm(&alarm);
-            if let Ok(payload) = serde_json::to_vec(&alarm) {
-                uplink.publish(Message::result(topic.clone(), payload));
-            }
-        }
-    });
 }
 
 /// Service managers start programs with a soft limit of 1,024 descriptors and a much higher hard
@@ -143,7 +103,6 @@ pub async fn run(cfg: LaneConfig) -> Result<(), AgentError> {
     }
     let web = crate::web::Setup::new(&cfg, &uplink, storage.clone());
     let lane = Lane::with_storage(cfg, sim, Arc::new(uplink.clone()), storage.clone())?;
-    watch_storage(&storage, uplink.clone(), topics.alarm(), lane.metrics());
     lane.accept_commands(cmd_rx);
     let web = web.start(lane.technician(), lane.metrics()).await;
     crate::logs::reload_on_sighup().map_err(AgentError::Signals)?;

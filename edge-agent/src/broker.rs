@@ -1,6 +1,10 @@
 //! The embedded default broker: when the configuration names no broker, the agent
 //! runs a Mosquitto of its own on loopback, so a lone lane (or the demo) works
 //! out of the box and a follower can still watch it.
+//!
+//! Its port must be free. Were another program listening there, mosquitto would exit, yet the
+//! readiness check would connect to that program and take it for ours: two demo lanes on one
+//! port share a broker and a client id, and throw each other off it for as long as they run.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,6 +20,8 @@ pub enum BrokerError {
     Spawn(std::io::Error),
     #[error("mosquitto did not accept connections on {0}; see {1}")]
     NotReady(String, String),
+    #[error("{0} is already in use by another program (another lane's broker?); set [mqtt] embedded_listen to a free port")]
+    PortTaken(String),
 }
 
 pub struct EmbeddedBroker {
@@ -34,8 +40,18 @@ fn find_mosquitto() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Whether another program listens on `address` already. (Other failures to bind, such as an
+/// address this machine does not have, are left for mosquitto to report in its log.)
+fn taken(address: &str) -> bool {
+    matches!(std::net::TcpListener::bind(address), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
 impl EmbeddedBroker {
     pub async fn start(listen: &str, port: u16, dir: &Path) -> Result<Self, BrokerError> {
+        let address = format!("{listen}:{port}");
+        if taken(&address) {
+            return Err(BrokerError::PortTaken(address));
+        }
         let binary = find_mosquitto().ok_or(BrokerError::NotInstalled)?;
         std::fs::create_dir_all(dir).map_err(BrokerError::Spawn)?;
         let conf = dir.join("mosquitto.conf");
@@ -62,12 +78,13 @@ impl EmbeddedBroker {
             });
         }
         let mut child = cmd.spawn().map_err(BrokerError::Spawn)?;
-        let address = format!("{listen}:{port}");
         for _ in 0..100 {
             if let Ok(Some(_)) = child.try_wait() {
                 break; // exited: bad config or port taken; the log says which
             }
-            if tokio::net::TcpStream::connect(&address).await.is_ok() {
+            // Ours only while it still runs: a program that took the port meanwhile answers too.
+            let answered = tokio::net::TcpStream::connect(&address).await.is_ok();
+            if answered && matches!(child.try_wait(), Ok(None)) {
                 tracing::info!(%address, "embedded mosquitto is up");
                 return Ok(EmbeddedBroker { child });
             }
@@ -78,5 +95,24 @@ impl EmbeddedBroker {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_another_program_listens_on_is_refused_not_joined() {
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let refused = EmbeddedBroker::start("127.0.0.1", port, dir.path()).await.err();
+        assert!(
+            matches!(&refused, Some(BrokerError::PortTaken(a)) if *a == format!("127.0.0.1:{port}")),
+            "{:?}",
+            refused.map(|e| e.to_string())
+        );
+        assert!(!dir.path().join("mosquitto.conf").exists(), "no mosquitto was started");
     }
 }

@@ -131,6 +131,15 @@ fn a_barrier_slower_than_its_timeout_never_stops_the_lane() {
     assert!(first["flags"].as_array().unwrap().iter().any(|f| f == "barrier_fault"), "{first}");
     let alarms = others.iter().filter(|(t, v)| t.ends_with("/alarm") && v["kind"] == "barrier_fault").count();
     assert!(alarms >= 1);
+    // Each late move puts the barrier down; the reading that finds the arm where that move sent
+    // it puts it back up (before, it stayed down until a move made it in time: here, never).
+    let barrier: Vec<&str> = others
+        .iter()
+        .filter(|(t, _)| t.ends_with("/health/barrier"))
+        .filter_map(|(_, v)| v["health"]["state"].as_str())
+        .collect();
+    let down = barrier.iter().position(|s| *s == "down").expect("a late move counts as a fault");
+    assert!(barrier[down..].contains(&"ok"), "ok again once the arm got there: {barrier:?}");
     // The sim's drivers only come forward to a closed barrier, so the later
     // records (passages() panics after 20 s without one) show the lane closed
     // the arm the drive had left up.

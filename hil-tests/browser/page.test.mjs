@@ -21,21 +21,37 @@ const freePort = () => new Promise((ok) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); });
 });
 
+// Each edit must find what it changes: a first match in a comment (the demo's header names its
+// broker's address) once left every agent on the demo's fixed port, so the two agents of the
+// language test shared one broker and one client id and threw each other off every 250 ms.
+function edit(text, edits) {
+  return edits.reduce((t, [from, to]) => {
+    if (!(typeof from === "string" ? t.includes(from) : from.test(t))) {
+      throw new Error(`config/demo.toml has no ${from}: update page.test.mjs`);
+    }
+    return t.replace(from, to);
+  }, text);
+}
+
 async function startAgent(web_extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "edge-browser-"));
   const [broker, web] = [await freePort(), await freePort()];
-  const demo = readFileSync(join(root, "config/demo.toml"), "utf8")
-    .replace('engine = "ppocr"', 'engine = "sim-truth"')
-    .replace("127.0.0.1:18830", `127.0.0.1:${broker}`)
-    .replace("../.cache/demo-data", join(dir, "data"))
-    .replace("[sim]", `[web]\nlisten = "127.0.0.1:${web}"\n${web_extra}\n[sim]`)
-    .replace("vehicles = 0 ", "vehicles = 4 ")
-    .replace(/arrival_gap = .*/, 'arrival_gap = "300ms"');
+  const demo = edit(readFileSync(join(root, "config/demo.toml"), "utf8"), [
+    ['engine = "ppocr"', 'engine = "sim-truth"'],
+    ['embedded_listen = "127.0.0.1:18830"', `embedded_listen = "127.0.0.1:${broker}"`],
+    ['data_dir = "../.cache/demo-data"', `data_dir = ${JSON.stringify(join(dir, "data"))}`],
+    ["\n[sim]\n", `\n[web]\nlisten = "127.0.0.1:${web}"\n${web_extra}\n[sim]\n`],
+    ["vehicles = 0 ", "vehicles = 4 "],
+    [/arrival_gap = .*/, 'arrival_gap = "300ms"'],
+  ]);
   writeFileSync(join(dir, "lane.toml"), demo);
   const child = spawn(agentBin, ["run", "--config", join(dir, "lane.toml")], { env: { ...process.env, RUST_LOG: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
   const base = `http://127.0.0.1:${web}`;
+  let exited = null;
+  child.on("exit", (code, signal) => { exited = signal || code; });
   // The page answers once the agent is up; bounded wait.
   for (let i = 0; i < 300; i++) {
+    if (exited !== null) throw new Error(`the agent exited (${exited}) before its page came up`);
     try { if ((await fetch(base + "/api/status")).ok) return { child, base }; } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }

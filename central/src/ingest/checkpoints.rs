@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use contract::audit::{Admitted, AuditCheckpoint, CheckpointLedger, AUDIT_CHECKPOINT_SCHEMA};
 
-use super::{Ingest, IngestError, Outcome, Suspect};
+use super::{Ingest, IngestError, Outcome};
 use crate::db::sql;
 
 impl Ingest {
@@ -20,15 +20,10 @@ impl Ingest {
         lane: &str,
         payload: &[u8],
     ) -> Result<Outcome, IngestError> {
-        let verified = match self.verify::<AuditCheckpoint>(site, lane, payload).await? {
-            Ok(v) => v,
-            Err(why) => return self.quarantine(topic, site, lane, "audit_checkpoint", payload, why).await,
+        let c = match self.verify_on_topic::<AuditCheckpoint>(topic, site, lane, payload).await? {
+            Ok(v) => v.value,
+            Err(quarantined) => return Ok(quarantined),
         };
-        let c = verified.value;
-        if c.schema != AUDIT_CHECKPOINT_SCHEMA {
-            let why = Suspect::new("schema", format!("checkpoint schema {:?}", c.schema));
-            return self.quarantine(topic, site, lane, "audit_checkpoint", payload, why).await;
-        }
         let mut tx = self.pool.begin().await?;
         sql::query("SELECT 1 FROM lanes WHERE site = $1 AND lane = $2 FOR UPDATE")
             .bind(site)

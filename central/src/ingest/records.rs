@@ -1,11 +1,11 @@
-//! Signed records: passages and decisions. Verified first (see `verify.rs`),
+//! Signed records: passages and decisions. Verified first (`verify_on_topic`),
 //! then stored exactly once by their natural key, with the payload kept byte
 //! for byte so anyone can verify the signature again later.
 
 use contract::decision::{DecisionEvent, Outcome as Decision};
 use contract::passage::{CaptureKind, PassageRecord, Stage};
 
-use super::{is_data_error, word, Ingest, IngestError, Outcome, Suspect};
+use super::{is_data_error, word, Ingest, IngestError, Outcome};
 use crate::db::sql::{self, Transaction};
 
 /// Every image a record refers to: (sha256, device, role).
@@ -45,15 +45,11 @@ impl Ingest {
         lane: &str,
         payload: &[u8],
     ) -> Result<Outcome, IngestError> {
-        let verified = match self.verify::<PassageRecord>(site, lane, payload).await? {
+        let verified = match self.verify_on_topic::<PassageRecord>(topic, site, lane, payload).await? {
             Ok(v) => v,
-            Err(why) => return self.quarantine(topic, site, lane, "passage", payload, why).await,
+            Err(quarantined) => return Ok(quarantined),
         };
         let r = &verified.value;
-        if r.site != site || r.lane != lane {
-            let why = Suspect::new("topic_mismatch", format!("record of {}/{} on {topic}", r.site, r.lane));
-            return self.quarantine(topic, site, lane, "passage", payload, why).await;
-        }
         let record: serde_json::Value = serde_json::from_slice(payload).expect("verified records are JSON");
         let mut tx = self.pool.begin().await?;
         match insert_passage(&mut tx, r, &verified.signature.key_id, &record, payload, &self.instance).await {
@@ -98,15 +94,11 @@ impl Ingest {
         lane: &str,
         payload: &[u8],
     ) -> Result<Outcome, IngestError> {
-        let verified = match self.verify::<DecisionEvent>(site, lane, payload).await? {
+        let verified = match self.verify_on_topic::<DecisionEvent>(topic, site, lane, payload).await? {
             Ok(v) => v,
-            Err(why) => return self.quarantine(topic, site, lane, "decision", payload, why).await,
+            Err(quarantined) => return Ok(quarantined),
         };
         let d = &verified.value;
-        if d.site != site || d.lane != lane {
-            let why = Suspect::new("topic_mismatch", format!("decision of {}/{} on {topic}", d.site, d.lane));
-            return self.quarantine(topic, site, lane, "decision", payload, why).await;
-        }
         let record: serde_json::Value = serde_json::from_slice(payload).expect("verified records are JSON");
         let done = sql::query(
             "INSERT INTO decisions (site, lane, passage_id, outcome, reasons, decided_by, decided_at, plate, containers, key_id, record, payload) \

@@ -3,7 +3,12 @@
 //! fails is kept in quarantine with the reason — never dropped, never shown
 //! as verified — and records that waited only for their key's approval are
 //! taken up again when it comes ([`super::Ingest::release_quarantined`]).
+//! [`Ingest::verify_on_topic`] is the one way a signed kind comes in: the
+//! signature, then what the verified value says about itself ([`Signed`]).
 
+use contract::audit::{AuditCheckpoint, AUDIT_CHECKPOINT_SCHEMA};
+use contract::decision::DecisionEvent;
+use contract::passage::PassageRecord;
 use contract::signing::{self, SigningError, Verified};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -36,9 +41,67 @@ fn awaiting(kind: &'static str, detail: String, key_id: &str) -> Suspect {
     Suspect { awaits_key: Some(key_id.to_string()), ..Suspect::new(kind, detail) }
 }
 
+/// A kind of signed payload central takes in, and what its verified value must
+/// say of itself before it is stored.
+pub(super) trait Signed: DeserializeOwned {
+    /// The quarantine's `leaf` for this kind.
+    const LEAF: &'static str;
+
+    /// Why this verified value does not belong on `topic` (of `site`/`lane`), if it does not.
+    fn misplaced(&self, topic: &str, site: &str, lane: &str) -> Option<Suspect>;
+}
+
+/// A record naming another lane than its topic's.
+fn lane_mismatch(noun: &str, of: (&str, &str), topic: &str, site: &str, lane: &str) -> Option<Suspect> {
+    (of != (site, lane)).then(|| suspect("topic_mismatch", format!("{noun} of {}/{} on {topic}", of.0, of.1)))
+}
+
+impl Signed for PassageRecord {
+    const LEAF: &'static str = "passage";
+    fn misplaced(&self, topic: &str, site: &str, lane: &str) -> Option<Suspect> {
+        lane_mismatch("record", (self.site.as_str(), self.lane.as_str()), topic, site, lane)
+    }
+}
+
+impl Signed for DecisionEvent {
+    const LEAF: &'static str = "decision";
+    fn misplaced(&self, topic: &str, site: &str, lane: &str) -> Option<Suspect> {
+        lane_mismatch("decision", (self.site.as_str(), self.lane.as_str()), topic, site, lane)
+    }
+}
+
+/// A checkpoint names no lane (its topic does, and the lane's key signed it);
+/// its layout is what must match.
+impl Signed for AuditCheckpoint {
+    const LEAF: &'static str = "audit_checkpoint";
+    fn misplaced(&self, _: &str, _: &str, _: &str) -> Option<Suspect> {
+        (self.schema != AUDIT_CHECKPOINT_SCHEMA)
+            .then(|| suspect("schema", format!("checkpoint schema {:?}", self.schema)))
+    }
+}
+
 impl Ingest {
+    /// The verified `T` on `topic`, or `Err` with the outcome of having
+    /// quarantined it (signature, key, or what the value says of itself).
+    pub(super) async fn verify_on_topic<T: Signed>(
+        &self,
+        topic: &str,
+        site: &str,
+        lane: &str,
+        payload: &[u8],
+    ) -> Result<Result<Verified<T>, Outcome>, IngestError> {
+        let why = match self.verify::<T>(site, lane, payload).await? {
+            Ok(verified) => match verified.value.misplaced(topic, site, lane) {
+                None => return Ok(Ok(verified)),
+                Some(why) => why,
+            },
+            Err(why) => why,
+        };
+        self.quarantine(topic, site, lane, T::LEAF, payload, why).await.map(Err)
+    }
+
     /// Verifies `payload` as a `T` signed by one of the lane's keys.
-    pub(super) async fn verify<T: DeserializeOwned>(
+    async fn verify<T: DeserializeOwned>(
         &self,
         site: &str,
         lane: &str,
@@ -100,7 +163,7 @@ impl Ingest {
 
     /// Keeps a record that failed verification (once per topic and content),
     /// raises a central alarm, counts it.
-    pub(super) async fn quarantine(
+    async fn quarantine(
         &self,
         topic: &str,
         site: &str,

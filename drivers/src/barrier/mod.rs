@@ -18,7 +18,9 @@
 //! * a command is always released after it was pressed, even when the press
 //!   itself failed (a write whose reply was lost may still have switched it on);
 //! * a movement that does not reach its limit in time is a fault (the lane
-//!   holds and raises an alarm) and the device is `down` until one succeeds;
+//!   holds and raises an alarm) and the device is `down` until one succeeds,
+//!   or until the limits show the arm got where that movement sent it (a slow
+//!   drive that finished late works; an arm found anywhere else proves nothing);
 //! * the state at power-up is read from the limit switches, never assumed, and
 //!   power-up (every command released, limits read) runs again after any
 //!   transport error, so a controller power-cycled meanwhile is not trusted to
@@ -52,6 +54,15 @@ pub enum Button {
 
 impl Button {
     pub const ALL: [Button; 3] = [Button::Open, Button::Close, Button::Stop];
+
+    /// The button's name in the lane's vocabulary, for logs.
+    pub fn word(self) -> &'static str {
+        match self {
+            Button::Open => "open",
+            Button::Close => "close",
+            Button::Stop => "stop",
+        }
+    }
 }
 
 /// The two limit switches, as read (true = reached).
@@ -91,13 +102,27 @@ pub struct InterlockedBarrier<A> {
     /// Commands released and limits read since start or since the last
     /// transport error; until then every operation does that first.
     ready: bool,
+    /// Where the last movement was going, while it stands timed out.
+    missed: Option<BarrierState>,
+    /// A command pressed and not yet released. Set before the press goes out, cleared by its
+    /// release: if the operation is abandoned in between (its future dropped), the next
+    /// operation releases it first, so no command stays pressed until its button's next use.
+    held: Option<Button>,
 }
 
 impl<A: Actuator> InterlockedBarrier<A> {
     /// Without touching the drive yet (it may be unplugged when the lane starts):
     /// power-up runs before the first operation.
     pub fn over(name: &str, actuator: A, timing: BarrierTiming, occupied: watch::Receiver<bool>) -> Self {
-        InterlockedBarrier { actuator, timing, occupied, health: HealthReporter::new(name), ready: false }
+        InterlockedBarrier {
+            actuator,
+            timing,
+            occupied,
+            health: HealthReporter::new(name),
+            ready: false,
+            missed: None,
+            held: None,
+        }
     }
 
     /// For a transport that did the power-up itself (every command released)
@@ -121,6 +146,14 @@ impl<A: Actuator> InterlockedBarrier<A> {
     /// Every command released and the limits read, unless done since the last
     /// transport error.
     pub(crate) async fn power_up(&mut self) -> Result<(), DeviceError> {
+        if let Some(button) = self.held {
+            warn!(
+                device = self.health.device(),
+                button = button.word(),
+                "releasing a command an abandoned operation left pressed"
+            );
+            self.set(button, false).await?;
+        }
         if self.ready {
             return Ok(());
         }
@@ -150,7 +183,13 @@ impl<A: Actuator> InterlockedBarrier<A> {
     }
 
     async fn set(&mut self, button: Button, pressed: bool) -> Result<(), DeviceError> {
+        if pressed {
+            self.held = Some(button);
+        }
         let r = self.actuator.set(button, pressed).await;
+        if !pressed && r.is_ok() && self.held == Some(button) {
+            self.held = None;
+        }
         r.inspect_err(|e| self.lost(e))
     }
 
@@ -173,7 +212,17 @@ impl<A: Actuator> InterlockedBarrier<A> {
 
     async fn read_state(&mut self) -> Result<BarrierState, DeviceError> {
         let limits = self.limits().await?;
-        Ok(self.judge(limits))
+        let state = self.judge(limits);
+        if self.missed == Some(state) {
+            self.missed = None;
+            info!(
+                device = self.health.device(),
+                state = state.word(),
+                "barrier got there late; working again"
+            );
+            self.health.ok();
+        }
+        Ok(state)
     }
 
     /// Releases `button` after a press, whatever the press returned.
@@ -216,6 +265,8 @@ impl<A: Actuator> InterlockedBarrier<A> {
     /// Ok(false): presence turned occupied on the way.
     async fn reach(&mut self, target: BarrierState, watch_presence: bool) -> Result<bool, DeviceError> {
         let deadline = Instant::now() + self.timing.move_timeout;
+        // A new movement: whatever an earlier one missed is no longer the question.
+        self.missed = None;
         loop {
             if self.read_state().await? == target {
                 self.health.ok();
@@ -229,6 +280,7 @@ impl<A: Actuator> InterlockedBarrier<A> {
                 );
                 warn!(device = self.health.device(), target = target.word(), "barrier movement timed out");
                 self.health.down(why.clone());
+                self.missed = Some(target);
                 return Err(DeviceError::Fault(why));
             }
             if watch_presence {

@@ -19,6 +19,7 @@ use embedded_hal::digital::OutputPin;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
 
 use super::*;
 use crate::gpio::sim::{spawn_gate, SimGatePins, SimPin};
@@ -278,9 +279,29 @@ async fn stuck_arm_is_a_fault_and_health_recovers_after_a_good_move() {
             "{drive:?}: {err:?}"
         );
         assert_eq!(health.borrow_and_update().state, HealthState::Down, "{drive:?}");
+        // Read where it stayed, not where it was sent: that proves nothing.
+        assert_eq!(b.state().await.unwrap(), BarrierState::Closed, "{drive:?}");
+        assert_eq!(health.borrow_and_update().state, HealthState::Down, "{drive:?}: still stuck");
         stuck.send_replace(false);
         b.open().await.unwrap();
         assert_eq!(health.borrow_and_update().state, HealthState::Ok, "{drive:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_arm_that_gets_there_after_the_timeout_is_healthy_again() {
+    for drive in DRIVES {
+        let pins = SimGatePins::default();
+        let _stuck = gate(&pins, (MOVE_TIMEOUT + PULSE * 4).as_millis() as u64);
+        let (_occ, rx) = watch::channel(false);
+        let (mut b, mut health) = barrier(drive, &pins, rx).await;
+        assert!(matches!(b.open().await, Err(DeviceError::Fault(_))), "{drive:?}: slower than the timeout");
+        assert_eq!(health.borrow_and_update().state, HealthState::Down, "{drive:?}");
+        assert_eq!(b.state().await.unwrap(), BarrierState::Between, "{drive:?}: still on its way");
+        assert_eq!(health.borrow_and_update().state, HealthState::Down, "{drive:?}: half-way is not there");
+        tokio::time::sleep(PULSE * 4).await;
+        assert_eq!(b.state().await.unwrap(), BarrierState::Opened, "{drive:?}");
+        assert_eq!(health.borrow_and_update().state, HealthState::Ok, "{drive:?}: got there, late");
     }
 }
 
@@ -354,6 +375,21 @@ async fn a_failed_press_is_still_released() {
     s.fail.lock().unwrap().push("press Stop".into());
     assert!(matches!(b.stop().await, Err(DeviceError::Disconnected(_))));
     assert_eq!(s.take_calls(), ["press Stop", "release Stop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_left_pressed_by_an_abandoned_operation_is_released_first() {
+    let (mut b, s, _presence) = scripted();
+    b.state().await.unwrap();
+    s.take_calls();
+    // Given up on halfway through its pulse, as a caller's timeout would: the press went out,
+    // its release never ran.
+    assert!(timeout(PULSE / 2, b.stop()).await.is_err());
+    assert_eq!(s.take_calls(), ["press Stop"]);
+    b.state().await.unwrap();
+    assert_eq!(s.take_calls(), ["release Stop", "limits"]);
+    b.state().await.unwrap();
+    assert_eq!(s.take_calls(), ["limits"], "released once, not on every operation");
 }
 
 #[tokio::test(start_paused = true)]

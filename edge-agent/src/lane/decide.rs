@@ -41,6 +41,11 @@ impl Decider {
         }
     }
 
+    /// The data disk's guard, whose floor the decision heeds.
+    pub(super) fn storage(&self) -> &DiskGuard {
+        &self.storage
+    }
+
     pub(super) fn decide(
         &self,
         record: &PassageRecord,

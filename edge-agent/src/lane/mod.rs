@@ -14,7 +14,7 @@
 //! - `journal.rs`: passage numbers and passages in progress, across restarts;
 //! - `commands.rs`: central's signed commands; `observe.rs`: the technician
 //!   page and the systemd watchdog; `audit.rs`: the audit trail's writer;
-//!   `health.rs`: device health;
+//!   `health.rs`: device health; `disk_alarm.rs`: the data disk below its floor;
 //! - `devices.rs` (with `wire.rs`, `gpio.rs`): the devices, built from
 //!   configuration; `build.rs`: the lane put together; `publish.rs`: where
 //!   messages go.
@@ -24,6 +24,7 @@ mod build;
 mod commands;
 mod decide;
 mod devices;
+mod disk_alarm;
 mod health;
 mod journal;
 // Technician page and systemd watchdog: one select branch in `run`.
@@ -95,6 +96,8 @@ pub(crate) enum Input {
         bytes: usize,
         limit: usize,
     },
+    /// The data disk went below its floor: raise `storage_full`.
+    StorageFull,
 }
 
 /// Monotonic time for the machine, UTC derived from it so both stay consistent.
@@ -181,6 +184,7 @@ impl Lane {
         }
         self.close_interrupted();
         self.tasks.start();
+        disk_alarm::watch(self.decider.storage(), self.tx.clone());
         loop {
             let deadline = self.flow.next_deadline().map(|d| self.clock.start + d);
             let timer = async {
@@ -257,6 +261,7 @@ impl Lane {
             Input::Barrier { op, result } => {
                 let now = self.clock.now().utc;
                 let name = self.tasks.barrier_name().to_string();
+                self.tasks.barrier_moved(op, &result);
                 self.device_result(&name, result.as_ref().map(|_| ()).map_err(|e| e.clone()), now);
                 let passage = self.flow.current().map(|p| p.record.id.clone());
                 let error = result.as_ref().err().map(|e| e.to_string());
@@ -266,6 +271,11 @@ impl Lane {
             }
             // Half-way counts as open: it is closed once the zone under it is clear.
             Input::BarrierObserved(state) => {
+                if self.tasks.barrier_caught_up(state) {
+                    let (name, now) = (self.tasks.barrier_name().to_string(), self.clock.now().utc);
+                    info!(device = %name, position = state.word(), "the barrier got there late; working again");
+                    self.device_result(&name, Ok(()), now);
+                }
                 self.feed(Event::BarrierObserved { opened: state != drivers::BarrierState::Closed })
             }
             Input::DeviceResult { device, result } => {
@@ -274,6 +284,10 @@ impl Lane {
             }
             Input::Command(bytes) => self.on_command(bytes),
             Input::CommandTooLarge { bytes, limit } => self.on_command_too_large(bytes, limit),
+            Input::StorageFull => {
+                let alarm = disk_alarm::alarm(self.decider.storage(), self.clock.now().utc);
+                self.execute(Effect::Alarm(alarm), self.clock.now());
+            }
         }
     }
 

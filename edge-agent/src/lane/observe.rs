@@ -140,6 +140,14 @@ impl Technician {
         self.view.borrow().clone()
     }
 
+    /// The view once `done` holds for it, woken at each new view (every beat); `None` once the
+    /// lane has stopped.
+    pub async fn view_until(&self, mut done: impl FnMut(&LaneView) -> bool) -> Option<LaneView> {
+        let mut view = self.view.clone();
+        let found = view.wait_for(|v| done(v)).await.ok()?.clone();
+        Some(found)
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request, limit: Duration) -> Result<T, DiagError> {
         let (reply, answer) = oneshot::channel();
         self.tx

@@ -26,6 +26,9 @@ pub(super) struct DeviceTasks {
     images: ImageStore,
     clock: Clock,
     cfg: Arc<LaneConfig>,
+    /// The last barrier movement, while it stands failed (timed out, faulted): a later reading
+    /// of the arm at its target shows the movement went through late.
+    missed: Option<BarrierOp>,
 }
 
 /// A barrier driver's error as the machine sees it: a refusal (something under
@@ -64,7 +67,7 @@ impl DeviceTasks {
         clock: Clock,
         cfg: Arc<LaneConfig>,
     ) -> Self {
-        DeviceTasks { devices, tx, images, clock, cfg }
+        DeviceTasks { devices, tx, images, clock, cfg, missed: None }
     }
 
     pub(super) fn devices(&self) -> &Devices {
@@ -192,21 +195,56 @@ impl DeviceTasks {
             for durable in first {
                 let _ = durable.await;
             }
-            let result = timeout(limit, async {
+            // The movement runs to its end on a task of its own; the lane's limit only stops
+            // waiting for it. Dropped halfway, it would leave a command pressed, or a closing arm
+            // without the presence watch that reverses it. The driver's own move timeout ends it.
+            let movement = tokio::spawn(async move {
                 let mut barrier = handle.lock().await;
                 match op {
                     BarrierOp::Open => barrier.open().await,
                     BarrierOp::Close => barrier.close().await,
                 }
-            })
-            .await
-            .unwrap_or(Err(DeviceError::Timeout(limit)));
+            });
+            let result = match timeout(limit, movement).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(failed)) => {
+                    Err(DeviceError::Fault(format!("the barrier's movement failed: {failed}")))
+                }
+                Err(_) => Err(DeviceError::Timeout(limit)),
+            };
             let _ = tx.send(Input::Barrier { op, result }).await;
         });
     }
 
-    /// Reads the arm's position after a fault. A successful reading is not
-    /// counted as the barrier working again: only a movement shows that.
+    /// Notes how a barrier movement ended, for [`Self::barrier_caught_up`].
+    pub(super) fn barrier_moved(&mut self, op: BarrierOp, result: &Result<(), DeviceError>) {
+        match result {
+            Ok(()) => self.missed = None,
+            // The drive kept the arm where it was on purpose: no movement failed.
+            Err(DeviceError::Refused(_)) => {}
+            Err(_) => self.missed = Some(op),
+        }
+    }
+
+    /// Whether the arm, read at `position`, has finished the movement that failed: a slow drive
+    /// whose arm got there after the lane gave up on it works, and is healthy again. A position
+    /// anywhere else (an arm still down after a failed open) shows nothing of the kind.
+    pub(super) fn barrier_caught_up(&mut self, position: drivers::BarrierState) -> bool {
+        let target = match self.missed {
+            Some(BarrierOp::Open) => drivers::BarrierState::Opened,
+            Some(BarrierOp::Close) => drivers::BarrierState::Closed,
+            None => return false,
+        };
+        let reached = position == target;
+        if reached {
+            self.missed = None;
+        }
+        reached
+    }
+
+    /// Reads the arm's position after a fault. A successful reading alone is not counted as the
+    /// barrier working again, only one that finds the arm where the failed movement sent it
+    /// ([`Self::barrier_caught_up`]) or a movement that succeeds.
     pub(super) fn observe_barrier(&self) {
         let (handle, name, limit, tx) = (
             self.devices.barrier.1.clone(),

@@ -19,7 +19,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -32,6 +32,8 @@ use tracing::debug;
 use super::{faults, Scenario, ScenarioCtl};
 
 pub const UNIT: u8 = 1;
+pub const OPENED_INPUT: u16 = 0;
+pub const CLOSED_INPUT: u16 = 1;
 pub const UNDER_ARM_INPUT: u16 = 2;
 pub const ARRIVAL_INPUT: u16 = 3;
 pub const EXIT_INPUT: u16 = 4;
@@ -49,8 +51,8 @@ pub fn registers() -> BarrierRegisters {
         open_coil: 0,
         close_coil: 1,
         stop_coil: 2,
-        opened_input: 0,
-        closed_input: 1,
+        opened_input: OPENED_INPUT,
+        closed_input: CLOSED_INPUT,
     }
 }
 
@@ -67,6 +69,8 @@ struct Gate {
 #[derive(Clone)]
 pub struct ModbusGate {
     gate: Arc<Mutex<Gate>>,
+    /// Signalled whenever an input changes, for [`ModbusGate::wait_input`].
+    changed: Arc<Condvar>,
     /// Close commands that arrived while the under-arm loop was occupied.
     pub closes_while_occupied: Arc<AtomicU32>,
 }
@@ -76,10 +80,11 @@ impl ModbusGate {
     pub fn spawn(ctl: ScenarioCtl, travel: Duration) -> Self {
         let g = ModbusGate {
             gate: Arc::new(Mutex::new(Gate::default())),
+            changed: Arc::new(Condvar::new()),
             closes_while_occupied: Arc::new(AtomicU32::new(0)),
         };
         g.gate.lock().unwrap().inputs[1] = true;
-        let gate = g.gate.clone();
+        let (gate, changed) = (g.gate.clone(), g.changed.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(5));
             let mut flips = 0u32;
@@ -88,6 +93,7 @@ impl ModbusGate {
                 let now = tokio::time::Instant::now();
                 let scenario = ctl.get();
                 let mut g = gate.lock().unwrap();
+                let before = g.inputs;
                 if scenario == Scenario::ChatteringSensor {
                     flips += 1;
                     if flips & 7 == 0 {
@@ -95,6 +101,9 @@ impl ModbusGate {
                     }
                 }
                 if scenario == Scenario::StuckBarrier {
+                    if g.inputs != before {
+                        changed.notify_all();
+                    }
                     continue;
                 }
                 let [open, close, stop] = g.coils;
@@ -113,6 +122,9 @@ impl ModbusGate {
                         g.target = None;
                     }
                 }
+                if g.inputs != before {
+                    changed.notify_all();
+                }
             }
         });
         g
@@ -120,6 +132,16 @@ impl ModbusGate {
 
     pub fn set_input(&self, input: u16, on: bool) {
         self.gate.lock().unwrap().inputs[usize::from(input)] = on;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until `input` reads `on` (woken by each change, not polled), at most `limit`;
+    /// says whether it does.
+    pub fn wait_input(&self, input: u16, on: bool, limit: Duration) -> bool {
+        let i = usize::from(input);
+        let g = self.gate.lock().unwrap();
+        let (g, _) = self.changed.wait_timeout_while(g, limit, |g| g.inputs[i] != on).unwrap();
+        g.inputs[i] == on
     }
 
     pub fn set_coil(&self, coil: u16, on: bool) {
