@@ -11,11 +11,13 @@
 //!
 //! So each candidate is searched again together with a frame of its surroundings: the window
 //! is moved as a whole, in steps of its own size (the moved windows tile a search area `reach`
-//! windows wide on each side); the surroundings pick the move that fits them clearly best, and
-//! the candidate is judged there. A displaced piece of the same underside moved with its
-//! surroundings, finds its place and falls below the threshold; an object lies on underside
-//! that is registered, so its surroundings fit best in place and it keeps its strength. Only
-//! candidates are searched, so the cost does not grow with the scan.
+//! windows wide on each side). A move is open to the candidate while its surroundings still fit
+//! about as well as in place, and the candidate keeps the lowest share of its difference over
+//! the open moves. A displaced piece of the same underside (moved with its surroundings, or a
+//! low part moved alone by parallax over a floor that stays put) finds its place and falls
+//! below the threshold; an object that is not in the reference differs wherever it is put, and
+//! a move that would let a plain box match some patch of the same grey elsewhere breaks its
+//! surroundings. Only candidates are searched, so the cost does not grow with the scan.
 
 use super::diff::{box_mean_into, term, Scan, Window};
 use super::regions::Blob;
@@ -37,14 +39,14 @@ const FRAME: usize = 6;
 /// it stops matching (a plain box finding a patch of the same grey in other texture).
 const COMPATIBLE: f32 = 1.5;
 
-/// The candidate's mean difference where its surroundings fit best, as a share of its mean
-/// difference in place: 1 when the surroundings fit best in place (or nowhere clearly better),
-/// near 0 when the region is a displaced piece of the reference.
+/// The candidate's lowest mean difference over the moves its surroundings allow (see
+/// [`COMPATIBLE`]), as a share of its mean difference in place: 1 when no move helps, near 0
+/// when the region is a displaced piece of the reference.
 ///
-/// The surroundings choose the shift, not the candidate itself: misregistration is smooth, so a
-/// displaced piece moved together with what is around it, while an object sits on underside
-/// that is registered. Letting the candidate choose would let a plain box find any patch of
-/// similar grey within the search.
+/// The surroundings bound the move, not the candidate alone: letting the candidate choose
+/// freely let a plain synthetic box find a patch of similar grey within the search (0/4 on the
+/// unit test's small batch); letting the surroundings alone choose kept the parallax of a low
+/// pipe over a tank flagged (docs/design/uvss.md).
 pub(crate) fn remaining_share(r: &Scan, n: &Scan, blob: &Blob, win: Window, reach: Reach) -> f32 {
     if (reach.along == 0 && reach.across == 0) || blob.pixels.is_empty() {
         return 1.0;
