@@ -43,9 +43,9 @@ pub enum PlateColor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlateRead {
     pub text: String,
-    /// 0..1: the weakest character's probability, fused over two recognisers where both read
-    /// the plate (how well it separates right reads from wrong ones at the lane's threshold:
-    /// docs/design/recognition.md).
+    /// 0..1: the probability that this is exactly the plate's text, from the two recognisers'
+    /// agreement, the margin over the runner-up text and the weakest character, calibrated on
+    /// labelled images and conservative by the lane's costs (docs/design/recognition.md).
     pub confidence: f32,
     pub color: Option<PlateColor>,
     /// Cameras whose images produced this read.
@@ -59,6 +59,9 @@ pub struct PlateRead {
 pub struct ContainerRead {
     /// ISO 6346 code, 11 characters.
     pub code: String,
+    /// 0..1: the probability that this code is exactly right, from the weakest character and
+    /// whether the check digit verifies the code as read, conservative by the lane's costs;
+    /// several cameras' reads of one code are fused (docs/design/recognition.md).
     pub confidence: f32,
     pub check_digit_ok: bool,
     /// Characters changed by check-digit-guided correction, e.g. `"O->0@4"`.

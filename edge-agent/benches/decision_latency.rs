@@ -15,7 +15,9 @@
 //! The simulated cameras show real plate and container-code crops from
 //! ../shared/testdata (labelled; never copied into the repo); each simulated
 //! vehicle is staged as the truck in its pictures and declared as such, so a
-//! correct read is released. Skips with a message when the data or the
+//! correct read is released. It reports the share released directly (the
+//! policies want it high) and every vehicle released on a read that is not its
+//! truth (there must be none). Skips with a message when the data or the
 //! models (scripts/setup-models) are absent.
 //!
 //!     cargo bench -p edge-agent --bench decision_latency
@@ -116,6 +118,15 @@ fn labelled(dir: &Path, want: impl Fn(&str) -> bool) -> Vec<(String, Bytes)> {
                 .then(|| Some((f[1].to_string(), Bytes::from(std::fs::read(dir.join(f[0])).ok()?))))?
         })
         .collect()
+}
+
+/// Whether a passage record's reads are the truck's truth: its first plate and its container codes.
+fn reads_are_right(r: &Value, t: &Truck) -> bool {
+    let plate = r["reads"]["plates"][0]["text"].as_str().unwrap_or("");
+    let codes: Vec<&str> = r["reads"]["containers"]
+        .as_array()
+        .map_or(vec![], |a| a.iter().filter_map(|c| c["code"].as_str()).collect());
+    plate == t.plate && codes == [t.container.as_str()]
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -240,8 +251,14 @@ fn main() {
     let mut latency = Vec::new();
     let mut commanded = Vec::new();
     let mut held = Vec::new();
+    let mut released_wrong = Vec::new();
     for r in &records {
         let released = r["decision"]["outcome"] == "release" && r["decision"]["by"] == "policy";
+        let seq = r["seq"].as_u64().unwrap();
+        if released && !reads_are_right(r, trucks.of(seq)) {
+            released_wrong
+                .push(format!("{seq} {} {}", r["reads"]["plates"][0]["text"], r["reads"]["containers"]));
+        }
         let last_capture = r["captures"].as_array().unwrap().iter().filter_map(|c| ms(&c["at"])).max();
         let opening = r["stages"]
             .as_array()
@@ -249,7 +266,6 @@ fn main() {
             .iter()
             .find(|s| s["stage"] == "opening")
             .and_then(|s| ms(&s["started_at"]));
-        let seq = r["seq"].as_u64().unwrap();
         match (released, last_capture, opening) {
             // The first vehicle after start also pays the models' warm-up.
             (true, Some(_), Some(_)) if seq == 1 => {}
@@ -260,7 +276,12 @@ fn main() {
                     commanded.push((*m - c).num_microseconds().unwrap() as f64 / 1000.0);
                 }
             }
-            _ => held.push(format!("{} {:?}", r["seq"], r["decision"]["reasons"])),
+            _ => {
+                let reasons = r["decision"]["reasons"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("+"));
+                held.push(format!("#{} {}", r["seq"], reasons.unwrap_or_default()));
+            }
         }
     }
     let _ = stop.send(());
@@ -296,9 +317,16 @@ fn main() {
 
     let latency: Vec<f64> = latency.into_iter().map(|(_, ms)| ms).collect();
     println!(
-        "vehicles {vehicles}: auto-released and timed {} (the first, with warm-up, not), held {} {held:?}",
+        "vehicles {vehicles}: auto-released and timed {} (the first, with warm-up, not), held {} [{}]",
         latency.len(),
-        held.len()
+        held.len(),
+        held.join(", ")
+    );
+    println!(
+        "released directly {}/{vehicles} ({:.1} %, goal >= 95 %); released with a wrong read: {} {released_wrong:?}",
+        vehicles - held.len(),
+        100.0 * (vehicles - held.len()) as f64 / vehicles as f64,
+        released_wrong.len()
     );
     if latency.is_empty() {
         println!("no vehicle was auto-released: nothing to time");

@@ -2,12 +2,13 @@
 //!
 //! Synthetic pairs only (no external data):
 //!   cargo run -p models --release --example uvss_eval -- synth [PAIRS=200] [CROSS=400] [LEN=2000] [OVERLAY_DIR]
-//! Real line-scan pairs as they are (reads DIR/labels.tsv):
+//! Real line-scan pairs, as they are or under one condition (`UVSS_VARIANT=wobble0.12`),
+//! pair by pair (reads DIR/labels.tsv):
 //!   cargo run -p models --release --example uvss_eval -- real DIR [OVERLAY_DIR]
 //! Every condition (variants of the real pairs and of synthetic pairs), one table row each:
 //!   cargo run -p models --release --example uvss_eval -- conditions DIR [SYNTH_PAIRS=40] [CONDITION...]
 //! A variant alters the new scan of each pair (the probe, or the second pass of a clean pair):
-//! see `models::uvss::variants`. UVSS_NOISE_TILE=0.47 turns the local noise level on.
+//! see `models::uvss::variants`. Environment overrides of the parameters: see `params`.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,13 +16,35 @@ use std::time::Instant;
 use image::RgbImage;
 use models::uvss::{self, synth, variants::Variant, Comparison, Params, Verdict};
 
-/// Default parameters, with `UVSS_NOISE_TILE` if set (the optional local noise level).
+/// Default parameters, with overrides from the environment to measure alternatives:
+/// `UVSS_NOISE_TILE` (the optional local noise level), `UVSS_TONE=0` (no tone matching), `UVSS_TONE_BEND=0` (match always),
+/// `UVSS_REMATCH=ALONG,ACROSS` (how far candidates are moved as a whole, in windows).
 fn params() -> Params {
     let mut p = Params::default();
-    if let Some(t) = std::env::var("UVSS_NOISE_TILE").ok().and_then(|v| v.parse().ok()) {
+    let env = |k: &str| std::env::var(k).ok();
+    if let Some(t) = env("UVSS_NOISE_TILE").and_then(|v| v.parse().ok()) {
         p.noise_tile = t;
     }
+    if env("UVSS_TONE").as_deref() == Some("0") {
+        p.match_tone = false;
+    }
+    if let Some(b) = env("UVSS_TONE_BEND").and_then(|v| v.parse().ok()) {
+        p.tone_bend = b;
+    }
+    if let Some((a, c)) = env("UVSS_REMATCH").as_deref().and_then(|v| v.split_once(',')) {
+        if let (Ok(along), Ok(across)) = (a.parse(), c.parse()) {
+            p.rematch = uvss::rematch::Reach { along, across };
+        }
+    }
     p
+}
+
+/// The condition named by `UVSS_VARIANT` (a table name such as `rot+2`), else identity.
+fn variant_from_env() -> Variant {
+    let v = std::env::var("UVSS_VARIANT")
+        .ok()
+        .and_then(|name| conditions().into_iter().find(|c| c.0.name() == name));
+    v.map_or(Variant::Identity, |c| c.0)
 }
 
 /// The conditions and the fold each belongs to: thresholds and heuristics were chosen looking
@@ -64,16 +87,12 @@ fn main() {
         Some("synth") => {
             let (n, cross, len) = (num(1, 200), num(2, 400), num(3, 2000));
             // A variant by its table name, e.g. UVSS_VARIANT=rot+2.
-            let v = std::env::var("UVSS_VARIANT")
-                .ok()
-                .and_then(|name| conditions().into_iter().find(|c| c.0.name() == name));
-            let v = v.map_or(Variant::Identity, |c| c.0);
-            let mut r = synthetic(n, cross, len, v, a.get(4).map(PathBuf::from), true);
+            let mut r = synthetic(n, cross, len, variant_from_env(), a.get(4).map(PathBuf::from), true);
             println!("synthetic {n} pairs ({cross} x ~{len}): {}", r.describe());
         }
         Some("real") if a.len() >= 2 => {
             let set = RealSet::load(Path::new(&a[1]));
-            let mut r = set.run(Variant::Identity, a.get(2).map(PathBuf::from).as_deref(), true);
+            let mut r = set.run(variant_from_env(), a.get(2).map(PathBuf::from).as_deref(), true);
             println!("real: {}", r.describe());
         }
         Some("conditions") if a.len() >= 2 => {

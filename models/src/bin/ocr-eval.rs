@@ -1,8 +1,9 @@
 //! Development tool.
 //! `ocr-eval [--misses] [--perturb=SEED] DIR...` evaluates labelled folders (see `models::eval`),
 //! on perturbed copies with `--perturb` (see `models::eval::perturb`);
-//! `ocr-eval --folds [--variants=a,b|all] [--misses] DIR...` adds the leave-one-source-out figures
-//! and calibration (see `models::eval::folds`);
+//! `ocr-eval --folds [--variants=a,b|all] [--misses] [--dump=FILE] DIR...` adds the
+//! leave-one-source-out figures and calibration (see `models::eval::folds`); `--dump` writes every
+//! row with its read's cues to FILE;
 //! `ocr-eval --write-perturbed=SEED SRC OUT` writes those copies (and `labels.tsv`) to `OUT`;
 //! `ocr-eval --json FILE...` / `ocr-eval --text FILE...` recognises files;
 //! `ocr-eval --lines FILE...` dumps every recognised line.
@@ -42,7 +43,7 @@ fn main() {
     };
     let rest: Vec<PathBuf> = args.iter().filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
     if rest.is_empty() {
-        eprintln!("usage: ocr-eval [--misses] [--perturb=SEED] DIR... | --folds [--variants=a,b|all] DIR... | --write-perturbed=SEED SRC OUT | --json FILE... | --text FILE... | --lines FILE...");
+        eprintln!("usage: ocr-eval [--misses] [--perturb=SEED] DIR... | --folds [--variants=a,b|all] [--dump=FILE] DIR... | --write-perturbed=SEED SRC OUT | --json FILE... | --text FILE... | --lines FILE...");
         std::process::exit(2);
     }
     let code = if let Some(s) = seed("--write-perturbed") {
@@ -90,7 +91,9 @@ fn main() {
             Some("all") => models::eval::folds::VARIANTS.iter().map(|v| v.to_string()).collect(),
             Some(list) => list.split(',').map(str::to_string).collect(),
         };
-        match models::eval::folds::run(&rest, &variants, seed("--perturb"), flag("--misses")) {
+        let dump = value("--dump").map(PathBuf::from);
+        match models::eval::folds::run(&rest, &variants, seed("--perturb"), flag("--misses"), dump.as_deref())
+        {
             Ok(s) => {
                 print!("{s}");
                 0

@@ -10,9 +10,11 @@
 
 use std::fmt::Write;
 
-use super::EvalRow;
+use super::{logistic, EvalRow};
+use crate::read::calibrate::{apply, COST_ODDS};
 
-/// How many held right reads one released wrong read is worth.
+/// How many held right reads one released wrong read is worth (see also
+/// [`crate::read::calibrate::COST_ODDS`], which follows from it).
 pub const WRONG_RELEASE_COST: f32 = 10.0;
 
 /// The lane's default confidence thresholds (`recognition.plate_min_confidence` and
@@ -46,7 +48,7 @@ impl Shares {
         for r in rows {
             match r.confidence {
                 None => s.unread += 1,
-                Some(c) if r.exact => {
+                Some(c) if r.read_right => {
                     s.right += 1;
                     s.right_above += (c >= threshold) as usize;
                 }
@@ -106,6 +108,75 @@ pub fn choose_threshold<'a>(rows: impl IntoIterator<Item = &'a EvalRow> + Clone)
     best.1
 }
 
+/// The calibration map judged like every other choice. Plates: for each source, the map is fit
+/// on the other sources' reads (see [`logistic`], wrong reads counting [`COST_ODDS`] times) and
+/// applied to this source's `held_out` reads; their shares at the lane's default threshold are
+/// the held-out calibration. Containers: the map is a rule with nothing chosen on the data (see
+/// [`crate::read::calibrate::CODE_WEIGHTS`]), so held out is as reported. Then, per kind, the
+/// shares as reported (the weights in `read::calibrate`) and the map fit on all sources: what
+/// `PLATE_WEIGHTS` holds. The fit uses `all`, the default variant.
+pub fn held_out_maps(sources: &[&str], held_out: &[EvalRow], all: &[EvalRow]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\n== calibration map: confidence = σ(w·cues), read::calibrate");
+    let samples = |keep: &dyn Fn(&EvalRow) -> bool| -> Vec<(&[f32], bool)> {
+        all.iter()
+            .filter(|r| keep(r) && !r.features.is_empty())
+            .map(|r| (r.features.as_slice(), r.read_right))
+            .collect()
+    };
+    let fit = |keep: &dyn Fn(&EvalRow) -> bool| {
+        logistic::fit(&samples(keep), logistic::RIDGE, f64::from(COST_ODDS))
+    };
+    let weights = |w: &[f32]| w.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ");
+    for domain in ["plates", "containers"] {
+        let t = default_threshold(domain);
+        let lane: Vec<&EvalRow> = all.iter().filter(|r| r.domain == domain).collect();
+        let reported = Shares::of(lane.iter().copied(), t);
+        if domain == "plates" {
+            let mut judged = Shares::default();
+            for src in sources {
+                let w = fit(&|r| r.domain == domain && r.source != *src);
+                let rows: Vec<EvalRow> = held_out
+                    .iter()
+                    .filter(|r| r.domain == domain && r.source == *src)
+                    .map(|r| {
+                        let mut r = r.clone();
+                        if !r.features.is_empty() && w.len() == r.features.len() {
+                            r.confidence = Some(apply(&w, &r.features));
+                        }
+                        r
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let shares = Shares::of(&rows, t);
+                let _ = writeln!(s, "{domain:<11} {src:<46} w = [{}]: {}", weights(&w), shares.to_text());
+                judged.add(shares);
+            }
+            let _ = writeln!(
+                s,
+                "{domain:<11} held out (map fit without the source judged), at the lane's default {t:.2}: {}",
+                judged.to_text()
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "{domain:<11} held out (a rule, nothing fit), at the lane's default {t:.2}: {}",
+                reported.to_text()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{domain:<11} as reported (the map in read::calibrate), at {t:.2}: {}",
+            reported.to_text()
+        );
+        let _ =
+            writeln!(s, "{domain:<11} map fit on all sources: [{}]", weights(&fit(&|r| r.domain == domain)));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,12 +188,22 @@ mod tests {
             kind: "crop".into(),
             source: "s".into(),
             confidence,
+            features: vec![],
             domain: "plates",
             exact,
+            read_right: exact,
             check_digit_ok: false,
             got: String::new(),
             ms: 0.0,
             cpu_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_maps_cost_odds_follow_from_the_cost_and_the_default_threshold() {
+        let odds = |p: f32| p / (1.0 - p);
+        for t in [DEFAULT_PLATE_MIN_CONFIDENCE, DEFAULT_CONTAINER_MIN_CONFIDENCE] {
+            assert!((COST_ODDS - WRONG_RELEASE_COST / odds(t)).abs() < 1e-4);
         }
     }
 

@@ -75,6 +75,7 @@ pub fn run(
     variants: &[String],
     perturb_seed: Option<u64>,
     show_misses: bool,
+    dump: Option<&std::path::Path>,
 ) -> Result<String, EvalError> {
     let mut runs = Vec::new();
     for name in variants {
@@ -87,7 +88,33 @@ pub fn run(
         }
         runs.push(Run { name: name.clone(), rows });
     }
+    if let (Some(path), Some(first)) = (dump, runs.first()) {
+        std::fs::write(path, rows_tsv(&first.rows))?;
+    }
     Ok(report(&runs, show_misses))
+}
+
+/// Every row of a run with its read's cues, one per line (for looking at the calibration
+/// outside this program): source, domain, kind, file, label, got, exact, confidence, cues...
+pub fn rows_tsv(rows: &[EvalRow]) -> String {
+    let mut s = String::from("source\tdomain\tkind\tfile\tlabel\tgot\texact\tconfidence\tcues\n");
+    for r in rows {
+        let cues: Vec<String> = r.features.iter().map(|f| format!("{f:.4}")).collect();
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            r.source,
+            r.domain,
+            r.kind,
+            r.file,
+            r.label,
+            r.got,
+            r.exact,
+            r.confidence.map_or("-".into(), |c| format!("{c:.4}")),
+            cues.join("\t")
+        );
+    }
+    s
 }
 
 fn report(runs: &[Run], show_misses: bool) -> String {
@@ -150,7 +177,8 @@ fn report(runs: &[Run], show_misses: bool) -> String {
         writeln!(s, "\n== leave one source out, total (each fold judged with the choices made without it)");
     s.push_str(&EvalReport { rows: held_out.clone() }.to_text(show_misses));
 
-    let _ = writeln!(s, "\n== calibration");
+    s.push_str(&calibration::held_out_maps(&sources, &held_out, &first.rows));
+    let _ = writeln!(s, "\n== calibration: thresholds");
     for (domain, shares) in &fold_shares {
         let _ = writeln!(s, "{domain:<11} threshold chosen on the other folds: {}", shares.to_text());
     }

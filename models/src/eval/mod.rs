@@ -12,6 +12,7 @@
 
 pub mod calibration;
 pub mod folds;
+pub mod logistic;
 pub mod perturb;
 
 use std::collections::BTreeMap;
@@ -38,8 +39,15 @@ pub struct EvalRow {
     /// Confidence of the read that was judged (the first plate, the first container); `None`
     /// when nothing was read.
     pub confidence: Option<f32>,
+    /// The judged read's cues as the calibration map's inputs (see
+    /// [`crate::read::calibrate`]); empty when nothing was read.
+    pub features: Vec<f32>,
     pub domain: &'static str,
     pub exact: bool,
+    /// The judged read is right: `exact` for a plate; for a container, the first code read is
+    /// one of the labelled codes (a frame of several containers is exact only when all are read,
+    /// but the confidence is the first read's, and it is that read it must be calibrated for).
+    pub read_right: bool,
     pub check_digit_ok: bool,
     pub got: String,
     pub ms: f64,
@@ -72,9 +80,11 @@ fn is_container_label(label: &str) -> bool {
 struct Judged {
     domain: &'static str,
     exact: bool,
+    read_right: bool,
     check_digit_ok: bool,
     got: String,
     confidence: Option<f32>,
+    features: Vec<f32>,
 }
 
 fn judge(label: &str, r: &ImageResult) -> Judged {
@@ -89,18 +99,23 @@ fn judge(label: &str, r: &ImageResult) -> Judged {
         Judged {
             domain: "containers",
             exact,
+            read_right: got.first().is_some_and(|g| want.contains(g)),
             check_digit_ok: r.containers.first().is_some_and(|c| c.check_digit_ok),
             got: got.join("|"),
             confidence: r.containers.first().map(|c| c.confidence),
+            features: r.container_cues.first().map_or(vec![], |c| c.features().to_vec()),
         }
     } else {
         let got: Vec<&str> = r.plates.iter().map(|p| p.text.as_str()).collect();
+        let exact = got.first().is_some_and(|g| plate::same_plate(g, label));
         Judged {
             domain: "plates",
-            exact: got.first().is_some_and(|g| plate::same_plate(g, label)),
+            exact,
+            read_right: exact,
             check_digit_ok: false,
             got: got.join("|"),
             confidence: r.plates.first().map(|p| p.confidence),
+            features: r.plate_cues.first().map_or(vec![], |c| c.features().to_vec()),
         }
     }
 }
@@ -198,9 +213,11 @@ pub fn run_perturbed(engine: &Engine, dir: &Path, seed: Option<u64>) -> Result<E
             Err(e) => Judged {
                 domain: if is_container_label(label) { "containers" } else { "plates" },
                 exact: false,
+                read_right: false,
                 check_digit_ok: false,
                 got: format!("error: {e}"),
                 confidence: None,
+                features: vec![],
             },
         };
         report.rows.push(EvalRow {
@@ -209,8 +226,10 @@ pub fn run_perturbed(engine: &Engine, dir: &Path, seed: Option<u64>) -> Result<E
             kind: kind.into(),
             source: repo.into(),
             confidence: j.confidence,
+            features: j.features,
             domain: j.domain,
             exact: j.exact,
+            read_right: j.read_right,
             check_digit_ok: j.check_digit_ok,
             got: j.got,
             ms,

@@ -21,6 +21,8 @@ use crate::read::iso6346::{self, CodeRead};
 struct Prefix {
     code10: String,
     confidence: f32,
+    /// The weakest of the ten characters as read (see [`CodeRead::seen`]).
+    seen: f32,
     corrected: Vec<String>,
     probe: Quad,
     lines: Vec<usize>,
@@ -74,9 +76,11 @@ fn prefixes(lines: &[TextLine], alts: &[Vec<CharAlts>], img: &RgbImage) -> Vec<P
         if out.iter().any(|p| p.code10 == code10) {
             return;
         }
+        let seen = seq.iter().map(|a| a.best().1).fold(1.0f32, f32::min);
         out.push(Prefix {
             code10,
             confidence,
+            seen,
             corrected,
             probe: probe_region(&lines[last], n_last, img),
             lines: idx,
@@ -165,6 +169,9 @@ pub fn probe_missing(
                 confidence,
                 check_digit_ok: ok && iso6346::is_valid(&format!("{}{digit}", p.code10)),
                 corrected: p.corrected,
+                // A runner-up taken because it is the expected digit: the code chose it.
+                guessed: ok && digit != top,
+                seen: p.seen.min(p_digit),
             },
             size_type: None,
             lines: p.lines,

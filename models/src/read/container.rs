@@ -151,10 +151,36 @@ pub fn decoded_codes(lines: &[TextLine], dict: &[String]) -> Vec<ImageCode> {
             continue;
         }
         let corrected = if code == l.text { vec![] } else { vec![format!("{}->{code}", l.text)] };
-        let read = CodeRead { code, confidence: r.min_prob(), check_digit_ok: true, corrected };
+        let seen = seen_in(&l.rec, dict, &code).unwrap_or(r.min_prob());
+        let read = CodeRead {
+            code,
+            confidence: r.min_prob(),
+            check_digit_ok: true,
+            corrected,
+            guessed: false,
+            seen,
+        };
         out.push(ImageCode { read, size_type: None, lines: vec![i] });
     }
     out
+}
+
+/// How sure the recogniser was of what it saw in a line decoded as `code` (see
+/// [`CodeRead::seen`]): when its greedy read has the code's eleven characters, each the code's
+/// own or a look-alike of the other class, the weakest of them as read. The layout's own
+/// probability of a look-alike it moved into the right class (`0` as category `U`) is low
+/// however clearly the recogniser saw the shape. `None` when the read is not such a spelling.
+fn seen_in(rec: &crate::ocr::rec::RecLine, dict: &[String], code: &str) -> Option<f32> {
+    let read: Vec<CharAlts> =
+        rec.alternatives(dict, 1).into_iter().filter(|a| a.best().0.is_ascii_alphanumeric()).collect();
+    if read.len() != 11 {
+        return None;
+    }
+    let spelled = code.chars().zip(&read).enumerate().all(|(i, (c, a))| {
+        let raw = a.best().0;
+        raw == c || iso6346::look_alike(i, raw) == Some(c)
+    });
+    spelled.then(|| read.iter().map(|a| a.best().1).fold(1.0f32, f32::min))
 }
 
 /// Merge codes found another way (e.g. [`crate::read::checkdigit`]) into `found`.
@@ -362,7 +388,14 @@ mod tests {
         let lines =
             vec![line(0.0, 0.0, 300.0, 30.0), line(5.0, 2.0, 290.0, 28.0), line(0.0, 200.0, 300.0, 30.0)];
         let code = |c: &str, conf: f32, i: usize| ImageCode {
-            read: CodeRead { code: c.into(), confidence: conf, check_digit_ok: true, corrected: vec![] },
+            read: CodeRead {
+                code: c.into(),
+                confidence: conf,
+                check_digit_ok: true,
+                corrected: vec![],
+                guessed: false,
+                seen: conf,
+            },
             size_type: None,
             lines: vec![i],
         };

@@ -13,6 +13,7 @@ use crate::error::ModelError;
 use crate::ocr::pipeline::{self, LineSource, TextLine};
 use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
+use crate::read::calibrate::{CodeCues, PlateCues};
 use crate::read::checkdigit;
 use crate::read::container;
 use crate::read::iso6346;
@@ -39,6 +40,12 @@ pub struct ImageResult {
     /// Set when the image could not be processed; the lists are then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What speaks for each of `plates` and `containers`, in their order: the inputs of their
+    /// confidence (see [`crate::read::calibrate`]), for the evaluation to fit the map on.
+    #[serde(skip)]
+    pub plate_cues: Vec<PlateCues>,
+    #[serde(skip)]
+    pub container_cues: Vec<CodeCues>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +93,7 @@ pub fn recognize_image(
     let (mut containers, mut plates) = read_results(s, img, &mut out, o, &cameras)?;
     // Nothing the lane is after: look again for small or dim text (see `pipeline::second_look`).
     // Lines the parsing added are dropped first; it adds them again from all lines.
-    if !containers.iter().any(|c| c.check_digit_ok)
+    if !containers.iter().any(|c| c.0.check_digit_ok)
         && plates.is_empty()
         && !pipeline::is_line_shaped(img)
         && !pipeline::is_column_shaped(img)
@@ -118,8 +125,6 @@ pub fn recognize_image(
         tp.elapsed().as_secs_f64() * 1e3 - (out.rec_ms - rec_before_parse) - (out.det_ms - det_before_parse);
     Ok(ImageResult {
         file: String::new(),
-        containers,
-        plates,
         lines,
         timings_ms: Timings {
             decode: 0.0,
@@ -130,8 +135,15 @@ pub fn recognize_image(
         },
         models: Vec::new(),
         error: None,
+        plate_cues: plates.iter().map(|p| p.1).collect(),
+        container_cues: containers.iter().map(|c| c.1).collect(),
+        containers: containers.into_iter().map(|c| c.0).collect(),
+        plates: plates.into_iter().map(|p| p.0).collect(),
     })
 }
+
+/// Container codes and plates, each with what speaks for it.
+type Found = (Vec<(ContainerRead, CodeCues)>, Vec<(PlateRead, PlateCues)>);
 
 /// Container codes and plates from the pipeline's lines; re-reads, colour regions and the plate
 /// detector add lines to `out`.
@@ -141,7 +153,7 @@ fn read_results(
     out: &mut pipeline::OcrOutput,
     o: &ReadOptions,
     cameras: &[String],
-) -> Result<(Vec<ContainerRead>, Vec<PlateRead>), ModelError> {
+) -> Result<Found, ModelError> {
     let dict = s.rec.dictionary.clone();
     let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
     let retry = plate_retries(img, &out.lines, &alts);
@@ -164,14 +176,19 @@ fn read_results(
     let models = vec![s.det_label.clone(), s.rec.label.clone()];
     let containers = codes
         .into_iter()
-        .map(|c| ContainerRead {
-            code: c.read.code,
-            confidence: c.read.confidence,
-            check_digit_ok: c.read.check_digit_ok,
-            corrected: c.read.corrected,
-            size_type: c.size_type,
-            cameras: cameras.to_vec(),
-            models: models.clone(),
+        .map(|c| {
+            // The parsers ranked the codes by their raw confidence; the lane gets the calibrated one.
+            let cues = c.read.cues();
+            let read = ContainerRead {
+                code: c.read.code,
+                confidence: cues.confidence(),
+                check_digit_ok: c.read.check_digit_ok,
+                corrected: c.read.corrected,
+                size_type: c.size_type,
+                cameras: cameras.to_vec(),
+                models: models.clone(),
+            };
+            (read, cues)
         })
         .collect();
     let plates = plates::plates_in_image(s, img, out, &alts, o, cameras)?;

@@ -69,6 +69,24 @@ pub struct CodeRead {
     pub check_digit_ok: bool,
     /// e.g. `"0->O@1"`: read `0` at index 1, corrected to `O`.
     pub corrected: Vec<String>,
+    /// A character was changed so that the check digit verifies (the digit chose it).
+    pub guessed: bool,
+    /// How sure the recogniser was of what it saw: the weakest of the characters as read, a
+    /// look-alike the layout put in another class (`I` read where a digit must be: `1`) at the
+    /// probability of what was read, lowered like `confidence` for a window that starts or ends
+    /// inside a word. Where the check digit verifies the code as read, this is the evidence.
+    pub seen: f32,
+}
+
+impl CodeRead {
+    /// What speaks for this read (see [`crate::read::calibrate`]).
+    pub fn cues(&self) -> crate::read::calibrate::CodeCues {
+        let verified = self.check_digit_ok && !self.guessed;
+        crate::read::calibrate::CodeCues {
+            min_prob: if verified { self.seen } else { self.confidence },
+            verified,
+        }
+    }
 }
 
 /// Look-alikes: what a misread character in a letter position probably was.
@@ -164,6 +182,13 @@ fn choose(i: usize, alts: &CharAlts) -> Option<(char, f32, Option<String>)> {
             return Some((c, p, note(c)));
         }
     }
+    let mapped = look_alike(i, raw)?;
+    Some((mapped, raw_p * 0.7, note(mapped)))
+}
+
+/// What a character read at position `i` of a code stands for when it is of the wrong class
+/// there: a look-alike of the right class (`I` in the serial is `1`, `0` as category is `U`).
+pub fn look_alike(i: usize, raw: char) -> Option<char> {
     let mapped = match i {
         0..=2 => letter_for(raw),
         3 => match raw {
@@ -174,10 +199,11 @@ fn choose(i: usize, alts: &CharAlts) -> Option<(char, f32, Option<String>)> {
         },
         _ => digit_for(raw),
     }?;
-    class_ok(i, mapped).then(|| (mapped, raw_p * 0.7, note(mapped)))
+    class_ok(i, mapped).then_some(mapped)
 }
 
-/// Read 10 positions as owner code + category + serial (everything but the check digit).
+/// Read 10 positions as owner code + category + serial (everything but the check digit): the
+/// code, its confidence (the weakest character chosen) and the corrections.
 pub fn read_prefix(chars: &[CharAlts]) -> Option<(String, f32, Vec<String>)> {
     if chars.len() != 10 {
         return None;
@@ -210,11 +236,19 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
     if corrected.len() > 2 {
         return None;
     }
+    let seen = chars.iter().map(|a| a.best().1).fold(1.0f32, f32::min);
     let as_string = |v: &[char]| v.iter().collect::<String>();
     let confidence = |p: &[f32]| p.iter().copied().fold(1.0f32, f32::min);
     let s = as_string(&code);
     if is_valid(&s) {
-        return Some(CodeRead { code: s, confidence: confidence(&probs), check_digit_ok: true, corrected });
+        return Some(CodeRead {
+            code: s,
+            confidence: confidence(&probs),
+            check_digit_ok: true,
+            corrected,
+            guessed: false,
+            seen,
+        });
     }
     // One substitution, scored by how plausible the recogniser found it relative to its choice.
     let mut best: Option<(f32, usize, char, f32)> = None;
@@ -256,11 +290,18 @@ pub fn read_window(chars: &[CharAlts]) -> Option<CodeRead> {
                 confidence: confidence(&probs),
                 check_digit_ok: true,
                 corrected,
+                guessed: true,
+                seen,
             })
         }
-        _ => {
-            Some(CodeRead { code: s, confidence: confidence(&probs) * 0.5, check_digit_ok: false, corrected })
-        }
+        _ => Some(CodeRead {
+            code: s,
+            confidence: confidence(&probs) * 0.5,
+            check_digit_ok: false,
+            corrected,
+            guessed: false,
+            seen,
+        }),
     }
 }
 
@@ -278,19 +319,21 @@ pub fn find_codes(chars: &[CharAlts]) -> Vec<CodeRead> {
         let mid_start = first > 0 && idx.get(k.wrapping_sub(1)) == Some(&(first - 1));
         let mid_end = idx.get(k + 11) == Some(&(last + 1));
         let class_fixes = r.corrected.len() as i32;
-        let mut f = 0.85f32.powi(class_fixes);
+        // Where the window stands: a shifted one reads a code that is not there.
+        let mut place = 1.0f32;
         // A digit taken for the category letter (2->Z, 1->J) usually means the window is shifted.
         if r.corrected.iter().any(|c| c.ends_with("@3")) && w[3].best().0.is_ascii_digit() {
-            f *= 0.5;
+            place *= 0.5;
         }
         // Owner codes start a word; a window starting inside one is most likely shifted.
         if mid_start {
-            f *= 0.3;
+            place *= 0.3;
         }
         if mid_end {
-            f *= 0.6;
+            place *= 0.6;
         }
-        let r = CodeRead { confidence: r.confidence * f, ..r };
+        let f = place * 0.85f32.powi(class_fixes);
+        let r = CodeRead { confidence: r.confidence * f, seen: r.seen * place, ..r };
         match out.iter_mut().find(|o| o.code == r.code) {
             Some(o) if o.confidence < r.confidence => *o = r,
             Some(_) => {}
@@ -385,6 +428,23 @@ mod tests {
         assert_eq!(r.code, "HALU2089976");
         assert!(r.check_digit_ok);
         assert_eq!(r.corrected, vec!["3->8@6"]);
+    }
+
+    #[test]
+    fn a_verified_read_is_judged_by_what_was_seen_and_a_guess_by_its_guess() {
+        // O seen clearly where digits must be: the code is verified as read, the look-alikes
+        // do not make the recogniser less sure of what it saw.
+        let r = parse_text("TRHU17OO369").unwrap();
+        assert!(r.confidence < 0.7 && r.seen == 0.9, "{r:?}");
+        assert_eq!(r.cues().min_prob, 0.9);
+        assert!(r.cues().verified);
+        // The check digit chose the 8: not verified, judged at the guess's confidence.
+        let g = parse_text("HALU2039976").unwrap();
+        assert!(g.guessed && !g.cues().verified);
+        assert_eq!(g.cues().min_prob, g.confidence);
+        assert_eq!(look_alike(3, '0'), Some('U'));
+        assert_eq!(look_alike(5, 'I'), Some('1'));
+        assert_eq!(look_alike(5, '7'), None);
     }
 
     #[test]

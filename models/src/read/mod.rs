@@ -8,8 +8,10 @@
 //! - [`plate`]: the GA 36 format; [`plates`]: every plate of an image, from [`plate_read`]
 //!   (text lines), [`plate_find`] (colour regions), [`plate_det`] (the plate detector) and
 //!   [`plate_dual`] (two recognisers), merged and ranked by [`plate_rank`];
-//! - [`image`]: one image → an [`image::ImageResult`] with both.
+//! - [`image`]: one image → an [`image::ImageResult`] with both;
+//! - [`calibrate`]: every read's confidence, a calibrated probability that it is right.
 
+pub mod calibrate;
 pub mod checkdigit;
 pub mod container;
 pub mod image;

@@ -39,8 +39,14 @@ pub struct DualRead {
     /// The weakest character's probability, averaged over the experts (see the module doc).
     pub confidence: f32,
     pub color: Option<PlateColor>,
-    /// Every expert's own best read is exactly this text.
-    pub agree: bool,
+    /// Share of the experts whose own best read is this text (the second recogniser's province
+    /// not counted where it has no say on it).
+    pub agree: f32,
+    /// The smaller of the two recognisers' shares of experts reading this text.
+    pub agree_both: f32,
+    /// The summed log-likelihood of this text minus the runner-up candidate's, in nats
+    /// ([`f32::INFINITY`] when no other candidate could be spelled).
+    pub margin: f32,
 }
 
 impl DualRead {
@@ -188,14 +194,15 @@ impl PlateScan {
     /// spell a plate in anything (a background, one row of a two-row plate), and a read whose
     /// weakest character the image hardly supports was chosen by the format, not the image.
     pub fn judge(&self, candidates: &[String], s: &PlateAlphabets) -> Option<DualRead> {
-        let own: Vec<&Decoded> =
-            self.experts.iter().filter_map(|e| e.best(self.color, s.color_prior)).collect();
+        let own: Vec<(usize, &Decoded)> =
+            self.experts.iter().filter_map(|e| Some((e.model, e.best(self.color, s.color_prior)?))).collect();
         let mut texts: Vec<Vec<char>> =
             self.experts.iter().flat_map(|e| e.per_layout.iter().map(|d| d.chars.clone())).collect();
         texts.extend(candidates.iter().map(|c| c.chars().collect()));
         texts.sort();
         texts.dedup();
         let mut best: Option<(f32, Vec<char>, Spelled)> = None;
+        let mut runner_up = f32::NEG_INFINITY;
         for t in texts {
             let spelled: Option<Vec<(usize, Decoded)>> = self
                 .experts
@@ -208,11 +215,15 @@ impl PlateScan {
             let Some(spelled) = spelled else { continue };
             let score = spelled.iter().map(|(_, d)| d.log_p).sum::<f32>()
                 + color_prior(self.color, t.len(), s.color_prior);
-            if best.as_ref().is_none_or(|b| score > b.0) {
-                best = Some((score, t, spelled));
+            match &best {
+                Some(b) if score <= b.0 => runner_up = runner_up.max(score),
+                _ => {
+                    runner_up = runner_up.max(best.as_ref().map_or(f32::NEG_INFINITY, |b| b.0));
+                    best = Some((score, t, spelled));
+                }
             }
         }
-        let (_, text, spelled) = best?;
+        let (score, text, spelled) = best?;
         let mut conf = 1.0f32;
         for i in 0..text.len() {
             let judges: Vec<f32> = spelled
@@ -225,8 +236,28 @@ impl PlateScan {
         if conf < s.min_confidence {
             return None;
         }
-        let agree = !own.is_empty() && own.iter().all(|d| d.chars == text);
-        Some(DualRead { text: text.into_iter().collect(), confidence: conf, color: self.color, agree })
+        // An expert agrees when its own best read spells the text; one with no say on the
+        // province agrees on the rest.
+        let agrees = |m: usize, d: &Decoded| {
+            let skip = usize::from(m == 1 && !s.alt_reads_province);
+            d.chars.len() == text.len() && d.chars[skip..] == text[skip..]
+        };
+        let share = |keep: &dyn Fn(usize) -> bool| {
+            let mine: Vec<bool> = own.iter().filter(|(m, _)| keep(*m)).map(|(m, d)| agrees(*m, d)).collect();
+            mine.iter().filter(|&&a| a).count() as f32 / mine.len().max(1) as f32
+        };
+        let agree = share(&|_| true);
+        // Two recognisers trained apart: a text only one of them reads is doubtful however
+        // sure that one is.
+        let agree_both = share(&|m| m == 0).min(share(&|m| m == 1));
+        Some(DualRead {
+            text: text.into_iter().collect(),
+            confidence: conf,
+            color: self.color,
+            agree,
+            agree_both,
+            margin: score - runner_up,
+        })
     }
 }
 
@@ -317,7 +348,7 @@ mod tests {
         let (s, a) = scan(&[(0, "京A12345", &[0.9; 7]), (1, "京A12345", &[0.95; 7])]);
         let r = s.judge(&[], &a).unwrap();
         assert_eq!(r.text, "京A12345");
-        assert!(r.agree && r.confidence > 0.85, "{r:?}");
+        assert!(r.agree == 1.0 && r.margin > 5.0 && r.confidence > 0.85, "{r:?}");
     }
 
     #[test]
@@ -327,7 +358,7 @@ mod tests {
             scan(&[(0, "京A12340", &[0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5]), (1, "京A1234D", &[0.95; 7])]);
         let r = s.judge(&[], &a).unwrap();
         assert_eq!(r.text, "京A1234D");
-        assert!(!r.agree && r.confidence < 0.8, "{r:?}");
+        assert!(r.agree == 0.5 && r.agree_both == 0.0 && r.confidence < 0.8, "{r:?}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::rc::Rc;
 use image::RgbImage;
 
 use crate::imgops::Quad;
+use crate::read::calibrate::PlateCues;
 use crate::read::plate::{self, PlateText};
 use crate::read::plate_det::PlateBox;
 use crate::read::plate_dual::{DualRead, PlateAlphabets, PlateScan};
@@ -69,6 +70,22 @@ impl PlateCandidate {
 
     pub fn has_scan(&self) -> bool {
         !self.scans.is_empty()
+    }
+
+    /// What speaks for the chosen text (see [`crate::read::calibrate`]).
+    pub fn cues(&self) -> PlateCues {
+        match &self.dual {
+            Some(d) if d.text == self.text => PlateCues {
+                min_prob: d.confidence,
+                agree: d.agree,
+                agree_both: d.agree_both,
+                margin: d.margin,
+            },
+            _ => PlateCues {
+                min_prob: self.votes.iter().find(|v| v.0 == self.text).map_or(0.0, |v| v.2),
+                ..PlateCues::default()
+            },
+        }
     }
 
     /// Every text read of this plate is a candidate; where the plate was scanned by both

@@ -21,6 +21,7 @@ use crate::imgops::{self, Quad};
 use crate::ocr::pipeline::{self, LineSource, OcrOutput};
 use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
+use crate::read::calibrate::PlateCues;
 use crate::read::options::ReadOptions;
 use crate::read::plate;
 use crate::read::plate_det::{self, PlateBox};
@@ -33,8 +34,9 @@ use crate::reads::PlateRead;
 /// At most this many plates without a dual read get one before ranking (the largest first).
 const MAX_VERIFIED: usize = 3;
 
-/// Every plate in the image, main plate first. `alts` are the alternatives of `out.lines` as
-/// they were before this call; region and detector reads add lines to `out`.
+/// Every plate in the image, main plate first, with what speaks for its read (its confidence is
+/// their calibrated map, see [`crate::read::calibrate`]). `alts` are the alternatives of
+/// `out.lines` as they were before this call; region and detector reads add lines to `out`.
 pub fn plates_in_image(
     s: &mut OcrSessions,
     img: &RgbImage,
@@ -42,7 +44,7 @@ pub fn plates_in_image(
     alts: &[Vec<CharAlts>],
     o: &ReadOptions,
     cameras: &[String],
-) -> Result<Vec<PlateRead>, ModelError> {
+) -> Result<Vec<(PlateRead, PlateCues)>, ModelError> {
     let dict = s.rec.dictionary.clone();
     let t = Instant::now();
     // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
@@ -172,7 +174,8 @@ fn verify(
     Ok(())
 }
 
-fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String]) -> PlateRead {
+/// The reported read: the ranking weighed the raw confidence, the lane gets the calibrated one.
+fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String]) -> (PlateRead, PlateCues) {
     let color = c.color.or_else(|| {
         plate::plate_color(img, &plate_rank::grow(&c.quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img))
     });
@@ -184,5 +187,8 @@ fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String
     if c.dual.is_some() {
         models.push(s.rec_alt.label.clone());
     }
-    PlateRead { text: c.text, confidence: c.confidence, color, cameras: cameras.to_vec(), models }
+    let cues = c.cues();
+    let read =
+        PlateRead { text: c.text, confidence: cues.confidence(), color, cameras: cameras.to_vec(), models };
+    (read, cues)
 }

@@ -17,6 +17,9 @@
 use super::plane::Plane;
 use super::register::{grid_lerp, median, ncc};
 
+/// Variance (normalised units) below which a block is flat: nothing to align on.
+const FLAT: f32 = 0.15;
+
 /// A displacement grid sampled at block centres.
 pub(crate) struct Grid {
     pub block: usize,
@@ -43,7 +46,7 @@ impl Grid {
 
 /// One level of block search: square blocks of `block` pixels, integer displacements within
 /// `reach` of `init` (block centre -> start displacement). Returns the median-filtered grid
-/// and the median correlation of textured blocks at their displacement.
+/// and the median correlation of the blocks textured in both scans at their displacement.
 pub(crate) fn search(
     rn: &Plane,
     pre: &Plane,
@@ -69,7 +72,7 @@ pub(crate) fn search(
             let mean = a.iter().sum::<f32>() / n;
             let block = (x0, x1, y0, y1);
             let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
-            if var < 0.15 {
+            if var < FLAT {
                 continue; // flat: any shift fits, trust the neighbours instead
             }
             let (ix, iy) = init((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
@@ -149,6 +152,13 @@ fn block_ncc(
                 }
             }
         }
+    }
+    // A block the new scan shows flat (clipped white by a brighter exposure, or in shadow)
+    // says nothing about the alignment either way: it does not count toward the quality.
+    let n = b.len().max(1) as f32;
+    let mean = b.iter().sum::<f32>() / n;
+    if b.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n < FLAT {
+        return None;
     }
     ncc(&a, &b)
 }

@@ -141,28 +141,34 @@ fn pixel_terms(r: &Scan, n: &Scan, dx: isize, dy: isize, cw: f32, t: &mut [f32])
         for x in 0..w {
             let i = row + x as usize;
             let rx = x + dx;
-            let nl = n.luma.data[i];
-            if !nl.is_finite() {
-                t[i] = 0.0;
-                continue;
-            }
-            if rx < 0 || rx >= w {
-                t[i] = CLIP;
-                continue;
-            }
-            let j = rrow + rx as usize;
-            let (nr, rr) = (n.raw.data[i], r.raw.data[j]);
-            let specular = (nr >= SATURATED && rr >= BRIGHT) || (rr >= SATURATED && nr >= BRIGHT);
-            let lum = if specular { 0.0 } else { (nl - r.luma.data[j]).abs() };
-            let chroma = (n.chroma[0].data[i] - r.chroma[0].data[j]).abs()
-                + (n.chroma[1].data[i] - r.chroma[1].data[j]).abs();
-            t[i] = (lum + cw * chroma).min(CLIP);
+            t[i] = if rx < 0 || rx >= w {
+                term(r, n, i, None, cw)
+            } else {
+                term(r, n, i, Some(rrow + rx as usize), cw)
+            };
         }
     }
 }
 
+/// Difference of new pixel `i` against reference pixel `j` (`None`: outside the reference,
+/// CLIP); 0 where the new scan has no data.
+#[inline]
+pub(crate) fn term(r: &Scan, n: &Scan, i: usize, j: Option<usize>, cw: f32) -> f32 {
+    let nl = n.luma.data[i];
+    if !nl.is_finite() {
+        return 0.0;
+    }
+    let Some(j) = j else { return CLIP };
+    let (nr, rr) = (n.raw.data[i], r.raw.data[j]);
+    let specular = (nr >= SATURATED && rr >= BRIGHT) || (rr >= SATURATED && nr >= BRIGHT);
+    let lum = if specular { 0.0 } else { (nl - r.luma.data[j]).abs() };
+    let chroma =
+        (n.chroma[0].data[i] - r.chroma[0].data[j]).abs() + (n.chroma[1].data[i] - r.chroma[1].data[j]).abs();
+    (lum + cw * chroma).min(CLIP)
+}
+
 /// Separable box mean of radius `rad` (clipped at the borders), in place via `tmp`.
-fn box_mean_into(t: &mut [f32], w: usize, h: usize, rad: usize, tmp: &mut [f32]) {
+pub(crate) fn box_mean_into(t: &mut [f32], w: usize, h: usize, rad: usize, tmp: &mut [f32]) {
     if rad == 0 {
         return;
     }

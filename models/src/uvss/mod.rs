@@ -2,9 +2,11 @@
 //!
 //! [`compare`] brings both scans to a common scale ([`geometry`]), checks there is something
 //! to compare ([`exposure`]), registers the new scan onto the reference ([`register`],
-//! [`refine`]), normalises lighting ([`plane::Plane::normalise`]), matches patches of grey and
-//! colour within a small window ([`diff::window_match`]), and groups what remains into scored
-//! boxes ([`regions`]). A comparison that cannot conclude says why ([`InconclusiveReason`]).
+//! [`refine`]; on the reference's tone curve, [`tone`]), normalises lighting
+//! ([`plane::Plane::normalise`]), matches patches of grey and colour within a small window
+//! ([`diff::window_match`]), and groups what remains into scored boxes ([`regions`]), each
+//! searched again as a whole piece before it counts ([`rematch`]). A comparison that cannot
+//! conclude says why ([`InconclusiveReason`]).
 //! [`overlay::render`] draws the reviewer's picture; [`reference::ReferenceStore`] keeps the
 //! last clean scan per plate; [`variants`] makes the evaluation's altered scans.
 //! All of it runs on reduced work grids (about 400 pixels across the lane), in pure Rust.
@@ -22,8 +24,10 @@ pub mod reference;
 pub mod refine;
 pub mod regions;
 pub mod register;
+pub mod rematch;
 mod stages;
 pub mod synth;
+pub mod tone;
 mod travel;
 pub mod variants;
 pub mod verdict;
@@ -100,6 +104,9 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
             return stop(why, sentence, c);
         }
     }
+    if p.match_tone {
+        n.match_tone(&r, p);
+    }
     let t1 = Instant::now();
     let no_alignment = "the scans could not be aligned: their structure along travel does not \
                         correlate at any speed ratio (another vehicle, or not an underside)";
@@ -117,11 +124,11 @@ pub fn compare(reference: &RgbImage, new: &RgbImage, p: &Params) -> Result<Compa
     c.quality = reg.quality;
     c.scale = geo.length_ratio(reg.scale);
     let t2 = Instant::now();
-    let (d, coverage) = stages::difference(&r, &n, &reg, p);
-    c.coverage = coverage;
+    let diffed = stages::difference(&r, &n, &reg, p);
+    c.coverage = diffed.coverage;
     c.timings_ms.insert("difference", ms(t2));
     let t3 = Instant::now();
-    let found = stages::regions(d, &reg, &geo, p);
+    let found = stages::regions(&diffed, &reg, &geo, p);
     c.residual = found.level;
     c.score = found.score;
     c.heat = Some(found.heat);

@@ -2,6 +2,7 @@
 //! for its value next to it (the measurements behind them are in docs/design/uvss.md).
 
 use super::register::RegisterParams;
+use super::rematch::Reach;
 
 /// Which image axis the vehicle travels along (line-scan time axis).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,17 @@ pub struct Params {
     /// choose conditions of `uvss_eval`, see [`super::RegisterParams`]: two passes of one
     /// scanner within 10 % keep their own sampling).
     pub equalise_above: f32,
+    /// Match the new scan's tone curve to the reference's before registering (see
+    /// [`super::tone`]); off only to measure what it does.
+    pub match_tone: bool,
+    /// ... when the map between the tone curves bends away from a straight line by at least
+    /// this share of the grey range ([`super::tone::ToneMap::bend`]; 0.05: a straight map is
+    /// a gain and an offset, which the normalisation divides out; the synthetic pairs of one
+    /// exposure bend by 0.005-0.016, the real passes of different days by 0.01-0.09).
+    pub tone_bend: f32,
+    /// How far a candidate region is moved as a whole before it is reported, in search
+    /// windows along and across (see [`super::rematch`]).
+    pub rematch: Reach,
 }
 
 impl Default for Params {
@@ -99,6 +111,9 @@ impl Default for Params {
             max_resolution_ratio: 5.0,
             max_length_ratio: 6.0,
             equalise_above: 1.1,
+            match_tone: true,
+            tone_bend: 0.05,
+            rematch: Reach { along: 2, across: 1 },
         }
     }
 }

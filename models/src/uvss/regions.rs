@@ -15,6 +15,8 @@ pub struct Blob {
     pub area: usize,
     /// Mean of the difference over the component's pixels.
     pub mean: f32,
+    /// The component's pixels (row-major indices into the plane).
+    pub pixels: Vec<usize>,
 }
 
 /// Components of `d > threshold` with at least `min_area` pixels, strongest first.
@@ -91,7 +93,8 @@ fn components(d: &Plane, mask: &[bool], min_area: usize) -> Vec<Blob> {
         }
         seen[start] = true;
         stack.push(start);
-        let mut b = Blob { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0, mean: 0.0 };
+        let mut b =
+            Blob { x0: usize::MAX, y0: usize::MAX, x1: 0, y1: 0, area: 0, mean: 0.0, pixels: Vec::new() };
         let mut sum = 0f64;
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
@@ -100,6 +103,7 @@ fn components(d: &Plane, mask: &[bool], min_area: usize) -> Vec<Blob> {
             b.x1 = b.x1.max(x + 1);
             b.y1 = b.y1.max(y + 1);
             b.area += 1;
+            b.pixels.push(i);
             sum += d.data[i] as f64;
             for ny in y.saturating_sub(1)..(y + 2).min(h) {
                 for nx in x.saturating_sub(1)..(x + 2).min(w) {

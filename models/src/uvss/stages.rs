@@ -11,6 +11,8 @@ use super::plane::Plane;
 use super::refine;
 use super::regions::{self, Blob};
 use super::register::Registration;
+use super::rematch;
+use super::tone::ToneMap;
 use super::verdict::Region;
 use super::Params;
 
@@ -34,6 +36,24 @@ impl Prepared {
         let exposure = Exposure::of(&raw);
         let (luma, gain) = raw.normalise_gain(p.norm_radius, p.norm_floor);
         Prepared { luma, raw, u, v, gain, exposure, structure: 1.0 / gain - p.norm_floor }
+    }
+
+    /// Register on this scan's grey put on `reference`'s tone curve (see [`super::tone`]), when
+    /// the two curves differ by more than a gain and an offset. Only the registration plane is
+    /// matched: the difference keeps each scan's own normalisation, because matching reshapes
+    /// the bright levels after what the new pass shows (a bright planted object among them)
+    /// and cost the exp08 probe its detection on the identity row.
+    pub fn match_tone(&mut self, reference: &Prepared, p: &Params) {
+        let map = ToneMap::matching(&reference.raw, &self.raw);
+        if map.bend() < p.tone_bend {
+            return;
+        }
+        let matched = Plane {
+            w: self.raw.w,
+            h: self.raw.h,
+            data: self.raw.data.iter().map(|v| map.apply(*v)).collect(),
+        };
+        self.luma = matched.normalise_gain(p.norm_radius, p.norm_floor).0;
     }
 
     fn resample_along(&mut self, grid: &mut ScanGrid, len: usize) {
@@ -73,7 +93,7 @@ pub(crate) fn equalise(
 /// its own (as registration does) treats a part near the new scan's edge (the vehicle driven
 /// to one side of the lane, a turned pass) differently from the same part in the middle of the
 /// reference, and that difference alone was enough to raise regions along the lane's edge.
-pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Params) -> (Plane, f32) {
+pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Params) -> Diffed {
     let k = p.diff_step.max(1);
     let [wu, wv, wy] = std::thread::scope(|s| {
         let a = s.spawn(|| refine::warp_plane(reg, &n.u).shrink(k));
@@ -92,17 +112,34 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
         let [rl, ru, rv] = a.join().expect("normalise thread");
         [rl, ru, rv, wl, wu, wv]
     });
-    let win = diff::Window {
-        along: p.search_along,
-        across: p.search_across,
-        patch: p.patch,
-        chroma: p.chroma_weight,
-    };
-    diff::window_match(
-        &diff::Scan { luma: &rl, chroma: [&ru, &rv], raw: &ry },
-        &diff::Scan { luma: &wl, chroma: [&wu, &wv], raw: &wy },
-        win,
-    )
+    let (reference, new, window) = ([rl, ru, rv, ry], [wl, wu, wv, wy], window(p));
+    let (d, coverage) = diff::window_match(&scan(&reference), &scan(&new), window);
+    Diffed { d, coverage, reference, new, window }
+}
+
+fn scan(planes: &[Plane; 4]) -> diff::Scan<'_> {
+    let [luma, u, v, raw] = planes;
+    diff::Scan { luma, chroma: [u, v], raw }
+}
+
+fn window(p: &Params) -> diff::Window {
+    diff::Window { along: p.search_along, across: p.search_across, patch: p.patch, chroma: p.chroma_weight }
+}
+
+/// The difference of a registered pair and what it was computed from: both scans on the
+/// difference grid (normalised luma, the two colour planes, raw grey), reference first.
+pub(crate) struct Diffed {
+    pub d: Plane,
+    pub coverage: f32,
+    reference: [Plane; 4],
+    new: [Plane; 4],
+    window: diff::Window,
+}
+
+impl Diffed {
+    fn scans(&self) -> (diff::Scan<'_>, diff::Scan<'_>) {
+        (scan(&self.reference), scan(&self.new))
+    }
 }
 
 /// What the difference amounts to.
@@ -119,8 +156,9 @@ pub(crate) struct Found {
 
 /// Express the difference in the pair's own residual units and keep the compact, strong
 /// components away from the travel ends.
-pub(crate) fn regions(d: Plane, reg: &Registration, geo: &Geometry, p: &Params) -> Found {
+pub(crate) fn regions(diffed: &Diffed, reg: &Registration, geo: &Geometry, p: &Params) -> Found {
     let k = p.diff_step.max(1);
+    let d = &diffed.d;
     // Constant false-alarm rate: express the difference in units of this pair's own residual
     // level (a high percentile over the covered area). Two passes of a clean, well-aligned
     // vehicle leave little residual; a pair with more parallax, glare or blur leaves more
@@ -137,6 +175,12 @@ pub(crate) fn regions(d: Plane, reg: &Registration, geo: &Geometry, p: &Params) 
     // blob of strong difference is as typical of residual misalignment as of a small object).
     let strength = |b: &Blob| b.mean * (b.area as f32 / p.full_area.max(1) as f32).sqrt().min(1.0);
     let mut blobs: Vec<(f32, Blob)> = blobs.into_iter().map(|b| (strength(&b), b)).collect();
+    // A candidate that would be reported is first moved as a whole (see `rematch`): what
+    // finds itself in the reference a little further away is residual misregistration.
+    let (rs, ns) = diffed.scans();
+    for (st, b) in blobs.iter_mut().filter(|(st, _)| *st >= p.region_threshold) {
+        *st *= rematch::remaining_share(&rs, &ns, b, diffed.window, p.rematch);
+    }
     blobs.sort_by(|a, b| b.0.total_cmp(&a.0));
     let regions = blobs
         .iter()
