@@ -215,7 +215,7 @@ impl Flow {
                     if occupied {
                         p.under_arm_entries += 1;
                         if p.under_arm_entries > 1 && matches!(p.stage, Stage::Exit | Stage::Closing) {
-                            self.tailgate(now, out);
+                            self.tailgate(now, SECOND_VEHICLE, out);
                         }
                     } else {
                         p.passed_arm = true;
@@ -243,10 +243,16 @@ impl Flow {
         if p.on_arrival {
             p.on_arrival = false;
             if p.before_release() {
-                // Backed out or diverted before anyone let it through; or went
-                // under an arm that came up after the machine gave up on it.
-                let exit =
-                    if p.under_arm_entries > 0 { ExitKind::DroveThrough } else { ExitKind::LeftUnreleased };
+                // Backed out or diverted before anyone let it through; or went under an arm
+                // still up for the vehicle before it (its close held off by this one under the
+                // arm), or that came up after the machine gave up on it. Through without a
+                // release of its own is a tailgate, whatever let it through.
+                let exit = if p.under_arm_entries > 0 {
+                    self.tailgate(now, "a vehicle passed under the open barrier before it was released", out);
+                    ExitKind::DroveThrough
+                } else {
+                    ExitKind::LeftUnreleased
+                };
                 self.finish(now, StageOutcome::Abandoned, exit, out);
             } else {
                 self.maybe_close(now, out);
@@ -255,7 +261,7 @@ impl Flow {
             if self.barrier != BarrierPos::Closed {
                 // A waiting vehicle left the capture zone while the arm was up:
                 // it drove through behind the current one.
-                self.tailgate(now, out);
+                self.tailgate(now, SECOND_VEHICLE, out);
                 self.tailgater_record(arrived);
             }
         }
@@ -362,7 +368,8 @@ impl Flow {
         }
     }
 
-    fn tailgate(&mut self, now: Time, out: &mut Vec<Effect>) {
+    /// Flags the current passage as tailgated (once) and raises the alarm with `message`.
+    fn tailgate(&mut self, now: Time, message: &str, out: &mut Vec<Effect>) {
         let Some(p) = self.current.as_mut() else { return };
         if p.record.flags.contains(&Flag::Tailgate) {
             return;
@@ -372,7 +379,7 @@ impl Flow {
             kind: AlarmKind::Tailgate,
             passage: Some(p.record.id.clone()),
             device: None,
-            message: "a second vehicle passed under the open barrier".into(),
+            message: message.into(),
             at: now.utc,
         }));
     }
@@ -485,3 +492,6 @@ impl Flow {
         }
     }
 }
+
+/// The tailgate alarm's words when a second vehicle follows a released one under the arm.
+const SECOND_VEHICLE: &str = "a second vehicle passed under the open barrier";

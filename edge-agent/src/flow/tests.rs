@@ -341,6 +341,21 @@ fn review_overdue_alarms_once_and_never_opens() {
 }
 
 #[test]
+fn a_vehicle_through_an_arm_still_up_before_its_release_is_a_tailgate() {
+    // The arm is still up for the vehicle before (its close held off by this one's nose under
+    // it): the next vehicle drives through while the lane is still capturing it.
+    let mut lane = Lane::new();
+    lane.zone(Zone::Arrival, true);
+    assert!(lane.zone(Zone::UnderArm, true).iter().all(|e| !matches!(e, Effect::OpenBarrier)));
+    let effects = lane.zone(Zone::Arrival, false);
+    assert_eq!(alarm(&effects), Some(AlarmKind::Tailgate), "{effects:?}");
+    let record = completed(&effects);
+    assert_eq!(record.exit, Some(ExitKind::DroveThrough));
+    assert!(record.flags.contains(&Flag::Tailgate), "{:?}", record.flags);
+    assert_eq!(record.decision.as_ref().unwrap().reasons, ["vehicle_left"]);
+}
+
+#[test]
 fn vehicle_leaving_during_capture_completes_held_and_late_results_are_ignored() {
     let mut lane = Lane::new();
     lane.zone(Zone::Arrival, true);
