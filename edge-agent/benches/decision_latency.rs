@@ -22,7 +22,8 @@
 //!
 //!     cargo bench -p edge-agent --bench decision_latency
 //!
-//! Env: VEHICLES (default 30), TESTDATA (default ../shared/testdata).
+//! Env: VEHICLES (default 30), TESTDATA (default ../shared/testdata), DUMP_RECORDS=FILE
+//! (every passage record, one JSON object per line: its stages show where the time went).
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
@@ -247,6 +248,10 @@ fn main() {
         records.push(rx.recv_timeout(Duration::from_secs(120)).expect("a passage record"));
     }
     arm_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Ok(path) = std::env::var("DUMP_RECORDS") {
+        let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        std::fs::write(path, lines.join("\n")).expect("writing DUMP_RECORDS");
+    }
     let arm_moves = arm.join().unwrap();
     let mut latency = Vec::new();
     let mut commanded = Vec::new();
