@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use drivers::Image;
 use models::engine::passage::recognize_passage;
+use models::engine::Purpose;
 use models::engine::{Engine, EngineOptions};
 use models::manifest::{Manifest, ModelPaths};
 use models::{ContainerRead, PlateRead, Reads, RecognitionError};
@@ -159,8 +160,14 @@ impl Recognizer for PpOcrReader {
         let engines = self.engines()?;
         let images = shots
             .iter()
-            .filter(|s| matches!(s.kind, CaptureKind::PlateImage | CaptureKind::ContainerImage))
-            .map(|s| (s.device.clone(), s.image.bytes.to_vec()))
+            .filter_map(|s| {
+                let purpose = match s.kind {
+                    CaptureKind::PlateImage => Purpose::Plates,
+                    CaptureKind::ContainerImage => Purpose::Containers,
+                    _ => return None,
+                };
+                Some((s.device.clone(), purpose, s.image.bytes.to_vec()))
+            })
             .collect();
         recognize_passage(engines, images)
     }

@@ -1,9 +1,10 @@
 //! Development tool.
 //! `ocr-eval [--misses] [--perturb=SEED] DIR...` evaluates labelled folders (see `models::eval`),
 //! on perturbed copies with `--perturb` (see `models::eval::perturb`);
-//! `ocr-eval --folds [--variants=a,b|all] [--misses] [--dump=FILE] DIR...` adds the
+//! `ocr-eval --folds [--variants=a,b|all] [--speed] [--misses] [--dump=FILE] DIR...` adds the
 //! leave-one-source-out figures and calibration (see `models::eval::folds`); `--dump` writes every
-//! row with its read's cues to FILE;
+//! row with its read's cues to FILE; `--speed` lets each fold choose the fastest variant that
+//! reads as many as the first one on the other folds, kind by kind;
 //! `ocr-eval --write-perturbed=SEED SRC OUT` writes those copies (and `labels.tsv`) to `OUT`;
 //! `ocr-eval --json FILE...` / `ocr-eval --text FILE...` recognises files;
 //! `ocr-eval --lines FILE...` dumps every recognised line.
@@ -43,7 +44,7 @@ fn main() {
     };
     let rest: Vec<PathBuf> = args.iter().filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
     if rest.is_empty() {
-        eprintln!("usage: ocr-eval [--misses] [--perturb=SEED] DIR... | --folds [--variants=a,b|all] [--dump=FILE] DIR... | --write-perturbed=SEED SRC OUT | --json FILE... | --text FILE... | --lines FILE...");
+        eprintln!("usage: ocr-eval [--misses] [--perturb=SEED] DIR... | --folds [--variants=a,b|all] [--speed] [--dump=FILE] DIR... | --write-perturbed=SEED SRC OUT | --json FILE... | --text FILE... | --lines FILE...");
         std::process::exit(2);
     }
     let code = if let Some(s) = seed("--write-perturbed") {
@@ -92,8 +93,19 @@ fn main() {
             Some(list) => list.split(',').map(str::to_string).collect(),
         };
         let dump = value("--dump").map(PathBuf::from);
-        match models::eval::folds::run(&rest, &variants, seed("--perturb"), flag("--misses"), dump.as_deref())
-        {
+        let choose = if flag("--speed") {
+            models::eval::folds::Choose::Speed
+        } else {
+            models::eval::folds::Choose::Accuracy
+        };
+        match models::eval::folds::run(
+            &rest,
+            &variants,
+            seed("--perturb"),
+            flag("--misses"),
+            dump.as_deref(),
+            choose,
+        ) {
             Ok(s) => {
                 print!("{s}");
                 0

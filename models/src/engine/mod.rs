@@ -27,9 +27,28 @@ pub enum ImageSource {
     Bytes(Vec<u8>),
 }
 
+/// What the camera that took an image is there for. A plate camera's frame, or one of unknown
+/// purpose, may skip the text detector when the plate detector is sure of a plate
+/// ([`ReadOptions::sure_plate`]); a container camera's frame never does: its container code is
+/// what it is for, even with a plate in view (the tractor's plate below a box's front).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    #[default]
+    Any,
+    Plates,
+    Containers,
+}
+
 enum Job {
-    Recognize { source: ImageSource, camera: String, reply: mpsc::Sender<Result<ImageResult, OcrError>> },
-    ReleaseMemory { reply: mpsc::Sender<Result<(), ModelError>> },
+    Recognize {
+        source: ImageSource,
+        camera: String,
+        purpose: Purpose,
+        reply: mpsc::Sender<Result<ImageResult, OcrError>>,
+    },
+    ReleaseMemory {
+        reply: mpsc::Sender<Result<(), ModelError>>,
+    },
 }
 
 /// Engine settings.
@@ -88,6 +107,8 @@ impl Engine {
                         return;
                     }
                 };
+                // A container camera's frames always get the text detector (see [`Purpose`]).
+                let full_look = ReadOptions { sure_plate: None, ..opts.read.clone() };
                 loop {
                     let job = match rx.recv_timeout(IDLE_TRIM_AFTER) {
                         Ok(job) => job,
@@ -107,8 +128,9 @@ impl Engine {
                         }
                     };
                     match job {
-                        Job::Recognize { source, camera, reply } => {
-                            let _ = reply.send(process(&mut sessions, &opts.read, source, &camera));
+                        Job::Recognize { source, camera, purpose, reply } => {
+                            let read = if purpose == Purpose::Containers { &full_look } else { &opts.read };
+                            let _ = reply.send(process(&mut sessions, read, source, &camera));
                         }
                         Job::ReleaseMemory { reply } => {
                             let _ = reply.send(sessions.release_memory());
@@ -126,11 +148,21 @@ impl Engine {
         &self.models
     }
 
-    /// Recognise one image (blocking).
+    /// Recognise one image of unknown purpose (blocking).
     pub fn recognize(&self, source: ImageSource, camera: &str) -> Result<ImageResult, OcrError> {
+        self.recognize_as(source, camera, Purpose::Any)
+    }
+
+    /// Recognise one image from a camera there for `purpose` (blocking).
+    pub fn recognize_as(
+        &self,
+        source: ImageSource,
+        camera: &str,
+        purpose: Purpose,
+    ) -> Result<ImageResult, OcrError> {
         let (reply, rx) = mpsc::channel();
         self.tx
-            .send(Job::Recognize { source, camera: camera.to_string(), reply })
+            .send(Job::Recognize { source, camera: camera.to_string(), purpose, reply })
             .map_err(|_| ModelError::WorkerGone)?;
         rx.recv().map_err(|_| ModelError::WorkerGone)?
     }

@@ -6,18 +6,19 @@
 //! cameras' reads of one plate or one container are merged, so the record names every camera
 //! that saw it.
 
-use crate::engine::{Engine, ImageSource};
+use crate::engine::{Engine, ImageSource, Purpose};
 use crate::error::{ModelError, OcrError, RecognitionError, UnusableImage};
 use crate::read::container;
 use crate::read::image::ImageResult;
 use crate::read::plate;
 use crate::reads::{PlateRead, Reads, TextLine};
 
-/// Recognise every `(camera, encoded image)` of a passage, image `i` on `engines[i % n]` (each
-/// engine is one worker thread; several let a multi-core lane PC read cameras in parallel).
+/// Recognise every `(camera, its purpose, encoded image)` of a passage, image `i` on
+/// `engines[i % n]` (each engine is one worker thread; several let a multi-core lane PC read
+/// cameras in parallel).
 pub fn recognize_passage(
     engines: &[Engine],
-    images: Vec<(String, Vec<u8>)>,
+    images: Vec<(String, Purpose, Vec<u8>)>,
 ) -> Result<Reads, RecognitionError> {
     if engines.is_empty() {
         return Err(RecognitionError::ModelsUnavailable("no recognition worker".into()));
@@ -26,10 +27,10 @@ pub fn recognize_passage(
         let handles: Vec<_> = images
             .into_iter()
             .enumerate()
-            .map(|(i, (camera, bytes))| {
+            .map(|(i, (camera, purpose, bytes))| {
                 let engine = &engines[i % engines.len()];
                 scope.spawn(move || {
-                    let r = engine.recognize(ImageSource::Bytes(bytes), &camera);
+                    let r = engine.recognize_as(ImageSource::Bytes(bytes), &camera, purpose);
                     (camera, r)
                 })
             })

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use super::calibration::{self, Shares};
 use super::{run_perturbed, EvalError, EvalReport, EvalRow};
 use crate::engine::{Engine, EngineOptions};
-use crate::read::options::ReadOptions;
+use crate::read::options::{ReadOptions, SurePlate};
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
@@ -34,8 +34,54 @@ pub const VARIANTS: [&str; 10] = [
     "dual-min-0.1",
 ];
 
-/// The options of a named variant.
+/// The options of a named variant: a name of [`VARIANTS`], or speed settings joined by `+`
+/// (each applied in turn to the defaults; `default+` may lead): `sure-S-C` skips the text
+/// detector on scenes whose plate detector is sure (box score >= S, read >= C, see
+/// [`SurePlate`]), `sure-off` never does, `det-N` caps the text detector's longer input side at
+/// N, `detmin-N` aims its shorter side at N, `code-crop`/`code-crop-off` let a tight crop read as
+/// a verified container code skip the plate reads (or not).
 pub fn variant(name: &str) -> Option<ReadOptions> {
+    if name.contains('+') || is_speed_token(name) {
+        let mut o = ReadOptions::default();
+        for token in name.split('+') {
+            if token != "default" && !apply_speed_token(&mut o, token) {
+                return None;
+            }
+        }
+        return Some(o);
+    }
+    named(name)
+}
+
+fn is_speed_token(t: &str) -> bool {
+    ["sure-", "det-", "detmin-", "code-crop"].iter().any(|p| t.starts_with(p)) && !VARIANTS.contains(&t)
+}
+
+fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
+    let num = |v: &str| v.parse::<f32>().ok();
+    if t == "sure-off" {
+        o.sure_plate = None;
+    } else if let Some(v) = t.strip_prefix("sure-") {
+        let Some((a, b)) = v.split_once('-') else { return false };
+        let (Some(min_score), Some(min_confidence)) = (num(a), num(b)) else { return false };
+        o.sure_plate = Some(SurePlate { min_score, min_confidence });
+    } else if let Some(v) = t.strip_prefix("detmin-") {
+        let Some(n) = v.parse().ok() else { return false };
+        o.ocr.det_min_side = n;
+    } else if let Some(v) = t.strip_prefix("det-") {
+        let Some(n) = v.parse().ok() else { return false };
+        o.ocr.det_max_side = n;
+    } else if t == "code-crop" {
+        o.verified_code_crop_skips_plates = true;
+    } else if t == "code-crop-off" {
+        o.verified_code_crop_skips_plates = false;
+    } else {
+        return false;
+    }
+    true
+}
+
+fn named(name: &str) -> Option<ReadOptions> {
     let d = ReadOptions::default();
     Some(match name {
         "default" => d,
@@ -76,6 +122,7 @@ pub fn run(
     perturb_seed: Option<u64>,
     show_misses: bool,
     dump: Option<&std::path::Path>,
+    choose: Choose,
 ) -> Result<String, EvalError> {
     let mut runs = Vec::new();
     for name in variants {
@@ -91,7 +138,7 @@ pub fn run(
     if let (Some(path), Some(first)) = (dump, runs.first()) {
         std::fs::write(path, rows_tsv(&first.rows))?;
     }
-    Ok(report(&runs, show_misses))
+    Ok(report(&runs, show_misses, choose))
 }
 
 /// Every row of a run with its read's cues, one per line (for looking at the calibration
@@ -117,12 +164,58 @@ pub fn rows_tsv(rows: &[EvalRow]) -> String {
     s
 }
 
-fn report(runs: &[Run], show_misses: bool) -> String {
+/// How a fold's variant is chosen on the other folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choose {
+    /// The most exact reads (ties to the earlier variant).
+    Accuracy,
+    /// The least CPU time among the variants that read at least as many exactly as the first
+    /// one in every domain and kind (so a speed setting is kept only where it costs no read).
+    Speed,
+}
+
+/// Exact reads per (domain, kind) of `rows` where `keep`.
+fn exact_by_kind(rows: &[EvalRow], keep: &impl Fn(&EvalRow) -> bool) -> BTreeMap<(String, String), usize> {
+    let mut m = BTreeMap::new();
+    for r in rows.iter().filter(|r| keep(r)) {
+        *m.entry((r.domain.to_string(), r.kind.clone())).or_insert(0) += r.exact as usize;
+    }
+    m
+}
+
+fn choose<'a>(runs: &'a [Run], train: &impl Fn(&EvalRow) -> bool, how: Choose) -> &'a Run {
+    match how {
+        Choose::Accuracy => runs
+            .iter()
+            .max_by(|a, b| {
+                // Ties go to the earlier variant (`max_by` keeps the last maximum).
+                exact_where(&a.rows, train)
+                    .cmp(&exact_where(&b.rows, train))
+                    .then(std::cmp::Ordering::Greater)
+            })
+            .expect("at least one run"),
+        Choose::Speed => {
+            let reference = exact_by_kind(&runs[0].rows, train);
+            let cpu = |r: &Run| r.rows.iter().filter(|x| train(x)).map(|x| x.cpu_ms).sum::<f64>();
+            runs.iter()
+                .filter(|r| {
+                    let e = exact_by_kind(&r.rows, train);
+                    reference.iter().all(|(k, n)| e.get(k).copied().unwrap_or(0) >= *n)
+                })
+                .min_by(|a, b| cpu(a).total_cmp(&cpu(b)))
+                .unwrap_or(&runs[0])
+        }
+    }
+}
+
+fn report(runs: &[Run], show_misses: bool, how: Choose) -> String {
     let mut s = String::new();
     let Some(first) = runs.first() else { return s };
     for r in runs {
         let _ = writeln!(s, "== plain, variant {}", r.name);
         s.push_str(&EvalReport { rows: r.rows.clone() }.to_text(false));
+        let (cpu, wall) = r.rows.iter().fold((0.0, 0.0), |(c, w), x| (c + x.cpu_ms, w + x.ms));
+        let _ = writeln!(s, "total over {} images: cpu {cpu:.0} ms, wall {wall:.0} ms", r.rows.len());
     }
     // Folds: every source, in first-seen order.
     let mut sources: Vec<&str> = Vec::new();
@@ -142,15 +235,7 @@ fn report(runs: &[Run], show_misses: bool) -> String {
     let mut fold_shares: BTreeMap<&'static str, Shares> = BTreeMap::new();
     for src in &sources {
         let train = |r: &EvalRow| r.source != *src;
-        let chosen = runs
-            .iter()
-            .max_by(|a, b| {
-                // Ties go to the earlier variant (`max_by` keeps the last maximum).
-                exact_where(&a.rows, train)
-                    .cmp(&exact_where(&b.rows, train))
-                    .then(std::cmp::Ordering::Greater)
-            })
-            .expect("at least one run");
+        let chosen = choose(runs, &train, how);
         let test: Vec<EvalRow> = chosen.rows.iter().filter(|r| r.source == *src).cloned().collect();
         let mut thresholds = Vec::new();
         for domain in ["plates", "containers"] {
@@ -198,4 +283,60 @@ fn report(runs: &[Run], show_misses: bool) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_variants_parse_and_unknown_tokens_are_refused() {
+        let o = variant("default+code-crop+sure-0.5-0.4+det-960+detmin-544").expect("parses");
+        assert!(o.verified_code_crop_skips_plates);
+        assert_eq!(o.sure_plate, Some(SurePlate { min_score: 0.5, min_confidence: 0.4 }));
+        assert_eq!((o.ocr.det_max_side, o.ocr.det_min_side), (960, 544));
+        let off = variant("sure-off+code-crop-off").expect("parses");
+        assert!(off.sure_plate.is_none() && !off.verified_code_crop_skips_plates);
+        assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");
+        assert!(variant("code-crop+warp-9").is_none());
+        assert!(
+            variant("plate-det-960").is_some_and(|o| o.plate_det_max_side == 960),
+            "named ones still work"
+        );
+    }
+
+    fn row(source: &str, kind: &str, exact: bool, cpu_ms: f64) -> EvalRow {
+        EvalRow {
+            file: String::new(),
+            label: String::new(),
+            kind: kind.into(),
+            source: source.into(),
+            confidence: None,
+            features: vec![],
+            domain: "plates",
+            exact,
+            read_right: exact,
+            check_digit_ok: false,
+            got: String::new(),
+            ms: cpu_ms,
+            cpu_ms,
+        }
+    }
+
+    #[test]
+    fn speed_choice_takes_the_fastest_variant_that_loses_no_read_of_any_kind() {
+        let run = |name: &str, rows: Vec<EvalRow>| Run { name: name.into(), rows };
+        let reference = run("ref", vec![row("a", "scene", true, 100.0), row("a", "crop", true, 100.0)]);
+        // Faster overall, but one crop fewer: refused even though it reads one more scene.
+        let lossy = run(
+            "lossy",
+            vec![row("a", "scene", true, 10.0), row("a", "crop", false, 10.0), row("a", "scene", true, 1.0)],
+        );
+        let fast = run("fast", vec![row("a", "scene", true, 40.0), row("a", "crop", true, 40.0)]);
+        let slow = run("slow", vec![row("a", "scene", true, 90.0), row("a", "crop", true, 90.0)]);
+        let runs = [reference, lossy, slow, fast];
+        let train = |r: &EvalRow| r.source == "a";
+        assert_eq!(choose(&runs, &train, Choose::Speed).name, "fast");
+        assert_eq!(choose(&runs, &train, Choose::Accuracy).name, "ref", "ties go to the earlier variant");
+    }
 }

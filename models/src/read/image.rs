@@ -85,12 +85,27 @@ pub fn recognize_image(
 ) -> Result<ImageResult, ModelError> {
     let t0 = Instant::now();
     let dict = s.rec.dictionary.clone();
-    let mut out = pipeline::read_image(s, img, &o.ocr, &|lines| enough(lines, &dict))?;
+    // On a scene the plate detector goes first: when it is sure of a plate, the text detector
+    // (the slowest stage) is not needed for the plate, and is skipped (`o.sure_plate`).
+    let detected = match o.sure_plate {
+        Some(_) if plates::is_scene(img) => Some(plates::detect_scene_plates(s, img, o)?),
+        _ => None,
+    };
+    let sure = detected.as_ref().zip(o.sure_plate.as_ref()).is_some_and(|(d, sure)| d.is_sure(sure));
+    let mut out = if sure {
+        pipeline::OcrOutput::default()
+    } else {
+        pipeline::read_image(s, img, &o.ocr, &|lines| enough(lines, &dict))?
+    };
+    if let Some(d) = &detected {
+        out.det_ms += d.det_ms;
+        out.rec_ms += d.rec_ms;
+    }
     let tp = Instant::now();
     let (rec_before_parse, det_before_parse) = (out.rec_ms, out.det_ms);
     let cameras = if camera.is_empty() { vec![] } else { vec![camera.to_string()] };
     let first = out.lines.len();
-    let (mut containers, mut plates) = read_results(s, img, &mut out, o, &cameras)?;
+    let (mut containers, mut plates) = read_results(s, img, &mut out, o, &cameras, detected.as_ref())?;
     // Nothing the lane is after: look again for small or dim text (see `pipeline::second_look`).
     // Lines the parsing added are dropped first; it adds them again from all lines.
     if !containers.iter().any(|c| c.0.check_digit_ok)
@@ -102,7 +117,7 @@ pub fn recognize_image(
         if !more.is_empty() {
             out.lines.truncate(first);
             out.lines.extend(more);
-            (containers, plates) = read_results(s, img, &mut out, o, &cameras)?;
+            (containers, plates) = read_results(s, img, &mut out, o, &cameras, detected.as_ref())?;
         }
     }
 
@@ -153,6 +168,7 @@ fn read_results(
     out: &mut pipeline::OcrOutput,
     o: &ReadOptions,
     cameras: &[String],
+    detected: Option<&plates::DetectedPlates>,
 ) -> Result<Found, ModelError> {
     let dict = s.rec.dictionary.clone();
     let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
@@ -174,7 +190,7 @@ fn read_results(
         container::merge(&out.lines, &mut codes, more);
     }
     let models = vec![s.det_label.clone(), s.rec.label.clone()];
-    let containers = codes
+    let containers: Vec<(ContainerRead, CodeCues)> = codes
         .into_iter()
         .map(|c| {
             // The parsers ranked the codes by their raw confidence; the lane gets the calibrated one.
@@ -191,7 +207,15 @@ fn read_results(
             (read, cues)
         })
         .collect();
-    let plates = plates::plates_in_image(s, img, out, &alts, o, cameras)?;
+    // A tight crop that reads as a verified container code is one line of text: not a plate.
+    let verified_code_crop = o.verified_code_crop_skips_plates
+        && pipeline::is_line_shaped(img)
+        && containers.iter().any(|(c, _)| c.check_digit_ok);
+    let plates = if verified_code_crop {
+        Vec::new()
+    } else {
+        plates::plates_in_image(s, img, out, &alts, o, cameras, detected)?
+    };
     Ok((containers, plates))
 }
 

@@ -22,7 +22,7 @@ use crate::ocr::pipeline::{self, LineSource, OcrOutput};
 use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
 use crate::read::calibrate::PlateCues;
-use crate::read::options::ReadOptions;
+use crate::read::options::{ReadOptions, SurePlate};
 use crate::read::plate;
 use crate::read::plate_det::{self, PlateBox};
 use crate::read::plate_dual::{self, PlateAlphabets, PlateScan};
@@ -37,6 +37,9 @@ const MAX_VERIFIED: usize = 3;
 /// Every plate in the image, main plate first, with what speaks for its read (its confidence is
 /// their calibrated map, see [`crate::read::calibrate`]). `alts` are the alternatives of
 /// `out.lines` as they were before this call; region and detector reads add lines to `out`.
+///
+/// `detected` is the plate detector's work on this scene when it was done before the text
+/// detector ran (see [`detect_scene_plates`]); on a scene without it, it is done here.
 pub fn plates_in_image(
     s: &mut OcrSessions,
     img: &RgbImage,
@@ -44,6 +47,7 @@ pub fn plates_in_image(
     alts: &[Vec<CharAlts>],
     o: &ReadOptions,
     cameras: &[String],
+    detected: Option<&DetectedPlates>,
 ) -> Result<Vec<(PlateRead, PlateCues)>, ModelError> {
     let dict = s.rec.dictionary.clone();
     let t = Instant::now();
@@ -74,10 +78,19 @@ pub fn plates_in_image(
         out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     }
     let mut unread = Vec::new();
-    if !pipeline::is_line_shaped(img) && !pipeline::is_column_shaped(img) {
-        let (found, boxes) = detected(s, img, out, o, &alphabets)?;
-        evidence.extend(found);
-        unread = boxes;
+    if is_scene(img) {
+        let fresh;
+        let d = match detected {
+            Some(d) => d,
+            None => {
+                fresh = detect_with(s, img, o, &alphabets)?;
+                out.det_ms += fresh.det_ms;
+                out.rec_ms += fresh.rec_ms;
+                &fresh
+            }
+        };
+        evidence.extend(d.found.iter().cloned());
+        unread = d.unread.clone();
     }
 
     let mut groups = plate_rank::group(evidence, &alphabets);
@@ -98,30 +111,63 @@ fn as_evidence(
     Some(PlateEvidence { quad, read: d.as_plate_text(), det_score, scan: Some(Rc::new(scan)) })
 }
 
-/// Plates the plate detector finds: single-row ones rectified and read by both recognisers,
-/// and the boxes not read: two-row ones, which the line recognisers cannot read whole (their
-/// text comes from the row reads of [`plate_read`]), and those without a credible read. An
-/// unread box still tells the ranking a plate is where the text lines read one.
-fn detected(
+/// A scene: neither a tight line crop nor a column crop, so the plate detector looks at it.
+pub fn is_scene(img: &RgbImage) -> bool {
+    !pipeline::is_line_shaped(img) && !pipeline::is_column_shaped(img)
+}
+
+/// What the plate detector found in a scene: single-row plates rectified and read by both
+/// recognisers, and the boxes not read: two-row ones, which the line recognisers cannot read
+/// whole (their text comes from the row reads of [`plate_read`]), and those without a credible
+/// read. An unread box still tells the ranking a plate is where the text lines read one.
+#[derive(Debug, Clone, Default)]
+pub struct DetectedPlates {
+    pub found: Vec<PlateEvidence>,
+    pub unread: Vec<PlateBox>,
+    /// Time spent detecting and reading, for the image's timings.
+    pub det_ms: f64,
+    pub rec_ms: f64,
+}
+
+impl DetectedPlates {
+    /// Is some single-row plate as sure as `sure` asks (see [`SurePlate`])?
+    pub fn is_sure(&self, sure: &SurePlate) -> bool {
+        self.found.iter().any(|e| e.det_score >= sure.min_score && e.read.confidence >= sure.min_confidence)
+    }
+}
+
+/// Run the plate detector on a scene and read its single-row plates (see [`DetectedPlates`]).
+/// Done before the text detector, its result decides whether that one runs at all
+/// ([`ReadOptions::sure_plate`]), and [`plates_in_image`] takes it instead of detecting again.
+pub fn detect_scene_plates(
     s: &mut OcrSessions,
     img: &RgbImage,
-    out: &mut OcrOutput,
+    o: &ReadOptions,
+) -> Result<DetectedPlates, ModelError> {
+    let mut alphabets = PlateAlphabets::new(s, o.alt_reads_province, o.plate_color_prior);
+    alphabets.min_confidence = o.plate_dual_min_confidence;
+    detect_with(s, img, o, &alphabets)
+}
+
+fn detect_with(
+    s: &mut OcrSessions,
+    img: &RgbImage,
     o: &ReadOptions,
     alphabets: &PlateAlphabets,
-) -> Result<(Vec<PlateEvidence>, Vec<PlateBox>), ModelError> {
+) -> Result<DetectedPlates, ModelError> {
     let t = Instant::now();
     let (two_row, boxes): (Vec<PlateBox>, Vec<PlateBox>) =
         plate_det::detect(s, img, o.plate_det_max_side, o.plate_det_min_score)?
             .into_iter()
             .partition(|b| plate_det::is_two_row(&b.corners));
-    out.det_ms += t.elapsed().as_secs_f64() * 1e3;
+    let det_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let crops: Vec<RgbImage> = boxes
         .iter()
         .map(|b| imgops::crop_quad(img, &plate_rank::grow(&b.corners, PLATE_MARGIN.0, PLATE_MARGIN.1, img)))
         .collect();
     let scans = plate_dual::scan_plates(s, alphabets, &crops)?;
-    out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
+    let rec_ms = t.elapsed().as_secs_f64() * 1e3;
     let (mut found, mut unread) = (Vec::new(), two_row);
     for (b, scan) in boxes.into_iter().zip(scans) {
         // A box the experts read nothing credible in (one row of a two-row plate, a background
@@ -131,7 +177,7 @@ fn detected(
             None => unread.push(b),
         }
     }
-    Ok((found, unread))
+    Ok(DetectedPlates { found, unread, det_ms, rec_ms })
 }
 
 /// Margin added around a detected plate's corners before reading (fraction of width, height).
@@ -191,4 +237,27 @@ fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String
     let read =
         PlateRead { text: c.text, confidence: cues.confidence(), color, cameras: cameras.to_vec(), models };
     (read, cues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::plate::PlateText;
+
+    fn found(det_score: f32, confidence: f32) -> PlateEvidence {
+        let read = PlateText { text: "京A12345".into(), confidence, corrected: vec![], forced: false };
+        PlateEvidence { det_score, ..PlateEvidence::line([[0.0; 2]; 4], read) }
+    }
+
+    #[test]
+    fn sure_needs_one_plate_both_well_detected_and_well_read() {
+        let sure = SurePlate { min_score: 0.7, min_confidence: 0.7 };
+        let d = |found: Vec<PlateEvidence>| DetectedPlates { found, ..Default::default() };
+        assert!(d(vec![found(0.9, 0.8)]).is_sure(&sure));
+        assert!(!d(vec![]).is_sure(&sure), "no plate");
+        assert!(!d(vec![found(0.6, 0.99)]).is_sure(&sure), "read well, detected weakly");
+        assert!(!d(vec![found(0.99, 0.6)]).is_sure(&sure), "detected well, read weakly");
+        assert!(!d(vec![found(0.99, 0.6), found(0.6, 0.99)]).is_sure(&sure), "not one plate with both");
+        assert!(d(vec![found(0.99, 0.6), found(0.75, 0.75)]).is_sure(&sure));
+    }
 }
