@@ -21,7 +21,7 @@ use crate::read::options::ReadOptions;
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
-pub const VARIANTS: [&str; 10] = [
+pub const VARIANTS: [&str; 12] = [
     "default",
     "rank-size",
     "rank-detector",
@@ -32,6 +32,8 @@ pub const VARIANTS: [&str; 10] = [
     "color-prior-12",
     "dual-min-0",
     "dual-min-0.1",
+    "no-plate-rec",
+    "plate-rec-province",
 ];
 
 /// The options of a named variant.
@@ -54,6 +56,10 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
         // Every judged read counts, however unsure (as first built), or only fairly sure ones.
         "dual-min-0" => ReadOptions { plate_dual_min_confidence: 0.0, ..d },
         "dual-min-0.1" => ReadOptions { plate_dual_min_confidence: 0.1, ..d },
+        // Two recognisers, as before the plate recogniser; or the plate recogniser judging
+        // the province too.
+        "no-plate-rec" => ReadOptions { plate_rec: false, ..d },
+        "plate-rec-province" => ReadOptions { plate_rec_province: true, ..d },
         _ => return None,
     })
 }

@@ -286,7 +286,7 @@ mod tests {
     fn without_a_scan_plain_votes_win_at_a_discount() {
         let dict: Vec<String> =
             ["", "京", "沪", "A", "B", "1", "2", "3", "4", "5", "6"].map(String::from).to_vec();
-        let alphabets = PlateAlphabets::of(&dict, &dict, false, 4.0);
+        let alphabets = PlateAlphabets::of(&[&dict, &dict], false, 4.0);
         let groups = group(
             vec![
                 PlateEvidence::line(quad(0.0, 0.0, 90.0, 30.0), read("京A12345", 0.9, false)),
