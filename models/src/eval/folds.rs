@@ -21,7 +21,7 @@ use crate::read::options::ReadOptions;
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
-pub const VARIANTS: [&str; 12] = [
+pub const VARIANTS: [&str; 13] = [
     "default",
     "rank-size",
     "rank-detector",
@@ -34,6 +34,7 @@ pub const VARIANTS: [&str; 12] = [
     "dual-min-0.1",
     "no-plate-rec",
     "plate-rec-province",
+    "rank-edge",
 ];
 
 /// The options of a named variant.
@@ -42,12 +43,14 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
     Some(match name {
         "default" => d,
         // Size and confidence only, as before the plate detector.
-        "rank-size" => {
-            ReadOptions { rank: RankWeights { size: 1.0, detector: 0.0, confidence: 0.3, centre: 0.0 }, ..d }
-        }
-        "rank-detector" => {
-            ReadOptions { rank: RankWeights { size: 0.5, detector: 1.0, confidence: 0.3, centre: 0.3 }, ..d }
-        }
+        "rank-size" => ReadOptions {
+            rank: RankWeights { size: 1.0, detector: 0.0, confidence: 0.3, centre: 0.0, edge: 0.0 },
+            ..d
+        },
+        "rank-detector" => ReadOptions {
+            rank: RankWeights { size: 0.5, detector: 1.0, confidence: 0.3, centre: 0.3, edge: 0.0 },
+            ..d
+        },
         "plate-det-960" => ReadOptions { plate_det_max_side: 960, ..d },
         "plate-det-1600" => ReadOptions { plate_det_max_side: 1600, ..d },
         "alt-reads-province" => ReadOptions { alt_reads_province: true, ..d },
@@ -60,6 +63,8 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
         // the province too.
         "no-plate-rec" => ReadOptions { plate_rec: false, ..d },
         "plate-rec-province" => ReadOptions { plate_rec_province: true, ..d },
+        // A plate the frame cuts ranks below a whole one of the same size.
+        "rank-edge" => ReadOptions { rank: RankWeights { edge: 0.5, ..d.rank }, ..d },
         _ => return None,
     })
 }
