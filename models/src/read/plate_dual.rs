@@ -431,6 +431,40 @@ mod tests {
     }
 
     #[test]
+    fn a_third_recogniser_that_reads_otherwise_leaves_the_read_doubtful() {
+        let d = dict();
+        let alphabets = PlateAlphabets::of(&[&d, &d, &d], false, 4.0);
+        let expert =
+            |m: usize, t: &str| Expert::new(m, output(&d, t, &[0.95; 7]), &d, &alphabets.alphabets[m]);
+        let agreeing = PlateScan {
+            color: Some(PlateColor::Blue),
+            experts: vec![expert(0, "京A12345"), expert(1, "京A12345"), expert(2, "京A12345")],
+        };
+        let r = agreeing.judge(&[], &alphabets).unwrap();
+        assert_eq!((r.text.as_str(), r.agree_both), ("京A12345", 1.0));
+        let split = PlateScan {
+            color: Some(PlateColor::Blue),
+            experts: vec![expert(0, "京A12345"), expert(1, "京A12345"), expert(2, "京A12346")],
+        };
+        let r = split.judge(&[], &alphabets).unwrap();
+        assert_eq!(r.agree_both, 0.0, "{r:?}");
+        assert!(r.agree < 1.0);
+    }
+
+    #[test]
+    fn a_plate_alphabet_without_o_spells_it_as_zero() {
+        let d = dict();
+        let mut with_o = d.clone();
+        with_o.push("O".into());
+        let alphabets = PlateAlphabets::of(&[&with_o, &d], false, 4.0);
+        let e = Expert::new(1, output(&d, "京A10345", &[0.95; 7]), &d, &alphabets.alphabets[1]);
+        let text: Vec<char> = "京A1O345".chars().collect();
+        let spelled = e.spell(&text, &alphabets.alphabets[1], false).expect("O spelled as 0");
+        assert_eq!(spelled.chars, text);
+        assert!(spelled.log_p > -2.0, "{spelled:?}");
+    }
+
+    #[test]
     fn colour_weighs_on_the_length() {
         assert_eq!(color_prior(Some(PlateColor::Green), 7, 4.0), -4.0);
         assert_eq!(color_prior(Some(PlateColor::Green), 8, 4.0), 0.0);
