@@ -33,7 +33,7 @@ pub const VARIANTS: [&str; 13] = [
     "dual-min-0",
     "dual-min-0.1",
     "no-plate-rec",
-    "plate-rec-province",
+    "plate-rec-no-province",
     "rank-edge",
 ];
 
@@ -59,10 +59,10 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
         // Every judged read counts, however unsure (as first built), or only fairly sure ones.
         "dual-min-0" => ReadOptions { plate_dual_min_confidence: 0.0, ..d },
         "dual-min-0.1" => ReadOptions { plate_dual_min_confidence: 0.1, ..d },
-        // Two recognisers, as before the plate recogniser; or the plate recogniser judging
-        // the province too.
+        // Two recognisers, as before the plate recogniser; or the plate recogniser with no say
+        // on the province, as the second recogniser.
         "no-plate-rec" => ReadOptions { plate_rec: false, ..d },
-        "plate-rec-province" => ReadOptions { plate_rec_province: true, ..d },
+        "plate-rec-no-province" => ReadOptions { plate_rec_province: false, ..d },
         // A plate the frame cuts ranks below a whole one of the same size.
         "rank-edge" => ReadOptions { rank: RankWeights { edge: 0.5, ..d.rank }, ..d },
         _ => return None,

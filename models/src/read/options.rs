@@ -36,7 +36,7 @@ impl Default for ReadOptions {
             rank: RankWeights::default(),
             alt_reads_province: false,
             plate_rec: true,
-            plate_rec_province: false,
+            plate_rec_province: true,
             plate_color_prior: 4.0,
             plate_dual_min_confidence: crate::read::plate::MIN_DECODED_PROB,
         }

@@ -16,8 +16,11 @@
 //! of experts) wins. Its confidence is the weakest character's probability averaged over the
 //! experts: an ensemble's mean is better calibrated than any member, and it is low wherever
 //! the experts disagree. PP-OCRv6 reads provinces worse than PP-OCRv4 (新 for 皖, 鄂 for 粤 on
-//! the development folds), and the plate recogniser reads most provinces as 皖 (the province of
-//! the CCPD images it was trained on), so by default neither has a say on the province.
+//! the development folds), so by default it has no say on the province. The plate recogniser
+//! alone reads many provinces as 皖 (the province of the CCPD images it was trained on), but as a
+//! second judge of the province beside PP-OCRv4 it fixed more than it broke: every
+//! leave-one-source-out fold that could tell chose to give it a say (`ocr-eval --folds
+//! --variants=default,plate-rec-no-province`, see docs/design/recognition.md).
 
 use std::collections::HashMap;
 
@@ -144,13 +147,13 @@ impl PlateAlphabets {
     }
 
     /// From the recognisers' dictionaries (index 0 the CTC blank), in expert model order; the
-    /// plate recogniser, when there is a third, has no say on the province.
+    /// plate recogniser, when there is a third, judges the province too.
     pub fn of(dicts: &[&[String]], alt_reads_province: bool, color_prior: f32) -> PlateAlphabets {
         PlateAlphabets {
             alphabets: dicts.iter().map(|d| PlateAlphabet::of(d)).collect(),
             alt_reads_province,
             plate_rec: dicts.len() > PLATE_REC,
-            plate_rec_province: false,
+            plate_rec_province: true,
             color_prior,
             min_confidence: plate::MIN_DECODED_PROB,
         }
