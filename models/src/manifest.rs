@@ -38,10 +38,18 @@ pub struct FileEntry {
     pub dictionary: Option<String>,
     #[serde(default)]
     pub dictionary_sha256: Option<String>,
+    /// Recognisers: whether the output has a last class for the space after the dictionary
+    /// (PaddleOCR's `use_space_char`); plate-only recognisers have none.
+    #[serde(default = "yes")]
+    pub space_class: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The models every engine loads, by manifest key.
-pub const REQUIRED: [&str; 4] = ["det", "rec", "rec_alt", "plate_det"];
+pub const REQUIRED: [&str; 5] = ["det", "rec", "rec_alt", "rec_plate", "plate_det"];
 
 impl Manifest {
     pub fn builtin() -> Result<Manifest, ModelError> {
@@ -162,6 +170,7 @@ mod tests {
         assert_eq!(m.model("rec").file, "ch_PP-OCRv4_rec_infer.onnx");
         assert_eq!(m.model_names().len(), REQUIRED.len());
         assert_eq!(m.model("rec_alt").dictionary.as_deref(), Some("ppocrv6_dict.txt"));
+        assert!(m.model("rec_alt").space_class && !m.model("rec_plate").space_class);
     }
 
     #[test]

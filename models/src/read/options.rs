@@ -17,6 +17,10 @@ pub struct ReadOptions {
     pub rank: RankWeights,
     /// See [`crate::read::plate_dual::PlateAlphabets::alt_reads_province`].
     pub alt_reads_province: bool,
+    /// See [`crate::read::plate_dual::PlateAlphabets::plate_rec`].
+    pub plate_rec: bool,
+    /// See [`crate::read::plate_dual::PlateAlphabets::plate_rec_province`].
+    pub plate_rec_province: bool,
     /// See [`crate::read::plate_dual::PlateAlphabets::color_prior`].
     pub plate_color_prior: f32,
     /// See [`crate::read::plate_dual::PlateAlphabets::min_confidence`].
@@ -48,6 +52,8 @@ impl Default for ReadOptions {
             plate_det_min_score: 0.5,
             rank: RankWeights::default(),
             alt_reads_province: false,
+            plate_rec: true,
+            plate_rec_province: true,
             plate_color_prior: 4.0,
             plate_dual_min_confidence: crate::read::plate::MIN_DECODED_PROB,
             // Chosen on the folds (`ocr-eval --folds --speed`, docs/design/recognition.md): of

