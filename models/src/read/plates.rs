@@ -143,8 +143,7 @@ pub fn detect_scene_plates(
     img: &RgbImage,
     o: &ReadOptions,
 ) -> Result<DetectedPlates, ModelError> {
-    let mut alphabets = PlateAlphabets::new(s, o.alt_reads_province, o.plate_color_prior);
-    alphabets.min_confidence = o.plate_dual_min_confidence;
+    let alphabets = PlateAlphabets::new(s, o);
     detect_with(s, img, o, &alphabets)
 }
 
