@@ -13,6 +13,7 @@
 //! underside vote where it is.
 
 use super::plane::Plane;
+use super::register::NccSums;
 
 /// Reduction of the coarse search (work pixels per coarse pixel).
 const K: usize = 4;
@@ -69,7 +70,7 @@ pub(crate) fn offset(
 /// length (every `step`-th column); `None` with too little overlap.
 fn score(a: &Plane, b: &Plane, (s, t): (f32, f32), cross_scale: f32, off: f32, step: usize) -> Option<f32> {
     let (x0, x1) = ((a.w as f32 * END) as usize, (a.w as f32 * (1.0 - END)) as usize);
-    let (mut n, mut sa, mut sb, mut saa, mut sbb, mut sab) = (0usize, 0f64, 0f64, 0f64, 0f64, 0f64);
+    let mut sums = NccSums::default();
     let mut rows = 0usize;
     for y in 0..a.h {
         let yb = cross_scale * y as f32 + off;
@@ -79,49 +80,34 @@ fn score(a: &Plane, b: &Plane, (s, t): (f32, f32), cross_scale: f32, off: f32, s
         rows += 1;
         for x in (x0..x1).step_by(step.max(1)) {
             let Some(vb) = b.sample(s * x as f32 + t, yb) else { continue };
-            let (va, vb) = (a.at(x, y) as f64, vb as f64);
-            if !(va.is_finite() && vb.is_finite()) {
-                continue;
+            let va = a.at(x, y);
+            if va.is_finite() && vb.is_finite() {
+                sums.add(va, vb);
             }
-            n += 1;
-            sa += va;
-            sb += vb;
-            saa += va * va;
-            sbb += vb * vb;
-            sab += va * vb;
         }
     }
-    if (rows as f32) < MIN_OVERLAP * a.h as f32 || n < 16 {
+    if (rows as f32) < MIN_OVERLAP * a.h as f32 {
         return None;
     }
-    let nf = n as f64;
-    let (va, vb) = (saa - sa * sa / nf, sbb - sb * sb / nf);
-    if va <= 1e-9 || vb <= 1e-9 {
-        return None;
-    }
-    Some(((sab - sa * sb / nf) / (va * vb).sqrt()) as f32)
+    sums.value(16)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Hashed texture (no repeat) with rows that are the same all along the scan at the top
-    /// and bottom (a scanner frame that does not move with the vehicle).
+    /// A texture without repeats over the shifts searched, with rows that are the same all
+    /// along the scan at the top and bottom (a scanner frame that does not move with the
+    /// vehicle).
     fn scan(w: usize, h: usize, lateral: isize) -> Plane {
         let data = (0..w * h)
             .map(|i| {
-                let (x, y) = ((i % w) as isize, (i / w) as isize);
+                let (x, y) = ((i % w) as f32, (i / w) as isize);
                 if y < 6 || y >= h as isize - 6 {
                     return if y % 2 == 0 { 4.0 } else { -4.0 };
                 }
-                let (u, v) = (x as u64, (y - lateral) as u64);
-                let mut k =
-                    (u / 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (v / 3).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-                k ^= k >> 29;
-                k = k.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                k ^= k >> 32;
-                (k % 97) as f32 / 24.0 - 2.0
+                let v = (y - lateral) as f32;
+                (x * 0.37 + v * 0.11).sin() * (v * 0.29 - x * 0.013).cos() * 2.0 + (v * 0.071).sin()
             })
             .collect();
         Plane { w, h, data }
