@@ -4,9 +4,10 @@
 //! vehicle's speed, and the speed changes during a pass (drivers brake over the scanner). The
 //! cross axis (y) only shifts with where the vehicle drives in the lane. Hence:
 //! 1. global: one scale and shift along x from 1-D "edge energy" profiles (mean |d/dx| per
-//!    column), searched over candidate scales; one lateral scale and shift from the cross
-//!    profile (another lens, or the vehicle nearer one side of a wide-angle scanner, changes
-//!    the magnification across the lane a little);
+//!    column), searched over candidate scales; the magnification across the lane from the
+//!    cross profile (another lens; not searched by default), and the lateral shift from the
+//!    two planes correlated as images ([`super::lateral`]: the cross profile's peak sits on
+//!    the scanner's frame, which does not move with the vehicle);
 //! 2. segments: the same profile correlation on overlapping pieces of the travel axis gives a
 //!    piecewise-linear x mapping (speed changes) and a per-segment lateral shift (drift);
 //! 3. blocks: a small integer search per block on the pre-warped image absorbs what remains
