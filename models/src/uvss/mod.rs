@@ -16,6 +16,7 @@ mod blocks;
 pub mod diff;
 pub mod exposure;
 pub mod geometry;
+mod lateral;
 pub mod noise;
 pub mod overlay;
 pub mod params;

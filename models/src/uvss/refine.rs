@@ -3,6 +3,7 @@
 //! reference frame.
 
 use super::blocks::{self, Grid};
+use super::lateral;
 use super::plane::Plane;
 use super::register::{
     best_shift, edge_profile, global_cross, global_travel, median, RegisterParams, Registration, SegmentMap,
@@ -18,6 +19,9 @@ pub fn register(rn: &Plane, nn: &Plane, p: &RegisterParams, scales: (f32, f32)) 
     let (ca, cb) = (edge_profile(rn, false), edge_profile(nn, false));
     let max_lat = (p.max_lateral * rn.h as f32).round();
     let (sy, dy0) = global_cross(&ca, &cb, p.max_cross_scale, max_lat).map_or((1.0, 0.0), |v| (v.1, v.2));
+    // The offset itself from the planes as images: the profile sees the scanner's frame more
+    // than the vehicle (see `lateral`).
+    let dy0 = lateral::offset(rn, nn, (scale, shift), sy, max_lat).map_or(dy0, |v| v.0);
 
     let lateral = Lateral { scale: sy, offset: dy0 };
     // The speed profile as a monotone path; the segments then only polish it.

@@ -4,9 +4,10 @@
 //! vehicle's speed, and the speed changes during a pass (drivers brake over the scanner). The
 //! cross axis (y) only shifts with where the vehicle drives in the lane. Hence:
 //! 1. global: one scale and shift along x from 1-D "edge energy" profiles (mean |d/dx| per
-//!    column), searched over candidate scales; one lateral scale and shift from the cross
-//!    profile (another lens, or the vehicle nearer one side of a wide-angle scanner, changes
-//!    the magnification across the lane a little);
+//!    column), searched over candidate scales; the magnification across the lane from the
+//!    cross profile (another lens; not searched by default), and the lateral shift from the
+//!    two planes correlated as images ([`super::lateral`]: the cross profile's peak sits on
+//!    the scanner's frame, which does not move with the vehicle);
 //! 2. segments: the same profile correlation on overlapping pieces of the travel axis gives a
 //!    piecewise-linear x mapping (speed changes) and a per-segment lateral shift (drift);
 //! 3. blocks: a small integer search per block on the pre-warped image absorbs what remains
@@ -172,6 +173,44 @@ pub(crate) fn lin(v: &[f32], x: f32) -> Option<f32> {
     Some(v[i] + (v[j] - v[i]) * (x - i as f32))
 }
 
+/// Running sums of a normalised cross-correlation (f64: long profiles and whole planes).
+#[derive(Default)]
+pub(crate) struct NccSums {
+    pub n: usize,
+    sa: f64,
+    sb: f64,
+    saa: f64,
+    sbb: f64,
+    sab: f64,
+}
+
+impl NccSums {
+    #[inline]
+    pub fn add(&mut self, a: f32, b: f32) {
+        let (va, vb) = (a as f64, b as f64);
+        self.n += 1;
+        self.sa += va;
+        self.sb += vb;
+        self.saa += va * va;
+        self.sbb += vb * vb;
+        self.sab += va * vb;
+    }
+
+    /// The correlation; `None` with fewer than `min_n` (at least 2) pairs or a constant side.
+    pub fn value(&self, min_n: usize) -> Option<f32> {
+        if self.n < min_n.max(2) {
+            return None;
+        }
+        let nf = self.n as f64;
+        let cov = self.sab - self.sa * self.sb / nf;
+        let (va, vb) = (self.saa - self.sa * self.sa / nf, self.sbb - self.sb * self.sb / nf);
+        if va <= 1e-9 || vb <= 1e-9 {
+            return None;
+        }
+        Some((cov / (va * vb).sqrt()) as f32)
+    }
+}
+
 /// NCC of a[x] against b[scale*x + shift] over x in `range`, if at least `min_n` overlap.
 fn ncc_mapped(
     a: &[f32],
@@ -181,28 +220,13 @@ fn ncc_mapped(
     shift: f32,
     min_n: usize,
 ) -> Option<f32> {
-    let (mut n, mut sa, mut sb, mut saa, mut sbb, mut sab) = (0usize, 0f64, 0f64, 0f64, 0f64, 0f64);
+    let mut sums = NccSums::default();
     for x in range {
         if let Some(vb) = lin(b, scale * x as f32 + shift) {
-            let (va, vb) = (a[x] as f64, vb as f64);
-            n += 1;
-            sa += va;
-            sb += vb;
-            saa += va * va;
-            sbb += vb * vb;
-            sab += va * vb;
+            sums.add(a[x], vb);
         }
     }
-    if n < min_n.max(2) {
-        return None;
-    }
-    let nf = n as f64;
-    let cov = sab - sa * sb / nf;
-    let (va, vb) = (saa - sa * sa / nf, sbb - sb * sb / nf);
-    if va <= 1e-9 || vb <= 1e-9 {
-        return None;
-    }
-    Some((cov / (va * vb).sqrt()) as f32)
+    sums.value(min_n)
 }
 
 fn decimate(v: &[f32], k: usize) -> Vec<f32> {
