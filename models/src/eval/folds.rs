@@ -41,7 +41,8 @@ pub const VARIANTS: [&str; 13] = [
 /// (each applied in turn to the defaults; `default+` may lead): `sure-S-C` skips the text
 /// detector on scenes whose plate detector is sure (box score >= S, read >= C, see
 /// [`SurePlate`]), `sure-off` never does, `det-N` caps the text detector's longer input side at
-/// N, `detmin-N` aims its shorter side at N, `code-crop`/`code-crop-off` let a tight crop read as
+/// N, `detmin-N` aims its shorter side at N, `upscale-N` enlarges a small image at most N times
+/// for the text detector, `code-crop`/`code-crop-off` let a tight crop read as
 /// a verified container code skip the plate reads (or not).
 pub fn variant(name: &str) -> Option<ReadOptions> {
     if name.contains('+') || is_speed_token(name) {
@@ -57,7 +58,8 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    ["sure-", "det-", "detmin-", "code-crop"].iter().any(|p| t.starts_with(p)) && !VARIANTS.contains(&t)
+    ["sure-", "det-", "detmin-", "upscale-", "code-crop"].iter().any(|p| t.starts_with(p))
+        && !VARIANTS.contains(&t)
 }
 
 fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
@@ -68,6 +70,9 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         let Some((a, b)) = v.split_once('-') else { return false };
         let (Some(min_score), Some(min_confidence)) = (num(a), num(b)) else { return false };
         o.sure_plate = Some(SurePlate { min_score, min_confidence });
+    } else if let Some(v) = t.strip_prefix("upscale-") {
+        let Some(n) = num(v) else { return false };
+        o.ocr.det_max_upscale = n;
     } else if let Some(v) = t.strip_prefix("detmin-") {
         let Some(n) = v.parse().ok() else { return false };
         o.ocr.det_min_side = n;

@@ -28,12 +28,14 @@ pub struct OcrOptions {
     pub det_min_side: u32,
     /// …unless its longer side would exceed this.
     pub det_max_side: u32,
+    /// …and the image is never enlarged more than this.
+    pub det_max_upscale: f32,
     pub db: DbParams,
 }
 
 impl Default for OcrOptions {
     fn default() -> Self {
-        OcrOptions { det_min_side: 736, det_max_side: 1280, db: DbParams::default() }
+        OcrOptions { det_min_side: 736, det_max_side: 1280, det_max_upscale: 3.0, db: DbParams::default() }
     }
 }
 
@@ -98,7 +100,8 @@ pub fn is_column_shaped(img: &RgbImage) -> bool {
 /// Run the detector; boxes in source pixels, reading order.
 pub fn detect(s: &mut OcrSessions, img: &RgbImage, o: &OcrOptions) -> Result<Vec<DetBox>, ModelError> {
     let (w, h) = (img.width() as f32, img.height() as f32);
-    let scale = (o.det_min_side as f32 / w.min(h)).min(o.det_max_side as f32 / w.max(h)).min(3.0);
+    let scale =
+        (o.det_min_side as f32 / w.min(h)).min(o.det_max_side as f32 / w.max(h)).min(o.det_max_upscale);
     let dw = (((w * scale) / 32.0).round() as usize).max(1) * 32;
     let dh = (((h * scale) / 32.0).round() as usize).max(1) * 32;
     let mut input = vec![0.0f32; 3 * dw * dh];
