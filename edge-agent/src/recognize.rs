@@ -111,7 +111,10 @@ impl PpOcrReader {
         opts.paths = ModelPaths { models_dir: cfg.models_dir.clone(), runtime_lib };
         // The cores are shared among the workers' sessions.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        opts.threads = (cores / workers).max(1);
+        opts.threads = std::env::var("LANECTL_OCR_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or((cores / workers).max(1));
         PpOcrReader::start(opts, workers)
     }
 
