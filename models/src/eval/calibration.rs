@@ -182,21 +182,7 @@ mod tests {
     use super::*;
 
     fn row(exact: bool, confidence: Option<f32>) -> EvalRow {
-        EvalRow {
-            file: String::new(),
-            label: String::new(),
-            kind: "crop".into(),
-            source: "s".into(),
-            confidence,
-            features: vec![],
-            domain: "plates",
-            exact,
-            read_right: exact,
-            check_digit_ok: false,
-            got: String::new(),
-            ms: 0.0,
-            cpu_ms: 0.0,
-        }
+        EvalRow::plate_for_test("s", "crop", exact, confidence, 0.0)
     }
 
     #[test]

@@ -322,21 +322,7 @@ mod tests {
     }
 
     fn row(source: &str, kind: &str, exact: bool, cpu_ms: f64) -> EvalRow {
-        EvalRow {
-            file: String::new(),
-            label: String::new(),
-            kind: kind.into(),
-            source: source.into(),
-            confidence: None,
-            features: vec![],
-            domain: "plates",
-            exact,
-            read_right: exact,
-            check_digit_ok: false,
-            got: String::new(),
-            ms: cpu_ms,
-            cpu_ms,
-        }
+        EvalRow::plate_for_test(source, kind, exact, None, cpu_ms)
     }
 
     #[test]

@@ -56,6 +56,34 @@ pub struct EvalRow {
     pub cpu_ms: f64,
 }
 
+#[cfg(test)]
+impl EvalRow {
+    /// A plate row for the tests of choices made from rows: only what those choices read is set.
+    pub(crate) fn plate_for_test(
+        source: &str,
+        kind: &str,
+        exact: bool,
+        confidence: Option<f32>,
+        cpu_ms: f64,
+    ) -> EvalRow {
+        EvalRow {
+            file: String::new(),
+            label: String::new(),
+            kind: kind.into(),
+            source: source.into(),
+            confidence,
+            features: vec![],
+            domain: "plates",
+            exact,
+            read_right: exact,
+            check_digit_ok: false,
+            got: String::new(),
+            ms: cpu_ms,
+            cpu_ms,
+        }
+    }
+}
+
 /// Process CPU time (user + system) in milliseconds, from `/proc/self/stat`.
 fn cpu_ms() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
