@@ -32,7 +32,6 @@ use crate::ocr::ctc_layout;
 use crate::ocr::pipeline::stretch_contrast;
 use crate::ocr::rec::{self, normalize_char, RecLine};
 use crate::ocr::runtime::OcrSessions;
-use crate::read::options::ReadOptions;
 use crate::read::plate::{self, PlateText};
 use crate::reads::PlateColor;
 
@@ -137,15 +136,6 @@ pub struct PlateAlphabets {
 }
 
 impl PlateAlphabets {
-    pub fn new(s: &OcrSessions, o: &ReadOptions) -> PlateAlphabets {
-        let dicts = [&s.rec.dictionary[..], &s.rec_alt.dictionary[..], &s.rec_plate.dictionary[..]];
-        let mut a = PlateAlphabets::of(&dicts, o.alt_reads_province, o.plate_color_prior);
-        a.plate_rec = o.plate_rec;
-        a.plate_rec_province = o.plate_rec_province;
-        a.min_confidence = o.plate_dual_min_confidence;
-        a
-    }
-
     /// From the recognisers' dictionaries (index 0 the CTC blank), in expert model order; the
     /// plate recogniser, when there is a third, judges the province too.
     pub fn of(dicts: &[&[String]], alt_reads_province: bool, color_prior: f32) -> PlateAlphabets {

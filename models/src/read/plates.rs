@@ -66,7 +66,7 @@ pub fn plates_in_image(
     let mut evidence = plate_read::evidence_in_lines(&out.lines, alts, &dict, region_found);
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
 
-    let alphabets = PlateAlphabets::new(s, o);
+    let alphabets = alphabets(s, o);
     if pipeline::is_line_shaped(img) {
         // A tight crop: the image is the plate.
         let t = Instant::now();
@@ -143,7 +143,7 @@ pub fn detect_scene_plates(
     img: &RgbImage,
     o: &ReadOptions,
 ) -> Result<DetectedPlates, ModelError> {
-    let alphabets = PlateAlphabets::new(s, o);
+    let alphabets = alphabets(s, o);
     detect_with(s, img, o, &alphabets)
 }
 
@@ -244,6 +244,16 @@ fn to_read(
     let read =
         PlateRead { text: c.text, confidence: cues.confidence(), color, cameras: cameras.to_vec(), models };
     (read, cues)
+}
+
+/// The plate experts' alphabets from the loaded recognisers, with the options' settings.
+fn alphabets(s: &OcrSessions, o: &ReadOptions) -> PlateAlphabets {
+    let dicts = [&s.rec.dictionary[..], &s.rec_alt.dictionary[..], &s.rec_plate.dictionary[..]];
+    let mut a = PlateAlphabets::of(&dicts, o.alt_reads_province, o.plate_color_prior);
+    a.plate_rec = o.plate_rec;
+    a.plate_rec_province = o.plate_rec_province;
+    a.min_confidence = o.plate_dual_min_confidence;
+    a
 }
 
 #[cfg(test)]
