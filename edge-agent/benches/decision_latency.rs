@@ -138,25 +138,23 @@ fn ms(a: &Value) -> Option<DateTime<Utc>> {
     a.as_str()?.parse().ok()
 }
 
-/// When the simulated arm started to move up: the moment the open command
-/// reached the barrier. Watched from a thread of its own until `stop`.
-fn watch_arm(
-    sim: SimLane,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<Vec<DateTime<Utc>>> {
-    std::thread::spawn(move || {
-        let mut opened = Vec::new();
-        let mut last = sim.barrier();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let now = sim.barrier();
-            if last == drivers::BarrierState::Closed && now != drivers::BarrierState::Closed {
-                opened.push(Utc::now());
-            }
-            last = now;
-            std::thread::sleep(Duration::from_micros(500));
+/// When the simulated arm started to move up, each time.
+type Times = Arc<Mutex<Vec<DateTime<Utc>>>>;
+
+/// The moments the open command reached the barrier: the simulated arm leaving closed, as the
+/// barrier signals its moves (a poll would wake thousands of times a second and take CPU from
+/// the recognition it times). Runs until the task is aborted.
+fn watch_arm(sim: SimLane, rt: &tokio::runtime::Runtime) -> (Times, tokio::task::JoinHandle<()>) {
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let times = opened.clone();
+    let task = rt.spawn(async move {
+        loop {
+            sim.barrier_reaches(drivers::BarrierState::Closed).await;
+            sim.barrier_leaves(drivers::BarrierState::Closed).await;
+            times.lock().unwrap().push(Utc::now());
         }
-        opened
-    })
+    });
+    (opened, task)
 }
 
 fn report(what: &str, mut v: Vec<f64>) -> (f64, f64) {
@@ -241,18 +239,17 @@ fn main() {
         }));
         run
     };
-    let arm_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let arm = watch_arm(sim.clone(), arm_done.clone());
+    let (arm_moves, arm) = watch_arm(sim.clone(), &rt);
     let mut records = Vec::new();
     for _ in 0..vehicles {
         records.push(rx.recv_timeout(Duration::from_secs(120)).expect("a passage record"));
     }
-    arm_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    arm.abort();
     if let Ok(path) = std::env::var("DUMP_RECORDS") {
         let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
         std::fs::write(path, lines.join("\n")).expect("writing DUMP_RECORDS");
     }
-    let arm_moves = arm.join().unwrap();
+    let arm_moves = std::mem::take(&mut *arm_moves.lock().unwrap());
     let mut latency = Vec::new();
     let mut commanded = Vec::new();
     let mut held = Vec::new();

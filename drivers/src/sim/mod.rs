@@ -189,8 +189,19 @@ impl SimLane {
         self.world.lock().unwrap().finished += 1;
     }
 
+    /// Waits until the barrier is anywhere but `state` (woken by the barrier itself, no polling).
+    pub async fn barrier_leaves(&self, state: BarrierState) {
+        loop {
+            let notified = self.barrier_moved.notified();
+            if self.barrier() != state {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Waits until the barrier reports `state`.
-    async fn barrier_reaches(&self, state: BarrierState) {
+    pub async fn barrier_reaches(&self, state: BarrierState) {
         loop {
             let notified = self.barrier_moved.notified();
             if self.barrier() == state {
