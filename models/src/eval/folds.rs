@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use super::calibration::{self, Shares};
 use super::{run_perturbed, EvalError, EvalReport, EvalRow};
 use crate::engine::{Engine, EngineOptions};
-use crate::read::options::{ReadOptions, SurePlate};
+use crate::ocr::runtime::{AltRec, DetModel};
+use crate::read::options::{ReadOptions, SceneRegions, SurePlate};
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
@@ -42,7 +43,11 @@ pub const VARIANTS: [&str; 13] = [
 /// detector on scenes whose plate detector is sure (box score >= S, read >= C, see
 /// [`SurePlate`]), `sure-off` never does, `det-N` caps the text detector's longer input side at
 /// N, `detmin-N` aims its shorter side at N, `upscale-N` enlarges a small image at most N times
-/// for the text detector, `code-crop`/`code-crop-off` let a tight crop read as
+/// for the text detector, `scenedet-fast`/`cropdet-fast` read scenes/crops with the fast text
+/// detector ([`DetModel::Fast`]), `alt-tiny` loads PP-OCRv6 tiny as the plates' second
+/// recogniser ([`AltRec::Tiny`]), `fastunclip-N` unclips the fast detector's boxes by N,
+/// `scene-regions-off` reads no plate-coloured regions in scenes, `regions-unless-code` none in
+/// a scene with a verified container code ([`SceneRegions`]), `code-crop`/`code-crop-off` let a tight crop read as
 /// a verified container code skip the plate reads (or not).
 pub fn variant(name: &str) -> Option<ReadOptions> {
     if name.contains('+') || is_speed_token(name) {
@@ -58,7 +63,20 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    ["sure-", "det-", "detmin-", "upscale-", "code-crop"].iter().any(|p| t.starts_with(p))
+    [
+        "sure-",
+        "det-",
+        "detmin-",
+        "upscale-",
+        "code-crop",
+        "scenedet-",
+        "cropdet-",
+        "alt-tiny",
+        "fastunclip-",
+        "scene-regions",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
         && !VARIANTS.contains(&t)
 }
 
@@ -79,6 +97,19 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
     } else if let Some(v) = t.strip_prefix("det-") {
         let Some(n) = v.parse().ok() else { return false };
         o.ocr.det_max_side = n;
+    } else if let Some(v) = t.strip_prefix("fastunclip-") {
+        let Some(n) = num(v) else { return false };
+        o.ocr.fast_db.unclip_ratio = n;
+    } else if t == "scene-regions-off" {
+        o.scene_regions = SceneRegions::Never;
+    } else if t == "regions-unless-code" {
+        o.scene_regions = SceneRegions::UnlessCode;
+    } else if t == "alt-tiny" {
+        o.ocr.alt_rec = AltRec::Tiny;
+    } else if t == "scenedet-fast" {
+        o.ocr.scene_det = DetModel::Fast;
+    } else if t == "cropdet-fast" {
+        o.ocr.crop_det = DetModel::Fast;
     } else if t == "code-crop" {
         o.verified_code_crop_skips_plates = true;
     } else if t == "code-crop-off" {

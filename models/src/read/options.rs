@@ -31,6 +31,20 @@ pub struct ReadOptions {
     /// A tight crop whose whole-image read is a verified container code is not read as a plate:
     /// one line of text cannot be both, and the plate reads cost two recognisers at three framings.
     pub verified_code_crop_skips_plates: bool,
+    /// When plate-coloured regions of a scene are read as plates ([`crate::read::plate_find`]);
+    /// a crop's always are.
+    pub scene_regions: SceneRegions,
+}
+
+/// When a scene's plate-coloured regions are read as plates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SceneRegions {
+    Always,
+    /// Not in a scene whose text lines read a verified container code: that is a container's
+    /// side, whose blue and yellow panels are plate-coloured; its plates are still found by the
+    /// plate detector and the text lines.
+    UnlessCode,
+    Never,
 }
 
 /// When the plate detector is sure enough of a plate that the general text detector (the
@@ -61,6 +75,7 @@ impl Default for ReadOptions {
             // fastest, 0.3. Boxes under `plate_det_min_score` (0.5) are not found at all.
             sure_plate: Some(SurePlate { min_score: 0.3, min_confidence: 0.3 }),
             verified_code_crop_skips_plates: true,
+            scene_regions: SceneRegions::Always,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::ocr::pipeline::{self, LineSource, OcrOutput};
 use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
 use crate::read::calibrate::PlateCues;
-use crate::read::options::{ReadOptions, SurePlate};
+use crate::read::options::{ReadOptions, SceneRegions, SurePlate};
 use crate::read::plate;
 use crate::read::plate_det::{self, PlateBox};
 use crate::read::plate_dual::{self, PlateAlphabets, PlateScan};
@@ -52,7 +52,12 @@ pub fn plates_in_image(
     let dict = s.rec.dictionary.clone();
     let t = Instant::now();
     // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
-    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, alts, &dict);
+    let found = if o.scene_regions != SceneRegions::Never || !is_scene(img) {
+        plate_find::find_regions(img)
+    } else {
+        Vec::new()
+    };
+    let regions = plate_read::unread_regions(found, &out.lines, alts, &dict);
     let cands = plate_read::region_candidates(img, &regions);
     let mut region_found = Vec::new();
     if !cands.is_empty() {
