@@ -47,7 +47,8 @@ pub const VARIANTS: [&str; 13] = [
 /// detector ([`DetModel::Fast`]), `alt-tiny` loads PP-OCRv6 tiny as the plates' second
 /// recogniser ([`AltRec::Tiny`]), `fastunclip-N` unclips the fast detector's boxes by N,
 /// `scene-regions-off` reads no plate-coloured regions in scenes, `regions-unless-code` none in
-/// a scene with a verified container code ([`SceneRegions`]), `code-crop`/`code-crop-off` let a tight crop read as
+/// a scene with a verified container code ([`SceneRegions`]), `regions-skip-detected` none
+/// where the plate detector read a plate ([`ReadOptions::regions_skip_detected`]), `code-crop`/`code-crop-off` let a tight crop read as
 /// a verified container code skip the plate reads (or not).
 pub fn variant(name: &str) -> Option<ReadOptions> {
     if name.contains('+') || is_speed_token(name) {
@@ -63,7 +64,7 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    [
+    const PREFIXES: [&str; 11] = [
         "sure-",
         "det-",
         "detmin-",
@@ -74,10 +75,9 @@ fn is_speed_token(t: &str) -> bool {
         "alt-tiny",
         "fastunclip-",
         "scene-regions",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
-        && !VARIANTS.contains(&t)
+        "regions-",
+    ];
+    PREFIXES.iter().any(|p| t.starts_with(p)) && !VARIANTS.contains(&t)
 }
 
 fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
@@ -102,6 +102,8 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.ocr.fast_db.unclip_ratio = n;
     } else if t == "scene-regions-off" {
         o.scene_regions = SceneRegions::Never;
+    } else if t == "regions-skip-detected" {
+        o.regions_skip_detected = true;
     } else if t == "regions-unless-code" {
         o.scene_regions = SceneRegions::UnlessCode;
     } else if t == "alt-tiny" {
@@ -346,6 +348,13 @@ mod tests {
         assert!(off.sure_plate.is_none() && !off.verified_code_crop_skips_plates);
         assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");
         assert!(variant("code-crop+warp-9").is_none());
+        let o = variant("scenedet-fast+alt-tiny+fastunclip-2+regions-unless-code+regions-skip-detected")
+            .expect("parses");
+        assert_eq!((o.ocr.scene_det, o.ocr.crop_det), (DetModel::Fast, DetModel::Standard));
+        assert_eq!((o.ocr.alt_rec, o.ocr.fast_db.unclip_ratio), (AltRec::Tiny, 2.0));
+        assert!(o.scene_regions == SceneRegions::UnlessCode && o.regions_skip_detected);
+        assert_eq!(variant("scene-regions-off").map(|o| o.scene_regions), Some(SceneRegions::Never));
+        assert!(variant("regions-sometimes").is_none());
         assert!(
             variant("plate-det-960").is_some_and(|o| o.plate_det_max_side == 960),
             "named ones still work"

@@ -34,6 +34,10 @@ pub struct ReadOptions {
     /// When plate-coloured regions of a scene are read as plates ([`crate::read::plate_find`]);
     /// a crop's always are.
     pub scene_regions: SceneRegions,
+    /// A plate-coloured region whose centre lies in a plate the plate detector found and read
+    /// is not read again as a region: it is the same plate, which the detector's rectified crop
+    /// gave every recogniser already.
+    pub regions_skip_detected: bool,
 }
 
 /// When a scene's plate-coloured regions are read as plates.
@@ -76,6 +80,7 @@ impl Default for ReadOptions {
             sure_plate: Some(SurePlate { min_score: 0.3, min_confidence: 0.3 }),
             verified_code_crop_skips_plates: true,
             scene_regions: SceneRegions::Always,
+            regions_skip_detected: false,
         }
     }
 }
