@@ -45,7 +45,7 @@ pub const VARIANTS: [&str; 13] = [
 /// for the text detector (`cupscale-N` a container camera's), `code-crop`/`code-crop-off` let a tight crop read as
 /// a verified container code skip the plate reads (or not), `crop-exit-C` lets a tight crop
 /// whose whole-image read decodes as a verified code at calibrated confidence C skip the text
-/// detector (`crop-exit-off`: never).
+/// detector (`crop-exit-off`: never), `cplates` has container cameras look for plates too.
 pub fn variant(name: &str) -> Option<ReadOptions> {
     if name.contains('+') || is_speed_token(name) {
         let mut o = ReadOptions::default();
@@ -60,7 +60,7 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    ["sure-", "det-", "detmin-", "upscale-", "cupscale-", "code-crop", "crop-exit-"]
+    ["sure-", "det-", "detmin-", "upscale-", "cupscale-", "code-crop", "crop-exit-", "cplates"]
         .iter()
         .any(|p| t.starts_with(p))
         && !VARIANTS.contains(&t)
@@ -90,6 +90,8 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.verified_code_crop_skips_plates = true;
     } else if t == "code-crop-off" {
         o.verified_code_crop_skips_plates = false;
+    } else if t == "cplates" {
+        o.container_cameras_read_plates = true;
     } else if t == "crop-exit-off" {
         o.code_crop_exit = None;
     } else if let Some(v) = t.strip_prefix("crop-exit-") {
@@ -329,6 +331,7 @@ mod tests {
         assert!(off.sure_plate.is_none() && !off.verified_code_crop_skips_plates);
         assert_eq!(variant("crop-exit-0.95").and_then(|o| o.code_crop_exit), Some(0.95));
         assert!(variant("cupscale-2").is_some_and(|o| o.container_det_max_upscale == 2.0));
+        assert!(variant("cplates").is_some_and(|o| o.container_cameras_read_plates));
         assert!(variant("crop-exit-off").is_some_and(|o| o.code_crop_exit.is_none()));
         assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");
         assert!(variant("code-crop+warp-9").is_none());

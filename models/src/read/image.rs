@@ -225,7 +225,7 @@ fn read_results(
     let verified_code_crop = o.verified_code_crop_skips_plates
         && pipeline::is_line_shaped(img)
         && containers.iter().any(|(c, _)| c.check_digit_ok);
-    let plates = if verified_code_crop {
+    let plates = if verified_code_crop || !o.read_plates {
         Vec::new()
     } else {
         plates::plates_in_image(s, img, out, &alts, o, cameras, detected)?

@@ -38,6 +38,10 @@ pub struct ReadOptions {
     /// [`OcrOptions::det_max_upscale`] for a container camera's frames (see
     /// [`ReadOptions::for_containers`]).
     pub container_det_max_upscale: f32,
+    /// Plates are looked for at all (see [`ReadOptions::for_containers`]).
+    pub read_plates: bool,
+    /// [`ReadOptions::read_plates`] for a container camera's frames.
+    pub container_cameras_read_plates: bool,
 }
 
 impl ReadOptions {
@@ -47,10 +51,13 @@ impl ReadOptions {
     /// camera's: container characters are painted 10-15 cm tall, so a frame small enough to be
     /// enlarged is a tight crop around the code, whose characters are already large; enlarging
     /// it three times makes the detector's input up to nine times larger, and it is that pass
-    /// that set the slowest vehicles' decision time.
+    /// that set the slowest vehicles' decision time. Plates are not looked for: the lane takes
+    /// the vehicle's plate from the plate cameras, and a plate a container camera saw (a
+    /// trailer's, one behind) would compete with theirs; on a view of a box it costs the plate
+    /// detector and three recognisers for nothing.
     pub fn for_containers(&self) -> ReadOptions {
         let ocr = OcrOptions { det_max_upscale: self.container_det_max_upscale, ..self.ocr.clone() };
-        ReadOptions { sure_plate: None, ocr, ..self.clone() }
+        ReadOptions { sure_plate: None, ocr, read_plates: self.container_cameras_read_plates, ..self.clone() }
     }
 }
 
@@ -93,6 +100,8 @@ impl Default for ReadOptions {
             // 0.40 and 1 loses two crops and a small scene of another source. At 2 the crops'
             // CPU time is 0.83x, their 90th percentile 330 → 260 ms.
             container_det_max_upscale: 2.0,
+            read_plates: true,
+            container_cameras_read_plates: false,
         }
     }
 }
@@ -110,5 +119,6 @@ mod tests {
         assert!(containers.ocr.det_max_upscale < plates.ocr.det_max_upscale);
         assert_eq!(containers.ocr.det_min_side, plates.ocr.det_min_side, "nothing else changes");
         assert_eq!(containers.code_crop_exit, plates.code_crop_exit);
+        assert!(plates.read_plates && !containers.read_plates);
     }
 }
