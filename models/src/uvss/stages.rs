@@ -112,9 +112,26 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
         let [rl, ru, rv] = a.join().expect("normalise thread");
         [rl, ru, rv, wl, wu, wv]
     });
+    // The specular test (`diff::term`) reads raw grey against fixed levels; the new scan's is
+    // put on the reference's exposure first (see `white_ratio`), or a darker pass loses the
+    // exemption on every glint and its residual level rises.
+    let g = white_ratio(r.exposure.p99, n.exposure.p99);
+    let wy = if g != 1.0 { Plane { data: wy.data.iter().map(|v| v * g).collect(), ..wy } } else { wy };
     let (reference, new, window) = ([rl, ru, rv, ry], [wl, wu, wv, wy], window(p));
     let (d, coverage) = diff::window_match(&scan(&reference), &scan(&new), window);
     Diffed { d, coverage, reference, new, window }
+}
+
+/// Factor that puts the new scan's raw grey on the reference's exposure, from the two scans'
+/// white levels (99th percentile of grey): a pass exposed at 0.7 has its glints at 178, not
+/// 255, and `diff::term` would count them as structure. 1 when both reach the same white (two
+/// clipped passes: every developer pair) and when a gain above 1 clipped the new scan (255
+/// stays 255). Bounded to 4 either way (a scan darker than that is `too_dark`).
+pub(crate) fn white_ratio(reference_p99: f32, new_p99: f32) -> f32 {
+    if new_p99 <= 0.0 {
+        return 1.0;
+    }
+    (reference_p99 / new_p99).clamp(0.25, 4.0)
 }
 
 fn scan(planes: &[Plane; 4]) -> diff::Scan<'_> {

@@ -157,3 +157,17 @@ fn region_sizes_on_a_narrow_scanner_count_in_millimetres() {
     }
     assert!(hits >= 3, "detected {hits}/4 at half the resolution");
 }
+
+#[test]
+fn a_darker_pass_keeps_its_glints_exempt() {
+    use super::stages::white_ratio;
+    // Two clipped passes (every developer pair): nothing changes.
+    assert_eq!(white_ratio(255.0, 255.0), 1.0);
+    // A pass exposed at 0.7: its white is 178, its grey goes back on the reference's scale.
+    assert!((white_ratio(255.0, 178.5) - 1.0 / 0.7).abs() < 1e-3);
+    // A brighter, clipped pass cannot show its gain in the white level: left alone.
+    assert_eq!(white_ratio(240.0, 255.0), 240.0 / 255.0);
+    // Bounded, and no division by a black scan.
+    assert_eq!(white_ratio(255.0, 10.0), 4.0);
+    assert_eq!(white_ratio(255.0, 0.0), 1.0);
+}
