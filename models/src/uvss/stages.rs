@@ -4,7 +4,7 @@
 //! checks (and every reason a comparison can stop for) reads in one place.
 
 use super::diff;
-use super::exposure::Exposure;
+use super::exposure::{Exposure, SATURATED};
 use super::geometry::{self, Geometry, ScanGrid};
 use super::noise;
 use super::plane::Plane;
@@ -122,16 +122,19 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
     Diffed { d, coverage, reference, new, window }
 }
 
-/// Factor that puts the new scan's raw grey on the reference's exposure, from the two scans'
-/// white levels (99th percentile of grey): a pass exposed at 0.7 has its glints at 178, not
-/// 255, and `diff::term` would count them as structure. 1 when both reach the same white (two
-/// clipped passes: every developer pair) and when a gain above 1 clipped the new scan (255
-/// stays 255). Bounded to 4 either way (a scan darker than that is `too_dark`).
+/// Factor that puts the new scan's raw grey on the reference's exposure when the reference
+/// clips (its 99th percentile at the sensor's top, `exposure::SATURATED`) and the new scan is
+/// darker: a pass exposed at 0.7 has its glints at 178, not 255, and `diff::term` would count
+/// them as structure. Only a clipped reference says what the exposure was: below the top its
+/// 99th percentile is its brightest part (scaling the simulated lane's darker pass up to it made
+/// the parcel's luma count as a glint and lost it, 0.4999). 1 otherwise: two clipped passes
+/// (every developer pair), a brighter new scan (a gain above 1 clips, 255 stays 255). At most 4
+/// (a scan darker than that is `too_dark`).
 pub(crate) fn white_ratio(reference_p99: f32, new_p99: f32) -> f32 {
-    if new_p99 <= 0.0 {
+    if reference_p99 < SATURATED || new_p99 <= 0.0 || new_p99 >= reference_p99 {
         return 1.0;
     }
-    (reference_p99 / new_p99).clamp(0.25, 4.0)
+    (reference_p99 / new_p99).min(4.0)
 }
 
 fn scan(planes: &[Plane; 4]) -> diff::Scan<'_> {
