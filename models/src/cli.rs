@@ -2,21 +2,26 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, ImageSource, Purpose};
 use crate::error::{ModelError, OcrError};
 use crate::read::image::ImageResult;
 
 /// Recognise each file; an unusable file gives a result with `error` set, not a failure.
 /// Fails only when the models cannot be loaded.
 pub fn recognize_files(paths: &[PathBuf]) -> Result<Vec<ImageResult>, ModelError> {
-    recognize_with(&Engine::start(EngineOptions::discover()?)?, paths)
+    recognize_with(&Engine::start(EngineOptions::discover()?)?, paths, Purpose::Any)
 }
 
-/// [`recognize_files`] on an engine the caller keeps (to measure it afterwards, say).
-pub fn recognize_with(engine: &Engine, paths: &[PathBuf]) -> Result<Vec<ImageResult>, ModelError> {
+/// [`recognize_files`] on an engine the caller keeps (to measure it afterwards, say), each file
+/// read as a frame of a camera there for `purpose`.
+pub fn recognize_with(
+    engine: &Engine,
+    paths: &[PathBuf],
+    purpose: Purpose,
+) -> Result<Vec<ImageResult>, ModelError> {
     let mut out = Vec::with_capacity(paths.len());
     for p in paths {
-        match engine.recognize_path(p) {
+        match engine.recognize_as(ImageSource::Path(p.clone()), "", purpose) {
             Ok(r) => out.push(r),
             Err(OcrError::Model(e)) => return Err(e),
             Err(OcrError::Input(e)) => out.push(ImageResult {

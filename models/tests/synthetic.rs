@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use ab_glyph::FontVec;
 use image::{ImageFormat, Rgb, RgbImage};
-use models::engine::{Engine, EngineOptions, ImageSource};
+use models::engine::{Engine, EngineOptions, ImageSource, Purpose};
 use models::read::image::ImageResult;
 use models::synth::draw;
 use models::{InputError, OcrError, PlateColor};
@@ -125,6 +125,35 @@ fn plate_in_a_scene() {
     image::imageops::replace(&mut img, &plate, 420, 500);
     let r = run(e, &img);
     assert_eq!(r.plates.first().map(|p| p.text.as_str()), Some("沪AGH092"), "lines: {:?}", r.lines);
+}
+
+/// A container camera's frame with a plate in view (the tractor's, below the box): the lane
+/// takes the vehicle's plate from its plate cameras, so a container camera reports the code
+/// only, while a frame of unknown purpose reports both.
+#[test]
+fn a_container_camera_reads_the_code_not_the_plate_in_view() {
+    let (Some(e), Some(latin), Some(han)) = (engine(), font(DEJAVU_BOLD), font(WQY)) else { return };
+    let mut img = RgbImage::from_fn(1024, 768, |x, y| Rgb([(90 + x / 16) as u8, (100 + y / 16) as u8, 110]));
+    draw(&mut img, &latin, "CSQU 305438 3", 160.0, 120.0, 64.0, Rgb([240, 240, 240]));
+    let plate = models::imgops::resize(
+        &plate_image(&han, "沪AGH092", Rgb([20, 60, 190]), Rgb([245, 245, 245])),
+        188,
+        48,
+    );
+    image::imageops::replace(&mut img, &plate, 420, 560);
+    let read_as =
+        |purpose| e.recognize_as(ImageSource::Bytes(png(&img)), "test", purpose).expect("recognition");
+    let any = read_as(Purpose::Any);
+    assert_eq!(any.plates.first().map(|p| p.text.as_str()), Some("沪AGH092"), "lines: {:?}", any.lines);
+    assert_eq!(
+        any.containers.first().map(|c| c.code.as_str()),
+        Some("CSQU3054383"),
+        "lines: {:?}",
+        any.lines
+    );
+    let containers = read_as(Purpose::Containers);
+    assert_eq!(containers.containers.first().map(|c| c.code.as_str()), Some("CSQU3054383"));
+    assert!(containers.plates.is_empty(), "a container camera reported {:?}", containers.plates);
 }
 
 /// A two-row (truck) plate: province and letter small on top, five characters below. The

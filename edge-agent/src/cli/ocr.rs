@@ -19,6 +19,7 @@ use models::{ContainerRead, PlateRead};
 
 #[derive(Args)]
 #[command(after_help = "Examples:\n  edge-agent ocr gate7-front.jpg gate7-rear.jpg\n  \
+edge-agent ocr --camera containers gate7-left.jpg\n  \
 edge-agent ocr snapshot.jpg --json | jq '.containers[0].code'\n\n\
 Exit 0 when every image was read (whether or not it showed a code), 1 when an image was \
 unusable, 2 when the models cannot be loaded (scripts/setup-models installs them).")]
@@ -44,6 +45,28 @@ pub struct OcrArgs {
     /// worker has released its buffers, models still loaded (`rss_kb=N`).
     #[arg(long)]
     pub rss: bool,
+    /// Read the images as the lane reads a frame of this kind of camera: `containers` never
+    /// looks for plates and always runs the text detector; `plates` and `any` look for both.
+    #[arg(long, value_enum, default_value_t = Camera::Any)]
+    pub camera: Camera,
+}
+
+/// What the camera that took the images is there for (the lane knows it from the capture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Camera {
+    Any,
+    Plates,
+    Containers,
+}
+
+impl From<Camera> for models::engine::Purpose {
+    fn from(c: Camera) -> Self {
+        match c {
+            Camera::Any => models::engine::Purpose::Any,
+            Camera::Plates => models::engine::Purpose::Plates,
+            Camera::Containers => models::engine::Purpose::Containers,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -73,7 +96,7 @@ fn confidence(text: &str) -> Result<f32, String> {
 
 /// Exit codes: 0 all read, 1 some image unusable, 2 models unavailable.
 pub fn run(args: OcrArgs) -> Result<bool, String> {
-    let results = read_files(&args.images, args.rss).map_err(|e| e.to_string())?;
+    let results = read_files(&args.images, args.camera, args.rss).map_err(|e| e.to_string())?;
     for r in &results {
         if let Some(e) = &r.error {
             eprintln!("edge-agent ocr: {}: {e}", r.file);
@@ -202,9 +225,9 @@ fn single(s: &str) -> Option<char> {
 
 /// Recognise the files; with `rss`, report the resident memory afterwards with the models still
 /// loaded and the worker idle (what the lane PC holds between vehicles).
-fn read_files(images: &[PathBuf], rss: bool) -> Result<Vec<ImageResult>, models::ModelError> {
+fn read_files(images: &[PathBuf], camera: Camera, rss: bool) -> Result<Vec<ImageResult>, models::ModelError> {
     let engine = models::engine::Engine::start(models::engine::EngineOptions::discover()?)?;
-    let results = models::cli::recognize_with(&engine, images)?;
+    let results = models::cli::recognize_with(&engine, images, camera.into())?;
     if rss {
         eprintln!("rss_kb_busy={}", rss_kb().unwrap_or(0));
         engine.release_memory()?;

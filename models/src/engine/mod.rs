@@ -108,7 +108,7 @@ impl Engine {
                     }
                 };
                 // A container camera's frames always get the text detector (see [`Purpose`]).
-                let full_look = ReadOptions { sure_plate: None, ..opts.read.clone() };
+                let full_look = opts.read.for_containers();
                 loop {
                     let job = match rx.recv_timeout(IDLE_TRIM_AFTER) {
                         Ok(job) => job,

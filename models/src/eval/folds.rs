@@ -45,8 +45,10 @@ pub const VARIANTS: [&str; 16] = [
 /// detector on scenes whose plate detector is sure (box score >= S, read >= C, see
 /// [`SurePlate`]), `sure-off` never does, `det-N` caps the text detector's longer input side at
 /// N, `detmin-N` aims its shorter side at N, `upscale-N` enlarges a small image at most N times
-/// for the text detector, `code-crop`/`code-crop-off` let a tight crop read as
-/// a verified container code skip the plate reads (or not).
+/// for the text detector (`cupscale-N` a container camera's), `code-crop`/`code-crop-off` let a tight crop read as
+/// a verified container code skip the plate reads (or not), `crop-exit-C` lets a tight crop
+/// whose whole-image read decodes as a verified code at calibrated confidence C skip the text
+/// detector (`crop-exit-off`: never), `cplates` has container cameras look for plates too.
 pub fn variant(name: &str) -> Option<ReadOptions> {
     if name.contains('+') || is_speed_token(name) {
         let mut o = ReadOptions::default();
@@ -61,7 +63,9 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    ["sure-", "det-", "detmin-", "upscale-", "code-crop"].iter().any(|p| t.starts_with(p))
+    ["sure-", "det-", "detmin-", "upscale-", "cupscale-", "code-crop", "crop-exit-", "cplates"]
+        .iter()
+        .any(|p| t.starts_with(p))
         && !VARIANTS.contains(&t)
 }
 
@@ -73,6 +77,9 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         let Some((a, b)) = v.split_once('-') else { return false };
         let (Some(min_score), Some(min_confidence)) = (num(a), num(b)) else { return false };
         o.sure_plate = Some(SurePlate { min_score, min_confidence });
+    } else if let Some(v) = t.strip_prefix("cupscale-") {
+        let Some(n) = num(v) else { return false };
+        o.container_det_max_upscale = n;
     } else if let Some(v) = t.strip_prefix("upscale-") {
         let Some(n) = num(v) else { return false };
         o.ocr.det_max_upscale = n;
@@ -86,6 +93,13 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.verified_code_crop_skips_plates = true;
     } else if t == "code-crop-off" {
         o.verified_code_crop_skips_plates = false;
+    } else if t == "cplates" {
+        o.container_cameras_read_plates = true;
+    } else if t == "crop-exit-off" {
+        o.code_crop_exit = None;
+    } else if let Some(v) = t.strip_prefix("crop-exit-") {
+        let Some(n) = num(v) else { return false };
+        o.code_crop_exit = Some(n);
     } else {
         return false;
     }
@@ -170,14 +184,15 @@ pub fn run(
 }
 
 /// Every row of a run with its read's cues, one per line (for looking at the calibration
-/// outside this program): source, domain, kind, file, label, got, exact, confidence, cues...
+/// outside this program): source, domain, kind, file, label, got, exact, confidence, the CPU
+/// time of the image in ms, cues...
 pub fn rows_tsv(rows: &[EvalRow]) -> String {
-    let mut s = String::from("source\tdomain\tkind\tfile\tlabel\tgot\texact\tconfidence\tcues\n");
+    let mut s = String::from("source\tdomain\tkind\tfile\tlabel\tgot\texact\tconfidence\tcpu_ms\tcues\n");
     for r in rows {
         let cues: Vec<String> = r.features.iter().map(|f| format!("{f:.4}")).collect();
         let _ = writeln!(
             s,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.0}\t{}",
             r.source,
             r.domain,
             r.kind,
@@ -186,6 +201,7 @@ pub fn rows_tsv(rows: &[EvalRow]) -> String {
             r.got,
             r.exact,
             r.confidence.map_or("-".into(), |c| format!("{c:.4}")),
+            r.cpu_ms,
             cues.join("\t")
         );
     }
@@ -325,6 +341,10 @@ mod tests {
         assert_eq!((o.ocr.det_max_side, o.ocr.det_min_side), (960, 544));
         let off = variant("sure-off+code-crop-off").expect("parses");
         assert!(off.sure_plate.is_none() && !off.verified_code_crop_skips_plates);
+        assert_eq!(variant("crop-exit-0.95").and_then(|o| o.code_crop_exit), Some(0.95));
+        assert!(variant("cupscale-2").is_some_and(|o| o.container_det_max_upscale == 2.0));
+        assert!(variant("cplates").is_some_and(|o| o.container_cameras_read_plates));
+        assert!(variant("crop-exit-off").is_some_and(|o| o.code_crop_exit.is_none()));
         assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");
         assert!(variant("code-crop+warp-9").is_none());
         assert!(

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::engine::ImageSource;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, Purpose};
 use crate::error::ModelError;
 use crate::eval::perturb::Perturbation;
 use crate::read::image::ImageResult;
@@ -233,7 +233,10 @@ pub fn run_perturbed(engine: &Engine, dir: &Path, seed: Option<u64>) -> Result<E
         let path: PathBuf = dir.join(file);
         let src = source(&path, file, seed);
         let (t, c) = (Instant::now(), cpu_ms());
-        let result = engine.recognize(src, "");
+        // Read as the lane would: each folder's images come from the cameras there for what
+        // they are labelled with.
+        let purpose = if is_container_label(label) { Purpose::Containers } else { Purpose::Plates };
+        let result = engine.recognize_as(src, "", purpose);
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let cpu = cpu_ms() - c;
         let j = match &result {

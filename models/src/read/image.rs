@@ -67,13 +67,27 @@ pub struct Timings {
     pub total: f64,
 }
 
-fn enough(lines: &[TextLine], dict: &[String]) -> bool {
+fn enough(lines: &[TextLine], dict: &[String], o: &ReadOptions) -> bool {
     lines.iter().any(|l| {
         let alts = l.rec.alternatives(dict, ALTS);
         iso6346::find_codes(&alts).first().is_some_and(|c| c.check_digit_ok && c.confidence > 0.5)
             || (l.source == LineSource::WholeImage
                 && plate::find_plate(&alts).is_some_and(|p| p.confidence > 0.5))
+            || o.code_crop_exit.is_some_and(|exit| verified_code_crop(l, dict, exit))
     })
+}
+
+/// A tight crop's whole-image or column read that decodes under the ISO 6346 layout into a code
+/// whose check digit holds and whose calibrated confidence is at least `exit`. Such a read
+/// needs no detector: a read the map already puts this sure is what the lane decides on, and
+/// the detector's lines would only be the same code's pieces. It is the case the parser's own
+/// test misses: a category letter read as its look-alike digit (`CXD01105408`) ranks the
+/// window as if it were shifted, which within a crop of exactly one code it cannot be.
+fn verified_code_crop(l: &TextLine, dict: &[String], exit: f32) -> bool {
+    matches!(l.source, LineSource::WholeImage | LineSource::Column)
+        && container::decoded_codes(std::slice::from_ref(l), dict)
+            .iter()
+            .any(|c| c.read.check_digit_ok && c.read.cues().confidence() >= exit)
 }
 
 /// Recognise one decoded image. `camera` is recorded in the reads.
@@ -95,7 +109,7 @@ pub fn recognize_image(
     let mut out = if sure {
         pipeline::OcrOutput::default()
     } else {
-        pipeline::read_image(s, img, &o.ocr, &|lines| enough(lines, &dict))?
+        pipeline::read_image(s, img, &o.ocr, &|lines| enough(lines, &dict, o))?
     };
     if let Some(d) = &detected {
         out.det_ms += d.det_ms;
@@ -211,7 +225,7 @@ fn read_results(
     let verified_code_crop = o.verified_code_crop_skips_plates
         && pipeline::is_line_shaped(img)
         && containers.iter().any(|(c, _)| c.check_digit_ok);
-    let plates = if verified_code_crop {
+    let plates = if verified_code_crop || !o.read_plates {
         Vec::new()
     } else {
         plates::plates_in_image(s, img, out, &alts, o, cameras, detected)?
@@ -296,5 +310,66 @@ impl ImageResult {
             let _ = writeln!(s, "  nothing recognised ({} text lines)", self.lines.len());
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::rec::{ctc_decode, LineProbs};
+
+    /// A line the recogniser read as `text`, each character at `p` (the rest of its step spread
+    /// over the other classes), except at `unsure`: there it read `(seen, p_seen)` with
+    /// `(alt, p_alt)` next. Characters are separated by blank steps.
+    fn dict() -> Vec<String> {
+        std::iter::once(String::new()).chain(('0'..='9').chain('A'..='Z').map(String::from)).collect()
+    }
+
+    fn read_line(
+        text: &str,
+        p: f32,
+        unsure: Option<(usize, char, f32, char, f32)>,
+        source: LineSource,
+    ) -> TextLine {
+        let dict = dict();
+        let c = dict.len();
+        let class = |ch: char| dict.iter().position(|d| d.starts_with(ch)).expect("in the dictionary");
+        let mut probs = Vec::new();
+        for (i, ch) in text.chars().enumerate() {
+            let mut step = vec![(1.0 - p) / (c - 1) as f32; c];
+            match unsure {
+                Some((k, seen, p_seen, alt, p_alt)) if k == i => {
+                    step.fill((1.0 - p_seen - p_alt) / (c - 2) as f32);
+                    step[class(seen)] = p_seen;
+                    step[class(alt)] = p_alt;
+                }
+                _ => step[class(ch)] = p,
+            }
+            probs.extend(step);
+            let mut blank = vec![0.0; c];
+            blank[0] = 1.0;
+            probs.extend(blank);
+        }
+        let rec = ctc_decode(&LineProbs { t: 2 * text.len(), c, probs }, &dict, None);
+        TextLine { text: rec.text.clone(), confidence: rec.confidence(), quad: [[0.0; 2]; 4], source, rec }
+    }
+
+    #[test]
+    fn a_crop_read_as_a_verified_code_ends_early_only_when_sure_enough() {
+        // CXDU1105408 with its category letter read as the look-alike 0 (the layout restores U).
+        let sure = read_line("CXD01105408", 0.97, Some((3, '0', 0.7, 'U', 0.25)), LineSource::Column);
+        assert_eq!(sure.text, "CXD01105408");
+        let dict = dict();
+        assert!(verified_code_crop(&sure, &dict, 0.8), "seen at 0.7 and verified: calibrated about 0.91");
+        assert!(!verified_code_crop(&sure, &dict, 0.95), "but not 0.95 sure");
+        // The same read from a detected box: the crop's own read is what may end early.
+        let boxed = read_line("CXD01105408", 0.97, Some((3, '0', 0.7, 'U', 0.25)), LineSource::Detected);
+        assert!(!verified_code_crop(&boxed, &dict, 0.8));
+        // Seen at 0.4: calibrated below the lane's threshold, so the detector gets its look.
+        let faint = read_line("CXD01105408", 0.97, Some((3, '0', 0.4, 'U', 0.35)), LineSource::WholeImage);
+        assert!(!verified_code_crop(&faint, &dict, 0.8));
+        // A wrong check digit is never verified, however clear.
+        let wrong = read_line("CXDU1105409", 0.99, None, LineSource::WholeImage);
+        assert!(!verified_code_crop(&wrong, &dict, 0.5));
     }
 }
