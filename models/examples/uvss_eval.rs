@@ -18,12 +18,16 @@ use models::uvss::{self, synth, variants::Variant, Comparison, Params, Verdict};
 
 /// Default parameters, with overrides from the environment to measure alternatives:
 /// `UVSS_NOISE_TILE` (the optional local noise level), `UVSS_TONE=0` (no tone matching), `UVSS_TONE_BEND=0` (match always),
-/// `UVSS_REMATCH=ALONG,ACROSS` (how far candidates are moved as a whole, in windows).
+/// `UVSS_REMATCH=ALONG,ACROSS` (how far candidates are moved as a whole, in windows),
+/// `UVSS_FLOOR_GROWTH` (the residual floor on grids narrower than the nominal one).
 fn params() -> Params {
     let mut p = Params::default();
     let env = |k: &str| std::env::var(k).ok();
     if let Some(t) = env("UVSS_NOISE_TILE").and_then(|v| v.parse().ok()) {
         p.noise_tile = t;
+    }
+    if let Some(g) = env("UVSS_FLOOR_GROWTH").and_then(|v| v.parse().ok()) {
+        p.floor_growth = g;
     }
     if env("UVSS_TONE").as_deref() == Some("0") {
         p.match_tone = false;
@@ -185,12 +189,18 @@ fn overlaps(r: &uvss::Region, b: (u32, u32, u32, u32)) -> bool {
     r.x < b.0 + b.2 && b.0 < r.x + r.w && r.y < b.1 + b.3 && b.1 < r.y + r.h
 }
 
+/// First seed of the synthetic pairs: 1000, or `UVSS_SEED` (other vehicles, to choose on pairs
+/// the table's rows do not contain).
+fn seed_base() -> u64 {
+    std::env::var("UVSS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+}
+
 /// Synthetic pairs, every other one with a planted object; detection needs a region on it.
 fn synthetic(n: usize, cross: usize, len: usize, v: Variant, dir: Option<PathBuf>, verbose: bool) -> Tally {
     let p = params();
     let mut t = Tally::default();
     for i in 0..n {
-        let pair = synth::pair(1000 + i as u64, i % 2 == 0, cross, len);
+        let pair = synth::pair(seed_base() + i as u64, i % 2 == 0, cross, len);
         let probe = v.apply(&pair.probe);
         let object = pair.object.map(|b| v.forward_box(b, pair.probe.width(), pair.probe.height()));
         let start = Instant::now();

@@ -22,7 +22,7 @@ use crate::read::options::{ReadOptions, SceneRegions, SurePlate};
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
-pub const VARIANTS: [&str; 13] = [
+pub const VARIANTS: [&str; 16] = [
     "default",
     "rank-size",
     "rank-detector",
@@ -36,6 +36,9 @@ pub const VARIANTS: [&str; 13] = [
     "no-plate-rec",
     "plate-rec-no-province",
     "rank-edge",
+    "home-1",
+    "home-2",
+    "home-3",
 ];
 
 /// The options of a named variant: a name of [`VARIANTS`], or speed settings joined by `+`
@@ -165,6 +168,10 @@ fn named(name: &str) -> Option<ReadOptions> {
         "plate-rec-no-province" => ReadOptions { plate_rec_province: false, ..d },
         // A plate the frame cuts ranks below a whole one of the same size.
         "rank-edge" => ReadOptions { rank: RankWeights { edge: 0.5, ..d.rank }, ..d },
+        // The plate recogniser's home province discounted by 1, 2 or 3 nats.
+        "home-1" => ReadOptions { plate_rec_home_discount: 1.0, ..d },
+        "home-2" => ReadOptions { plate_rec_home_discount: 2.0, ..d },
+        "home-3" => ReadOptions { plate_rec_home_discount: 3.0, ..d },
         _ => return None,
     })
 }
@@ -200,8 +207,13 @@ pub fn run(
         }
         runs.push(Run { name: name.clone(), rows });
     }
-    if let (Some(path), Some(first)) = (dump, runs.first()) {
-        std::fs::write(path, rows_tsv(&first.rows))?;
+    // The first variant's rows to the file named, every other variant's beside it
+    // (`FILE.variant`), so that a map can be fit on any of them.
+    if let Some(path) = dump {
+        for (k, r) in runs.iter().enumerate() {
+            let to = if k == 0 { path.to_path_buf() } else { path.with_extension(&r.name) };
+            std::fs::write(to, rows_tsv(&r.rows))?;
+        }
     }
     Ok(report(&runs, show_misses, choose))
 }

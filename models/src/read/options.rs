@@ -25,6 +25,8 @@ pub struct ReadOptions {
     pub plate_color_prior: f32,
     /// See [`crate::read::plate_dual::PlateAlphabets::min_confidence`].
     pub plate_dual_min_confidence: f32,
+    /// See [`crate::read::plate_dual::PlateAlphabets::plate_rec_home_discount`].
+    pub plate_rec_home_discount: f32,
     /// A scene whose plate detector is this sure of a plate is not given to the text detector
     /// (see [`SurePlate`]); `None`: every scene is.
     pub sure_plate: Option<SurePlate>,
@@ -102,6 +104,7 @@ impl Default for ReadOptions {
             plate_rec_province: true,
             plate_color_prior: 4.0,
             plate_dual_min_confidence: crate::read::plate::MIN_DECODED_PROB,
+            plate_rec_home_discount: 0.0,
             // Chosen on the folds (`ocr-eval --folds --speed`, docs/design/recognition.md): of
             // 0.3, 0.5, 0.7 and 0.9 none lost a read on any fold, and every fold chose the
             // fastest, 0.3. Boxes under `plate_det_min_score` (0.5) are not found at all.

@@ -30,7 +30,7 @@ use crate::error::ModelError;
 use crate::imgops;
 use crate::ocr::ctc_layout;
 use crate::ocr::pipeline::stretch_contrast;
-use crate::ocr::rec::{self, normalize_char, RecLine};
+use crate::ocr::rec::{self, normalize_char, LineProbs, RecLine};
 use crate::ocr::runtime::OcrSessions;
 use crate::read::plate::{self, PlateText};
 use crate::reads::PlateColor;
@@ -115,6 +115,11 @@ pub const RECOGNISERS: usize = 3;
 /// The plate recogniser's index among the experts' models.
 const PLATE_REC: usize = 2;
 
+/// The province nearly all of the plate recogniser's training plates came from (CCPD, Anhui):
+/// where the image says little about the province character (small, blurred, dim plates) the
+/// recogniser falls back on its training prior and answers 皖.
+pub const PLATE_REC_HOME: char = '皖';
+
 /// Lines are padded to this width for the plate recogniser: trained on PaddleOCR v2's fixed
 /// 320-px inputs, it drops the first character of a plate given at its own width (measured on
 /// the development crops: 134/282 plain reads right at the plate's width, 259/282 padded).
@@ -133,6 +138,9 @@ pub struct PlateAlphabets {
     pub color_prior: f32,
     /// A judged read less confident than this is no read (see [`PlateScan::judge`]).
     pub min_confidence: f32,
+    /// How many nats the plate recogniser's home province ([`PLATE_REC_HOME`]) is discounted
+    /// by before its output is decoded (see [`reweigh_class`]); 0: not at all.
+    pub plate_rec_home_discount: f32,
 }
 
 impl PlateAlphabets {
@@ -146,6 +154,7 @@ impl PlateAlphabets {
             plate_rec_province: true,
             color_prior,
             min_confidence: plate::MIN_DECODED_PROB,
+            plate_rec_home_discount: 0.0,
         }
     }
 
@@ -318,11 +327,17 @@ pub fn scan_plates(
     let all: Vec<RgbImage> = images.iter().flat_map(framings).collect();
     let first = rec::recognize(&mut s.rec, &all)?;
     let second = rec::recognize(&mut s.rec_alt, &all)?;
-    let third = if alphabets.plate_rec {
+    let mut third = if alphabets.plate_rec {
         rec::recognize_min_width(&mut s.rec_plate, &all, PLATE_REC_WIDTH)?
     } else {
         vec![]
     };
+    if let Some(&home) = alphabets.alphabets.get(PLATE_REC).and_then(|a| a.class_of.get(&PLATE_REC_HOME)) {
+        let factor = (-alphabets.plate_rec_home_discount).exp();
+        for l in &mut third {
+            reweigh_class(&mut l.probs, home, factor);
+        }
+    }
     let (d0, d1, d2) =
         (s.rec.dictionary.as_slice(), s.rec_alt.dictionary.as_slice(), s.rec_plate.dictionary.as_slice());
     let mut first = first.into_iter();
@@ -348,6 +363,23 @@ pub fn scan_plates(
         .collect())
 }
 
+/// A recogniser's output as if trained under another prior of `class`: each time step's
+/// probability of it times `factor`, the step renormalised (Bayes' rule under a shifted label
+/// prior). A step sure of the class stays sure (0.999 at a factor of e^-2 is still 0.99); a
+/// doubtful one (0.66 against 0.2) yields to the runner-up.
+fn reweigh_class(p: &mut LineProbs, class: usize, factor: f32) {
+    if class >= p.c || factor == 1.0 {
+        return;
+    }
+    for step in p.probs.chunks_mut(p.c) {
+        step[class] *= factor;
+        let sum: f32 = step.iter().sum();
+        if sum > 0.0 {
+            step.iter_mut().for_each(|v| *v /= sum);
+        }
+    }
+}
+
 /// The colour of a plate image that is (nearly) all plate.
 pub fn plate_color_of_crop(img: &RgbImage) -> Option<PlateColor> {
     let (w, h) = (img.width() as f32, img.height() as f32);
@@ -357,7 +389,7 @@ pub fn plate_color_of_crop(img: &RgbImage) -> Option<PlateColor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ocr::rec::{ctc_decode, LineProbs};
+    use crate::ocr::rec::ctc_decode;
 
     /// A dictionary and a recogniser output spelling `text` with probability `p` per character.
     fn output(dict: &[String], text: &str, p: &[f32]) -> RecLine {
@@ -455,6 +487,18 @@ mod tests {
         let spelled = e.spell(&text, &alphabets.alphabets[1], false).expect("O spelled as 0");
         assert_eq!(spelled.chars, text);
         assert!(spelled.log_p > -2.0, "{spelled:?}");
+    }
+
+    #[test]
+    fn a_shifted_prior_keeps_a_sure_class_and_turns_a_doubtful_one() {
+        // Two steps over three classes (blank, 皖, 湘): one sure of 皖, one doubtful.
+        let mut p = LineProbs { t: 2, c: 3, probs: vec![0.0005, 0.999, 0.0005, 0.14, 0.66, 0.2] };
+        reweigh_class(&mut p, 1, (-2.0f32).exp());
+        assert!(p.probs[1] > 0.99, "{p:?}");
+        assert!(p.probs[5] > p.probs[4], "{p:?}");
+        for step in p.probs.chunks(3) {
+            assert!((step.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
     }
 
     #[test]

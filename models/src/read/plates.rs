@@ -274,6 +274,7 @@ fn alphabets(s: &OcrSessions, o: &ReadOptions) -> PlateAlphabets {
     a.plate_rec = o.plate_rec;
     a.plate_rec_province = o.plate_rec_province;
     a.min_confidence = o.plate_dual_min_confidence;
+    a.plate_rec_home_discount = o.plate_rec_home_discount;
     a
 }
 

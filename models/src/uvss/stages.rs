@@ -4,7 +4,7 @@
 //! checks (and every reason a comparison can stop for) reads in one place.
 
 use super::diff;
-use super::exposure::Exposure;
+use super::exposure::{Exposure, SATURATED};
 use super::geometry::{self, Geometry, ScanGrid};
 use super::noise;
 use super::plane::Plane;
@@ -112,9 +112,29 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
         let [rl, ru, rv] = a.join().expect("normalise thread");
         [rl, ru, rv, wl, wu, wv]
     });
+    // The specular test (`diff::term`) reads raw grey against fixed levels; the new scan's is
+    // put on the reference's exposure first (see `white_ratio`), or a darker pass loses the
+    // exemption on every glint and its residual level rises.
+    let g = white_ratio(r.exposure.p99, n.exposure.p99);
+    let wy = if g != 1.0 { Plane { data: wy.data.iter().map(|v| v * g).collect(), ..wy } } else { wy };
     let (reference, new, window) = ([rl, ru, rv, ry], [wl, wu, wv, wy], window(p));
     let (d, coverage) = diff::window_match(&scan(&reference), &scan(&new), window);
     Diffed { d, coverage, reference, new, window }
+}
+
+/// Factor that puts the new scan's raw grey on the reference's exposure when the reference
+/// clips (its 99th percentile at the sensor's top, `exposure::SATURATED`) and the new scan is
+/// darker: a pass exposed at 0.7 has its glints at 178, not 255, and `diff::term` would count
+/// them as structure. Only a clipped reference says what the exposure was: below the top its
+/// 99th percentile is its brightest part (scaling the simulated lane's darker pass up to it made
+/// the parcel's luma count as a glint and lost it, 0.4999). 1 otherwise: two clipped passes
+/// (every developer pair), a brighter new scan (a gain above 1 clips, 255 stays 255). At most 4
+/// (a scan darker than that is `too_dark`).
+pub(crate) fn white_ratio(reference_p99: f32, new_p99: f32) -> f32 {
+    if reference_p99 < SATURATED || new_p99 <= 0.0 || new_p99 >= reference_p99 {
+        return 1.0;
+    }
+    (reference_p99 / new_p99).min(4.0)
 }
 
 fn scan(planes: &[Plane; 4]) -> diff::Scan<'_> {
@@ -163,17 +183,25 @@ pub(crate) fn regions(diffed: &Diffed, reg: &Registration, geo: &Geometry, p: &P
     // level (a high percentile over the covered area). Two passes of a clean, well-aligned
     // vehicle leave little residual; a pair with more parallax, glare or blur leaves more
     // everywhere, and only what stands out against that is a candidate.
-    let level = percentile(&d.data, 0.9).max(p.residual_floor);
+    // On a grid narrower than the nominal one the floor grows (see `Params::floor_growth`).
+    let area = area_scale(geo.reference.cross, p.work_cross);
+    let floor = p.residual_floor / area.powf(p.floor_growth / 2.0);
+    let level = percentile(&d.data, 0.9).max(floor);
     let d = Plane { w: d.w, h: d.h, data: d.data.iter().map(|v| v / level).collect() };
     // Then against its own neighbourhood: wheels, bumpers and poorly held parts differ all
     // over, a new object differs from surroundings that match (see `noise`).
     let tile = (p.noise_tile * d.h as f32).round() as usize;
     let d = if tile > 0 { noise::local_normalise(&d, tile, p.pixel_threshold) } else { d };
-    let mut blobs = regions::compact_blobs(&d, p.pixel_threshold, p.open_radius, p.min_area);
+    // Sizes are physical: `min_area` and `full_area` hold on a grid of `work_cross` pixels
+    // across the lane; a narrower scanner's grid is as wide as its scan, and there an object
+    // covers fewer pixels (see `area_scale`).
+    let min_area = ((p.min_area as f32 * area).round() as usize).max(MIN_AREA_PX);
+    let full_area = (p.full_area as f32 * area).max(min_area as f32);
+    let mut blobs = regions::compact_blobs(&d, p.pixel_threshold, p.open_radius, min_area);
     blobs.retain(|b| !noise::in_end_band(b.x0, b.x1, d.w, p.end_band));
     // Strength: mean difference, discounted for regions smaller than `full_area` (a small
     // blob of strong difference is as typical of residual misalignment as of a small object).
-    let strength = |b: &Blob| b.mean * (b.area as f32 / p.full_area.max(1) as f32).sqrt().min(1.0);
+    let strength = |b: &Blob| b.mean * (b.area as f32 / full_area).sqrt().min(1.0);
     let mut blobs: Vec<(f32, Blob)> = blobs.into_iter().map(|b| (strength(&b), b)).collect();
     // A candidate that would be reported is first moved as a whole (see `rematch`): what
     // finds itself in the reference a little further away is residual misregistration.
@@ -201,6 +229,24 @@ pub(crate) fn regions(diffed: &Diffed, reg: &Registration, geo: &Geometry, p: &P
     }
     let best = blobs.first().map_or(0.0, |b| b.0);
     Found { regions, score: squash(best, p.region_threshold), level, heat }
+}
+
+/// Fewest difference-grid pixels a region may have on any grid: below this a component is a
+/// few pixels of noise whatever their size in millimetres.
+const MIN_AREA_PX: usize = 4;
+
+/// Factor from areas on the nominal grid (`nominal` pixels across the lane) to areas on a grid
+/// `cross` pixels across: the work grid always spans the lane, so its pixels across are its
+/// scale. Only narrower grids are scaled (a scan under `nominal` pixels across keeps its own
+/// width, nothing is enlarged); wider ones (`nominal` up to 2x, the integer reduction) keep the
+/// nominal areas, as the choices on the developer pairs (406 across) were made with them.
+pub(crate) fn area_scale(cross: usize, nominal: usize) -> f32 {
+    let r = cross as f32 / nominal.max(1) as f32;
+    if r < 1.0 {
+        r * r
+    } else {
+        1.0
+    }
 }
 
 /// Map a 0.. strength onto 0..1 so that `threshold` lands on 0.5.

@@ -128,3 +128,48 @@ fn simulated_lane_scans_find_the_parcel_and_nothing_on_a_clean_pass() {
         assert!(mid > len / 3 && mid < len * 2 / 3, "region {:?} of {len}", dirty.regions[0]);
     }
 }
+
+#[test]
+fn region_sizes_on_a_narrow_scanner_count_in_millimetres() {
+    use super::stages::area_scale;
+    // Half the pixels across the lane: a quarter of the pixels per object.
+    assert_eq!(area_scale(200, 400), 0.25);
+    // The nominal grid and wider ones (up to twice, the integer reduction) keep their areas.
+    assert_eq!(area_scale(400, 400), 1.0);
+    assert_eq!(area_scale(406, 400), 1.0);
+    assert_eq!(area_scale(799, 400), 1.0);
+    // A scanner of half the resolution: the objects are found as on the nominal grid.
+    let p = Params::default();
+    let mut hits = 0;
+    for seed in [5000u64, 5002, 5004, 5006] {
+        let pair = synth::pair(seed, true, 400, 2000);
+        let probe = variants::Variant::Scanner { across: 0.5, along: 0.5 }.apply(&pair.probe);
+        let object = pair.object.map(|b| {
+            variants::Variant::Scanner { across: 0.5, along: 0.5 }.forward_box(
+                b,
+                pair.probe.width(),
+                pair.probe.height(),
+            )
+        });
+        let c = compare(&pair.reference, &probe, &p).unwrap();
+        hits += (c.verdict == Verdict::Anomaly && c.regions.iter().any(|r| overlaps(r, object.unwrap())))
+            as usize;
+    }
+    assert!(hits >= 3, "detected {hits}/4 at half the resolution");
+}
+
+#[test]
+fn a_darker_pass_keeps_its_glints_exempt() {
+    use super::stages::white_ratio;
+    // Two clipped passes (every developer pair): nothing changes.
+    assert_eq!(white_ratio(255.0, 255.0), 1.0);
+    // A pass exposed at 0.7: its white is 178, its grey goes back on the reference's scale.
+    assert!((white_ratio(255.0, 178.5) - 1.0 / 0.7).abs() < 1e-3);
+    // A brighter pass (clipped, or whose white is a bright planted object): left alone.
+    assert_eq!(white_ratio(240.0, 255.0), 1.0);
+    // A reference that does not clip shows its brightest part, not its exposure: left alone.
+    assert_eq!(white_ratio(235.0, 171.0), 1.0);
+    // Bounded, and no division by a black scan.
+    assert_eq!(white_ratio(255.0, 10.0), 4.0);
+    assert_eq!(white_ratio(255.0, 0.0), 1.0);
+}
