@@ -10,6 +10,7 @@ use std::path::Path;
 use image::{ImageFormat, Rgb, RgbImage};
 
 use crate::error::InputError;
+use crate::manifest::Normalize;
 
 /// Largest accepted file (a 20 MP JPEG is ~10 MB; UVSS strips can be larger but are not OCR input).
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -108,6 +109,26 @@ pub(crate) fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 /// Bilinear resize of `img` to `dw`x`dh`, normalised to [-1, 1], written as BGR planes into
 /// `out` (one NCHW item of width `stride_w`, height `dh`); columns beyond `dw` are left as is.
 pub fn resize_into_tensor(img: &RgbImage, dw: usize, dh: usize, out: &mut [f32], stride_w: usize) {
+    resize_into_tensor_with(img, dw, dh, out, stride_w, Normalize::Half)
+}
+
+/// [`resize_into_tensor`] with the normalisation a model was trained with.
+pub fn resize_into_tensor_with(
+    img: &RgbImage,
+    dw: usize,
+    dh: usize,
+    out: &mut [f32],
+    stride_w: usize,
+    norm: Normalize,
+) {
+    // PaddleOCR's constants, applied to the planes B, G, R in that order (it normalises the
+    // BGR image it loaded with OpenCV).
+    const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+    const STD: [f32; 3] = [0.229, 0.224, 0.225];
+    let value = |v: f32, plane: usize| match norm {
+        Normalize::Half => v / 127.5 - 1.0,
+        Normalize::Imagenet => (v / 255.0 - MEAN[plane]) / STD[plane],
+    };
     let plane = stride_w * dh;
     let sx = img.width() as f32 / dw as f32;
     let sy = img.height() as f32 / dh as f32;
@@ -117,9 +138,9 @@ pub fn resize_into_tensor(img: &RgbImage, dw: usize, dh: usize, out: &mut [f32],
             let fx = (x as f32 + 0.5) * sx - 0.5;
             let p = sample(img, fx, fy);
             let i = y * stride_w + x;
-            out[i] = p[2] / 127.5 - 1.0;
-            out[plane + i] = p[1] / 127.5 - 1.0;
-            out[2 * plane + i] = p[0] / 127.5 - 1.0;
+            out[i] = value(p[2], 0);
+            out[plane + i] = value(p[1], 1);
+            out[2 * plane + i] = value(p[0], 2);
         }
     }
 }

@@ -42,6 +42,20 @@ pub struct FileEntry {
     /// (PaddleOCR's `use_space_char`); plate-only recognisers have none.
     #[serde(default = "yes")]
     pub space_class: bool,
+    /// Text detectors: how pixels become inputs (see [`Normalize`]).
+    #[serde(default)]
+    pub normalize: Normalize,
+}
+
+/// A detector's input normalisation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalize {
+    /// `x/127.5 - 1` (RapidOCR's PP-OCRv4 models).
+    #[default]
+    Half,
+    /// `(x/255 - mean) / std` with PaddleOCR's ImageNet constants (PP-OCRv5/v6 detectors).
+    Imagenet,
 }
 
 fn yes() -> bool {
@@ -51,11 +65,14 @@ fn yes() -> bool {
 /// The models every engine loads, by manifest key.
 pub const REQUIRED: [&str; 5] = ["det", "rec", "rec_alt", "rec_plate", "plate_det"];
 
+/// Models loaded only when the options use them (verified then, like the others at start).
+pub const OPTIONAL: [&str; 2] = ["det_fast", "rec_alt_tiny"];
+
 impl Manifest {
     pub fn builtin() -> Result<Manifest, ModelError> {
         let m: Manifest = toml::from_str(MANIFEST_TOML).map_err(|e| ModelError::Manifest(e.to_string()))?;
-        for key in REQUIRED {
-            if !m.models.contains_key(key) {
+        for key in REQUIRED.iter().chain(&OPTIONAL) {
+            if !m.models.contains_key(*key) {
                 return Err(ModelError::Manifest(format!("no [models.{key}] entry")));
             }
         }
@@ -168,9 +185,11 @@ mod tests {
         let m = Manifest::builtin().unwrap();
         assert_eq!(m.runtime.version, "1.31.1");
         assert_eq!(m.model("rec").file, "ch_PP-OCRv4_rec_infer.onnx");
-        assert_eq!(m.model_names().len(), REQUIRED.len());
+        assert_eq!(m.model_names().len(), REQUIRED.len() + OPTIONAL.len());
         assert_eq!(m.model("rec_alt").dictionary.as_deref(), Some("ppocrv6_dict.txt"));
         assert!(m.model("rec_alt").space_class && !m.model("rec_plate").space_class);
+        assert_eq!(m.model("det").normalize, Normalize::Half);
+        assert_eq!(m.model("det_fast").normalize, Normalize::Imagenet);
     }
 
     #[test]

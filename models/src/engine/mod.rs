@@ -97,16 +97,17 @@ impl Engine {
         thread::Builder::new()
             .name("ocr-worker".into())
             .spawn(move || {
-                let mut sessions = match OcrSessions::load(&opts.paths, opts.threads) {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(s.model_names.clone()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
+                let mut sessions =
+                    match OcrSessions::load_with(&opts.paths, opts.threads, opts.read.ocr.alt_rec) {
+                        Ok(s) => {
+                            let _ = ready_tx.send(Ok(s.model_names.clone()));
+                            s
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
                 // A container camera's frames always get the text detector (see [`Purpose`]).
                 let full_look = opts.read.for_containers();
                 loop {

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use super::calibration::{self, Shares};
 use super::{run_perturbed, EvalError, EvalReport, EvalRow};
 use crate::engine::{Engine, EngineOptions};
-use crate::read::options::{ReadOptions, SurePlate};
+use crate::ocr::runtime::{AltRec, DetModel};
+use crate::read::options::{ReadOptions, SceneRegions, SurePlate};
 use crate::read::plate_rank::RankWeights;
 
 /// Option variants by name; `default` is what the engine runs.
@@ -45,7 +46,13 @@ pub const VARIANTS: [&str; 16] = [
 /// detector on scenes whose plate detector is sure (box score >= S, read >= C, see
 /// [`SurePlate`]), `sure-off` never does, `det-N` caps the text detector's longer input side at
 /// N, `detmin-N` aims its shorter side at N, `upscale-N` enlarges a small image at most N times
-/// for the text detector (`cupscale-N` a container camera's), `code-crop`/`code-crop-off` let a tight crop read as
+/// for the text detector (`cupscale-N` a container camera's), `scenedet-fast`/`cropdet-fast`
+/// read scenes/crops with the fast text detector ([`DetModel::Fast`]), `alt-tiny` loads PP-OCRv6
+/// tiny as the plates' second recogniser ([`AltRec::Tiny`]), `fastunclip-N` unclips the fast
+/// detector's boxes by N, `scene-regions-off` reads no plate-coloured regions in scenes,
+/// `regions-unless-code` none in a scene with a verified container code ([`SceneRegions`]),
+/// `regions-skip-detected` none where the plate detector read a plate
+/// ([`ReadOptions::regions_skip_detected`]), `code-crop`/`code-crop-off` let a tight crop read as
 /// a verified container code skip the plate reads (or not), `crop-exit-C` lets a tight crop
 /// whose whole-image read decodes as a verified code at calibrated confidence C skip the text
 /// detector (`crop-exit-off`: never), `cplates` has container cameras look for plates too.
@@ -63,10 +70,23 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    ["sure-", "det-", "detmin-", "upscale-", "cupscale-", "code-crop", "crop-exit-", "cplates"]
-        .iter()
-        .any(|p| t.starts_with(p))
-        && !VARIANTS.contains(&t)
+    const PREFIXES: [&str; 14] = [
+        "sure-",
+        "det-",
+        "detmin-",
+        "upscale-",
+        "cupscale-",
+        "code-crop",
+        "crop-exit-",
+        "cplates",
+        "scenedet-",
+        "cropdet-",
+        "alt-tiny",
+        "fastunclip-",
+        "scene-regions",
+        "regions-",
+    ];
+    PREFIXES.iter().any(|p| t.starts_with(p)) && !VARIANTS.contains(&t)
 }
 
 fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
@@ -89,6 +109,21 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
     } else if let Some(v) = t.strip_prefix("det-") {
         let Some(n) = v.parse().ok() else { return false };
         o.ocr.det_max_side = n;
+    } else if let Some(v) = t.strip_prefix("fastunclip-") {
+        let Some(n) = num(v) else { return false };
+        o.ocr.fast_db.unclip_ratio = n;
+    } else if t == "scene-regions-off" {
+        o.scene_regions = SceneRegions::Never;
+    } else if t == "regions-skip-detected" {
+        o.regions_skip_detected = true;
+    } else if t == "regions-unless-code" {
+        o.scene_regions = SceneRegions::UnlessCode;
+    } else if t == "alt-tiny" {
+        o.ocr.alt_rec = AltRec::Tiny;
+    } else if t == "scenedet-fast" {
+        o.ocr.scene_det = DetModel::Fast;
+    } else if t == "cropdet-fast" {
+        o.ocr.crop_det = DetModel::Fast;
     } else if t == "code-crop" {
         o.verified_code_crop_skips_plates = true;
     } else if t == "code-crop-off" {
@@ -347,6 +382,13 @@ mod tests {
         assert!(variant("crop-exit-off").is_some_and(|o| o.code_crop_exit.is_none()));
         assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");
         assert!(variant("code-crop+warp-9").is_none());
+        let o = variant("scenedet-fast+alt-tiny+fastunclip-2+regions-unless-code+regions-skip-detected")
+            .expect("parses");
+        assert_eq!((o.ocr.scene_det, o.ocr.crop_det), (DetModel::Fast, DetModel::Standard));
+        assert_eq!((o.ocr.alt_rec, o.ocr.fast_db.unclip_ratio), (AltRec::Tiny, 2.0));
+        assert!(o.scene_regions == SceneRegions::UnlessCode && o.regions_skip_detected);
+        assert_eq!(variant("scene-regions-off").map(|o| o.scene_regions), Some(SceneRegions::Never));
+        assert!(variant("regions-sometimes").is_none());
         assert!(
             variant("plate-det-960").is_some_and(|o| o.plate_det_max_side == 960),
             "named ones still work"

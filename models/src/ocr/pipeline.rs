@@ -18,7 +18,7 @@ use crate::error::ModelError;
 use crate::imgops::{self, Quad};
 use crate::ocr::det::{self, DbParams, DetBox};
 use crate::ocr::rec::{self, RecLine};
-use crate::ocr::runtime::OcrSessions;
+use crate::ocr::runtime::{AltRec, DetModel, OcrSessions};
 use crate::ocr::vertical;
 
 /// Tuning of the pipeline; the defaults are what the evaluation was run with.
@@ -31,11 +31,40 @@ pub struct OcrOptions {
     /// …and the image is never enlarged more than this.
     pub det_max_upscale: f32,
     pub db: DbParams,
+    /// The fast detector's post-processing: its maps are tighter around the characters than
+    /// PP-OCRv4's, so its boxes need more unclipping to take in a line's first character.
+    pub fast_db: DbParams,
+    /// The text detector for scenes (neither line- nor column-shaped: where detection is most
+    /// of the time) and for crops.
+    pub scene_det: DetModel,
+    pub crop_det: DetModel,
+    /// The plates' second recogniser, chosen when the engine loads its models.
+    pub alt_rec: AltRec,
 }
 
 impl Default for OcrOptions {
     fn default() -> Self {
-        OcrOptions { det_min_side: 736, det_max_side: 1280, det_max_upscale: 3.0, db: DbParams::default() }
+        OcrOptions {
+            det_min_side: 736,
+            det_max_side: 1280,
+            det_max_upscale: 3.0,
+            db: DbParams::default(),
+            fast_db: DbParams { unclip_ratio: 2.0, ..DbParams::default() },
+            scene_det: DetModel::Standard,
+            crop_det: DetModel::Standard,
+            alt_rec: AltRec::Small,
+        }
+    }
+}
+
+impl OcrOptions {
+    /// The detector that reads `img`.
+    pub fn det_model(&self, img: &RgbImage) -> DetModel {
+        if is_line_shaped(img) || is_column_shaped(img) {
+            self.crop_det
+        } else {
+            self.scene_det
+        }
     }
 }
 
@@ -104,10 +133,14 @@ pub fn detect(s: &mut OcrSessions, img: &RgbImage, o: &OcrOptions) -> Result<Vec
         (o.det_min_side as f32 / w.min(h)).min(o.det_max_side as f32 / w.max(h)).min(o.det_max_upscale);
     let dw = (((w * scale) / 32.0).round() as usize).max(1) * 32;
     let dh = (((h * scale) / 32.0).round() as usize).max(1) * 32;
+    let model = o.det_model(img);
     let mut input = vec![0.0f32; 3 * dw * dh];
-    imgops::resize_into_tensor(img, dw, dh, &mut input, dw);
-    let prob = s.det(&input, dh, dw)?;
-    let mut boxes = det::boxes_from_map(&prob, dw, dh, img.width(), img.height(), &o.db);
+    imgops::resize_into_tensor_with(img, dw, dh, &mut input, dw, s.det_normalize(model));
+    let t = Instant::now();
+    let prob = s.det(model, &input, dh, dw)?;
+    tracing::debug!(?model, w = dw, h = dh, ms = t.elapsed().as_secs_f64() * 1e3, "text detector");
+    let db = if model == DetModel::Fast { &o.fast_db } else { &o.db };
+    let mut boxes = det::boxes_from_map(&prob, dw, dh, img.width(), img.height(), db);
     det::sort_reading_order(&mut boxes);
     Ok(boxes)
 }

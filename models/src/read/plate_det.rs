@@ -78,7 +78,9 @@ pub fn detect(
     let (w, h) =
         (((iw as f32 * scale).round() as usize).max(8), ((ih as f32 * scale).round() as usize).max(8));
     let input = tensor(img, w, h);
+    let t = std::time::Instant::now();
     let (loc, conf, landms) = s.plate_det(&input, h, w)?;
+    tracing::debug!(w, h, ms = t.elapsed().as_secs_f64() * 1e3, "plate detector");
     let priors = priors(w, h);
     if loc.len() != priors.len() * 4 || conf.len() != priors.len() * 2 || landms.len() != priors.len() * 8 {
         return Err(ModelError::Inference {

@@ -22,7 +22,7 @@ use crate::ocr::pipeline::{self, LineSource, OcrOutput};
 use crate::ocr::rec::CharAlts;
 use crate::ocr::runtime::OcrSessions;
 use crate::read::calibrate::PlateCues;
-use crate::read::options::{ReadOptions, SurePlate};
+use crate::read::options::{ReadOptions, SceneRegions, SurePlate};
 use crate::read::plate;
 use crate::read::plate_det::{self, PlateBox};
 use crate::read::plate_dual::{self, PlateAlphabets, PlateScan};
@@ -50,9 +50,31 @@ pub fn plates_in_image(
     detected: Option<&DetectedPlates>,
 ) -> Result<Vec<(PlateRead, PlateCues)>, ModelError> {
     let dict = s.rec.dictionary.clone();
+    let alphabets = alphabets(s, o);
+    let fresh;
+    let detected = match detected {
+        Some(d) => Some(d),
+        None if is_scene(img) => {
+            fresh = detect_with(s, img, o, &alphabets)?;
+            out.det_ms += fresh.det_ms;
+            out.rec_ms += fresh.rec_ms;
+            Some(&fresh)
+        }
+        None => None,
+    };
     let t = Instant::now();
     // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
-    let regions = plate_read::unread_regions(plate_find::find_regions(img), &out.lines, alts, &dict);
+    let mut found = if o.scene_regions != SceneRegions::Never || !is_scene(img) {
+        plate_find::find_regions(img)
+    } else {
+        Vec::new()
+    };
+    if o.regions_skip_detected {
+        if let Some(d) = detected {
+            found.retain(|r| !d.found.iter().any(|e| holds_centre(&e.quad, &r.bbox)));
+        }
+    }
+    let regions = plate_read::unread_regions(found, &out.lines, alts, &dict);
     let cands = plate_read::region_candidates(img, &regions);
     let mut region_found = Vec::new();
     if !cands.is_empty() {
@@ -66,7 +88,6 @@ pub fn plates_in_image(
     let mut evidence = plate_read::evidence_in_lines(&out.lines, alts, &dict, region_found);
     out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
 
-    let alphabets = alphabets(s, o);
     if pipeline::is_line_shaped(img) {
         // A tight crop: the image is the plate.
         let t = Instant::now();
@@ -77,17 +98,7 @@ pub fn plates_in_image(
         out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     }
     let mut unread = Vec::new();
-    if is_scene(img) {
-        let fresh;
-        let d = match detected {
-            Some(d) => d,
-            None => {
-                fresh = detect_with(s, img, o, &alphabets)?;
-                out.det_ms += fresh.det_ms;
-                out.rec_ms += fresh.rec_ms;
-                &fresh
-            }
-        };
+    if let Some(d) = detected.filter(|_| is_scene(img)) {
         evidence.extend(d.found.iter().cloned());
         unread = d.unread.clone();
     }
@@ -97,6 +108,16 @@ pub fn plates_in_image(
     verify(s, img, &mut groups, out, &alphabets)?;
     let ranked = plate_rank::rank(img, groups, &o.rank);
     Ok(ranked.into_iter().map(|c| to_read(img, c, s, o, cameras)).collect())
+}
+
+/// Does `quad`'s bounding box hold the centre of `bbox` (`[x0, y0, x1, y1]`)?
+fn holds_centre(quad: &Quad, bbox: &[f32; 4]) -> bool {
+    let (cx, cy) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
+    let xs = quad.map(|p| p[0]);
+    let ys = quad.map(|p| p[1]);
+    let (x0, x1) = (xs.iter().copied().fold(f32::MAX, f32::min), xs.iter().copied().fold(f32::MIN, f32::max));
+    let (y0, y1) = (ys.iter().copied().fold(f32::MAX, f32::min), ys.iter().copied().fold(f32::MIN, f32::max));
+    (x0..=x1).contains(&cx) && (y0..=y1).contains(&cy)
 }
 
 /// A scan's own best read as evidence at `quad`.
