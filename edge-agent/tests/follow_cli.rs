@@ -1,8 +1,9 @@
 //! `edge-agent follow` against a real Mosquitto: a broker that is not up yet is waited for
 //! quietly (the demo's start-up race), results go to stdout in words and connection news to
-//! stderr.
+//! stderr; Ctrl-C stops it even when it was started with SIGINT ignored.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -60,4 +61,42 @@ fn waits_for_a_broker_that_is_starting_then_prints_in_words() {
     let _ = follow.kill();
     let _ = follow.wait();
     assert!(news.try_iter().all(|l| !l.contains("not reachable")), "no alarm for a broker that came up");
+}
+
+/// A script started in the background by a non-interactive shell (the demo under a supervisor)
+/// runs with SIGINT ignored, and its children inherit that: the script's Ctrl-C stopped the
+/// agents and the central service, which handle it, but left `follow` running and the script
+/// waiting on it.
+#[test]
+fn ctrl_c_stops_it_even_when_started_with_sigint_ignored() {
+    let port = hil_tests::free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-agent"));
+    cmd.args(["follow", "--port", &port.to_string(), "--topic", "lanectl/#"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only the async-signal-safe `signal` is called.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut follow = cmd.spawn().unwrap();
+    let news = lines(follow.stderr.take().unwrap());
+    // Its first word about the (absent) broker: it is following, its handlers are in place.
+    let first = news.recv_timeout(Duration::from_secs(30)).expect("a word about the broker");
+    assert!(first.starts_with("waiting for the broker"), "{first}");
+    assert_eq!(unsafe { libc::kill(follow.id() as i32, libc::SIGINT) }, 0);
+    let (done, exited) = mpsc::channel();
+    let pid = follow.id();
+    std::thread::spawn(move || {
+        let _ = done.send(follow.wait());
+    });
+    match exited.recv_timeout(Duration::from_secs(30)) {
+        Ok(status) => assert!(status.unwrap().success(), "a clean stop"),
+        Err(_) => {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("follow ignored Ctrl-C");
+        }
+    }
 }

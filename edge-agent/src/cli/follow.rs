@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use clap::Args;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::signal::unix::{signal, SignalKind};
 
 use contract::decision::{DecisionEvent, Outcome};
 use contract::lane::{Alarm, DeviceHealthEvent, LaneStatus};
@@ -73,8 +74,22 @@ pub fn run(args: FollowArgs) -> Result<bool, String> {
         },
     };
     let rt = super::runtime()?;
-    let mut stdout = std::io::stdout();
-    match rt.block_on(follow(opts, &mut stdout, &mut std::io::stderr())) {
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let followed = rt.block_on(async {
+        // Ctrl-C and SIGTERM end the follow, also when it was started with SIGINT ignored: a
+        // script that starts it in the background (`scripts/demo` under a supervisor, say)
+        // passes that on, and the script's Ctrl-C would then stop everything but this.
+        let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(int), Ok(term)) => (int, term),
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        tokio::select! {
+            r = follow(opts, &mut stdout, &mut stderr) => r,
+            _ = int.recv() => Ok(()),
+            _ = term.recv() => Ok(()),
+        }
+    });
+    match followed {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
         Err(e) => Err(e.to_string()),
