@@ -141,15 +141,25 @@ fn read_digit(s: &mut OcrSessions, img: &RgbImage, q: &Quad) -> Result<Vec<(char
     Ok(v)
 }
 
-/// Complete codes whose check digit the detector missed; returns codes found this way.
+/// Complete codes whose check digit the detector missed; returns codes found this way. A prefix
+/// read by a line whose centre lies in one of `read` (the boxes of codes already read) is that
+/// code again, and is not probed.
 pub fn probe_missing(
     s: &mut OcrSessions,
     img: &RgbImage,
     lines: &[TextLine],
     alts: &[Vec<CharAlts>],
+    read: &[[f32; 4]],
 ) -> Result<Vec<ImageCode>, ModelError> {
     let mut out = Vec::new();
-    for p in prefixes(lines, alts, img).into_iter().take(4) {
+    let known = |p: &Prefix| {
+        p.lines.iter().any(|&i| {
+            let b = lines[i].bbox();
+            let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+            read.iter().any(|r| cx >= r[0] && cx <= r[2] && cy >= r[1] && cy <= r[3])
+        })
+    };
+    for p in prefixes(lines, alts, img).into_iter().filter(|p| !known(p)).take(4) {
         let Some(expected) = iso6346::check_digit(&p.code10) else { continue };
         let digits = read_digit(s, img, &p.probe)?;
         let Some(&(top, top_p)) = digits.first() else { continue };

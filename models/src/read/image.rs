@@ -199,11 +199,16 @@ fn read_results(
     let mut codes = container::codes_in_lines(&out.lines, &alts);
     let decoded = container::decoded_codes(&out.lines, &dict);
     container::merge(&out.lines, &mut codes, decoded);
-    // Probe for a missed check digit unless a code was already read with fair confidence.
-    if !codes.iter().any(|c| c.read.check_digit_ok && c.read.confidence >= 0.3) {
-        let more = checkdigit::probe_missing(s, img, &out.lines, &alts)?;
-        container::merge(&out.lines, &mut codes, more);
-    }
+    // Probe for a missed check digit on every owner code + serial that no code read with fair
+    // confidence already accounts for: a frame of two containers whose first code verified
+    // still needs the second one's digit (the detector skips both boxes alike).
+    let read: Vec<[f32; 4]> = codes
+        .iter()
+        .filter(|c| c.read.check_digit_ok && c.read.confidence >= 0.3)
+        .flat_map(|c| c.lines.iter().map(|&i| out.lines[i].bbox()))
+        .collect();
+    let more = checkdigit::probe_missing(s, img, &out.lines, &alts, &read)?;
+    container::merge(&out.lines, &mut codes, more);
     let models = vec![s.det_label_of(o.ocr.det_model(img)).to_string(), s.rec.label.clone()];
     let containers: Vec<(ContainerRead, CodeCues)> = codes
         .into_iter()
