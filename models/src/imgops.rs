@@ -158,6 +158,26 @@ pub fn resize(img: &RgbImage, dw: u32, dh: u32) -> RgbImage {
 /// A quadrilateral, points clockwise from top-left, in source pixel coordinates.
 pub type Quad = [[f32; 2]; 4];
 
+/// The axis-aligned box `[x0, y0, x1, y1]` around `q`.
+pub fn quad_bbox(q: &Quad) -> [f32; 4] {
+    let xs = q.map(|p| p[0]);
+    let ys = q.map(|p| p[1]);
+    let f = |v: [f32; 4], m: fn(f32, f32) -> f32, init: f32| v.iter().copied().fold(init, m);
+    [
+        f(xs, f32::min, f32::MAX),
+        f(ys, f32::min, f32::MAX),
+        f(xs, f32::max, f32::MIN),
+        f(ys, f32::max, f32::MIN),
+    ]
+}
+
+/// Does the box `outer` hold the centre of the box `inner` (both `[x0, y0, x1, y1]`, edges
+/// included)? What tells two reads of one place apart from reads of two places.
+pub fn holds_centre(outer: &[f32; 4], inner: &[f32; 4]) -> bool {
+    let (cx, cy) = ((inner[0] + inner[2]) / 2.0, (inner[1] + inner[3]) / 2.0);
+    (outer[0]..=outer[2]).contains(&cx) && (outer[1]..=outer[3]).contains(&cy)
+}
+
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }

@@ -34,15 +34,7 @@ pub struct DetBox {
 
 impl DetBox {
     pub fn bbox(&self) -> [f32; 4] {
-        let xs = self.quad.map(|p| p[0]);
-        let ys = self.quad.map(|p| p[1]);
-        let f = |v: [f32; 4], m: fn(f32, f32) -> f32, init: f32| v.iter().copied().fold(init, m);
-        [
-            f(xs, f32::min, f32::MAX),
-            f(ys, f32::min, f32::MAX),
-            f(xs, f32::max, f32::MIN),
-            f(ys, f32::max, f32::MIN),
-        ]
+        crate::imgops::quad_bbox(&self.quad)
     }
 }
 

@@ -152,13 +152,8 @@ pub fn probe_missing(
     read: &[[f32; 4]],
 ) -> Result<Vec<ImageCode>, ModelError> {
     let mut out = Vec::new();
-    let known = |p: &Prefix| {
-        p.lines.iter().any(|&i| {
-            let b = lines[i].bbox();
-            let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
-            read.iter().any(|r| cx >= r[0] && cx <= r[2] && cy >= r[1] && cy <= r[3])
-        })
-    };
+    let known =
+        |p: &Prefix| p.lines.iter().any(|&i| read.iter().any(|r| imgops::holds_centre(r, &lines[i].bbox())));
     for p in prefixes(lines, alts, img).into_iter().filter(|p| !known(p)).take(4) {
         let Some(expected) = iso6346::check_digit(&p.code10) else { continue };
         let digits = read_digit(s, img, &p.probe)?;

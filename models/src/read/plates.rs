@@ -71,7 +71,9 @@ pub fn plates_in_image(
     };
     if o.regions_skip_detected {
         if let Some(d) = detected {
-            found.retain(|r| !d.found.iter().any(|e| holds_centre(&e.quad, &r.bbox)));
+            found.retain(|r| {
+                !d.found.iter().any(|e| imgops::holds_centre(&imgops::quad_bbox(&e.quad), &r.bbox))
+            });
         }
     }
     let regions = plate_read::unread_regions(found, &out.lines, alts, &dict);
@@ -108,16 +110,6 @@ pub fn plates_in_image(
     verify(s, img, &mut groups, out, &alphabets)?;
     let ranked = plate_rank::rank(img, groups, &o.rank);
     Ok(ranked.into_iter().map(|c| to_read(img, c, s, o, cameras)).collect())
-}
-
-/// Does `quad`'s bounding box hold the centre of `bbox` (`[x0, y0, x1, y1]`)?
-fn holds_centre(quad: &Quad, bbox: &[f32; 4]) -> bool {
-    let (cx, cy) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
-    let xs = quad.map(|p| p[0]);
-    let ys = quad.map(|p| p[1]);
-    let (x0, x1) = (xs.iter().copied().fold(f32::MAX, f32::min), xs.iter().copied().fold(f32::MIN, f32::max));
-    let (y0, y1) = (ys.iter().copied().fold(f32::MAX, f32::min), ys.iter().copied().fold(f32::MIN, f32::max));
-    (x0..=x1).contains(&cx) && (y0..=y1).contains(&cy)
 }
 
 /// A scan's own best read as evidence at `quad`.
