@@ -9,9 +9,11 @@
 //! it never hands the same scan out twice, so a vehicle whose scan was lost does
 //! not get the previous vehicle's underside in its record.
 //!
-//! Liveness comes from the camera's heartbeats: nothing at all for `silence`
+//! Liveness comes from the camera's heartbeats: no byte at all for `silence`
 //! means the link is dead even if TCP has not noticed, so the driver drops it
-//! and reconnects. A frame that stalls the decoder (truncated, or a false start
+//! and reconnects. Bytes without a valid frame for `silence` are a different
+//! fault, corrupt data from a live camera: health goes `degraded` with the
+//! first problem seen, and the link stays. A frame that stalls the decoder (truncated, or a false start
 //! after a bug) is skipped byte by byte after `stall`, as the codec docs say.
 
 use std::sync::Arc;
@@ -33,7 +35,8 @@ use crate::{DeviceError, Health, UnderVehicleCamera, UvssScan};
 #[derive(Debug, Clone)]
 pub struct UvssConfig {
     pub assembler: AssemblerConfig,
-    /// No message at all for this long: the link is dead; reconnect.
+    /// No byte at all for this long: the link is dead; reconnect. Bytes
+    /// without a valid frame for this long: degraded (corrupt data).
     pub silence: Duration,
     /// A partial frame that has not completed for this long is skipped.
     pub stall: Duration,
@@ -179,11 +182,19 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let msg = match msg {
             Err(_) => {
-                if last_msg.elapsed() >= cfg.silence {
+                if io.quiet_for() >= cfg.silence {
                     break SessionEnd::Restart(format!("camera silent for {:?}; reconnecting", cfg.silence));
                 }
                 if io.skip_stalled() {
                     trouble.get_or_insert_with(|| "frame truncated".into());
+                }
+                // Bytes arrive but nothing decodes: a pass of corrupt frames can swallow
+                // the heartbeats that would report it, so report it now.
+                if last_msg.elapsed() >= cfg.silence {
+                    if let Some(t) = trouble.take() {
+                        last_trouble = Some(Instant::now());
+                        health.degraded(format!("no valid frame for {:?}: {t}", cfg.silence));
+                    }
                 }
                 continue;
             }

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use drivers::protocol::uvss::SpeedSource;
+use tokio::io::AsyncWriteExt;
+
+use bytes::BytesMut;
+use drivers::protocol::uvss::{self, CameraState, SpeedSource, UvssMsg};
 use drivers::transport::TcpConnector;
 use drivers::uvss::{UvssConfig, UvssDriver};
 use drivers::{DeviceError, HealthState, ImageFormat, UnderVehicleCamera};
-use hil_tests::sim::testkit::{fast_backoff, real_device, wait_health};
+use hil_tests::sim::testkit::{fast_backoff, feed_connector, real_device, wait_health};
 use hil_tests::sim::uvss::{UvssSim, UvssSimConfig};
 use hil_tests::sim::{Scenario, ScenarioCtl};
 
@@ -94,6 +97,47 @@ async fn truncated_frames_are_skipped_and_degrade() {
         assert!(scan.meta.rows_dropped > 0 || scan.meta.end_reason.is_none(), "{:?}", scan.meta);
     }
     recovers(&sim, &mut driver, &ctl).await;
+}
+
+/// A camera that keeps talking but whose every frame is corrupt is not a silent
+/// one: a pass of truncated frames swallows the heartbeats between them, and
+/// once that took longer than `silence` the driver used to drop a live link as
+/// "silent" and forget the corrupt data it had seen (this test's scenario
+/// failed 1 run in 20 that way). Paused time: the camera's cadence is virtual.
+#[tokio::test(start_paused = true)]
+async fn talking_camera_with_only_corrupt_data_degrades_and_keeps_the_link() {
+    let (connector, feed) = feed_connector::<tokio::io::DuplexStream>("duplex");
+    let (host, mut camera) = tokio::io::duplex(64 * 1024);
+    feed.send(host).unwrap();
+    let cfg = UvssConfig {
+        silence: Duration::from_millis(800),
+        stall: Duration::from_millis(200),
+        backoff: fast_backoff(),
+        ..Default::default()
+    };
+    let driver = UvssDriver::spawn("uvss", connector, cfg);
+    let mut heartbeat = BytesMut::new();
+    uvss::encode(
+        &UvssMsg::Heartbeat { now_us: 1, state: CameraState::Armed, temperature_c: 35 },
+        &mut heartbeat,
+    )
+    .unwrap();
+    camera.write_all(&heartbeat).await.unwrap();
+    wait_health(&mut driver.health(), HealthState::Ok, LIMIT).await;
+    // Three seconds of bytes without one valid frame (no sync byte in them).
+    let talk = tokio::spawn(async move {
+        for _ in 0..60 {
+            camera.write_all(&[0x00, 0x13, 0x37, 0xFE]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        camera
+    });
+    let h = wait_health(&mut driver.health(), HealthState::Degraded, Duration::from_secs(2)).await;
+    let reason = h.reason.unwrap();
+    assert!(reason.contains("no valid frame") && reason.contains("garbage"), "{reason}");
+    // Still the first link: a reconnect would have found no second one and said so.
+    let _camera = talk.await.unwrap();
+    assert_eq!(driver.health().borrow().state, HealthState::Degraded, "{:?}", *driver.health().borrow());
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ use std::io;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Duration, Instant};
 
 /// Why a stream cannot be used any more; the session ends and the driver reconnects.
 #[derive(Debug, thiserror::Error)]
@@ -38,11 +39,20 @@ pub struct Framed<S> {
     echo: Option<Vec<u8>>,
     /// Whether to look for our own request coming back at all.
     expect_echo: bool,
+    /// When bytes last arrived, valid or not: a streaming device whose frames
+    /// are all corrupt is still talking, which is not the same fault as silence.
+    last_rx: Instant,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     pub fn new(stream: S) -> Self {
-        Framed { stream, buf: BytesMut::with_capacity(8 * 1024), echo: None, expect_echo: true }
+        Framed {
+            stream,
+            buf: BytesMut::with_capacity(8 * 1024),
+            echo: None,
+            expect_echo: true,
+            last_rx: Instant::now(),
+        }
     }
 
     /// `false`: never drop bytes as an echo of our request (the default is to
@@ -71,7 +81,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
         match self.stream.read_buf(&mut self.buf).await {
             Ok(0) => Err(LinkError::Hangup),
-            Ok(n) => Ok(n),
+            Ok(n) => {
+                self.last_rx = Instant::now();
+                Ok(n)
+            }
             // A PTY whose master closed reports EIO; treat it like a hang-up.
             Err(e) if e.raw_os_error() == Some(5) => Err(LinkError::Hangup),
             Err(e) => Err(LinkError::Io(e)),
@@ -113,6 +126,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             }
             false
         }
+    }
+
+    /// How long since any byte arrived (since the stream opened if none has).
+    pub fn quiet_for(&self) -> Duration {
+        self.last_rx.elapsed()
     }
 
     /// Bytes waiting in the buffer (a partial frame, or stale replies).
