@@ -208,11 +208,16 @@ async fn barrier_cycle_is_refused_while_the_zone_under_the_arm_is_occupied() {
     // arm goes back up. (It may arrive within the loop's debounce, after the
     // close coil went on: the driver then releases it and reopens, which is why
     // the controller's count of closes-while-occupied is not asserted here.)
+    // Counted, not looked at: the arm may be up for only one controller tick before
+    // the close, which a look every few milliseconds on a loaded machine can miss.
+    let ups = sim.gate.arrivals_up();
     let cycle = tokio::spawn({
         let file = file.clone();
         async move { diag(&file, &["barrier", "--cycle", "--json"]).await }
     });
-    until("the arm is up", || sim.gate.input(opened)).await;
+    let gate = sim.gate.clone();
+    let up = tokio::task::spawn_blocking(move || gate.wait_arrival_up(ups, Duration::from_secs(10)));
+    assert!(up.await.unwrap(), "never: the arm is up");
     sim.gate.set_input(UNDER_ARM_INPUT, true);
     let run = cycle.await.unwrap();
     assert_eq!(run.code, 1, "{}", run.stdout);

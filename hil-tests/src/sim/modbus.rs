@@ -63,6 +63,9 @@ struct Gate {
     inputs: [bool; 5],
     /// Where the arm is heading and when it gets there.
     target: Option<(bool, tokio::time::Instant)>,
+    /// How often the arm has reached the top: the top can be a moment between an
+    /// open and the next close, too short for a test to see by looking.
+    arrivals_up: u32,
 }
 
 /// Shared state of the simulated controller.
@@ -119,6 +122,7 @@ impl ModbusGate {
                 if let Some((up, at)) = g.target {
                     if now >= at {
                         g.inputs[if up { 0 } else { 1 }] = true;
+                        g.arrivals_up += u32::from(up);
                         g.target = None;
                     }
                 }
@@ -142,6 +146,19 @@ impl ModbusGate {
         let g = self.gate.lock().unwrap();
         let (g, _) = self.changed.wait_timeout_while(g, limit, |g| g.inputs[i] != on).unwrap();
         g.inputs[i] == on
+    }
+
+    /// How often the arm has reached the top so far.
+    pub fn arrivals_up(&self) -> u32 {
+        self.gate.lock().unwrap().arrivals_up
+    }
+
+    /// Blocks until the arm has reached the top more than `seen` times (woken by each change),
+    /// at most `limit`; says whether it has.
+    pub fn wait_arrival_up(&self, seen: u32, limit: Duration) -> bool {
+        let g = self.gate.lock().unwrap();
+        let (g, _) = self.changed.wait_timeout_while(g, limit, |g| g.arrivals_up <= seen).unwrap();
+        g.arrivals_up > seen
     }
 
     pub fn set_coil(&self, coil: u16, on: bool) {
