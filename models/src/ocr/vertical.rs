@@ -149,6 +149,14 @@ fn segment_rows(mask: &[bool], w: usize, h: usize) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether cell `i` of `n` can be a framed check digit: the code's 11th character, or the last of
+/// a column that holds only part of a code. Any other cell is left whole: a thick 0 looks like a
+/// frame from its four sides, and unframing cut one in the middle of a serial to a sliver the
+/// recogniser dropped (`TGHU0737320` read as `TGHU737320`, and the crop went on to the detector).
+fn may_be_check_digit(i: usize, n: usize) -> bool {
+    i + 1 == n || i == 10
+}
+
 /// A check digit is painted inside a rectangle; the recogniser reads the frame as `D`, `0` or
 /// nothing. When all four sides of a cell are (nearly) solid ink, shrink it to the inside.
 fn unframe(
@@ -244,13 +252,17 @@ pub fn column_to_cells_line(img: &RgbImage) -> Option<(RgbImage, usize)> {
     }
     let bg = background(img, &full_mask, bx0, bx1);
     let mut cells = Vec::with_capacity(rows.len());
-    for &(y0, y1) in &rows {
+    for (i, &(y0, y1)) in rows.iter().enumerate() {
         let cols: Vec<usize> = (0..bw).filter(|&x| (y0..y1).any(|y| band_mask[y * bw + x])).collect();
         let (x0, x1) = match (cols.first(), cols.last()) {
             (Some(&a), Some(&b)) => (a, b + 1),
             _ => continue,
         };
-        let (ux0, ux1, uy0, uy1) = unframe(&band_mask, bw, x0, x1, y0, y1);
+        let (ux0, ux1, uy0, uy1) = if may_be_check_digit(i, rows.len()) {
+            unframe(&band_mask, bw, x0, x1, y0, y1)
+        } else {
+            (x0, x1, y0, y1)
+        };
         let framed = (ux0, ux1, uy0, uy1) != (x0, x1, y0, y1);
         let (x0, x1, y0, y1) = (bx0 + ux0, bx0 + ux1, uy0, uy1);
         // Inside a frame the margin would bring the frame back.
@@ -333,5 +345,60 @@ mod tests {
         let line = column_to_line(&img).expect("a column");
         assert_eq!(line.height(), LINE_H);
         assert!(line.width() > 4 * CHAR_H / 2, "{}", line.width());
+    }
+
+    /// A column of `n` framed light bars on a dark panel: each a 20x30 frame of 3-pixel strokes
+    /// around a separate 4x18 bar, as a check digit "1" is painted.
+    fn framed_bars(n: u32) -> RgbImage {
+        RgbImage::from_fn(30, n * 40 + 10, |x, y| {
+            let (cx, cy) = (x as i32 - 5, (y % 40) as i32 - 5);
+            let frame = (0..20).contains(&cx)
+                && (0..30).contains(&cy)
+                && !((3..17).contains(&cx) && (3..27).contains(&cy));
+            let bar = (8..12).contains(&cx) && (6..24).contains(&cy);
+            if (frame || bar) && y < n * 40 {
+                Rgb([230, 230, 230])
+            } else {
+                Rgb([60, 40, 30])
+            }
+        })
+    }
+
+    /// Widths of the runs of columns with light ink in a line: one per character.
+    fn ink_runs(line: &RgbImage) -> Vec<u32> {
+        let ink = |x: u32| (0..line.height()).any(|y| line.get_pixel(x, y)[0] > 150);
+        let mut runs = Vec::new();
+        let mut start = None;
+        for x in 0..=line.width() {
+            match (x < line.width() && ink(x), start) {
+                (true, None) => start = Some(x),
+                (false, Some(s)) => {
+                    runs.push(x - s);
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn only_the_check_digits_place_is_unframed() {
+        let (line, cells) = column_to_cells_line(&framed_bars(11)).expect("a column");
+        assert_eq!(cells, 11);
+        let runs = ink_runs(&line);
+        assert_eq!(runs.len(), 11, "{runs:?}");
+        // Kept whole, a frame is ~20 px of ink across in the line; unframed, its bar and
+        // margin ~14. Inside a code a frame-like shape is a thick 0 and stays whole.
+        assert!(runs[..10].iter().all(|&r| r >= 20), "{runs:?}");
+        assert!(runs[10] < 18, "the 11th, where the check digit is, unframed: {runs:?}");
+    }
+
+    #[test]
+    fn only_the_code_end_may_be_a_framed_check_digit() {
+        assert!(may_be_check_digit(10, 11), "the 11th of a whole code");
+        assert!(may_be_check_digit(6, 7), "the last of a serial + check digit column");
+        assert!(may_be_check_digit(10, 15), "the 11th, with a size/type code below");
+        assert!(!may_be_check_digit(4, 11), "the serial's first digit");
     }
 }
