@@ -13,8 +13,9 @@
 //! means the link is dead even if TCP has not noticed, so the driver drops it
 //! and reconnects. Bytes without a valid frame for `silence` are a different
 //! fault, corrupt data from a live camera: health goes `degraded` with the
-//! first problem seen, and the link stays. A frame that stalls the decoder (truncated, or a false start
-//! after a bug) is skipped byte by byte after `stall`, as the codec docs say.
+//! first problem seen, and the link stays. A frame that stalls the decoder
+//! (truncated, or a false start after a bug) is skipped byte by byte after
+//! `stall`, as the codec docs say.
 
 use std::sync::Arc;
 use std::time::Duration;
