@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-
 use bytes::BytesMut;
 use drivers::protocol::uvss::{self, CameraState, SpeedSource, UvssMsg};
 use drivers::transport::TcpConnector;
@@ -13,6 +11,7 @@ use drivers::{DeviceError, HealthState, ImageFormat, UnderVehicleCamera};
 use hil_tests::sim::testkit::{fast_backoff, feed_connector, real_device, wait_health};
 use hil_tests::sim::uvss::{UvssSim, UvssSimConfig};
 use hil_tests::sim::{Scenario, ScenarioCtl};
+use tokio::io::AsyncWriteExt;
 
 // Generous: a CI machine running every test binary at once starves these runtimes for seconds.
 const LIMIT: Duration = Duration::from_secs(20);
