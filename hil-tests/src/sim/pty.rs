@@ -71,8 +71,42 @@ where
         } else {
             served.await?;
         }
+        // Unplugged: the path goes before the PTY does, as `/dev/ttyUSB0` vanishes
+        // with the adapter. Freeing the PTY first would leave the link naming a
+        // `/dev/pts/N` the kernel may hand to another process's new PTY, and a
+        // driver reopening the path would take that port (and its lock) instead.
+        let _ = std::fs::remove_file(&link);
         drop(keeper);
         info!(device, "link dropped; coming back");
         tokio::time::sleep(comeback).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While "unplugged" the link must not exist: a dangling link to a freed
+    /// `/dev/pts/N` resolves to whichever PTY the kernel numbers N next, and a
+    /// parallel test's driver once opened (and locked) another simulator's port.
+    #[tokio::test(start_paused = true)]
+    async fn an_unplugged_link_is_gone_until_the_new_pty_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("seal");
+        let comeback = Duration::from_secs(1);
+        let ctl = ScenarioCtl::new(Scenario::Disconnect);
+        tokio::spawn(serve_on_pty(link.clone(), "seal", ctl, comeback, |master| async move {
+            let _held = master;
+            std::future::pending::<io::Result<()>>().await
+        }));
+        tokio::task::yield_now().await;
+        let first = std::fs::read_link(&link).expect("the link is made at once");
+
+        tokio::time::sleep(comeback * 3 + Duration::from_millis(100)).await;
+        assert!(!link.exists() && std::fs::read_link(&link).is_err(), "unplugged: no link at all");
+
+        tokio::time::sleep(comeback).await;
+        let second = std::fs::read_link(&link).expect("plugged back in");
+        assert!(second.exists(), "the new link names a live PTY, {second:?} (was {first:?})");
     }
 }
