@@ -188,6 +188,14 @@ pub fn box_candidates(img: &RgbImage, boxes: &[DetBox]) -> Vec<(RgbImage, Quad, 
                 out.push((pad_char(&crop), b.quad, LineSource::Detected));
             }
         } else {
+            if crop.width() < crop.height() + crop.height() / 5 {
+                // About one character: perhaps only part of one. On a framed check digit the
+                // detector may box the hole of a `0` (read as `.`), or the glyph without the
+                // stroke that tells `1` from `7`. The cell around it is read as well; a check
+                // digit taken from either must still verify the code.
+                let q = grow_quad(&b.quad, CHAR_CELL_GROWTH, img);
+                out.push((imgops::crop_quad(img, &q), q, LineSource::Detected));
+            }
             out.push((crop, b.quad, LineSource::Detected));
         }
     }
@@ -228,6 +236,17 @@ fn extend_column(q: &Quad, up: f32, down: f32, img: &RgbImage) -> Quad {
         clamp([q[2][0] + dr[0] * down, q[2][1] + dr[1] * down]),
         clamp([q[3][0] + dl[0] * down, q[3][1] + dl[1] * down]),
     ]
+}
+
+/// How much a character-sized box is grown (each side, about its centre) to take in the whole
+/// character cell: the hole of a bold `0` is about half the glyph's height.
+const CHAR_CELL_GROWTH: f32 = 2.0;
+
+/// `q` scaled by `k` about its centre, within the image.
+fn grow_quad(q: &Quad, k: f32, img: &RgbImage) -> Quad {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let c = [q.iter().map(|p| p[0]).sum::<f32>() / 4.0, q.iter().map(|p| p[1]).sum::<f32>() / 4.0];
+    q.map(|p| [(c[0] + (p[0] - c[0]) * k).clamp(0.0, w), (c[1] + (p[1] - c[1]) * k).clamp(0.0, h)])
 }
 
 /// Put a single character on a wider canvas of its border colour so the recogniser sees a line.
@@ -376,6 +395,22 @@ pub fn second_look(
 mod tests {
     use super::*;
     use image::Rgb;
+
+    #[test]
+    fn a_character_sized_box_is_read_again_with_its_cell() {
+        let img = RgbImage::new(200, 100);
+        let char_box = DetBox { quad: rect_quad([100.0, 40.0, 110.0, 52.0]), score: 0.9 };
+        let line_box = DetBox { quad: rect_quad([10.0, 40.0, 90.0, 52.0]), score: 0.9 };
+        let at = |boxes: &[DetBox]| -> Vec<[f32; 4]> {
+            box_candidates(&img, boxes).iter().map(|c| [c.1[0][0], c.1[0][1], c.1[2][0], c.1[2][1]]).collect()
+        };
+        // Twice the size about the same centre, then the box itself.
+        assert_eq!(at(&[char_box]), [[95.0, 34.0, 115.0, 58.0], [100.0, 40.0, 110.0, 52.0]]);
+        assert_eq!(at(&[line_box]), [[10.0, 40.0, 90.0, 52.0]], "a line is read as boxed");
+        // At the image's edge the cell stops there.
+        let corner = DetBox { quad: rect_quad([0.0, 0.0, 10.0, 10.0]), score: 0.9 };
+        assert_eq!(at(&[corner])[0], [0.0, 0.0, 15.0, 15.0]);
+    }
 
     #[test]
     fn contrast_stretch_spreads_a_dim_band_over_the_full_range() {
