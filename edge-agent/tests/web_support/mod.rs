@@ -82,9 +82,12 @@ impl Agent {
             cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
         }
         let child = cmd.spawn().unwrap();
-        let agent = Agent { child, notify, web_port, dir };
-        let ready = agent.wait_for(|m| m.contains("READY=1"), Duration::from_secs(60));
-        assert!(ready.is_some(), "no READY=1 from the agent within 60 s");
+        let mut agent = Agent { child, notify, web_port, dir };
+        let started = Instant::now();
+        if agent.wait_for(|m| m.contains("READY=1"), Duration::from_secs(60)).is_none() {
+            let status = agent.child.try_wait();
+            panic!("no READY=1 from the agent after {:?}; agent exited: {status:?}", started.elapsed());
+        }
         agent
     }
 
@@ -95,7 +98,19 @@ impl Agent {
         loop {
             let left = end.checked_duration_since(Instant::now())?;
             self.notify.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
-            let n = self.notify.recv(&mut buf).ok()?;
+            let n = match self.notify.recv(&mut buf) {
+                Ok(n) => n,
+                // With a receive timeout set, a signal ends the wait with EINTR even under
+                // SA_RESTART (signal(7)): wait on.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    return None
+                }
+                // Anything else is the test's own fault, not the agent's silence: say which.
+                Err(e) => panic!("reading the notify socket failed after {:?}: {e:?}", limit - left),
+            };
             let m = String::from_utf8_lossy(&buf[..n]).to_string();
             if want(&m) {
                 return Some(m);
