@@ -198,17 +198,25 @@ fn unusable_inputs_are_input_errors() {
     assert!(matches!(missing, Err(OcrError::Input(InputError::Io { .. }))));
 }
 
+/// The engine and the fonts the simulated cameras draw with; `None` (the test skips) without.
+fn engine_and_fonts() -> Option<(&'static Engine, models::synth::Fonts)> {
+    let e = engine()?;
+    match models::synth::Fonts::system() {
+        Ok(f) => Some((e, f)),
+        Err(err) => {
+            eprintln!("skipping: {err}");
+            None
+        }
+    }
+}
+
 /// A frame of two containers whose boxed check digits the detector skips (the demo's lane G01,
 /// vehicle 2, as its simulated container camera filmed it): once the first code is read, the
 /// second one's digit must still be looked for, or the lane holds the vehicle for a container
 /// it did not see.
 #[test]
 fn both_containers_of_a_frame_get_their_check_digit_read() {
-    let Some(e) = engine() else { return };
-    let fonts = match models::synth::Fonts::system() {
-        Ok(f) => f,
-        Err(err) => return eprintln!("skipping: {err}"),
-    };
+    let Some((e, fonts)) = engine_and_fonts() else { return };
     let codes = ["BEAU5377740".to_string(), "TRHU4330102".to_string()];
     let img = models::synth::container_scene(&fonts, &codes, &models::synth::Look::random(5, 1.0));
     let r = e.recognize_as(ImageSource::Bytes(png(&img)), "test", Purpose::Containers).expect("recognition");
@@ -225,11 +233,7 @@ fn both_containers_of_a_frame_get_their_check_digit_read() {
 /// character-sized box is read too, and the right digit verifies the code.
 #[test]
 fn a_framed_zero_boxed_by_its_hole_is_still_read() {
-    let Some(e) = engine() else { return };
-    let fonts = match models::synth::Fonts::system() {
-        Ok(f) => f,
-        Err(err) => return eprintln!("skipping: {err}"),
-    };
+    let Some((e, fonts)) = engine_and_fonts() else { return };
     let img = models::synth::container_scene(
         &fonts,
         &["TGHU9000550".to_string()],

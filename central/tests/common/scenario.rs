@@ -117,6 +117,29 @@ impl World {
                 a.done_this_run(),
                 a.finished()
             );
+            // Which records are missing, and where the lane's copy of them stands.
+            let at_central =
+                self.sql(&format!("SELECT string_agg(id, ' ') FROM passages WHERE lane = '{}'", a.lane));
+            for (id, rec) in
+                archived.iter().filter(|(id, _)| !at_central.split(' ').any(|c| c == id.as_str()))
+            {
+                let seqs = self.sql(&format!(
+                    "SELECT string_agg(id, ' ') FROM passages WHERE lane = '{}' AND seq = {}",
+                    a.lane, rec.seq
+                ));
+                eprintln!(
+                    "  missing at central: {id} seq {} exit {}; central's passages with that seq: [{seqs}]",
+                    rec.seq, rec.exit
+                );
+            }
+            let outbox = a.data.join("outbox.db");
+            if let Ok(o) = std::process::Command::new("sqlite3")
+                .arg(&outbox)
+                .arg("SELECT group_concat(topic, ' ') FROM outbox WHERE topic NOT LIKE '%/image%'")
+                .output()
+            {
+                eprintln!("  outbox: {}", String::from_utf8_lossy(&o.stdout).replace('\n', " "));
+            }
         }
         eprintln!("gaps: {}", self.sql("SELECT string_agg(lane || ':' || kind || ':' || key || ':' || state || ':' || attempts, ' ') FROM gaps WHERE state <> 'healed'"));
         eprintln!("incoming images: {}", self.sql("SELECT count(*) FROM incoming_images"));
