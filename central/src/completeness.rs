@@ -28,29 +28,41 @@ type DueGap = (String, String, String, String, Option<String>, Option<i64>, i32)
 /// (site, lane, first_seq, last_seq, received, referenced, stored, outstanding, healed, given_up).
 type CompletenessRow = (String, String, Option<i64>, Option<i64>, i64, i64, i64, i64, i64, i64);
 
-/// Finds new gaps and marks healed ones. Returns (new, healed).
+/// The update of a gap found again: one that healed is open anew, asked for from the start (what
+/// arrived can be lost again, say by a database restored from an older backup); one outstanding
+/// or given up is left as it is.
+macro_rules! reopen_healed {
+    () => {
+        "state = 'outstanding', attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at, \
+         last_command = NULL, detected_at = now(), resolved_at = NULL WHERE gaps.state = 'healed'"
+    };
+}
+
+/// Finds new gaps (and healed ones missing again) and marks healed ones. Returns (new, healed).
 pub async fn scan(pool: &PgPool, cfg: &CompletenessConfig) -> Result<(u64, u64)> {
     let grace = cfg.grace.as_secs_f64();
     // Missing seqs of each lane, within the last 100,000 (older ones are history).
-    let new_passages = sql::query(
+    let new_passages = sql::query(concat!(
         "INSERT INTO gaps (site, lane, kind, key, seq, next_attempt_at) \
          SELECT l.site, l.lane, 'passage', s::text, s, now() + make_interval(secs => $1) \
          FROM lanes l, generate_series(GREATEST(l.first_seq, l.last_seq - 100000), l.last_seq) s \
          WHERE l.first_seq IS NOT NULL \
            AND NOT EXISTS (SELECT 1 FROM passages p WHERE p.site = l.site AND p.lane = l.lane AND p.seq = s) \
-         ON CONFLICT DO NOTHING",
-    )
+         ON CONFLICT (site, lane, kind, key) DO UPDATE SET ",
+        reopen_healed!()
+    ))
     .bind(grace)
     .execute(pool)
     .await?
     .rows_affected();
-    let new_images = sql::query(
+    let new_images = sql::query(concat!(
         "INSERT INTO gaps (site, lane, kind, key, passage_id, next_attempt_at) \
          SELECT DISTINCT ON (pi.sha256) pi.site, pi.lane, 'image', pi.sha256, pi.passage_id, now() + make_interval(secs => $1) \
          FROM passage_images pi \
          WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.sha256 = pi.sha256) \
-         ON CONFLICT DO NOTHING",
-    )
+         ON CONFLICT (site, lane, kind, key) DO UPDATE SET ",
+        reopen_healed!()
+    ))
     .bind(grace)
     .execute(pool)
     .await?

@@ -82,3 +82,43 @@ async fn images_round_trip_on_the_filesystem() {
     let dir = tempfile::tempdir().unwrap();
     round_trip(&Store::open(&StoreConfig::File { root: dir.path().join("images") }).unwrap()).await;
 }
+
+/// A passage that arrived late heals its gap; if it is later lost again (a database restored from
+/// an older backup), the same seq must be found missing anew and asked for, not left as healed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_that_opens_again_after_healing_is_asked_for_again() {
+    let pg = Postgres::start();
+    let pool = central::db::connect(&db(&pg, "gaps"), Duration::from_secs(10)).await.unwrap();
+    let cfg = central::config::CompletenessConfig {
+        check_every: Duration::from_secs(1),
+        grace: Duration::ZERO,
+        first_retry: Duration::from_secs(1),
+        max_retry: Duration::from_secs(1),
+        give_up_after: 3,
+    };
+    central::registry::touch(&pool, "S", "G01").await.unwrap();
+    let passage = |seq: u32| {
+        format!(
+            "INSERT INTO passages (site, lane, id, seq, arrived_at, direct_release, key_id, record, payload, received_by) \
+             VALUES ('S', 'G01', 'p{seq}', {seq}, now(), true, 'S-G01', '{{}}', '\\x00', 'test'); \
+             UPDATE lanes SET first_seq = LEAST(COALESCE(first_seq, {seq}), {seq}), \
+             last_seq = GREATEST(COALESCE(last_seq, {seq}), {seq}) WHERE lane = 'G01'"
+        )
+    };
+    let gap =
+        || pg.psql("gaps", "SELECT string_agg(key || ':' || state, ' ') FROM gaps WHERE kind = 'passage'");
+    pg.psql("gaps", &passage(1));
+    pg.psql("gaps", &passage(3));
+    central::completeness::scan(&pool, &cfg).await.unwrap();
+    assert_eq!(gap(), "2:outstanding");
+    pg.psql("gaps", &passage(2));
+    central::completeness::scan(&pool, &cfg).await.unwrap();
+    assert_eq!(gap(), "2:healed", "the late passage came");
+
+    pg.psql("gaps", "DELETE FROM passages WHERE seq = 2");
+    let (found, _) = central::completeness::scan(&pool, &cfg).await.unwrap();
+    assert_eq!((found, gap()), (1, "2:outstanding".to_string()), "lost again: missing again");
+    let attempts =
+        pg.psql("gaps", "SELECT attempts || ':' || (resolved_at IS NULL) FROM gaps WHERE key = '2'");
+    assert_eq!(attempts, "0:true", "asked for from the start, as a new gap");
+}
