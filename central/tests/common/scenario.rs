@@ -238,6 +238,11 @@ pub fn run(plan: Plan) -> Report {
         // The second lowest: a hole between the first and the last seq central saw.
         let seq =
             w.count(&format!("SELECT seq FROM passages WHERE lane = '{lane}' ORDER BY seq OFFSET 1 LIMIT 1"));
+        // Had it arrived late once, its gap is already healed: the case completeness once missed.
+        let before = w.sql(&format!(
+            "SELECT state FROM gaps WHERE lane = '{lane}' AND kind = 'passage' AND seq = {seq}"
+        ));
+        eprintln!("losing {lane} seq {seq}; its gap before: [{before}]");
         w.sql(&format!("DELETE FROM passages WHERE lane = '{lane}' AND seq = {seq}"));
         seq
     };
