@@ -315,6 +315,9 @@ impl<P: Publish> Worker<P> {
     /// the archive on the next start); into the trail and the statistics.
     fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, archived: bool, scan: Option<Scan>) {
         let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        // Counted before it can be sent: whoever received the record and then reads the
+        // metrics finds it counted (the journal's fsync below once let the count lag behind).
+        self.parts.metrics.passage(record);
         let message = Message::result(self.parts.topics.passage(), payload.clone());
         if self.parts.publisher.publish_durable(message) {
             if let Err(e) = self.parts.journal.done(&record.id) {
@@ -326,7 +329,6 @@ impl<P: Publish> Worker<P> {
             error!(passage = %record.id, "record neither archived nor confirmed by the outbox; archived once the disk takes it");
             self.unarchived.push((record.id.clone(), payload));
         }
-        self.parts.metrics.passage(record);
         self.parts.audit.append("passage", Some(&record.id), trail_summary(record, Some(record_sha256)));
         self.learn_reference(record, scan);
         self.stats.add(record);

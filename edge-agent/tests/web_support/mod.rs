@@ -101,12 +101,17 @@ impl Agent {
             let n = match self.notify.recv(&mut buf) {
                 Ok(n) => n,
                 // With a receive timeout set, a signal ends the wait with EINTR even under
-                // SA_RESTART (signal(7)): wait on.
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // SA_RESTART (signal(7)); and a timeout is only one once the deadline (checked
+                // above) has passed. Either way: wait on.
                 Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
-                    return None
+                    continue
                 }
                 // Anything else is the test's own fault, not the agent's silence: say which.
                 Err(e) => panic!("reading the notify socket failed after {:?}: {e:?}", limit - left),
