@@ -182,6 +182,18 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
+/// `q` grown about its centre by `fx` of its width and `fy` of its height on each side, within
+/// the image: a text box misses a plate's border (its colour), a recogniser wants a margin, and
+/// a box around part of a character misses the rest of its cell.
+pub fn grow_quad(q: &Quad, fx: f32, fy: f32, img: &RgbImage) -> Quad {
+    let cx = q.iter().map(|p| p[0]).sum::<f32>() / 4.0;
+    let cy = q.iter().map(|p| p[1]).sum::<f32>() / 4.0;
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    q.map(|[x, y]| {
+        [(cx + (x - cx) * (1.0 + 2.0 * fx)).clamp(0.0, w), (cy + (y - cy) * (1.0 + 2.0 * fy)).clamp(0.0, h)]
+    })
+}
+
 /// Cut a quadrilateral out of `img` into an upright rectangle (perspective warp).
 pub fn crop_quad(img: &RgbImage, q: &Quad) -> RgbImage {
     let w = dist(q[0], q[1]).max(dist(q[3], q[2])).round().max(1.0) as u32;

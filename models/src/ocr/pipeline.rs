@@ -193,7 +193,7 @@ pub fn box_candidates(img: &RgbImage, boxes: &[DetBox]) -> Vec<(RgbImage, Quad, 
                 // detector may box the hole of a `0` (read as `.`), or the glyph without the
                 // stroke that tells `1` from `7`. The cell around it is read as well; a check
                 // digit taken from either must still verify the code.
-                let q = grow_quad(&b.quad, CHAR_CELL_GROWTH, img);
+                let q = imgops::grow_quad(&b.quad, CHAR_CELL_MARGIN, CHAR_CELL_MARGIN, img);
                 out.push((imgops::crop_quad(img, &q), q, LineSource::Detected));
             }
             out.push((crop, b.quad, LineSource::Detected));
@@ -238,16 +238,9 @@ fn extend_column(q: &Quad, up: f32, down: f32, img: &RgbImage) -> Quad {
     ]
 }
 
-/// How much a character-sized box is grown (each side, about its centre) to take in the whole
-/// character cell: the hole of a bold `0` is about half the glyph's height.
-const CHAR_CELL_GROWTH: f32 = 2.0;
-
-/// `q` scaled by `k` about its centre, within the image.
-fn grow_quad(q: &Quad, k: f32, img: &RgbImage) -> Quad {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let c = [q.iter().map(|p| p[0]).sum::<f32>() / 4.0, q.iter().map(|p| p[1]).sum::<f32>() / 4.0];
-    q.map(|p| [(c[0] + (p[0] - c[0]) * k).clamp(0.0, w), (c[1] + (p[1] - c[1]) * k).clamp(0.0, h)])
-}
+/// How much a character-sized box is grown on each side, as a share of its size, to take in the
+/// whole character cell (twice the box): the hole of a bold `0` is about half the glyph's height.
+const CHAR_CELL_MARGIN: f32 = 0.5;
 
 /// Put a single character on a wider canvas of its border colour so the recogniser sees a line.
 fn pad_char(crop: &RgbImage) -> RgbImage {

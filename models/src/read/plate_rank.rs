@@ -209,17 +209,6 @@ pub fn attach_detections(groups: &mut [PlateCandidate], boxes: &[PlateBox]) {
     }
 }
 
-/// Grow a box about its centre by `fx` of its width and `fy` of its height on each side: a text
-/// box misses the plate's border (its colour) and a recogniser wants a margin.
-pub fn grow(q: &Quad, fx: f32, fy: f32, img: &RgbImage) -> Quad {
-    let cx = q.iter().map(|p| p[0]).sum::<f32>() / 4.0;
-    let cy = q.iter().map(|p| p[1]).sum::<f32>() / 4.0;
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    q.map(|[x, y]| {
-        [(cx + (x - cx) * (1.0 + 2.0 * fx)).clamp(0.0, w), (cy + (y - cy) * (1.0 + 2.0 * fy)).clamp(0.0, h)]
-    })
-}
-
 /// How much each cue counts when ranking the plates of one image (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RankWeights {

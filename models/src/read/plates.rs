@@ -175,7 +175,7 @@ fn detect_with(
     let t = Instant::now();
     let crops: Vec<RgbImage> = boxes
         .iter()
-        .map(|b| imgops::crop_quad(img, &plate_rank::grow(&b.corners, PLATE_MARGIN.0, PLATE_MARGIN.1, img)))
+        .map(|b| imgops::crop_quad(img, &imgops::grow_quad(&b.corners, PLATE_MARGIN.0, PLATE_MARGIN.1, img)))
         .collect();
     let scans = plate_dual::scan_plates(s, alphabets, &crops)?;
     let rec_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -219,7 +219,7 @@ fn verify(
         .map(|&i| {
             imgops::crop_quad(
                 img,
-                &plate_rank::grow(&groups[i].quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img),
+                &imgops::grow_quad(&groups[i].quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img),
             )
         })
         .collect();
@@ -240,7 +240,7 @@ fn to_read(
     cameras: &[String],
 ) -> (PlateRead, PlateCues) {
     let color = c.color.or_else(|| {
-        plate::plate_color(img, &plate_rank::grow(&c.quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img))
+        plate::plate_color(img, &imgops::grow_quad(&c.quad, TEXT_BOX_MARGIN.0, TEXT_BOX_MARGIN.1, img))
     });
     let mut models = Vec::new();
     if c.det_score > 0.0 {
