@@ -17,9 +17,10 @@ use std::time::Instant;
 use crate::error::{ModelError, OcrError};
 use crate::imgops;
 use crate::manifest::{Manifest, ModelPaths};
-use crate::ocr::runtime::OcrSessions;
+use crate::ocr::runtime::{KeepChar, OcrSessions};
 use crate::read::image::{recognize_image, ImageResult};
 use crate::read::options::ReadOptions;
+use crate::read::plate;
 
 /// Where an image comes from.
 pub enum ImageSource {
@@ -97,8 +98,11 @@ impl Engine {
         thread::Builder::new()
             .name("ocr-worker".into())
             .spawn(move || {
+                let ocr = &opts.read.ocr;
+                // The second recogniser reads nothing but plates.
+                let alt_keeps = ocr.alt_rec_narrow.then_some(plate::is_plate_char as KeepChar);
                 let mut sessions =
-                    match OcrSessions::load_with(&opts.paths, opts.threads, opts.read.ocr.alt_rec) {
+                    match OcrSessions::load_with(&opts.paths, opts.threads, ocr.alt_rec, alt_keeps) {
                         Ok(s) => {
                             let _ = ready_tx.send(Ok(s.model_names.clone()));
                             s

@@ -120,6 +120,8 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.scene_regions = SceneRegions::UnlessCode;
     } else if t == "alt-tiny" {
         o.ocr.alt_rec = AltRec::Tiny;
+    } else if t == "alt-all-classes" {
+        o.ocr.alt_rec_narrow = false;
     } else if t == "scenedet-fast" {
         o.ocr.scene_det = DetModel::Fast;
     } else if t == "cropdet-fast" {

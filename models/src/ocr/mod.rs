@@ -12,6 +12,7 @@
 
 pub mod ctc_layout;
 pub mod det;
+pub mod narrow;
 pub mod pipeline;
 pub mod rec;
 pub mod runtime;

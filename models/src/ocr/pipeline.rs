@@ -40,6 +40,9 @@ pub struct OcrOptions {
     pub crop_det: DetModel,
     /// The plates' second recogniser, chosen when the engine loads its models.
     pub alt_rec: AltRec,
+    /// Its output layer cut to the characters a plate can hold (see [`crate::ocr::narrow`]):
+    /// 9 MB less resident and a softmax over 121 classes instead of 18,710 per time step.
+    pub alt_rec_narrow: bool,
 }
 
 impl Default for OcrOptions {
@@ -53,6 +56,7 @@ impl Default for OcrOptions {
             scene_det: DetModel::Standard,
             crop_det: DetModel::Standard,
             alt_rec: AltRec::Small,
+            alt_rec_narrow: true,
         }
     }
 }
