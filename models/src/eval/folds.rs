@@ -52,7 +52,9 @@ pub const VARIANTS: [&str; 16] = [
 /// detector's boxes by N, `scene-regions-off` reads no plate-coloured regions in scenes,
 /// `regions-unless-code` none in a scene with a verified container code ([`SceneRegions`]),
 /// `regions-skip-detected` none where the plate detector read a plate
-/// ([`ReadOptions::regions_skip_detected`]), `code-crop`/`code-crop-off` let a tight crop read as
+/// ([`ReadOptions::regions_skip_detected`]), `regions-even-if-sure` reads them in a scene whose
+/// plate detector was sure too ([`ReadOptions::regions_unless_sure_plate`]), `alt-all-classes`
+/// keeps the second recogniser's whole output layer ([`crate::ocr::narrow`]), `code-crop`/`code-crop-off` let a tight crop read as
 /// a verified container code skip the plate reads (or not), `crop-exit-C` lets a tight crop
 /// whose whole-image read decodes as a verified code at calibrated confidence C skip the text
 /// detector (`crop-exit-off`: never), `cplates` has container cameras look for plates too.
@@ -116,6 +118,8 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.scene_regions = SceneRegions::Never;
     } else if t == "regions-skip-detected" {
         o.regions_skip_detected = true;
+    } else if t == "regions-even-if-sure" {
+        o.regions_unless_sure_plate = false;
     } else if t == "regions-unless-code" {
         o.scene_regions = SceneRegions::UnlessCode;
     } else if t == "alt-tiny" {
@@ -390,6 +394,9 @@ mod tests {
         assert_eq!((o.ocr.alt_rec, o.ocr.fast_db.unclip_ratio), (AltRec::Tiny, 2.0));
         assert!(o.scene_regions == SceneRegions::UnlessCode && o.regions_skip_detected);
         assert_eq!(variant("scene-regions-off").map(|o| o.scene_regions), Some(SceneRegions::Never));
+        let wide = variant("regions-even-if-sure+alt-all-classes").expect("parses");
+        assert!(!wide.regions_unless_sure_plate && !wide.ocr.alt_rec_narrow);
+        assert!(ReadOptions::default().regions_unless_sure_plate && ReadOptions::default().ocr.alt_rec_narrow);
         assert!(variant("regions-sometimes").is_none());
         assert!(
             variant("plate-det-960").is_some_and(|o| o.plate_det_max_side == 960),
