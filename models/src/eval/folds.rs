@@ -396,7 +396,9 @@ mod tests {
         assert_eq!(variant("scene-regions-off").map(|o| o.scene_regions), Some(SceneRegions::Never));
         let wide = variant("regions-even-if-sure+alt-all-classes").expect("parses");
         assert!(!wide.regions_unless_sure_plate && !wide.ocr.alt_rec_narrow);
-        assert!(ReadOptions::default().regions_unless_sure_plate && ReadOptions::default().ocr.alt_rec_narrow);
+        assert!(
+            ReadOptions::default().regions_unless_sure_plate && ReadOptions::default().ocr.alt_rec_narrow
+        );
         assert!(variant("regions-sometimes").is_none());
         assert!(
             variant("plate-det-960").is_some_and(|o| o.plate_det_max_side == 960),

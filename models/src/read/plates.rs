@@ -65,7 +65,9 @@ pub fn plates_in_image(
     let t = Instant::now();
     // Plate-coloured regions are read as tight crops; their reads vote with the lines' reads.
     let sure = o.sure_plate.zip(detected).is_some_and(|(sure, d)| d.is_sure(&sure));
-    let mut found = if !is_scene(img) || (o.scene_regions != SceneRegions::Never && !(o.regions_unless_sure_plate && sure)) {
+    let mut found = if !is_scene(img)
+        || (o.scene_regions != SceneRegions::Never && !(o.regions_unless_sure_plate && sure))
+    {
         plate_find::find_regions(img)
     } else {
         Vec::new()
