@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::error::{ModelError, OcrError};
 use crate::imgops;
 use crate::manifest::{Manifest, ModelPaths};
+use crate::ocr::rec::normalize_char;
 use crate::ocr::runtime::{KeepChar, OcrSessions};
 use crate::read::image::{recognize_image, ImageResult};
 use crate::read::options::ReadOptions;
@@ -99,8 +100,10 @@ impl Engine {
             .name("ocr-worker".into())
             .spawn(move || {
                 let ocr = &opts.read.ocr;
-                // The second recogniser reads nothing but plates.
-                let alt_keeps = ocr.alt_rec_narrow.then_some(plate::is_plate_char as KeepChar);
+                // The second recogniser reads nothing but plates (its full-width and look-alike
+                // forms of plate characters included, as the parsers normalise them).
+                let plate_class: KeepChar = |c| plate::is_plate_char(normalize_char(c));
+                let alt_keeps = ocr.alt_rec_narrow.then_some(plate_class);
                 let mut sessions =
                     match OcrSessions::load_with(&opts.paths, opts.threads, ocr.alt_rec, alt_keeps) {
                         Ok(s) => {

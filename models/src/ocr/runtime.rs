@@ -16,7 +16,6 @@ use ort::value::{Tensor, TensorRef};
 use crate::error::ModelError;
 use crate::manifest::{verify_file, FileEntry, Manifest, ModelPaths, Normalize, REQUIRED};
 use crate::ocr::narrow;
-use crate::ocr::rec::normalize_char;
 
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -48,8 +47,8 @@ pub struct Recogniser {
     pub digit_class: [usize; 10],
 }
 
-/// Which characters a recogniser is asked about: after [`crate::ocr::rec::normalize_char`], a
-/// class is kept when this says yes (the CTC blank always is). See [`crate::ocr::narrow`].
+/// Which dictionary characters a recogniser is asked about: a single-character class is kept
+/// when this says yes (the CTC blank always is). See [`crate::ocr::narrow`].
 pub type KeepChar = fn(char) -> bool;
 
 impl Recogniser {
@@ -141,17 +140,14 @@ fn dictionary(entry: &FileEntry, chars: &str) -> Vec<String> {
     dictionary
 }
 
-/// The blank and every single-character class whose normalised character `keep` accepts.
+/// The blank and every single-character class whose character `keep` accepts.
 fn kept_classes(dictionary: &[String], keep: KeepChar) -> Vec<usize> {
     let single = |s: &String| {
         let mut it = s.chars();
         it.next().filter(|_| it.next().is_none())
     };
     std::iter::once(0)
-        .chain(
-            (1..dictionary.len())
-                .filter(|&k| single(&dictionary[k]).is_some_and(|c| keep(normalize_char(c)))),
-        )
+        .chain((1..dictionary.len()).filter(|&k| single(&dictionary[k]).is_some_and(keep)))
         .collect()
 }
 
