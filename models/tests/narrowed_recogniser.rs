@@ -9,11 +9,9 @@ use models::ocr::rec::normalize_char;
 use models::ocr::runtime::{AltRec, KeepChar, OcrSessions};
 use models::read::plate;
 
-fn load(keep: Option<KeepChar>) -> Option<OcrSessions> {
-    let paths = ModelPaths::discover(&Manifest::builtin().ok()?);
+fn load(keep: Option<KeepChar>) -> Result<OcrSessions, models::ModelError> {
+    let paths = ModelPaths::discover(&Manifest::builtin()?);
     OcrSessions::load_with(&paths, 1, AltRec::Small, keep)
-        .map_err(|e| eprintln!("skipping: recognition models unavailable: {e}"))
-        .ok()
 }
 
 /// A deterministic input with structure at several scales (not a constant: every class must
@@ -33,13 +31,16 @@ fn input(h: usize, w: usize) -> Vec<f32> {
 
 #[test]
 fn the_cut_recogniser_gives_the_whole_ones_plate_probabilities_renormalised() {
-    let (Some(mut whole), Some(mut cut)) =
-        (load(None), load(Some(|c| plate::is_plate_char(normalize_char(c)))))
-    else {
-        return;
+    // Only the whole model missing is a reason to skip: the cut one failing is what is tested.
+    let mut whole = match load(None) {
+        Ok(s) => s,
+        Err(e) => return eprintln!("skipping: recognition models unavailable: {e}"),
     };
+    let mut cut = load(Some(|c| plate::is_plate_char(normalize_char(c)))).expect("the cut model loads");
     let (full, kept) = (whole.rec_alt.dictionary.clone(), cut.rec_alt.dictionary.clone());
-    assert!(kept.len() < 150 && full.len() > 10_000, "{} of {} classes kept", kept.len(), full.len());
+    // The blank and the 121 plate classes of PP-OCRv6's dictionary (Greek and full-width
+    // look-alikes of Latin letters and digits included).
+    assert_eq!((kept.len(), full.len()), (122, 18_710));
     // The kept classes are a subsequence of the whole dictionary, in order.
     let mut class_in_full = Vec::with_capacity(kept.len());
     let mut next = 0;
@@ -59,14 +60,22 @@ fn the_cut_recogniser_gives_the_whole_ones_plate_probabilities_renormalised() {
     let (t, c_full, p_full) = whole.rec_alt.run(&x, 1, w).expect("whole run");
     let (t_cut, c_cut, p_cut) = cut.rec_alt.run(&x, 1, w).expect("cut run");
     assert_eq!((t_cut, c_full, c_cut), (t, full.len(), kept.len()));
-    let mut worst = 0.0f32;
+    // Relative error on every probability big enough to be more than rounding, and enough of
+    // those among the non-blank classes that a wrong column would show (a noise input leaves
+    // most of each step to the blank, but every class keeps some probability).
+    let (mut worst, mut compared) = (0.0f32, 0);
     for step in 0..t {
         let whole_row = &p_full[step * c_full..(step + 1) * c_full];
         let cut_row = &p_cut[step * c_cut..(step + 1) * c_cut];
         let mass: f32 = class_in_full.iter().map(|&k| whole_row[k]).sum();
         for (j, &k) in class_in_full.iter().enumerate() {
-            worst = worst.max((cut_row[j] - whole_row[k] / mass).abs());
+            let want = whole_row[k] / mass;
+            if want > 1e-6 {
+                worst = worst.max((cut_row[j] - want).abs() / want);
+                compared += usize::from(j > 0);
+            }
         }
     }
-    assert!(worst < 1e-5, "largest difference {worst}");
+    assert!(compared > 500, "only {compared} non-blank probabilities above 1e-6 to compare");
+    assert!(worst < 1e-3, "largest relative difference {worst}");
 }

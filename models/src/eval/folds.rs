@@ -72,7 +72,7 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    const PREFIXES: [&str; 14] = [
+    const PREFIXES: [&str; 15] = [
         "sure-",
         "det-",
         "detmin-",
@@ -84,6 +84,7 @@ fn is_speed_token(t: &str) -> bool {
         "scenedet-",
         "cropdet-",
         "alt-tiny",
+        "alt-all-classes",
         "fastunclip-",
         "scene-regions",
         "regions-",
@@ -394,6 +395,8 @@ mod tests {
         assert_eq!((o.ocr.alt_rec, o.ocr.fast_db.unclip_ratio), (AltRec::Tiny, 2.0));
         assert!(o.scene_regions == SceneRegions::UnlessCode && o.regions_skip_detected);
         assert_eq!(variant("scene-regions-off").map(|o| o.scene_regions), Some(SceneRegions::Never));
+        assert!(variant("alt-all-classes").is_some_and(|o| !o.ocr.alt_rec_narrow), "alone too");
+        assert!(variant("regions-even-if-sure").is_some_and(|o| !o.regions_unless_sure_plate));
         let wide = variant("regions-even-if-sure+alt-all-classes").expect("parses");
         assert!(!wide.regions_unless_sure_plate && !wide.ocr.alt_rec_narrow);
         assert!(

@@ -3,7 +3,7 @@
 //! PP-OCRv6 small is the plates' second opinion, yet its last layer scores every one of its
 //! 18,710 dictionary characters at every time step: a 120×18,710 weight, the largest tensor the
 //! lane loads (9 MB resident), and a softmax over 18,710 classes per step, for a reader that asks
-//! about the 120 classes a plate can use. Cut to those (and the CTC blank), the softmax is
+//! about the 121 classes a plate can use. Cut to those (and the CTC blank), the softmax is
 //! renormalised over them: at each time step every kept class's probability is divided by the
 //! same sum, so under any plate layout the best path is the same path, and a text's
 //! log-likelihood changes by the same amount as its rival's. Only the probabilities along the
@@ -22,6 +22,10 @@ pub enum NarrowError {
     NoClassifier { classes: usize, weights: usize, biases: usize },
     #[error("class {class} to keep is not below the {classes} classes of the model")]
     BadClass { class: usize, classes: usize },
+    #[error("a classifier needs at least one class")]
+    NoClasses,
+    #[error("the model file uses protobuf wire type {wire} at byte {at}, which ONNX does not")]
+    BadWireType { wire: u8, at: usize },
     #[error("the classifier tensor {0} holds no raw or float data of its declared size")]
     BadTensor(String),
 }
@@ -29,6 +33,9 @@ pub enum NarrowError {
 /// `model` (an ONNX `ModelProto`) with its classifier over `classes` outputs cut to the columns in
 /// `keep`, in that order.
 pub fn narrow_classifier(model: &[u8], classes: usize, keep: &[usize]) -> Result<Vec<u8>, NarrowError> {
+    if classes == 0 {
+        return Err(NarrowError::NoClasses);
+    }
     if let Some(&class) = keep.iter().find(|&&k| k >= classes) {
         return Err(NarrowError::BadClass { class, classes });
     }
@@ -109,7 +116,7 @@ fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>, NarrowError> {
                 (n, take(usize::try_from(n).map_err(|_| NarrowError::Truncated(pos))?, &mut pos)?)
             }
             FIXED32 => (0, take(4, &mut pos)?),
-            _ => return Err(NarrowError::Truncated(start)),
+            _ => return Err(NarrowError::BadWireType { wire, at: start }),
         };
         out.push(Field { number, wire, value, payload, raw: &buf[start..pos] });
     }
@@ -240,12 +247,12 @@ impl Cut<'_> {
             .find(|f| f.number == field::TENSOR_NAME)
             .map(|f| String::from_utf8_lossy(f.payload).into_owned())
             .unwrap_or_default();
-        let values = float_values(&fs);
         let c = self.classes as usize;
         let expected = usize::try_from(rows).ok().and_then(|r| r.checked_mul(c));
-        if expected != Some(values.len()) {
-            return Err(NarrowError::BadTensor(name));
-        }
+        let values = match float_values(&fs) {
+            Some(v) if Some(v.len()) == expected => v,
+            _ => return Err(NarrowError::BadTensor(name)),
+        };
         let mut out = Vec::with_capacity(buf.len() / c * self.keep.len() + 64);
         for f in &fs {
             if !matches!(f.number, field::TENSOR_DIMS | field::TENSOR_FLOAT_DATA | field::TENSOR_RAW_DATA) {
@@ -267,21 +274,27 @@ impl Cut<'_> {
     }
 }
 
-/// A float tensor's values, from `raw_data` (little-endian) or `float_data` (packed or not).
-fn float_values(fs: &[Field<'_>]) -> Vec<f32> {
-    let le = |b: &[u8]| b.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+/// A float tensor's values, from `raw_data` (little-endian) or `float_data` (packed or not);
+/// `None` when some field holds a part of a float.
+fn float_values(fs: &[Field<'_>]) -> Option<Vec<f32>> {
+    let le = |b: &[u8]| -> Option<Vec<f32>> {
+        let words = b.chunks_exact(4);
+        words
+            .remainder()
+            .is_empty()
+            .then(|| words.map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect())
+    };
     if let Some(f) = fs.iter().find(|f| f.number == field::TENSOR_RAW_DATA && f.wire == LEN) {
         return le(f.payload);
     }
     let mut out = Vec::new();
     for f in fs.iter().filter(|f| f.number == field::TENSOR_FLOAT_DATA) {
         match f.wire {
-            LEN => out.extend(le(f.payload) as Vec<f32>),
-            FIXED32 => out.push(f32::from_le_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]])),
-            _ => {}
+            LEN | FIXED32 => out.extend(le(f.payload)?),
+            _ => return None,
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -350,7 +363,7 @@ mod tests {
     fn tensor_parts(t: &[u8]) -> (Vec<u64>, Vec<f32>) {
         let fs = fields(t).unwrap();
         let dims = fs.iter().filter(|f| f.number == field::TENSOR_DIMS).map(|f| f.value).collect();
-        (dims, float_values(&fs))
+        (dims, float_values(&fs).expect("whole floats"))
     }
 
     #[test]
@@ -396,5 +409,20 @@ mod tests {
         let graph = bytes_field(field::GRAPH_INITIALIZER, &short);
         let err = narrow_classifier(&bytes_field(field::MODEL_GRAPH, &graph), 4, &[0]).unwrap_err();
         assert_eq!(err, NarrowError::BadTensor("w".into()));
+        let mut ragged = floats(&[1.0; 8]);
+        ragged.pop();
+        let mut t = varint_field(field::TENSOR_DIMS, 2);
+        t.extend(varint_field(field::TENSOR_DIMS, 4));
+        t.extend(varint_field(field::TENSOR_DATA_TYPE, FLOAT));
+        t.extend(bytes_field(field::TENSOR_RAW_DATA, &ragged));
+        let graph = bytes_field(field::GRAPH_INITIALIZER, &t);
+        let err = narrow_classifier(&bytes_field(field::MODEL_GRAPH, &graph), 4, &[0]).unwrap_err();
+        assert_eq!(err, NarrowError::BadTensor(String::new()), "31 bytes are not 8 floats");
+        assert_eq!(narrow_classifier(&model(), 0, &[]).unwrap_err(), NarrowError::NoClasses);
+        // Wire type 3 (a group start) appears in no ONNX file.
+        assert!(matches!(
+            narrow_classifier(&[0x0b], 4, &[0]),
+            Err(NarrowError::BadWireType { wire: 3, at: 0 })
+        ));
     }
 }

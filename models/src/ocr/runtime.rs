@@ -304,7 +304,12 @@ impl OcrSessions {
                 stage: "det",
                 reason: "the runtime is not initialised".into(),
             })?;
-            self.det_fast = Some((open(env, &path, self.threads)?, entry.label()));
+            let mut session = open(env, &path, self.threads)?;
+            // Warmed like the others at load (see `load_with`).
+            let zeros = vec![0f32; 3 * 32 * 32];
+            shrink_arena(&mut session, [1, 3, 32, 32], &zeros)
+                .map_err(|e| ModelError::Inference { stage: "shrink", reason: e.to_string() })?;
+            self.det_fast = Some((session, entry.label()));
         }
         Ok(self.det_fast.as_mut().expect("loaded above"))
     }

@@ -88,7 +88,8 @@ impl ReadOptions {
 /// When the plate detector is sure enough of a plate that the general text detector (the
 /// slowest stage on a scene) is skipped: a single-row plate box scoring at least `min_score`
 /// whose two-recogniser read has every character at least `min_confidence` (averaged over the
-/// experts). The plate reads come from the detector's boxes and the colour regions then;
+/// experts). The plate reads come from the detector's boxes then (and the colour regions, unless
+/// [`ReadOptions::regions_unless_sure_plate`]);
 /// container codes in such a scene are not looked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SurePlate {
