@@ -13,6 +13,7 @@ pub mod config;
 pub mod declaration;
 pub mod durable;
 pub mod flow;
+pub mod heap;
 pub mod images;
 pub mod lane;
 pub mod logs;

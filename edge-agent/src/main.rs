@@ -8,8 +8,10 @@ use edge_agent::cli::{self, lane::LogFormat, Cmd};
 use edge_agent::logs;
 
 fn main() -> ExitCode {
-    // First, while the process has one thread: takes NOTIFY_SOCKET out of the environment.
+    // First, while the process has one thread: takes NOTIFY_SOCKET out of the environment,
+    // and fixes the allocator's arena count (see `edge_agent::heap`).
     edge_agent::notify::init();
+    edge_agent::heap::limit_arenas();
     let cli = cli::parse();
     let format = match &cli.command {
         Cmd::Run(a) => a.log_format,
