@@ -5,7 +5,7 @@
 //! arena keeps the pages its thread's frames and buffers once used, and the recognition
 //! worker's idle release (`malloc_trim`) can return only whole free pages. Measured with
 //! `scripts/idle-usage` (the simulated lane, PP-OCR, idle after 5 vehicles): 144–162 MB with
-//! glibc's default, 121–128 MB with two arenas. On the lane PC's two cores two arenas are as many
+//! glibc's default, 121–131 MB with two arenas. On the lane PC's two cores two arenas are as many
 //! as can be busy at once.
 
 /// Arenas per core.
