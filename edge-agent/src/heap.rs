@@ -8,13 +8,9 @@
 //! glibc's default, 121–131 MB with two arenas. On the lane PC's two cores two arenas are as many
 //! as can be busy at once.
 
-/// Arenas per core.
-const ARENAS_PER_CORE: usize = 1;
-
 /// Limit the arenas to one per core (at least two). Call first in `main`, before any thread.
 pub fn limit_arenas() {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let arenas = (cores * ARENAS_PER_CORE).max(2);
+    let arenas = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a glibc allocator parameter; it has no preconditions, and it
     // runs before the process starts any thread.

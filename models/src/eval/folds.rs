@@ -54,10 +54,11 @@ pub const VARIANTS: [&str; 16] = [
 /// `regions-skip-detected` none where the plate detector read a plate
 /// ([`ReadOptions::regions_skip_detected`]), `regions-even-if-sure` reads them in a scene whose
 /// plate detector was sure too ([`ReadOptions::regions_unless_sure_plate`]), `alt-all-classes`
-/// keeps the second recogniser's whole output layer ([`crate::ocr::narrow`]), `code-crop`/`code-crop-off` let a tight crop read as
-/// a verified container code skip the plate reads (or not), `crop-exit-C` lets a tight crop
-/// whose whole-image read decodes as a verified code at calibrated confidence C skip the text
-/// detector (`crop-exit-off`: never), `cplates` has container cameras look for plates too.
+/// keeps the second recogniser's whole output layer ([`crate::ocr::narrow`]),
+/// `code-crop`/`code-crop-off` let a tight crop read as a verified container code skip the plate
+/// reads (or not), `crop-exit-C` lets a tight crop whose whole-image read decodes as a verified
+/// code at calibrated confidence C skip the text detector (`crop-exit-off`: never), `cplates`
+/// has container cameras look for plates too.
 pub fn variant(name: &str) -> Option<ReadOptions> {
     if name.contains('+') || is_speed_token(name) {
         let mut o = ReadOptions::default();

@@ -160,7 +160,10 @@ impl Cut<'_> {
         self.rewrite(buf, |cut, f| match (f.number, f.wire) {
             (field::GRAPH_INITIALIZER, LEN) => cut.tensor(f.payload),
             (field::GRAPH_INPUT | field::GRAPH_OUTPUT | field::GRAPH_VALUE_INFO, LEN) => cut
-                .nested(f.payload, &[field::VALUE_INFO_TYPE, field::TYPE_TENSOR, field::TENSOR_TYPE_SHAPE])
+                .nested(
+                    f.payload,
+                    &[field::VALUE_INFO_TYPE, field::TYPE_TENSOR, field::TENSOR_TYPE_SHAPE, field::SHAPE_DIM],
+                )
                 .map(Some),
             _ => Ok(None),
         })
@@ -183,18 +186,15 @@ impl Cut<'_> {
         Ok(out)
     }
 
-    /// Follows `path` (value info → type → tensor type → shape) down to the dimensions and
-    /// rewrites every `dim_value` equal to the class count.
+    /// Follows `path` (value info → type → tensor type → shape → dimension) down to each
+    /// dimension and rewrites every `dim_value` equal to the class count.
     fn nested(&mut self, buf: &[u8], path: &[u32]) -> Result<Vec<u8>, NarrowError> {
         match path.split_first() {
             Some((&next, rest)) => self.rewrite(buf, |cut, f| match (f.number == next, f.wire) {
                 (true, LEN) => cut.nested(f.payload, rest).map(Some),
                 _ => Ok(None),
             }),
-            None => self.rewrite(buf, |cut, f| match (f.number, f.wire) {
-                (field::SHAPE_DIM, LEN) => cut.dimension(f.payload).map(Some),
-                _ => Ok(None),
-            }),
+            None => self.dimension(buf),
         }
     }
 

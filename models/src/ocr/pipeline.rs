@@ -41,7 +41,8 @@ pub struct OcrOptions {
     /// The plates' second recogniser, chosen when the engine loads its models.
     pub alt_rec: AltRec,
     /// Its output layer cut to the characters a plate can hold (see [`crate::ocr::narrow`]):
-    /// 9 MB less resident and a softmax over 122 classes (the blank and 121 plate classes) instead of 18,710 per time step.
+    /// 9 MB less resident and a softmax over 122 classes (the blank and 121 plate classes)
+    /// instead of 18,710 per time step.
     pub alt_rec_narrow: bool,
 }
 
