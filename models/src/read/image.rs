@@ -187,7 +187,7 @@ fn read_results(
 ) -> Result<Found, ModelError> {
     let dict = s.rec.dictionary.clone();
     let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
-    let retry = plate_retries(img, &out.lines, &alts);
+    let retry = plate_retries(img, &out.lines, &alts, o);
     if !retry.is_empty() {
         let t = Instant::now();
         let more = pipeline::recognize(s, retry)?;
@@ -245,13 +245,20 @@ fn read_results(
 
 /// Lines that look like a plate missing its head (`BBC666`, `B2893`: the detector's box on a
 /// small plate often starts after the province character). They are cropped again extended to
-/// the left by two character widths, along the line's direction, and read once more.
+/// the left by two character widths, along the line's direction, and read once more. None in a
+/// frame read for its container codes only (`read_plates` off: a container camera's): there is
+/// no plate to complete, and the re-read pieces of a code chained into spurious second codes
+/// (`BEAU4926569` beside `BEAU2656931`) while costing a recogniser batch per frame.
 fn plate_retries(
     img: &RgbImage,
     lines: &[TextLine],
     alts: &[Vec<CharAlts>],
+    o: &ReadOptions,
 ) -> Vec<(RgbImage, crate::imgops::Quad, LineSource)> {
     let mut out = Vec::new();
+    if !o.read_plates {
+        return out;
+    }
     for (l, a) in lines.iter().zip(alts) {
         if l.source != LineSource::Detected || out.len() >= 4 {
             continue;
@@ -381,5 +388,20 @@ mod tests {
         // A wrong check digit is never verified, however clear.
         let wrong = read_line("CXDU1105409", 0.99, None, LineSource::WholeImage);
         assert!(!verified_code_crop(&wrong, &dict, 0.5));
+    }
+
+    #[test]
+    fn a_headless_plate_line_is_retried_only_where_plates_are_wanted() {
+        // `BBC666` read from a detected box: a plate whose province and city letters the box cut.
+        let mut line = read_line("BBC666", 0.95, None, LineSource::Detected);
+        line.quad = [[100.0, 40.0], [190.0, 40.0], [190.0, 60.0], [100.0, 60.0]];
+        let alts = vec![line.rec.alternatives(&dict(), ALTS)];
+        let img = RgbImage::new(300, 100);
+        let plates = ReadOptions::default();
+        let retried = plate_retries(&img, std::slice::from_ref(&line), &alts, &plates);
+        assert_eq!(retried.len(), 1, "a plate camera's frame reads it again");
+        assert!(retried[0].1[0][0] < 100.0, "extended to the left");
+        let containers = plates.for_containers();
+        assert!(plate_retries(&img, std::slice::from_ref(&line), &alts, &containers).is_empty());
     }
 }
