@@ -10,10 +10,12 @@
 //! handled on a task of its own that retries transient failures with backoff
 //! until they pass, then acks (the acks leave through the same event loop).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::v5::{Filter, Publish};
 use rumqttc::v5::mqttbytes::QoS;
@@ -101,7 +103,15 @@ pub async fn consume(
                 let (client, ingest, permits) = (client.clone(), ingest.clone(), permits.clone());
                 tokio::spawn(async move {
                     let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-                    handle_until_done(&ingest, &p).await;
+                    // A handler that panics (a bug) still has its message acknowledged: left
+                    // unacknowledged it would hold one of the broker's in-flight slots until the
+                    // connection ends, and enough of them stop all delivery. What it carried is
+                    // asked for again by completeness, like anything lost.
+                    if AssertUnwindSafe(handle_until_done(&ingest, &p)).catch_unwind().await.is_err() {
+                        let topic = String::from_utf8_lossy(&p.topic);
+                        ingest.metrics.add("handler_panics_total", 1);
+                        tracing::error!(%topic, "the handler failed on this message (a bug); acknowledged and dropped");
+                    }
                     if let Err(e) = client.ack(&p).await {
                         tracing::warn!(cause = %e, "cannot acknowledge; the broker will deliver it again");
                     }

@@ -187,7 +187,12 @@ impl Ingest {
                     .bind(lane)
                     .execute(&mut **tx)
                     .await?;
-                select_incoming(tx, sha).await?.expect("the row was just made")
+                // Gone again already: another transaction held the row (its insert made
+                // ours do nothing), completed the image and deleted the row before this
+                // select could lock it. Tried again, the message finds the image stored.
+                select_incoming(tx, sha).await?.ok_or_else(|| {
+                    IngestError::Transient("the image's assembly row went while it was being made".into())
+                })?
             }
         };
         Ok(Some(row))
