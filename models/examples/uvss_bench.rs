@@ -4,7 +4,8 @@
 //! pass). Three probes, each the whole pass of the same vehicle with a planted object, driven
 //! at another speed: the same scanner, a scanner with 0.75x the pixels (both scans resampled
 //! to a common scale) and one with 1.3x the pixels across and a faster line rate (as a
-//! held-out pair has it). Each line also says whether a region covers the planted object.
+//! held-out pair has it), and the same scanner with another tone curve (gamma 0.6). Each line
+//! also says whether a region covers the planted object.
 //!   cargo run -p models --release --example uvss_bench [RUNS=5]
 use std::time::Instant;
 
@@ -48,6 +49,9 @@ fn main() {
         ("same scanner", rot(&probe), turned_box(same)),
         ("0.75x scanner", other(v75), turned_box(v75)),
         ("1.3x across, 1.6x along", other(v13), turned_box(v13)),
+        // Another tone curve: the new scan is put on the reference's curve for registration
+        // and the difference (the only configuration that runs that path).
+        ("same scanner, gamma 0.6", other(Variant::Gamma(0.6)), turned_box(Variant::Gamma(0.6))),
     ];
     let reference = rot(&reference);
     let p = Params::default();

@@ -17,7 +17,8 @@ use image::RgbImage;
 use models::uvss::{self, synth, variants::Variant, Comparison, Params, Verdict};
 
 /// Default parameters, with overrides from the environment to measure alternatives:
-/// `UVSS_NOISE_TILE` (the optional local noise level), `UVSS_TONE=0` (no tone matching), `UVSS_TONE_BEND=0` (match always),
+/// `UVSS_NOISE_TILE` (the optional local noise level), `UVSS_TONE=0` (no tone matching), `UVSS_TONE_DIFF=0` (tone matching for registration only),
+/// `UVSS_TONE_CLIP` (the largest excess of clipped pixels at which the difference is still tone-matched), `UVSS_TONE_BEND=0` (match always),
 /// `UVSS_REMATCH=ALONG,ACROSS` (how far candidates are moved as a whole, in windows),
 /// `UVSS_FLOOR_GROWTH` (the residual floor on grids narrower than the nominal one).
 fn params() -> Params {
@@ -31,6 +32,12 @@ fn params() -> Params {
     }
     if env("UVSS_TONE").as_deref() == Some("0") {
         p.match_tone = false;
+    }
+    if env("UVSS_TONE_DIFF").as_deref() == Some("0") {
+        p.tone_difference = false;
+    }
+    if let Some(c) = env("UVSS_TONE_CLIP").and_then(|v| v.parse().ok()) {
+        p.tone_clip = c;
     }
     if let Some(b) = env("UVSS_TONE_BEND").and_then(|v| v.parse().ok()) {
         p.tone_bend = b;
@@ -56,7 +63,17 @@ fn variant_from_env() -> Variant {
 /// only to report them.
 fn conditions() -> Vec<(Variant, &'static str)> {
     use Variant::*;
-    let choose = [Identity, Length(0.9), Length(1.1), Lateral(-0.05), Lateral(0.05), Gain(0.7)];
+    let choose = [
+        Identity,
+        Length(0.9),
+        Length(1.1),
+        Lateral(-0.05),
+        Lateral(0.05),
+        Gain(0.7),
+        Gain(1.3),
+        Gamma(0.8),
+        Gamma(1.25),
+    ];
     let judge = [
         Length(0.75),
         Length(1.3),
@@ -78,6 +95,9 @@ fn conditions() -> Vec<(Variant, &'static str)> {
         Gain(1.6),
         Gamma(0.6),
         Gamma(1.6),
+        // Added in round 5, after the clipping rule was chosen: conditions it was not seen on.
+        Gain(1.45),
+        Gamma(0.5),
         Jpeg(30),
         Jpeg(60),
     ];

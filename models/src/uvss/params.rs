@@ -91,6 +91,16 @@ pub struct Params {
     /// a gain and an offset, which the normalisation divides out; the synthetic pairs of one
     /// exposure bend by 0.005-0.016, the real passes of different days by 0.01-0.09).
     pub tone_bend: f32,
+    /// ... and, when it does, difference the new scan put on the reference's curve too
+    /// ([`super::tone::ToneMap::onto_reference`], normalised by its own contrast); off only to
+    /// measure what it does (round 5: synthetic gamma 0.6 10/20 -> 15/20 detected, gamma 0.5
+    /// 7/20 -> 14/20).
+    pub tone_difference: bool,
+    /// ... unless the new scan clips more than the reference: its share of work pixels at the
+    /// sensor's top exceeds the reference's by more than this (see `stages::clips_no_more`;
+    /// 0.035: the real passes of one exposure on different days differ by up to 0.030, a gain
+    /// of 1.3 adds 0.040 to 0.112; round 5).
+    pub tone_clip: f32,
     /// How far a candidate region is moved as a whole before it is reported, in search
     /// windows along and across (see [`super::rematch`]).
     pub rematch: Reach,
@@ -127,6 +137,8 @@ impl Default for Params {
             equalise_above: 1.1,
             match_tone: true,
             tone_bend: 0.05,
+            tone_difference: true,
+            tone_clip: 0.035,
             rematch: Reach { along: 2, across: 1 },
         }
     }

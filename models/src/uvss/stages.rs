@@ -28,6 +28,9 @@ pub(crate) struct Prepared {
     pub exposure: Exposure,
     /// Mean absolute deviation from the local mean, grey levels.
     pub structure: f32,
+    /// The map onto the reference's tone curve, set when the two curves differ by more than a
+    /// gain and an offset (see `match_tone`).
+    pub tone: Option<ToneMap>,
 }
 
 impl Prepared {
@@ -35,14 +38,12 @@ impl Prepared {
         let [raw, u, v] = geometry::reduce(img, grid);
         let exposure = Exposure::of(&raw);
         let (luma, gain) = raw.normalise_gain(p.norm_radius, p.norm_floor);
-        Prepared { luma, raw, u, v, gain, exposure, structure: 1.0 / gain - p.norm_floor }
+        Prepared { luma, raw, u, v, gain, exposure, structure: 1.0 / gain - p.norm_floor, tone: None }
     }
 
     /// Register on this scan's grey put on `reference`'s tone curve (see [`super::tone`]), when
-    /// the two curves differ by more than a gain and an offset. Only the registration plane is
-    /// matched: the difference keeps each scan's own normalisation, because matching reshapes
-    /// the bright levels after what the new pass shows (a bright planted object among them)
-    /// and cost the exp08 probe its detection on the identity row.
+    /// the two curves differ by more than a gain and an offset, and keep the map for the
+    /// difference (see [`difference`]).
     pub fn match_tone(&mut self, reference: &Prepared, p: &Params) {
         let map = ToneMap::matching(&reference.raw, &self.raw);
         if map.bend() < p.tone_bend {
@@ -54,6 +55,7 @@ impl Prepared {
             data: self.raw.data.iter().map(|v| map.apply(*v)).collect(),
         };
         self.luma = matched.normalise_gain(p.norm_radius, p.norm_floor).0;
+        self.tone = Some(map);
     }
 
     fn resample_along(&mut self, grid: &mut ScanGrid, len: usize) {
@@ -93,14 +95,33 @@ pub(crate) fn equalise(
 /// its own (as registration does) treats a part near the new scan's edge (the vehicle driven
 /// to one side of the lane, a turned pass) differently from the same part in the middle of the
 /// reference, and that difference alone was enough to raise regions along the lane's edge.
+///
+/// When the two tone curves differ (a gamma, another camera's curve; `Prepared::tone`), the
+/// new scan's colour is put on the reference's curve channel by channel first
+/// ([`ToneMap::onto_reference`]): with each scan on its own curve, a curve gives the dark parts
+/// of one scan more contrast than the other's and the bright parts less, the whole difference
+/// rises, and every region is scored against that higher level (round 5 in docs/design/uvss.md). The specular test keeps the new
+/// scan's own grey: a clipped pixel is what marks a glint. Not for a new scan that clips more
+/// than the reference (`clips_no_more`): what it clipped has no texture left to put anywhere.
 pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Params) -> Diffed {
     let k = p.diff_step.max(1);
+    let applies = p.tone_difference && clips_no_more(r.exposure, n.exposure, p.tone_clip);
+    let toned = n.tone.as_ref().filter(|_| applies).map(|m| m.onto_reference(&n.raw, &n.u, &n.v));
+    let (grey, u, v) = match &toned {
+        Some([y, u, v]) => (Some(y), u, v),
+        None => (None, &n.u, &n.v),
+    };
+    // The matched scan's own gain: it has the reference's levels, not their arrangement, and
+    // the reference's gain over-scaled it (synthetic gain 1.6, before the clipping rule: 2/20
+    // false alarms against 1/20, round 5).
+    let new_gain = grey.map_or(n.gain, |g| g.normalise_gain(p.norm_radius, p.norm_floor).1);
     let [wu, wv, wy] = std::thread::scope(|s| {
-        let a = s.spawn(|| refine::warp_plane(reg, &n.u).shrink(k));
-        let b = s.spawn(|| refine::warp_plane(reg, &n.v).shrink(k));
+        let a = s.spawn(|| refine::warp_plane(reg, u).shrink(k));
+        let b = s.spawn(|| refine::warp_plane(reg, v).shrink(k));
         let c = refine::warp_plane(reg, &n.raw).shrink(k);
         [a.join().expect("warp thread"), b.join().expect("warp thread"), c]
     });
+    let wg = grey.map(|g| refine::warp_plane(reg, g).shrink(k));
     let valid: Vec<bool> = wy.data.iter().map(|v| v.is_finite()).collect();
     let rad = (p.norm_radius / k).max(1);
     let centre = |plane: &Plane, gain: f32| plane.centre_where(rad, &valid, gain);
@@ -108,7 +129,8 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
     let [rl, ru, rv, wl, wu, wv] = std::thread::scope(|s| {
         let a =
             s.spawn(|| [centre(&ry, r.gain), centre(&r.u.shrink(k), r.gain), centre(&r.v.shrink(k), r.gain)]);
-        let [wl, wu, wv] = [centre(&wy, n.gain), centre(&wu, n.gain), centre(&wv, n.gain)];
+        let wl = centre(wg.as_ref().unwrap_or(&wy), new_gain);
+        let [wu, wv] = [centre(&wu, new_gain), centre(&wv, new_gain)];
         let [rl, ru, rv] = a.join().expect("normalise thread");
         [rl, ru, rv, wl, wu, wv]
     });
@@ -120,6 +142,18 @@ pub(crate) fn difference(r: &Prepared, n: &Prepared, reg: &Registration, p: &Par
     let (reference, new, window) = ([rl, ru, rv, ry], [wl, wu, wv, wy], window(p));
     let (d, coverage) = diff::window_match(&scan(&reference), &scan(&new), window);
     Diffed { d, coverage, reference, new, window }
+}
+
+/// Whether the new scan may be differenced on the reference's tone curve: not when it clips
+/// more than the reference (its share of work pixels at the sensor's top, `exposure::SATURATED`,
+/// exceeds the reference's by more than `max_excess`, `Params::tone_clip`). Everything a pass
+/// clipped is one flat white; the tone map sends it to the middle of the reference levels it
+/// stands for, a flat patch there matches some reference patch within the search window, the
+/// difference over that share of the underside falls, and with it the residual level every
+/// region is scored against: the real clean pairs under gain 1.6 went from level 0.82 to 0.43
+/// and two were flagged (round 5).
+pub(crate) fn clips_no_more(reference: Exposure, new: Exposure, max_excess: f32) -> bool {
+    new.saturated <= reference.saturated + max_excess
 }
 
 /// Factor that puts the new scan's raw grey on the reference's exposure when the reference

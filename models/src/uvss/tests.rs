@@ -173,3 +173,61 @@ fn a_darker_pass_keeps_its_glints_exempt() {
     assert_eq!(white_ratio(255.0, 10.0), 4.0);
     assert_eq!(white_ratio(255.0, 0.0), 1.0);
 }
+
+#[test]
+fn a_curved_pass_is_differenced_on_the_reference_curve() {
+    // A pass with another tone curve (gamma 0.6 and 1.6) must leave the residual level where a
+    // pass of the same exposure leaves it, and the object found. Differenced on its own curve
+    // (round 4, `tone_difference` off) this pair's level rose 0.20 -> 0.27 and the object
+    // scored 0.45-0.46, under the line.
+    let pair = synth::pair(102, true, 300, 900);
+    let p = Params::default();
+    let b = pair.object.unwrap();
+    let same = compare(&pair.reference, &pair.probe, &p).unwrap();
+    for gamma in [0.6, 1.6] {
+        let curved = variants::Variant::Gamma(gamma).apply(&pair.probe);
+        let c = compare(&pair.reference, &curved, &p).unwrap();
+        assert!(
+            c.residual <= same.residual * 1.1,
+            "gamma {gamma}: level {} vs {}",
+            c.residual,
+            same.residual
+        );
+        assert_eq!(c.verdict, Verdict::Anomaly, "gamma {gamma}: score {}", c.score);
+        assert!(c.regions.iter().any(|r| overlaps(r, b)), "gamma {gamma}: {:?} vs {b:?}", c.regions);
+    }
+}
+
+#[test]
+fn a_pass_that_clips_more_is_differenced_on_its_own_curve() {
+    // A brighter pass (gain 1.6) clips what the reference still shows: above the clip its
+    // texture is gone, and putting its flat white on the reference's curve lowered the real
+    // clean pairs' residual level (0.82 -> 0.43) until ordinary disagreement crossed the line
+    // (round 5). Such a pass keeps its own curve for the difference, as with `tone_difference`
+    // off; registration still runs on the matched grey.
+    use super::exposure::Exposure;
+    use super::stages::clips_no_more;
+    let p = Params::default();
+    // Real passes of one exposure on different days differ by up to 0.030 in the share of
+    // clipped work pixels; a gain of 1.3 adds 0.040 or more (round 5, choose rows).
+    let e = |saturated| Exposure { p99: 255.0, saturated };
+    assert!(clips_no_more(e(0.0467), e(0.0764), p.tone_clip));
+    assert!(clips_no_more(e(0.1119), e(0.0), p.tone_clip));
+    assert!(!clips_no_more(e(0.0668), e(0.1071), p.tone_clip));
+
+    // This pair at gain 1.6: 15 % of its work pixels clipped against none in the reference.
+    let pair = synth::pair(100, true, 300, 900);
+    let bright = variants::Variant::Gain(1.6).apply(&pair.probe);
+    let own = Params { tone_difference: false, ..Params::default() };
+    let always = Params { tone_clip: 1.0, ..Params::default() };
+    let [c, c_own, c_always] = [&p, &own, &always].map(|q| compare(&pair.reference, &bright, q).unwrap());
+    // The premise: the tone map is used, and matching the difference would change it.
+    assert!(c_always.heat != c_own.heat, "the tone map was not used for this pair");
+    assert!(
+        c.heat == c_own.heat,
+        "differenced on the reference's curve (score {} vs {})",
+        c.score,
+        c_own.score
+    );
+    assert_eq!((c.residual, c.score), (c_own.residual, c_own.score));
+}

@@ -1,5 +1,5 @@
-//! Tone matching for registration: the new scan's grey levels put on the reference's tone
-//! curve before the two are aligned.
+//! Tone matching: the new scan's grey levels put on the reference's tone curve before the two
+//! are aligned and differenced.
 //!
 //! Two passes differ in exposure, gain and the camera's tone curve (another scanner, another
 //! time of day, an automatic exposure that reacted to the sky behind the lane). Dividing by a
@@ -10,7 +10,10 @@
 //! tone curve keeps the order of grey levels, so matching the new scan's histogram to the
 //! reference's (each level of the new scan goes to the level at the same rank in the
 //! reference) undoes it, whatever its shape; clipped pixels go to the middle of the levels they
-//! stand for. Only registration uses it (see `stages::Prepared::match_tone`).
+//! stand for. Registration uses it on the grey (see `stages::Prepared::match_tone`), the
+//! difference on each colour channel (see [`ToneMap::onto_reference`] and
+//! `stages::difference`) unless the new scan clips more than the reference
+//! (`stages::clips_no_more`): clipped texture is gone, and no map brings it back.
 
 use super::plane::Plane;
 
@@ -93,6 +96,33 @@ impl ToneMap {
     }
 }
 
+impl ToneMap {
+    /// A scan's grey and colour-difference planes (`B - Y`, `R - Y`) with each colour channel
+    /// put on the reference's curve, returned in the same form. A tone curve acts on each
+    /// channel of the camera, so that is where it is undone: a grey map with the colour planes
+    /// left alone would keep a brightened pass's colour contrast 1.6 times the reference's,
+    /// and a pixel whose red channel clipped keeps a hue the reference does not show. The
+    /// channels are recovered from the planes of the work grid (averages of the scan's pixels),
+    /// which is exact where the map is straight over the pixels averaged.
+    pub fn onto_reference(&self, grey: &Plane, b_y: &Plane, r_y: &Plane) -> [Plane; 3] {
+        let mut out = [grey.clone(), b_y.clone(), r_y.clone()];
+        for i in 0..grey.data.len() {
+            let (y, u, v) = (grey.data[i], b_y.data[i], r_y.data[i]);
+            let (b, r) = (u + y, v + y);
+            let g = (y - LUMA[0] * r - LUMA[2] * b) / LUMA[1];
+            let (r, g, b) = (self.apply(r), self.apply(g), self.apply(b));
+            let y = LUMA[0] * r + LUMA[1] * g + LUMA[2] * b;
+            out[0].data[i] = y;
+            out[1].data[i] = b - y;
+            out[2].data[i] = r - y;
+        }
+        out
+    }
+}
+
+/// Rec. 601 luma weights of red, green and blue, as in [`Plane::from_rgb_colour`].
+const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
+
 /// See [`ToneMap::bend`]; `ranks` are (new, reference) levels at the same ranks.
 fn bend(ranks: &[(f32, f32)]) -> f32 {
     let n = ranks.len() as f32;
@@ -132,6 +162,40 @@ mod tests {
         // A plain gain and offset leave it straight: nothing the normalisation does not undo.
         let dim = plane(|i| base.data[i] * 0.7 + 5.0);
         assert!(ToneMap::matching(&base, &dim).bend() < 0.02, "{}", ToneMap::matching(&base, &dim).bend());
+    }
+
+    #[test]
+    fn colour_is_put_on_the_reference_curve_channel_by_channel() {
+        // Work pixels of a greyish underside with coloured parts (up to 40 levels between the
+        // channels, clipped at 255 like the camera's): grey, B - Y and R - Y from r, g, b.
+        let rgb = |i: usize| {
+            let base = 20.0 + (i * 7919 % 236) as f32;
+            let r = (base + (i * 13 % 41) as f32).min(255.0);
+            let b = (base + (i * 7 % 31) as f32).min(255.0);
+            (r, base, b)
+        };
+        let planes = |f: &dyn Fn(f32) -> f32| {
+            let y = plane(|i| {
+                let (r, g, b) = rgb(i);
+                LUMA[0] * f(r) + LUMA[1] * f(g) + LUMA[2] * f(b)
+            });
+            let u = plane(|i| f(rgb(i).2) - y.data[i]);
+            let v = plane(|i| f(rgb(i).0) - y.data[i]);
+            [y, u, v]
+        };
+        let reference = planes(&|c| c);
+        let curved = planes(&|c: f32| 255.0 * (c / 255.0).powf(0.6));
+        let [ny, nu, nv] = &curved;
+        let matched = ToneMap::matching(&reference[0], ny).onto_reference(ny, nu, nv);
+        // Mean error per plane: the grey map is estimated from grey, not from the channels.
+        let error = |a: &[Plane; 3], k: usize| {
+            a[k].data.iter().zip(&reference[k].data).map(|(x, y)| (x - y).abs()).sum::<f32>()
+                / a[k].data.len() as f32
+        };
+        for k in 0..3 {
+            let (before, after) = (error(&curved, k), error(&matched, k));
+            assert!(after < 1.0 && after < before / 4.0, "plane {k}: {before} -> {after}");
+        }
     }
 
     #[test]
