@@ -29,6 +29,16 @@ fn config(pg: &Postgres, store: &std::path::Path) -> central::config::CentralCon
     central::config::from_str(std::path::Path::new("central.toml"), &toml).expect("a valid configuration")
 }
 
+/// A throwaway database and store, and an ingest on them.
+async fn start() -> (Postgres, tempfile::TempDir, sql::PgPool, Ingest) {
+    let pg = Postgres::start();
+    let store = tempfile::tempdir().unwrap();
+    let cfg = config(&pg, store.path());
+    let pool = central::db::connect(&cfg.database, Duration::from_secs(10)).await.unwrap();
+    let ingest = Ingest::new(pool.clone(), &cfg).unwrap();
+    (pg, store, pool, ingest)
+}
+
 /// Every message of one image: its manifest and its chunks, as (topic, payload).
 fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
     let bytes: Vec<u8> = (0..3 * CHUNK as usize).map(|i| (i * 31 + n * 7) as u8).collect();
@@ -51,11 +61,8 @@ fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_pieces_handled_at_once_make_each_image_once() {
-    let pg = Postgres::start();
-    let store = tempfile::tempdir().unwrap();
-    let cfg = config(&pg, store.path());
-    let pool = central::db::connect(&cfg.database, Duration::from_secs(10)).await.unwrap();
-    let ingest = Arc::new(Ingest::new(pool, &cfg).unwrap());
+    let (pg, _store, _pool, ingest) = start().await;
+    let ingest = Arc::new(ingest);
     let start = Arc::new(tokio::sync::Barrier::new(IMAGES * 4 * COPIES));
     let mut tasks = Vec::new();
     for n in 0..IMAGES {
@@ -123,11 +130,7 @@ async fn an_assembly_row_completed_while_it_was_being_made_is_tried_again() {
     // The demo's central panicked here ("the row was just made"): a chunk's insert waited
     // for another transaction's new row and did nothing, and before its select could lock
     // the row a third transaction locked it, completed the image and deleted the row.
-    let pg = Postgres::start();
-    let store = tempfile::tempdir().unwrap();
-    let cfg = config(&pg, store.path());
-    let pool = central::db::connect(&cfg.database, Duration::from_secs(10)).await.unwrap();
-    let ingest = Ingest::new(pool.clone(), &cfg).unwrap();
+    let (_pg, _store, pool, ingest) = start().await;
     let upsert = "INSERT INTO incoming_images (sha256, site, lane) VALUES ($1, 'S', 'G01') \
                   ON CONFLICT (sha256) DO UPDATE SET last_seen_at = now()";
     let mut tried_again = 0;
