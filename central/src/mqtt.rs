@@ -105,12 +105,14 @@ pub async fn consume(
                     let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
                     // A handler that panics (a bug) still has its message acknowledged: left
                     // unacknowledged it would hold one of the broker's in-flight slots until the
-                    // connection ends, and enough of them stop all delivery. What it carried is
-                    // asked for again by completeness, like anything lost.
+                    // connection ends, and enough of them stop all delivery (and one that always
+                    // panics would come back on every reconnect). A passage or image it carried is
+                    // asked for again by completeness; any other message is lost, named here.
                     if AssertUnwindSafe(handle_until_done(&ingest, &p)).catch_unwind().await.is_err() {
                         let topic = String::from_utf8_lossy(&p.topic);
                         ingest.metrics.add("handler_panics_total", 1);
-                        tracing::error!(%topic, "the handler failed on this message (a bug); acknowledged and dropped");
+                        let bytes = p.payload.len();
+                        tracing::error!(%topic, bytes, "the handler failed on this message (a bug); acknowledged and dropped");
                     }
                     if let Err(e) = client.ack(&p).await {
                         tracing::warn!(cause = %e, "cannot acknowledge; the broker will deliver it again");

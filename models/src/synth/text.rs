@@ -43,8 +43,10 @@ fn mapped(path: &'static str, package: &'static str) -> Result<&'static [u8], Sy
     }
     let missing = || SynthError::FontMissing { path: path.into(), package };
     let file = File::open(path).map_err(|_| missing())?;
-    // SAFETY: the mapping is read-only and the file a packaged system font: dpkg replaces such
-    // files by renaming a new one into place, which leaves the mapped inode as it was.
+    // SAFETY: the bytes must not change while the process runs (a file changed in place would
+    // change them under the font parser; one truncated would end the process with SIGBUS).
+    // These are packaged system fonts: dpkg replaces such files by renaming a new one into
+    // place, which leaves the mapped inode as it was.
     let map =
         unsafe { memmap2::Mmap::map(&file) }.map_err(|_| SynthError::FontInvalid { path: path.into() })?;
     let bytes: &'static [u8] = Box::leak(Box::new(map));

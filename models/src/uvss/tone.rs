@@ -105,6 +105,7 @@ impl ToneMap {
     /// channels are recovered from the planes of the work grid (averages of the scan's pixels),
     /// which is exact where the map is straight over the pixels averaged.
     pub fn onto_reference(&self, grey: &Plane, b_y: &Plane, r_y: &Plane) -> [Plane; 3] {
+        debug_assert!(grey.data.len() == b_y.data.len() && grey.data.len() == r_y.data.len());
         let mut out = [grey.clone(), b_y.clone(), r_y.clone()];
         for i in 0..grey.data.len() {
             let (y, u, v) = (grey.data[i], b_y.data[i], r_y.data[i]);
