@@ -17,6 +17,7 @@
 use image::{imageops, Rgb, RgbImage};
 
 use super::geometry::Geometry;
+use super::plane::LUMA;
 use super::register::{lin, Registration};
 use super::{Comparison, Params};
 
@@ -96,8 +97,12 @@ pub fn render(
 }
 
 fn grey(px: &Rgb<u8>) -> [f32; 3] {
-    let g = (0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32) * 0.8;
+    let g = luma(px) * 0.8;
     [g, g, g]
+}
+
+fn luma(p: &Rgb<u8>) -> f32 {
+    LUMA[0] * p[0] as f32 + LUMA[1] * p[1] as f32 + LUMA[2] * p[2] as f32
 }
 
 /// Grey (luma) of `img` at a pixel-edge position, bilinear; `None` outside.
@@ -111,10 +116,7 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> Option<f32> {
     let (x0, y0) = (x as u32, y as u32);
     let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let g = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y);
-        0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
-    };
+    let g = |x: u32, y: u32| luma(img.get_pixel(x, y));
     let top = g(x0, y0) + (g(x1, y0) - g(x0, y0)) * fx;
     let bot = g(x0, y1) + (g(x1, y1) - g(x0, y1)) * fx;
     Some(top + (bot - top) * fy)

@@ -7,6 +7,9 @@
 
 use image::RgbImage;
 
+/// Rec. 601 luma weights of red, green and blue: the grey of every plane and picture here.
+pub(crate) const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
+
 /// Row-major grey plane; `w` runs along the travel axis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plane {
@@ -69,7 +72,7 @@ impl Plane {
             }
             for (ox, s) in sums.iter().enumerate() {
                 let (r, g, b) = (s[0] as f32 * norm, s[1] as f32 * norm, s[2] as f32 * norm);
-                let y = 0.299 * r + 0.587 * g + 0.114 * b;
+                let y = LUMA[0] * r + LUMA[1] * g + LUMA[2] * b;
                 let i = if travel_is_y { ox * pw + oy } else { oy * pw + ox };
                 out[0].data[i] = y;
                 out[1].data[i] = b - y;

@@ -15,7 +15,7 @@
 //! `stages::difference`) unless the new scan clips more than the reference
 //! (`stages::clips_no_more`): clipped texture is gone, and no map brings it back.
 
-use super::plane::Plane;
+use super::plane::{Plane, LUMA};
 
 /// Histogram bins per grey level (work pixels are averages, so they fall between levels).
 const SUB: usize = 4;
@@ -94,9 +94,7 @@ impl ToneMap {
         let i = (x as usize).min(BINS - 1);
         self.knots[i] + (self.knots[i + 1] - self.knots[i]) * (x - i as f32)
     }
-}
 
-impl ToneMap {
     /// A scan's grey and colour-difference planes (`B - Y`, `R - Y`) with each colour channel
     /// put on the reference's curve, returned in the same form. A tone curve acts on each
     /// channel of the camera, so that is where it is undone: a grey map with the colour planes
@@ -120,9 +118,6 @@ impl ToneMap {
         out
     }
 }
-
-/// Rec. 601 luma weights of red, green and blue, as in [`Plane::from_rgb_colour`].
-const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 /// See [`ToneMap::bend`]; `ranks` are (new, reference) levels at the same ranks.
 fn bend(ranks: &[(f32, f32)]) -> f32 {
