@@ -31,6 +31,24 @@ pub struct Publisher {
     client: AsyncClient,
 }
 
+/// Keeps a message the handler failed on, retrying while the database refuses: acknowledged
+/// before it is kept, it would be lost.
+async fn keep_failed_until_done(ingest: &Ingest, p: &Publish) {
+    let topic = String::from_utf8_lossy(&p.topic).to_string();
+    ingest.metrics.add("handler_panics_total", 1);
+    tracing::error!(
+        topic,
+        bytes = p.payload.len(),
+        "the handler failed on this message (a bug); keeping it for a retry"
+    );
+    let mut wait = Duration::from_millis(100);
+    while let Err(e) = ingest.keep_failed(&topic, &p.payload).await {
+        tracing::warn!(cause = %e, topic, retry_in_ms = wait.as_millis() as u64, "cannot keep the message yet");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
 impl Publisher {
     /// QoS 1; the broker queues it for a lane that is away (persistent session).
     pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), rumqttc::v5::ClientError> {
@@ -103,16 +121,10 @@ pub async fn consume(
                 let (client, ingest, permits) = (client.clone(), ingest.clone(), permits.clone());
                 tokio::spawn(async move {
                     let permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-                    // A handler that panics (a bug) still has its message acknowledged: left
-                    // unacknowledged it would hold one of the broker's in-flight slots until the
-                    // connection ends, and enough of them stop all delivery (and one that always
-                    // panics would come back on every reconnect). A passage or image it carried is
-                    // asked for again by completeness; any other message is lost, named here.
+                    // A handler that panics (a bug) still has its message acknowledged, once it
+                    // is kept for a retry (see `ingest::failed`).
                     if AssertUnwindSafe(handle_until_done(&ingest, &p)).catch_unwind().await.is_err() {
-                        let topic = String::from_utf8_lossy(&p.topic);
-                        ingest.metrics.add("handler_panics_total", 1);
-                        let bytes = p.payload.len();
-                        tracing::error!(%topic, bytes, "the handler failed on this message (a bug); acknowledged and dropped");
+                        keep_failed_until_done(&ingest, &p).await;
                     }
                     if let Err(e) = client.ack(&p).await {
                         tracing::warn!(cause = %e, "cannot acknowledge; the broker will deliver it again");

@@ -1,5 +1,6 @@
 //! Housekeeping: images that did not complete in time are dropped (see
-//! `ingest::images`), and records and images past their retention deleted.
+//! `ingest::images`), messages central once failed on are tried again (see
+//! `ingest::failed`), and records and images past their retention deleted.
 //!
 //! Retention never deletes anything of a passage that was held (or sent to
 //! inspection) and not yet reviewed: a passage goes only when it was released
@@ -74,10 +75,17 @@ pub async fn run(ingest: Ingest, cfg: CentralConfig, mut stop: tokio::sync::watc
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sweep: Option<tokio::time::Instant> = None;
+    // At start every message central once failed on is tried again (an upgrade may have fixed
+    // the bug); afterwards those whose wait is over.
+    let mut started = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+        match ingest.retry_failed(!started).await {
+            Ok(_) => started = true,
+            Err(e) => tracing::warn!(cause = %e, "cannot retry the messages central failed on; next round"),
         }
         if let Err(e) = crate::ingest::expire_incomplete(&ingest, cfg.images.incomplete_expiry).await {
             tracing::warn!(cause = %e, "cannot expire unfinished images; next round");

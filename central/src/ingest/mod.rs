@@ -12,6 +12,8 @@
 //! redelivery after a crash and several instances give exactly-once rows.
 
 mod checkpoints;
+mod failed;
+pub use failed::{Retried, HANDLER_FAILED};
 mod images;
 mod lane_state;
 mod records;
