@@ -100,6 +100,13 @@ fn conditions() -> Vec<(Variant, &'static str)> {
         Gamma(0.5),
         Jpeg(30),
         Jpeg(60),
+        // Added in round 6: several differences at once, as a real pass has them; nothing was
+        // chosen on these.
+        Both(&[Scanner { across: 1.3, along: 5.0 }, Gamma(0.8)]),
+        Both(&[Scanner { across: 0.75, along: 0.75 }, Gain(1.3)]),
+        Both(&[Length(0.95), Gamma(1.25)]),
+        Both(&[SpeedRamp { from: 0.9, to: 1.1 }, Lateral(0.05), Rotate(1.0)]),
+        Both(&[Length(1.1), Gain(0.7), Jpeg(60)]),
     ];
     choose.into_iter().map(|v| (v, "choose")).chain(judge.into_iter().map(|v| (v, "judge"))).collect()
 }

@@ -41,6 +41,9 @@ pub enum Variant {
     Gamma(f32),
     /// Re-encoded as JPEG at this quality.
     Jpeg(u8),
+    /// These one after the other: a real pass differs in several ways at once (another
+    /// scanner is also another exposure).
+    Both(&'static [Variant]),
 }
 
 impl Variant {
@@ -58,6 +61,21 @@ impl Variant {
             Variant::Gain(g) => format!("gain{g}"),
             Variant::Gamma(g) => format!("gamma{g}"),
             Variant::Jpeg(q) => format!("jpeg{q}"),
+            Variant::Both(vs) => vs.iter().map(Variant::name).collect::<Vec<_>>().join("+"),
+        }
+    }
+
+    /// The size of the copy of a `w` x `h` original.
+    pub fn output_size(&self, w: u32, h: u32) -> (u32, u32) {
+        match *self {
+            Variant::Length(_) | Variant::SpeedRamp { .. } | Variant::SpeedWobble(_) => {
+                (self.travel_edges(w).len() as u32 - 1, h)
+            }
+            Variant::Scanner { across, along } => {
+                (((w as f32 * along).round() as u32).max(8), ((h as f32 * across).round() as u32).max(8))
+            }
+            Variant::Both(vs) => vs.iter().fold((w, h), |(w, h), v| v.output_size(w, h)),
+            _ => (w, h),
         }
     }
 
@@ -82,9 +100,8 @@ impl Variant {
                     (cos * dx - sin * dy + cx, sin * dx + cos * dy + cy)
                 })
             }
-            Variant::Scanner { across, along } => {
-                let (nw, nh) =
-                    (((w as f32 * along).round() as u32).max(8), ((h as f32 * across).round() as u32).max(8));
+            Variant::Scanner { .. } => {
+                let (nw, nh) = self.output_size(w, h);
                 imageops::resize(img, nw, nh, imageops::FilterType::Triangle)
             }
             Variant::Gain(g) => tone(img, |v| v * g),
@@ -96,6 +113,7 @@ impl Variant {
                     .expect("JPEG encoding into memory");
                 image::load_from_memory(&bytes).expect("own JPEG decodes").to_rgb8()
             }
+            Variant::Both(vs) => vs.iter().fold(img.clone(), |img, v| v.apply(&img)),
         }
     }
 
@@ -113,6 +131,15 @@ impl Variant {
                 (cos * dx + sin * dy + cx, -sin * dx + cos * dy + cy)
             }
             Variant::Scanner { across, along } => (x * along, y * across),
+            Variant::Both(vs) => {
+                let mut at = (x, y, w, h);
+                for v in vs {
+                    let (nx, ny) = v.forward(at.0, at.1, at.2, at.3);
+                    let (nw, nh) = v.output_size(at.2, at.3);
+                    at = (nx, ny, nw, nh);
+                }
+                (at.0, at.1)
+            }
             _ => (x, y),
         }
     }
@@ -253,6 +280,22 @@ mod tests {
             let v = (x + 2 * y) as u8;
             Rgb([v, v, v])
         })
+    }
+
+    #[test]
+    fn combined_variants_apply_in_order_and_follow_points_through_each() {
+        let img = ramp_image();
+        let both = Variant::Both(&[Variant::Length(1.3), Variant::Scanner { across: 0.5, along: 0.5 }]);
+        let out = both.apply(&img);
+        assert_eq!((out.width(), out.height()), (130, 20));
+        assert_eq!(both.output_size(200, 40), (130, 20));
+        let (x, y) = both.forward(100.0, 10.0, 200, 40);
+        assert!((x - 65.0).abs() < 0.5 && (y - 5.0).abs() < 0.01, "{x} {y}");
+        assert_eq!(both.name(), "len1.3+res0.5x");
+        // Tone after geometry: the same as geometry alone, darkened.
+        let darker = Variant::Both(&[Variant::Length(1.3), Variant::Gain(0.5)]).apply(&img);
+        let long = Variant::Length(1.3).apply(&img);
+        assert!((darker.get_pixel(130, 0)[0] as i32 - long.get_pixel(130, 0)[0] as i32 / 2).abs() <= 1);
     }
 
     #[test]
