@@ -188,6 +188,9 @@ fn read_results(
     let dict = s.rec.dictionary.clone();
     let mut alts: Vec<Vec<CharAlts>> = out.lines.iter().map(|l| l.rec.alternatives(&dict, ALTS)).collect();
     let retry = plate_retries(img, &out.lines, &alts, o);
+    // The container parsers see the pipeline's lines only: a re-read crop is a plate's line
+    // extended over whatever stands left of it, and its pieces chain into spurious codes.
+    let pipeline_lines = out.lines.len();
     if !retry.is_empty() {
         let t = Instant::now();
         let more = pipeline::recognize(s, retry)?;
@@ -196,19 +199,20 @@ fn read_results(
         out.rec_ms += t.elapsed().as_secs_f64() * 1e3;
     }
 
-    let mut codes = container::codes_in_lines(&out.lines, &alts);
-    let decoded = container::decoded_codes(&out.lines, &dict);
-    container::merge(&out.lines, &mut codes, decoded);
+    let (lines, line_alts) = (&out.lines[..pipeline_lines], &alts[..pipeline_lines]);
+    let mut codes = container::codes_in_lines(lines, line_alts);
+    let decoded = container::decoded_codes(lines, &dict);
+    container::merge(lines, &mut codes, decoded);
     // Probe for a missed check digit on every owner code + serial that no code read with fair
     // confidence already accounts for: a frame of two containers whose first code verified
     // still needs the second one's digit (the detector skips both boxes alike).
     let read: Vec<[f32; 4]> = codes
         .iter()
         .filter(|c| c.read.check_digit_ok && c.read.confidence >= 0.3)
-        .flat_map(|c| c.lines.iter().map(|&i| out.lines[i].bbox()))
+        .flat_map(|c| c.lines.iter().map(|&i| lines[i].bbox()))
         .collect();
-    let more = checkdigit::probe_missing(s, img, &out.lines, &alts, &read)?;
-    container::merge(&out.lines, &mut codes, more);
+    let more = checkdigit::probe_missing(s, img, lines, line_alts, &read)?;
+    container::merge(lines, &mut codes, more);
     let models = vec![s.det_label_of(o.ocr.det_model(img)).to_string(), s.rec.label.clone()];
     let containers: Vec<(ContainerRead, CodeCues)> = codes
         .into_iter()
