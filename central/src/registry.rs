@@ -224,6 +224,20 @@ async fn decide(
     .bind(by)
     .fetch_one(&mut *tx)
     .await?;
+    // The alarms that asked for this decision are answered by it: the key awaiting approval,
+    // and (approved) the records held for want of it, which the caller releases next.
+    sql::query(
+        "UPDATE alarms SET acknowledged_at = now(), acknowledged_by = $4 \
+         WHERE acknowledged_at IS NULL AND (dedup_key = 'key_pending:' || $1 || '/' || $2 || ':' || $3 \
+           OR ($5 AND dedup_key = 'pending_key:' || $1 || '/' || $2))",
+    )
+    .bind(site)
+    .bind(lane)
+    .bind(&key.public_key)
+    .bind(format!("{by} ({to} key {})", key.key_id))
+    .bind(to == "approved")
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(updated)
 }

@@ -32,8 +32,22 @@ async fn migrations_apply_once_and_keys_need_approval() {
 
     let err = central::registry::revoke(&pool, "S", "G01", None, "admin").await.unwrap_err();
     assert_eq!(err.status(), 409, "nothing approved to revoke: {err}");
+    // The alarms asking for the approval (raised as ingest raises them), and one of another lane.
+    for (lane, key) in
+        [("G01", "key_pending:S/G01:AAAA"), ("G01", "pending_key:S/G01"), ("G02", "pending_key:S/G02")]
+    {
+        central::alarms::raise(&pool, "S", lane, "key_pending", None, "awaiting approval", key)
+            .await
+            .unwrap();
+    }
     let k = central::registry::approve(&pool, "S", "G01", None, "admin").await.unwrap();
     assert_eq!((k.state.as_str(), k.decided_by.as_deref()), ("approved", Some("admin")));
+    let open =
+        pg.psql("registry", "SELECT string_agg(dedup_key, ',') FROM alarms WHERE acknowledged_at IS NULL");
+    assert_eq!(open, "pending_key:S/G02", "the approval answers its lane's alarms only");
+    let by =
+        pg.psql("registry", "SELECT DISTINCT acknowledged_by FROM alarms WHERE acknowledged_at IS NOT NULL");
+    assert_eq!(by, "admin (approved key S-G01)");
     // A rotated key: approving it retires the old one under the same key id.
     central::registry::announce_key(&pool, "S", "G01", "S-G01", "BBBB").await.unwrap();
     central::registry::approve(&pool, "S", "G01", Some("BBBB"), "admin").await.unwrap();

@@ -135,6 +135,9 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     assert_eq!(li.post(&format!("{item}/claim"), json!({})).status, 200);
     let taken = chen.post(&format!("{item}/claim"), json!({}));
     assert_eq!((taken.status, taken.json()["error"].as_str().unwrap()), (409, "in review by li"));
+    let given_up = chen.send("DELETE", &format!("{item}/claim"), None, true);
+    assert_eq!(given_up.status, 409, "only li gives li's claim up: {}", given_up.text());
+    assert_eq!(li.get(item).json()["item"]["claimed_by"], "li");
     let decide = json!({"outcome": "release", "reason": "images_clear"});
     assert_eq!(chen.post(&format!("{item}/decide"), decide.clone()).status, 409, "not chen's claim");
     assert_eq!(zhao.post(&format!("{item}/decide"), decide.clone()).status, 403, "a viewer");
@@ -176,12 +179,7 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     assert_eq!(again.status, 409, "one decision on its way at a time: {}", again.text());
 
     // The lane's ack closes the vehicle: it leaves the queue.
-    let ack = json!({"id": id, "accepted": true, "reason": null, "detail": "released", "outcome": "released", "at": chrono::Utc::now()});
-    let published = Command::new("mosquitto_pub")
-        .args(["-p", &broker.port.to_string(), "-q", "1", "-t", "lanectl/A/G01/ack", "-m", &ack.to_string()])
-        .status()
-        .unwrap();
-    assert!(published.success());
+    ack(broker.port, &id, "released");
     wait_until("the item closed by the ack", Duration::from_secs(20), || {
         li.get("/api/desk/queue").json()["items"].as_array().unwrap().is_empty()
     });
@@ -198,6 +196,64 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
             && story.contains(&"audit".into()),
         "{story:?}"
     );
+}
+
+/// The lane's ack of command `id`, carried out with `outcome`, as the lane publishes it.
+fn ack(port: u16, id: &str, outcome: &str) {
+    let ack = json!({"id": id, "accepted": true, "reason": null, "detail": outcome, "outcome": outcome, "at": chrono::Utc::now()});
+    let published = Command::new("mosquitto_pub")
+        .args(["-p", &port.to_string(), "-q", "1", "-t", "lanectl/A/G01/ack", "-m", &ack.to_string()])
+        .status()
+        .unwrap();
+    assert!(published.success());
+}
+
+#[test]
+fn a_vehicle_a_reviewer_holds_stays_on_the_desk_until_released() {
+    let (pg, broker) = (Postgres::start(), Mosquitto::start());
+    let c = Central::start(&pg.database("holds"), broker.port, "");
+    c.user("li", "reviewer", Some("A"));
+    held(&pg, "holds", "A", "G01", "A-G01-0001", "沪A12345");
+    held(&pg, "holds", "A", "G01", "A-G01-0002", "沪A22345");
+    let li = c.login("li");
+    let item = "/api/desk/items/A/G01/A-G01-0001";
+    assert_eq!(li.post(&format!("{item}/claim"), json!({})).status, 200);
+    let sent = li.post(&format!("{item}/decide"), json!({"outcome": "hold", "reason": "await_documents"}));
+    assert_eq!(sent.status, 200, "{}", sent.text());
+    ack(broker.port, sent.json()["command"].as_str().unwrap(), "held");
+
+    // Carried out, it stays: after the vehicles nobody has decided, marked, never escalated.
+    wait_until("the hold carried out", Duration::from_secs(20), || {
+        li.get(item).json()["item"]["command"]["state"] == "accepted"
+    });
+    let shown = li.get(item).json();
+    assert_eq!(
+        (shown["item"]["state"].as_str(), shown["item"]["on_hold"].as_bool()),
+        (Some("waiting"), Some(true))
+    );
+    // Both past the red limit: only the vehicle nobody has decided escalates.
+    pg.psql("holds", "UPDATE desk_items SET decided_at = now() - interval '1 hour'");
+    wait_until("the other vehicle escalated", Duration::from_secs(20), || {
+        pg.psql("holds", "SELECT count(*) FROM desk_items WHERE escalated_at IS NOT NULL") == "1"
+    });
+    let queue = li.get("/api/desk/queue").json();
+    let order: Vec<(&str, bool, bool)> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (i["passage"].as_str().unwrap(), i["on_hold"].as_bool().unwrap(), i["escalated_at"].is_null())
+        })
+        .collect();
+    assert_eq!(order, [("A-G01-0002", false, false), ("A-G01-0001", true, true)]);
+
+    // The documents arrive: the same reviewer releases it, and that closes it.
+    let release = li.post(&format!("{item}/decide"), json!({"outcome": "release", "reason": "images_clear"}));
+    assert_eq!(release.status, 200, "{}", release.text());
+    ack(broker.port, release.json()["command"].as_str().unwrap(), "released");
+    wait_until("the release closes it", Duration::from_secs(20), || {
+        li.get(item).json()["item"]["state"] == "decided"
+    });
 }
 
 #[test]

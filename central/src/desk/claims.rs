@@ -110,7 +110,11 @@ pub async fn unclaim(
     caller.site(&site)?;
     let mut tx = s.pool.begin().await?;
     let item = lock(&mut tx, &site, &lane, &passage).await?;
-    if item.holder.as_deref() == Some(caller.name()) {
+    if let Some(h) = item.holder.as_deref().filter(|h| *h != caller.name()) {
+        // Only its holder gives a claim up (a supervisor takes it over instead).
+        return Err(Error::Conflict(format!("in review by {h}: only they can give the claim up")));
+    }
+    if item.holder.is_some() {
         sql::query(
             "UPDATE desk_items SET claimed_by = NULL, claimed_at = NULL, lease_until = NULL \
              WHERE site = $1 AND lane = $2 AND passage_id = $3",
@@ -135,6 +139,8 @@ pub fn require_holder(item: &Locked, me: &str) -> Result<()> {
     match item.holder.as_deref() {
         Some(h) if h == me => Ok(()),
         Some(h) => Err(Error::Conflict(format!("in review by {h}: only they can decide it"))),
-        None => Err(Error::Conflict("claim the vehicle first (open it): your claim has lapsed".into())),
+        None => {
+            Err(Error::Conflict("claim the vehicle first (open it); a claim lapses when not renewed".into()))
+        }
     }
 }

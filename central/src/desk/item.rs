@@ -134,9 +134,10 @@ pub async fn show(
         "SELECT jsonb_build_object('state', i.state, 'decided_at', i.decided_at, 'outcome', i.outcome, \
            'reasons', i.reasons, 'claimed_by', CASE WHEN i.lease_until > now() THEN i.claimed_by END, \
            'lease_until', CASE WHEN i.lease_until > now() THEN i.lease_until END, 'escalated_at', i.escalated_at, \
-           'closed_at', i.closed_at, 'command', {}) \
+           'closed_at', i.closed_at, 'command', {}, 'on_hold', {}) \
          FROM desk_items i WHERE i.site = $1 AND i.lane = $2 AND i.passage_id = $3",
-        super::queue::LAST_COMMAND
+        super::queue::LAST_COMMAND,
+        super::queue::ON_HOLD
     ))
     .bind(&site)
     .bind(&lane)

@@ -40,6 +40,9 @@ pub struct QueueItem {
     pub lane_state: Option<String>,
     /// The newest decision command about it: id, state, outcome, reason.
     pub command: Option<Value>,
+    /// A reviewer held it or sent it to inspection, and the lane did so: it waits at the
+    /// barrier for a release (documents, an inspection), after the vehicles nobody has seen.
+    pub on_hold: bool,
 }
 
 impl<'r> FromRow<'r, PgRow> for QueueItem {
@@ -58,6 +61,7 @@ impl<'r> FromRow<'r, PgRow> for QueueItem {
             escalated_at: r.try_get("escalated_at")?,
             lane_state: r.try_get("lane_state")?,
             command: r.try_get("command")?,
+            on_hold: r.try_get("on_hold")?,
         })
     }
 }
@@ -70,15 +74,19 @@ pub const LAST_COMMAND: &str =
      FROM commands c WHERE c.site = i.site AND c.lane = i.lane AND c.passage_id = i.passage_id \
        AND c.action_type IN ('release', 'hold', 'inspection') ORDER BY c.issued_at DESC LIMIT 1)";
 
+/// Whether a reviewer's hold or inspection of the item was carried out by the lane.
+pub const ON_HOLD: &str = "EXISTS (SELECT 1 FROM commands c WHERE c.site = i.site AND c.lane = i.lane \
+       AND c.passage_id = i.passage_id AND c.action_type IN ('hold', 'inspection') AND c.state = 'accepted')";
+
 pub async fn waiting(pool: &PgPool, sites: Option<Vec<String>>) -> Result<Vec<QueueItem>> {
     Ok(sql::query_as(&format!(
         "SELECT i.site, i.lane, i.passage_id, i.decided_at, i.outcome, i.reasons, i.plate, i.containers, \
            CASE WHEN i.lease_until > now() THEN i.claimed_by END AS claimed_by, \
            CASE WHEN i.lease_until > now() THEN i.lease_until END AS lease_until, \
-           i.escalated_at, l.state AS lane_state, {LAST_COMMAND} AS command \
+           i.escalated_at, l.state AS lane_state, {LAST_COMMAND} AS command, {ON_HOLD} AS on_hold \
          FROM desk_items i LEFT JOIN lanes l ON l.site = i.site AND l.lane = i.lane \
          WHERE i.state = 'waiting' AND ($1::text[] IS NULL OR i.site = ANY($1)) \
-         ORDER BY i.decided_at, i.site, i.lane LIMIT 1000"
+         ORDER BY on_hold, i.decided_at, i.site, i.lane LIMIT 1000"
     ))
     .bind(sites)
     .fetch_all(pool)
@@ -91,13 +99,14 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> Result<Json<Valu
     Ok(Json(json!({"now": Utc::now(), "items": items})))
 }
 
-/// Escalates items past the red limit: the item is marked and an alarm raised.
+/// Escalates items past the red limit: the item is marked and an alarm raised. Not one a
+/// reviewer holds: a person has seen it and decided it waits.
 pub async fn escalate(pool: &PgPool, red: Duration) -> Result<u64> {
-    let due: Vec<(String, String, String, Option<String>)> = sql::query_as(
-        "UPDATE desk_items SET escalated_at = now() \
+    let due: Vec<(String, String, String, Option<String>)> = sql::query_as(&format!(
+        "UPDATE desk_items i SET escalated_at = now() \
          WHERE state = 'waiting' AND escalated_at IS NULL AND decided_at < now() - make_interval(secs => $1) \
-         RETURNING site, lane, passage_id, plate",
-    )
+         AND NOT {ON_HOLD} RETURNING site, lane, passage_id, plate"
+    ))
     .bind(red.as_secs_f64())
     .fetch_all(pool)
     .await?;

@@ -130,6 +130,7 @@
         out.push(el("div", { class: "notice warn", id: "item-claimed" }, t("item.claimed_by_other", { name: it.claimed_by }), " ",
           Desk.can("supervisor") ? el("button", { type: "button", id: "takeover", text: t("item.take_over"), onclick: async () => { await this.claim(true); this.render(); } }) : null));
       }
+      if (it && it.state === "waiting" && it.on_hold) out.push(el("div", { class: "notice", id: "item-on-hold", text: t("item.on_hold") }));
       return out;
     }
 

@@ -85,7 +85,8 @@
         : null;
       const cmd = i.command || {};
       const cmdChip = cmd.state === "sent" ? el("span", { class: "chip", text: t("queue.sent") })
-        : ["rejected", "expired"].includes(cmd.state) ? el("span", { class: "chip bad", text: t("queue.failed") }) : null;
+        : ["rejected", "expired"].includes(cmd.state) ? el("span", { class: "chip bad", text: t("queue.failed") })
+        : i.on_hold ? el("span", { class: "chip info", text: t("queue.on_hold", { outcome: Desk.word("outcome", cmd.action), name: cmd.issued_by }) }) : null;
       const li = el("li", {
         class: [key(i) === this.selected ? "on" : "", i.escalated_at ? "escalated" : "", i.closed ? "closed" : ""].join(" "),
         "data-key": key(i),
