@@ -145,6 +145,14 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     let wrong_reason =
         li.post(&format!("{item}/decide"), json!({"outcome": "release", "reason": "seal_problem"}));
     assert_eq!(wrong_reason.status, 422, "{}", wrong_reason.text());
+    // What axum's extractors refuse comes as JSON too, like every other refusal.
+    let csrf = li.csrf.clone().unwrap();
+    let headers = [("cookie", li.cookie.as_str()), ("x-csrf-token", &csrf), ("content-type", "application/json")];
+    let garbled = request(li.port, "POST", &format!("{item}/decide"), &headers, b"{not json");
+    assert_eq!(garbled.status, 400);
+    assert!(garbled.json()["error"].as_str().unwrap().contains("JSON"), "{}", garbled.text());
+    let nowhere = li.get("/api/desk/items/A/G01");
+    assert_eq!((nowhere.status, nowhere.json()["error"].as_str()), (404, Some("not found")));
 
     // A supervisor takes over; li's next renewal is refused.
     assert_eq!(
@@ -272,6 +280,11 @@ fn pre_declarations_are_checked_whole_and_pushed_signed_to_each_lane() {
     let lines: Vec<i64> =
         r["problems"].as_array().unwrap().iter().map(|p| p["line"].as_i64().unwrap()).collect();
     assert_eq!(lines, [3, 3], "{r}");
+    // A huge refused file: the first problems and how many there are, not all of them.
+    let same = "plate\n".to_string() + &"沪A12345\n".repeat(300);
+    let r = wang.post("/api/desk/declarations", json!({"file_name": "d.csv", "content": same})).json();
+    assert_eq!((r["problems"].as_array().unwrap().len(), r["problem_count"].as_u64()), (200, Some(299)));
+    assert_eq!(r["problems"][0]["message"], "沪A12345 is declared twice (also line 2)");
     assert_eq!(pg.psql("decl", "SELECT count(*) FROM commands"), "0", "nothing sent");
     assert_eq!(li.post("/api/desk/declarations", json!({"file_name": "d.csv", "content": bad})).status, 403);
 

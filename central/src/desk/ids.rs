@@ -46,20 +46,37 @@ pub fn iso6346_check_digit(first_ten: &str) -> Option<u32> {
     Some(sum % 11 % 10)
 }
 
+/// What was typed, quoted for a message: whole when short, else its beginning and its length
+/// (a refusal need not repeat 20,000 characters back).
+fn quoted(text: &str) -> String {
+    const SHOWN: usize = 24;
+    let n = text.chars().count();
+    if n <= SHOWN {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(SHOWN).collect();
+        format!("{:?} ({n} characters)", head + "…")
+    }
+}
+
 /// Why a container code is refused, in words a person can act on; `Ok` when valid.
 pub fn check_container(code: &str) -> Result<(), String> {
     let chars: Vec<char> = code.chars().collect();
+    let shape =
+        || format!("{} is not a container number: 4 letters and 7 digits (e.g. MSKU1234565)", quoted(code));
     if chars.len() != 11 {
-        return Err(format!("{code:?} is not a container number: 4 letters and 7 digits (e.g. MSKU1234565)"));
+        return Err(shape());
     }
     if !matches!(chars[3], 'U' | 'J' | 'Z') {
-        return Err(format!("{code:?}: the fourth letter is the category U, J or Z"));
+        return Err(format!("{}: the fourth letter is the category U, J or Z", quoted(code)));
     }
-    let Some(expected) = iso6346_check_digit(&code[..10]) else {
-        return Err(format!("{code:?} is not a container number: 4 letters and 7 digits (e.g. MSKU1234565)"));
+    // By characters: a byte slice would cut a character typed in another script.
+    let first_ten: String = chars[..10].iter().collect();
+    let Some(expected) = iso6346_check_digit(&first_ten) else {
+        return Err(shape());
     };
     if chars[10].to_digit(10) != Some(expected) {
-        return Err(format!("{code:?}: the check digit should be {expected} (ISO 6346)"));
+        return Err(format!("{}: the check digit should be {expected} (ISO 6346)", quoted(code)));
     }
     Ok(())
 }
@@ -91,7 +108,10 @@ pub fn check_plate(plate: &str) -> Result<(), String> {
     if is_ga36_plate(plate) {
         Ok(())
     } else {
-        Err(format!("{plate:?} is not a plate per GA 36 (province, letter, 5 characters; new energy 6), e.g. 沪A12345"))
+        Err(format!(
+            "{} is not a plate per GA 36 (province, letter, 5 characters; new energy 6), e.g. 沪A12345",
+            quoted(plate)
+        ))
     }
 }
 
@@ -120,6 +140,11 @@ mod tests {
         assert!(check_container("CSQX3054383").unwrap_err().contains("category"));
         assert!(check_container("CSQU305438").is_err());
         assert!(check_container("CSQU30543A3").is_err());
+        // Another script where a digit belongs: refused, not a panic on a byte slice.
+        assert!(check_container("ABCU12345沪7").unwrap_err().contains("not a container number"));
+        assert!(check_container("ABCU1234沪67").is_err());
+        let long = check_container(&"9".repeat(20_000)).unwrap_err();
+        assert!(long.len() < 200 && long.contains("(20000 characters)"), "{long}");
         assert_eq!(letter_value('A'), 10);
         assert_eq!(letter_value('B'), 12, "11 is skipped");
         assert_eq!(letter_value('K'), 21);
@@ -139,5 +164,7 @@ mod tests {
         assert_eq!(normalise("沪a·123 45"), "沪A12345");
         assert!(check_corrected_plate("A123BC77").is_ok(), "a Russian plate");
         assert!(check_corrected_plate("京C").is_err());
+        let long = check_plate(&"沪".repeat(20_000)).unwrap_err();
+        assert!(long.chars().count() < 150 && long.contains("(20000 characters)"), "{long}");
     }
 }

@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .nest("/api", api())
         .merge(crate::desk::router())
+        .layer(axum::middleware::from_fn(json_errors))
         // Every route but the login page and the operational ones needs a login.
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::desk::auth::gate))
         // Outermost, so the login check counts too.
@@ -48,6 +49,30 @@ async fn server_timing(
         response.headers_mut().insert("server-timing", value);
     }
     response
+}
+
+/// The API answers every refusal as `{"error": ...}`, also the ones axum's extractors make
+/// before a handler runs (a body that is not JSON, a path segment that is not a number, a body
+/// over the limit), which come as plain text or empty; a program and the desk's page then read
+/// one shape.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !api || !response.status().is_client_error() || json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Extractors' messages are a line or two; anything longer is cut, not buffered.
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_string(),
+        _ => parts.status.canonical_reason().unwrap_or("refused").to_lowercase(),
+    };
+    (parts.status, Json(serde_json::json!({ "error": text }))).into_response()
 }
 
 async fn healthz(

@@ -42,7 +42,7 @@
       try {
         const r = await Desk.api("POST", "/api/desk/declarations", { file_name: f.name, content: await readText(f), lanes });
         if (!r.accepted) {
-          this.result.replaceChildren(el("div", { class: "notice bad", text: t("decl.problems", { n: r.problems.length }) }),
+          this.result.replaceChildren(el("div", { class: "notice bad", text: t("decl.problems", { n: r.problem_count || r.problems.length }) }),
             el("ol", { class: "problems", id: "decl-problems" }, ...r.problems.map((p) => el("li", { text: `${t("decl.line", { n: p.line })}: ${p.message}` }))));
         } else {
           const lanesSent = new Set(r.commands.map((c) => `${c.site}/${c.lane}`)).size;

@@ -70,6 +70,9 @@ async fn targets(pool: &PgPool, caller: &Caller, asked: &[String]) -> Result<Vec
         .collect()
 }
 
+/// How many of a refused file's problems the reply lists (`problem_count` has them all).
+const PROBLEMS_SHOWN: usize = 200;
+
 /// `POST /api/desk/declarations`: validate, keep, push.
 pub async fn upload(State(s): State<AppState>, caller: Caller, Json(u): Json<Upload>) -> Result<Json<Value>> {
     caller.at_least(Role::Supervisor)?;
@@ -77,9 +80,14 @@ pub async fn upload(State(s): State<AppState>, caller: Caller, Json(u): Json<Upl
     let rows = match if is_json { parse::json(&u.content) } else { parse::csv(&u.content) } {
         Ok(rows) => rows,
         Err(problems) => {
-            let list: Vec<Value> =
-                problems.iter().map(|p| json!({"line": p.line, "message": p.message})).collect();
-            return Ok(Json(json!({"accepted": false, "problems": list})));
+            // The first ones say what is wrong with the file; all of a huge file's would be a
+            // reply bigger than the file.
+            let list: Vec<Value> = problems
+                .iter()
+                .take(PROBLEMS_SHOWN)
+                .map(|p| json!({"line": p.line, "message": p.message}))
+                .collect();
+            return Ok(Json(json!({"accepted": false, "problems": list, "problem_count": problems.len()})));
         }
     };
     let lanes = targets(&s.pool, &caller, &u.lanes).await?;
