@@ -147,7 +147,8 @@ fn claims_roles_and_sites_are_the_servers_and_a_decision_reaches_the_lane() {
     assert_eq!(wrong_reason.status, 422, "{}", wrong_reason.text());
     // What axum's extractors refuse comes as JSON too, like every other refusal.
     let csrf = li.csrf.clone().unwrap();
-    let headers = [("cookie", li.cookie.as_str()), ("x-csrf-token", &csrf), ("content-type", "application/json")];
+    let headers =
+        [("cookie", li.cookie.as_str()), ("x-csrf-token", &csrf), ("content-type", "application/json")];
     let garbled = request(li.port, "POST", &format!("{item}/decide"), &headers, b"{not json");
     assert_eq!(garbled.status, 400);
     assert!(garbled.json()["error"].as_str().unwrap().contains("JSON"), "{}", garbled.text());

@@ -55,7 +55,10 @@ async fn server_timing(
 /// before a handler runs (a body that is not JSON, a path segment that is not a number, a body
 /// over the limit), which come as plain text or empty; a program and the desk's page then read
 /// one shape.
-async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let api = request.uri().path().starts_with("/api/");
     let response = next.run(request).await;

@@ -3,7 +3,7 @@
 //! for byte so anyone can verify the signature again later.
 
 use contract::decision::{DecisionEvent, Outcome as Decision};
-use contract::passage::{CaptureKind, PassageRecord, Stage};
+use contract::passage::{CaptureKind, PassageRecord};
 
 use super::{is_data_error, word, Ingest, IngestError, Outcome};
 use crate::db::sql::{self, Transaction};
@@ -127,6 +127,15 @@ impl Ingest {
     }
 }
 
+/// How long the held vehicle waited for a person's decision: from the lane's hold to the
+/// review it ended with. Not the review stage's length: that runs until the vehicle left, and
+/// after a reviewer's inspection or hold it measures the inspection, not the reviewer. None
+/// without a review (the vehicle left undecided).
+fn review_wait_ms(r: &PassageRecord) -> Option<i64> {
+    let (held, review) = (r.decision.as_ref()?, r.review.as_ref()?);
+    Some((review.at - held.at).num_milliseconds().max(0))
+}
+
 /// True when the passage is new.
 async fn insert_passage(
     tx: &mut Transaction<'_>,
@@ -138,7 +147,7 @@ async fn insert_passage(
 ) -> Result<bool, sql::Error> {
     let lane_outcome = r.decision.as_ref().map(|d| word(&d.outcome));
     let direct = r.review.is_none() && r.decision.as_ref().is_some_and(|d| d.outcome == Decision::Release);
-    let review_ms = r.stage(Stage::Review).and_then(|s| s.duration_ms).map(|v| v as i64);
+    let review_ms = review_wait_ms(r);
     let done = sql::query(
         "INSERT INTO passages (site, lane, id, seq, arrived_at, completed_at, total_ms, plate, containers, \
          lane_outcome, lane_reasons, review_outcome, review_by, final_outcome, direct_release, review_ms, exit, flags, \
@@ -171,4 +180,35 @@ async fn insert_passage(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(review_after_s: Option<i64>, left_after_s: i64) -> PassageRecord {
+        let held = chrono::Utc::now();
+        let at = |s: i64| held + chrono::Duration::seconds(s);
+        let decision = |outcome: &str, by: &str, t| json!({"outcome": outcome, "reasons": [], "checks": [], "by": by, "at": t});
+        serde_json::from_value(json!({
+            "schema": "lanectl.passage/1", "id": "G01-1", "site": "S", "lane": "G01", "seq": 1,
+            "arrived_at": held, "completed_at": at(left_after_s), "total_ms": 1000,
+            "stages": [{"stage": "review", "started_at": held, "ended_at": at(left_after_s),
+                        "duration_ms": left_after_s * 1000, "outcome": "ok"}],
+            "captures": [], "reads": {"plates": [], "containers": [], "models": []},
+            "recognition_error": null, "empty_check": null,
+            "decision": decision("hold", "policy", held),
+            "review": review_after_s.map(|s| decision("inspection", "central:li", at(s))),
+            "exit": "left_unreleased", "flags": []
+        }))
+        .expect("a passage record")
+    }
+
+    #[test]
+    fn review_time_is_the_wait_for_the_reviewer_not_the_vehicle() {
+        // Sent to inspection after 19 s, the vehicle left 5 minutes after the hold.
+        assert_eq!(review_wait_ms(&record(Some(19), 300)), Some(19_000));
+        assert_eq!(review_wait_ms(&record(None, 300)), None, "left undecided: no review time");
+    }
 }
