@@ -93,16 +93,19 @@ pub async fn run_until(cfg: CentralConfig, stop: watch::Receiver<bool>) -> Resul
         let _ = http_stop.wait_for(|s| *s).await;
     })
     .await;
+    tracing::info!("stopping: the API is closed; finishing the messages in hand");
     let _ =
         tokio::join!(consumer, completeness, housekeeping, watchdog, futures::future::join_all(desk_tasks));
+    tracing::info!("stopped");
     Ok(())
 }
 
 async fn shutdown_signal() {
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let signal = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(signal, "asked to stop");
 }
