@@ -93,7 +93,7 @@ pub async fn run_until(cfg: CentralConfig, stop: watch::Receiver<bool>) -> Resul
         let _ = http_stop.wait_for(|s| *s).await;
     })
     .await;
-    tracing::info!("stopping: the API is closed; finishing the messages in hand");
+    tracing::info!("stopping: the API is closed; waiting for the consumer and housekeeping to end");
     let _ =
         tokio::join!(consumer, completeness, housekeeping, watchdog, futures::future::join_all(desk_tasks));
     tracing::info!("stopped");
