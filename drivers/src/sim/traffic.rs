@@ -184,12 +184,11 @@ impl SimLane {
     /// Sends the plan's vehicles into the lane, one after the other. Returns when
     /// the last one has left (never, for an endless plan).
     pub async fn run_traffic(self, plan: SimPlan) {
-        let mut traffic = plan.traffic();
-        loop {
-            let Some(mut vehicle) = traffic.next() else { break };
-            if plan.vehicles != 0 && vehicle.seq > plan.vehicles {
-                break;
-            }
+        let sent = match plan.vehicles {
+            0 => usize::MAX,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        for mut vehicle in plan.traffic().take(sent) {
             if let Some(footage) = self.footage.clone() {
                 // Footage may render frames here (CPU work): off the runtime's threads.
                 vehicle = tokio::task::spawn_blocking(move || {
@@ -206,7 +205,8 @@ impl SimLane {
                 self.wait_lane_empty().await;
                 sleep(self.timing.arrival_gap).await;
             }
-            tracing::debug!(seq = vehicle.seq, plate = %vehicle.plate, returning = ?vehicle.returning, "sim vehicle arrives");
+            let (seq, returning) = (vehicle.seq, vehicle.returning);
+            tracing::debug!(seq, plate = %vehicle.plate, ?returning, "sim vehicle arrives");
             self.remember(vehicle.clone());
             self.set_vehicle_at_capture(Some(vehicle.clone()));
             self.set_zone(Zone::Arrival, true);
