@@ -84,6 +84,7 @@ fn day(vehicles: usize, camera_every: usize) {
         targeted_every: 17,
         undeclared_every: 19,
         tailgate_every: 97.min(vehicles as u64 / 2),
+        returning_every: 0,
     };
     // Held drivers back out after their patience; long enough that a loaded
     // machine still decides before a released driver gives up.

@@ -64,3 +64,41 @@ fn a_planted_object_holds_the_vehicle_and_a_clean_scan_does_not() {
     assert!(vehicles.iter().filter(|v| v.uvss_anomaly).count() == 2);
     lane.stop(&rt);
 }
+
+/// The lane keeps a released vehicle's clean scan as its plate's reference; a returning truck
+/// (`returning_every`) is compared with it: clean -> released, with a parcel -> held.
+#[test]
+fn a_returning_vehicle_is_compared_with_the_scan_its_first_visit_left() {
+    let rt = runtime();
+    let plan =
+        SimPlan { vehicles: 6, seed: 11, returning_every: 3, uvss_anomaly_every: 6, ..SimPlan::default() };
+    let vehicles = plan.vehicles(6);
+    let (third, sixth) = (&vehicles[2], &vehicles[5]);
+    assert_eq!(third.returning, Some(1), "#3 can only be #1 again");
+    assert!(sixth.returning.is_some() && sixth.uvss_anomaly);
+    let dir = tempfile::tempdir().unwrap();
+    let timing = SimTiming { patience: Duration::from_secs(8), ..SimTiming::fast() };
+    let mut lane = Running::start_in(&rt, dir, plan, timing, |_| {});
+    let (records, _) = lane.passages(6);
+    for r in &records {
+        let seq = r["seq"].as_u64().unwrap();
+        let v = &vehicles[seq as usize - 1];
+        let uvss = &r["uvss"];
+        match (v.returning, v.uvss_anomaly) {
+            (None, _) => {
+                assert_eq!(uvss["verdict"], "no_reference", "a first visit: {r}");
+                assert_eq!(outcome(r), "release", "{r}");
+            }
+            (Some(_), false) => {
+                assert_eq!(uvss["verdict"], "clean", "compared with its first visit: {r}");
+                assert_eq!(outcome(r), "release", "{r}");
+            }
+            (Some(_), true) => {
+                assert_eq!(uvss["verdict"], "anomaly", "{r}");
+                assert_eq!(reasons(r), vec!["uvss_anomaly"]);
+                assert!(!uvss["regions"].as_array().unwrap().is_empty());
+            }
+        }
+    }
+    lane.stop(&rt);
+}

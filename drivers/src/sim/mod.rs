@@ -18,7 +18,7 @@ pub use devices::{
     uvss_image, CameraView, SimBarrier, SimCamera, SimEmptyBox, SimPresence, SimSealReader, SimUvss,
 };
 pub use rendered::Rendered;
-pub use traffic::{SimPlan, SimTiming};
+pub use traffic::{SimPlan, SimTiming, Traffic};
 pub use vehicle::SimVehicle;
 
 use crate::BarrierState;

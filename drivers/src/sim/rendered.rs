@@ -35,7 +35,18 @@ impl Rendered {
 
     fn render(&self, v: &SimVehicle, view: CameraView) -> Option<Image> {
         // The same vehicle looks the same from one camera, different from the other.
-        let look = Look::random(v.seq.wrapping_mul(2).wrapping_add(view as u64), v.read_confidence.min(1.0));
+        let quality = v.read_confidence.min(1.0);
+        let look = match (view, v.returning) {
+            // A returning truck shows the plate camera the same front (body, plate, framing) as
+            // on its first visit, in another light, so it is read as it was then; its load is
+            // this trip's.
+            (CameraView::Plate, Some(first)) => {
+                let mut look = Look::random(first.wrapping_mul(2).wrapping_add(view as u64), quality);
+                look.gain *= 0.93 + 0.01 * (v.seq % 6) as f32;
+                look
+            }
+            _ => Look::random(v.seq.wrapping_mul(2).wrapping_add(view as u64), quality),
+        };
         let img = match view {
             CameraView::Plate => plate_scene(&self.fonts, &v.plate, &look),
             CameraView::Container if v.containers.is_empty() => return None,

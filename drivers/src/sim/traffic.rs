@@ -1,6 +1,7 @@
 //! The simulated drivers: each vehicle arrives, waits for the barrier, drives
 //! through (or backs out when nobody releases it), and trips the loops on its way.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -51,6 +52,12 @@ pub struct SimPlan {
     pub tailgate_every: u64,
     pub targeted_every: u64,
     pub undeclared_every: u64,
+    /// Every n-th vehicle is a truck that came through earlier in the same run: it carries the
+    /// plate (and so the chassis the scanner sees and the front the plate camera films) of an
+    /// earlier vehicle the plan gave no trait, chosen from the seed; its load, seals and
+    /// declaration are this trip's. Its under-vehicle scan then has a reference to be compared
+    /// with (a first visit has none).
+    pub returning_every: u64,
 }
 
 impl Default for SimPlan {
@@ -65,6 +72,7 @@ impl Default for SimPlan {
             tailgate_every: 0,
             targeted_every: 0,
             undeclared_every: 0,
+            returning_every: 0,
         }
     }
 }
@@ -73,14 +81,28 @@ fn every(n: u64, seq: u64) -> bool {
     n != 0 && seq % n == 0
 }
 
+/// How many earlier vehicles a returning one may be: a few hours of a lane's traffic, and
+/// bounded memory for an endless plan.
+const RECALLED: usize = 32;
+
 impl SimPlan {
     /// The first `n` vehicles `run_traffic` will send, in order (tests prepare for them).
     pub fn vehicles(&self, n: u64) -> Vec<SimVehicle> {
-        let mut rng = SmallRng::seed_from_u64(self.seed);
-        (1..=n).map(|seq| self.vehicle(seq, &mut rng)).collect()
+        self.traffic().take(n as usize).collect()
     }
 
-    pub fn vehicle(&self, seq: u64, rng: &mut SmallRng) -> SimVehicle {
+    /// The plan's vehicles in the order `run_traffic` sends them (endless; `vehicles` is
+    /// not applied).
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            plan: self.clone(),
+            rng: SmallRng::seed_from_u64(self.seed),
+            seq: 0,
+            recalled: VecDeque::new(),
+        }
+    }
+
+    fn vehicle(&self, seq: u64, rng: &mut SmallRng) -> SimVehicle {
         let mut v = SimVehicle::random(seq, rng);
         if every(self.low_confidence_every, seq) {
             v.read_confidence = rng.gen_range(0.3..0.6);
@@ -100,20 +122,73 @@ impl SimPlan {
         v.declared = !every(self.undeclared_every, seq);
         v
     }
+
+    /// A vehicle the plan gives no trait: the lane releases it on its own, so its clean scan
+    /// becomes its plate's reference and a later visit is compared with it.
+    fn plain(&self, seq: u64) -> bool {
+        ![
+            self.low_confidence_every,
+            self.tampered_seal_every,
+            self.uvss_anomaly_every,
+            self.declared_empty_every,
+            self.tailgate_every,
+            self.targeted_every,
+            self.undeclared_every,
+            self.returning_every,
+        ]
+        .into_iter()
+        .any(|n| every(n, seq))
+    }
+}
+
+/// The plan's vehicles one after the other (see [`SimPlan::traffic`]).
+pub struct Traffic {
+    plan: SimPlan,
+    rng: SmallRng,
+    seq: u64,
+    /// Plain vehicles so far (seq, plate), oldest first: the trucks that may come back.
+    recalled: VecDeque<(u64, String)>,
+}
+
+impl Iterator for Traffic {
+    type Item = SimVehicle;
+
+    fn next(&mut self) -> Option<SimVehicle> {
+        self.seq += 1;
+        let seq = self.seq;
+        // The random draws are the same with or without returning vehicles (a returning one
+        // draws its plate and drops it), so turning them on changes plates and nothing else.
+        let mut v = self.plan.vehicle(seq, &mut self.rng);
+        if every(self.plan.returning_every, seq) {
+            // Not the vehicle just in front: it may still be in the lane (or tailgated by this one).
+            let earlier: Vec<&(u64, String)> = self.recalled.iter().filter(|(s, _)| *s + 1 < seq).collect();
+            if !earlier.is_empty() {
+                // Its own generator, so the choice does not shift the draws of the vehicles after it.
+                let mut pick =
+                    SmallRng::seed_from_u64(self.plan.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let (first, plate) = earlier[pick.gen_range(0..earlier.len())];
+                v.plate = plate.clone();
+                v.returning = Some(*first);
+            }
+        } else if self.plan.plain(seq) {
+            if self.recalled.len() == RECALLED {
+                self.recalled.pop_front();
+            }
+            self.recalled.push_back((seq, v.plate.clone()));
+        }
+        Some(v)
+    }
 }
 
 impl SimLane {
     /// Sends the plan's vehicles into the lane, one after the other. Returns when
     /// the last one has left (never, for an endless plan).
     pub async fn run_traffic(self, plan: SimPlan) {
-        let mut rng = SmallRng::seed_from_u64(plan.seed);
-        let mut seq = 0;
-        loop {
-            seq += 1;
-            if plan.vehicles != 0 && seq > plan.vehicles {
-                break;
-            }
-            let mut vehicle = plan.vehicle(seq, &mut rng);
+        let sent = match plan.vehicles {
+            0 => usize::MAX,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        for mut vehicle in plan.traffic().take(sent) {
             if let Some(footage) = self.footage.clone() {
                 // Footage may render frames here (CPU work): off the runtime's threads.
                 vehicle = tokio::task::spawn_blocking(move || {
@@ -130,7 +205,8 @@ impl SimLane {
                 self.wait_lane_empty().await;
                 sleep(self.timing.arrival_gap).await;
             }
-            tracing::debug!(seq, plate = %vehicle.plate, "sim vehicle arrives");
+            let (seq, returning) = (vehicle.seq, vehicle.returning);
+            tracing::debug!(seq, plate = %vehicle.plate, ?returning, "sim vehicle arrives");
             self.remember(vehicle.clone());
             self.set_vehicle_at_capture(Some(vehicle.clone()));
             self.set_zone(Zone::Arrival, true);
@@ -201,6 +277,68 @@ impl SimLane {
         }
         if let Some(v) = self.vehicle_at_capture() {
             self.drive(v).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_like(seed: u64, returning_every: u64) -> SimPlan {
+        SimPlan {
+            seed,
+            low_confidence_every: 7,
+            tampered_seal_every: 9,
+            uvss_anomaly_every: 6,
+            declared_empty_every: 4,
+            targeted_every: 11,
+            undeclared_every: 13,
+            tailgate_every: 17,
+            returning_every,
+            ..SimPlan::default()
+        }
+    }
+
+    #[test]
+    fn returning_vehicles_reuse_an_earlier_plain_vehicles_plate() {
+        for seed in [1, 7, 14, 21] {
+            let plan = demo_like(seed, 3);
+            let vehicles = plan.vehicles(60);
+            let mut returned = 0;
+            for v in &vehicles {
+                let Some(first) = v.returning else {
+                    assert!(!every(3, v.seq) || v.seq < 3, "seed {seed}: #{} should return", v.seq);
+                    continue;
+                };
+                returned += 1;
+                assert!(every(3, v.seq), "only every 3rd vehicle returns");
+                assert!(first + 1 < v.seq, "never the vehicle just in front: #{} of #{first}", v.seq);
+                let earlier = &vehicles[first as usize - 1];
+                assert_eq!(v.plate, earlier.plate, "seed {seed}: #{} carries #{first}'s plate", v.seq);
+                assert!(plan.plain(first) && earlier.returning.is_none(), "#{first} has a trait");
+                // The plan's traits still apply to the returning vehicle itself.
+                assert_eq!(v.uvss_anomaly, every(6, v.seq));
+                assert_eq!(v.declared, !every(13, v.seq));
+                assert_eq!(v.targeted, every(11, v.seq));
+            }
+            assert_eq!(returned, 20, "seed {seed}: every 3rd of #3..#60 (#1 is plain)");
+            // Deterministic by seed.
+            assert_eq!(plan.vehicles(60), vehicles);
+        }
+        assert_ne!(demo_like(7, 3).vehicles(30), demo_like(8, 3).vehicles(30));
+    }
+
+    #[test]
+    fn returning_is_off_by_default_and_changes_plates_only() {
+        assert_eq!(SimPlan::default().returning_every, 0);
+        let without = demo_like(7, 0).vehicles(40);
+        assert!(without.iter().all(|v| v.returning.is_none()));
+        let with = demo_like(7, 3).vehicles(40);
+        for (a, b) in without.iter().zip(&with) {
+            let plate_only = SimVehicle { plate: a.plate.clone(), returning: None, ..b.clone() };
+            assert_eq!(a, &plate_only, "#{}: only the plate differs", a.seq);
+            assert_eq!(a.plate == b.plate, b.returning.is_none(), "#{}", a.seq);
         }
     }
 }

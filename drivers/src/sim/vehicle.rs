@@ -26,6 +26,9 @@ pub struct SimVehicle {
     pub declared: bool,
     /// Targeted for inspection (布控).
     pub targeted: bool,
+    /// A return visit: the `seq` of the earlier visit of this truck (same plate, chassis and
+    /// front; this trip's load). `None` for a truck the lane has not seen in this run.
+    pub returning: Option<u64>,
 }
 
 const PROVINCES: [&str; 8] = ["沪", "浙", "苏", "粤", "鲁", "京", "津", "闽"];
@@ -77,6 +80,7 @@ impl SimVehicle {
             tailgates: false,
             declared: true,
             targeted: false,
+            returning: None,
         }
     }
 }

@@ -261,4 +261,5 @@ pub struct RawSim {
     pub targeted_every: Option<u64>,
     pub undeclared_every: Option<u64>,
     pub tailgate_every: Option<u64>,
+    pub returning_every: Option<u64>,
 }

@@ -360,6 +360,7 @@ fn sim(raw: Option<&Spanned<RawSim>>, devices: &[DeviceConfig], r: &mut Reporter
         tailgate_every: s.tailgate_every.unwrap_or(0),
         targeted_every: s.targeted_every.unwrap_or(0),
         undeclared_every: s.undeclared_every.unwrap_or(0),
+        returning_every: s.returning_every.unwrap_or(0),
     };
     Some(SimConfig { plan, timing })
 }

@@ -471,12 +471,12 @@ impl Flow {
                 // Waiting for a person, or for a vehicle to move: raise it once and
                 // keep waiting. The barrier never moves because a timer ran out.
                 let (flag, kind, message) = if stage == Stage::Review {
-                    (Flag::ReviewOverdue, AlarmKind::ReviewOverdue, "held vehicle still waiting for review")
+                    (Flag::ReviewOverdue, AlarmKind::ReviewOverdue, review_overdue_message(&p.record.review))
                 } else {
                     (
                         Flag::ExitOverdue,
                         AlarmKind::ExitOverdue,
-                        "released vehicle has not cleared the barrier",
+                        "released vehicle has not cleared the barrier".to_string(),
                     )
                 };
                 p.flag(flag);
@@ -485,10 +485,27 @@ impl Flow {
                     kind,
                     passage: Some(p.record.id.clone()),
                     device: None,
-                    message: message.into(),
+                    message,
                     at: now.utc,
                 }));
             }
+        }
+    }
+}
+
+/// The review timer's words: a held vehicle nobody has decided on is waiting for review; one a
+/// reviewer kept (hold for documents, inspection) is not, but still blocks the lane (only a
+/// release opens), which is worth the same alarm.
+fn review_overdue_message(review: &Option<DecisionRecord>) -> String {
+    match review {
+        None => "held vehicle still waiting for review".into(),
+        Some(r) => {
+            let outcome = match r.outcome {
+                Outcome::Release => "release",
+                Outcome::Hold => "hold",
+                Outcome::Inspection => "inspection",
+            };
+            format!("held vehicle still at the barrier after review: {outcome} by {}", r.by)
         }
     }
 }

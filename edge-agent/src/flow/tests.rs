@@ -340,6 +340,40 @@ fn review_overdue_alarms_once_and_never_opens() {
     assert!(record.flags.contains(&Flag::ReviewOverdue));
 }
 
+fn alarm_message(effects: &[Effect]) -> Option<&str> {
+    effects.iter().find_map(|c| match c {
+        Effect::Alarm(a) => Some(a.message.as_str()),
+        _ => None,
+    })
+}
+
+#[test]
+fn review_overdue_says_waiting_for_review_only_while_nobody_has_decided() {
+    let mut lane = Lane::new();
+    held(&mut lane, Outcome::Hold);
+    let effects = lane.advance(600_000);
+    assert_eq!(alarm(&effects), Some(AlarmKind::ReviewOverdue));
+    assert_eq!(alarm_message(&effects), Some("held vehicle still waiting for review"));
+
+    // A reviewer sent it to inspection: it stays at the barrier (only a release opens) and the
+    // alarm still goes out, in words that are true.
+    for (outcome, word) in [(Outcome::Inspection, "inspection"), (Outcome::Hold, "hold")] {
+        let mut lane = Lane::new();
+        held(&mut lane, Outcome::Hold);
+        let id = lane.id();
+        let effects =
+            lane.send(Event::Reviewed { passage: id, decision: decision(outcome, "central:li", lane.now) });
+        assert!(effects.is_empty(), "{effects:?}");
+        let effects = lane.advance(600_000);
+        assert_eq!(alarm(&effects), Some(AlarmKind::ReviewOverdue));
+        assert_eq!(
+            alarm_message(&effects),
+            Some(format!("held vehicle still at the barrier after review: {word} by central:li").as_str())
+        );
+        assert!(!effects.iter().any(|e| matches!(e, Effect::OpenBarrier)));
+    }
+}
+
 #[test]
 fn a_vehicle_through_an_arm_still_up_before_its_release_is_a_tailgate() {
     // The arm is still up for the vehicle before (its close held off by this one's nose under
