@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::config::Timeouts;
+use crate::words::wire_word;
 use contract::decision::{DecisionRecord, Outcome};
 use contract::lane::{Alarm, AlarmKind};
 use contract::passage::{
@@ -500,12 +501,7 @@ fn review_overdue_message(review: &Option<DecisionRecord>) -> String {
     match review {
         None => "held vehicle still waiting for review".into(),
         Some(r) => {
-            let outcome = match r.outcome {
-                Outcome::Release => "release",
-                Outcome::Hold => "hold",
-                Outcome::Inspection => "inspection",
-            };
-            format!("held vehicle still at the barrier after review: {outcome} by {}", r.by)
+            format!("held vehicle still at the barrier after review: {} by {}", wire_word(&r.outcome), r.by)
         }
     }
 }

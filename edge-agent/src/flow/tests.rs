@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use super::*;
 use crate::config::Timeouts;
 use contract::decision::{DecisionRecord, Outcome};
-use contract::lane::AlarmKind;
+use contract::lane::{Alarm, AlarmKind};
 use contract::passage::{
     CaptureKind, CaptureOutcome, CaptureRecord, EmptyCheckRecord, ExitKind, Flag, PassageRecord, Stage,
     StageOutcome,
@@ -134,11 +134,15 @@ fn has_close(effects: &[Effect]) -> bool {
     effects.iter().any(|c| matches!(c, Effect::CloseBarrier))
 }
 
-fn alarm(effects: &[Effect]) -> Option<AlarmKind> {
+fn first_alarm(effects: &[Effect]) -> Option<&Alarm> {
     effects.iter().find_map(|c| match c {
-        Effect::Alarm(a) => Some(a.kind),
+        Effect::Alarm(a) => Some(a),
         _ => None,
     })
+}
+
+fn alarm(effects: &[Effect]) -> Option<AlarmKind> {
+    first_alarm(effects).map(|a| a.kind)
 }
 
 #[test]
@@ -341,10 +345,7 @@ fn review_overdue_alarms_once_and_never_opens() {
 }
 
 fn alarm_message(effects: &[Effect]) -> Option<&str> {
-    effects.iter().find_map(|c| match c {
-        Effect::Alarm(a) => Some(a.message.as_str()),
-        _ => None,
-    })
+    first_alarm(effects).map(|a| a.message.as_str())
 }
 
 #[test]
