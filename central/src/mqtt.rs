@@ -23,30 +23,12 @@ use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::MqttConfig;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, IngestError};
 
 /// Publishing side, for signed commands (resend, the desk's decisions).
 #[derive(Clone)]
 pub struct Publisher {
     client: AsyncClient,
-}
-
-/// Keeps a message the handler failed on, retrying while the database refuses: acknowledged
-/// before it is kept, it would be lost.
-async fn keep_failed_until_done(ingest: &Ingest, p: &Publish) {
-    let topic = String::from_utf8_lossy(&p.topic).to_string();
-    ingest.metrics.add("handler_panics_total", 1);
-    tracing::error!(
-        topic,
-        bytes = p.payload.len(),
-        "the handler failed on this message (a bug); keeping it for a retry"
-    );
-    let mut wait = Duration::from_millis(100);
-    while let Err(e) = ingest.keep_failed(&topic, &p.payload).await {
-        tracing::warn!(cause = %e, topic, retry_in_ms = wait.as_millis() as u64, "cannot keep the message yet");
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(10));
-    }
 }
 
 impl Publisher {
@@ -155,12 +137,35 @@ pub async fn consume(
 async fn handle_until_done(ingest: &Ingest, p: &Publish) {
     let topic = String::from_utf8_lossy(&p.topic).to_string();
     let payload: &Bytes = &p.payload;
+    until_done(&topic, "cannot store yet; keeping the message", || ingest.handle(&topic, payload)).await;
+}
+
+/// Keeps a message the handler failed on, retrying while the database refuses: acknowledged
+/// before it is kept, it would be lost.
+async fn keep_failed_until_done(ingest: &Ingest, p: &Publish) {
+    let topic = String::from_utf8_lossy(&p.topic).to_string();
+    ingest.metrics.add("handler_panics_total", 1);
+    tracing::error!(
+        topic,
+        bytes = p.payload.len(),
+        "the handler failed on this message (a bug); keeping it for a retry"
+    );
+    until_done(&topic, "cannot keep the message yet", || ingest.keep_failed(&topic, &p.payload)).await;
+}
+
+/// Runs `attempt` until it succeeds, waiting 100 ms after the first failure and twice as long
+/// after each next one, up to 10 s; the message stays unacknowledged meanwhile.
+async fn until_done<T, F, Fut>(topic: &str, what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, IngestError>>,
+{
     let mut wait = Duration::from_millis(100);
     loop {
-        match ingest.handle(&topic, payload).await {
-            Ok(_) => return,
+        match attempt().await {
+            Ok(done) => return done,
             Err(e) => {
-                tracing::warn!(cause = %e, topic, retry_in_ms = wait.as_millis() as u64, "cannot store yet; keeping the message");
+                tracing::warn!(cause = %e, topic, retry_in_ms = wait.as_millis() as u64, "{what}");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(10));
             }

@@ -70,7 +70,8 @@ async fn json_errors(
         return response;
     }
     let (parts, body) = response.into_parts();
-    // Extractors' messages are a line or two; anything longer is cut, not buffered.
+    // Extractors' messages are a line or two; a longer body is not buffered, the status's
+    // reason stands in for it.
     let text = match axum::body::to_bytes(body, 4096).await {
         Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_string(),
         _ => parts.status.canonical_reason().unwrap_or("refused").to_lowercase(),
