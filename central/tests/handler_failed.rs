@@ -2,12 +2,12 @@
 //! again until it is handled, on a real PostgreSQL and store. The handler that fails is a
 //! stand-in (central has no known message that panics it); keeping and retrying are the real ones.
 
+mod image_wire;
+
 use std::time::Duration;
 
 use central::db::sql;
 use central::ingest::{Ingest, IngestError, Outcome, Retried, HANDLER_FAILED};
-use contract::device::ImageFormat;
-use contract::image::{ImageManifest, ImageRef};
 use hil_tests::postgres::Postgres;
 use sha2::{Digest, Sha256};
 
@@ -27,18 +27,9 @@ async fn start() -> (Postgres, tempfile::TempDir, sql::PgPool, Ingest) {
 
 /// An image manifest: a message the real handler stores without a lane key.
 fn manifest() -> (String, String, Vec<u8>) {
-    let bytes = vec![7u8; 2048];
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let image = ImageRef {
-        sha256: sha.clone(),
-        format: ImageFormat::Jpeg,
-        width: 4,
-        height: 4,
-        bytes: bytes.len() as u64,
-        preview_jpeg: None,
-    };
-    let m = ImageManifest::for_image(&image, "cam", "p1", 1024);
-    (format!("lanectl/S/G01/image/{sha}"), sha, serde_json::to_vec(&m).unwrap())
+    let (sha, mut messages) = image_wire::image_messages(&[7u8; 2048], "p1", 1024);
+    let (topic, payload) = messages.remove(0);
+    (topic, sha, payload)
 }
 
 /// (attempts, seconds until the next try, released) of the kept message.

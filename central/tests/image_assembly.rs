@@ -3,15 +3,14 @@
 //! broker's redelivery to another worker, the same picture from two lanes) on
 //! a real PostgreSQL and store.
 
+mod image_wire;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use central::db::sql;
 use central::ingest::{Ingest, IngestError, Outcome};
-use contract::device::ImageFormat;
-use contract::image::{ImageManifest, ImageRef};
 use hil_tests::postgres::Postgres;
-use sha2::{Digest, Sha256};
 
 /// Chunks of this many bytes, so each image is a manifest and three chunks.
 const CHUNK: u32 = 1024;
@@ -39,24 +38,10 @@ async fn start() -> (Postgres, tempfile::TempDir, sql::PgPool, Ingest) {
     (pg, store, pool, ingest)
 }
 
-/// Every message of one image: its manifest and its chunks, as (topic, payload).
+/// Every message of image `n`: its manifest and its chunks, as (topic, payload).
 fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
     let bytes: Vec<u8> = (0..3 * CHUNK as usize).map(|i| (i * 31 + n * 7) as u8).collect();
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let image = ImageRef {
-        sha256: sha.clone(),
-        format: ImageFormat::Jpeg,
-        width: 4,
-        height: 4,
-        bytes: bytes.len() as u64,
-        preview_jpeg: None,
-    };
-    let manifest = ImageManifest::for_image(&image, "cam", &format!("p{n}"), CHUNK);
-    let mut out = vec![(format!("lanectl/S/G01/image/{sha}"), serde_json::to_vec(&manifest).unwrap())];
-    for (i, chunk) in bytes.chunks(CHUNK as usize).enumerate() {
-        out.push((format!("lanectl/S/G01/image/{sha}/{i}"), chunk.to_vec()));
-    }
-    out
+    image_wire::image_messages(&bytes, &format!("p{n}"), CHUNK).1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
