@@ -246,3 +246,38 @@ fn a_framed_zero_boxed_by_its_hole_is_still_read() {
     let read: Vec<(&str, bool)> = r.containers.iter().map(|c| (c.code.as_str(), c.check_digit_ok)).collect();
     assert_eq!(read.first(), Some(&("TGHU9000550", true)), "lines: {:?}", r.lines);
 }
+
+/// A tight crop of a code painted in two rows, as on a container's doors: owner code over
+/// serial and boxed check digit. A container camera reads it as its rows side by side, one
+/// recogniser call, and the text detector (the slowest stage on a crop) is not run.
+#[test]
+fn a_two_row_door_crop_is_read_without_the_detector() {
+    let (Some(e), Some(f)) = (engine(), font(DEJAVU_BOLD)) else { return };
+    let (panel, paint) = (Rgb([28, 62, 130]), Rgb([236, 236, 232]));
+    let mut img = RgbImage::from_pixel(430, 210, panel);
+    draw(&mut img, &f, "MSKU", 20.0, 14.0, 76.0, paint);
+    let adv = draw(&mut img, &f, "386603", 20.0, 112.0, 76.0, paint);
+    let x = 20.0 + adv + 18.0;
+    draw(&mut img, &f, "6", x + 10.0, 112.0, 76.0, paint);
+    // The frame about 1.3 times the digits' height, as painted.
+    for (x0, y0, x1, y1) in [(x, 116.0, x + 62.0, 120.0), (x, 184.0, x + 62.0, 188.0)] {
+        for yy in y0 as u32..y1 as u32 {
+            for xx in x0 as u32..x1 as u32 {
+                img.put_pixel(xx, yy, paint);
+            }
+        }
+    }
+    for (x0, x1) in [(x, x + 4.0), (x + 58.0, x + 62.0)] {
+        for yy in 116..188 {
+            for xx in x0 as u32..x1 as u32 {
+                img.put_pixel(xx, yy, paint);
+            }
+        }
+    }
+    let r = e.recognize_as(ImageSource::Bytes(png(&img)), "test", Purpose::Containers).expect("recognition");
+    let read: Vec<(&str, bool)> = r.containers.iter().map(|c| (c.code.as_str(), c.check_digit_ok)).collect();
+    assert_eq!(read, [("MSKU3866036", true)], "lines: {:?}", r.lines);
+    assert!(r.containers[0].confidence >= 0.8, "{}", r.containers[0].confidence);
+    assert!(r.lines.iter().all(|l| l.source == "rows"), "only the joined rows were read: {:?}", r.lines);
+    assert_eq!(r.timings_ms.det, 0.0, "no detector pass");
+}

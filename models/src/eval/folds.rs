@@ -46,7 +46,9 @@ pub const VARIANTS: [&str; 16] = [
 /// detector on scenes whose plate detector is sure (box score >= S, read >= C, see
 /// [`SurePlate`]), `sure-off` never does, `det-N` caps the text detector's longer input side at
 /// N, `detmin-N` aims its shorter side at N, `upscale-N` enlarges a small image at most N times
-/// for the text detector (`cupscale-N` a container camera's), `scenedet-fast`/`cropdet-fast`
+/// for the text detector (`cupscale-N` a container camera's; `cpixels-K` enlarges a container
+/// camera's frame to K thousand pixels at most; `crows` reads a container crop shaped like a
+/// two-row block as its rows side by side first, `crows-off` does not), `scenedet-fast`/`cropdet-fast`
 /// read scenes/crops with the fast text detector ([`DetModel::Fast`]), `alt-tiny` loads PP-OCRv6
 /// tiny as the plates' second recogniser ([`AltRec::Tiny`]), `fastunclip-N` unclips the fast
 /// detector's boxes by N, `scene-regions-off` reads no plate-coloured regions in scenes,
@@ -73,12 +75,14 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    const PREFIXES: [&str; 15] = [
+    const PREFIXES: [&str; 17] = [
         "sure-",
         "det-",
         "detmin-",
         "upscale-",
         "cupscale-",
+        "cpixels-",
+        "crows",
         "code-crop",
         "crop-exit-",
         "cplates",
@@ -101,6 +105,14 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         let Some((a, b)) = v.split_once('-') else { return false };
         let (Some(min_score), Some(min_confidence)) = (num(a), num(b)) else { return false };
         o.sure_plate = Some(SurePlate { min_score, min_confidence });
+    } else if t == "crows" {
+        o.container_join_rows = true;
+    } else if t == "crows-off" {
+        o.container_join_rows = false;
+    } else if let Some(v) = t.strip_prefix("cpixels-") {
+        // In thousands of pixels: `cpixels-300` enlarges a container frame to 300,000 at most.
+        let Some(n) = v.parse::<u32>().ok().filter(|&n| n > 0) else { return false };
+        o.container_det_max_pixels = Some(n.saturating_mul(1000));
     } else if let Some(v) = t.strip_prefix("cupscale-") {
         let Some(n) = num(v) else { return false };
         o.container_det_max_upscale = n;
@@ -386,6 +398,8 @@ mod tests {
         assert!(off.sure_plate.is_none() && !off.verified_code_crop_skips_plates);
         assert_eq!(variant("crop-exit-0.95").and_then(|o| o.code_crop_exit), Some(0.95));
         assert!(variant("cupscale-2").is_some_and(|o| o.container_det_max_upscale == 2.0));
+        assert_eq!(variant("cpixels-300").and_then(|o| o.container_det_max_pixels), Some(300_000));
+        assert!(variant("cpixels-0").is_none() && variant("cpixels-x").is_none());
         assert!(variant("cplates").is_some_and(|o| o.container_cameras_read_plates));
         assert!(variant("crop-exit-off").is_some_and(|o| o.code_crop_exit.is_none()));
         assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");

@@ -8,6 +8,7 @@
 //! - [`rec`]: batched recognition and CTC decoding with per-character alternatives;
 //! - [`ctc_layout`]: CTC decoding constrained to a layout (each position's allowed characters);
 //! - [`vertical`]: re-assembling stacked upright characters into a line;
+//! - [`rows`]: laying a two-row block's rows side by side as one line;
 //! - [`pipeline`]: one image → recognised lines (shape paths, detection, the second look).
 
 pub mod ctc_layout;
@@ -15,5 +16,6 @@ pub mod det;
 pub mod narrow;
 pub mod pipeline;
 pub mod rec;
+pub mod rows;
 pub mod runtime;
 pub mod vertical;

@@ -19,7 +19,7 @@ use crate::imgops::{self, Quad};
 use crate::ocr::det::{self, DbParams, DetBox};
 use crate::ocr::rec::{self, RecLine};
 use crate::ocr::runtime::{AltRec, DetModel, OcrSessions};
-use crate::ocr::vertical;
+use crate::ocr::{rows, vertical};
 
 /// Tuning of the pipeline; the defaults are what the evaluation was run with.
 #[derive(Debug, Clone)]
@@ -28,8 +28,12 @@ pub struct OcrOptions {
     pub det_min_side: u32,
     /// …unless its longer side would exceed this.
     pub det_max_side: u32,
-    /// …and the image is never enlarged more than this.
+    /// …and the image is never enlarged more than this…
     pub det_max_upscale: f32,
+    /// …nor enlarged beyond this many pixels (`None`: no such limit). A tight crop's text is as
+    /// large as the crop allows: a large crop holds large characters, which gain nothing from
+    /// enlargement but cost the detector time in proportion to its area.
+    pub det_max_pixels: Option<u32>,
     pub db: DbParams,
     /// The fast detector's post-processing: its maps are tighter around the characters than
     /// PP-OCRv4's, so its boxes need more unclipping to take in a line's first character.
@@ -44,6 +48,9 @@ pub struct OcrOptions {
     /// 9 MB less resident and a softmax over 122 classes (the blank and 121 plate classes)
     /// instead of 18,710 per time step.
     pub alt_rec_narrow: bool,
+    /// A crop shaped like a two-row code block is first read as one line of its rows side by
+    /// side ([`crate::ocr::rows`]); the read is kept only when it alone is `enough`.
+    pub join_rows: bool,
 }
 
 impl Default for OcrOptions {
@@ -52,12 +59,14 @@ impl Default for OcrOptions {
             det_min_side: 736,
             det_max_side: 1280,
             det_max_upscale: 3.0,
+            det_max_pixels: None,
             db: DbParams::default(),
             fast_db: DbParams { unclip_ratio: 2.0, ..DbParams::default() },
             scene_det: DetModel::Standard,
             crop_det: DetModel::Standard,
             alt_rec: AltRec::Small,
             alt_rec_narrow: true,
+            join_rows: false,
         }
     }
 }
@@ -82,6 +91,8 @@ pub enum LineSource {
     WholeImage,
     /// A vertical column re-assembled into a line.
     Column,
+    /// A two-row block's rows laid side by side (see [`crate::ocr::rows`]).
+    Rows,
     /// A tall box rotated by 90°.
     Rotated,
     /// A plate-coloured region (see [`crate::read::plate_find`]).
@@ -131,11 +142,19 @@ pub fn is_column_shaped(img: &RgbImage) -> bool {
     img.height() as f32 >= 2.5 * img.width() as f32 && img.width() <= 400
 }
 
+/// The largest scale that keeps an image of `area` pixels within `max_pixels`, never below 1:
+/// the limit stops enlargement, it does not shrink (that is `det_max_side`'s job).
+fn enlargement_within(max_pixels: Option<u32>, area: f32) -> f32 {
+    max_pixels.map_or(f32::INFINITY, |m| (m as f32 / area.max(1.0)).sqrt().max(1.0))
+}
+
 /// Run the detector; boxes in source pixels, reading order.
 pub fn detect(s: &mut OcrSessions, img: &RgbImage, o: &OcrOptions) -> Result<Vec<DetBox>, ModelError> {
     let (w, h) = (img.width() as f32, img.height() as f32);
-    let scale =
-        (o.det_min_side as f32 / w.min(h)).min(o.det_max_side as f32 / w.max(h)).min(o.det_max_upscale);
+    let scale = (o.det_min_side as f32 / w.min(h))
+        .min(o.det_max_side as f32 / w.max(h))
+        .min(o.det_max_upscale)
+        .min(enlargement_within(o.det_max_pixels, w * h));
     let dw = (((w * scale) / 32.0).round() as usize).max(1) * 32;
     let dh = (((h * scale) / 32.0).round() as usize).max(1) * 32;
     let model = o.det_model(img);
@@ -286,13 +305,20 @@ pub fn read_image(
 ) -> Result<OcrOutput, ModelError> {
     let mut out = OcrOutput::default();
     let t = Instant::now();
-    let shaped = shape_candidates(img);
+    let mut shaped = shape_candidates(img);
+    if o.join_rows {
+        shaped.extend(rows::rows_to_line(img).map(|line| (line, full_quad(img), LineSource::Rows)));
+    }
     if !shaped.is_empty() {
         out.lines = recognize(s, shaped)?;
         if enough(&out.lines) {
             out.rec_ms = t.elapsed().as_secs_f64() * 1e3;
             return Ok(out);
         }
+        // The joined rows are an early exit only: the detector's lines read the block as the
+        // parsers know it (two lines, one above the other), and a joined line that is not
+        // enough on its own would only add a competing candidate.
+        out.lines.retain(|l| l.source != LineSource::Rows);
     }
     out.rec_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();

@@ -45,14 +45,15 @@ fn otsu(gray: &[u8]) -> u8 {
 }
 
 /// Foreground (text) mask of a grey region (text is the minority class after Otsu).
-fn text_mask(gray: &[u8]) -> Vec<bool> {
+pub(crate) fn text_mask(gray: &[u8]) -> Vec<bool> {
     let t = otsu(gray);
     let dark = gray.iter().filter(|&&g| g <= t).count();
     let text_is_dark = dark * 2 < gray.len();
     gray.iter().map(|&g| if text_is_dark { g <= t } else { g > t }).collect()
 }
 
-fn background(img: &RgbImage, mask: &[bool], x0: usize, x1: usize) -> Rgb<u8> {
+/// Mean colour of the non-text pixels of columns `[x0, x1)`; mid grey when there are none.
+pub(crate) fn background(img: &RgbImage, mask: &[bool], x0: usize, x1: usize) -> Rgb<u8> {
     let w = img.width() as usize;
     let (mut acc, mut n) = ([0u64; 3], 0u64);
     for (i, p) in img.pixels().enumerate() {
@@ -159,7 +160,7 @@ fn may_be_check_digit(i: usize, n: usize) -> bool {
 
 /// A check digit is painted inside a rectangle; the recogniser reads the frame as `D`, `0` or
 /// nothing. When all four sides of a cell are (nearly) solid ink, shrink it to the inside.
-fn unframe(
+pub(crate) fn unframe(
     mask: &[bool],
     w: usize,
     x0: usize,

@@ -68,8 +68,17 @@ pub struct Timings {
     pub total: f64,
 }
 
+/// Characters a two-row block's joined line may hold to count as one code's block: the code and
+/// a size-type code. More is a frame with other text in it (a small scene), where ending the read
+/// early could miss a second container.
+const MAX_BLOCK_CHARS: usize = 16;
+
 fn enough(lines: &[TextLine], dict: &[String], o: &ReadOptions) -> bool {
-    lines.iter().any(|l| {
+    let one_block = |l: &&TextLine| {
+        l.source != LineSource::Rows
+            || l.text.chars().filter(|c| !c.is_whitespace()).count() <= MAX_BLOCK_CHARS
+    };
+    lines.iter().filter(one_block).any(|l| {
         let alts = l.rec.alternatives(dict, ALTS);
         iso6346::find_codes(&alts).first().is_some_and(|c| c.check_digit_ok && c.confidence > 0.5)
             || (l.source == LineSource::WholeImage
@@ -85,7 +94,7 @@ fn enough(lines: &[TextLine], dict: &[String], o: &ReadOptions) -> bool {
 /// test misses: a category letter read as its look-alike digit (`CXD01105408`) ranks the
 /// window as if it were shifted, which within a crop of exactly one code it cannot be.
 fn verified_code_crop(l: &TextLine, dict: &[String], exit: f32) -> bool {
-    matches!(l.source, LineSource::WholeImage | LineSource::Column)
+    matches!(l.source, LineSource::WholeImage | LineSource::Column | LineSource::Rows)
         && container::decoded_codes(std::slice::from_ref(l), dict)
             .iter()
             .any(|c| c.read.check_digit_ok && c.read.cues().confidence() >= exit)
@@ -392,6 +401,20 @@ mod tests {
         // A wrong check digit is never verified, however clear.
         let wrong = read_line("CXDU1105409", 0.99, None, LineSource::WholeImage);
         assert!(!verified_code_crop(&wrong, &dict, 0.5));
+    }
+
+    #[test]
+    fn a_joined_two_row_block_ends_the_read_only_when_it_holds_one_code() {
+        let dict = dict();
+        let o = ReadOptions::default().for_containers();
+        let block = read_line("HALU2089976", 0.97, None, LineSource::Rows);
+        assert!(enough(std::slice::from_ref(&block), &dict, &o), "one verified code: the detector is spared");
+        // The same code among other text: a small scene, where another container may stand.
+        let scene = read_line("HALU2089976MAXGROSS30480", 0.97, None, LineSource::Rows);
+        assert!(!enough(std::slice::from_ref(&scene), &dict, &o));
+        // A detected line holding it still counts as before.
+        let detected = read_line("HALU2089976MAXGROSS30480", 0.97, None, LineSource::Detected);
+        assert!(enough(std::slice::from_ref(&detected), &dict, &o));
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct ReadOptions {
     /// [`OcrOptions::det_max_upscale`] for a container camera's frames (see
     /// [`ReadOptions::for_containers`]).
     pub container_det_max_upscale: f32,
+    /// [`OcrOptions::det_max_pixels`] for a container camera's frames.
+    pub container_det_max_pixels: Option<u32>,
+    /// [`OcrOptions::join_rows`] for a container camera's frames (plates keep their own two-row
+    /// path, which knows a plate's layout).
+    pub container_join_rows: bool,
     /// Plates are looked for at all (see [`ReadOptions::for_containers`]).
     pub read_plates: bool,
     /// [`ReadOptions::read_plates`] for a container camera's frames.
@@ -80,7 +85,12 @@ impl ReadOptions {
     /// trailer's, one behind) would compete with theirs; on a view of a box it costs the plate
     /// detector and three recognisers for nothing.
     pub fn for_containers(&self) -> ReadOptions {
-        let ocr = OcrOptions { det_max_upscale: self.container_det_max_upscale, ..self.ocr.clone() };
+        let ocr = OcrOptions {
+            det_max_upscale: self.container_det_max_upscale,
+            det_max_pixels: self.container_det_max_pixels,
+            join_rows: self.container_join_rows,
+            ..self.ocr.clone()
+        };
         ReadOptions { sure_plate: None, ocr, read_plates: self.container_cameras_read_plates, ..self.clone() }
     }
 }
@@ -135,6 +145,15 @@ impl Default for ReadOptions {
             // 0.40 and 1 loses two crops and a small scene of another source. At 2 the crops'
             // CPU time is 0.83x, their 90th percentile 330 → 260 ms.
             container_det_max_upscale: 2.0,
+            // Tried on the folds (`cpixels-150/250/350`): capping the enlargement by area cost
+            // two small scenes of another source (Alimustoofaa 6/6 → 4/6), so none.
+            container_det_max_pixels: None,
+            // `ocr-eval --folds --speed --variants=default,crows` on the container folder and two
+            // perturbed copies of it (seeds 11, 12): the same text for every image, no
+            // confidence across the lane's 0.80; 7 of the 30 crops (all of Marsa Maroc, the only
+            // source of crops: judged on perturbations, not on another source) end before the
+            // detector, 80–330 → 30–60 ms each. Scenes are too large to be taken for a block.
+            container_join_rows: true,
             read_plates: true,
             container_cameras_read_plates: false,
         }
