@@ -48,7 +48,8 @@ pub const VARIANTS: [&str; 16] = [
 /// N, `detmin-N` aims its shorter side at N, `upscale-N` enlarges a small image at most N times
 /// for the text detector (`cupscale-N` a container camera's; `cpixels-K` enlarges a container
 /// camera's frame to K thousand pixels at most; `crows` reads a container crop shaped like a
-/// two-row block as its rows side by side first, `crows-off` does not), `scenedet-fast`/`cropdet-fast`
+/// two-row block as its rows side by side first, `crows-off` does not; `colstage` reads a column
+/// crop's rotated second opinions only when needed, `colstage-off` always), `scenedet-fast`/`cropdet-fast`
 /// read scenes/crops with the fast text detector ([`DetModel::Fast`]), `alt-tiny` loads PP-OCRv6
 /// tiny as the plates' second recogniser ([`AltRec::Tiny`]), `fastunclip-N` unclips the fast
 /// detector's boxes by N, `scene-regions-off` reads no plate-coloured regions in scenes,
@@ -75,7 +76,7 @@ pub fn variant(name: &str) -> Option<ReadOptions> {
 }
 
 fn is_speed_token(t: &str) -> bool {
-    const PREFIXES: [&str; 17] = [
+    const PREFIXES: [&str; 18] = [
         "sure-",
         "det-",
         "detmin-",
@@ -83,6 +84,7 @@ fn is_speed_token(t: &str) -> bool {
         "cupscale-",
         "cpixels-",
         "crows",
+        "colstage",
         "code-crop",
         "crop-exit-",
         "cplates",
@@ -109,6 +111,10 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.container_join_rows = true;
     } else if t == "crows-off" {
         o.container_join_rows = false;
+    } else if t == "colstage" {
+        o.ocr.column_second_opinions_on_demand = true;
+    } else if t == "colstage-off" {
+        o.ocr.column_second_opinions_on_demand = false;
     } else if let Some(v) = t.strip_prefix("cpixels-") {
         // In thousands of pixels: `cpixels-300` enlarges a container frame to 300,000 at most.
         let Some(n) = v.parse::<u32>().ok().filter(|&n| n > 0) else { return false };
@@ -400,6 +406,9 @@ mod tests {
         assert!(variant("cupscale-2").is_some_and(|o| o.container_det_max_upscale == 2.0));
         assert_eq!(variant("cpixels-300").and_then(|o| o.container_det_max_pixels), Some(300_000));
         assert!(variant("cpixels-0").is_none() && variant("cpixels-x").is_none());
+        assert!(variant("crows").is_some_and(|o| o.container_join_rows));
+        assert!(variant("crows-off").is_some_and(|o| !o.container_join_rows));
+        assert!(variant("colstage-off").is_some_and(|o| !o.ocr.column_second_opinions_on_demand));
         assert!(variant("cplates").is_some_and(|o| o.container_cameras_read_plates));
         assert!(variant("crop-exit-off").is_some_and(|o| o.code_crop_exit.is_none()));
         assert!(variant("sure-0.5").is_none(), "a threshold pair is needed");

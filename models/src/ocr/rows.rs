@@ -76,13 +76,31 @@ fn framed_last_glyph(mask: &[bool], w: usize, h: usize, (y0, y1): (usize, usize)
     let gy1 = (lo..hi).rev().find(row_inked)? + 1;
     let outer = (x0, x1, gy0, gy1);
     let inner = unframe(mask, w, x0, x1, gy0, gy1);
-    (inner != outer).then_some(Framed { outer, inner })
+    // A frame stands apart from what it holds: background on either side of the inside. A
+    // solid or bold glyph, whose four sides are also ink, is not a frame.
+    let hollow =
+        |x: usize| (inner.2..inner.3).filter(|&y| mask[y * w + x]).count() * 10 < (inner.3 - inner.2) * 3;
+    let framed = inner != outer && hollow(inner.0) && hollow(inner.1 - 1);
+    framed.then_some(Framed { outer, inner })
 }
 
 /// A framed glyph: the frame's box and its inside, each `(x0, x1, y0, y1)`.
 struct Framed {
     outer: (usize, usize, usize, usize),
     inner: (usize, usize, usize, usize),
+}
+
+/// A tight crop around a code: its two rows span most of its height and the longer row most
+/// of its width. A frame whose text fills less of it is a small scene, with room for more than one
+/// code (and the detector to find them).
+fn fills_the_crop(mask: &[bool], w: usize, h: usize, top: (usize, usize), bottom: (usize, usize)) -> bool {
+    let widest = [top, bottom]
+        .iter()
+        .filter_map(|&(y0, y1)| ink_columns(mask, w, y0, y1))
+        .map(|(x0, x1)| x1 - x0)
+        .max()
+        .unwrap_or(0);
+    (bottom.1 - top.0) * 10 >= h * 6 && widest * 10 >= w * 6
 }
 
 /// Horizontal ink extent `[x0, x1)` of rows `[y0, y1)`: columns holding at least two ink pixels.
@@ -119,6 +137,9 @@ pub fn rows_to_line(img: &RgbImage) -> Option<RgbImage> {
         }
     }
     let [top, bottom] = split_rows(&mask, w, h)?;
+    if !fills_the_crop(&mask, w, h, top, bottom) {
+        return None;
+    }
     let (ht, hb) = (top.1 - top.0, bottom.1 - bottom.0);
     // Rows of one code are painted at one height; two bands of very different heights are
     // something else (a code over a size-type line, a label over a logo).
@@ -190,17 +211,16 @@ mod tests {
         starts.map(|s| (s..line.width()).take_while(|&x| ink(x)).count() as u32).collect()
     }
 
-    fn dark_runs(line: &RgbImage) -> usize {
-        dark_run_widths(line).len()
-    }
-
     #[test]
     fn two_rows_become_one_line_with_every_character() {
         // Four characters over seven, 60 pixels high each.
         let img = block(560, 180, &[(20, 60, 4), (100, 60, 7)]);
         let line = rows_to_line(&img).expect("two rows");
         assert_eq!(line.height(), LINE_H);
-        assert_eq!(dark_runs(&line), 11);
+        let runs = dark_run_widths(&line);
+        assert_eq!(runs.len(), 11);
+        // A solid last character is not taken for a frame: it keeps its width.
+        assert!(runs.iter().all(|&r| r.abs_diff(runs[0]) <= 1), "{runs:?}");
         // Side by side: wider than either row alone at the line's height.
         assert!(line.width() > 11 * TEXT_H * 3 / 4, "{}", line.width());
     }
@@ -242,6 +262,11 @@ mod tests {
         assert!(rows_to_line(&block(500, 90, &[(10, 30, 4), (50, 30, 7)])).is_none(), "a strip");
         assert!(rows_to_line(&block(90, 600, &[(10, 30, 1), (50, 30, 1)])).is_none(), "a column");
         assert!(rows_to_line(&RgbImage::new(1, 1)).is_none());
+        // Two rows in a third of a small frame's width: a low-resolution scene, not a crop.
+        let small_scene = block(800, 300, &[(40, 100, 2), (170, 100, 3)]);
+        assert!(rows_to_line(&small_scene).is_none(), "a small scene");
+        let crop = block(380, 300, &[(40, 100, 2), (170, 100, 3)]);
+        assert!(rows_to_line(&crop).is_some(), "the same rows cropped tight");
     }
 
     #[test]

@@ -74,11 +74,13 @@ pub struct Timings {
 const MAX_BLOCK_CHARS: usize = 16;
 
 fn enough(lines: &[TextLine], dict: &[String], o: &ReadOptions) -> bool {
-    let one_block = |l: &&TextLine| {
-        l.source != LineSource::Rows
-            || l.text.chars().filter(|c| !c.is_whitespace()).count() <= MAX_BLOCK_CHARS
-    };
-    lines.iter().filter(one_block).any(|l| {
+    lines.iter().any(|l| {
+        if l.source == LineSource::Rows {
+            // Joined rows end the read only as what the lane acts on, and only as one code's
+            // block.
+            return l.text.chars().filter(|c| !c.is_whitespace()).count() <= MAX_BLOCK_CHARS
+                && o.code_crop_exit.is_some_and(|exit| verified_code_crop(l, dict, exit));
+        }
         let alts = l.rec.alternatives(dict, ALTS);
         iso6346::find_codes(&alts).first().is_some_and(|c| c.check_digit_ok && c.confidence > 0.5)
             || (l.source == LineSource::WholeImage
@@ -409,6 +411,12 @@ mod tests {
         let o = ReadOptions::default().for_containers();
         let block = read_line("HALU2089976", 0.97, None, LineSource::Rows);
         assert!(enough(std::slice::from_ref(&block), &dict, &o), "one verified code: the detector is spared");
+        // A serial's 0 read as O: the parser's own test (raw confidence over 0.5) would take
+        // it, but the layout decode does not verify it at 0.80, so the detector gets its look.
+        let misread = read_line("HALU2O89976", 0.97, None, LineSource::Rows);
+        assert!(!enough(std::slice::from_ref(&misread), &dict, &o));
+        let plain = read_line("HALU2O89976", 0.97, None, LineSource::WholeImage);
+        assert!(enough(std::slice::from_ref(&plain), &dict, &o), "only joined rows need the calibrated exit");
         // The same code among other text: a small scene, where another container may stand.
         let scene = read_line("HALU2089976MAXGROSS30480", 0.97, None, LineSource::Rows);
         assert!(!enough(std::slice::from_ref(&scene), &dict, &o));
