@@ -8,6 +8,9 @@
 //! the whole image when it is column-shaped and for tall or stacked detections. All candidates are
 //! recognised in one batched pass; the domain parsers pick what fits. An image that yields neither
 //! a valid code nor a plate gets a [`second_look`]: detection again, contrast-stretched and larger.
+//! On a container camera, a crop shaped like a two-row code block is first read as its rows side
+//! by side ([`crate::ocr::rows`]), which spares the detector when that alone is a verified code;
+//! and on a column crop, the rotated reads of tall boxes wait until the columns fall short.
 
 use std::time::Instant;
 
