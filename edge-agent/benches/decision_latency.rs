@@ -22,7 +22,8 @@
 //!
 //!     cargo bench -p edge-agent --bench decision_latency
 //!
-//! Env: VEHICLES (default 30), TESTDATA (default ../shared/testdata), DUMP_RECORDS=FILE
+//! Env: VEHICLES (default 30), TESTDATA (default ../shared/testdata), WORKERS (recognition
+//! workers, default config/demo.toml's), DUMP_RECORDS=FILE
 //! (every passage record, one JSON object per line: its stages show where the time went).
 
 use std::path::Path;
@@ -205,7 +206,11 @@ fn main() {
         text.contains("engine = \"ppocr\"") && text.contains(&models.display().to_string()),
         "config/demo.toml changed"
     );
-    let cfg = edge_agent::config::from_str(Path::new("bench.toml"), &text).expect("valid config");
+    let mut cfg = edge_agent::config::from_str(Path::new("bench.toml"), &text).expect("valid config");
+    // `[recognition] workers`, as a lane PC with memory to spare may set it (docs/operations.md).
+    if let Some(workers) = std::env::var("WORKERS").ok().and_then(|v| v.parse().ok()) {
+        cfg.recognition.workers = workers;
+    }
     let recognition = cfg.recognition.clone();
 
     // Drivers wait long enough for any decision; arrivals far enough apart
