@@ -10,10 +10,9 @@
 use image::RgbImage;
 
 use crate::imgops;
-use crate::ocr::vertical::{background, text_mask, unframe};
+use crate::ocr::vertical::{background, text_mask, unframe, LINE_H};
 
-/// Height of the assembled line (the recogniser's input height) and of the text in it.
-const LINE_H: u32 = 48;
+/// Height of the text in the assembled line ([`LINE_H`] high).
 const TEXT_H: u32 = 40;
 
 /// Whether `img` has the size and shape of a tight crop around a two-row code: wider than tall

@@ -16,7 +16,8 @@ use crate::ocr::det::DetBox;
 
 /// Height each character is scaled to in the assembled line (the recogniser input is 48).
 const CHAR_H: u32 = 36;
-const LINE_H: u32 = 48;
+/// Height of an assembled line, the recogniser's input height (shared with [`crate::ocr::rows`]).
+pub(crate) const LINE_H: u32 = 48;
 
 /// Otsu threshold of a grey histogram.
 fn otsu(gray: &[u8]) -> u8 {

@@ -152,8 +152,9 @@ impl Default for ReadOptions {
             // perturbed copies of it (seeds 11, 12): the same text for every image, no
             // confidence across the lane's 0.80; 7 of the 30 crops (all of Marsa Maroc, the only
             // source of crops: judged on perturbations, not on another source) end before the
-            // detector, 80–330 → 20–60 ms each. The developer set's scenes are too large to be taken for a block;
-            // a smaller one must have its two rows fill it (`rows::fills_the_crop`).
+            // detector, 80–330 → 20–60 ms each. The developer set's scenes are too large to be
+            // taken for a block; a smaller one must have its two rows fill it
+            // (`rows::fills_the_crop`).
             container_join_rows: true,
             read_plates: true,
             container_cameras_read_plates: false,
