@@ -229,6 +229,7 @@ mod tests {
             models_dir,
             runtime_library: None,
             plate_min_confidence: 0.8,
+            plate_confirmed_min_confidence: 0.7,
             container_min_confidence: 0.8,
             workers: 1,
         }

@@ -156,6 +156,7 @@ pub struct RawRecognition {
     pub models_dir: Option<Spanned<String>>,
     pub runtime_library: Option<Spanned<String>>,
     pub plate_min_confidence: Option<Spanned<f64>>,
+    pub plate_confirmed_min_confidence: Option<Spanned<f64>>,
     pub container_min_confidence: Option<Spanned<f64>>,
     pub workers: Option<Spanned<u32>>,
 }

@@ -170,6 +170,9 @@ pub struct RecognitionConfig {
     pub models_dir: PathBuf,
     pub runtime_library: Option<PathBuf>,
     pub plate_min_confidence: f32,
+    /// The lower floor for a plate read that is exactly the plate of the vehicle's valid
+    /// declaration (at most `plate_min_confidence`; see `policy`).
+    pub plate_confirmed_min_confidence: f32,
     pub container_min_confidence: f32,
     pub workers: u32,
 }

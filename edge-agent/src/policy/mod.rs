@@ -34,6 +34,8 @@ pub struct PolicyInput<'a> {
 pub struct Policy {
     pub decision: DecisionConfig,
     pub plate_min_confidence: f32,
+    /// The floor for a plate read that is exactly the plate of the vehicle's valid declaration.
+    pub plate_confirmed_min_confidence: f32,
     pub container_min_confidence: f32,
     /// Which vision outcomes hold besides an anomaly or a disagreement (`[vision]`).
     pub vision: VisionPolicy,
@@ -44,6 +46,7 @@ impl Policy {
         Policy {
             decision,
             plate_min_confidence: recognition.plate_min_confidence,
+            plate_confirmed_min_confidence: recognition.plate_confirmed_min_confidence,
             container_min_confidence: recognition.container_min_confidence,
             vision: VisionPolicy::default(),
         }
@@ -119,12 +122,22 @@ impl Policy {
         };
         match reads.plates.first() {
             None => c.fail("plate_read", "plate_unread", "no plate was read"),
-            Some(p) if p.confidence < self.plate_min_confidence => c.fail(
+            Some(p) if p.confidence >= self.plate_min_confidence => {
+                c.pass("plate_read", &format!("{} ({:.2})", p.text, p.confidence))
+            }
+            Some(p) if p.confidence >= self.plate_confirmed_min_confidence && confirmed(input, &p.text) => c
+                .pass(
+                    "plate_read",
+                    &format!(
+                        "{} ({:.2}; under {:.2}, but exactly the plate of its valid declaration)",
+                        p.text, p.confidence, self.plate_min_confidence
+                    ),
+                ),
+            Some(p) => c.fail(
                 "plate_read",
                 "low_confidence",
                 &format!("plate {} read with {:.2} < {:.2}", p.text, p.confidence, self.plate_min_confidence),
             ),
-            Some(p) => c.pass("plate_read", &format!("{} ({:.2})", p.text, p.confidence)),
         }
         for k in &reads.containers {
             let name = format!("container_read:{}", k.code);
@@ -185,6 +198,17 @@ impl Policy {
             c.pass("container_match", &format!("{declared:?}"));
         }
     }
+}
+
+/// The plate read is exactly the plate of a declaration valid now and not targeted: the one case
+/// where a read under `plate_min_confidence` may still pass (a targeted vehicle goes to inspection
+/// anyway, and an expired declaration holds it).
+fn confirmed(input: &PolicyInput, plate: &str) -> bool {
+    input.declaration.is_some_and(|d| {
+        let valid =
+            d.valid_from.is_none_or(|f| f <= input.now) && d.valid_until.is_none_or(|u| input.now <= u);
+        valid && !d.targeted && same_plate(plate, &d.plate)
+    })
 }
 
 /// Plates compare without spaces or separators.

@@ -21,6 +21,7 @@ fn policy() -> Policy {
         models_dir: "m".into(),
         runtime_library: None,
         plate_min_confidence: 0.8,
+        plate_confirmed_min_confidence: 0.7,
         container_min_confidence: 0.8,
         workers: 1,
     };
@@ -172,6 +173,45 @@ const CASES: &[Case] = &[
     Case {
         name: "low plate confidence",
         change: |r, _, _| reads(r).plates[0].confidence = 0.5,
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, exactly its declaration's",
+        change: |r, _, _| reads(r).plates[0].confidence = 0.74,
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "plate under the threshold and under the confirmed floor",
+        change: |r, _, _| reads(r).plates[0].confidence = 0.69,
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, declaration of another plate",
+        change: |r, d, _| {
+            reads(r).plates[0].confidence = 0.74;
+            d.as_mut().unwrap().plate = "沪A12346".into();
+        },
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, no declaration",
+        change: |r, d, _| {
+            reads(r).plates[0].confidence = 0.74;
+            *d = None;
+        },
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, declaration expired",
+        change: |r, d, _| {
+            reads(r).plates[0].confidence = 0.74;
+            d.as_mut().unwrap().valid_until = Some(r.arrived_at - chrono::Duration::hours(1));
+        },
         outcome: Outcome::Hold,
         reason: Some("low_confidence"),
     },
