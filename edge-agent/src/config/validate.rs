@@ -14,14 +14,18 @@ use super::types::*;
 use super::values::{duration_or, ident};
 use crate::words::{self, Lang};
 
-/// The default floor for a plate read that is exactly its valid declaration's plate. A wrong read
-/// that lands exactly on a plate declared for the same hours is rare (the plate space is large), so
-/// the declaration is evidence of its own; the floor still keeps the reads the recogniser itself
-/// doubts most. On the developer set's plates (`ocr-eval --folds`), reads at 0.70-0.80 were right
-/// 10 times and wrong 5 (each one character off: 湘E for 湘F, 皖 for 桂, G for 6); below 0.70, 10
-/// right and 5 wrong, among them wrong province characters at 0.16-0.45 (docs/design/recognition.md,
-/// "A read its declaration confirms").
+/// The default floor for a plate read that is exactly its valid declaration's plate, whose
+/// containers were all read. A wrong read that lands exactly on a plate declared for the same
+/// hours, with that declaration's boxes on the truck, is rare, so the declaration is evidence of
+/// its own; the floor still keeps the reads the recognisers doubt most. On the developer set's
+/// plates (`ocr-eval --folds`), reads at 0.70-0.80 were right 10 times and wrong 5 (each one
+/// character off: 湘E for 湘F, 皖 for 桂, G for 6); below 0.70, 10 right and 5 wrong, among them
+/// wrong province characters at 0.16-0.45 (docs/design/recognition.md, "A read its declaration
+/// confirms").
 const PLATE_CONFIRMED_DEFAULT: f32 = 0.7;
+/// The lowest floor a lane may set: under it the developer set's plate reads were wrong 5 times for
+/// 7 right.
+const PLATE_CONFIRMED_LOWEST: f32 = 0.5;
 use tomlcheck::Reporter;
 
 pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<LaneConfig> {
@@ -322,7 +326,14 @@ fn recognition(
         None => PLATE_CONFIRMED_DEFAULT.min(plate_min_confidence),
         Some(c) => {
             let floor = confidence(&rc.plate_confirmed_min_confidence, "plate_confirmed_min_confidence");
-            if floor > plate_min_confidence {
+            let threshold_valid = plate_min_confidence > 0.0 && plate_min_confidence <= 1.0;
+            if floor > 0.0 && floor < PLATE_CONFIRMED_LOWEST {
+                r.error(
+                    c.span(),
+                    format!("`recognition.plate_confirmed_min_confidence` = {} is below 0.5", c.get_ref()),
+                    "under 0.5 the recognisers' reads are wrong about as often as right, declaration or not",
+                );
+            } else if threshold_valid && floor > plate_min_confidence {
                 r.error(
                     c.span(),
                     format!(

@@ -125,14 +125,13 @@ impl Policy {
             Some(p) if p.confidence >= self.plate_min_confidence => {
                 c.pass("plate_read", &format!("{} ({:.2})", p.text, p.confidence))
             }
-            Some(p) if p.confidence >= self.plate_confirmed_min_confidence && confirmed(input, &p.text) => c
-                .pass(
-                    "plate_read",
-                    &format!(
-                        "{} ({:.2}; under {:.2}, but exactly the plate of its valid declaration)",
-                        p.text, p.confidence, self.plate_min_confidence
-                    ),
+            Some(p) if p.confidence >= self.plate_confirmed_min_confidence && self.confirmed(input) => c.pass(
+                "plate_read",
+                &format!(
+                    "{} ({:.2}; under {:.2}, but its valid declaration names this plate and the containers read)",
+                    p.text, p.confidence, self.plate_min_confidence
                 ),
+            ),
             Some(p) => c.fail(
                 "plate_read",
                 "low_confidence",
@@ -155,6 +154,10 @@ impl Policy {
         }
     }
 
+    fn confirmed(&self, input: &PolicyInput) -> bool {
+        confirmed(input, self.plate_confirmed_min_confidence, self.container_min_confidence)
+    }
+
     fn declaration(&self, input: &PolicyInput, c: &mut Checks) {
         let Some(d) = input.declaration else {
             if self.decision.require_declaration {
@@ -162,9 +165,7 @@ impl Policy {
             }
             return;
         };
-        let valid =
-            d.valid_from.is_none_or(|f| f <= input.now) && d.valid_until.is_none_or(|u| input.now <= u);
-        if !valid {
+        if !d.valid_at(input.now) {
             c.fail(
                 "declaration",
                 "declaration_expired",
@@ -200,15 +201,21 @@ impl Policy {
     }
 }
 
-/// The plate read is exactly the plate of a declaration valid now and not targeted: the one case
-/// where a read under `plate_min_confidence` may still pass (a targeted vehicle goes to inspection
-/// anyway, and an expired declaration holds it).
-fn confirmed(input: &PolicyInput, plate: &str) -> bool {
-    input.declaration.is_some_and(|d| {
-        let valid =
-            d.valid_from.is_none_or(|f| f <= input.now) && d.valid_until.is_none_or(|u| input.now <= u);
-        valid && !d.targeted && same_plate(plate, &d.plate)
-    })
+/// A plate read under `plate_min_confidence` may still pass when two identifiers agree with one
+/// declaration: the plate read is exactly its plate, and it names containers that were all read,
+/// each verified by its check digit at the container threshold. The declaration must be valid now
+/// and not targeted, and no other plate read at the floor may differ (two plates read on one
+/// vehicle are a doubt, not a confirmation).
+fn confirmed(input: &PolicyInput, floor: f32, container_floor: f32) -> bool {
+    let Some(reads) = &input.record.reads else { return false };
+    let Some((first, others)) = reads.plates.split_first() else { return false };
+    let Some(d) = input.declaration else { return false };
+    let read: Vec<&str> = reads.containers.iter().map(|k| k.code.as_str()).collect();
+    let containers_agree = !d.containers.is_empty()
+        && d.containers.iter().all(|c| read.contains(&c.as_str()))
+        && reads.containers.iter().all(|k| k.check_digit_ok && k.confidence >= container_floor);
+    let rival = others.iter().any(|p| p.confidence >= floor && !same_plate(&p.text, &first.text));
+    d.valid_at(input.now) && !d.targeted && same_plate(&first.text, &d.plate) && containers_agree && !rival
 }
 
 /// Plates compare without spaces or separators.

@@ -198,6 +198,64 @@ const CASES: &[Case] = &[
         reason: Some("low_confidence"),
     },
     Case {
+        name: "plate under the threshold, exactly its declaration's, at the floor",
+        change: |r, _, _| reads(r).plates[0].confidence = 0.7,
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "plate under the threshold, its declaration names no container",
+        change: |r, d, _| {
+            reads(r).plates[0].confidence = 0.74;
+            reads(r).containers.clear();
+            d.as_mut().unwrap().containers.clear();
+        },
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, a second plate read at the floor differs",
+        change: |r, _, _| {
+            let mut rival = reads(r).plates[0].clone();
+            rival.text = "沪A12346".into();
+            rival.confidence = 0.73;
+            reads(r).plates[0].confidence = 0.74;
+            reads(r).plates.push(rival);
+        },
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, a second plate read under the floor",
+        change: |r, _, _| {
+            let mut other = reads(r).plates[0].clone();
+            other.text = "沪A12346".into();
+            other.confidence = 0.5;
+            reads(r).plates[0].confidence = 0.74;
+            reads(r).plates.push(other);
+        },
+        outcome: Outcome::Release,
+        reason: None,
+    },
+    Case {
+        name: "plate under the threshold, targeted",
+        change: |r, d, _| {
+            reads(r).plates[0].confidence = 0.74;
+            d.as_mut().unwrap().targeted = true;
+        },
+        outcome: Outcome::Inspection,
+        reason: Some("low_confidence"),
+    },
+    Case {
+        name: "plate under the threshold, declaration not yet valid",
+        change: |r, d, _| {
+            reads(r).plates[0].confidence = 0.74;
+            d.as_mut().unwrap().valid_from = Some(r.arrived_at + chrono::Duration::hours(1));
+        },
+        outcome: Outcome::Hold,
+        reason: Some("low_confidence"),
+    },
+    Case {
         name: "plate under the threshold, no declaration",
         change: |r, d, _| {
             reads(r).plates[0].confidence = 0.74;
