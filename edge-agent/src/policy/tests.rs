@@ -132,6 +132,15 @@ fn reads(r: &mut PassageRecord) -> &mut Reads {
     r.reads.as_mut().unwrap()
 }
 
+/// The declared plate read at 0.74, under the threshold, and a plate one character off after it.
+fn second_plate(r: &mut PassageRecord, confidence: f32) {
+    let mut other = reads(r).plates[0].clone();
+    other.text = "沪A12346".into();
+    other.confidence = confidence;
+    reads(r).plates[0].confidence = 0.74;
+    reads(r).plates.push(other);
+}
+
 const CASES: &[Case] = &[
     Case { name: "all good", change: |_, _, _| {}, outcome: Outcome::Release, reason: None },
     Case {
@@ -215,25 +224,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "plate under the threshold, a second plate read at the floor differs",
-        change: |r, _, _| {
-            let mut rival = reads(r).plates[0].clone();
-            rival.text = "沪A12346".into();
-            rival.confidence = 0.73;
-            reads(r).plates[0].confidence = 0.74;
-            reads(r).plates.push(rival);
-        },
+        change: |r, _, _| second_plate(r, 0.73),
         outcome: Outcome::Hold,
         reason: Some("low_confidence"),
     },
     Case {
         name: "plate under the threshold, a second plate read under the floor",
-        change: |r, _, _| {
-            let mut other = reads(r).plates[0].clone();
-            other.text = "沪A12346".into();
-            other.confidence = 0.5;
-            reads(r).plates[0].confidence = 0.74;
-            reads(r).plates.push(other);
-        },
+        change: |r, _, _| second_plate(r, 0.5),
         outcome: Outcome::Release,
         reason: None,
     },
