@@ -13,6 +13,7 @@ use super::raw::*;
 use super::types::*;
 use super::values::{duration_or, ident};
 use crate::words::{self, Lang};
+use tomlcheck::Reporter;
 
 /// The default floor for a plate read that is exactly its valid declaration's plate, whose
 /// containers were all read. A wrong read that lands exactly on a plate declared for the same
@@ -26,7 +27,6 @@ const PLATE_CONFIRMED_DEFAULT: f32 = 0.7;
 /// The lowest floor a lane may set: under it the developer set's plate reads were wrong 5 times for
 /// 7 right.
 const PLATE_CONFIRMED_LOWEST: f32 = 0.5;
-use tomlcheck::Reporter;
 
 pub fn validate(raw: RawConfig, base_dir: &Path, r: &mut Reporter) -> Option<LaneConfig> {
     let (site, lane, name) = match &raw.lane {
