@@ -330,7 +330,10 @@ fn recognition(
             if floor > 0.0 && floor < PLATE_CONFIRMED_LOWEST {
                 r.error(
                     c.span(),
-                    format!("`recognition.plate_confirmed_min_confidence` = {} is below 0.5", c.get_ref()),
+                    format!(
+                        "`recognition.plate_confirmed_min_confidence` = {} is below {PLATE_CONFIRMED_LOWEST}",
+                        c.get_ref()
+                    ),
                     "under 0.5 the recognisers' reads are wrong about as often as right, declaration or not",
                 );
             } else if threshold_valid && floor > plate_min_confidence {

@@ -154,8 +154,30 @@ impl Policy {
         }
     }
 
+    /// A plate read under `plate_min_confidence` may still pass when two identifiers agree with one
+    /// declaration: the plate read is exactly its plate, and it names containers that were all read,
+    /// each verified by its check digit at the container threshold. The declaration must be valid now
+    /// and not targeted, and no other plate read at the floor may differ (two plates read on one
+    /// vehicle are a doubt, not a confirmation).
     fn confirmed(&self, input: &PolicyInput) -> bool {
-        confirmed(input, self.plate_confirmed_min_confidence, self.container_min_confidence)
+        let Some(reads) = &input.record.reads else { return false };
+        let Some((first, others)) = reads.plates.split_first() else { return false };
+        let Some(d) = input.declaration else { return false };
+        let read: Vec<&str> = reads.containers.iter().map(|k| k.code.as_str()).collect();
+        let containers_agree = !d.containers.is_empty()
+            && d.containers.iter().all(|c| read.contains(&c.as_str()))
+            && reads
+                .containers
+                .iter()
+                .all(|k| k.check_digit_ok && k.confidence >= self.container_min_confidence);
+        let rival = others.iter().any(|p| {
+            p.confidence >= self.plate_confirmed_min_confidence && !same_plate(&p.text, &first.text)
+        });
+        d.valid_at(input.now)
+            && !d.targeted
+            && same_plate(&first.text, &d.plate)
+            && containers_agree
+            && !rival
     }
 
     fn declaration(&self, input: &PolicyInput, c: &mut Checks) {
@@ -199,23 +221,6 @@ impl Policy {
             c.pass("container_match", &format!("{declared:?}"));
         }
     }
-}
-
-/// A plate read under `plate_min_confidence` may still pass when two identifiers agree with one
-/// declaration: the plate read is exactly its plate, and it names containers that were all read,
-/// each verified by its check digit at the container threshold. The declaration must be valid now
-/// and not targeted, and no other plate read at the floor may differ (two plates read on one
-/// vehicle are a doubt, not a confirmation).
-fn confirmed(input: &PolicyInput, floor: f32, container_floor: f32) -> bool {
-    let Some(reads) = &input.record.reads else { return false };
-    let Some((first, others)) = reads.plates.split_first() else { return false };
-    let Some(d) = input.declaration else { return false };
-    let read: Vec<&str> = reads.containers.iter().map(|k| k.code.as_str()).collect();
-    let containers_agree = !d.containers.is_empty()
-        && d.containers.iter().all(|c| read.contains(&c.as_str()))
-        && reads.containers.iter().all(|k| k.check_digit_ok && k.confidence >= container_floor);
-    let rival = others.iter().any(|p| p.confidence >= floor && !same_plate(&p.text, &first.text));
-    d.valid_at(input.now) && !d.targeted && same_plate(&first.text, &d.plate) && containers_agree && !rival
 }
 
 /// Plates compare without spaces or separators.
