@@ -258,4 +258,86 @@ impl PassageRecord {
     pub fn stage(&self, stage: Stage) -> Option<&StageRecord> {
         self.stages.iter().find(|s| s.stage == stage)
     }
+
+    /// Every image the record refers to, with the camera it is published under (the topic's
+    /// manifest names it) and its role: captures, the UVSS overlay, the empty check's image.
+    pub fn images(&self) -> Vec<RecordImage<'_>> {
+        let mut out = Vec::new();
+        for c in &self.captures {
+            if let Some(image) = &c.image {
+                let role = match c.kind {
+                    CaptureKind::PlateImage => "plate_image",
+                    CaptureKind::ContainerImage => "container_image",
+                    CaptureKind::UvssScan => "uvss_scan",
+                    CaptureKind::Seals => "seals",
+                };
+                out.push(RecordImage { image, camera: c.device.clone(), role });
+            }
+        }
+        if let Some(u) = &self.uvss {
+            if let Some(image) = &u.overlay {
+                out.push(RecordImage {
+                    image,
+                    camera: format!("{}-overlay", u.device),
+                    role: "uvss_overlay",
+                });
+            }
+        }
+        if let Some(e) = &self.empty_check {
+            if let Some(image) = &e.image {
+                out.push(RecordImage { image, camera: e.device.clone(), role: "empty_check" });
+            }
+        }
+        out
+    }
+}
+
+/// One image a passage record refers to ([`PassageRecord::images`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordImage<'a> {
+    pub image: &'a ImageRef,
+    /// The device it came from, as its manifest names it.
+    pub camera: String,
+    /// What it shows, as central files it: `plate_image`, `container_image`, `uvss_scan`,
+    /// `seals`, `uvss_overlay` or `empty_check`.
+    pub role: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(sha: char) -> serde_json::Value {
+        serde_json::json!({"sha256": sha.to_string().repeat(64), "format": "jpeg", "width": 1, "height": 1, "bytes": 9})
+    }
+
+    #[test]
+    fn images_lists_captures_the_uvss_overlay_and_the_empty_check_each_under_its_camera() {
+        let record: PassageRecord = serde_json::from_value(serde_json::json!({
+            "schema": PASSAGE_SCHEMA, "id": "G01-1", "site": "S", "lane": "G01", "seq": 1,
+            "arrived_at": "2026-12-06T08:00:00Z", "stages": [], "flags": [],
+            "captures": [
+                {"device": "plate-front", "kind": "plate_image", "outcome": "ok", "at": "2026-12-06T08:00:00Z", "image": image('a')},
+                {"device": "seal-reader", "kind": "seals", "outcome": "ok", "at": "2026-12-06T08:00:00Z", "image": null},
+                {"device": "uvss", "kind": "uvss_scan", "outcome": "ok", "at": "2026-12-06T08:00:00Z", "image": image('b')}
+            ],
+            "uvss": {"device": "uvss", "verdict": "clean", "score": 0.1, "regions": [], "overlay": image('c'), "duration_ms": 5},
+            "empty_check": {"device": "interior", "container": null, "outcome": "ok", "image": image('d')}
+        }))
+        .unwrap();
+        let listed: Vec<(char, String, &str)> = record
+            .images()
+            .into_iter()
+            .map(|i| (i.image.sha256.chars().next().unwrap(), i.camera, i.role))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ('a', "plate-front".into(), "plate_image"),
+                ('b', "uvss".into(), "uvss_scan"),
+                ('c', "uvss-overlay".into(), "uvss_overlay"),
+                ('d', "interior".into(), "empty_check"),
+            ]
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! number, is what to compare between machines.
 //!
 //! 1. The agent runs the simulated lane with no broker until BACKLOG passages
-//!    (records and images) wait in its outbox; then it is killed (-9).
+//!    (records and images) wait in its outbox; then it is killed (-9). The
+//!    passage it was in the middle of (still in its journal) is backlog too.
 //! 2. Mosquitto and a subscriber start; the agent starts again with live
 //!    traffic on; we time until every backlog record and image has arrived, and
 //!    note how long live results took to arrive meanwhile.
@@ -39,41 +40,41 @@ fn agent(file: &Path) -> Child {
         .expect("edge-agent runs")
 }
 
-fn records(data: &Path) -> HashSet<String> {
-    let Ok(dir) = std::fs::read_dir(data.join("records")) else { return HashSet::new() };
-    dir.flatten()
-        .filter_map(|e| e.path().file_stem()?.to_str().map(str::to_string))
-        .filter(|s| !s.ends_with(".tmp"))
-        .collect()
-}
-
-/// Says why the backlog is not complete at the subscriber — still waiting in the outbox, never
-/// stored, or delivered to the broker and lost on the way to the subscriber — and stops.
+/// Says why the backlog is not complete at the subscriber and stops: for each missing record,
+/// whether the lane archived it and whether it still waits in the outbox; for each missing
+/// image, whether the image store has it, how many of its bytes arrived and how many of its rows
+/// still wait — so a message lost by the lane (stored, nothing waiting, never arrived) is told
+/// apart from one that is merely slow, or one the bench should never have expected.
 fn stalled(
     data: &Path,
     broker: &Mosquitto,
     records: &HashSet<String>,
-    referenced: &HashSet<String>,
-    images_done: &HashSet<String>,
+    images_missing: &HashSet<String>,
     image_bytes: &std::collections::HashMap<String, (u64, u64)>,
 ) -> ! {
     let conn = rusqlite::Connection::open(data.join("outbox.db")).unwrap();
     let waiting = |pattern: &str| -> i64 {
-        conn.query_row("SELECT count(*) FROM outbox WHERE topic LIKE ?1", [pattern], |r| r.get(0)).unwrap()
+        conn.query_row("SELECT count(*) FROM outbox WHERE topic LIKE ?1", [pattern], |r| r.get(0))
+            .unwrap_or(-1)
     };
     for id in records.iter().take(10) {
-        let stored = std::fs::read(data.join("records").join(format!("{id}.json")))
+        let archived = std::fs::read(data.join("records").join(format!("{id}.json")))
             .map(|p| String::from_utf8_lossy(&p).contains(id.as_str()))
             .unwrap_or(false);
+        let journal = std::fs::read_to_string(data.join("passages.json")).unwrap_or_default();
         println!(
-            "record {id}: archived {stored}, rows waiting in the outbox for passages: {}",
+            "record {id}: archived {archived}, still in the journal {}, passage rows waiting in the outbox: {}",
+            journal.contains(id.as_str()),
             waiting("%/passage")
         );
     }
-    for sha in referenced.difference(images_done).take(10) {
+    for sha in images_missing.iter().take(10) {
         let (want, got) = image_bytes.get(sha).copied().unwrap_or_default();
+        let stored = std::fs::read_dir(data.join("images").join(&sha[..2]))
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(sha.as_str())))
+            .unwrap_or(false);
         println!(
-            "image {sha}: manifest says {want} bytes, {got} arrived; rows waiting {}",
+            "image {sha}: in the image store {stored}; manifest says {want} bytes, {got} arrived; rows waiting {}",
             waiting(&format!("%/image/{sha}%"))
         );
     }
@@ -83,7 +84,7 @@ fn stalled(
     panic!(
         "the drain stalled: {} backlog records and {} images missing at the subscriber",
         records.len(),
-        referenced.difference(images_done).count()
+        images_missing.len()
     );
 }
 
@@ -101,17 +102,25 @@ fn main() {
     std::fs::write(&file, config(port, &data, "vehicles = 0\narrival_gap = \"5ms\"\n")).unwrap();
     let mut first = agent(&file);
     let fill = Instant::now();
-    while records(&data).len() < backlog {
+    while hil_tests::archived_ids(&data).len() < backlog {
         assert!(fill.elapsed() < Duration::from_secs(600), "the lane did not produce {backlog} passages");
         std::thread::sleep(Duration::from_millis(50));
     }
     first.kill().unwrap();
     first.wait().unwrap();
-    let stored = records(&data);
+    let archived = hil_tests::archived_ids(&data);
+    // The passage the kill cut short is backlog too: the next start closes it and sends it.
+    let cut_short: HashSet<String> = std::fs::read(data.join("passages.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["open"].as_object().map(|o| o.keys().cloned().collect()))
+        .unwrap_or_default();
+    let stored: HashSet<String> = archived.union(&cut_short).cloned().collect();
     println!(
-        "backlog: {} passages stored while offline ({:.1} s)",
+        "backlog: {} passages stored while offline ({:.1} s), {} of them cut short by the kill",
         stored.len(),
-        fill.elapsed().as_secs_f64()
+        fill.elapsed().as_secs_f64(),
+        stored.len() - archived.len()
     );
 
     // 2. The link returns; live traffic continues at a realistic pace.
@@ -122,21 +131,23 @@ fn main() {
     let mut second = agent(&file);
     let (mut sizes, mut first_at, mut live_latency_ms) = (Vec::new(), None, Vec::new());
     let mut pending_records = stored.clone();
-    let mut referenced = HashSet::new();
-    let mut images_done = HashSet::new();
+    // Backlog images: those referenced by a backlog record and not yet whole at the subscriber.
+    let (mut images_missing, mut images_done, mut backlog_whole) =
+        (HashSet::new(), HashSet::new(), HashSet::new());
     let mut image_bytes: std::collections::HashMap<String, (u64, u64)> = Default::default();
     // Live traffic keeps messages coming, so "nothing arrives" never happens: progress on the
     // backlog is what is watched, and a drain that stops making any is explained, not waited on.
+    // Only the backlog counts: live images completing once hid a stalled backlog for minutes.
     let mut progress = (usize::MAX, 0, Instant::now());
-    while !pending_records.is_empty() || !referenced.is_subset(&images_done) {
-        let now = (pending_records.len(), images_done.len());
+    while !pending_records.is_empty() || !images_missing.is_empty() {
+        let now = (pending_records.len(), backlog_whole.len());
         if (now.0, now.1) != (progress.0, progress.1) {
             progress = (now.0, now.1, Instant::now());
         } else if progress.2.elapsed() > Duration::from_secs(60) {
-            stalled(&data, &broker, &pending_records, &referenced, &images_done, &image_bytes);
+            stalled(&data, &broker, &pending_records, &images_missing, &image_bytes);
         }
         let Some((topic, payload, _)) = sub.next(Duration::from_secs(120)) else {
-            stalled(&data, &broker, &pending_records, &referenced, &images_done, &image_bytes);
+            stalled(&data, &broker, &pending_records, &images_missing, &image_bytes);
         };
         first_at.get_or_insert_with(Instant::now);
         if topic.ends_with("/passage") {
@@ -146,7 +157,11 @@ fn main() {
                 sizes.push(payload.len());
                 for c in v["captures"].as_array().unwrap() {
                     if let Some(sha) = c["image"]["sha256"].as_str() {
-                        referenced.insert(sha.to_string());
+                        if images_done.contains(sha) {
+                            backlog_whole.insert(sha.to_string());
+                        } else {
+                            images_missing.insert(sha.to_string());
+                        }
                     }
                 }
             } else if !stored.contains(&id) {
@@ -163,6 +178,9 @@ fn main() {
                 Some(_) => e.1 += payload.len() as u64,
             }
             if e.0 > 0 && e.1 >= e.0 {
+                if images_missing.remove(&sha) {
+                    backlog_whole.insert(sha.clone());
+                }
                 images_done.insert(sha);
             }
         }
@@ -212,9 +230,10 @@ fn main() {
         live_latency_ms.get(((live_latency_ms.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0)
     };
     println!(
-        "drained: {} messages, {mb:.1} MB ({} records, {} images)",
+        "drained: {} messages, {mb:.1} MB ({} backlog records, {} backlog images; {} images in all)",
         sizes.len(),
         stored.len(),
+        backlog_whole.len(),
         images_done.len()
     );
     println!("edge-agent:    {agent_secs:.2} s from first message ({:.1} MB/s, {:.0} msg/s); {total_secs:.2} s from process start", mb / agent_secs, sizes.len() as f64 / agent_secs);

@@ -257,3 +257,97 @@ fn a_passage_in_progress_at_sigterm_is_reported_and_closed_on_the_next_start() {
         trail.lines().find(|l| l.contains("\"kind\":\"stop\"")).expect("the clean stop is in the trail");
     assert!(stop.contains(&format!("\"interrupted\":\"{id}\"")), "the stop names the passage: {stop}");
 }
+
+/// The image shas a passage record names (its captures').
+fn image_shas(record: &Value) -> Vec<String> {
+    record["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["image"]["sha256"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A kill can land after a passage was journaled, or after its record was archived, and before
+/// the outbox committed the rows of its images: those rows are simply gone. Staged here while
+/// the agent is down, for both cases: the held passage in the journal (closed as interrupted on
+/// the next start), and an archived record put back in the journal as if the kill had come
+/// before it left (sent again on the next start); then the rows of their images are deleted.
+/// The next start queues those images again, so central gets every image both records name.
+#[test]
+fn images_a_kill_kept_from_the_outbox_are_sent_again_with_their_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = hil_tests::free_port();
+    let file = held_config(dir.path(), port); // no broker yet: everything stays in the outbox
+    let data = dir.path().join("data");
+    // First passages that finish (released), then one held in review when the kill comes.
+    let held_lane = std::fs::read_to_string(&file).unwrap();
+    let releasing = held_lane.replace("auto_release = false", "auto_release = true");
+    std::fs::write(&file, releasing.replace("patience = \"120s\"", "patience = \"2s\"")).unwrap();
+    let first = agent(&file);
+    wait_until(Duration::from_secs(60), "an archived record", || !archived(&data).is_empty());
+    terminate(first);
+    std::fs::write(&file, held_lane).unwrap();
+    let first = agent(&file);
+    let mut held = None;
+    wait_until(Duration::from_secs(60), "a vehicle held for review", || {
+        held = held_in_journal(&data);
+        held.is_some()
+    });
+    kill_9(first);
+    let (interrupted, _) = held.unwrap();
+    let mut journal: Value =
+        serde_json::from_slice(&std::fs::read(data.join("passages.json")).unwrap()).unwrap();
+    let unsent = archived(&data).into_keys().next().unwrap();
+    let unsent_record: Value =
+        serde_json::from_slice(&std::fs::read(data.join("records").join(format!("{unsent}.json"))).unwrap())
+            .unwrap();
+    journal["open"][&unsent] = unsent_record.clone();
+    std::fs::write(data.join("passages.json"), serde_json::to_vec(&journal).unwrap()).unwrap();
+    let mut images = BTreeMap::new();
+    for id in [&interrupted, &unsent] {
+        images.insert(id.clone(), image_shas(&journal["open"][id]));
+    }
+    let outbox = rusqlite::Connection::open(data.join("outbox.db")).unwrap();
+    assert!(images.values().all(|shas| !shas.is_empty()), "both have images: {images:?}");
+    // The simulated cameras may show both vehicles alike: each image is stored (and queued) once.
+    let distinct: std::collections::BTreeSet<&String> = images.values().flatten().collect();
+    for sha in distinct {
+        let deleted =
+            outbox.execute("DELETE FROM outbox WHERE topic LIKE ?1", [format!("%/image/{sha}%")]).unwrap();
+        assert!(deleted > 0, "{sha} was waiting in the outbox");
+    }
+    drop(outbox);
+
+    let broker = Mosquitto::start_on(port);
+    let sub = Subscriber::connect(broker.port, "lanectl/DEMO/G01/#");
+    let second = agent(&file);
+    let mut manifests = std::collections::HashSet::new();
+    let mut records = BTreeMap::new();
+    let all_in = |records: &BTreeMap<String, Value>,
+                  manifests: &std::collections::HashSet<(String, String)>| {
+        images.iter().all(|(id, shas)| {
+            records.contains_key(id) && shas.iter().all(|s| manifests.contains(&(id.clone(), s.clone())))
+        })
+    };
+    let start = Instant::now();
+    while !all_in(&records, &manifests) && start.elapsed() < Duration::from_secs(60) {
+        let Some((topic, payload, _)) = sub.next(Duration::from_millis(200)) else { continue };
+        let v: Value = serde_json::from_slice(&payload).unwrap_or_default();
+        if topic.ends_with("/passage") && images.contains_key(v["id"].as_str().unwrap_or("")) {
+            records.insert(v["id"].as_str().unwrap().to_string(), v);
+        } else if let Some((_, sha)) = topic.split_once("/image/") {
+            if let (false, Some(passage)) = (sha.contains('/'), v["passage"].as_str()) {
+                manifests.insert((passage.to_string(), sha.to_string()));
+            }
+        }
+    }
+    terminate(second);
+    assert_eq!(records.get(&interrupted).map(|r| r["exit"].clone()), Some("interrupted".into()));
+    assert_eq!(records.get(&unsent), Some(&unsent_record), "the archived record, sent again as it was");
+    for (id, shas) in &images {
+        let missing: Vec<_> =
+            shas.iter().filter(|s| !manifests.contains(&((*id).clone(), (*s).clone()))).collect();
+        assert!(missing.is_empty(), "images of {id} never sent again: {missing:?}");
+    }
+}

@@ -290,3 +290,32 @@ pub fn dir_bytes(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// The ids of the passage records the lane archived under `data` (`records/<id>.json`). A
+/// record being written when the agent was killed is only a `<id>.json.tmp`: it was never
+/// archived (its passage is still in the journal and is closed on the next start), and its
+/// file stem (`<id>.json`) is not an id — counting it once made the drain benchmark wait for
+/// a passage no one would ever publish.
+pub fn archived_ids(data: &Path) -> std::collections::HashSet<String> {
+    let Ok(dir) = std::fs::read_dir(data.join("records")) else { return Default::default() };
+    dir.flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| e.path().file_stem()?.to_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_cut_short_by_a_kill_is_not_an_archived_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("records");
+        std::fs::create_dir(&records).unwrap();
+        std::fs::write(records.join("G01-20261206T042229660Z-0025.json"), b"{}").unwrap();
+        std::fs::write(records.join("G01-20261206T042229660Z-0026.json.tmp"), b"").unwrap();
+        let ids = archived_ids(dir.path());
+        assert_eq!(ids, ["G01-20261206T042229660Z-0025".to_string()].into());
+    }
+}

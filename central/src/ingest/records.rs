@@ -3,35 +3,15 @@
 //! for byte so anyone can verify the signature again later.
 
 use contract::decision::{DecisionEvent, Outcome as Decision};
-use contract::passage::{CaptureKind, PassageRecord};
+use contract::passage::PassageRecord;
 
 use super::{is_data_error, word, Ingest, IngestError, Outcome};
 use crate::db::sql::{self, Transaction};
 
-/// Every image a record refers to: (sha256, device, role).
+/// Every image a record refers to: (sha256, device, role), each once.
 pub fn image_refs(r: &PassageRecord) -> Vec<(String, String, &'static str)> {
-    let mut out = Vec::new();
-    for c in &r.captures {
-        if let Some(image) = &c.image {
-            let role = match c.kind {
-                CaptureKind::PlateImage => "plate_image",
-                CaptureKind::ContainerImage => "container_image",
-                CaptureKind::UvssScan => "uvss_scan",
-                CaptureKind::Seals => "seals",
-            };
-            out.push((image.sha256.clone(), c.device.clone(), role));
-        }
-    }
-    if let Some(u) = &r.uvss {
-        if let Some(overlay) = &u.overlay {
-            out.push((overlay.sha256.clone(), format!("{}-overlay", u.device), "uvss_overlay"));
-        }
-    }
-    if let Some(e) = &r.empty_check {
-        if let Some(image) = &e.image {
-            out.push((image.sha256.clone(), e.device.clone(), "empty_check"));
-        }
-    }
+    let mut out: Vec<_> =
+        r.images().into_iter().map(|i| (i.image.sha256.clone(), i.camera, i.role)).collect();
     out.sort();
     out.dedup();
     out

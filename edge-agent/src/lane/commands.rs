@@ -257,7 +257,12 @@ impl Lane {
 
 impl Lane {
     /// Sends a stored image again; false when the store no longer has it.
-    fn republish_image(&self, passage: &str, camera: &str, image: &contract::image::ImageRef) -> bool {
+    pub(super) fn republish_image(
+        &self,
+        passage: &str,
+        camera: &str,
+        image: &contract::image::ImageRef,
+    ) -> bool {
         let stored = self.images.path_of(&image.sha256, image.format.extension()).exists();
         if stored {
             self.outlet.image(passage, camera, image);

@@ -424,17 +424,31 @@ impl Lane {
         }
     }
 
+    /// The images of a passage the last stop cut short, queued again: they were queued as
+    /// they were taken, but a kill can land after the record was archived or journaled and
+    /// before the outbox committed their rows. One already sent arrives twice; central keeps
+    /// each image once, by its hash.
+    fn images_again(&self, record: &PassageRecord) {
+        for i in record.images() {
+            self.republish_image(&record.id, &i.camera, i.image);
+        }
+    }
+
     /// Passages the agent was in the middle of when it last stopped: closed
     /// with what was known and published like any other (and those already
     /// finished, sent again).
     fn close_interrupted(&mut self) {
         for payload in std::mem::take(&mut self.unsent) {
+            if let Ok(record) = serde_json::from_slice::<PassageRecord>(&payload) {
+                self.images_again(&record);
+            }
             self.outlet.unsent(payload);
         }
         let now = self.clock.now().utc;
         for record in std::mem::take(&mut self.interrupted) {
             let stage = record.stages.last().map(|s| s.stage);
             warn!(passage = %record.id, stage = %wire_word(&stage), "closing a passage interrupted by the last stop");
+            self.images_again(&record);
             self.complete(Box::new(crate::flow::close_interrupted(record, now)));
         }
     }
