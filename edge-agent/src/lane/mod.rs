@@ -58,6 +58,9 @@ use crate::images::ImageStore;
 use crate::recognize::Shot;
 use crate::words::wire_word;
 
+/// How long a clean stop waits for the outlet to finish (the unit's TimeoutStopSec is 15 s).
+const STOP_OUTLET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What device tasks and the recognition worker report back to the loop.
 pub(crate) enum Input {
     Presence {
@@ -206,7 +209,11 @@ impl Lane {
         // before the trail closes.
         let interrupted = self.flow.current().map(|p| p.record.id.clone());
         self.keep_journal();
-        let _ = self.outlet.flushed().await;
+        // Bounded: an outlet waiting for a disk that refuses the journal must not hold the stop
+        // past systemd's patience; what it still held is resent or closed on the next start.
+        if tokio::time::timeout(STOP_OUTLET_WAIT, self.outlet.flushed()).await.is_err() {
+            warn!("the outlet did not finish in time (the disk refuses writes); the next start sends or closes what it held");
+        }
         let stop = serde_json::json!({"completed": self.completed, "interrupted": interrupted});
         self.audit.append("stop", None, stop);
         // A clean stop leaves a signed anchor for everything written so far.

@@ -23,8 +23,17 @@
 //! bytes, which consumers deduplicate on the id. On a full disk the archive
 //! write may use the storage reserve like any result; a record the outbox
 //! could not confirm keeps its passage in the journal (resent from the archive
-//! on the next start), and one the archive refused too is tried again every
-//! second until it is archived.
+//! on the next start). A record the archive refused (no space even with the
+//! reserve, no descriptor left) is not sent at all until it is archived: it is
+//! tried again every second. Sending it unarchived once let a restart close its
+//! passage as interrupted and publish a second, different record under the
+//! same id.
+//!
+//! A journal write that fails (no space, no descriptor) is tried again, with
+//! the storage reserve, until it succeeds; nothing queued after it goes out
+//! meanwhile. Going on without it once let a number leave the lane that was
+//! not on disk, and the next start gave it to another vehicle. While the
+//! journal waits, so does a release's barrier (it waits for [`Outlet::flushed`]).
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -42,7 +51,7 @@ use tokio::sync::oneshot;
 use tracing::{error, warn};
 
 use super::audit::AuditWriter;
-use super::journal::Journal;
+use super::journal::{Journal, JournalError};
 use super::publish::Publish;
 use crate::archive::Archive;
 use crate::images::ImageStore;
@@ -61,9 +70,22 @@ const STATS_EVERY: Duration = Duration::from_secs(60);
 /// How often records the archive refused are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
+/// A journal write that failed is tried again after this, doubling up to [`RETRY_EVERY`].
+const JOURNAL_RETRY_FIRST: Duration = Duration::from_millis(50);
+
+/// While the journal cannot be written, the error is logged again this often.
+const JOURNAL_NAG_EVERY: Duration = Duration::from_secs(30);
+
 /// A released vehicle's under-vehicle scan, kept until its passage ends:
 /// (plate, image).
 pub(super) type Scan = (String, drivers::Image);
+
+/// A finished passage whose record the archive refused: sent once it is archived.
+struct Unarchived {
+    record: Box<PassageRecord>,
+    payload: Vec<u8>,
+    scan: Option<Scan>,
+}
 
 enum Job {
     Journal {
@@ -208,10 +230,10 @@ struct Worker<P> {
     stats_sent: Option<Instant>,
     /// For the UVSS reference update (image work, off this thread too).
     runtime: Option<tokio::runtime::Handle>,
-    /// Records neither the archive nor the outbox could confirm (a disk full past its reserve):
-    /// (passage, signed record), archived as soon as the disk takes them (tried before each job
-    /// and every second).
-    unarchived: Vec<(String, Vec<u8>)>,
+    /// Records the archive refused (a disk full past its reserve, no descriptor left), not sent
+    /// yet: archived as soon as the disk takes them (tried before each job and every second),
+    /// then sent.
+    unarchived: Vec<Unarchived>,
 }
 
 impl<P: Publish> Worker<P> {
@@ -229,11 +251,7 @@ impl<P: Publish> Worker<P> {
                 self.archive_held();
             }
             match job {
-                Job::Journal { seq, open } => {
-                    if let Err(e) = self.parts.journal.note(seq, open.as_deref()) {
-                        error!(cause = %e, seq, "cannot keep the passage journal");
-                    }
-                }
+                Job::Journal { seq, open } => self.keep_journal(|j| j.note(seq, open.as_deref())),
                 Job::Send(message) => {
                     self.parts.publisher.publish(message);
                 }
@@ -248,7 +266,7 @@ impl<P: Publish> Worker<P> {
                 }
                 Job::Complete { record, scan } => self.complete(&record, scan),
                 Job::Unsent { payload } => match serde_json::from_slice::<PassageRecord>(&payload) {
-                    Ok(record) => self.deliver(&record, payload, true, None),
+                    Ok(record) => self.deliver(&record, payload, None),
                     Err(e) => error!(cause = %e, "an archived record does not read back; not sent again"),
                 },
                 Job::Flush(done) => {
@@ -284,8 +302,12 @@ impl<P: Publish> Worker<P> {
     /// sent again, never closed as interrupted.
     fn complete(&mut self, record: &PassageRecord, scan: Option<Scan>) {
         let Some(payload) = self.signed(record) else { return };
-        let archived = self.archive(&record.id, &payload);
-        self.deliver(record, payload, archived, scan);
+        if self.archive(&record.id, &payload) {
+            self.deliver(record, payload, scan);
+        } else {
+            error!(passage = %record.id, "record not archived; sent once the disk takes it");
+            self.unarchived.push(Unarchived { record: Box::new(record.clone()), payload, scan });
+        }
     }
 
     /// Keeps a record in the archive, with the storage reserve if the disk is full.
@@ -299,35 +321,64 @@ impl<P: Publish> Worker<P> {
         result.map_err(|e| warn!(passage = %id, cause = %e, "cannot keep the passage record")).is_ok()
     }
 
-    /// Records neither the archive nor the outbox confirmed, tried again: once archived, a kill
-    /// sends them again on the next start instead of closing their passage as interrupted.
+    /// Records the archive refused, tried again; each one archived is sent. Until then a kill
+    /// closes its passage as interrupted on the next start, and nothing of the record was sent.
     fn archive_held(&mut self) {
-        for (id, payload) in std::mem::take(&mut self.unarchived) {
-            if self.archive(&id, &payload) {
-                tracing::info!(passage = %id, "passage record archived after the disk refused it");
+        for held in std::mem::take(&mut self.unarchived) {
+            if self.archive(&held.record.id, &held.payload) {
+                tracing::info!(passage = %held.record.id, "passage record archived after the disk refused it; sent now");
+                self.deliver(&held.record, held.payload, held.scan);
             } else {
-                self.unarchived.push((id, payload));
+                self.unarchived.push(held);
             }
         }
     }
 
-    /// Into the outbox for good; out of the journal only then (else resent from
-    /// the archive on the next start); into the trail and the statistics.
-    fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, archived: bool, scan: Option<Scan>) {
+    /// Writes the journal, trying again (with the storage reserve) until the disk takes it:
+    /// what follows in the queue may carry the number or the decision it keeps.
+    fn keep_journal(&mut self, mut write: impl FnMut(&mut Journal) -> Result<(), JournalError>) {
+        let (mut wait, mut failing, mut nagged) = (JOURNAL_RETRY_FIRST, None::<Instant>, Instant::now());
+        loop {
+            let e = match write(&mut self.parts.journal) {
+                Ok(()) => {
+                    if let Some(since) = failing {
+                        tracing::info!(
+                            waited_ms = since.elapsed().as_millis() as u64,
+                            "the passage journal is written again; nothing was sent ahead of it"
+                        );
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            if let JournalError::Io { source, .. } = &e {
+                if self.parts.storage.relieve(source) {
+                    continue;
+                }
+            }
+            if failing.is_none() || nagged.elapsed() >= JOURNAL_NAG_EVERY {
+                error!(cause = %e, "cannot keep the passage journal; nothing more is sent until it is written (tried again)");
+                nagged = Instant::now();
+            }
+            failing.get_or_insert_with(Instant::now);
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(RETRY_EVERY);
+        }
+    }
+
+    /// An archived record into the outbox for good; out of the journal only then
+    /// (else resent from the archive on the next start); into the trail and the
+    /// statistics.
+    fn deliver(&mut self, record: &PassageRecord, payload: Vec<u8>, scan: Option<Scan>) {
         let record_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
         // Counted before it can be sent: whoever received the record and then reads the
         // metrics finds it counted (the journal's fsync below once let the count lag behind).
         self.parts.metrics.passage(record);
         let message = Message::result(self.parts.topics.passage(), payload.clone());
         if self.parts.publisher.publish_durable(message) {
-            if let Err(e) = self.parts.journal.done(&record.id) {
-                error!(passage = %record.id, cause = %e, "cannot keep the passage journal");
-            }
-        } else if archived {
-            warn!(passage = %record.id, "record not confirmed by the outbox; kept in the journal, resent from the archive after a stop");
+            self.keep_journal(|j| j.done(&record.id));
         } else {
-            error!(passage = %record.id, "record neither archived nor confirmed by the outbox; archived once the disk takes it");
-            self.unarchived.push((record.id.clone(), payload));
+            warn!(passage = %record.id, "record not confirmed by the outbox; kept in the journal, resent from the archive after a stop");
         }
         self.parts.audit.append("passage", Some(&record.id), trail_summary(record, Some(record_sha256)));
         self.learn_reference(record, scan);

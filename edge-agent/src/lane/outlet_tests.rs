@@ -222,3 +222,57 @@ async fn a_record_the_archive_refused_is_archived_once_the_disk_takes_it() {
     let open = Journal::open(&dir.path().join("passages.json")).0.open_passages();
     assert_eq!(open.len(), 1, "still in the journal: resent from the archive after a stop");
 }
+
+/// The journal cannot be written (no descriptor, no space): nothing queued after the number goes
+/// out until the number is on disk. Going on without it once let a restart give the number of a
+/// published passage to another vehicle.
+#[tokio::test]
+async fn what_follows_a_journal_write_the_disk_refused_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outlet, probe) = outlet(dir.path());
+    outlet.journal(6, None);
+    outlet.flushed().await.unwrap();
+    // A directory where the journal's temporary file goes: every write fails.
+    let in_the_way = dir.path().join("passages.json.tmp");
+    std::fs::create_dir(&in_the_way).unwrap();
+    let r = record(7);
+    outlet.journal(7, Some(&r));
+    outlet.complete(Box::new(r.clone()), None);
+    let mut flushed = outlet.flushed();
+    let waited = tokio::time::timeout(Duration::from_millis(300), &mut flushed).await;
+    assert!(waited.is_err(), "nothing goes on while the number is not on disk");
+    assert!(probe.seen.lock().unwrap().iter().all(|(t, _)| !t.ends_with("/passage")));
+    std::fs::remove_dir(&in_the_way).unwrap();
+    flushed.await.unwrap();
+    let seen = probe.seen.lock().unwrap().clone();
+    let passage = seen.iter().find(|(t, _)| t.ends_with("/passage")).expect("sent once written");
+    assert_eq!(passage.1, 7, "the number was on disk when the record went: {seen:?}");
+    assert_eq!(Journal::open(&dir.path().join("passages.json")).0.open_passages(), vec![]);
+}
+
+/// The archive refused the record (no descriptor, no space past the reserve): it is not sent
+/// until it is archived. Sent unarchived, a stop would close its passage as interrupted and a
+/// second, different record would go out under the same id.
+#[tokio::test]
+async fn a_record_the_archive_refused_is_sent_only_once_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outlet, probe) = outlet(dir.path());
+    let r = record(8);
+    outlet.journal(8, Some(&r));
+    outlet.flushed().await.unwrap();
+    let records = dir.path().join("records");
+    std::fs::rename(&records, dir.path().join("records.away")).unwrap();
+    std::fs::write(&records, b"in the way").unwrap();
+    outlet.complete(Box::new(r.clone()), None);
+    outlet.flushed().await.unwrap();
+    let sent = |probe: &Probe| probe.seen.lock().unwrap().iter().any(|(t, _)| t.ends_with("/passage"));
+    assert!(!sent(&probe), "not sent while not archived");
+    let open = Journal::open(&dir.path().join("passages.json")).0.open_passages();
+    assert_eq!(open, vec![r.clone()], "a stop now closes it as interrupted: nothing of it went out");
+    std::fs::remove_file(&records).unwrap();
+    std::fs::rename(dir.path().join("records.away"), &records).unwrap();
+    outlet.flushed().await.unwrap(); // tried again before the next job
+    assert!(records.join(format!("{}.json", r.id)).exists());
+    assert!(sent(&probe), "sent once archived");
+    assert_eq!(Journal::open(&dir.path().join("passages.json")).0.open_passages(), vec![]);
+}
