@@ -2,7 +2,7 @@
 //! record (the first copy; delivery is at least once), the images records refer to, reassembled
 //! from their chunks and checked against their hash, and the alarms.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use contract::reassembly::Assembler;
@@ -20,6 +20,12 @@ pub struct Received {
     /// Images that arrived whole, their hash right.
     pub images: HashSet<String>,
     pub alarms: Vec<Value>,
+    /// Ids that arrived again with other content: two different records of one passage.
+    pub twins: Vec<String>,
+    /// Numbers (`seq`) that arrived on records of two different passages.
+    pub reused_seqs: Vec<u64>,
+    first_copy: HashMap<String, Vec<u8>>,
+    seq_of: HashMap<u64, String>,
     assembler: Assembler,
 }
 
@@ -33,7 +39,18 @@ impl Received {
                 .flat_map(|k| v[*k].as_array().cloned().unwrap_or_default())
                 .filter_map(|c| c["image"]["sha256"].as_str().map(str::to_string));
             self.referenced.extend(images);
-            if self.ids.insert(v["id"].as_str().expect("a record has an id").to_string()) {
+            let id = v["id"].as_str().expect("a record has an id").to_string();
+            if let Some(seq) = v["seq"].as_u64() {
+                if self.seq_of.entry(seq).or_insert_with(|| id.clone()) != &id {
+                    self.reused_seqs.push(seq);
+                }
+            }
+            match self.first_copy.get(&id) {
+                Some(first) if *first != payload => self.twins.push(id.clone()),
+                Some(_) => {}
+                None => drop(self.first_copy.insert(id.clone(), payload)),
+            }
+            if self.ids.insert(id) {
                 self.records.push(v);
             }
         } else if topic.ends_with("/alarm") {
