@@ -135,6 +135,7 @@ fn main() {
     let (mut images_missing, mut images_done, mut backlog_whole) =
         (HashSet::new(), HashSet::new(), HashSet::new());
     let mut image_bytes: std::collections::HashMap<String, (u64, u64)> = Default::default();
+    let mut chunks_seen: HashSet<(String, String)> = HashSet::new();
     // Live traffic keeps messages coming, so "nothing arrives" never happens: progress on the
     // backlog is what is watched, and a drain that stops making any is explained, not waited on.
     // Only the backlog counts: live images completing once hid a stalled backlog for minutes.
@@ -175,7 +176,13 @@ fn main() {
             let e = image_bytes.entry(sha.clone()).or_default();
             match rest.split_once('/') {
                 None => e.0 = serde_json::from_slice::<Value>(&payload).unwrap()["bytes"].as_u64().unwrap(),
-                Some(_) => e.1 += payload.len() as u64,
+                // An image may be sent twice (a restart queues again the images of the record
+                // it cut short): each chunk counts once.
+                Some((_, index)) => {
+                    if chunks_seen.insert((sha.clone(), index.to_string())) {
+                        e.1 += payload.len() as u64;
+                    }
+                }
             }
             if e.0 > 0 && e.1 >= e.0 {
                 if images_missing.remove(&sha) {

@@ -185,8 +185,8 @@ fn kept_seq(data: &Path) -> u64 {
     journal.max(archived)
 }
 
-/// Reads until `done` holds or `limit` passed (says which), noting each decision or record whose
-/// number the lane did not keep on disk when central got it.
+/// Reads until `done` holds or `limit` passed (says which), noting each decision, alarm or record
+/// whose number the lane did not keep on disk when central got it.
 fn take_watching(
     central: &mut Received,
     sub: &Subscriber,
@@ -201,12 +201,14 @@ fn take_watching(
             return false;
         }
         let Some((topic, payload, _)) = sub.next(Duration::from_millis(500)) else { continue };
-        // A decision names its passage, whose id ends in its number; a record carries it.
+        // A decision or an alarm names its passage, whose id ends in its number; a record
+        // carries it.
+        let v = || serde_json::from_slice::<serde_json::Value>(&payload).unwrap();
         let seq = match topic.rsplit('/').next() {
-            Some("passage") => serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["seq"].as_u64(),
-            Some("decision") => serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["passage"]
-                .as_str()
-                .and_then(|id| id.rsplit('-').next()?.parse().ok()),
+            Some("passage") => v()["seq"].as_u64(),
+            Some("decision" | "alarm") => {
+                v()["passage"].as_str().and_then(|id| id.rsplit('-').next()?.parse().ok())
+            }
             _ => None,
         };
         if let Some(seq) = seq {

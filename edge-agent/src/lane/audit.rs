@@ -111,7 +111,7 @@ impl<P: Publish> Writer<P> {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if self.log.pending() > 0 {
                         let result = self.log.retry().and_then(|_| self.log.checkpoint_if_due(&self.signer));
-                        self.outcome(result, None);
+                        self.outcome(result);
                     }
                     continue;
                 }
@@ -123,14 +123,14 @@ impl<P: Publish> Writer<P> {
                         .log
                         .record(&kind, passage.as_deref(), data, at)
                         .and_then(|_| self.log.checkpoint_if_due(&self.signer));
-                    self.outcome(result, passage);
+                    self.outcome(result);
                 }
                 Job::Flush(done) => {
                     let _ = done.send(());
                 }
                 Job::Close(done) => {
                     let result = self.log.checkpoint(&self.signer).map(Some);
-                    self.outcome(result, None);
+                    self.outcome(result);
                     let _ = done.send(());
                     return;
                 }
@@ -138,7 +138,7 @@ impl<P: Publish> Writer<P> {
         }
     }
 
-    fn outcome(&mut self, result: std::io::Result<Option<Value>>, passage: Option<String>) {
+    fn outcome(&mut self, result: std::io::Result<Option<Value>>) {
         match result {
             Ok(Some(checkpoint)) => {
                 let topic = self.topics.audit_checkpoint();
@@ -149,9 +149,12 @@ impl<P: Publish> Writer<P> {
             Err(e) if !self.failing => {
                 self.failing = true;
                 error!(cause = %e, path = %self.log.path().display(), "cannot write the audit trail");
+                // No passage named: this writer sends beside the outlet, and the id of a passage
+                // whose number the journal may not have kept yet (the same full disk) must not
+                // leave the lane ahead of it.
                 let alarm = Alarm {
                     kind: AlarmKind::AuditFailing,
-                    passage,
+                    passage: None,
                     device: None,
                     message: format!("cannot write the audit trail: {e}"),
                     at: chrono::Utc::now(),

@@ -208,6 +208,7 @@ impl Lane {
         // closed on the next start. Everything handed to the outlet is sent
         // before the trail closes.
         let interrupted = self.flow.current().map(|p| p.record.id.clone());
+        self.outlet.stopping();
         self.keep_journal();
         // Bounded: an outlet waiting for a disk that refuses the journal must not hold the stop
         // past systemd's patience; what it still held is resent or closed on the next start.

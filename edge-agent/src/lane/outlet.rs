@@ -5,10 +5,13 @@
 //!
 //! Why a thread: storing a result for good costs an fsync (the outbox's, the
 //! journal's), and on a busy or failing disk that can take long. The loop only
-//! queues; it never waits for a disk. What must be durable before the barrier
-//! opens still is: the barrier task waits for [`Outlet::flushed`], which
-//! resolves once everything queued before it (the decision in the outbox) is
-//! done.
+//! queues; it waits for a disk only when the queue ([`BACKLOG`] jobs) is full,
+//! which takes a journal the disk refuses for a long time (see below). What
+//! must be durable before the barrier opens still is: the barrier task waits
+//! for [`Outlet::flushed`], which resolves once everything queued before it
+//! (the decision in the outbox) is done, and fails when that decision could
+//! not be stored. It waits no longer than the lane waits for the arm, so a
+//! release the lane gave up on never opens it later.
 //!
 //! Why one thread for all of it: order. The journal entry that gives out a
 //! passage number is written before anything carrying that number is sent,
@@ -84,7 +87,6 @@ pub(super) type Scan = (String, drivers::Image);
 struct Unarchived {
     record: Box<PassageRecord>,
     payload: Vec<u8>,
-    scan: Option<Scan>,
 }
 
 enum Job {
@@ -135,6 +137,9 @@ pub(super) struct Outlet {
     tx: SyncSender<Job>,
     topics: Topics,
     metrics: Arc<Metrics>,
+    /// Set by a clean stop: from then on a full queue (an outlet stuck on a disk that refuses
+    /// writes) drops what is queued instead of holding the stop until systemd kills it.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Outlet {
@@ -149,15 +154,31 @@ impl Outlet {
             stats_sent: None,
             runtime,
             unarchived: Vec::new(),
+            archive_tried: Instant::now(),
+            decision_unstored: false,
         };
         std::thread::Builder::new().name("outlet".into()).spawn(move || worker.run(rx))?;
-        Ok(Outlet { tx, topics, metrics })
+        Ok(Outlet { tx, topics, metrics, stopping: Default::default() })
     }
 
     fn queue(&self, job: Job) {
-        if self.tx.send(job).is_err() {
-            error!("the outlet thread stopped; a message was not sent");
+        let sent = if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            self.tx.try_send(job).map_err(|e| matches!(e, std::sync::mpsc::TrySendError::Full(_)))
+        } else {
+            self.tx.send(job).map_err(|_| false)
+        };
+        match sent {
+            Ok(()) => {}
+            Err(true) => warn!(
+                "stopping with the outlet's queue full (the disk refuses writes); a message was not sent"
+            ),
+            Err(false) => error!("the outlet thread stopped; a message was not sent"),
         }
+    }
+
+    /// A clean stop begins: nothing queued from now on waits for room.
+    pub(super) fn stopping(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The last passage number given out, and the passage in progress as far
@@ -216,7 +237,9 @@ impl Outlet {
         self.queue(Job::Unsent { payload });
     }
 
-    /// Resolves once everything queued so far is done (or the outlet is gone).
+    /// Resolves once everything queued so far is done; fails when the outlet is gone or a
+    /// decision queued since the last flush could not be stored (a release must then not open
+    /// the barrier).
     pub(super) fn flushed(&self) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         self.queue(Job::Flush(tx));
@@ -234,6 +257,10 @@ struct Worker<P> {
     /// yet: archived as soon as the disk takes them (tried before each job and every second),
     /// then sent.
     unarchived: Vec<Unarchived>,
+    /// When held records were last tried: at most every [`RETRY_EVERY`], not before every job.
+    archive_tried: Instant,
+    /// A decision the outbox could not store since the last flush: that flush is not answered.
+    decision_unstored: bool,
 }
 
 impl<P: Publish> Worker<P> {
@@ -245,9 +272,14 @@ impl<P: Publish> Worker<P> {
                     self.archive_held();
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    if !self.unarchived.is_empty() {
+                        warn!(records = self.unarchived.len(), "stopping with records the archive refused; their passages are closed as interrupted on the next start");
+                    }
+                    return;
+                }
             };
-            if !self.unarchived.is_empty() {
+            if !self.unarchived.is_empty() && self.archive_tried.elapsed() >= RETRY_EVERY {
                 self.archive_held();
             }
             match job {
@@ -259,9 +291,11 @@ impl<P: Publish> Worker<P> {
                 Job::Announce(event) => {
                     self.parts.metrics.decision(&event);
                     if let Some(payload) = self.signed(&*event) {
-                        self.parts
-                            .publisher
-                            .publish_durable(Message::result(self.parts.topics.decision(), payload));
+                        let message = Message::result(self.parts.topics.decision(), payload);
+                        if !self.parts.publisher.publish_durable(message) {
+                            error!(passage = %event.passage, "decision not stored by the outbox; a release waiting on it does not open the barrier");
+                            self.decision_unstored = true;
+                        }
                     }
                 }
                 Job::Complete { record, scan } => self.complete(&record, scan),
@@ -270,7 +304,9 @@ impl<P: Publish> Worker<P> {
                     Err(e) => error!(cause = %e, "an archived record does not read back; not sent again"),
                 },
                 Job::Flush(done) => {
-                    let _ = done.send(());
+                    if !std::mem::take(&mut self.decision_unstored) {
+                        let _ = done.send(());
+                    }
                 }
             }
         }
@@ -305,8 +341,10 @@ impl<P: Publish> Worker<P> {
         if self.archive(&record.id, &payload) {
             self.deliver(record, payload, scan);
         } else {
+            // Without its scan: a reference learnt late could replace a newer one of the plate.
+            drop(scan);
             error!(passage = %record.id, "record not archived; sent once the disk takes it");
-            self.unarchived.push(Unarchived { record: Box::new(record.clone()), payload, scan });
+            self.unarchived.push(Unarchived { record: Box::new(record.clone()), payload });
         }
     }
 
@@ -324,10 +362,11 @@ impl<P: Publish> Worker<P> {
     /// Records the archive refused, tried again; each one archived is sent. Until then a kill
     /// closes its passage as interrupted on the next start, and nothing of the record was sent.
     fn archive_held(&mut self) {
+        self.archive_tried = Instant::now();
         for held in std::mem::take(&mut self.unarchived) {
             if self.archive(&held.record.id, &held.payload) {
                 tracing::info!(passage = %held.record.id, "passage record archived after the disk refused it; sent now");
-                self.deliver(&held.record, held.payload, held.scan);
+                self.deliver(&held.record, held.payload, None);
             } else {
                 self.unarchived.push(held);
             }

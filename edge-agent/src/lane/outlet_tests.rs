@@ -215,8 +215,8 @@ async fn a_record_the_archive_refused_is_archived_once_the_disk_takes_it() {
     std::fs::remove_file(&records).unwrap();
     std::fs::rename(dir.path().join("records.away"), &records).unwrap();
     let path = records.join(&file);
-    // Tried again before the next job (and every second when there is none).
-    outlet.flushed().await.unwrap();
+    // Tried again every second.
+    until_archived(&outlet, &path).await;
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(v["id"], r.id.as_str());
     let open = Journal::open(&dir.path().join("passages.json")).0.open_passages();
@@ -271,8 +271,47 @@ async fn a_record_the_archive_refused_is_sent_only_once_archived() {
     assert_eq!(open, vec![r.clone()], "a stop now closes it as interrupted: nothing of it went out");
     std::fs::remove_file(&records).unwrap();
     std::fs::rename(dir.path().join("records.away"), &records).unwrap();
-    outlet.flushed().await.unwrap(); // tried again before the next job
-    assert!(records.join(format!("{}.json", r.id)).exists());
+    until_archived(&outlet, &records.join(format!("{}.json", r.id))).await;
     assert!(sent(&probe), "sent once archived");
     assert_eq!(Journal::open(&dir.path().join("passages.json")).0.open_passages(), vec![]);
+}
+
+/// Held records are tried again every second: waits (at most 10 s) until `path` is archived and
+/// everything queued after that is done.
+async fn until_archived(outlet: &Outlet, path: &std::path::Path) {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < end, "{} never archived", path.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    outlet.flushed().await.unwrap();
+}
+
+/// A decision the outbox could not store: the flush a release waits on is not answered, so the
+/// barrier is not opened for it.
+#[tokio::test]
+async fn a_release_whose_decision_was_not_stored_gets_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outlet, probe) = outlet(dir.path());
+    let r = record(11);
+    outlet.journal(11, Some(&r));
+    probe.refuse_durable.store(true, Ordering::SeqCst);
+    outlet.announce(DecisionEvent {
+        passage: r.id.clone(),
+        site: "S".into(),
+        lane: "G07".into(),
+        plate: None,
+        containers: vec![],
+        decision: DecisionRecord {
+            outcome: Outcome::Release,
+            reasons: vec![],
+            checks: vec![],
+            by: "policy".into(),
+            at: r.arrived_at,
+        },
+        snapshot: None,
+    });
+    assert!(outlet.flushed().await.is_err(), "not stored: no answer");
+    probe.refuse_durable.store(false, Ordering::SeqCst);
+    outlet.flushed().await.expect("the next flush, with nothing unstored, is answered");
 }

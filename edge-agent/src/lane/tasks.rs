@@ -192,8 +192,15 @@ impl DeviceTasks {
         let limit = self.cfg.timeouts.barrier;
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            for durable in first {
-                let _ = durable.await;
+            // The release must be stored (the trail, the decision in the outbox) before the arm
+            // moves, and is waited for no longer than the lane waits for the arm: a release the
+            // lane gave up on (the data disk refusing writes) must never open it later, perhaps
+            // for another vehicle. An answer that never comes (the outlet could not store the
+            // decision, or is gone) is not stored either.
+            if !stored_within(limit, first).await {
+                let why = "the release is not stored (the data disk refuses writes); the arm was not moved";
+                let _ = tx.send(Input::Barrier { op, result: Err(DeviceError::Refused(why.into())) }).await;
+                return;
             }
             // The movement runs to its end on a task of its own; the lane's limit only stops
             // waiting for it. Dropped halfway, it would leave a command pressed, or a closing arm
@@ -315,5 +322,40 @@ impl DeviceTasks {
                 wait = (wait * 2).min(Duration::from_secs(30));
             }
         });
+    }
+}
+
+/// True once every receiver in `first` is answered within `limit`; false on a receiver dropped
+/// unanswered (the outlet could not store a decision, or is gone) or when `limit` passes.
+async fn stored_within(limit: Duration, first: Vec<oneshot::Receiver<()>>) -> bool {
+    let all = async {
+        for durable in first {
+            if durable.await.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    matches!(timeout(limit, all).await, Ok(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_release_opens_only_once_stored_and_never_after_the_lane_gave_up_on_it() {
+        let limit = Duration::from_secs(5);
+        let (answered, rx) = oneshot::channel();
+        answered.send(()).unwrap();
+        assert!(stored_within(limit, vec![rx]).await, "stored: the arm may move");
+        assert!(stored_within(limit, vec![]).await, "a close waits for nothing");
+        let (dropped, rx) = oneshot::channel::<()>();
+        drop(dropped);
+        assert!(!stored_within(limit, vec![rx]).await, "not stored: the arm stays");
+        let (_pending, rx) = oneshot::channel::<()>();
+        let started = tokio::time::Instant::now();
+        assert!(!stored_within(limit, vec![rx]).await, "still waiting at the limit: the arm stays");
+        assert_eq!(started.elapsed(), limit);
     }
 }
