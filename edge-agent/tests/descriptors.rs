@@ -128,6 +128,12 @@ fn a_lane_out_of_descriptors_sends_one_record_per_passage_and_never_reuses_a_num
     let dir = tempfile::tempdir().unwrap();
     let web_port = hil_tests::free_port();
     let file = lane_file(dir.path(), broker.port, web_port, STARVED_VEHICLES, 50);
+    // The lane waits for the arm longer than the starvation lasts: a release then waits until it
+    // is stored and opens. (Past the barrier timeout it never opens: the passage goes to review,
+    // for a person, and this scenario would stand still.)
+    let lane = std::fs::read_to_string(&file).unwrap();
+    assert!(lane.contains("\n[timeouts]\n"), "config/demo.toml has a [timeouts] table");
+    std::fs::write(&file, lane.replacen("\n[timeouts]\n", "\n[timeouts]\nbarrier = \"60s\"\n", 1)).unwrap();
     let log = dir.path().join("agent.log");
     let first = agent_limited(&file, STARVED_NOFILE, &log);
     assert!(hil_tests::wait_for_port(web_port, Duration::from_secs(60)), "the page comes up");

@@ -194,35 +194,6 @@ async fn a_record_the_outbox_did_not_confirm_stays_in_the_journal_and_is_sent_ag
     assert!(probe.seen.lock().unwrap().iter().any(|(t, _)| t.ends_with("/passage")));
 }
 
-/// Neither the archive nor the outbox took the record: it is archived once
-/// the disk takes writes again, so a stop after that resends it.
-#[tokio::test]
-async fn a_record_the_archive_refused_is_archived_once_the_disk_takes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (outlet, probe) = outlet(dir.path());
-    probe.refuse_durable.store(true, Ordering::SeqCst);
-    let r = record(5);
-    outlet.journal(5, Some(&r));
-    outlet.flushed().await.unwrap();
-    // The archive refuses: its folder is replaced by a file.
-    let records = dir.path().join("records");
-    std::fs::rename(&records, dir.path().join("records.away")).unwrap();
-    std::fs::write(&records, b"in the way").unwrap();
-    outlet.complete(Box::new(r.clone()), None);
-    outlet.flushed().await.unwrap();
-    let file = format!("{}.json", r.id);
-    assert!(!dir.path().join("records.away").join(&file).exists());
-    std::fs::remove_file(&records).unwrap();
-    std::fs::rename(dir.path().join("records.away"), &records).unwrap();
-    let path = records.join(&file);
-    // Tried again every second.
-    until_archived(&outlet, &path).await;
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(v["id"], r.id.as_str());
-    let open = Journal::open(&dir.path().join("passages.json")).0.open_passages();
-    assert_eq!(open.len(), 1, "still in the journal: resent from the archive after a stop");
-}
-
 /// The journal cannot be written (no descriptor, no space): nothing queued after the number goes
 /// out until the number is on disk. Going on without it once let a restart give the number of a
 /// published passage to another vehicle.
