@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hil_tests::central::Received;
-use hil_tests::{Mosquitto, Subscriber};
+use hil_tests::{KillOnDrop, Mosquitto, Subscriber};
 
 const VEHICLES: usize = 25;
 /// The agent's descriptor limit (soft and hard), well under the connections thrown at it.
@@ -91,7 +91,7 @@ fn half_open_connections_to_the_page_cost_the_lane_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let web_port = hil_tests::free_port();
     let file = lane_file(dir.path(), broker.port, web_port, VEHICLES, 300);
-    let mut agent = agent_limited(&file, NOFILE, &dir.path().join("agent.log"));
+    let mut agent = KillOnDrop::new(agent_limited(&file, NOFILE, &dir.path().join("agent.log")));
     assert!(hil_tests::wait_for_port(web_port, Duration::from_secs(60)), "the page comes up");
 
     let attackers = attack(web_port);
@@ -110,10 +110,9 @@ fn half_open_connections_to_the_page_cost_the_lane_nothing() {
         assert!(Instant::now() < end, "the page never answered again");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(agent.try_wait().unwrap().is_none(), "the agent is still running");
+    assert!(agent.get().try_wait().unwrap().is_none(), "the agent is still running");
     drop(attackers);
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
 }
 
 /// Descriptors so few that the lane itself runs out while the page holds its connections: the
@@ -135,7 +134,7 @@ fn a_lane_out_of_descriptors_sends_one_record_per_passage_and_never_reuses_a_num
     assert!(lane.contains("\n[timeouts]\n"), "config/demo.toml has a [timeouts] table");
     std::fs::write(&file, lane.replacen("\n[timeouts]\n", "\n[timeouts]\nbarrier = \"60s\"\n", 1)).unwrap();
     let log = dir.path().join("agent.log");
-    let first = agent_limited(&file, STARVED_NOFILE, &log);
+    let first = KillOnDrop::new(agent_limited(&file, STARVED_NOFILE, &log));
     assert!(hil_tests::wait_for_port(web_port, Duration::from_secs(60)), "the page comes up");
     let attackers = attack_until_full(web_port);
     let mut central = Received::default();
@@ -157,17 +156,17 @@ fn a_lane_out_of_descriptors_sends_one_record_per_passage_and_never_reuses_a_num
         ahead.is_empty(),
         "(published, kept on the lane) numbers published before they were kept: {ahead:?}"
     );
-    terminate(first);
+    terminate(first.take());
     let archived = hil_tests::archived_ids(&data);
     let last_seq = kept_seq(&data);
 
     // The next start sends what the stop left and goes on numbering; a record numbered past the
     // last one comes after all of that (the outlet keeps order).
-    let second = agent_limited(&file, NOFILE, &log);
+    let second = KillOnDrop::new(agent_limited(&file, NOFILE, &log));
     let went_on = central.take(&sub, Duration::from_secs(60), |c| {
         c.records.iter().any(|r| r["seq"].as_u64().is_some_and(|s| s > last_seq))
     });
-    terminate(second);
+    terminate(second.take());
     assert!(went_on, "the lane went on after the restart");
     let lost: Vec<_> = archived.difference(&central.ids).collect();
     assert!(lost.is_empty(), "archived before the stop, never at central: {lost:?}");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hil_tests::{Mosquitto, Subscriber};
+use hil_tests::{KillOnDrop, Mosquitto, Subscriber};
 use serde_json::Value;
 
 /// The demo lane with steady simulated traffic and no broker (the records are
@@ -284,17 +284,17 @@ fn images_a_kill_kept_from_the_outbox_are_sent_again_with_their_record() {
     let held_lane = std::fs::read_to_string(&file).unwrap();
     let releasing = held_lane.replace("auto_release = false", "auto_release = true");
     std::fs::write(&file, releasing.replace("patience = \"120s\"", "patience = \"2s\"")).unwrap();
-    let first = agent(&file);
+    let first = KillOnDrop::new(agent(&file));
     wait_until(Duration::from_secs(60), "an archived record", || !archived(&data).is_empty());
-    terminate(first);
+    terminate(first.take());
     std::fs::write(&file, held_lane).unwrap();
-    let first = agent(&file);
+    let first = KillOnDrop::new(agent(&file));
     let mut held = None;
     wait_until(Duration::from_secs(60), "a vehicle held for review", || {
         held = held_in_journal(&data);
         held.is_some()
     });
-    kill_9(first);
+    kill_9(first.take());
     let (interrupted, _) = held.unwrap();
     let mut journal: Value =
         serde_json::from_slice(&std::fs::read(data.join("passages.json")).unwrap()).unwrap();
@@ -321,7 +321,7 @@ fn images_a_kill_kept_from_the_outbox_are_sent_again_with_their_record() {
 
     let broker = Mosquitto::start_on(port);
     let sub = Subscriber::connect(broker.port, "lanectl/DEMO/G01/#");
-    let second = agent(&file);
+    let second = KillOnDrop::new(agent(&file));
     let mut manifests = std::collections::HashSet::new();
     let mut records = BTreeMap::new();
     let all_in = |records: &BTreeMap<String, Value>,
@@ -342,7 +342,7 @@ fn images_a_kill_kept_from_the_outbox_are_sent_again_with_their_record() {
             }
         }
     }
-    terminate(second);
+    terminate(second.take());
     assert_eq!(records.get(&interrupted).map(|r| r["exit"].clone()), Some("interrupted".into()));
     assert_eq!(records.get(&unsent), Some(&unsent_record), "the archived record, sent again as it was");
     for (id, shas) in &images {

@@ -304,6 +304,33 @@ pub fn archived_ids(data: &Path) -> std::collections::HashSet<String> {
         .collect()
 }
 
+/// A child process (the agent, usually) killed and reaped when dropped, so a test that fails
+/// midway leaves nothing running; [`KillOnDrop::take`] hands it back for a deliberate stop.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> Self {
+        KillOnDrop(Some(child))
+    }
+
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("taken once")
+    }
+
+    pub fn get(&mut self) -> &mut Child {
+        self.0.as_mut().expect("not taken")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
