@@ -36,10 +36,11 @@
 //! the storage reserve, until it succeeds; nothing queued after it goes out
 //! meanwhile. Going on without it once let a number leave the lane that was
 //! not on disk, and the next start gave it to another vehicle. While the
-//! journal waits, so does a release's barrier (it waits for [`Outlet::flushed`]).
+//! journal waits, so does a release's barrier, for at most the barrier timeout
+//! (then the arm stays down and the passage goes to review).
 
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -163,16 +164,18 @@ impl Outlet {
 
     fn queue(&self, job: Job) {
         let sent = if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
-            self.tx.try_send(job).map_err(|e| matches!(e, std::sync::mpsc::TrySendError::Full(_)))
+            self.tx.try_send(job)
         } else {
-            self.tx.send(job).map_err(|_| false)
+            self.tx.send(job).map_err(|e| TrySendError::Disconnected(e.0))
         };
         match sent {
             Ok(()) => {}
-            Err(true) => warn!(
-                "stopping with the outlet's queue full (the disk refuses writes); a message was not sent"
-            ),
-            Err(false) => error!("the outlet thread stopped; a message was not sent"),
+            Err(TrySendError::Full(_)) => {
+                warn!(
+                    "stopping with the outlet's queue full (the disk refuses writes); a message was not sent"
+                )
+            }
+            Err(TrySendError::Disconnected(_)) => error!("the outlet thread stopped; a message was not sent"),
         }
     }
 
@@ -254,8 +257,7 @@ struct Worker<P> {
     /// For the UVSS reference update (image work, off this thread too).
     runtime: Option<tokio::runtime::Handle>,
     /// Records the archive refused (a disk full past its reserve, no descriptor left), not sent
-    /// yet: archived as soon as the disk takes them (tried before each job and every second),
-    /// then sent.
+    /// yet: archived as soon as the disk takes them (tried at most once a second), then sent.
     unarchived: Vec<Unarchived>,
     /// When held records were last tried: at most every [`RETRY_EVERY`], not before every job.
     archive_tried: Instant,

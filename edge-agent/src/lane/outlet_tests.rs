@@ -56,6 +56,25 @@ fn record(seq: u64) -> PassageRecord {
     .unwrap()
 }
 
+/// The policy's decision on `r`, as the lane announces it.
+fn decided(r: &PassageRecord, outcome: Outcome) -> DecisionEvent {
+    DecisionEvent {
+        passage: r.id.clone(),
+        site: "S".into(),
+        lane: "G07".into(),
+        plate: None,
+        containers: vec![],
+        decision: DecisionRecord {
+            outcome,
+            reasons: vec![],
+            checks: vec![],
+            by: "policy".into(),
+            at: r.arrived_at,
+        },
+        snapshot: None,
+    }
+}
+
 fn outlet(dir: &std::path::Path) -> (Outlet, Arc<Probe>) {
     let probe = Arc::new(Probe {
         journal: dir.join("passages.json"),
@@ -106,23 +125,9 @@ async fn a_number_is_on_disk_before_anything_carrying_it_is_sent() {
         preview_jpeg: None,
     };
     outlet.image(&r.id, "plate-front", &image);
-    let decision = DecisionRecord {
-        outcome: Outcome::Hold,
-        reasons: vec![],
-        checks: vec![],
-        by: "policy".into(),
-        at: r.arrived_at,
-    };
-    r.decision = Some(decision.clone());
-    outlet.announce(DecisionEvent {
-        passage: r.id.clone(),
-        site: "S".into(),
-        lane: "G07".into(),
-        plate: None,
-        containers: vec![],
-        decision,
-        snapshot: None,
-    });
+    let event = decided(&r, Outcome::Hold);
+    r.decision = Some(event.decision.clone());
+    outlet.announce(event);
     outlet.flushed().await.unwrap();
     let seen = probe.seen.lock().unwrap().clone();
     // A manifest, three chunks of 4 bytes, the decision.
@@ -267,21 +272,7 @@ async fn a_release_whose_decision_was_not_stored_gets_no_answer() {
     let r = record(11);
     outlet.journal(11, Some(&r));
     probe.refuse_durable.store(true, Ordering::SeqCst);
-    outlet.announce(DecisionEvent {
-        passage: r.id.clone(),
-        site: "S".into(),
-        lane: "G07".into(),
-        plate: None,
-        containers: vec![],
-        decision: DecisionRecord {
-            outcome: Outcome::Release,
-            reasons: vec![],
-            checks: vec![],
-            by: "policy".into(),
-            at: r.arrived_at,
-        },
-        snapshot: None,
-    });
+    outlet.announce(decided(&r, Outcome::Release));
     assert!(outlet.flushed().await.is_err(), "not stored: no answer");
     probe.refuse_durable.store(false, Ordering::SeqCst);
     outlet.flushed().await.expect("the next flush, with nothing unstored, is answered");
