@@ -18,7 +18,7 @@ use crate::error::{ModelError, OcrError};
 use crate::imgops;
 use crate::manifest::{Manifest, ModelPaths};
 use crate::ocr::rec::normalize_char;
-use crate::ocr::runtime::{KeepChar, OcrSessions};
+use crate::ocr::runtime::{KeepChar, Narrowing, OcrSessions};
 use crate::read::image::{recognize_image, ImageResult};
 use crate::read::options::ReadOptions;
 use crate::read::plate;
@@ -81,6 +81,19 @@ impl EngineOptions {
     }
 }
 
+/// The classes the plates' second recogniser keeps: it reads nothing but plates (full-width and
+/// look-alike forms of plate characters included, as the parsers normalise them).
+pub fn plate_class(c: char) -> bool {
+    plate::is_plate_char(normalize_char(c))
+}
+
+/// The classes PP-OCRv4 keeps: it reads container codes and plates, and the parsers skip
+/// separators between their parts.
+pub fn code_or_plate_class(c: char) -> bool {
+    let c = normalize_char(c);
+    c.is_ascii_graphic() || plate::is_separator(c) || plate::is_plate_char(c)
+}
+
 /// How long the worker waits without a job before it returns freed memory to the system.
 const IDLE_TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -100,12 +113,12 @@ impl Engine {
             .name("ocr-worker".into())
             .spawn(move || {
                 let ocr = &opts.read.ocr;
-                // The second recogniser reads nothing but plates (its full-width and look-alike
-                // forms of plate characters included, as the parsers normalise them).
-                let plate_class: KeepChar = |c| plate::is_plate_char(normalize_char(c));
-                let alt_keeps = ocr.alt_rec_narrow.then_some(plate_class);
+                let narrowing = Narrowing {
+                    rec: ocr.rec_narrow.then_some(code_or_plate_class as KeepChar),
+                    rec_alt: ocr.alt_rec_narrow.then_some(plate_class as KeepChar),
+                };
                 let mut sessions =
-                    match OcrSessions::load_with(&opts.paths, opts.threads, ocr.alt_rec, alt_keeps) {
+                    match OcrSessions::load_with(&opts.paths, opts.threads, ocr.alt_rec, narrowing) {
                         Ok(s) => {
                             let _ = ready_tx.send(Ok(s.model_names.clone()));
                             s
