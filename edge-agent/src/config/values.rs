@@ -25,9 +25,20 @@ pub fn ident(
     let v = value.get_ref();
     if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         r.error(value.span(), format!("`{key}` = {v:?} is not a valid identifier"), ID_HELP);
+    } else if v.len() > MAX_IDENT_LEN {
+        r.error(
+            value.span(),
+            format!("`{key}` is {} characters long, more than {MAX_IDENT_LEN}", v.len()),
+            "use a shorter name: passage ids are made of it and name the lane's archived records",
+        );
     }
     v.clone()
 }
+
+/// The longest identifier accepted. A passage id is `<lane>-<arrival time>-<number>`: 41
+/// characters past the lane id at most (a 20-digit number), and the archive refuses a
+/// record whose id exceeds 128 characters (`archive::record_path`). A lane id of 64 leaves room.
+pub const MAX_IDENT_LEN: usize = 64;
 
 /// A positive duration such as "5s", "250ms" or "10m" (see [`words::parse_duration`]).
 pub fn duration(value: &Spanned<String>, key: &str, r: &mut Reporter) -> Option<Duration> {
