@@ -76,6 +76,11 @@ fn decided(r: &PassageRecord, outcome: Outcome) -> DecisionEvent {
 }
 
 fn outlet(dir: &std::path::Path) -> (Outlet, Arc<Probe>) {
+    let (outlet, probe, _) = outlet_with_metrics(dir);
+    (outlet, probe)
+}
+
+fn outlet_with_metrics(dir: &std::path::Path) -> (Outlet, Arc<Probe>, Arc<Metrics>) {
     let probe = Arc::new(Probe {
         journal: dir.join("passages.json"),
         seen: Mutex::new(vec![]),
@@ -104,10 +109,28 @@ fn outlet(dir: &std::path::Path) -> (Outlet, Arc<Probe>) {
         audit,
         site: "S".into(),
         lane: "G07".into(),
-        metrics,
+        metrics: metrics.clone(),
         storage: DiskGuard::unlimited(dir),
     };
-    (Outlet::start(parts).unwrap(), probe)
+    (Outlet::start(parts).unwrap(), probe, metrics)
+}
+
+/// The value of the unlabelled series `name` in a scrape taken now.
+fn scraped(metrics: &Metrics, name: &str) -> f64 {
+    let now = crate::metrics::Now {
+        devices: vec![],
+        outbox: None,
+        now_ms: chrono::Utc::now().timestamp_millis(),
+        uplink_connected: false,
+        loop_beats: 0,
+        completed: 0,
+        link: None,
+        outbox_counters: None,
+        storage: None,
+    };
+    let text = metrics.render(&now);
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).expect("series rendered");
+    line[name.len() + 1..].parse().expect("a number")
 }
 
 #[tokio::test]
@@ -205,9 +228,10 @@ async fn a_record_the_outbox_did_not_confirm_stays_in_the_journal_and_is_sent_ag
 #[tokio::test]
 async fn what_follows_a_journal_write_the_disk_refused_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (outlet, probe) = outlet(dir.path());
+    let (outlet, probe, metrics) = outlet_with_metrics(dir.path());
     outlet.journal(6, None);
     outlet.flushed().await.unwrap();
+    assert_eq!(scraped(&metrics, "edge_journal_stalled_seconds"), 0.0);
     // A directory where the journal's temporary file goes: every write fails.
     let in_the_way = dir.path().join("passages.json.tmp");
     std::fs::create_dir(&in_the_way).unwrap();
@@ -218,8 +242,12 @@ async fn what_follows_a_journal_write_the_disk_refused_waits_for_it() {
     let waited = tokio::time::timeout(Duration::from_millis(300), &mut flushed).await;
     assert!(waited.is_err(), "nothing goes on while the number is not on disk");
     assert!(probe.seen.lock().unwrap().iter().all(|(t, _)| !t.ends_with("/passage")));
+    // An operator's scrape says so: the stall is at least as old as the wait above.
+    assert!(scraped(&metrics, "edge_journal_stalled_seconds") >= 0.3);
+    assert!(scraped(&metrics, "edge_journal_write_failures_total") >= 1.0);
     std::fs::remove_dir(&in_the_way).unwrap();
     flushed.await.unwrap();
+    assert_eq!(scraped(&metrics, "edge_journal_stalled_seconds"), 0.0, "written again");
     let seen = probe.seen.lock().unwrap().clone();
     let passage = seen.iter().find(|(t, _)| t.ends_with("/passage")).expect("sent once written");
     assert_eq!(passage.1, 7, "the number was on disk when the record went: {seen:?}");

@@ -15,6 +15,7 @@ mod now;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub use now::{Now, StorageNow};
@@ -80,11 +81,17 @@ struct Inner {
 #[derive(Debug)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// Unix ms since when the passage journal refuses the write the outlet waits on; 0 while it
+    /// is written. Everything after that write waits too (see `lane::outlet`).
+    journal_stalled_since_ms: AtomicI64,
+    journal_write_failures: AtomicU64,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
+            journal_stalled_since_ms: AtomicI64::new(0),
+            journal_write_failures: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 passages: BTreeMap::new(),
                 decisions: BTreeMap::new(),
@@ -163,6 +170,18 @@ impl Metrics {
         *m.commands.entry((result.into(), why)).or_default() += 1;
     }
 
+    /// A journal write failed and will be tried again; `since_ms` is when the first of the
+    /// writes in a row failed.
+    pub fn journal_failed(&self, since_ms: i64) {
+        self.journal_write_failures.fetch_add(1, Ordering::Relaxed);
+        self.journal_stalled_since_ms.store(since_ms.max(1), Ordering::Relaxed);
+    }
+
+    /// The journal took the write the outlet was waiting on.
+    pub fn journal_written(&self) {
+        self.journal_stalled_since_ms.store(0, Ordering::Relaxed);
+    }
+
     /// The whole exposition: counters and histograms so far, gauges from `now`.
     pub fn render(&self, now: &Now) -> String {
         let m = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone_out();
@@ -221,6 +240,22 @@ impl Metrics {
             "Recognition (model inference on the captured images) per passage.",
         );
         m.recognition.render(&mut out, "edge_recognition_seconds", "");
+        let since = self.journal_stalled_since_ms.load(Ordering::Relaxed);
+        let stalled = if since == 0 { 0.0 } else { (now.now_ms - since).max(0) as f64 / 1000.0 };
+        single(
+            &mut out,
+            "edge_journal_stalled_seconds",
+            "gauge",
+            "How long the passage journal has refused a write (0: written); records, decisions and alarms wait behind it.",
+            stalled,
+        );
+        single(
+            &mut out,
+            "edge_journal_write_failures_total",
+            "counter",
+            "Passage journal writes that failed and were tried again.",
+            self.journal_write_failures.load(Ordering::Relaxed),
+        );
         now.render(&mut out);
         out
     }
