@@ -57,8 +57,8 @@ pub const VARIANTS: [&str; 16] = [
 /// `regions-skip-detected` none where the plate detector read a plate
 /// ([`ReadOptions::regions_skip_detected`]), `regions-even-if-sure` reads them in a scene whose
 /// plate detector was sure too ([`ReadOptions::regions_unless_sure_plate`]), `alt-all-classes`
-/// keeps the second recogniser's whole output layer ([`crate::ocr::narrow`]), `rec-all-classes`
-/// the first one's,
+/// keeps the second recogniser's whole output layer ([`crate::ocr::narrow`]), `rec-narrow` cuts
+/// the first one's to the code and plate characters,
 /// `code-crop`/`code-crop-off` let a tight crop read as a verified container code skip the plate
 /// reads (or not), `crop-exit-C` lets a tight crop whose whole-image read decodes as a verified
 /// code at calibrated confidence C skip the text detector (`crop-exit-off`: never), `cplates`
@@ -93,7 +93,7 @@ fn is_speed_token(t: &str) -> bool {
         "cropdet-",
         "alt-tiny",
         "alt-all-classes",
-        "rec-all-classes",
+        "rec-narrow",
         "fastunclip-",
         "scene-regions",
         "regions-",
@@ -148,8 +148,8 @@ fn apply_speed_token(o: &mut ReadOptions, t: &str) -> bool {
         o.ocr.alt_rec = AltRec::Tiny;
     } else if t == "alt-all-classes" {
         o.ocr.alt_rec_narrow = false;
-    } else if t == "rec-all-classes" {
-        o.ocr.rec_narrow = false;
+    } else if t == "rec-narrow" {
+        o.ocr.rec_narrow = true;
     } else if t == "scenedet-fast" {
         o.ocr.scene_det = DetModel::Fast;
     } else if t == "cropdet-fast" {
@@ -424,15 +424,16 @@ mod tests {
         assert!(o.scene_regions == SceneRegions::UnlessCode && o.regions_skip_detected);
         assert_eq!(variant("scene-regions-off").map(|o| o.scene_regions), Some(SceneRegions::Never));
         assert!(variant("alt-all-classes").is_some_and(|o| !o.ocr.alt_rec_narrow), "alone too");
-        assert!(variant("rec-all-classes+alt-all-classes")
-            .is_some_and(|o| !o.ocr.rec_narrow && !o.ocr.alt_rec_narrow));
+        assert!(
+            variant("rec-narrow+alt-all-classes").is_some_and(|o| o.ocr.rec_narrow && !o.ocr.alt_rec_narrow)
+        );
         assert!(variant("regions-even-if-sure").is_some_and(|o| !o.regions_unless_sure_plate));
         let wide = variant("regions-even-if-sure+alt-all-classes").expect("parses");
         assert!(!wide.regions_unless_sure_plate && !wide.ocr.alt_rec_narrow);
         assert!(
             ReadOptions::default().regions_unless_sure_plate
                 && ReadOptions::default().ocr.alt_rec_narrow
-                && ReadOptions::default().ocr.rec_narrow
+                && !ReadOptions::default().ocr.rec_narrow
         );
         assert!(variant("regions-sometimes").is_none());
         assert!(

@@ -9,8 +9,10 @@
 //! log-likelihood changes by the same amount as its rival's. Only the probabilities along the
 //! path rise, by the mass the step gave to characters no plate has.
 //!
-//! The same holds for PP-OCRv4, the recogniser of container codes and plates: 6,625 classes, of
-//! which the codes and plates use about two hundred (a 120×6,625 weight, 3.2 MB).
+//! PP-OCRv4, the recogniser of container codes and plates, can be cut the same way (6,625
+//! classes, 224 of them kept; a 120×6,625 weight, 3.2 MB), but it is not by default: it also
+//! decodes freely, outside any layout, where the cut changes what it says (see
+//! [`crate::ocr::pipeline::OcrOptions::rec_narrow`]).
 //!
 //! The ONNX file is edited at the protobuf wire level: the classifier's weight `[H, C]` and bias
 //! `[C]` are sliced to the kept columns, whether they are graph initializers or the tensors of

@@ -52,9 +52,12 @@ pub struct OcrOptions {
     /// instead of 18,710 per time step.
     pub alt_rec_narrow: bool,
     /// PP-OCRv4's output layer cut to the characters of container codes and plates (ASCII,
-    /// the plate alphabet and the separators the parsers skip): 3.2 MB less resident and a
-    /// softmax over 224 classes (the blank, the space and 222 characters) instead of 6,625
-    /// per time step.
+    /// the plate alphabet and the separators the parsers skip; 224 of 6,625 classes): 3.2 MB
+    /// less resident, 7 % less CPU. Off: PP-OCRv4 decodes freely (container codes, the lines a
+    /// reviewer sees), so the cut changes what it outputs wherever its best guess was a cut
+    /// character, and the probability the cut characters held goes to the kept ones. On the
+    /// development set wrong province reads rose towards the threshold (`easypr_c194.jpg`
+    /// 0.757 → 0.781), the failure the held-out set shows most. `ocr-eval` variant `rec-narrow`.
     pub rec_narrow: bool,
     /// A crop shaped like a two-row code block is first read as one line of its rows side by
     /// side ([`crate::ocr::rows`]); the read is kept only when it alone is `enough`.
@@ -77,7 +80,7 @@ impl Default for OcrOptions {
             crop_det: DetModel::Standard,
             alt_rec: AltRec::Small,
             alt_rec_narrow: true,
-            rec_narrow: true,
+            rec_narrow: false,
             join_rows: false,
             // `ocr-eval --folds --speed --variants=colstage` against the default on the container
             // folder and two perturbed copies (seeds 11, 12): the same text everywhere, no
