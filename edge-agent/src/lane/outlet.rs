@@ -378,12 +378,13 @@ impl<P: Publish> Worker<P> {
     /// Writes the journal, trying again (with the storage reserve) until the disk takes it:
     /// what follows in the queue may carry the number or the decision it keeps.
     fn keep_journal(&mut self, mut write: impl FnMut(&mut Journal) -> Result<(), JournalError>) {
-        let (mut wait, mut failing, mut nagged) = (JOURNAL_RETRY_FIRST, None::<Instant>, Instant::now());
-        let mut stalled_since_ms = 0;
+        // Since when the writes fail: monotonic for the log, wall-clock ms for the metric.
+        let (mut wait, mut failing, mut nagged) =
+            (JOURNAL_RETRY_FIRST, None::<(Instant, i64)>, Instant::now());
         loop {
             let e = match write(&mut self.parts.journal) {
                 Ok(()) => {
-                    if let Some(since) = failing {
+                    if let Some((since, _)) = failing {
                         self.parts.metrics.journal_written();
                         tracing::info!(
                             waited_ms = since.elapsed().as_millis() as u64,
@@ -403,11 +404,9 @@ impl<P: Publish> Worker<P> {
                 error!(cause = %e, "cannot keep the passage journal; nothing more is sent until it is written (tried again)");
                 nagged = Instant::now();
             }
-            if failing.is_none() {
-                failing = Some(Instant::now());
-                stalled_since_ms = chrono::Utc::now().timestamp_millis();
-            }
-            self.parts.metrics.journal_failed(stalled_since_ms);
+            let (_, since_ms) =
+                *failing.get_or_insert_with(|| (Instant::now(), chrono::Utc::now().timestamp_millis()));
+            self.parts.metrics.journal_failed(since_ms);
             std::thread::sleep(wait);
             wait = (wait * 2).min(RETRY_EVERY);
         }
